@@ -1,0 +1,245 @@
+"""Command line: ``retrieval-mcp {index,search,eval,bench,demo}``.
+
+Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
+(exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.errors import RetrievalError
+from server.settings import Domain, Settings
+
+logger = logging.getLogger("retrieval_mcp")
+
+DOMAINS = [d.value for d in Domain]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "store", None):
+        overrides["store_path"] = Path(args.store)
+    if getattr(args, "reranker", None):
+        overrides["reranker_model"] = args.reranker
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _print_result_text(result_json: dict[str, object]) -> None:
+    hits = result_json["hits"]
+    assert isinstance(hits, list)
+    print(
+        f"{len(hits)} hits for {result_json['query']!r} in {result_json['domain']} "
+        f"(fusion {result_json['fusion']}, rerank_applied={result_json['rerank_applied']})"
+    )
+    if result_json.get("rerank_note"):
+        print(f"  note: {result_json['rerank_note']}")
+    for rank, hit in enumerate(hits, start=1):
+        text = " ".join(str(hit["text"]).split())
+        title = f" [{hit['title']}]" if hit.get("title") else ""
+        print(f"{rank:>2}. {hit['score']:.4f}  {hit['source']}#{hit['chunk_index']}{title}")
+        print(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Index a BEIR-style corpus.jsonl (one record per document) for one tenant."""
+    from server.evaluation.beir import load_corpus
+    from server.evaluation.runner import index_documents
+    from server.retrieval.factory import build_pipeline
+
+    docs = load_corpus(Path(args.corpus))
+    pipeline = build_pipeline(_settings(args))
+    try:
+        report = index_documents(pipeline, docs, domain=args.domain, tenant=args.tenant)
+    finally:
+        pipeline.store.close()
+    print(report.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Hybrid search for one tenant; prints typed hits."""
+    from server.retrieval.factory import build_pipeline
+
+    pipeline = build_pipeline(_settings(args))
+    try:
+        result = pipeline.search(
+            args.query,
+            domain=args.domain,
+            tenant=args.tenant,
+            top_k=args.top_k,
+            mode=args.mode,
+        )
+    finally:
+        pipeline.store.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_result_text(result.model_dump())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score retrieval modes on a BEIR dataset."""
+    from server.evaluation.beir import load_beir
+    from server.evaluation.runner import format_table, parse_modes, run_eval, write_json
+
+    modes = parse_modes(args.modes)
+    dataset = load_beir(
+        Path(args.dataset),
+        Path(args.queries) if args.queries else None,
+        Path(args.qrels) if args.qrels else None,
+    )
+    if args.limit:
+        keep = list(dataset.queries)[: args.limit]
+        dataset.queries = {q: dataset.queries[q] for q in keep}
+    report = run_eval(
+        dataset,
+        _settings(args),
+        domain=args.domain,
+        modes=modes,
+        store_dir=Path(args.store) if args.store else None,
+    )
+    print(format_table(report))
+    if args.json:
+        write_json(report, Path(args.json))
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Latency, throughput and memory figures from one run."""
+    from server.evaluation.bench import run_bench
+
+    sizes = [int(s) for s in args.chunks.split(",") if s.strip()]
+    if not sizes or min(sizes) < 1:
+        raise RetrievalError("--chunks takes positive integers, e.g. 10000,100000")
+    report = run_bench(sizes, Path(args.dataset), queries=args.queries)
+    print(report)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Index the bundled sample corpora (embedded store) and run one search per domain."""
+    from server.evaluation.beir import load_corpus
+    from server.evaluation.runner import index_documents
+    from server.retrieval.factory import build_pipeline
+
+    samples = {
+        Domain.LEGAL: (REPO_ROOT / "datasets/eval/legal/corpus.jsonl", "warranty disclaimer"),
+        Domain.CODE: (
+            REPO_ROOT / "datasets/eval/code/corpus.jsonl",
+            "wait until the lock is released",
+        ),
+    }
+    pipeline = build_pipeline(_settings(args))
+    try:
+        for domain, (corpus, query) in samples.items():
+            report = index_documents(
+                pipeline, load_corpus(corpus), domain=domain, tenant=args.tenant
+            )
+            print(f"indexed {report.chunks} chunks into {domain.value} ({report.seconds:.1f}s)")
+            result = pipeline.search(query, domain=domain, tenant=args.tenant, top_k=3)
+            _print_result_text(result.model_dump())
+    finally:
+        pipeline.store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all subcommands."""
+    parser = argparse.ArgumentParser(prog="retrieval-mcp", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def store_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
+        p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
+
+    p = sub.add_parser("index", help="index a BEIR-style corpus.jsonl for a tenant")
+    p.add_argument("corpus", help="corpus.jsonl with _id, title, text per line")
+    p.add_argument("--domain", choices=DOMAINS, default="docs")
+    p.add_argument("--tenant", required=True)
+    store_args(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="hybrid search as one tenant")
+    p.add_argument("query")
+    p.add_argument("--domain", choices=DOMAINS, default="docs")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--top-k", type=_positive_int, default=10)
+    p.add_argument(
+        "--mode", choices=["bm25", "dense", "hybrid", "hybrid+rerank"], default="hybrid+rerank"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    store_args(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="evaluate on a BEIR dataset")
+    p.add_argument("dataset", help="directory with corpus.jsonl, queries.jsonl, qrels")
+    p.add_argument("--queries", help="queries file (default DATASET/queries.jsonl)")
+    p.add_argument("--qrels", help="qrels TSV (default DATASET/qrels/test.tsv, or *train*)")
+    p.add_argument("--domain", choices=DOMAINS, default="docs")
+    p.add_argument("--modes", default="bm25-baseline,bm25,dense,hybrid,hybrid+rerank")
+    p.add_argument("--json", help="write the report here")
+    p.add_argument("--limit", type=_positive_int, help="evaluate only the first N queries")
+    store_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="latency / throughput / memory benchmark")
+    p.add_argument("--chunks", default="10000,100000", help="store sizes, comma-separated")
+    p.add_argument("--queries", type=_positive_int, default=200, help="queries per measurement")
+    p.add_argument(
+        "--dataset",
+        default=str(REPO_ROOT.parent / "shared/datasets/scifact"),
+        help="BEIR directory whose corpus provides the text",
+    )
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="index the sample corpora and run example searches")
+    p.add_argument("--tenant", default="demo")
+    store_args(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``retrieval-mcp`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "huggingface_hub", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        code: int = args.func(args)
+        return code
+    except RetrievalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

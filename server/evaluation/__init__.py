@@ -1,0 +1,1 @@
+"""Offline evaluation (BEIR format) and benchmarks; depends on the pipeline, never the reverse."""

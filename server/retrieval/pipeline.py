@@ -1,0 +1,417 @@
+"""Hybrid retrieval: dense + BM25 prefetch under the tenant filter, fused in Qdrant, reranked.
+
+Data flows one way: caller -> pipeline -> (embedder, sparse encoder, store, reranker) -> hits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from server.errors import InvalidRequestError
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.sparse import SparseEncoder
+from server.retrieval.store import (
+    BASE_PAYLOAD_INDEXES,
+    TENANT_FIELD,
+    HybridQuery,
+    IndexKind,
+    QueryResponse,
+    ScoredPoint,
+    StoredPoint,
+    VectorStore,
+    point_id,
+)
+from server.retrieval.types import (
+    SEARCH_MODES,
+    Chunk,
+    FilterValue,
+    Hit,
+    IndexReport,
+    SearchMode,
+    SearchResult,
+    StageScores,
+    Timings,
+)
+from server.settings import Domain, DomainSettings, Settings
+
+logger = logging.getLogger(__name__)
+
+AVG_LEN_DRIFT = 0.2
+"""Re-encode stored BM25 vectors when the collection's average length moves this much."""
+
+DOMAIN_PAYLOAD_INDEXES: dict[Domain, dict[str, IndexKind]] = {
+    Domain.DOCS: {"doc_type": "keyword"},
+    Domain.LEGAL: {"doc_type": "keyword", "jurisdiction": "keyword"},
+    Domain.CODE: {"language": "keyword", "symbol_kind": "keyword"},
+}
+"""Filterable metadata per domain; payload indexes are derived from this declaration."""
+
+ProgressCallback = Callable[[int], None]
+
+
+def _elapsed_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+class RetrievalPipeline:
+    """Per-domain hybrid index and search over one store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: VectorStore,
+        embedder: DenseEmbedder,
+        reranker: CrossEncoderReranker | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.reranker = reranker
+        self._encoders: dict[Domain, SparseEncoder] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def domain_settings(self, domain: str | Domain) -> tuple[Domain, DomainSettings]:
+        """Validated domain name and its settings."""
+        try:
+            name = Domain(domain)
+        except ValueError:
+            valid = ", ".join(d.value for d in Domain)
+            raise InvalidRequestError(
+                f"unknown domain {domain!r}; expected one of: {valid}"
+            ) from None
+        return name, self.settings.domains[name]
+
+    def sparse_encoder(self, domain: Domain) -> SparseEncoder:
+        """The domain's BM25 analyzer (built once)."""
+        encoder = self._encoders.get(domain)
+        if encoder is None:
+            encoder = SparseEncoder(self.settings.domains[domain].bm25)
+            self._encoders[domain] = encoder
+        return encoder
+
+    @staticmethod
+    def _keyword_text(title: str, text: str) -> str:
+        return f"{title}\n{text}" if title else text
+
+    def _dense_text(self, settings: DomainSettings, title: str, text: str) -> str:
+        return self._keyword_text(title, text) if settings.title_in_dense else text
+
+    # -- indexing ------------------------------------------------------------------------------
+
+    def index(
+        self,
+        domain: str | Domain,
+        chunks: Sequence[Chunk],
+        *,
+        batch_size: int = 256,
+        progress: ProgressCallback | None = None,
+    ) -> IndexReport:
+        """Embed and upsert chunks (dense + BM25 + payload); ids are deterministic."""
+        started = time.perf_counter()
+        name, settings = self.domain_settings(domain)
+        collection = settings.collection
+        indexes = {**BASE_PAYLOAD_INDEXES, **DOMAIN_PAYLOAD_INDEXES[name]}
+        self.store.ensure_collection(collection, self.embedder.dimension, indexes)
+        encoder = self.sparse_encoder(name)
+
+        ids = [point_id(c.tenant, name.value, c.source, c.chunk_index) for c in chunks]
+        lengths = [encoder.count_tokens(self._keyword_text(c.title, c.text)) for c in chunks]
+        meta = self.store.read_meta(collection)
+        points_before = int(meta.get("points", 0))
+        total_before = float(meta.get("total_len", 0.0))
+        replaced_points, replaced_len = self._existing_lengths(collection, chunks, ids)
+        points = points_before - replaced_points + len(chunks)
+        total_len = total_before - replaced_len + sum(lengths)
+        avg_len = total_len / points if points else 1.0
+        encoded_avg = float(meta.get("encoded_avg_len", 0.0)) or avg_len
+        reencoded = 0
+        if points_before and abs(avg_len - encoded_avg) / encoded_avg > AVG_LEN_DRIFT:
+            reencoded = self._reencode_sparse(name, collection, avg_len)
+            encoded_avg = avg_len
+        elif not points_before:
+            encoded_avg = avg_len
+
+        done = 0
+        for offset in range(0, len(chunks), batch_size):
+            batch = chunks[offset : offset + batch_size]
+            dense = self.embedder.embed_documents(
+                [self._dense_text(settings, c.title, c.text) for c in batch]
+            )
+            stored = [
+                StoredPoint(
+                    id=ids[offset + i],
+                    dense=dense[i].tolist(),
+                    sparse=encoder.encode_document(
+                        self._keyword_text(c.title, c.text), encoded_avg
+                    ),
+                    payload=self._payload(c, lengths[offset + i]),
+                )
+                for i, c in enumerate(batch)
+            ]
+            self.store.upsert(collection, stored)
+            done += len(batch)
+            if progress is not None:
+                progress(len(batch))
+        meta.update(points=points, total_len=total_len, encoded_avg_len=encoded_avg)
+        self.store.write_meta(collection, meta)
+        self.store.finish_writes(collection)
+        return IndexReport(
+            collection=collection,
+            chunks=done,
+            seconds=round(time.perf_counter() - started, 3),
+            avg_len=round(encoded_avg, 3),
+            reencoded=reencoded,
+        )
+
+    @staticmethod
+    def _payload(chunk: Chunk, bm25_len: int) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(chunk.metadata)
+        payload.update(
+            tenant=chunk.tenant,
+            doc_id=chunk.doc_id,
+            source=chunk.source,
+            chunk_index=chunk.chunk_index,
+            title=chunk.title,
+            text=chunk.text,
+            bm25_len=bm25_len,
+        )
+        return payload
+
+    def _existing_lengths(
+        self, collection: str, chunks: Sequence[Chunk], ids: Sequence[str]
+    ) -> tuple[int, float]:
+        """Count and BM25 length of points these chunks will overwrite."""
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for chunk, pid in zip(chunks, ids, strict=True):
+            by_tenant[chunk.tenant].append(pid)
+        count, total = 0, 0.0
+        for tenant, tenant_ids in by_tenant.items():
+            for start in range(0, len(tenant_ids), 1024):
+                found = self.store.retrieve(collection, tenant, tenant_ids[start : start + 1024])
+                count += len(found)
+                total += sum(float(p.payload.get("bm25_len", 0)) for p in found)
+        return count, total
+
+    def _reencode_sparse(self, domain: Domain, collection: str, avg_len: float) -> int:
+        """Recompute every stored BM25 vector for a new average length (from payload text)."""
+        encoder = self.sparse_encoder(domain)
+        offset: str | int | None = None
+        updated = 0
+        while True:
+            page, offset = self.store.scroll(collection, None, limit=512, offset=offset)
+            vectors = [
+                (
+                    p.id,
+                    encoder.encode_document(
+                        self._keyword_text(p.payload.get("title", ""), p.payload.get("text", "")),
+                        avg_len,
+                    ),
+                )
+                for p in page
+            ]
+            self.store.update_sparse(collection, vectors)
+            updated += len(vectors)
+            if offset is None:
+                break
+        logger.info("re-encoded %d BM25 vectors in %s (avg_len %.1f)", updated, collection, avg_len)
+        return updated
+
+    def delete(
+        self, domain: str | Domain, tenant: str, filters: Mapping[str, FilterValue] | None = None
+    ) -> int:
+        """Delete a tenant's points (optionally only those matching filters); returns count."""
+        if not tenant:
+            raise InvalidRequestError("a tenant is required")
+        _, settings = self.domain_settings(domain)
+        collection = settings.collection
+        if not self.store.has_collection(collection):
+            return 0
+        removed, removed_len = 0, 0.0
+        offset: str | int | None = None
+        while True:
+            page, offset = self.store.scroll(collection, tenant, filters, limit=1024, offset=offset)
+            removed += len(page)
+            removed_len += sum(float(p.payload.get("bm25_len", 0)) for p in page)
+            if offset is None:
+                break
+        self.store.delete(collection, tenant, filters)
+        meta = self.store.read_meta(collection)
+        meta["points"] = max(0, int(meta.get("points", 0)) - removed)
+        meta["total_len"] = max(0.0, float(meta.get("total_len", 0.0)) - removed_len)
+        self.store.write_meta(collection, meta)
+        self.store.finish_writes(collection)
+        return removed
+
+    # -- search --------------------------------------------------------------------------------
+
+    def validate_query(self, query: str, top_k: int, tenant: str) -> str:
+        """Normalised query text, or InvalidRequestError with a readable reason."""
+        if not isinstance(tenant, str) or not tenant.strip():
+            raise InvalidRequestError("a tenant is required for every search")
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidRequestError("the query is empty")
+        if len(query) > self.settings.max_query_chars:
+            raise InvalidRequestError(
+                f"the query has {len(query)} characters; the limit is "
+                f"{self.settings.max_query_chars}"
+            )
+        if isinstance(top_k, bool) or not isinstance(top_k, int):
+            raise InvalidRequestError("top_k must be an integer")
+        if not 1 <= top_k <= self.settings.max_top_k:
+            raise InvalidRequestError(
+                f"top_k must be between 1 and {self.settings.max_top_k}, got {top_k}"
+            )
+        return query.strip()
+
+    def search(
+        self,
+        query: str,
+        *,
+        domain: str | Domain,
+        tenant: str,
+        top_k: int = 10,
+        filters: Mapping[str, FilterValue] | None = None,
+        mode: SearchMode = "hybrid+rerank",
+    ) -> SearchResult:
+        """Validated hybrid search for one tenant; top_k is capped by settings.max_top_k."""
+        text = self.validate_query(query, top_k, tenant)
+        return self.rank(
+            text, domain=domain, tenant=tenant, limit=top_k, filters=filters, mode=mode
+        )
+
+    def rank(
+        self,
+        query: str,
+        *,
+        domain: str | Domain,
+        tenant: str,
+        limit: int,
+        filters: Mapping[str, FilterValue] | None = None,
+        mode: SearchMode = "hybrid+rerank",
+    ) -> SearchResult:
+        """The ranking itself, without the interactive caps (the eval asks for 100+ hits)."""
+        if mode not in SEARCH_MODES:
+            raise InvalidRequestError(f"unknown mode {mode!r}; expected one of {SEARCH_MODES}")
+        if not tenant:
+            raise InvalidRequestError("a tenant is required for every search")
+        started = time.perf_counter()
+        name, settings = self.domain_settings(domain)
+        timings = Timings()
+        fusion = settings.fusion
+        fusion_label = (
+            "dbsf"
+            if fusion.method == "dbsf"
+            else f"rrf(k={fusion.rrf_k}, weights=[{fusion.dense_weight}, {fusion.sparse_weight}])"
+        )
+        if mode in ("bm25", "dense"):
+            fusion_label = "none"
+        want_rerank = mode == "hybrid+rerank" and settings.rerank_depth > 0
+        result = SearchResult(
+            query=query,
+            domain=name.value,
+            mode=mode,
+            hits=[],
+            fusion=fusion_label,
+            rerank_applied=False,
+            rerank_model=self.reranker.model_id if self.reranker and want_rerank else None,
+        )
+        if not self.store.has_collection(settings.collection):
+            timings.total_ms = _elapsed_ms(started)
+            result.timings = timings
+            return result
+
+        dense = sparse = None
+        if mode != "bm25":
+            t = time.perf_counter()
+            dense = self.embedder.embed_query(query)
+            timings.embed_ms = _elapsed_ms(t)
+        if mode != "dense":
+            t = time.perf_counter()
+            sparse = self.sparse_encoder(name).encode_query(query)
+            timings.sparse_ms = _elapsed_ms(t)
+        depth = max(limit, settings.rerank_depth if want_rerank else 0)
+        request = HybridQuery(
+            tenant=tenant,
+            limit=depth,
+            candidates=max(settings.candidates, depth),
+            dense=dense,
+            sparse=sparse,
+            fusion=settings.fusion,
+            filters=dict(filters or {}),
+        )
+        t = time.perf_counter()
+        response = self.store.query(settings.collection, request)
+        timings.search_ms = _elapsed_ms(t)
+        hits = self._hits(response, mode)
+
+        if want_rerank:
+            t = time.perf_counter()
+            hits = self._rerank(query, settings, hits, result)
+            timings.rerank_ms = _elapsed_ms(t)
+        result.hits = hits[:limit]
+        timings.total_ms = _elapsed_ms(started)
+        result.timings = timings
+        return result
+
+    @staticmethod
+    def _hits(response: QueryResponse, mode: SearchMode) -> list[Hit]:
+        dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(response.dense)}
+        sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(response.sparse)}
+        hits: list[Hit] = []
+        for rank, point in enumerate(response.final, start=1):
+            stages = StageScores()
+            if point.id in dense_ranks:
+                stages.dense_rank, stages.dense = dense_ranks[point.id]
+            if point.id in sparse_ranks:
+                stages.sparse_rank, stages.sparse = sparse_ranks[point.id]
+            if mode in ("hybrid", "hybrid+rerank"):
+                stages.fused, stages.fused_rank = point.score, rank
+            hits.append(_hit_from_point(point, point.score, stages))
+        return hits
+
+    def _rerank(
+        self, query: str, settings: DomainSettings, hits: list[Hit], result: SearchResult
+    ) -> list[Hit]:
+        reranker = self.reranker
+        if reranker is None:
+            result.rerank_note = "reranking is disabled (RETRIEVAL_RERANKER_MODEL=none)"
+            return hits
+        if not reranker.available:
+            result.rerank_note = reranker.unavailable_reason
+            return hits
+        head, tail = hits[: settings.rerank_depth], hits[settings.rerank_depth :]
+        scores = reranker.score(query, [self._dense_text(settings, h.title, h.text) for h in head])
+        order = sorted(range(len(head)), key=lambda i: scores[i], reverse=True)
+        reranked: list[Hit] = []
+        for rank, i in enumerate(order, start=1):
+            hit = head[i]
+            hit.stages.rerank, hit.stages.rerank_rank = scores[i], rank
+            hit.score = scores[i]
+            reranked.append(hit)
+        result.rerank_applied = True
+        return reranked + tail
+
+
+def _hit_from_point(point: ScoredPoint, score: float, stages: StageScores) -> Hit:
+    payload = dict(point.payload)
+    core = {
+        key: payload.pop(key, None)
+        for key in (TENANT_FIELD, "doc_id", "source", "chunk_index", "title", "text", "bm25_len")
+    }
+    return Hit(
+        id=point.id,
+        doc_id=str(core["doc_id"] or ""),
+        source=str(core["source"] or ""),
+        chunk_index=int(core["chunk_index"] or 0),
+        title=str(core["title"] or ""),
+        text=str(core["text"] or ""),
+        metadata=payload,
+        score=score,
+        stages=stages,
+    )

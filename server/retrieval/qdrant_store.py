@@ -1,0 +1,239 @@
+"""Remote store on qdrant-client: a Qdrant server or cluster by URL, one collection per domain.
+
+qdrant-client's local mode (``QdrantClient(path=...)`` / ``":memory:"``) runs the same API in
+pure Python; tests use it as the stand-in for a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from server.errors import StoreError
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import (
+    DENSE_VECTOR,
+    SPARSE_VECTOR,
+    HybridQuery,
+    IndexKind,
+    QueryResponse,
+    ScoredPoint,
+    StoredPoint,
+    filter_conditions,
+)
+from server.retrieval.types import FilterValue
+
+_META_KEY = "retrieval_mcp"
+
+
+def _client_filter(
+    tenant: str | None, filters: Mapping[str, FilterValue] | None
+) -> models.Filter | None:
+    if tenant is None:
+        if not filters:
+            return None
+        conditions = list(filters.items())
+    else:
+        conditions = filter_conditions(tenant, filters)
+    must: list[models.Condition] = []
+    for key, value in conditions:
+        match: models.MatchAny | models.MatchValue = (
+            models.MatchAny(any=list(value))
+            if isinstance(value, list)
+            else models.MatchValue(value=value)
+        )
+        must.append(models.FieldCondition(key=key, match=match))
+    return models.Filter(must=must)
+
+
+def _client_sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=vector.indices, values=vector.values)
+
+
+def _index_schema(kind: IndexKind) -> Any:
+    if kind == "tenant":
+        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+    if kind == "integer":
+        return models.PayloadSchemaType.INTEGER
+    return models.PayloadSchemaType.KEYWORD
+
+
+def _fusion(request: HybridQuery) -> models.Query:
+    fusion = request.fusion
+    if fusion.method == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    return models.RrfQuery(
+        rrf=models.Rrf(k=fusion.rrf_k, weights=[fusion.dense_weight, fusion.sparse_weight])
+    )
+
+
+def _scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
+    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+
+class QdrantStore:
+    """Store backed by a Qdrant server (or qdrant-client's local mode in tests)."""
+
+    def __init__(self, client: QdrantClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, url: str, api_key: str | None = None, timeout: int = 30) -> QdrantStore:
+        """Connect to a Qdrant server or cluster; fails fast with a readable StoreError."""
+        client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+        try:
+            client.get_collections()
+        except Exception as exc:
+            raise StoreError(f"cannot reach Qdrant at {url}: {exc}") from None
+        return cls(client)
+
+    def has_collection(self, name: str) -> bool:
+        return bool(self.client.collection_exists(name))
+
+    def ensure_collection(
+        self, name: str, dense_dim: int, payload_indexes: Mapping[str, IndexKind]
+    ) -> None:
+        if not self.has_collection(name):
+            self.client.create_collection(
+                name,
+                vectors_config={
+                    DENSE_VECTOR: models.VectorParams(
+                        size=dense_dim, distance=models.Distance.COSINE
+                    )
+                },
+                sparse_vectors_config={
+                    SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+            )
+        existing = set(self.client.get_collection(name).payload_schema or {})
+        for field_name, kind in payload_indexes.items():
+            if field_name not in existing:
+                self.client.create_payload_index(name, field_name, _index_schema(kind))
+
+    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        self.client.upsert(
+            name,
+            points=[
+                models.PointStruct(
+                    id=p.id,
+                    vector={DENSE_VECTOR: p.dense, SPARSE_VECTOR: _client_sparse(p.sparse)},
+                    payload=p.payload,
+                )
+                for p in points
+            ],
+            wait=True,
+        )
+
+    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
+        if not vectors:
+            return
+        self.client.update_vectors(
+            name,
+            points=[
+                models.PointVectors(id=pid, vector={SPARSE_VECTOR: _client_sparse(v)})
+                for pid, v in vectors
+            ],
+            wait=True,
+        )
+
+    def query(self, name: str, request: HybridQuery) -> QueryResponse:
+        flt = _client_filter(request.tenant, request.filters)
+        tenant_only = _client_filter(request.tenant, None)
+        assert tenant_only is not None
+        sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant_only))
+        stages: list[tuple[str, Any, models.SearchParams | None, str]] = []
+        if request.dense is not None:
+            stages.append(("dense", request.dense, None, DENSE_VECTOR))
+        if request.sparse is not None:
+            stages.append(("sparse", _client_sparse(request.sparse), sparse_params, SPARSE_VECTOR))
+        stage_requests = [
+            models.QueryRequest(
+                query=q,
+                using=using,
+                filter=flt,
+                params=p,
+                limit=request.candidates,
+                with_payload=False,
+            )
+            for _, q, p, using in stages
+        ]
+        if len(stages) == 2:
+            final = models.QueryRequest(
+                prefetch=[
+                    models.Prefetch(
+                        query=q, using=using, filter=flt, params=p, limit=request.candidates
+                    )
+                    for _, q, p, using in stages
+                ],
+                query=_fusion(request),
+                filter=flt,
+                limit=request.limit,
+                with_payload=True,
+            )
+        else:
+            _, q, p, using = stages[0]
+            final = models.QueryRequest(
+                query=q, using=using, filter=flt, params=p, limit=request.limit, with_payload=True
+            )
+        results = self.client.query_batch_points(name, requests=[final, *stage_requests])
+        response = QueryResponse(final=_scored(results[0].points))
+        for (stage, _, _, _), result in zip(stages, results[1:], strict=True):
+            setattr(response, stage, _scored(result.points))
+        return response
+
+    def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
+        records = self.client.retrieve(name, ids=list(ids), with_payload=True, with_vectors=False)
+        found = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+        return [p for p in found if p.payload.get("tenant") == tenant]
+
+    def scroll(
+        self,
+        name: str,
+        tenant: str | None,
+        filters: Mapping[str, FilterValue] | None = None,
+        limit: int = 256,
+        offset: str | int | None = None,
+    ) -> tuple[list[ScoredPoint], str | int | None]:
+        records, next_offset = self.client.scroll(
+            name,
+            scroll_filter=_client_filter(tenant, filters),
+            limit=limit,
+            offset=offset,
+            with_payload=True,
+            with_vectors=False,
+        )
+        points = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+        return points, next_offset if next_offset is None else str(next_offset)
+
+    def delete(
+        self, name: str, tenant: str, filters: Mapping[str, FilterValue] | None = None
+    ) -> None:
+        flt = _client_filter(tenant, filters)
+        assert flt is not None
+        self.client.delete(name, points_selector=models.FilterSelector(filter=flt), wait=True)
+
+    def count(
+        self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
+    ) -> int:
+        if not self.has_collection(name):
+            return 0
+        result = self.client.count(name, count_filter=_client_filter(tenant, filters), exact=True)
+        return int(result.count)
+
+    def read_meta(self, name: str) -> dict[str, Any]:
+        metadata = self.client.get_collection(name).config.metadata or {}
+        value = metadata.get(_META_KEY, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+    def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
+        self.client.update_collection(name, metadata={_META_KEY: dict(meta)})
+
+    def finish_writes(self, name: str) -> None:
+        """The server indexes in the background; nothing to force here."""
+
+    def close(self) -> None:
+        self.client.close()

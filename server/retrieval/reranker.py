@@ -1,0 +1,106 @@
+"""Cross-encoder reranking with sentence-transformers' CrossEncoder.
+
+If the model cannot be loaded (offline, wrong id) the reranker says so once in the log and
+reports ``available = False`` with the reason; searches then return fused results with
+``rerank_applied = false`` instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+logger = logging.getLogger(__name__)
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connect (honours HF_HUB_OFFLINE/HF_ENDPOINT).
+
+    Checked before a hub download so an offline machine fails in milliseconds instead of
+    sitting through the hub client's retry back-off.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout):
+            return True
+    except OSError:
+        return False
+
+
+class CrossEncoderReranker:
+    """Scores (query, passage) pairs; loaded lazily once per process."""
+
+    def __init__(self, model: str, *, batch_size: int = 32, device: str = "cpu") -> None:
+        self.model_id = model
+        self.batch_size = batch_size
+        self.device = device
+        self._model: Any = None
+        self._error: str | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> bool:
+        """Load the model if not yet tried; True when it is usable."""
+        with self._lock:
+            if self._model is not None:
+                return True
+            if self._error is not None:
+                return False
+            try:
+                self._model = self._load_model()
+            except Exception as exc:  # offline hub, missing files, bad config...
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                self._error = (
+                    f"reranker {self.model_id!r} could not be loaded "
+                    f"({type(exc).__name__}: {first_line[:200]}); serving hybrid results without "
+                    "reranking. Set RETRIEVAL_RERANKER_MODEL to a local cross-encoder directory, "
+                    "or to 'none' to silence this."
+                )
+                logger.warning(self._error)
+                return False
+            logger.info("reranker %s loaded", self.model_id)
+            return True
+
+    def _load_model(self) -> Any:
+        from sentence_transformers import CrossEncoder
+
+        if Path(self.model_id).expanduser().is_dir():
+            return CrossEncoder(str(Path(self.model_id).expanduser()), device=self.device)
+        try:  # the Hugging Face cache first: no network round trip
+            return CrossEncoder(self.model_id, device=self.device, local_files_only=True)
+        except Exception:
+            if not hub_reachable():
+                raise OSError(
+                    "not in the local Hugging Face cache and the hub is unreachable"
+                ) from None
+        return CrossEncoder(self.model_id, device=self.device)
+
+    @property
+    def available(self) -> bool:
+        """True when the model is loaded (loads on first access)."""
+        return self.load()
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why reranking is off (None when it works or was not tried)."""
+        return self._error
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        """Relevance score per passage (higher is better); requires ``available``."""
+        if not passages:
+            return []
+        if not self.load():
+            raise RuntimeError(self._error or "reranker unavailable")
+        pairs = [(query, passage) for passage in passages]
+        scores = self._model.predict(
+            pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+        )
+        return [float(s) for s in scores]

@@ -1,0 +1,111 @@
+"""BM25 sparse vectors from Qdrant's own encoder (qdrant_edge.Bm25), one analyzer per domain.
+
+Documents carry BM25 term-frequency weights computed with the collection's average length;
+Qdrant applies IDF at query time (sparse vector with the IDF modifier), in the embedded and the
+remote store alike.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from qdrant_edge import Bm25, Bm25Config, DisabledStemmer, StopwordsSet, TokenizerType
+
+from server.settings import Bm25Settings
+
+_TOKENIZERS = {"word": TokenizerType.Word, "code": TokenizerType.Code}
+
+# "§ 5", "§§ 12.3(b)", "Section 4(d)", "Art. 14(2)", "Clause 7.1", "12.3(b)", "4(d)".
+_NUMBER = r"\d+[a-z]?(?:\.\d+[a-z]?)*"
+_SUBPARTS = r"(?:\s?\([a-z0-9]{1,5}\))*"
+_LEGAL_REFERENCE = re.compile(
+    rf"(?:§§?\s*|\b(?:sections?|sec\.|articles?|art\.|clauses?|paragraphs?|para\.)\s+)"
+    rf"(?P<num>{_NUMBER}|[ivxlc]+\b)(?P<sub>{_SUBPARTS})"
+    rf"|\b(?P<bare>\d+(?:\.\d+)+|\d+(?=\())(?P<bsub>{_SUBPARTS})",
+    re.IGNORECASE,
+)
+_SUBPART = re.compile(r"\(([a-z0-9]{1,5})\)", re.IGNORECASE)
+
+
+def legal_reference_tokens(text: str) -> list[str]:
+    """One token per reference and per ancestor: ``12.3(b)`` -> ref12, ref12x3, ref12x3xb.
+
+    Qdrant's word tokenizer splits ``12.3(b)`` into ``12``, ``3``, ``b``, which matches any
+    text with those numbers; these tokens keep the reference whole, so a query naming a clause
+    ranks that clause first and its parent section next.
+    """
+    tokens: list[str] = []
+    for match in _LEGAL_REFERENCE.finditer(text):
+        number = match.group("num") or match.group("bare")
+        subparts = match.group("sub") or match.group("bsub") or ""
+        parts = [p for p in number.lower().rstrip(".").split(".") if p]
+        parts += [s.lower() for s in _SUBPART.findall(subparts)]
+        for depth in range(1, len(parts) + 1):
+            tokens.append("ref" + "x".join(parts[:depth]))
+    return tokens
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """Indices and weights of a sparse vector (store-independent)."""
+
+    indices: list[int]
+    values: list[float]
+
+
+class SparseEncoder:
+    """Qdrant BM25 document/query encoder for one domain's analyzer."""
+
+    def __init__(self, settings: Bm25Settings) -> None:
+        self.settings = settings
+        self._query_model = Bm25(self._config(avg_len=256.0))
+        # b=0 and a huge k make each weight equal to the raw term frequency.
+        self._counter = Bm25(self._config(avg_len=1.0, k=1e9, b=0.0))
+        self._doc_models: dict[float, Bm25] = {}
+        self._lock = threading.Lock()
+
+    def _config(self, avg_len: float, k: float | None = None, b: float | None = None) -> Bm25Config:
+        s = self.settings
+        return Bm25Config(
+            k=s.k1 if k is None else k,
+            b=s.b if b is None else b,
+            avg_len=max(avg_len, 1.0),
+            tokenizer=_TOKENIZERS[s.tokenizer],
+            language=s.language,
+            stemmer=None if s.stemming else DisabledStemmer(),
+            stopwords=None if s.stopwords else StopwordsSet(custom=set()),
+        )
+
+    def analyze(self, text: str) -> str:
+        """The text the analyzer sees: legal references get whole-reference tokens."""
+        if self.settings.legal_references:
+            extra = legal_reference_tokens(text)
+            if extra:
+                return f"{text}\n{' '.join(extra)}"
+        return text
+
+    def _doc_model(self, avg_len: float) -> Bm25:
+        key = round(max(avg_len, 1.0), 2)
+        with self._lock:
+            model = self._doc_models.get(key)
+            if model is None:
+                model = Bm25(self._config(avg_len=key))
+                self._doc_models = {key: model}  # one live average per collection
+            return model
+
+    def encode_document(self, text: str, avg_len: float) -> SparseVector:
+        """BM25 term weights of a document for a collection whose average length is avg_len."""
+        vec = self._doc_model(avg_len).embed_document(self.analyze(text))
+        return SparseVector(list(vec.indices), list(vec.values))
+
+    def encode_query(self, text: str) -> SparseVector:
+        """Query terms, each with weight 1 (Qdrant multiplies in IDF)."""
+        vec = self._query_model.embed_query(self.analyze(text))
+        return SparseVector(list(vec.indices), list(vec.values))
+
+    def count_tokens(self, text: str) -> int:
+        """Document length in analyzer tokens (after stopwords), as BM25 counts it."""
+        vec = self._counter.embed_document(self.analyze(text))
+        return round(sum(vec.values))

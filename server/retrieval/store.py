@@ -1,0 +1,158 @@
+"""The store seam: one collection design, two implementations (Qdrant Edge, Qdrant server).
+
+Collection design: a dense named vector (cosine), a sparse named vector with the IDF modifier,
+and a payload with ``tenant``, ``doc_id``, ``source``, ``chunk_index``, ``text`` and domain
+metadata; ``tenant`` carries a keyword index marked as the tenant key. Every read takes a
+tenant: there is no method that searches across tenants.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from server.errors import InvalidRequestError
+from server.retrieval.sparse import SparseVector
+from server.retrieval.types import FilterValue
+from server.settings import FusionSettings
+
+DENSE_VECTOR = "dense"
+SPARSE_VECTOR = "bm25"
+TENANT_FIELD = "tenant"
+
+IndexKind = Literal["tenant", "keyword", "integer"]
+BASE_PAYLOAD_INDEXES: dict[str, IndexKind] = {
+    TENANT_FIELD: "tenant",
+    "doc_id": "keyword",
+    "source": "keyword",
+    "chunk_index": "integer",
+}
+"""Payload fields every collection indexes; domains add their own filterable fields."""
+
+_POINT_NAMESPACE = uuid.UUID("8d6f3c1e-5a0b-4c53-9a55-2f0f1d3c9e71")
+
+
+def point_id(tenant: str, domain: str, source: str, chunk_index: int) -> str:
+    """Deterministic point id for (tenant, domain, source, chunk index)."""
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{tenant}\x1f{domain}\x1f{source}\x1f{chunk_index}"))
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """A point as written: both vectors and the payload."""
+
+    id: str
+    dense: list[float]
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoredPoint:
+    """A point returned by a query stage (payload only on the final stage)."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HybridQuery:
+    """One tenant-scoped query: dense and/or sparse prefetch, fused in the store."""
+
+    tenant: str
+    limit: int
+    candidates: int
+    dense: list[float] | None = None
+    sparse: SparseVector | None = None
+    fusion: FusionSettings = field(default_factory=FusionSettings)
+    filters: Mapping[str, FilterValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.tenant:
+            raise InvalidRequestError("a tenant is required for every search")
+        if self.dense is None and self.sparse is None:
+            raise InvalidRequestError("a query needs a dense or a sparse vector")
+
+
+@dataclass
+class QueryResponse:
+    """Final ranking (with payloads) plus the per-stage lists it was fused from."""
+
+    final: list[ScoredPoint]
+    dense: list[ScoredPoint] = field(default_factory=list)
+    sparse: list[ScoredPoint] = field(default_factory=list)
+
+
+def filter_conditions(
+    tenant: str, filters: Mapping[str, FilterValue] | None
+) -> list[tuple[str, FilterValue]]:
+    """The tenant condition first, then the caller's payload conditions (no tenant override)."""
+    if not tenant:
+        raise InvalidRequestError("a tenant is required")
+    conditions: list[tuple[str, FilterValue]] = [(TENANT_FIELD, tenant)]
+    for key, value in (filters or {}).items():
+        if key == TENANT_FIELD:
+            raise InvalidRequestError("'tenant' cannot be used as a filter")
+        if isinstance(value, list) and not value:
+            raise InvalidRequestError(f"filter {key!r} has an empty list of values")
+        conditions.append((key, value))
+    return conditions
+
+
+class VectorStore(Protocol):
+    """What the pipeline needs from a Qdrant-backed store."""
+
+    def ensure_collection(
+        self, name: str, dense_dim: int, payload_indexes: Mapping[str, IndexKind]
+    ) -> None:
+        """Create the collection (and payload indexes) if it does not exist."""
+
+    def has_collection(self, name: str) -> bool:
+        """True when the collection exists."""
+
+    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+        """Insert or replace points."""
+
+    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
+        """Replace the sparse vector of existing points."""
+
+    def query(self, name: str, request: HybridQuery) -> QueryResponse:
+        """Run one tenant-scoped dense / sparse / fused query."""
+
+    def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
+        """Points by id, only those that belong to ``tenant``."""
+
+    def scroll(
+        self,
+        name: str,
+        tenant: str | None,
+        filters: Mapping[str, FilterValue] | None = None,
+        limit: int = 256,
+        offset: str | int | None = None,
+    ) -> tuple[list[ScoredPoint], str | int | None]:
+        """A page of points (payload only) and the next offset. tenant=None: maintenance."""
+
+    def delete(
+        self, name: str, tenant: str, filters: Mapping[str, FilterValue] | None = None
+    ) -> None:
+        """Delete the tenant's points that match ``filters`` (all of them when None)."""
+
+    def count(
+        self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
+    ) -> int:
+        """Exact point count (for one tenant, or all tenants when tenant is None)."""
+
+    def read_meta(self, name: str) -> dict[str, Any]:
+        """Collection-level metadata written by :meth:`write_meta`."""
+
+    def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
+        """Persist collection-level metadata (e.g. BM25 length statistics)."""
+
+    def finish_writes(self, name: str) -> None:
+        """Flush and build indexes after a batch of writes (not per upsert)."""
+
+    def close(self) -> None:
+        """Release files, locks and connections."""

@@ -1,0 +1,161 @@
+"""All configuration in one typed place.
+
+Values come from (highest first): constructor arguments, ``RETRIEVAL_*`` environment variables
+(nested with ``__``, e.g. ``RETRIEVAL_DOMAINS__CODE__CANDIDATES=200``), an optional TOML file
+named by ``RETRIEVAL_CONFIG_FILE``, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+BUNDLED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+CONFIG_FILE_ENV = "RETRIEVAL_CONFIG_FILE"
+
+
+class Domain(StrEnum):
+    """The retrieval domains; each has its own collection, analyzer and fusion."""
+
+    DOCS = "docs"
+    LEGAL = "legal"
+    CODE = "code"
+
+
+class FusionSettings(BaseModel):
+    """How Qdrant fuses the dense and sparse candidate lists."""
+
+    method: Literal["rrf", "dbsf"] = "dbsf"
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, gt=0)
+    sparse_weight: float = Field(default=1.0, gt=0)
+
+
+class Bm25Settings(BaseModel):
+    """Qdrant BM25 analyzer parameters for one domain (see qdrant_edge.Bm25Config)."""
+
+    tokenizer: Literal["word", "code"] = "word"
+    language: str = "english"
+    stemming: bool = True
+    stopwords: bool = True
+    k1: float = Field(default=1.2, ge=0)
+    b: float = Field(default=0.75, ge=0, le=1)
+    legal_references: bool = False
+    """Add one token per legal reference (``12.3(b)``, ``§ 5``) and its parents."""
+
+
+class DomainSettings(BaseModel):
+    """Per-domain collection, analyzer, fusion and depths."""
+
+    collection: str
+    bm25: Bm25Settings = Field(default_factory=Bm25Settings)
+    fusion: FusionSettings = Field(default_factory=FusionSettings)
+    candidates: int = Field(default=100, ge=1, le=1000)
+    """How many candidates each of the dense and sparse prefetches returns."""
+    rerank_depth: int = Field(default=20, ge=0, le=200)
+    """How many fused candidates the cross-encoder rescores (0 disables reranking)."""
+    title_in_dense: bool = True
+    """Prepend the chunk title (document title, heading path, symbol) for dense embedding."""
+
+
+def _default_domains() -> dict[Domain, DomainSettings]:
+    # Choices measured by `retrieval-mcp eval` (see README, "Evaluation").
+    return {
+        Domain.DOCS: DomainSettings(
+            collection="docs",
+            fusion=FusionSettings(method="rrf", rrf_k=60, dense_weight=1.0, sparse_weight=1.0),
+        ),
+        Domain.LEGAL: DomainSettings(
+            collection="legal",
+            bm25=Bm25Settings(legal_references=True),
+            fusion=FusionSettings(method="rrf", rrf_k=60, dense_weight=1.0, sparse_weight=1.0),
+        ),
+        Domain.CODE: DomainSettings(
+            collection="code",
+            bm25=Bm25Settings(tokenizer="code", stemming=True),
+            fusion=FusionSettings(method="rrf", rrf_k=60, dense_weight=2.0, sparse_weight=1.0),
+        ),
+    }
+
+
+def default_store_path() -> Path:
+    """Embedded store location under the user's data directory (XDG on Linux)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "retrieval-mcp" / "store"
+
+
+class Settings(BaseSettings):
+    """Root configuration of retrieval-mcp."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RETRIEVAL_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    store_path: Path = Field(default_factory=default_store_path)
+    """Directory of the embedded Qdrant Edge store (ignored when qdrant_url is set)."""
+    qdrant_url: str | None = None
+    """URL of a Qdrant server or cluster; when set, the embedded store is not used."""
+    qdrant_api_key: SecretStr | None = None
+
+    embedding_model: str = BUNDLED_EMBEDDING_MODEL
+    """Sentence-transformers model id or local path; the default loads the bundled weights."""
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    query_cache_size: int = Field(default=2048, ge=0)
+    device: str = "cpu"
+
+    reranker_model: str = DEFAULT_RERANKER_MODEL
+    """Cross-encoder id or local path, or ``none`` to disable reranking."""
+    rerank_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    max_query_chars: int = Field(default=2000, ge=1)
+    max_top_k: int = Field(default=50, ge=1)
+
+    domains: dict[Domain, DomainSettings] = Field(default_factory=_default_domains)
+
+    @model_validator(mode="after")
+    def _fill_missing_domains(self) -> Settings:
+        defaults = _default_domains()
+        for domain, value in defaults.items():
+            self.domains.setdefault(domain, value)
+        return self
+
+    @property
+    def reranker_enabled(self) -> bool:
+        """False when the user configured ``reranker_model = none``."""
+        return self.reranker_model.strip().lower() not in {"", "none", "off", "false"}
+
+    def domain(self, name: str | Domain) -> DomainSettings:
+        """Settings of one domain; raises ValueError naming the valid domains."""
+        try:
+            return self.domains[Domain(name)]
+        except ValueError:
+            valid = ", ".join(d.value for d in Domain)
+            raise ValueError(f"unknown domain {name!r}; expected one of: {valid}") from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)

@@ -1,0 +1,70 @@
+"""Shared fixtures: real models (bundled MiniLM, a tiny random cross-encoder), real stores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder, resolve_model_location
+from server.retrieval.qdrant_store import QdrantStore
+from server.retrieval.store import VectorStore
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> DenseEmbedder:
+    """The bundled all-MiniLM-L6-v2 (real weights, loaded once per test session)."""
+    return DenseEmbedder("sentence-transformers/all-MiniLM-L6-v2", batch_size=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT cross-encoder saved like a hub model."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    directory = tmp_path_factory.mktemp("tiny-cross-encoder")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_location("bundled"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture
+def edge_store(tmp_path: Path) -> Iterator[EdgeStore]:
+    store = EdgeStore(tmp_path / "edge")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def qdrant_store() -> Iterator[QdrantStore]:
+    store = QdrantStore(QdrantClient(location=":memory:"))
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["edge", "qdrant"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    """Each store implementation in turn (contract tests run against both)."""
+    if request.param == "edge":
+        s: VectorStore = EdgeStore(tmp_path / "edge")
+    else:
+        s = QdrantStore(QdrantClient(location=":memory:"))
+    yield s
+    s.close()

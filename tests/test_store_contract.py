@@ -1,0 +1,145 @@
+"""One contract, two stores: Qdrant Edge (embedded) and qdrant-client (server path)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from server.errors import InvalidRequestError
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import (
+    BASE_PAYLOAD_INDEXES,
+    HybridQuery,
+    StoredPoint,
+    VectorStore,
+    point_id,
+)
+from server.settings import FusionSettings
+
+DIM = 8
+COLLECTION = "contract"
+
+
+def _vec(seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(-1, 1) for _ in range(DIM)]
+
+
+def _point(i: int, tenant: str, term: int, **extra: object) -> StoredPoint:
+    payload = {"tenant": tenant, "doc_id": f"d{i}", "source": f"s{i % 3}", "chunk_index": i}
+    payload.update(extra)
+    return StoredPoint(
+        id=point_id(tenant, "docs", f"s{i}", i),
+        dense=_vec(i),
+        sparse=SparseVector([term, 1000 + i], [1.0, 0.5]),
+        payload=payload,
+    )
+
+
+@pytest.fixture
+def filled(store: VectorStore) -> VectorStore:
+    store.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    store.upsert(COLLECTION, [_point(i, "a" if i % 2 else "b", term=i % 4) for i in range(20)])
+    store.finish_writes(COLLECTION)
+    return store
+
+
+def test_ensure_collection_is_idempotent(store: VectorStore) -> None:
+    assert not store.has_collection(COLLECTION)
+    store.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    store.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    assert store.has_collection(COLLECTION)
+    assert store.count(COLLECTION, None) == 0
+
+
+def test_counts_per_tenant(filled: VectorStore) -> None:
+    assert filled.count(COLLECTION, None) == 20
+    assert filled.count(COLLECTION, "a") == 10
+    assert filled.count(COLLECTION, "a", {"source": "s0"}) == 3
+    assert filled.count("missing", "a") == 0
+
+
+def test_upsert_same_id_replaces(filled: VectorStore) -> None:
+    filled.upsert(COLLECTION, [_point(1, "a", term=3, note="v2")])
+    assert filled.count(COLLECTION, None) == 20
+    [got] = filled.retrieve(COLLECTION, "a", [point_id("a", "docs", "s1", 1)])
+    assert got.payload["note"] == "v2"
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "hybrid-rrf", "hybrid-dbsf"])
+def test_query_stays_in_tenant(filled: VectorStore, kind: str) -> None:
+    fusion = FusionSettings(method="dbsf" if kind.endswith("dbsf") else "rrf")
+    request = HybridQuery(
+        tenant="a",
+        limit=5,
+        candidates=20,
+        dense=_vec(3) if kind != "sparse" else None,
+        sparse=SparseVector([3], [1.0]) if kind != "dense" else None,
+        fusion=fusion,
+    )
+    response = filled.query(COLLECTION, request)
+    assert 0 < len(response.final) <= 5
+    assert all(p.payload["tenant"] == "a" for p in response.final)
+    if kind != "sparse":
+        # the point whose vector equals the query vector is the nearest neighbour
+        assert response.dense[0].id == point_id("a", "docs", "s3", 3)
+    if kind != "dense":
+        assert {p.id for p in response.sparse} == {
+            point_id("a", "docs", f"s{i}", i) for i in (3, 7, 11, 15, 19)
+        }
+    if kind.startswith("hybrid"):
+        assert response.final[0].id == point_id("a", "docs", "s3", 3)
+
+
+def test_payload_filters(filled: VectorStore) -> None:
+    request = HybridQuery(
+        tenant="a", limit=20, candidates=20, dense=_vec(0), filters={"source": ["s0", "s1"]}
+    )
+    found = filled.query(COLLECTION, request).final
+    assert found and all(p.payload["source"] in {"s0", "s1"} for p in found)
+    with pytest.raises(InvalidRequestError):
+        HybridQuery(tenant="", limit=1, candidates=1, dense=_vec(0))
+    with pytest.raises(InvalidRequestError):
+        filled.query(
+            COLLECTION,
+            HybridQuery(tenant="a", limit=1, candidates=1, dense=_vec(0), filters={"tenant": "b"}),
+        )
+
+
+def test_retrieve_hides_other_tenants(filled: VectorStore) -> None:
+    ids = [point_id("a", "docs", "s1", 1), point_id("b", "docs", "s2", 2)]
+    assert [p.payload["tenant"] for p in filled.retrieve(COLLECTION, "a", ids)] == ["a"]
+
+
+def test_delete_by_filter_and_tenant(filled: VectorStore) -> None:
+    filled.delete(COLLECTION, "a", {"source": "s0"})
+    assert filled.count(COLLECTION, "a") == 7
+    assert filled.count(COLLECTION, "b") == 10
+    filled.delete(COLLECTION, "b")
+    assert filled.count(COLLECTION, "b") == 0
+    assert filled.count(COLLECTION, "a") == 7
+
+
+def test_scroll_pages_through_everything(filled: VectorStore) -> None:
+    seen: list[str] = []
+    offset = None
+    while True:
+        page, offset = filled.scroll(COLLECTION, "b", limit=3, offset=offset)
+        seen.extend(p.id for p in page)
+        if offset is None:
+            break
+    assert len(seen) == len(set(seen)) == 10
+
+
+def test_update_sparse_changes_matches(filled: VectorStore) -> None:
+    target = point_id("a", "docs", "s1", 1)
+    filled.update_sparse(COLLECTION, [(target, SparseVector([777], [1.0]))])
+    request = HybridQuery(tenant="a", limit=5, candidates=20, sparse=SparseVector([777], [1.0]))
+    assert [p.id for p in filled.query(COLLECTION, request).final] == [target]
+
+
+def test_meta_round_trip(filled: VectorStore) -> None:
+    assert filled.read_meta(COLLECTION) == {}
+    filled.write_meta(COLLECTION, {"points": 20, "total_len": 41.5})
+    assert filled.read_meta(COLLECTION) == {"points": 20, "total_len": 41.5}
