@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
+from server.evaluation.bench import build_test_cross_encoder
 from server.retrieval.edge_store import EdgeStore
-from server.retrieval.embedder import DenseEmbedder, resolve_model_location
+from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.store import VectorStore
 
@@ -27,22 +28,9 @@ def embedder() -> DenseEmbedder:
 @pytest.fixture(scope="session")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT cross-encoder saved like a hub model."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    directory = tmp_path_factory.mktemp("tiny-cross-encoder")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_location("bundled"))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_labels=1,
+    return build_test_cross_encoder(
+        tmp_path_factory.mktemp("tiny-cross-encoder"), layers=2, hidden=32
     )
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture

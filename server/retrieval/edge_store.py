@@ -46,7 +46,7 @@ def _edge_filter(tenant: str | None, filters: Mapping[str, FilterValue] | None) 
         conditions = filter_conditions(tenant, filters)
     must: list[Any] = []
     for key, value in conditions:
-        match: Any = qe.MatchAny(list(value)) if isinstance(value, list) else qe.MatchValue(value)
+        match: Any = qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value)
         must.append(qe.FieldCondition(key=key, match=match))
     return qe.Filter(must=must)
 
@@ -262,7 +262,7 @@ class EdgeStore:
             )
         )
         points = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
-        return points, next_offset
+        return points, None if next_offset is None else str(next_offset)
 
     def delete(
         self, name: str, tenant: str, filters: Mapping[str, FilterValue] | None = None

@@ -61,6 +61,11 @@ class LruCache:
             self.hits += 1
             return value
 
+    def clear(self) -> None:
+        """Forget every entry (benchmarks use it to measure cold queries)."""
+        with self._lock:
+            self._data.clear()
+
     def put(self, key: tuple[str, str], value: list[float]) -> None:
         if self.capacity <= 0:
             return
@@ -104,7 +109,7 @@ class DenseEmbedder:
         if dim is None:
             raise RetrievalError(f"embedding model {model!r} does not report its dimension")
         self.dimension: int = int(dim)
-        self.max_tokens: int = int(self._model.max_seq_length)
+        self.max_tokens: int = int(self._model.max_seq_length or 512)
         self._tokenizer: Any = self._model.tokenizer
         self._lock = threading.Lock()
 
@@ -135,7 +140,7 @@ class DenseEmbedder:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        vector = self.embed_documents([text])[0].tolist()
+        vector: list[float] = self.embed_documents([text])[0].tolist()
         self._cache.put(key, vector)
         return vector
 

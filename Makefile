@@ -1,0 +1,38 @@
+# Set-up commands for a fresh machine (Python 3.11). See README.md.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint eval bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	# torch first, pinned: the CPU wheel (an unpinned torch pulls the CUDA build).
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+demo: install
+	$(BIN)/retrieval-mcp demo --store $(or $(STORE),.demo-store)
+
+lint: install
+	$(BIN)/ruff check server tests scripts
+	$(BIN)/ruff format --check server tests scripts
+	$(BIN)/mypy server
+
+test: lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+eval: install
+	$(BIN)/retrieval-mcp eval ../shared/datasets/scifact \
+		--queries ../shared/datasets/scifact/queries.jsonl \
+		--qrels ../shared/datasets/scifact/qrels-train.tsv \
+		--store .eval-store/scifact --json eval-results/scifact.json
+
+bench: install
+	$(BIN)/retrieval-mcp bench --chunks 10000,100000
+
+clean:
+	rm -rf $(VENV) .demo-store .eval-store *.egg-info

@@ -1,0 +1,136 @@
+"""The command line: index, search, eval; errors are one readable line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+from server.retrieval.edge_store import EdgeStore
+
+CORPUS = [
+    {
+        "_id": "d1",
+        "title": "Photosynthesis",
+        "text": "Plants turn light, water and CO2 into sugar.",
+    },
+    {
+        "_id": "d2",
+        "title": "Volcanoes",
+        "text": "Magma rises through the crust and erupts as lava.",
+    },
+    {"_id": "d3", "title": "Glaciers", "text": "Compacted snow becomes ice that flows downhill."},
+    {"_id": "d4", "title": "Tides", "text": "The moon's gravity raises bulges in the oceans."},
+]
+QUERIES = [
+    {"_id": "q1", "text": "how do plants make sugar from light"},
+    {"_id": "q2", "text": "lava eruption from magma"},
+    {"_id": "q3", "text": "what makes ocean tides"},
+    {"_id": "q9", "text": "a query without judgements"},
+]
+
+
+def _write_beir(root: Path) -> Path:
+    root.mkdir()
+    (root / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in CORPUS) + "\n")
+    (root / "queries.jsonl").write_text("\n".join(json.dumps(r) for r in QUERIES) + "\n")
+    (root / "qrels").mkdir()
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td4\t1\n"
+    )
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _no_reranker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", "none")
+
+
+def test_eval_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write_beir(tmp_path / "tiny")
+    out = tmp_path / "report.json"
+    store = tmp_path / "store"
+    args = [str(data), "--store", str(store), "--json", str(out)]
+    assert main(["eval", *args, "--modes", "bm25-baseline,bm25,dense,hybrid,hybrid+rerank"]) == 0
+    report = json.loads(out.read_text())
+    assert report["dataset"] == "tiny" and report["queries"] == 3
+    assert set(report["modes"]) == {"bm25-baseline", "bm25", "dense", "hybrid", "hybrid+rerank"}
+    for scores in report["modes"].values():
+        assert {"ndcg@10", "recall@100", "mrr@10", "p50_ms"} <= set(scores)
+        assert 0.0 <= scores["ndcg@10"] <= 1.0
+    assert report["modes"]["hybrid"]["ndcg@10"] == pytest.approx(1.0)
+    assert report["index"]["reused"] is False
+    assert "hybrid" in capsys.readouterr().out
+    # a second run on the same store reuses the index
+    assert main(["eval", *args, "--modes", "bm25"]) == 0
+    assert json.loads(out.read_text())["index"]["reused"] is True
+
+
+def test_index_then_search_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write_beir(tmp_path / "tiny")
+    store = str(tmp_path / "store")
+    assert main(["index", str(data / "corpus.jsonl"), "--tenant", "t1", "--store", store]) == 0
+    capsys.readouterr()
+    assert main(["search", "glacier ice", "--tenant", "t1", "--store", store, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["hits"][0]["doc_id"] == "d3"
+    assert result["rerank_applied"] is False
+    assert main(["search", "glacier ice", "--tenant", "other", "--store", store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"] == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "", "--tenant", "t"], "the query is empty"),
+        (["search", "q", "--tenant", "t", "--top-k", "99"], "top_k must be between 1 and 50"),
+        (["eval", "/nonexistent/dir"], "/nonexistent/dir/corpus.jsonl not found"),
+    ],
+)
+def test_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main([*argv, "--store", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {message}" in err
+    assert "Traceback" not in err
+
+
+def test_locked_store_over_the_real_console_script(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "s")
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "search",
+                "x",
+                "--tenant",
+                "t",
+                "--store",
+                str(tmp_path / "s"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "RETRIEVAL_RERANKER_MODEL": "none"},
+        )
+    finally:
+        store.close()
+    assert proc.returncode == 2
+    assert "is in use by pid" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_unknown_domain_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "q", "--tenant", "t", "--domain", "finance"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'finance'" in capsys.readouterr().err

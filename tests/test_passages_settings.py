@@ -1,0 +1,85 @@
+"""Passage packing never exceeds the model window; settings load from env and TOML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.passages import pack_passages, split_sentences
+from server.settings import CONFIG_FILE_ENV, Domain, Settings
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    text=st.lists(
+        st.text(alphabet="abc ", min_size=1, max_size=40).map(lambda s: s + "."),
+        min_size=0,
+        max_size=40,
+    ).map(" ".join),
+    budget=st.integers(min_value=1, max_value=30),
+)
+def test_packing_respects_budget_and_keeps_words(text: str, budget: int) -> None:
+    passages = pack_passages(text, budget, _words)
+    assert all(_words(p) <= budget for p in passages)
+    assert " ".join(passages).split() == text.split()
+
+
+def test_packing_with_the_model_tokenizer(embedder: DenseEmbedder) -> None:
+    text = " ".join(
+        f"Sentence number {i} talks about antidisestablishmentarianism." for i in range(200)
+    )
+    budget = embedder.max_tokens - 2
+    passages = pack_passages(text, budget, embedder.count_tokens, overlap_sentences=1)
+    assert len(passages) > 5
+    assert all(embedder.count_tokens(p) <= budget for p in passages)
+    # overlap: each passage starts with the last sentence of the previous one
+    assert split_sentences(passages[1])[0] == split_sentences(passages[0])[-1]
+
+
+def test_truncate_fits_the_window(embedder: DenseEmbedder) -> None:
+    long = "tokenization " * 1000
+    assert embedder.count_tokens(embedder.truncate(long)) <= embedder.max_tokens - 2
+    assert embedder.truncate("short text") == "short text"
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RETRIEVAL_STORE_PATH", str(tmp_path / "st"))
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", "none")
+    monkeypatch.setenv("RETRIEVAL_DOMAINS__CODE__CANDIDATES", "321")
+    s = Settings()
+    assert s.store_path == tmp_path / "st"
+    assert not s.reranker_enabled
+    assert s.domains[Domain.CODE].candidates == 321
+    # a partial domain override keeps the other domains' defaults
+    assert s.domains[Domain.LEGAL].bm25.legal_references
+
+
+def test_settings_from_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "retrieval.toml"
+    config.write_text(
+        'qdrant_url = "http://qdrant.internal:6333"\n'
+        "[domains.docs]\n"
+        'collection = "handbook"\n'
+        "[domains.docs.fusion]\n"
+        'method = "rrf"\n'
+        "dense_weight = 2.0\n"
+    )
+    monkeypatch.setenv(CONFIG_FILE_ENV, str(config))
+    s = Settings()
+    assert s.qdrant_url == "http://qdrant.internal:6333"
+    assert s.domains[Domain.DOCS].collection == "handbook"
+    assert s.domains[Domain.DOCS].fusion.method == "rrf"
+    assert s.domains[Domain.DOCS].fusion.dense_weight == 2.0
+
+
+def test_unknown_domain_message() -> None:
+    with pytest.raises(ValueError, match="expected one of: docs, legal, code"):
+        Settings().domain("finance")

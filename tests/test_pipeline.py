@@ -1,0 +1,155 @@
+"""The hybrid pipeline end to end with the bundled MiniLM and real Qdrant stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.errors import InvalidRequestError
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.pipeline import AVG_LEN_DRIFT, RetrievalPipeline
+from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.store import VectorStore
+from server.retrieval.types import Chunk
+from server.settings import Settings
+
+DOCS = {
+    "tea": "Green tea contains catechins, antioxidants studied for heart health.",
+    "rust": "The borrow checker in Rust enforces ownership rules at compile time.",
+    "bees": "Honey bees communicate the location of flowers with a waggle dance.",
+    "tides": "Ocean tides are caused by the gravitational pull of the moon and sun.",
+    "vaccine": "Vaccines train the immune system to recognise a pathogen's antigens.",
+}
+
+
+def _chunks(tenant: str, docs: dict[str, str] = DOCS) -> list[Chunk]:
+    return [
+        Chunk(tenant=tenant, doc_id=k, source=f"{k}.txt", text=v, metadata={"doc_type": "note"})
+        for k, v in docs.items()
+    ]
+
+
+@pytest.fixture
+def pipeline(store: VectorStore, embedder: DenseEmbedder) -> RetrievalPipeline:
+    p = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
+    p.index("docs", _chunks("acme"))
+    p.index("docs", _chunks("globex", {"moon": "The moon has no atmosphere and many craters."}))
+    return p
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_finds_the_right_passage(pipeline: RetrievalPipeline, mode: str) -> None:
+    result = pipeline.search(
+        "how do bees tell others where flowers are", domain="docs", tenant="acme", mode=mode
+    )
+    assert result.hits[0].doc_id == "bees"
+    assert result.hits[0].metadata == {"doc_type": "note"}
+    assert all(h.source.endswith(".txt") for h in result.hits)
+
+
+def test_hybrid_reports_every_stage(pipeline: RetrievalPipeline) -> None:
+    result = pipeline.search("moon gravity tides", domain="docs", tenant="acme", mode="hybrid")
+    top = result.hits[0]
+    assert top.doc_id == "tides"
+    assert top.stages.dense_rank == 1 and top.stages.sparse_rank == 1
+    assert top.stages.fused_rank == 1 and top.stages.fused == top.score
+    assert top.stages.dense is not None and top.stages.sparse is not None
+    assert result.fusion == "dbsf"
+    assert result.timings.total_ms >= result.timings.search_ms > 0
+
+
+def test_tenants_never_see_each_other(pipeline: RetrievalPipeline) -> None:
+    as_acme = pipeline.search("moon craters atmosphere", domain="docs", tenant="acme")
+    assert "moon" not in {h.doc_id for h in as_acme.hits}
+    as_globex = pipeline.search("bees flowers", domain="docs", tenant="globex")
+    assert {h.doc_id for h in as_globex.hits} == {"moon"}
+    assert pipeline.search("bees", domain="docs", tenant="nobody").hits == []
+
+
+def test_rerank_unavailable_is_reported_not_fatal(
+    store: VectorStore, embedder: DenseEmbedder
+) -> None:
+    reranker = CrossEncoderReranker("/nonexistent/cross-encoder-model")
+    p = RetrievalPipeline(Settings(), store, embedder, reranker)
+    p.index("docs", _chunks("acme"))
+    result = p.search("immune system antigens", domain="docs", tenant="acme")
+    assert result.hits[0].doc_id == "vaccine"
+    assert result.rerank_applied is False
+    assert result.rerank_note and "could not be loaded" in result.rerank_note
+    assert all(h.stages.rerank is None for h in result.hits)
+
+
+def test_rerank_with_a_real_cross_encoder(
+    edge_store: EdgeStore, embedder: DenseEmbedder, tiny_cross_encoder: Path
+) -> None:
+    reranker = CrossEncoderReranker(str(tiny_cross_encoder))
+    p = RetrievalPipeline(Settings(), edge_store, embedder, reranker)
+    p.index("docs", _chunks("acme"))
+    result = p.search("rust ownership", domain="docs", tenant="acme", top_k=5)
+    assert result.rerank_applied and result.rerank_note is None
+    scores = [h.stages.rerank for h in result.hits]
+    assert None not in scores and scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+    assert [h.stages.rerank_rank for h in result.hits] == [1, 2, 3, 4, 5]
+    assert all(h.score == h.stages.rerank for h in result.hits)
+    # the cross-encoder only reorders the fused candidates
+    assert {h.doc_id for h in result.hits} == set(DOCS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": "  "}, "empty"),
+        ({"query": "x" * 2001}, "limit"),
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": 51}, "top_k"),
+        ({"domain": "finance"}, "unknown domain"),
+        ({"tenant": ""}, "tenant"),
+        ({"mode": "magic"}, "unknown mode"),
+    ],
+)
+def test_bad_input_is_a_typed_error(
+    pipeline: RetrievalPipeline, kwargs: dict[str, object], message: str
+) -> None:
+    args: dict[str, object] = {"query": "tea", "domain": "docs", "tenant": "acme", "top_k": 5}
+    args.update(kwargs)
+    query = args.pop("query")
+    with pytest.raises(InvalidRequestError, match=message):
+        pipeline.search(query, **args)  # type: ignore[arg-type]
+
+
+def test_reindex_is_idempotent_and_delete_scoped(pipeline: RetrievalPipeline) -> None:
+    collection = pipeline.settings.domains["docs"].collection
+    pipeline.index("docs", _chunks("acme"))
+    assert pipeline.store.count(collection, "acme") == len(DOCS)
+    assert pipeline.store.read_meta(collection)["points"] == len(DOCS) + 1
+    assert pipeline.delete("docs", "acme", {"source": "tea.txt"}) == 1
+    assert pipeline.store.count(collection, "acme") == len(DOCS) - 1
+    assert pipeline.store.count(collection, "globex") == 1
+    assert pipeline.store.read_meta(collection)["points"] == len(DOCS)
+
+
+def test_bm25_average_length_tracks_the_collection(pipeline: RetrievalPipeline) -> None:
+    collection = pipeline.settings.domains["docs"].collection
+    before = pipeline.store.read_meta(collection)["encoded_avg_len"]
+    long_text = " ".join(f"word{i} topic{i % 7}" for i in range(400))
+    report = pipeline.index(
+        "docs", [Chunk(tenant="acme", doc_id="long", source="long.txt", text=long_text)]
+    )
+    after = pipeline.store.read_meta(collection)["encoded_avg_len"]
+    assert abs(after - before) / before > AVG_LEN_DRIFT
+    assert report.reencoded == len(DOCS) + 1  # every earlier vector re-encoded, all tenants
+    assert report.avg_len == pytest.approx(after, rel=1e-3)
+    result = pipeline.search("waggle dance", domain="docs", tenant="acme", mode="bm25")
+    assert result.hits[0].doc_id == "bees"
+
+
+def test_embedder_query_cache(embedder: DenseEmbedder) -> None:
+    embedder.cache.clear()
+    first = embedder.embed_query("cache me")
+    hits = embedder.cache.hits
+    assert embedder.embed_query("cache me") == first
+    assert embedder.cache.hits == hits + 1
+    assert len(first) == embedder.dimension == 384
+    assert sum(x * x for x in first) == pytest.approx(1.0, rel=1e-4)
