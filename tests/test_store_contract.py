@@ -75,7 +75,8 @@ def test_query_stays_in_tenant(filled: VectorStore, kind: str) -> None:
         limit=5,
         candidates=20,
         dense=_vec(3) if kind != "sparse" else None,
-        sparse=SparseVector([3], [1.0]) if kind != "dense" else None,
+        # term 3 is shared by five of the tenant's points; term 1003 only by point 3
+        sparse=SparseVector([3, 1003], [1.0, 1.0]) if kind != "dense" else None,
         fusion=fusion,
     )
     response = filled.query(COLLECTION, request)
@@ -85,6 +86,7 @@ def test_query_stays_in_tenant(filled: VectorStore, kind: str) -> None:
         # the point whose vector equals the query vector is the nearest neighbour
         assert response.dense[0].id == point_id("a", "docs", "s3", 3)
     if kind != "dense":
+        assert response.sparse[0].id == point_id("a", "docs", "s3", 3)
         assert {p.id for p in response.sparse} == {
             point_id("a", "docs", f"s{i}", i) for i in (3, 7, 11, 15, 19)
         }
