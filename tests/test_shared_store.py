@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,6 +205,35 @@ def test_closing_the_owner_hands_the_store_to_a_client(tmp_path: Path) -> None:
     finally:
         third.close()
         second.close()
+
+
+def test_a_client_waits_for_the_lock_while_the_owner_vouches_for_it(tmp_path: Path) -> None:
+    """One lock serialises all callers; heartbeats keep a waiting client from timing out."""
+    owner = SharedStore(tmp_path / "s")
+    client = SharedStore(tmp_path / "s")
+    client.idle_timeout_s = 1.5
+    owner.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    assert owner._owner is not None
+    owner_lock = owner._owner.lock
+    held = threading.Event()
+
+    def hold_the_store() -> None:
+        with owner_lock:  # as a long write in the owner's own thread would
+            held.set()
+            time.sleep(3.5)
+
+    worker = threading.Thread(target=hold_the_store)
+    worker.start()
+    try:
+        held.wait(5)
+        start = time.monotonic()
+        assert client.count(COLLECTION, None) == 0
+        waited = time.monotonic() - start
+        assert 2.5 < waited < 10  # waited for the lock, longer than the idle timeout
+    finally:
+        worker.join()
+        client.close()
+        owner.close()
 
 
 @pytest.mark.parametrize("runtime_dir", [True, False])

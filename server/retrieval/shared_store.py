@@ -89,7 +89,11 @@ def _recv_frame(sock: socket.socket) -> Any:
     (size,) = struct.unpack("!Q", _recv_exact(sock, 8))
     if size > MAX_FRAME:
         raise _ChannelError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit")
-    return pickle.loads(_recv_exact(sock, size))
+    payload = _recv_exact(sock, size)
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:  # e.g. a class this process's code does not have
+        raise _ChannelError(f"cannot decode a store frame ({type(exc).__name__}: {exc})") from None
 
 
 def _dumps(obj: Any) -> bytes:
@@ -268,6 +272,8 @@ class StoreOwner:
                 self._busy.pop(conn, None)
         try:
             payload = _dumps(reply)
+            if reply[0] == "error":
+                pickle.loads(payload)  # an exception that cannot be rebuilt would fail the client
         except Exception as exc:  # an unpicklable result or exception
             error = reply[1] if reply[0] == "error" else exc
             payload = _dumps(("error", StoreError(f"{type(error).__name__}: {error}")))
@@ -452,7 +458,7 @@ class SharedStore:
                 first_seen = silent_since.setdefault(info.pid, time.monotonic())
                 if time.monotonic() - first_seen > self.listener_grace_s:
                     raise StoreLockedError(self._not_shared_message(info))
-            if isinstance(problem, _ChannelError) or time.monotonic() > deadline:
+            if isinstance(problem, _ChannelError | PermissionError) or time.monotonic() > deadline:
                 raise StoreLockedError(self._unreachable_message(info, problem))
             time.sleep(0.05)
 
@@ -509,7 +515,7 @@ class SharedStore:
                     if self._owner is not None:
                         logger.info("this process (pid %s) now owns the store", os.getpid())
                     continue
-                except pickle.PickleError as exc:
+                except (pickle.PickleError, _ChannelError) as exc:
                     self._drop_connection()
                     raise StoreError(f"cannot forward {method} to the store owner: {exc}") from None
                 if status == "error":
