@@ -28,7 +28,7 @@ from server.retrieval.edge_store import EdgeStore, read_lock_info
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import open_store
 from server.retrieval.pipeline import RetrievalPipeline
-from server.retrieval.shared_store import SharedStore, socket_path_for
+from server.retrieval.shared_store import SharedStore, socket_paths_for
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import BASE_PAYLOAD_INDEXES, HybridQuery, StoredPoint, point_id
 from server.retrieval.types import Chunk
@@ -253,7 +253,7 @@ def test_long_store_path_uses_a_short_private_socket(
     client = SharedStore(root)
     try:
         sock = Path(str(read_lock_info(root).socket))
-        assert sock == socket_path_for(root) and sock.parent == expected_dir
+        assert [sock] == socket_paths_for(root)[:1] and sock.parent == expected_dir
         assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         client.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
@@ -263,6 +263,25 @@ def test_long_store_path_uses_a_short_private_socket(
         owner.close()
         shutil.rmtree(runtime)
     assert not sock.exists()
+
+
+def test_a_store_directory_that_cannot_hold_the_socket_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="rt-"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / ".ipc").write_text("not a directory")
+    owner = SharedStore(root)
+    try:
+        sock = Path(str(read_lock_info(root).socket))
+        assert sock.parent == runtime / "retrieval-mcp"
+        with SharedStoreClient(root) as client:
+            assert not client.has_collection(COLLECTION)
+    finally:
+        owner.close()
+        shutil.rmtree(runtime)
 
 
 def test_a_holder_that_does_not_share_gets_a_clear_error(tmp_path: Path) -> None:

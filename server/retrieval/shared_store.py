@@ -128,11 +128,14 @@ def _private_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
-def socket_path_for(root: Path) -> Path:
-    """Where the owner of the store at ``root`` listens: in the store, or a short private path."""
+def socket_paths_for(root: Path) -> list[Path]:
+    """Where the owner of the store at ``root`` may listen, best first.
+
+    In the store directory when the path fits ``sun_path``; otherwise (or when the store's file
+    system cannot hold a socket) a short private path named after the store.
+    """
     preferred = root / SOCKET_DIR / SOCKET_NAME
-    if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH:
-        return preferred
+    paths = [preferred] if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH else []
     digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:24]
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     bases = [Path(runtime) / "retrieval-mcp"] if runtime and Path(runtime).is_dir() else []
@@ -140,9 +143,24 @@ def socket_path_for(root: Path) -> Path:
     bases += [Path("/tmp") / f"retrieval-mcp-{os.getuid()}"]
     for base in bases:
         candidate = base / f"{digest}.sock"
-        if len(os.fsencode(candidate)) <= MAX_SOCKET_PATH:
-            return candidate
-    raise StoreError(f"no socket path short enough for the store at {root}")
+        if len(os.fsencode(candidate)) <= MAX_SOCKET_PATH and candidate not in paths:
+            paths.append(candidate)
+    return paths
+
+
+def _listen(path: Path) -> socket.socket:
+    """A listening socket at ``path`` (0600 in a private directory), replacing a stale one."""
+    _private_dir(path.parent)
+    _remove_stale_socket(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+        os.chmod(path, 0o600)  # the 0700 directory already keeps others out meanwhile
+        listener.listen(32)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _remove_stale_socket(path: Path) -> None:
@@ -186,21 +204,20 @@ class StoreOwner:
 
     def start(self) -> None:
         """Listen on the store's socket and record its path in the lock file."""
-        path = socket_path_for(self.store.root)
-        _private_dir(path.parent)
-        _remove_stale_socket(path)
         previous = self.store.lock.previous.socket
-        if previous and Path(previous) != path:
+        if previous:
             _remove_stale_socket(Path(previous))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(str(path))
-            os.chmod(path, 0o600)  # the 0700 directory already keeps others out meanwhile
-            listener.listen(32)
-            listener.settimeout(self.accept_poll_s)
-        except OSError:
-            listener.close()
-            raise
+        failures: list[str] = []
+        for path in socket_paths_for(self.store.root):
+            try:
+                listener = _listen(path)
+            except (OSError, StoreError) as exc:
+                failures.append(f"{path}: {exc}")
+                continue
+            break
+        else:
+            raise StoreError("; ".join(failures) or "no socket path short enough")
+        listener.settimeout(self.accept_poll_s)
         self._listener = listener
         self.socket_path = path
         self._thread = threading.Thread(target=self._accept_loop, name="store-owner", daemon=True)
