@@ -69,8 +69,12 @@ class _ChannelError(StoreError):
 
 
 def _send_frame(sock: socket.socket, payload: bytes) -> None:
-    sock.sendall(struct.pack("!Q", len(payload)))
-    sock.sendall(payload)
+    header = struct.pack("!Q", len(payload))
+    if len(payload) < 1 << 20:
+        sock.sendall(header + payload)  # one write: the peer wakes once
+    else:
+        sock.sendall(header)
+        sock.sendall(payload)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
