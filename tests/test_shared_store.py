@@ -236,6 +236,39 @@ def test_a_client_waits_for_the_lock_while_the_owner_vouches_for_it(tmp_path: Pa
         owner.close()
 
 
+def test_many_clients_and_owner_threads_at_once(tmp_path: Path) -> None:
+    owner = SharedStore(tmp_path / "s")
+    clients = [SharedStore(tmp_path / "s") for _ in range(3)]
+    owner.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    errors: list[BaseException] = []
+
+    def work(store: SharedStore, tenant: str) -> None:
+        try:
+            for i in range(20):
+                store.upsert(COLLECTION, [_point(i, tenant)])
+                found = store.query(COLLECTION, _query(tenant, i)).final
+                assert found and {p.payload["tenant"] for p in found} == {tenant}
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    workers = [
+        threading.Thread(target=work, args=(store, f"t{n}"))
+        for n, store in enumerate([owner, owner, *clients, clients[0]])
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert not errors, errors
+        assert owner.count(COLLECTION, None) == 20 * len(workers)
+        assert all(client.count(COLLECTION, "t3") == 20 for client in clients)
+    finally:
+        for client in clients:
+            client.close()
+        owner.close()
+
+
 @pytest.mark.parametrize("runtime_dir", [True, False])
 def test_long_store_path_uses_a_short_private_socket(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime_dir: bool
