@@ -486,7 +486,8 @@ class SharedStore:
     def _not_shared_message(self, info: LockInfo) -> str:
         return (
             f"the store at {self.root} is in use by {info.holder}, which does not share it with "
-            "other processes (it opened the store directly or runs an older retrieval-mcp). "
+            "other processes (it opened the store directly, runs an older retrieval-mcp, or "
+            "could not create its socket: see its log). "
             f"Stop that process (kill {info.pid}) and retry, or point this one at another store "
             "(RETRIEVAL_STORE_PATH) or a Qdrant server (RETRIEVAL_QDRANT_URL)."
         )
