@@ -13,6 +13,7 @@ from server.evaluation.bench import build_test_cross_encoder
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.qdrant_store import QdrantStore
+from server.retrieval.shared_store import SharedStore
 from server.retrieval.store import VectorStore
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -47,12 +48,24 @@ def qdrant_store() -> Iterator[QdrantStore]:
     store.close()
 
 
-@pytest.fixture(params=["edge", "qdrant"])
+@pytest.fixture(params=["edge", "qdrant", "forwarded"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    """Each store implementation in turn (contract tests run against both)."""
+    """Each store implementation in turn (contract tests run against all of them).
+
+    ``forwarded``: a SharedStore client whose every call goes over the Unix socket to the
+    owner (another SharedStore on the same directory, serving from its own threads).
+    """
+    owner: SharedStore | None = None
     if request.param == "edge":
         s: VectorStore = EdgeStore(tmp_path / "edge")
+    elif request.param == "forwarded":
+        owner = SharedStore(tmp_path / "edge")
+        client = SharedStore(tmp_path / "edge")
+        assert owner.is_owner and not client.is_owner
+        s = client
     else:
         s = QdrantStore(QdrantClient(location=":memory:"))
     yield s
     s.close()
+    if owner is not None:
+        owner.close()

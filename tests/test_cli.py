@@ -12,6 +12,11 @@ import pytest
 
 from server.cli import main
 from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.shared_store import SharedStore
+from server.retrieval.types import Chunk
+from server.settings import Settings
 
 CORPUS = [
     {
@@ -101,32 +106,60 @@ def test_errors_are_one_line(
     assert "Traceback" not in err
 
 
+def _run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "RETRIEVAL_RERANKER_MODEL": "none",
+        },
+    )
+
+
 def test_locked_store_over_the_real_console_script(tmp_path: Path) -> None:
+    """A holder that does not share the store (no owner socket): a clear one-line error."""
     store = EdgeStore(tmp_path / "s")
     try:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "search",
-                "x",
-                "--tenant",
-                "t",
-                "--store",
-                str(tmp_path / "s"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "RETRIEVAL_RERANKER_MODEL": "none"},
-        )
+        proc = _run_cli("search", "x", "--tenant", "t", "--store", str(tmp_path / "s"))
     finally:
         store.close()
     assert proc.returncode == 2
-    assert "is in use by pid" in proc.stderr
+    assert f"is in use by pid {os.getpid()}" in proc.stderr
+    assert "does not share it" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_search_through_the_store_owner_over_the_real_console_script(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    """The store is held by a serving owner: the CLI forwards to it and finds its data."""
+    owner = SharedStore(tmp_path / "s")
+    try:
+        pipeline = RetrievalPipeline(Settings(reranker_model="none"), owner, embedder)
+        chunks = [
+            Chunk(
+                tenant="t1",
+                doc_id=doc["_id"],
+                source=doc["_id"],
+                title=doc["title"],
+                text=doc["text"],
+            )
+            for doc in CORPUS
+        ]
+        pipeline.index("docs", chunks)
+        proc = _run_cli(
+            "search", "lava eruption", "--tenant", "t1", "--store", str(tmp_path / "s"), "--json"
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["hits"][0]["doc_id"] == "d2"
+        assert owner.is_owner  # the CLI process forwarded; it never opened the store
+    finally:
+        owner.close()
 
 
 def test_unknown_domain_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,8 @@
 """Embedded store on Qdrant Edge (Qdrant's engine in-process): one shard per collection.
 
-The store directory admits one process at a time: an advisory lock file names the holder, so
-a second opener gets a clear StoreLockedError instead of Qdrant's WAL error.
+The store directory admits one process at a time: an advisory lock file names the holder (and,
+when the holder shares the store, its socket; see shared_store.py), so a second opener gets a
+clear StoreLockedError instead of Qdrant's WAL error.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -74,12 +77,39 @@ def _scored(points: Sequence[Any]) -> list[ScoredPoint]:
     return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
 
+@dataclass(frozen=True)
+class LockInfo:
+    """What a lock file says: the holder line, its pid and the socket it serves on (if any)."""
+
+    holder: str = ""
+    pid: int | None = None
+    socket: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LockInfo:
+        lines = text.strip().splitlines()
+        holder = lines[0].strip() if lines else ""
+        match = re.match(r"pid (\d+)", holder)
+        notes = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
+        return cls(holder, int(match.group(1)) if match else None, notes.get("socket"))
+
+
+def read_lock_info(root: Path) -> LockInfo:
+    """The current content of the store's lock file (empty when free or unreadable)."""
+    try:
+        return LockInfo.parse((Path(root) / LOCK_FILE).read_text())
+    except (OSError, ValueError):
+        return LockInfo()
+
+
 class StoreLock:
     """An exclusive advisory lock on the store directory, naming its holder."""
 
     def __init__(self, root: Path) -> None:
         self.path = root / LOCK_FILE
         self._handle: IO[str] | None = None
+        self.previous = LockInfo()
+        """What the lock file said before this process took it (e.g. a dead holder's socket)."""
 
     def acquire(self) -> None:
         handle = self.path.open("a+")
@@ -87,7 +117,7 @@ class StoreLock:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = LockInfo.parse(handle.read()).holder or "another process"
             handle.close()
             raise StoreLockedError(
                 f"the store at {self.path.parent} is in use by {holder}. Stop that process, "
@@ -95,11 +125,20 @@ class StoreLock:
                 "(RETRIEVAL_QDRANT_URL)."
             ) from None
         handle.seek(0)
+        self.previous = LockInfo.parse(handle.read())
+        handle.seek(0)
         handle.truncate()
         command = " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
         handle.write(f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
         handle.flush()
         self._handle = handle
+
+    def note(self, key: str, value: str) -> None:
+        """Add a ``key value`` line to the held lock file (read by other processes)."""
+        if self._handle is not None:
+            self._handle.seek(0, os.SEEK_END)
+            self._handle.write(f"\n{key} {value}")
+            self._handle.flush()
 
     def release(self) -> None:
         if self._handle is not None:
@@ -126,8 +165,8 @@ class EdgeStore:
                 f"store path {self.root} is not writable ({exc.strerror or exc}); "
                 "set RETRIEVAL_STORE_PATH to a writable directory"
             ) from None
-        self._lock = StoreLock(self.root)
-        self._lock.acquire()
+        self.lock = StoreLock(self.root)
+        self.lock.acquire()
         self._shards: dict[str, qe.EdgeShard] = {}
         self._guard = threading.RLock()
 
@@ -304,4 +343,4 @@ class EdgeStore:
                     shard.flush()
                     shard.close()
             self._shards.clear()
-            self._lock.release()
+            self.lock.release()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.shared_store import SharedStore
 from server.retrieval.store import VectorStore
 from server.settings import Settings
 
@@ -16,11 +16,15 @@ logger = logging.getLogger(__name__)
 
 
 def open_store(settings: Settings) -> VectorStore:
-    """A Qdrant server store when qdrant_url is set, else the embedded Qdrant Edge store."""
+    """A Qdrant server store when qdrant_url is set, else the embedded Qdrant Edge store.
+
+    The embedded store is shared: the first process to open it owns it and serves it to the
+    others on a local socket; later processes forward to it (see shared_store.py).
+    """
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantStore.connect(settings.qdrant_url, api_key)
-    return EdgeStore(settings.store_path)
+    return SharedStore(settings.store_path)
 
 
 def load_embedder(settings: Settings) -> DenseEmbedder:

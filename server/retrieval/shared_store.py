@@ -1,0 +1,562 @@
+"""One embedded store, many processes: the first opener owns it and serves it on a Unix socket.
+
+Qdrant Edge admits one opener per store directory. The process that opens it through
+:class:`SharedStore` becomes the owner: it keeps the :class:`EdgeStore`, serialises every call
+(its own threads and all clients) with one lock, and serves the VectorStore methods on a Unix
+socket (``<store>/.ipc/owner.sock``, 0600 in a 0700 directory; a short path under
+``$XDG_RUNTIME_DIR`` or the temp directory when that path is too long for ``sun_path``). The
+socket path is recorded in the store's lock file. A later process finds the store locked, reads
+the socket path there and forwards each call (method name, args, kwargs) to the owner, so new
+optional arguments pass through unchanged.
+
+Frames are length-prefixed pickles. Pickle is safe here only because both ends are the same
+user: the socket is owner-only and each end checks the peer's uid (``SO_PEERCRED``) before
+reading a single frame. Owner-side exceptions travel back as the same exception types.
+
+When the owner goes away (closed, exited, killed), a client reconnects: if the store is free it
+opens it and becomes the owner itself (handover), otherwise it connects to the new owner. The
+calls are all idempotent (upserts by id, deletes by filter, reads), so the interrupted one is
+retried. Nothing waits forever: connects, handovers and silent owners are bounded by timeouts,
+and a holder that does not share the store gets a clear StoreLockedError naming its pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import pickle
+import socket
+import stat
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from server.errors import StoreError, StoreLockedError
+from server.retrieval.edge_store import EdgeStore, LockInfo, read_lock_info
+from server.retrieval.store import VectorStore
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+SOCKET_DIR = ".ipc"
+SOCKET_NAME = "owner.sock"
+MAX_SOCKET_PATH = 103 if sys.platform == "darwin" else 107
+"""Longest socket path (bytes) that fits ``sockaddr_un.sun_path`` with its NUL."""
+MAX_FRAME = 1 << 31
+
+FORWARDED_METHODS = frozenset(
+    name for name in dir(VectorStore) if not name.startswith("_") and name != "close"
+)
+"""The VectorStore methods a client may call on the owner's store."""
+
+
+class _Disconnected(ConnectionError):
+    """The peer closed the connection (or it broke) before a whole frame arrived."""
+
+
+class _ChannelError(StoreError):
+    """The socket answers but cannot be used (wrong user, other protocol version, bad frame)."""
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def _send_frame(sock: socket.socket, payload: bytes) -> None:
+    header = struct.pack("!Q", len(payload))
+    if len(payload) < 1 << 20:
+        sock.sendall(header + payload)  # one write: the peer wakes once
+    else:
+        sock.sendall(header)
+        sock.sendall(payload)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    received = 0
+    while received < size:
+        n = sock.recv_into(view[received:], size - received)
+        if n == 0:
+            raise _Disconnected("connection closed by the peer")
+        received += n
+    return bytes(buffer)
+
+
+def _recv_frame(sock: socket.socket) -> Any:
+    (size,) = struct.unpack("!Q", _recv_exact(sock, 8))
+    if size > MAX_FRAME:
+        raise _ChannelError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit")
+    payload = _recv_exact(sock, size)
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:  # e.g. a class this process's code does not have
+        raise _ChannelError(f"cannot decode a store frame ({type(exc).__name__}: {exc})") from None
+
+
+def _dumps(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int | None, int]:
+    """(pid, uid) of the process at the other end of a connected Unix socket."""
+    if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid, uid, gid}
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _gid = struct.unpack("3i", raw)
+        return pid, uid
+    local_peercred = getattr(socket, "LOCAL_PEERCRED", None)
+    if local_peercred is not None:  # macOS / BSD: struct xucred {version, uid, ...}
+        raw = sock.getsockopt(0, local_peercred, 4 + 4 + 2 + 2 + 16 * 4)
+        _version, uid = struct.unpack_from("=II", raw)
+        return None, uid
+    raise _ChannelError("this platform cannot tell who is at the other end of a Unix socket")
+
+
+# --------------------------------------------------------------------------- socket location
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (mode 0700) or check that an existing one is ours and private."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise StoreError(f"{path} is not a directory owned by this user; not sharing the store")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def socket_paths_for(root: Path) -> list[Path]:
+    """Where the owner of the store at ``root`` may listen, best first.
+
+    In the store directory when the path fits ``sun_path``; otherwise (or when the store's file
+    system cannot hold a socket) a short private path named after the store.
+    """
+    preferred = root / SOCKET_DIR / SOCKET_NAME
+    paths = [preferred] if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH else []
+    digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:24]
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    bases = [Path(runtime) / "retrieval-mcp"] if runtime and Path(runtime).is_dir() else []
+    bases += [Path(tempfile.gettempdir()) / f"retrieval-mcp-{os.getuid()}"]
+    bases += [Path("/tmp") / f"retrieval-mcp-{os.getuid()}"]
+    for base in bases:
+        candidate = base / f"{digest}.sock"
+        if len(os.fsencode(candidate)) <= MAX_SOCKET_PATH and candidate not in paths:
+            paths.append(candidate)
+    return paths
+
+
+def _listen(path: Path) -> socket.socket:
+    """A listening socket at ``path`` (0600 in a private directory), replacing a stale one."""
+    _private_dir(path.parent)
+    _remove_stale_socket(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+        os.chmod(path, 0o600)  # the 0700 directory already keeps others out meanwhile
+        listener.listen(32)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _remove_stale_socket(path: Path) -> None:
+    """Unlink a socket left by a dead owner (only a socket, only one of ours)."""
+    with contextlib.suppress(FileNotFoundError):
+        info = os.lstat(path)
+        if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid():
+            path.unlink()
+            logger.debug("removed a stale store socket %s", path)
+
+
+# --------------------------------------------------------------------------- owner side
+
+
+class StoreOwner:
+    """Serves one open EdgeStore to this user's other processes; one lock serialises all calls."""
+
+    accept_poll_s = 0.2
+    heartbeat_s = 1.0
+
+    def __init__(self, store: EdgeStore) -> None:
+        self.store = store
+        self.lock = threading.RLock()
+        self.socket_path: Path | None = None
+        self._closed = False
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: set[socket.socket] = set()
+        self._busy: dict[socket.socket, tuple[float, threading.Lock]] = {}
+        self._clients_guard = threading.Lock()
+
+    def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run one VectorStore method on the store, serialised with every other caller."""
+        if method not in FORWARDED_METHODS:
+            raise StoreError(f"{method!r} is not a store method")
+        with self.lock:
+            if self._closed:
+                raise StoreError(f"the store at {self.store.root} has been closed")
+            return getattr(self.store, method)(*args, **kwargs)
+
+    def start(self) -> None:
+        """Listen on the store's socket and record its path in the lock file."""
+        previous = self.store.lock.previous.socket
+        if previous:
+            _remove_stale_socket(Path(previous))
+        failures: list[str] = []
+        for path in socket_paths_for(self.store.root):
+            try:
+                listener = _listen(path)
+            except (OSError, StoreError) as exc:
+                failures.append(f"{path}: {exc}")
+                continue
+            break
+        else:
+            raise StoreError("; ".join(failures) or "no socket path short enough")
+        listener.settimeout(self.accept_poll_s)
+        self._listener = listener
+        self.socket_path = path
+        self._thread = threading.Thread(target=self._accept_loop, name="store-owner", daemon=True)
+        self._thread.start()
+        threading.Thread(target=self._heartbeat_loop, name="store-heartbeat", daemon=True).start()
+        self.store.lock.note("socket", str(path))
+        logger.info("sharing the store at %s with other processes via %s", self.store.root, path)
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                logger.exception("store socket accept failed")
+                time.sleep(self.accept_poll_s)
+                continue
+            conn.settimeout(None)
+            with self._clients_guard:
+                self._clients.add(conn)
+            threading.Thread(
+                target=self._serve_client, args=(conn,), name="store-client", daemon=True
+            ).start()
+
+    def _serve_client(self, conn: socket.socket) -> None:
+        try:
+            pid, uid = peer_credentials(conn)
+            if uid != os.getuid():
+                logger.warning("refused a store connection from uid %s (pid %s)", uid, pid)
+                return
+            logger.info("pid %s uses the store at %s through this process", pid, self.store.root)
+            _send_frame(conn, _dumps(("hello", PROTOCOL_VERSION, os.getpid())))
+            send_lock = threading.Lock()
+            while not self._stop.is_set():
+                method, args, kwargs = _recv_frame(conn)
+                payload = self._answer(conn, send_lock, method, args, kwargs)
+                with send_lock:  # never interleave with a heartbeat
+                    _send_frame(conn, payload)
+        except (_Disconnected, OSError, EOFError):
+            pass  # the client went away, or close() shut the connection
+        except Exception:
+            logger.exception("store client connection failed")
+        finally:
+            with self._clients_guard:
+                self._clients.discard(conn)
+            conn.close()
+
+    def _answer(
+        self,
+        conn: socket.socket,
+        send_lock: threading.Lock,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> bytes:
+        """Run the call (the heartbeat thread vouches for it while it runs); encode the reply."""
+        with self._clients_guard:
+            self._busy[conn] = (time.monotonic(), send_lock)
+        try:
+            reply: tuple[str, Any] = ("ok", self.call(method, args, kwargs))
+        except Exception as exc:
+            reply = ("error", exc)
+        finally:
+            with self._clients_guard:
+                self._busy.pop(conn, None)
+        try:
+            payload = _dumps(reply)
+            if reply[0] == "error":
+                pickle.loads(payload)  # an exception that cannot be rebuilt would fail the client
+        except Exception as exc:  # an unpicklable result or exception
+            error = reply[1] if reply[0] == "error" else exc
+            payload = _dumps(("error", StoreError(f"{type(error).__name__}: {error}")))
+        return payload
+
+    def _heartbeat_loop(self) -> None:
+        """Tell clients whose call runs long (or waits for the lock) that the owner is alive."""
+        beat = _dumps(("beat",))
+        while not self._stop.wait(self.heartbeat_s):
+            now = time.monotonic()
+            with self._clients_guard:
+                busy = [(c, lock) for c, (t, lock) in self._busy.items() if now - t >= 0.5]
+            for conn, send_lock in busy:
+                with send_lock, contextlib.suppress(OSError):
+                    if conn in self._busy:
+                        _send_frame(conn, beat)
+
+    def close(self) -> None:
+        """Stop listening, drop clients, remove the socket, then close the store."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._listener is not None:
+            self._listener.close()
+        if self.socket_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+        with self._clients_guard:
+            for conn in self._clients:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        with self.lock:  # waits for a call in progress
+            self._closed = True
+            self.store.close()
+
+
+# --------------------------------------------------------------------------- client side
+
+
+class _Connection:
+    """A verified connection to the owner of a store."""
+
+    def __init__(self, sock: socket.socket, owner_pid: int, path: Path) -> None:
+        self.sock = sock
+        self.owner_pid = owner_pid
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, timeout: float) -> _Connection:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            _pid, uid = peer_credentials(sock)
+            if uid != os.getuid():
+                raise _ChannelError(f"{path} belongs to uid {uid}, not to this user")
+            hello = _recv_frame(sock)
+            if not (isinstance(hello, tuple) and len(hello) == 3 and hello[0] == "hello"):
+                raise _ChannelError(f"{path} does not speak the retrieval-mcp store protocol")
+            if hello[1] != PROTOCOL_VERSION:
+                raise _ChannelError(
+                    f"the owner speaks store protocol {hello[1]}, this process {PROTOCOL_VERSION}"
+                    " (different retrieval-mcp versions)"
+                )
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock, int(hello[2]), path)
+
+    def call(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        idle_timeout: float,
+        call_timeout: float,
+    ) -> tuple[str, Any]:
+        """Send one call; wait for its reply while heartbeats arrive, within ``call_timeout``.
+
+        Returns ``("ok", value)`` or ``("error", exception raised by the owner)``.
+        """
+        deadline = time.monotonic() + call_timeout
+        self.sock.settimeout(idle_timeout)
+        _send_frame(self.sock, _dumps((method, args, kwargs)))
+        while True:
+            reply = _recv_frame(self.sock)
+            if reply[0] in ("ok", "error"):
+                return reply[0], reply[1]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no answer within {call_timeout:.0f} s")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+class SharedStore:
+    """The embedded store at ``root`` as a VectorStore any number of processes can open at once.
+
+    The first opener owns the store (``is_owner``) and serves the others; later openers forward
+    every call to it. Ownership moves to a client when the owner goes away.
+    """
+
+    connect_timeout_s = 5.0
+    """Connecting to the owner's socket and reading its greeting."""
+    handover_window_s = 15.0
+    """How long to keep trying to open the store or reach its owner after losing the owner."""
+    listener_grace_s = 1.0
+    """How long a holder may take to announce its socket before it counts as not sharing."""
+    idle_timeout_s = 30.0
+    """Longest silence from the owner during a call (it sends heartbeats while working)."""
+    call_timeout_s = 3600.0
+    """Longest any one forwarded call may take."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser()
+        self._state = threading.RLock()
+        self._owner: StoreOwner | None = None
+        self._connection: _Connection | None = None
+        self._closed = False
+        self._attach()
+
+    @property
+    def is_owner(self) -> bool:
+        """True while this process holds the store (and serves the others)."""
+        return self._owner is not None
+
+    @property
+    def owner_pid(self) -> int:
+        """The pid of the process that holds the store now."""
+        return os.getpid() if self._connection is None else self._connection.owner_pid
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in FORWARDED_METHODS:
+            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return self._call(name, args, kwargs)
+
+        forward.__name__ = name
+        return forward
+
+    def _become_owner(self) -> bool:
+        try:
+            store = EdgeStore(self.root)
+        except StoreLockedError:
+            return False
+        owner = StoreOwner(store)
+        try:
+            owner.start()
+        except (OSError, StoreError) as exc:
+            logger.warning(
+                "other processes cannot share the store at %s: %s", self.root, exc, exc_info=False
+            )
+        self._owner = owner
+        return True
+
+    def _attach(self) -> None:
+        """Open the store (becoming its owner) or connect to its owner, within the window."""
+        deadline = time.monotonic() + self.handover_window_s
+        silent_since: dict[int | None, float] = {}
+        while True:
+            if self._become_owner():
+                return
+            info = read_lock_info(self.root)
+            problem: Exception | None = None
+            if info.socket:
+                try:
+                    self._connection = _Connection.open(Path(info.socket), self.connect_timeout_s)
+                except (OSError, EOFError, pickle.UnpicklingError, StoreError) as exc:
+                    problem = exc
+                else:
+                    logger.info(
+                        "the store at %s is held by pid %s; forwarding to it via %s",
+                        self.root,
+                        self._connection.owner_pid,
+                        info.socket,
+                    )
+                    return
+            elif info.pid is not None:
+                first_seen = silent_since.setdefault(info.pid, time.monotonic())
+                if time.monotonic() - first_seen > self.listener_grace_s:
+                    raise StoreLockedError(self._not_shared_message(info))
+            if isinstance(problem, _ChannelError | PermissionError) or time.monotonic() > deadline:
+                raise StoreLockedError(self._unreachable_message(info, problem))
+            time.sleep(0.05)
+
+    def _not_shared_message(self, info: LockInfo) -> str:
+        return (
+            f"the store at {self.root} is in use by {info.holder}, which does not share it with "
+            "other processes (it opened the store directly, runs an older retrieval-mcp, or "
+            "could not create its socket: see its log). "
+            f"Stop that process (kill {info.pid}) and retry, or point this one at another store "
+            "(RETRIEVAL_STORE_PATH) or a Qdrant server (RETRIEVAL_QDRANT_URL)."
+        )
+
+    def _unreachable_message(self, info: LockInfo, problem: Exception | None) -> str:
+        holder = info.holder or "another process"
+        reason = f" ({problem})" if problem else ""
+        stop = f" (kill {info.pid})" if info.pid else ""
+        return (
+            f"the store at {self.root} is in use by {holder}, but its socket {info.socket} "
+            f"cannot be used{reason}. If that process hangs, stop it{stop} and retry, or point "
+            "this one at another store (RETRIEVAL_STORE_PATH) or a Qdrant server "
+            "(RETRIEVAL_QDRANT_URL)."
+        )
+
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with self._state:
+            for _attempt in range(3):
+                if self._closed:
+                    raise StoreError(f"the store at {self.root} has been closed")
+                if self._owner is None and self._connection is None:
+                    self._attach()
+                if self._owner is not None:
+                    return self._owner.call(method, args, kwargs)
+                connection = self._connection
+                assert connection is not None
+                try:
+                    status, value = connection.call(
+                        method, args, kwargs, self.idle_timeout_s, self.call_timeout_s
+                    )
+                except TimeoutError as exc:
+                    self._drop_connection()
+                    raise StoreError(
+                        f"the process holding the store at {self.root} (pid "
+                        f"{connection.owner_pid}) did not answer {method} in time ({exc}); "
+                        f"if it hangs, stop it (kill {connection.owner_pid}) and retry"
+                    ) from None
+                except (OSError, EOFError) as exc:
+                    logger.info(
+                        "lost the owner of the store at %s (pid %s: %s); reconnecting",
+                        self.root,
+                        connection.owner_pid,
+                        exc or type(exc).__name__,
+                    )
+                    self._drop_connection()
+                    self._attach()
+                    if self._owner is not None:
+                        logger.info("this process (pid %s) now owns the store", os.getpid())
+                    continue
+                except (pickle.PickleError, _ChannelError) as exc:
+                    self._drop_connection()
+                    raise StoreError(f"cannot forward {method} to the store owner: {exc}") from None
+                if status == "error":
+                    raise value
+                return value
+            raise StoreError(f"lost the owner of the store at {self.root} repeatedly; giving up")
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        """Owner: stop serving, remove the socket, close the store. Client: disconnect."""
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            if self._owner is not None:
+                self._owner.close()
+                self._owner = None
+            self._drop_connection()
