@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.errors import RetrievalError
+from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
 
 logger = logging.getLogger("retrieval_mcp")
@@ -211,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="BEIR directory whose corpus provides the text",
     )
     p.set_defaults(func=cmd_bench)
+
+    register_ingest_commands(sub)
 
     p = sub.add_parser("demo", help="index the sample corpora and run example searches")
     p.add_argument("--tenant", default="demo")
