@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from server.errors import NotFoundError
+from server.errors import InvalidRequestError, NotFoundError
 from server.settings import Domain, Settings
 
 _DOMAINS = [d.value for d in Domain]
@@ -72,6 +72,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Walk, chunk, embed and upsert files for one tenant; print the summary."""
     from server.ingest.runner import run_ingest
 
+    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
+    if missing:
+        raise InvalidRequestError(f"no such file or directory: {', '.join(missing)}")
     pipeline = _open_pipeline(_settings(args))
     try:
         report = run_ingest(
