@@ -13,6 +13,20 @@ _BLOCK_TAGS = {
     "dd", "dt", "dl", "br", "hr", "figcaption", "main", "header", "footer", "td", "th",
 }  # fmt: skip
 _SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "nav", "head"}
+_VOID_TAGS = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "wbr", "source"}
+_BOILERPLATE_CLASSES = {"headerlink", "sphinxsidebar", "related", "footer", "navbar", "toc"}
+
+
+def _is_boilerplate(attrs: list[tuple[str, str | None]]) -> bool:
+    """Navigation, sidebars and permalink anchors (Sphinx, common site themes)."""
+    for name, value in attrs:
+        if name == "role" and value in {"navigation", "search", "banner", "contentinfo"}:
+            return True
+        if name == "class" and value and _BOILERPLATE_CLASSES & set(value.split()):
+            return True
+    return False
+
+
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
 
@@ -42,8 +56,15 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title":
             self._in_title = True
-        if tag in _SKIP_TAGS:
+        if tag in _VOID_TAGS:
+            if tag in _BLOCK_TAGS and not self._skip_depth:
+                self._flush()
+            return
+        if self._skip_depth:
             self._skip_depth += 1
+            return
+        if tag in _SKIP_TAGS or _is_boilerplate(attrs):
+            self._skip_depth = 1
             return
         if tag in _HEADINGS:
             self._flush()
@@ -56,8 +77,10 @@ class _TextExtractor(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
-        if tag in _SKIP_TAGS:
-            self._skip_depth = max(0, self._skip_depth - 1)
+        if tag in _VOID_TAGS:
+            return
+        if self._skip_depth:
+            self._skip_depth -= 1
             return
         if tag in _HEADINGS and self._heading is not None:
             self._flush()

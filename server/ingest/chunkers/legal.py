@@ -79,8 +79,12 @@ class Clause:
 
 
 def _heading_title(label: str, rest: str) -> str:
-    """``label`` plus the heading words when the rest of the line looks like a title."""
+    """``label`` plus the heading words when the rest of the line looks like a title
+    (``Termination``, or a run-in heading such as ``Grant of Copyright License. Subject ...``)."""
     rest = rest.strip().lstrip(".:-–— ")
+    run_in = re.match(r"^([A-Z][^.;:]{0,60}?)\.\s+\S", rest)
+    if run_in and len(run_in[1].split()) <= 6:
+        return f"{label} {run_in[1]}"
     words = rest.split()
     if (
         words
@@ -145,12 +149,32 @@ def _match_heading(line: str, stack: list[Clause]) -> list[tuple[int, str, str]]
     return []
 
 
-def parse_clauses(text: str) -> Clause:
-    """The clause tree of a legal text; the root holds the preamble."""
+_UNDERLINE = re.compile(r"^\s*([=\-~*_#])\1{2,}\s*$")
+
+
+def parse_clauses(text: str, title: str | None = None) -> Clause:
+    """The clause tree of a legal text; the root holds the preamble.
+
+    Lines underlined with ``===`` / ``---`` are headings too (ranked above numbered clauses,
+    in the order their styles appear); the underlines themselves are dropped.
+    """
     root = Clause(rank=-1, label="", heading="")
     stack: list[Clause] = [root]
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    styles: list[str] = []
+    for i, line in enumerate(lines):
+        if _UNDERLINE.match(line):
+            continue
         headings = _match_heading(line, stack[1:])
+        underline = _UNDERLINE.match(lines[i + 1]) if i + 1 < len(lines) else None
+        name = " ".join(line.split())
+        if underline and name and not headings and name != title:
+            style = underline[1]
+            if style not in styles:
+                styles.append(style)
+            rank = min(styles.index(style), _RANK_SECTION)
+            label = name if len(name) <= 60 else name[:57].rstrip() + "..."
+            headings = [(rank, label, label)]
         for rank, label, heading in headings:
             while len(stack) > 1 and stack[-1].rank >= rank:
                 stack.pop()
@@ -165,8 +189,13 @@ def detect_doc_type(text: str) -> str:
     """contract | statute | licence | other, from the wording of the first few pages."""
     head = text[:6000]
     lower = head.lower()
-    if re.search(r"\blicen[cs]e\b", lower) and re.search(
-        r"permission|licensor|licensee|redistribut|warrant", lower
+    if (
+        re.search(r"\blicen[cs]e\b", lower[:300])
+        or re.search(r"permission is hereby granted|redistribution and use in source", lower)
+        or (
+            re.search(r"\blicen[cs]e\b", lower)
+            and re.search(r"permission|licensor|licensee|redistribut|warrant", lower)
+        )
     ):
         return "licence"
     if re.search(r"\b(agreement|contract)\b", lower) and re.search(
@@ -190,9 +219,15 @@ def chunk_legal(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
     """Clause-aware chunks; ``section_path`` (the citation) and ``section`` in metadata."""
     lines = [line for line in text.split("\n") if line.strip()]
     first = " ".join(lines[0].split()) if lines else ""
-    if first and len(first) <= 100 and not _match_heading(first, []):
+    if (
+        first
+        and len(first) <= 100
+        and not _match_heading(first, [])
+        and not first.lower().startswith(("copyright", "(c)", "©"))
+        and not re.match(r"^[A-Z0-9]{1,3}[.)]\s", first)
+    ):
         doc_title = first
-    root = parse_clauses(text)
+    root = parse_clauses(text, doc_title)
     doc_type = detect_doc_type(text)
     jurisdiction = detect_jurisdiction(text)
     common: dict[str, Any] = {"doc_type": doc_type}
