@@ -198,3 +198,11 @@ def test_missing_path_is_a_clear_error(tmp_path: Path, pipeline: RetrievalPipeli
     with pytest.raises(ValueError, match="no such file or directory"):
         _ingest(pipeline, tmp_path / "nope")
     assert os.path.exists(tmp_path)
+
+
+def test_noop_bench_reports_no_model_calls(embedder: DenseEmbedder) -> None:
+    from server.evaluation.bench_ingest import bench_ingest
+
+    ((label, figure),) = bench_ingest(embedder, domains=(), noop_files=30)
+    assert "30 unchanged files" in label
+    assert " 0 model calls, 0 upserts" in figure

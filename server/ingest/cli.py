@@ -31,7 +31,19 @@ def _open_pipeline(settings: Settings) -> Any:
     except BaseException:
         store.close()
         raise
+    _quiet_tokenizer_warnings()
     return RetrievalPipeline(settings, store, embedder, None)
+
+
+def _quiet_tokenizer_warnings() -> None:
+    """Counting a long section's tokens is how budgets work, not an indexing error: silence
+    transformers' "sequence length is longer than ..." warning (its verbosity is its own)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    except ImportError:
+        pass
 
 
 def format_report(report: Any, verbose: bool = False) -> str:
