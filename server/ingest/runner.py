@@ -184,8 +184,9 @@ class IngestJob:
         except SkipFile as exc:
             self._skip(file, str(exc))
             return
-        except (RecursionError, MemoryError) as exc:
-            self._skip(file, f"cannot parse: {type(exc).__name__}")
+        except Exception as exc:  # a parser bug on one odd file must not stop the run
+            logger.debug("chunking %s failed", file.source, exc_info=True)
+            self._skip(file, f"cannot chunk: {type(exc).__name__}: {exc}")
             return
         if not pieces:
             self._skip(file, "no text to index")
