@@ -36,6 +36,7 @@ _JS_DEFINITIONS = {
     "function_declaration": "function",
     "generator_function_declaration": "function",
     "class_declaration": "class",
+    "class": "class",  # `export default class { ... }`
     "method_definition": "method",
 }
 _TS_DEFINITIONS = {
