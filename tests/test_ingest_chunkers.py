@@ -243,3 +243,14 @@ def test_invalid_utf8_and_binary_are_skip_reasons(tmp_path: Path, budget: TokenB
         chunk_file(file, b"caf\xe9 ok", Domain.DOCS, budget, 0)
     with pytest.raises(SkipFile, match="binary"):
         chunk_file(file, b"abc\x00\x01", Domain.DOCS, budget, 0)
+
+
+def test_type_detection_per_domain() -> None:
+    from server.ingest.walker import detect_format
+
+    assert detect_format(Path("LICENSE"), Domain.LEGAL) == ("text", None)
+    assert detect_format(Path("guide.MD"), Domain.DOCS) == ("markdown", None)
+    assert detect_format(Path("app.tsx"), Domain.CODE) == ("code", "tsx")
+    assert detect_format(Path("Makefile"), Domain.CODE) == ("code", "make")
+    assert detect_format(Path("photo.png"), Domain.DOCS) is None
+    assert detect_format(Path("main.go"), Domain.LEGAL) is None

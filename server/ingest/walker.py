@@ -76,6 +76,9 @@ CODE_LANGUAGES: dict[str, str] = {
 }
 """Code-domain languages by file extension."""
 
+TEXT_FILENAMES = {"LICENSE", "LICENCE", "COPYING", "NOTICE", "PATENTS", "README", "AUTHORS"}
+"""Extension-less text files (licence texts above all) taken by the docs and legal domains."""
+
 CODE_FILENAMES = {"Makefile": "make", "Dockerfile": "dockerfile", "CMakeLists.txt": "cmake"}
 ALWAYS_IGNORED_DIRS = {"node_modules", "__pycache__"}
 
@@ -115,6 +118,8 @@ def detect_format(path: Path, domain: Domain) -> tuple[str, str | None] | None:
         language = CODE_FILENAMES.get(path.name) or CODE_LANGUAGES.get(suffix)
         return ("code", language) if language else None
     fmt = DOC_FORMATS.get(suffix)
+    if fmt is None and path.stem.upper() in TEXT_FILENAMES and suffix in ("", ".md", ".txt"):
+        fmt = "text" if suffix != ".md" else "markdown"
     return (fmt, None) if fmt else None
 
 
