@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint eval bench clean
+.PHONY: install demo test lint eval bench bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 
+# Ingests datasets/{docs,legal,code}/corpus (embedded store) and runs one search per domain.
 demo: install
 	$(BIN)/retrieval-mcp demo --store $(or $(STORE),.demo-store)
 
@@ -33,6 +34,9 @@ eval: install
 
 bench: install
 	$(BIN)/retrieval-mcp bench --chunks 10000,100000
+
+bench-ingest: install
+	$(BIN)/retrieval-mcp bench --ingest
 
 clean:
 	rm -rf $(VENV) .demo-store .eval-store *.egg-info

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.errors import RetrievalError
+from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
 
 logger = logging.getLogger("retrieval_mcp")
@@ -127,6 +128,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, throughput and memory figures from one run."""
     from server.evaluation.bench import run_bench
 
+    if args.ingest:
+        from server.evaluation.bench_ingest import bench_ingest, format_rows
+        from server.retrieval.factory import load_embedder
+
+        print(format_rows(bench_ingest(load_embedder(Settings(reranker_model="none")))))
+        return 0
     sizes = [int(s) for s in args.chunks.split(",") if s.strip()]
     if not sizes or min(sizes) < 1:
         raise RetrievalError("--chunks takes positive integers, e.g. 10000,100000")
@@ -136,27 +143,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Index the bundled sample corpora (embedded store) and run one search per domain."""
-    from server.evaluation.beir import load_corpus
-    from server.evaluation.runner import index_documents
+    """Ingest the sample corpora in datasets/ (embedded store) and run one search per domain."""
+    import json
+
+    from server.ingest.cli import format_report
+    from server.ingest.runner import run_ingest
     from server.retrieval.factory import build_pipeline
 
-    samples = {
-        Domain.LEGAL: (REPO_ROOT / "datasets/eval/legal/corpus.jsonl", "warranty disclaimer"),
-        Domain.CODE: (
-            REPO_ROOT / "datasets/eval/code/corpus.jsonl",
-            "wait until the lock is released",
-        ),
-    }
     pipeline = build_pipeline(_settings(args))
     try:
-        for domain, (corpus, query) in samples.items():
-            report = index_documents(
-                pipeline, load_corpus(corpus), domain=domain, tenant=args.tenant
+        for domain in Domain:
+            folder = REPO_ROOT / "datasets" / domain.value
+            report = run_ingest(
+                pipeline, [folder / "corpus"], domain=domain, tenant=args.tenant, progress=False
             )
-            print(f"indexed {report.chunks} chunks into {domain.value} ({report.seconds:.1f}s)")
+            print(format_report(report))
+            first = (folder / "queries.jsonl").read_text().splitlines()[0]
+            query = json.loads(first)["query"]
             result = pipeline.search(query, domain=domain, tenant=args.tenant, top_k=3)
             _print_result_text(result.model_dump())
+            print()
     finally:
         pipeline.store.close()
     return 0
@@ -210,9 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=str(REPO_ROOT.parent / "shared/datasets/scifact"),
         help="BEIR directory whose corpus provides the text",
     )
+    p.add_argument(
+        "--ingest", action="store_true", help="only the ingest figures (sample corpora, no-op)"
+    )
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="index the sample corpora and run example searches")
+    register_ingest_commands(sub)
+
+    p = sub.add_parser("demo", help="ingest the sample corpora and run example searches")
     p.add_argument("--tenant", default="demo")
     store_args(p)
     p.set_defaults(func=cmd_demo)

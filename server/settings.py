@@ -69,6 +69,21 @@ class DomainSettings(BaseModel):
     """Prepend the chunk title (document title, heading path, symbol) for dense embedding."""
 
 
+class IngestSettings(BaseModel):
+    """File discovery and chunking limits for ``retrieval-mcp ingest``."""
+
+    max_file_bytes: int = Field(default=20_000_000, ge=1)
+    """Files larger than this are skipped with a reason (e.g. a 200 MB log)."""
+    chunk_tokens: int = Field(default=256, ge=16)
+    """Chunk budget in embedding-model word-pieces, title included; capped by the model window."""
+    overlap_tokens: int = Field(default=32, ge=0)
+    """Trailing sentences carried into the next chunk when prose is split (0: none)."""
+    code_overlap_lines: int = Field(default=2, ge=0)
+    """Lines repeated between consecutive line windows of code."""
+    batch_chunks: int = Field(default=256, ge=1)
+    """Chunks embedded and upserted per store write."""
+
+
 def _default_domains() -> dict[Domain, DomainSettings]:
     # Chosen from `retrieval-mcp eval` runs (README, "Evaluation"): DBSF beat every weighted RRF
     # tried on SciFact (docs), the stdlib code set and the licence set; k1=0.9/b=0.4 beat
@@ -137,6 +152,7 @@ class Settings(BaseSettings):
     max_top_k: int = Field(default=50, ge=1)
 
     domains: dict[Domain, DomainSettings] = Field(default_factory=_default_domains)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @field_validator("domains", mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""Ingestion: walk files, chunk them per domain, and upsert them incrementally per tenant."""

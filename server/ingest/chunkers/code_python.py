@@ -1,0 +1,83 @@
+"""Python through ``ast``: functions, classes and methods with signature and real line numbers."""
+
+from __future__ import annotations
+
+import ast
+import warnings
+
+from server.ingest.budget import TokenBudget
+from server.ingest.chunkers.base import Piece
+from server.ingest.chunkers.code_common import Symbol, line_window_pieces, symbol_pieces
+
+_Def = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+def _start_line(node: _Def) -> int:
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def _signature(lines: list[str], node: _Def) -> str:
+    """The ``def``/``class`` header as written (multi-line headers joined)."""
+    first = node.lineno - 1
+    body_start = node.body[0].lineno - 1 if node.body else first
+    header_lines = lines[first:body_start] if body_start > first else [lines[first]]
+    header = " ".join(line.strip() for line in header_lines)
+    # Cut at the colon that ends the header (one-line bodies such as `def f(): pass`).
+    depth = 0
+    for i, ch in enumerate(header):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == ":" and depth == 0 and header[i + 1 : i + 2] != "=":
+            return header[:i].strip()
+    return header.rstrip(":").strip()
+
+
+def python_symbols(text: str) -> list[Symbol]:
+    """Top-level functions and classes, methods, and nested classes (qualified names)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        tree = ast.parse(text)
+    lines = text.split("\n")
+    symbols: list[Symbol] = []
+
+    def visit(body: list[ast.stmt], prefix: str, in_class: bool) -> None:
+        for node in body:
+            if not isinstance(node, _Def):
+                continue
+            name = f"{prefix}{node.name}"
+            start = _start_line(node)
+            end = node.end_lineno or node.lineno
+            signature = _signature(lines, node)
+            if isinstance(node, ast.ClassDef):
+                members = [n for n in node.body if isinstance(n, _Def)]
+                header_end = _start_line(members[0]) - 1 if members else end
+                symbols.append(Symbol(name, "class", signature, start, header_end))
+                visit(node.body, f"{name}.", in_class=True)
+            else:
+                kind = "method" if in_class else "function"
+                symbols.append(Symbol(name, kind, signature, start, end))
+
+    visit(tree.body, "", in_class=False)
+    return symbols
+
+
+def chunk_python(
+    text: str, *, rel_path: str, budget: TokenBudget, overlap_lines: int
+) -> list[Piece]:
+    """Symbol chunks plus module chunks (docstring, imports); line windows if it won't parse."""
+    try:
+        symbols = python_symbols(text)
+    except (SyntaxError, ValueError, RecursionError):
+        return line_window_pieces(
+            text, language="python", rel_path=rel_path, budget=budget, overlap_lines=overlap_lines
+        )
+    return symbol_pieces(
+        text,
+        symbols,
+        language="python",
+        rel_path=rel_path,
+        budget=budget,
+        overlap_lines=overlap_lines,
+    )

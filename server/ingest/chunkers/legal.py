@@ -1,0 +1,263 @@
+"""Contracts, statutes and licences: clause- and section-aware chunks with a citable path.
+
+Headings recognised at the start of a line: ``Part``/``Chapter``, ``Article``/``Section``/
+``Clause``/``§``, numbered clauses (``1.``, ``1.1``, ``12.3(b)``), parenthesised sub-clauses
+(``(a)``, ``(2)``, ``(iv)``) and definition paragraphs (``"Licensor" shall mean ...``). A clause
+whose whole subtree fits the budget is one chunk; a larger one is split into its own text and
+its sub-clauses, and prose is only split between sentences (unless one sentence is too long).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.ingest.budget import TokenBudget
+from server.ingest.chunkers.base import Piece
+from server.ingest.chunkers.text import paragraphs
+
+_KEYWORD_TOP = re.compile(
+    r"^(?P<kw>PART|Part|CHAPTER|Chapter|TITLE|Title)\s+(?P<num>[0-9]+|[IVXLC]+)\b\.?(?P<rest>.*)$"
+)
+_KEYWORD = re.compile(
+    r"^(?P<kw>ARTICLE|Article|Art\.|SECTION|Section|Sec\.|CLAUSE|Clause|§§?)\s*"
+    r"(?P<num>(?:[0-9]+[a-z]?|[IVXLC]+)(?:\.[0-9]+)*)\b\.?(?P<rest>.*)$"
+)
+_NUMBERED = re.compile(
+    r"^(?P<num>\d{1,3}(?:\.\d{1,3})*)(?P<dot>\.)?(?P<paren>\([a-z0-9]{1,4}\))?"
+    r"(?:\s+(?P<rest>\S.*))?$"
+)
+_PAREN = re.compile(r"^\((?P<lab>[a-z]{1,2}|[ivxlc]{1,6}|\d{1,3}|[A-Z])\)\s*(?P<rest>.*)$")
+_DEFINITION = re.compile(
+    r"^[\"“](?P<term>[^\"”]{1,60})[\"”]\s+(?:shall\s+mean|means|has\s+the\s+meaning|"
+    r"includes|refers\s+to|shall\s+include)\b"
+)
+_ROMAN = re.compile(r"^[ivxlc]+$")
+_LABEL_KEYWORDS = {
+    "article": "Art.",
+    "art.": "Art.",
+    "section": "Section",
+    "sec.": "Section",
+    "clause": "Clause",
+    "§": "§",
+    "§§": "§",
+    "part": "Part",
+    "chapter": "Chapter",
+    "title": "Title",
+}
+_RANK_TOP, _RANK_SECTION, _RANK_NUMBERED = 0, 1, 2
+_RANK_PAREN = {"digit": 10, "letter": 11, "roman": 12, "upper": 13}
+_RANK_DEFINITION = 20
+
+_JURISDICTION = re.compile(
+    r"governed by(?:,? and construed in accordance with,?)? the laws? of (?:the )?"
+    r"(?P<place>(?:State of |Commonwealth of |Republic of |Federal Republic of )?"
+    r"[A-Z][A-Za-z]+(?: (?:and |of |the )?[A-Z][A-Za-z]+){0,3})"
+)
+
+
+@dataclass
+class Clause:
+    """A node of the clause tree: its label, heading, own paragraphs and sub-clauses."""
+
+    rank: int
+    label: str
+    heading: str
+    lines: list[str] = field(default_factory=list)
+    children: list[Clause] = field(default_factory=list)
+
+    def own_text(self) -> list[str]:
+        """Own paragraphs, hard-wrapped lines joined (so sentences can be found)."""
+        return [" ".join(p.split()) for p in paragraphs("\n".join(self.lines))]
+
+    def full_text(self) -> str:
+        """Own text and every sub-clause, in order."""
+        parts = ["\n\n".join(self.own_text())]
+        parts.extend(child.full_text() for child in self.children)
+        return "\n\n".join(p for p in parts if p)
+
+
+def _heading_title(label: str, rest: str) -> str:
+    """``label`` plus the heading words when the rest of the line looks like a title
+    (``Termination``, or a run-in heading such as ``Grant of Copyright License. Subject ...``)."""
+    rest = rest.strip().lstrip(".:-–— ")
+    run_in = re.match(r"^([A-Z][^.;:]{0,60}?)\.\s+\S", rest)
+    if run_in and len(run_in[1].split()) <= 6:
+        return f"{label} {run_in[1]}"
+    words = rest.split()
+    if (
+        words
+        and len(words) <= 8
+        and rest[0].isupper()
+        and not re.search(r"[.;:,]\s", rest)
+        and (not rest.endswith((".", ":", ";", ",")) or (rest.endswith(".") and len(words) <= 4))
+    ):
+        return f"{label} {rest.rstrip('.')}"
+    return label
+
+
+def _paren_style(label: str, stack: list[Clause]) -> str:
+    if label.isdigit():
+        return "digit"
+    if label.isupper():
+        return "upper"
+    if _ROMAN.match(label):
+        # (i) after (h), (v) after (u), (x) after (w) is a letter, not a roman numeral.
+        letters = [c for c in stack if c.rank == _RANK_PAREN["letter"]]
+        previous = letters[-1].label.strip("()") if letters else ""
+        if len(label) == 1 and previous and ord(label) == ord(previous[-1]) + 1:
+            return "letter"
+        if label in {"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"} or len(label) > 1:
+            return "roman"
+    return "letter"
+
+
+def _match_heading(line: str, stack: list[Clause]) -> list[tuple[int, str, str]]:
+    """Headings that start ``line``: [(rank, label, heading title)], outermost first."""
+    stripped = line.strip()
+    if not stripped:
+        return []
+    m = _KEYWORD_TOP.match(stripped)
+    if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
+        label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
+        return [(_RANK_TOP, label, _heading_title(label, m["rest"]))]
+    m = _KEYWORD.match(stripped)
+    if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
+        label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
+        return [(_RANK_SECTION, label, _heading_title(label, m["rest"]))]
+    m = _NUMBERED.match(stripped)
+    if m and (m["dot"] or "." in m["num"] or m["paren"]):
+        rest = m["rest"] or ""
+        if rest and not (rest[0].isupper() or rest[0] in "(\"“'"):
+            return []
+        num = m["num"]
+        found = [(_RANK_NUMBERED + num.count("."), num, _heading_title(num, rest))]
+        if m["paren"]:
+            found.append(
+                (_RANK_PAREN[_paren_style(m["paren"][1:-1], stack)], m["paren"], m["paren"])
+            )
+        return found
+    m = _PAREN.match(stripped)
+    if m:
+        label = f"({m['lab']})"
+        return [(_RANK_PAREN[_paren_style(m["lab"], stack)], label, label)]
+    m = _DEFINITION.match(stripped)
+    if m:
+        term = m["term"].strip()
+        return [(_RANK_DEFINITION, f"“{term}”", f"“{term}”")]
+    return []
+
+
+_UNDERLINE = re.compile(r"^\s*([=\-~*_#])\1{2,}\s*$")
+
+
+def parse_clauses(text: str, title: str | None = None) -> Clause:
+    """The clause tree of a legal text; the root holds the preamble.
+
+    Lines underlined with ``===`` / ``---`` are headings too (ranked above numbered clauses,
+    in the order their styles appear); the underlines themselves are dropped.
+    """
+    root = Clause(rank=-1, label="", heading="")
+    stack: list[Clause] = [root]
+    lines = text.split("\n")
+    styles: list[str] = []
+    for i, line in enumerate(lines):
+        if _UNDERLINE.match(line):
+            continue
+        headings = _match_heading(line, stack[1:])
+        underline = _UNDERLINE.match(lines[i + 1]) if i + 1 < len(lines) else None
+        name = " ".join(line.split())
+        if underline and name and not headings and name != title:
+            style = underline[1]
+            if style not in styles:
+                styles.append(style)
+            rank = min(styles.index(style), _RANK_SECTION)
+            label = name if len(name) <= 60 else name[:57].rstrip() + "..."
+            headings = [(rank, label, label)]
+        for rank, label, heading in headings:
+            while len(stack) > 1 and stack[-1].rank >= rank:
+                stack.pop()
+            clause = Clause(rank=rank, label=label, heading=heading)
+            stack[-1].children.append(clause)
+            stack.append(clause)
+        stack[-1].lines.append(line)
+    return root
+
+
+def detect_doc_type(text: str) -> str:
+    """contract | statute | licence | other, from the wording of the first few pages."""
+    head = text[:6000]
+    lower = head.lower()
+    if (
+        re.search(r"\blicen[cs]e\b", lower[:300])
+        or re.search(r"permission is hereby granted|redistribution and use in source", lower)
+        or (
+            re.search(r"\blicen[cs]e\b", lower)
+            and re.search(r"permission|licensor|licensee|redistribut|warrant", lower)
+        )
+    ):
+        return "licence"
+    if re.search(r"\b(agreement|contract)\b", lower) and re.search(
+        r"\bpart(y|ies)\b|hereinafter|\bwhereas\b", lower
+    ):
+        return "contract"
+    if re.search(r"\b(act|statute|regulation|code|directive)\b", lower) and re.search(
+        r"§|\barticle\s+\d|\bsection\s+\d|\benacted\b|\bshall enter into force\b", lower
+    ):
+        return "statute"
+    return "other"
+
+
+def detect_jurisdiction(text: str) -> str | None:
+    """The governing-law jurisdiction named in the text, if any."""
+    m = _JURISDICTION.search(text)
+    return m["place"].strip() if m else None
+
+
+def chunk_legal(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
+    """Clause-aware chunks; ``section_path`` (the citation) and ``section`` in metadata."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    first = " ".join(lines[0].split()) if lines else ""
+    if (
+        first
+        and len(first) <= 100
+        and not _match_heading(first, [])
+        and not first.lower().startswith(("copyright", "(c)", "©"))
+        and not re.match(r"^[A-Z0-9]{1,3}[.)]\s", first)
+    ):
+        doc_title = first
+    root = parse_clauses(text, doc_title)
+    doc_type = detect_doc_type(text)
+    jurisdiction = detect_jurisdiction(text)
+    common: dict[str, Any] = {"doc_type": doc_type}
+    if jurisdiction:
+        common["jurisdiction"] = jurisdiction
+    pieces: list[Piece] = []
+
+    def emit(clause: Clause, labels: list[str], headings: list[str], whole: bool) -> None:
+        title = budget.fit_title(" > ".join([doc_title, *headings]) if doc_title else "")
+        metadata = {
+            **common,
+            "section_path": " > ".join(labels),
+            "section": labels[-1] if labels else "",
+        }
+        units = [clause.full_text()] if whole else clause.own_text()
+        for chunk in budget.pack(units, title):
+            pieces.append(Piece(title=title, text=chunk, metadata=dict(metadata)))
+
+    def visit(clause: Clause, labels: list[str], headings: list[str]) -> None:
+        full = clause.full_text()
+        title = " > ".join([doc_title, *headings])
+        if clause is not root and full and budget.fits(budget.fit_title(title), full):
+            emit(clause, labels, headings, whole=True)
+            return
+        own = clause.own_text()
+        heading_only = len(own) == 1 and len(clause.lines) - clause.lines.count("") <= 1
+        if own and not (heading_only and clause.heading != clause.label and clause.children):
+            emit(clause, labels, headings, whole=False)
+        for child in clause.children:
+            visit(child, [*labels, child.label], [*headings, child.heading])
+
+    visit(root, [], [])
+    return pieces

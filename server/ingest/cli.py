@@ -1,0 +1,154 @@
+"""``retrieval-mcp ingest`` and ``retrieval-mcp delete`` (registered from server/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from server.errors import InvalidRequestError, NotFoundError
+from server.settings import Domain, Settings
+
+_DOMAINS = [d.value for d in Domain]
+_SKIPS_SHOWN = 25
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if args.store:
+        overrides["store_path"] = Path(args.store)
+    return Settings(**overrides)
+
+
+def _open_pipeline(settings: Settings) -> Any:
+    """Store (via the factory) + embedder; no reranker: ingest never ranks."""
+    from server.retrieval.factory import load_embedder, open_store
+    from server.retrieval.pipeline import RetrievalPipeline
+
+    store = open_store(settings)
+    try:
+        embedder = load_embedder(settings)
+    except BaseException:
+        store.close()
+        raise
+    _quiet_tokenizer_warnings()
+    return RetrievalPipeline(settings, store, embedder, None)
+
+
+def _quiet_tokenizer_warnings() -> None:
+    """Counting a long section's tokens is how budgets work, not an indexing error: silence
+    transformers' "sequence length is longer than ..." warning (its verbosity is its own)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    except ImportError:
+        pass
+
+
+def format_report(report: Any, verbose: bool = False) -> str:
+    """Human summary of an IngestReport."""
+    verb = "would be " if report.dry_run else ""
+    lines = [
+        f"{'dry run: ' if report.dry_run else ''}{report.domain} / tenant {report.tenant}: "
+        f"{len(report.added)} added, {len(report.updated)} updated, {report.unchanged} unchanged, "
+        f"{len(report.deleted)} deleted, {len(report.skipped)} skipped"
+    ]
+    shown = 10**9 if verbose or report.dry_run else 0
+    for label, items in (("added", report.added), ("updated", report.updated)):
+        for item in items[:shown]:
+            lines.append(f"  {verb}{label}: {item}")
+    for item in report.deleted:
+        lines.append(f"  {verb}deleted: {item}")
+    limit = len(report.skipped) if verbose else _SKIPS_SHOWN
+    for skip in report.skipped[:limit]:
+        lines.append(f"  skipped: {skip.path}: {skip.reason}")
+    if len(report.skipped) > limit:
+        lines.append(f"  ... and {len(report.skipped) - limit} more skipped (--verbose lists all)")
+    if report.gone:
+        lines.append(
+            f"  {len(report.gone)} stored source(s) no longer on disk; re-run with --prune "
+            "to delete them"
+        )
+        lines.extend(f"    gone: {g}" for g in report.gone[: _SKIPS_SHOWN if not verbose else None])
+    chunks = "chunks would be written" if report.dry_run else "chunks written"
+    lines.append(
+        f"  {report.chunks_written} {chunks}, {report.stale_chunks_removed} stale chunks removed, "
+        f"{report.ignored} hidden/ignored entries, {report.seconds:.2f}s"
+        + ("" if report.dry_run else f" ({report.chunks_per_second:.1f} chunks/s)")
+    )
+    return "\n".join(lines)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Walk, chunk, embed and upsert files for one tenant; print the summary."""
+    from server.ingest.runner import run_ingest
+
+    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
+    if missing:
+        raise InvalidRequestError(f"no such file or directory: {', '.join(missing)}")
+    pipeline = _open_pipeline(_settings(args))
+    try:
+        report = run_ingest(
+            pipeline,
+            args.paths,
+            domain=args.domain,
+            tenant=args.tenant,
+            dry_run=args.dry_run,
+            prune=args.prune,
+            progress=not args.no_progress,
+        )
+    finally:
+        pipeline.store.close()
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(format_report(report, verbose=args.verbose))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete one source's chunks (or all of a tenant's) from one or every domain."""
+    from server.ingest.runner import delete_sources
+
+    domains = [Domain(args.domain)] if args.domain else list(Domain)
+    pipeline = _open_pipeline(_settings(args))
+    try:
+        removed = delete_sources(
+            pipeline, tenant=args.tenant, domains=domains, source=None if args.all else args.source
+        )
+    finally:
+        pipeline.store.close()
+    total = sum(removed.values())
+    what = "all sources" if args.all else args.source
+    if total == 0 and not args.all:
+        scope = args.domain or "any domain"
+        raise NotFoundError(f"no chunks of {what} for tenant {args.tenant!r} in {scope}")
+    detail = ", ".join(f"{d}: {n}" for d, n in removed.items())
+    print(f"deleted {total} chunks of {what} for tenant {args.tenant!r} ({detail})")
+    return 0
+
+
+def register_ingest_commands(sub: Any) -> None:
+    """Add the ``ingest`` and ``delete`` subcommands to the main parser."""
+    p = sub.add_parser("ingest", help="ingest files and folders for a tenant (incremental)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files and folders to ingest")
+    p.add_argument("--domain", choices=_DOMAINS, required=True)
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
+    p.add_argument(
+        "--prune", action="store_true", help="delete stored sources gone from the folders"
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("delete", help="delete a source's chunks, or all of a tenant's")
+    p.add_argument("--tenant", required=True)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--source", help="file path as ingested (a folder: every file under it)")
+    target.add_argument("--all", action="store_true", help="every chunk of the tenant")
+    p.add_argument("--domain", choices=_DOMAINS, help="only this domain (default: all)")
+    p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
+    p.set_defaults(func=cmd_delete)

@@ -1,0 +1,61 @@
+"""What the store already holds per source: content hashes, chunk count, chunk indexes.
+
+The store itself is the manifest (every chunk carries ``content_hash`` and ``chunk_count``), so
+an interrupted run can never leave a record that disagrees with the points: a source counts as
+unchanged only when all its points carry the file's current hash and they are exactly chunks
+``0 .. chunk_count-1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from server.retrieval.store import VectorStore
+from server.retrieval.types import FilterValue
+
+MANIFEST_FIELDS = ("source", "chunk_index", "content_hash", "chunk_count")
+
+
+@dataclass
+class SourceState:
+    """The points one source has in the store."""
+
+    hashes: set[str] = field(default_factory=set)
+    chunk_counts: set[int] = field(default_factory=set)
+    indexes: set[int] = field(default_factory=set)
+    points: int = 0
+
+    def is_complete(self, content_hash: str) -> bool:
+        """True when the stored chunks are exactly one finished ingest of ``content_hash``."""
+        if self.hashes != {content_hash} or len(self.chunk_counts) != 1:
+            return False
+        (expected,) = self.chunk_counts
+        return self.points == expected and self.indexes == set(range(expected))
+
+
+def load_manifest(
+    store: VectorStore,
+    collection: str,
+    tenant: str,
+    filters: Mapping[str, FilterValue] | None = None,
+) -> dict[str, SourceState]:
+    """Per-source state of one tenant's points in ``collection`` (one paged scroll)."""
+    states: dict[str, SourceState] = {}
+    if not store.has_collection(collection):
+        return states
+    offset: str | int | None = None
+    while True:
+        page, offset = store.scroll(collection, tenant, filters, limit=2048, offset=offset)
+        for point in page:
+            payload = point.payload
+            source = str(payload.get("source", ""))
+            state = states.setdefault(source, SourceState())
+            state.points += 1
+            if "content_hash" in payload:
+                state.hashes.add(str(payload["content_hash"]))
+            if "chunk_count" in payload:
+                state.chunk_counts.add(int(payload["chunk_count"]))
+            state.indexes.add(int(payload.get("chunk_index", -1)))
+        if offset is None:
+            return states

@@ -1,0 +1,256 @@
+"""Each chunker on real-shaped input, with the real MiniLM tokenizer counting the budget."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+from ingest_samples import CONTRACT, MARKDOWN, PYTHON_MODULE, TYPESCRIPT, make_pdf
+
+from server.ingest.budget import TokenBudget, split_sentences
+from server.ingest.chunkers.base import Piece, SkipFile
+from server.ingest.chunkers.code_python import chunk_python
+from server.ingest.chunkers.code_treesitter import chunk_treesitter
+from server.ingest.chunkers.html import chunk_html
+from server.ingest.chunkers.legal import chunk_legal, parse_clauses
+from server.ingest.chunkers.markdown import chunk_markdown
+from server.ingest.chunkers.pdf import chunk_pdf
+from server.ingest.chunkers.text import chunk_plain_text, chunk_rst
+from server.ingest.chunking import chunk_file
+from server.ingest.runner import make_budget
+from server.ingest.walker import SourceFile
+from server.retrieval.embedder import DenseEmbedder
+from server.settings import Domain, IngestSettings
+
+
+@pytest.fixture(scope="module")
+def budget(embedder: DenseEmbedder) -> TokenBudget:
+    return make_budget(embedder, IngestSettings())
+
+
+@pytest.fixture(scope="module")
+def small_budget(embedder: DenseEmbedder) -> TokenBudget:
+    return TokenBudget(embedder.count_tokens, 40, overlap_tokens=8)
+
+
+def assert_within(pieces: list[Piece], budget: TokenBudget) -> None:
+    assert pieces
+    for piece in pieces:
+        assert budget.embedded_tokens(piece.title, piece.text) <= budget.max_tokens, piece
+
+
+def test_budget_is_the_model_window_minus_special_tokens(embedder: DenseEmbedder) -> None:
+    budget = make_budget(embedder, IngestSettings(chunk_tokens=10_000))
+    assert budget.max_tokens == embedder.max_tokens - 2 == 254
+
+
+def test_markdown_heading_paths_and_fences(budget: TokenBudget) -> None:
+    pieces = chunk_markdown(MARKDOWN, budget, "guide")
+    paths = [p.metadata["heading_path"] for p in pieces]
+    assert paths == [
+        ["Storage Guide"],
+        ["Storage Guide", "Installation"],
+        ["Storage Guide", "Installation", "Configuring the cache"],
+        ["Storage Guide", "Usage"],
+    ]
+    install = pieces[1]
+    assert install.title == "Storage Guide > Installation"
+    # The fenced comment is code, not a heading, and the fence keeps its lines.
+    assert "```bash\n# this is not a heading\npip install storage-engine\n```" in install.text
+    assert_within(pieces, budget)
+
+
+def test_rst_and_plain_text_sections(budget: TokenBudget) -> None:
+    rst = "Title\n=====\n\nIntro text.\n\nSub part\n--------\n\nBody of the sub part.\n"
+    pieces = chunk_rst(rst, budget, "doc")
+    assert [p.metadata["heading_path"] for p in pieces] == [["Title"], ["Title", "Sub part"]]
+    plain = chunk_plain_text("First paragraph.\n\nSecond paragraph.", budget, "notes")
+    assert len(plain) == 1 and plain[0].title == "notes"
+    assert plain[0].text == "First paragraph.\n\nSecond paragraph."
+
+
+def test_html_headings_without_scripts(budget: TokenBudget) -> None:
+    html = (
+        "<html><head><title>Page</title><script>var x = 1;</script></head><body>"
+        "<h1>Top</h1><p>Alpha text.</p><h2>Child</h2><p>Beta &amp; gamma.</p></body></html>"
+    )
+    pieces = chunk_html(html, budget, "file")
+    assert [(p.metadata["heading_path"], p.text) for p in pieces] == [
+        (["Top"], "Alpha text."),
+        (["Top", "Child"], "Beta & gamma."),
+    ]
+    assert all("var x" not in p.text for p in pieces)
+
+
+def test_pdf_pages_in_metadata(budget: TokenBudget) -> None:
+    data = make_pdf(
+        [["Termination notice rules.", "More text."], ["Payment is due in thirty days."]],
+        title="Handbook",
+    )
+    pieces = chunk_pdf(data, budget, "file")
+    assert [p.metadata["page"] for p in pieces] == [1, 2]
+    assert "thirty days" in pieces[1].text
+    assert pieces[1].title == "Handbook (p. 2)"
+
+
+def test_broken_pdf_is_a_skip_reason(budget: TokenBudget) -> None:
+    with pytest.raises(SkipFile, match="corrupt PDF"):
+        chunk_pdf(b"%PDF-1.4\n1 0 obj << /Type /Catalog", budget, "broken")
+
+
+def test_contract_clauses_and_sub_clauses(budget: TokenBudget, small_budget: TokenBudget) -> None:
+    root = parse_clauses(CONTRACT)
+    labels = [c.label for c in root.children]
+    assert labels == ["1", "2", "12", "13"]
+    assert [c.label for c in root.children[2].children[0].children] == ["(a)", "(b)"]
+
+    pieces = chunk_legal(CONTRACT, small_budget, "contract")
+    assert_within(pieces, small_budget)
+    by_path = {p.metadata["section_path"]: p for p in pieces}
+    assert "12 > 12.3 > (b)" in by_path
+    assert by_path["12 > 12.3 > (b)"].metadata["section"] == "(b)"
+    assert "material breach" in by_path["12 > 12.3 > (b)"].text
+    assert pieces[0].metadata["doc_type"] == "contract"
+    assert pieces[0].metadata["jurisdiction"] == "England and Wales"
+    # Definitions are their own units, and no chunk ends mid-sentence.
+    assert [c.label for c in root.children[0].children] == ["1.1", "1.2"]
+    licence = parse_clauses(
+        '1. Definitions.\n\n"License" shall mean the terms.\n\n"You" means you.'
+    )
+    assert [c.label for c in licence.children[0].children] == ["“License”", "“You”"]
+    assert by_path["2 > 2.2"].title == "SERVICES AGREEMENT > 2 Obligations of the Supplier > 2.2"
+    for piece in pieces:
+        assert re.search(r"(?:[.;:)]|; (?:and|or))$", piece.text.rstrip()), piece.text
+
+    whole = chunk_legal(CONTRACT, budget, "contract")
+    assert {p.metadata["section_path"] for p in whole} >= {"1", "2", "12", "13"}
+
+
+def test_statute_articles(budget: TokenBudget) -> None:
+    statute = (
+        "Data Protection Act\n\nArticle 14 Right to erasure\n\n(1) The data subject may ask.\n\n"
+        "(2) The controller shall erase the data.\n\n§ 5 Penalties\n\nFines apply.\n"
+    )
+    pieces = chunk_legal(statute, TokenBudget(budget.count, 24), "act")
+    paths = [p.metadata["section_path"] for p in pieces]
+    assert "Art. 14 > (2)" in paths and "§ 5" in paths
+    assert pieces[0].metadata["doc_type"] == "statute"
+
+
+def test_python_symbols_with_real_line_numbers(budget: TokenBudget) -> None:
+    pieces = chunk_python(PYTHON_MODULE, rel_path="cache.py", budget=budget, overlap_lines=2)
+    lines = PYTHON_MODULE.split("\n")
+    symbols = {p.metadata["symbol"]: p for p in pieces}
+    assert {"now", "Cache", "Cache.__init__", "Cache.size", "Cache.fetch"} <= set(symbols)
+    assert symbols["Cache.fetch"].metadata["symbol_kind"] == "method"
+    assert symbols["Cache"].metadata["symbol_kind"] == "class"
+    assert symbols["now"].metadata["signature"] == "def now() -> float"
+    assert symbols["Cache.fetch"].metadata["signature"] == (
+        "async def fetch( self, key: str, ) -> object | None"
+    )
+    module = [p for p in pieces if p.metadata["symbol_kind"] == "module"]
+    assert "import time" in module[0].text and "Utilities" in module[0].text
+    for piece in pieces:
+        start, end = piece.metadata["start_line"], piece.metadata["end_line"]
+        assert piece.text == "\n".join(lines[start - 1 : end])  # newlines kept, lines real
+    assert symbols["Cache.size"].text.startswith("    @property")
+    assert "Cache.fetch" in symbols["Cache.fetch"].title or "fetch" in symbols["Cache.fetch"].title
+
+
+def test_typescript_symbols(budget: TokenBudget) -> None:
+    pieces = chunk_treesitter(
+        TYPESCRIPT, language="typescript", rel_path="retry.ts", budget=budget, overlap_lines=2
+    )
+    lines = TYPESCRIPT.split("\n")
+    symbols = {p.metadata["symbol"]: p for p in pieces}
+    assert symbols["loadConfig"].metadata["symbol_kind"] == "function"
+    assert symbols["loadConfig"].metadata["start_line"] == 3  # its doc comment
+    assert symbols["RetryPolicy.delayFor"].metadata["symbol_kind"] == "method"
+    assert symbols["Config"].metadata["symbol_kind"] == "class"
+    assert symbols["isTransient"].metadata["symbol_kind"] == "function"
+    for piece in pieces:
+        start, end = piece.metadata["start_line"], piece.metadata["end_line"]
+        assert piece.text == "\n".join(lines[start - 1 : end])
+        assert piece.metadata["language"] == "typescript"
+    assert "import { readFile }" in pieces[0].text
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "expected"),
+    [
+        ("go", "package m\n\n// Add adds.\nfunc Add(a int) int {\n\treturn a\n}\n", "Add"),
+        ("java", "class A {\n  int m() {\n    return 1;\n  }\n}\n", "A.m"),
+        ("rust", "struct S;\nimpl S {\n    fn go(&self) {}\n}\n", "S.go"),
+        ("javascript", "function f(x) {\n  return x;\n}\n", "f"),
+    ],
+)
+def test_other_grammars(budget: TokenBudget, language: str, source: str, expected: str) -> None:
+    pieces = chunk_treesitter(
+        source, language=language, rel_path="x", budget=budget, overlap_lines=0
+    )
+    assert expected in {p.metadata["symbol"] for p in pieces}
+
+
+def test_oversized_function_is_windowed_with_true_lines(small_budget: TokenBudget) -> None:
+    body = "\n".join(f"    total += compute_value_{i}(x)" for i in range(40))
+    source = f"def big(x):\n    total = 0\n{body}\n    return total\n"
+    pieces = chunk_python(source, rel_path="big.py", budget=small_budget, overlap_lines=1)
+    assert len(pieces) > 3
+    assert_within(pieces, small_budget)
+    lines = source.split("\n")
+    for piece in pieces:
+        assert piece.metadata["symbol"] == "big"
+        start, end = piece.metadata["start_line"], piece.metadata["end_line"]
+        assert piece.text == "\n".join(lines[start - 1 : end])
+    assert pieces[-1].metadata["end_line"] == 43
+
+
+def test_budget_never_exceeded_on_random_prose(embedder: DenseEmbedder) -> None:
+    rng = random.Random(7)
+    words = ["alpha", "supercalifragilistic", "x", "§", "12.3(b)", "naïve", "数据", "e.g.", "Art."]
+    text = "\n\n".join(
+        " ".join(rng.choice(words) for _ in range(rng.randint(1, 120))) + "." for _ in range(30)
+    )
+    text += "\n\n" + "y" * 3000  # one giant word
+    for limit in (20, 64, 254):
+        budget = TokenBudget(embedder.count_tokens, limit, overlap_tokens=limit // 4)
+        for chunker in (chunk_plain_text, chunk_legal, chunk_markdown):
+            assert_within(chunker(text, budget, "a long title " * 5), budget)
+
+
+def test_sentences_are_not_cut_at_abbreviations() -> None:
+    assert split_sentences("See Art. 5 and e.g. clause 3. Then stop. Next one!") == [
+        "See Art. 5 and e.g. clause 3.",
+        "Then stop.",
+        "Next one!",
+    ]
+
+
+def test_code_fallback_windows_keep_newlines(tmp_path: Path, small_budget: TokenBudget) -> None:
+    source = "\n".join(f"SELECT {i} FROM table_{i};" for i in range(30))
+    file = SourceFile(tmp_path / "q.sql", tmp_path, "q.sql", "code", "sql")
+    pieces = chunk_file(file, source.encode(), Domain.CODE, small_budget, overlap_lines=1)
+    assert len(pieces) > 1 and all(p.metadata["symbol_kind"] == "window" for p in pieces)
+    assert "\n" in pieces[0].text
+    assert pieces[1].metadata["start_line"] == pieces[0].metadata["end_line"]  # 1-line overlap
+
+
+def test_invalid_utf8_and_binary_are_skip_reasons(tmp_path: Path, budget: TokenBudget) -> None:
+    file = SourceFile(tmp_path / "a.md", tmp_path, "a.md", "markdown")
+    with pytest.raises(SkipFile, match="invalid UTF-8"):
+        chunk_file(file, b"caf\xe9 ok", Domain.DOCS, budget, 0)
+    with pytest.raises(SkipFile, match="binary"):
+        chunk_file(file, b"abc\x00\x01", Domain.DOCS, budget, 0)
+
+
+def test_type_detection_per_domain() -> None:
+    from server.ingest.walker import detect_format
+
+    assert detect_format(Path("LICENSE"), Domain.LEGAL) == ("text", None)
+    assert detect_format(Path("guide.MD"), Domain.DOCS) == ("markdown", None)
+    assert detect_format(Path("app.tsx"), Domain.CODE) == ("code", "tsx")
+    assert detect_format(Path("Makefile"), Domain.CODE) == ("code", "make")
+    assert detect_format(Path("photo.png"), Domain.DOCS) is None
+    assert detect_format(Path("main.go"), Domain.LEGAL) is None

@@ -1,0 +1,208 @@
+"""Incremental ingest over a real Qdrant Edge store: unchanged, edited, pruned, deleted, skipped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from ingest_samples import CONTRACT, MARKDOWN, PYTHON_MODULE, make_pdf
+
+from server.ingest.manifest import load_manifest
+from server.ingest.runner import delete_sources, run_ingest
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.store import StoredPoint
+from server.settings import Domain, IngestSettings, Settings
+
+
+class CountingStore(EdgeStore):
+    """The real Edge store, counting the points written (a spy, not a stand-in)."""
+
+    upserted = 0
+
+    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+        self.upserted += len(points)
+        super().upsert(name, points)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[RetrievalPipeline]:
+    settings = Settings(
+        store_path=tmp_path / "store",
+        reranker_model="none",
+        ingest=IngestSettings(chunk_tokens=64, max_file_bytes=100_000),
+    )
+    store = CountingStore(settings.store_path)
+    yield RetrievalPipeline(settings, store, embedder, None)
+    store.close()
+
+
+def _points(pipeline: RetrievalPipeline, domain: str, tenant: str) -> list[dict[str, object]]:
+    collection = pipeline.settings.domains[Domain(domain)].collection
+    out: list[dict[str, object]] = []
+    offset = None
+    while True:
+        page, offset = pipeline.store.scroll(collection, tenant, limit=1000, offset=offset)
+        out.extend(p.payload for p in page)
+        if offset is None:
+            return out
+
+
+def _ingest(pipeline: RetrievalPipeline, path: Path, domain: str = "docs", **kw: object):  # type: ignore[no-untyped-def]
+    return run_ingest(pipeline, [path], domain=domain, tenant=kw.pop("tenant", "acme"),
+                      progress=False, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_reingest_unchanged_writes_nothing_and_edits_replace_all_chunks(
+    tmp_path: Path, pipeline: RetrievalPipeline
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    long_doc = folder / "long.md"
+    long_doc.write_text(
+        "# Long\n\n" + "\n\n".join(f"Paragraph {i} " + "word " * 40 for i in range(10))
+    )
+    (folder / "guide.md").write_text(MARKDOWN)
+
+    first = _ingest(pipeline, folder)
+    assert sorted(Path(s).name for s in first.added) == ["guide.md", "long.md"]
+    store = pipeline.store
+    assert isinstance(store, CountingStore)
+    written = store.upserted
+    assert written == first.chunks_written > 10
+    points = _points(pipeline, "docs", "acme")
+    assert len(points) == written
+    payload = next(p for p in points if p["rel_path"] == "guide.md")
+    assert set(payload) >= {"content_hash", "chunk_count", "doc_type", "rel_path", "ingested_at",
+                            "heading_path"}  # fmt: skip
+    assert payload["source"] == (folder / "guide.md").resolve().as_posix()
+
+    again = _ingest(pipeline, folder)
+    assert again.unchanged == 2 and not again.added and not again.updated
+    assert store.upserted == written  # 0 upserts
+
+    long_chunks = [p for p in points if p["rel_path"] == "long.md"]
+    assert len(long_chunks) >= 5
+    long_doc.write_text("# Long\n\nNow a single short paragraph about shrinking.")
+    edited = _ingest(pipeline, folder)
+    assert [Path(s).name for s in edited.updated] == ["long.md"] and edited.unchanged == 1
+    after = [p for p in _points(pipeline, "docs", "acme") if p["rel_path"] == "long.md"]
+    assert len(after) == 1 and "shrinking" in str(after[0]["text"])
+    assert edited.stale_chunks_removed == len(long_chunks) - 1
+    result = pipeline.search("shrinking", domain="docs", tenant="acme", top_k=3, mode="hybrid")
+    assert result.hits[0].source.endswith("long.md")
+
+
+def test_prune_and_dry_run(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nalpha text")
+    (folder / "b.md").write_text("# B\n\nbeta text")
+    _ingest(pipeline, folder)
+    (folder / "b.md").unlink()
+    (folder / "c.md").write_text("# C\n\ngamma text")
+
+    dry = _ingest(pipeline, folder, dry_run=True, prune=True)
+    assert [Path(s).name for s in dry.added] == ["c.md"]
+    assert [Path(s).name for s in dry.deleted] == ["b.md"]
+    assert {p["rel_path"] for p in _points(pipeline, "docs", "acme")} == {"a.md", "b.md"}
+
+    kept = _ingest(pipeline, folder)
+    assert [Path(s).name for s in kept.gone] == ["b.md"] and not kept.deleted
+    pruned = _ingest(pipeline, folder, prune=True)
+    assert [Path(s).name for s in pruned.deleted] == ["b.md"]
+    assert {p["rel_path"] for p in _points(pipeline, "docs", "acme")} == {"a.md", "c.md"}
+
+
+def test_delete_by_source_and_all(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+    folder = tmp_path / "legal"
+    folder.mkdir()
+    (folder / "contract.txt").write_text(CONTRACT)
+    (folder / "other.txt").write_text("Section 1 Scope\n\nThis licence covers everything.")
+    _ingest(pipeline, folder, domain="legal")
+    removed = delete_sources(
+        pipeline, tenant="acme", domains=[Domain.LEGAL], source=str(folder / "contract.txt")
+    )
+    assert removed["legal"] > 0
+    assert {p["rel_path"] for p in _points(pipeline, "legal", "acme")} == {"other.txt"}
+    delete_sources(pipeline, tenant="acme", domains=list(Domain))
+    assert _points(pipeline, "legal", "acme") == []
+    meta = pipeline.store.read_meta("legal")
+    assert meta["points"] == 0
+
+
+def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Good\n\nreadable text")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog")
+    (folder / "latin1.txt").write_bytes(b"caf\xe9 au lait")
+    (folder / "blob.md").write_bytes(b"\x00\x01\x02binary")
+    (folder / "image.png").write_bytes(b"\x89PNG")
+    with open(folder / "huge.txt", "wb") as fh:  # sparse: 200 MB without writing them
+        fh.truncate(200_000_000)
+    (folder / ".hidden.md").write_text("secret")
+    (folder / "paper.pdf").write_bytes(make_pdf([["A real page about tides."]]))
+
+    report = _ingest(pipeline, folder)
+    reasons = {Path(s.path).name: s.reason for s in report.skipped}
+    assert reasons["broken.pdf"].startswith("corrupt PDF")
+    assert reasons["latin1.txt"].startswith("invalid UTF-8")
+    assert reasons["blob.md"] == "binary file"
+    assert reasons["image.png"].startswith("unsupported file type")
+    assert reasons["huge.txt"].startswith("too large (200.0 MB")
+    assert ".hidden.md" not in reasons and report.ignored == 1
+    assert sorted(Path(s).name for s in report.added) == ["good.md", "paper.pdf"]
+    pages = [p["page"] for p in _points(pipeline, "docs", "acme") if p["rel_path"] == "paper.pdf"]
+    assert pages == [1]
+
+
+def test_gitignore_respected_for_code(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+    repo = tmp_path / "repo"
+    (repo / "build").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    (repo / ".gitignore").write_text("build/\n*.log\n")
+    (repo / "cache.py").write_text(PYTHON_MODULE)
+    (repo / "build" / "gen.py").write_text("x = 1\n")
+    (repo / "debug.log").write_text("noise")
+    report = _ingest(pipeline, repo, domain="code")
+    assert [Path(s).name for s in report.added] == ["cache.py"]
+    points = _points(pipeline, "code", "acme")
+    fetch = next(p for p in points if p["symbol"] == "Cache.fetch")
+    lines = PYTHON_MODULE.split("\n")
+    assert fetch["text"] == "\n".join(lines[int(fetch["start_line"]) - 1 : int(fetch["end_line"])])  # type: ignore[call-overload]
+    assert fetch["language"] == "python" and fetch["symbol_kind"] == "method"
+
+
+def test_tenant_separation(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nshared file about otters")
+    _ingest(pipeline, folder, tenant="acme")
+    other = _ingest(pipeline, folder, tenant="globex")
+    assert len(other.added) == 1  # not "unchanged": acme's copy is not globex's
+    (folder / "a.md").unlink()
+    _ingest(pipeline, folder, tenant="globex", prune=True)
+    assert _points(pipeline, "docs", "globex") == []
+    assert len(_points(pipeline, "docs", "acme")) == 1
+    hits = pipeline.search("otters", domain="docs", tenant="acme", top_k=3, mode="hybrid").hits
+    assert hits and hits[0].metadata["rel_path"] == "a.md"
+    manifest = load_manifest(pipeline.store, "docs", "globex")
+    assert manifest == {}
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+    with pytest.raises(ValueError, match="no such file or directory"):
+        _ingest(pipeline, tmp_path / "nope")
+    assert os.path.exists(tmp_path)
+
+
+def test_noop_bench_reports_no_model_calls(embedder: DenseEmbedder) -> None:
+    from server.evaluation.bench_ingest import bench_ingest
+
+    ((label, figure),) = bench_ingest(embedder, domains=(), noop_files=30)
+    assert "30 unchanged files" in label
+    assert " 0 model calls, 0 upserts" in figure
