@@ -32,7 +32,17 @@ eval: install
 		--qrels ../shared/datasets/scifact/qrels-train.tsv \
 		--store .eval-store/scifact --json eval-results/scifact.json
 
-bench: install
+datasets/eval/legal/corpus.jsonl:
+	# Built from /usr/share/common-licenses; not committed (see datasets/eval/README.md).
+	$(PYTHON) scripts/build_eval_sets.py --sets legal
+
+eval-domains: install datasets/eval/legal/corpus.jsonl
+	$(BIN)/retrieval-mcp eval datasets/eval/code --domain code \
+		--store .eval-store/code --json eval-results/code.json
+	$(BIN)/retrieval-mcp eval datasets/eval/legal --domain legal \
+		--store .eval-store/legal --json eval-results/legal.json
+
+bench: install datasets/eval/legal/corpus.jsonl
 	$(BIN)/retrieval-mcp bench --chunks 10000,100000
 
 bench-ingest: install

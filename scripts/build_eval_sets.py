@@ -689,18 +689,33 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_LICENSES,
         help="directory holding the licence texts",
     )
+    parser.add_argument(
+        "--sets",
+        default="code,legal",
+        help="comma-separated sets to build (code, legal); default both",
+    )
     args = parser.parse_args(argv)
+    wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
+    unknown = wanted - {"code", "legal"}
+    if unknown or not wanted:
+        parser.error(f"--sets takes code and/or legal, got {args.sets!r}")
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    sets = {"code": build_code_set(stdlib), "legal": build_legal_set(args.licenses)}
+    sets: dict[str, BeirSet] = {}
+    if "code" in wanted:
+        sets["code"] = build_code_set(stdlib)
+    if "legal" in wanted:
+        sets["legal"] = build_legal_set(args.licenses)
     for name, beir in sets.items():
         beir.write(args.out / name)
         print(
             f"{name}: {len(beir.corpus)} docs, {len(beir.queries)} queries, "
             f"{len(beir.qrels)} qrels -> {args.out / name}"
         )
-    # The PSF licence asks for its agreement and copyright notice to travel with derived works.
-    shutil.copyfile(stdlib / "LICENSE.txt", args.out / "code" / "PYTHON-LICENSE.txt")
+    if "code" in sets:
+        # The PSF licence asks for its agreement and copyright notice to travel with derived
+        # works.
+        shutil.copyfile(stdlib / "LICENSE.txt", args.out / "code" / "PYTHON-LICENSE.txt")
     print(f"python {sys.version.split()[0]} stdlib at {stdlib}")
     return 0
 
