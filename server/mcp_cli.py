@@ -53,7 +53,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         validate_tenant(tenant)
         runtime = Runtime(settings)
-        runtime.start()  # models load while the client connects
         try:
             serve_stdio(runtime, tenant)
         finally:
@@ -94,6 +93,7 @@ def serve_stdio(runtime: ServerRuntime, tenant: str) -> None:
     from server.app import build_server
 
     server = build_server(runtime, stdio_tenant=tenant)
+    runtime.start()  # after the protocol code is imported: models load while clients connect
     logger.info("serving tenant %s over stdio", tenant)
     anyio.run(server.run_stdio_async)
 

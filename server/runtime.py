@@ -12,18 +12,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from server.errors import RetrievalError, StoreError
-from server.retrieval import factory
-from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.pipeline import RetrievalPipeline
-from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.store import VectorStore
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.retrieval.embedder import DenseEmbedder
+    from server.retrieval.reranker import CrossEncoderReranker
+    from server.retrieval.store import VectorStore
 
 logger = logging.getLogger(__name__)
 
 _STORE_RETRY_SECONDS = 2.0
+
+
+def _open_store(settings: Settings) -> VectorStore:
+    from server.retrieval import factory
+
+    return factory.open_store(settings)
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class ServerRuntime:
         embedder: DenseEmbedder | None = None,
         reranker: CrossEncoderReranker | None = None,
         load_reranker: bool = True,
-        store_opener: Callable[[Settings], VectorStore] = factory.open_store,
+        store_opener: Callable[[Settings], VectorStore] | None = None,
     ) -> None:
         self.settings = settings
         self._store = store
@@ -63,7 +71,7 @@ class ServerRuntime:
         self._embedder = embedder
         self._reranker = reranker
         self._want_reranker = load_reranker and reranker is None and settings.reranker_enabled
-        self._open_store = store_opener
+        self._open_store = store_opener or _open_store
         self._store_error: str | None = None
         self._store_failed_at = 0.0
         self._model_error: str | None = None
@@ -128,6 +136,8 @@ class ServerRuntime:
         self._try_open_store()
         self._store_ready.set()
         try:
+            from server.retrieval import factory  # qdrant-client & torch: off the protocol path
+
             if self._embedder is None:
                 self._embedder = factory.load_embedder(self.settings)
             if self._want_reranker:

@@ -70,7 +70,12 @@ def embed(
     ],
     ctx: Context,
     normalize: Annotated[
-        bool, Field(description="L2-normalise each vector (cosine = dot product).")
+        bool,
+        Field(
+            description="L2-normalise each vector (cosine = dot product). False returns the "
+            "model's own output, which for models ending in a Normalize layer (the default "
+            "MiniLM) is unit length anyway."
+        ),
     ] = True,
 ) -> Annotated[CallToolResult, EmbedResponse]:
     """Turn texts into dense vectors with the same sentence-transformers model the search
