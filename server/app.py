@@ -13,8 +13,10 @@ import anyio.to_thread
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import TokenFile, TokenFileVerifier
 from server.runtime import ServerRuntime
@@ -147,13 +149,36 @@ def transport_security(settings: Settings, host: str) -> TransportSecuritySettin
     )
 
 
+class HostOriginGuard:
+    """Rejects a bad Host (421) or Origin (403) before any route runs.
+
+    The SDK checks these inside each transport too, but its SSE endpoint raises after sending
+    the rejection, which aborts the connection instead of answering cleanly.
+    """
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.check = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            rejection = await self.check.validate_request(Request(scope, receive), is_post=False)
+            if rejection is not None:
+                await rejection(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def http_app(
     server: MCPServer[AppState], transport: Transport, settings: Settings, host: str
 ) -> Starlette:
     """The Starlette app of an HTTP transport (``/mcp`` or ``/sse`` + ``/messages/``)."""
     security = transport_security(settings, host)
     if transport == "sse":
-        return server.sse_app(transport_security=security, host=host)
-    if transport == "streamable-http":
-        return server.streamable_http_app(transport_security=security, host=host)
-    raise ValueError(f"{transport!r} is not an HTTP transport")
+        app = server.sse_app(transport_security=security, host=host)
+    elif transport == "streamable-http":
+        app = server.streamable_http_app(transport_security=security, host=host)
+    else:
+        raise ValueError(f"{transport!r} is not an HTTP transport")
+    app.add_middleware(HostOriginGuard, security=security)
+    return app

@@ -81,6 +81,7 @@ class ServerRuntime:
         self._thread: threading.Thread | None = None
         self._pipeline: RetrievalPipeline | None = None
         self._users = 0
+        self._models_started = False
         self._closed = False
         self.started_at: float | None = None
 
@@ -113,10 +114,10 @@ class ServerRuntime:
             self.close()
 
     def close(self) -> None:
-        """Wait for the loader, then close the store if this runtime opened it."""
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=60)
+        """Close the store if this runtime opened it. Models still loading are left to finish
+        on their daemon thread: a client that disconnects early need not wait for them."""
+        if self._thread is not None:
+            self._store_ready.wait(timeout=60)
         with self._lock:
             if self._closed:
                 return
@@ -135,6 +136,10 @@ class ServerRuntime:
         started = time.perf_counter()
         self._try_open_store()
         self._store_ready.set()
+        with self._lock:
+            if self._models_started:  # models outlive a close/start cycle: load them once
+                return
+            self._models_started = True
         try:
             from server.retrieval import factory  # qdrant-client & torch: off the protocol path
 
@@ -160,6 +165,9 @@ class ServerRuntime:
             try:
                 self._store = self._open_store(self.settings)
                 self._store_error = None
+                if self._closed:  # closed while opening: do not keep the store held
+                    self._store.close()
+                    self._store = None
             except RetrievalError as exc:
                 self._store_error = str(exc)
                 self._store_failed_at = time.monotonic()
