@@ -288,6 +288,35 @@ async def test_bad_arguments_are_tool_errors_and_the_session_survives(
     assert ok["hits"]
 
 
+async def test_a_tenant_argument_is_ignored(client: Client, tools: dict[str, Tool]) -> None:
+    sneaky = await client.call_tool(
+        "doc_search", {"query": SECRET_WORD["globex"], "tenant": "globex"}
+    )
+    if not sneaky.is_error:
+        hits = validate_structured(tools["doc_search"], sneaky)["hits"]
+        assert all(h["source"].startswith("/srv/acme/") for h in hits)
+
+
+async def test_sessions_share_one_store_and_one_model_set(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    opened: list[EdgeStore] = []
+
+    def opener(_: object) -> EdgeStore:
+        opened.append(EdgeStore(tmp_path / "shared"))
+        return opened[-1]
+
+    runtime = ServerRuntime(server_settings(tmp_path), embedder=embedder, store_opener=opener)
+    server = build_server(runtime, stdio_tenant="acme")
+    async with Client(server) as first, Client(server) as second:
+        for session in (first, second):
+            result = await session.call_tool("index_stats", {})
+            assert not result.is_error
+        assert runtime.pipeline().embedder is embedder
+    assert len(opened) == 1
+    EdgeStore(tmp_path / "shared").close()  # released by the last session: opens again
+
+
 async def test_unavailable_model_and_store_are_tool_errors(tmp_path: Path) -> None:
     settings = server_settings(tmp_path / "s", embedding_model=str(tmp_path / "no-model"))
     broken_models = ServerRuntime(settings)

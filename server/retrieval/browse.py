@@ -29,6 +29,18 @@ from server.settings import Domain, Settings
 _CORE_FIELDS = (TENANT_FIELD, "doc_id", "source", "chunk_index", "title", "text", "bm25_len")
 _HIDDEN_FIELDS = (PATH_PREFIXES_FIELD, SECTION_PREFIXES_FIELD)
 _SCROLL_PAGE = 512
+_PER_CHUNK_FIELDS = {
+    "heading_path",
+    "page",
+    "section_path",
+    "section",
+    "symbol",
+    "symbol_kind",
+    "signature",
+    "start_line",
+    "end_line",
+}
+"""Chunk-level metadata that says nothing about the source as a whole."""
 
 
 class StoredChunk(BaseModel):
@@ -179,20 +191,6 @@ def list_sources(
         )
     next_cursor = None if next_offset is None else str(next_offset)
     return SourcePage(domain=domain, sources=sources, next_cursor=next_cursor)
-
-
-_PER_CHUNK_FIELDS = {
-    "heading_path",
-    "page",
-    "section_path",
-    "section",
-    "symbol",
-    "symbol_kind",
-    "signature",
-    "start_line",
-    "end_line",
-}
-"""Chunk-level metadata that says nothing about the source as a whole."""
 
 
 def _source_title(chunk: StoredChunk) -> str:

@@ -63,7 +63,6 @@ def embed(
         list[str],
         Field(
             min_length=1,
-            max_length=256,
             description="Texts to embed, in order (at most 64 per call by default, each at most "
             "8000 characters).",
         ),
