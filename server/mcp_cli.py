@@ -59,6 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             runtime.close()
         return 0
 
+    if settings.mcp.tenant and not args.tenant:
+        logger.info("RETRIEVAL_MCP__TENANT is ignored over HTTP: each token names its tenant")
     if args.tenant:
         raise InvalidRequestError(
             "--tenant applies to stdio only; over HTTP each token carries its tenant "

@@ -147,10 +147,8 @@ class ServerRuntime:
                 self._embedder = factory.load_embedder(self.settings)
             if self._want_reranker:
                 self._reranker = factory.load_reranker(self.settings)
-                if self._reranker is not None and not self._reranker.load():
-                    logger.warning(
-                        "reranking is off for this server: %s", self._reranker.unavailable_reason
-                    )
+                if self._reranker is not None:
+                    self._reranker.load()  # logs once why reranking is off, if it is
         except Exception as exc:  # a model that cannot load must not take the server down
             self._model_error = str(exc) if isinstance(exc, RetrievalError) else repr(exc)
             logger.error("the embedding model could not be loaded: %s", self._model_error)
