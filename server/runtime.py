@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server.errors import RetrievalError, StoreError
-from server.retrieval.pipeline import RetrievalPipeline
 from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.retrieval.embedder import DenseEmbedder
+    from server.retrieval.pipeline import RetrievalPipeline
     from server.retrieval.reranker import CrossEncoderReranker
     from server.retrieval.store import VectorStore
 
@@ -199,6 +199,8 @@ class ServerRuntime:
 
     def pipeline(self) -> RetrievalPipeline:
         """The retrieval pipeline over the shared store and models."""
+        from server.retrieval.pipeline import RetrievalPipeline  # numpy: off the protocol path
+
         store = self.store()
         embedder = self.embedder()
         with self._lock:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -16,12 +16,14 @@ from pydantic import BaseModel, Field
 from server.auth import request_tenant
 from server.errors import InvalidRequestError, RetrievalError
 from server.retrieval import browse
-from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.types import FilterValue, Hit, Timings
 from server.runtime import ServerRuntime
 from server.settings import Domain
 from server.tools.citations import citation
 from server.tools.models import SearchHit, SearchResponse
+
+if TYPE_CHECKING:
+    from server.retrieval.pipeline import RetrievalPipeline
 
 logger = logging.getLogger(__name__)
 

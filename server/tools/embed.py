@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from server.errors import InvalidRequestError
-from server.retrieval.embedder import DenseEmbedder
 from server.settings import Settings
 from server.tools.common import app_state, tool_errors, with_text
 from server.tools.models import EmbedResponse
+
+if TYPE_CHECKING:
+    from server.retrieval.embedder import DenseEmbedder
 
 
 def embed_texts(
