@@ -79,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "RETRIEVAL_MCP__ALLOWED_HOSTS",
             host,
         )
+    _check_port_free(host, port)
     runtime = Runtime(settings)
     runtime.acquire()  # held for the process: SSE sessions come and go, the store stays open
     try:
@@ -86,6 +87,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         runtime.release()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A clear error now rather than a uvicorn traceback after the models started loading."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvalidRequestError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port"
+            ) from None
 
 
 def serve_stdio(runtime: ServerRuntime, tenant: str) -> None:

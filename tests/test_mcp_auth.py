@@ -66,3 +66,5 @@ def test_token_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["token", "add", "--tenant", "bad tenant", "--tokens-file", path]) == 2
     assert main(["serve", "--transport", "stdio", "--tokens-file", path]) == 2
     assert "needs a tenant" in capsys.readouterr().err
+    assert main(["serve", "--transport", "sse", "--tenant", "acme", "--tokens-file", path]) == 2
+    assert "token carries its tenant" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from mcp_support import (
     TENANTS,
     cli_env,
     error_text,
+    free_port,
     http_server,
     index_corpus,
     open_pipeline,
@@ -234,3 +235,68 @@ async def test_stdio_round_trip_through_the_cli(disk_store: Path) -> None:
         assert bad.is_error
         stats = await client.call_tool("index_stats", {})
         assert not stats.is_error and stats.structured_content["tenant"] == "globex"
+
+
+def test_http_serve_through_the_cli(disk_store: Path, tmp_path: Path) -> None:
+    """The real `serve --transport streamable-http` process: 401 without a token, tools/list
+    with one (answered while the models may still be loading), nothing on stdout, and a
+    clear error for a port that is taken."""
+    import socket
+    import subprocess
+    import time
+
+    tokens_file = tmp_path / "tokens.json"
+    token, _ = TokenFile(tokens_file).add("acme")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        busy = subprocess.run(
+            [*serve_command(disk_store, "--transport", "sse", "--port", str(taken))],
+            env=cli_env(RETRIEVAL_MCP__TOKENS_FILE=str(tokens_file)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert busy.returncode == 2 and "cannot listen on 127.0.0.1" in busy.stderr
+    port = free_port()
+    command = serve_command(disk_store, "--transport", "streamable-http", "--port", str(port))
+    process = subprocess.Popen(
+        [*command, "--tokens-file", str(tokens_file)],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "the server did not start listening"
+                time.sleep(0.1)
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"},
+            },
+        }
+        accept = {"Accept": "application/json, text/event-stream"}
+        url = f"http://127.0.0.1:{port}/mcp"
+        assert httpx.post(url, json=init, headers=accept, timeout=30).status_code == 401
+        ok = httpx.post(
+            url, json=init, headers={**accept, "Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert ok.status_code == 200 and "retrieval-mcp" in ok.text
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=60)
+    assert out == ""  # logs go to stderr only
+    assert "serving streamable-http" in err
