@@ -336,3 +336,23 @@ async def test_unavailable_model_and_store_are_tool_errors(tmp_path: Path) -> No
     async with Client(build_server(no_store, stdio_tenant="acme")) as session:
         for name, args in [("index_stats", {}), ("list_sources", {"domain": "docs"})]:
             assert "in use by pid 1" in error_text(await session.call_tool(name, args))
+
+
+async def test_missing_reranker_is_reported_and_search_still_works(
+    corpus_store: EdgeStore, embedder: DenseEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = server_settings(
+        corpus_store.root, reranker_model="cross-encoder/not-in-any-cache-here"
+    )
+    runtime = ServerRuntime(settings, store=corpus_store, embedder=embedder)
+    async with Client(build_server(runtime, stdio_tenant="acme")) as session:
+        result = await session.call_tool("doc_search", {"query": "backup"})
+        assert not result.is_error and result.structured_content is not None
+        assert result.structured_content["hits"]
+        assert result.structured_content["rerank_applied"] is False
+        assert "could not be loaded" in result.structured_content["rerank_note"]
+        assert "note: reranker" in result.content[0].text  # type: ignore[union-attr]
+        stats = (await session.call_tool("index_stats", {})).structured_content
+        assert stats is not None and stats["reranker_available"] is False
+    warnings = [r for r in caplog.records if "could not be loaded" in r.getMessage()]
+    assert len(warnings) == 1  # logged once, not per search
