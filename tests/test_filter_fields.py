@@ -65,8 +65,9 @@ def test_absolute_globs_and_literal_prefix() -> None:
     assert glob_literal_prefix("/root/src/**/*.py") == "/root/src"
     assert glob_literal_prefix("/root/*/x.py") == "/root"
     assert glob_literal_prefix("*.py") == ""
-    # without rel_path a relative glob matches any trailing part of the source
-    assert glob_matches("src/*.py", "/root/src/a.py", None)
+    # relative globs are matched against rel_path only
+    assert not glob_matches("src/*.py", "/root/src/a.py", None)
+    assert glob_literal_prefix("src/**/*.py") == "src"
 
 
 def test_malformed_glob() -> None:

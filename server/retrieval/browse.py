@@ -219,9 +219,9 @@ def matching_sources(
     if not store.has_collection(collection):
         return []
     narrowing = prefix
-    if glob and normalize_path(glob).startswith("/"):
-        literal = glob_literal_prefix(glob)
-        if literal not in ("", "/") and not prefix:
+    if glob and not prefix:
+        literal = glob_literal_prefix(glob)  # exact, indexed narrowing before matching in Python
+        if literal not in ("", "/"):
             narrowing = literal
     try:
         if glob:

@@ -13,9 +13,9 @@ as keyword arrays (a point matches when any element equals the value asked for):
   selects that section and everything under it.
 
 Globs (``src/**/*.py``) cannot be indexed this way: the browse layer lists the tenant's files
-(one point per file, narrowed through ``path_prefixes`` by :func:`glob_literal_prefix` for an
-absolute glob), matches them with :func:`glob_matches`, and the search then filters on the
-exact list of matching sources.
+(one point per file, narrowed through ``path_prefixes`` to the glob's literal leading
+directories, :func:`glob_literal_prefix`), matches them with :func:`glob_matches`, and the
+search then filters on the exact list of matching sources.
 """
 
 from __future__ import annotations
@@ -144,13 +144,9 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
 
 
 def glob_matches(pattern: str, source: str, rel_path: str | None) -> bool:
-    """Whether a file matches. An absolute glob is matched against the source path; a relative
-    one against the path relative to the ingest root (``rel_path``), or, for chunks indexed
-    without one, against any trailing part of the source path."""
+    """Whether a file matches: an absolute glob against the source path, a relative one
+    against the path relative to the ingest root (``rel_path``; no match without one)."""
     regex = compile_glob(pattern)
     if normalize_path(pattern).startswith("/"):
         return regex.match(normalize_path(source)) is not None
-    if rel_path:
-        return regex.match(normalize_path(rel_path)) is not None
-    parts = normalize_path(source).strip("/").split("/")
-    return any(regex.match("/".join(parts[i:])) is not None for i in range(len(parts)))
+    return bool(rel_path) and regex.match(normalize_path(rel_path or "")) is not None
