@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint eval bench bench-ingest clean
+.PHONY: install node-deps demo test lint eval eval-domains bench bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,12 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 
+# The independent MCP client the tests drive (@modelcontextprotocol/inspector-cli, Node 20).
+node-deps: .ci/node/node_modules/.package-lock.json
+
+.ci/node/node_modules/.package-lock.json: .ci/node/package.json .ci/node/package-lock.json
+	npm ci --prefix .ci/node --no-audit --no-fund --loglevel=error
+
 # Ingests datasets/{docs,legal,code}/corpus (embedded store) and runs one search per domain.
 demo: install
 	$(BIN)/retrieval-mcp demo --store $(or $(STORE),.demo-store)
@@ -23,7 +29,7 @@ lint: install
 	$(BIN)/ruff format --check server tests scripts
 	$(BIN)/mypy server
 
-test: lint
+test: lint node-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 eval: install

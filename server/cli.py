@@ -1,4 +1,4 @@
-"""Command line: ``retrieval-mcp {index,search,eval,bench,demo}``.
+"""Command line: ``retrieval-mcp {index,search,eval,bench,demo,serve,token}``.
 
 Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
 (exit code 2), never a traceback.
@@ -227,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tenant", default="demo")
     store_args(p)
     p.set_defaults(func=cmd_demo)
+
+    from server.mcp_cli import register as register_mcp_commands
+
+    register_mcp_commands(sub)
     return parser
 
 

@@ -117,10 +117,43 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return result
 
 
+def _data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "retrieval-mcp"
+
+
 def default_store_path() -> Path:
     """Embedded store location under the user's data directory (XDG on Linux)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "retrieval-mcp" / "store"
+    return _data_dir() / "store"
+
+
+def default_tokens_file() -> Path:
+    """Where the HTTP transports keep their token hashes (XDG data directory)."""
+    return _data_dir() / "tokens.json"
+
+
+class McpServerSettings(BaseModel):
+    """The MCP server: tenant binding, HTTP listener, tokens and per-tool caps."""
+
+    tenant: str | None = None
+    """Tenant a stdio server serves (``--tenant`` overrides); HTTP takes it from the token."""
+    tokens_file: Path = Field(default_factory=default_tokens_file)
+    """Token hashes for the HTTP transports (``retrieval-mcp token add``)."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Extra Host header values accepted besides the bind address and localhost (DNS-rebinding
+    protection), e.g. ``["mcp.example.internal:*"]`` behind a reverse proxy."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Extra Origin header values accepted by the HTTP transports."""
+    max_embed_texts: int = Field(default=64, ge=1, le=4096)
+    max_embed_chars: int = Field(default=8000, ge=1)
+    max_neighbors: int = Field(default=5, ge=0, le=50)
+    max_list_sources: int = Field(default=500, ge=1, le=10000)
+    max_glob_sources: int = Field(default=20000, ge=1)
+    """How many files a path_glob / source_prefix filter may resolve to before it is refused."""
+    model_wait_seconds: float = Field(default=300.0, gt=0)
+    """How long a tool call waits for the models still loading in the background."""
 
 
 class Settings(BaseSettings):
@@ -153,6 +186,9 @@ class Settings(BaseSettings):
 
     domains: dict[Domain, DomainSettings] = Field(default_factory=_default_domains)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    mcp: McpServerSettings = Field(default_factory=McpServerSettings)
+    """MCP server options (``RETRIEVAL_MCP__TENANT``, ``RETRIEVAL_MCP__TOKENS_FILE``, ...)."""
 
     @field_validator("domains", mode="before")
     @classmethod

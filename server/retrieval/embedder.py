@@ -119,16 +119,16 @@ class DenseEmbedder:
         return self._cache
 
     def embed_documents(
-        self, texts: Sequence[str], *, show_progress: bool = False
+        self, texts: Sequence[str], *, show_progress: bool = False, normalize: bool = True
     ) -> NDArray[np.float32]:
-        """Embed many texts; rows are L2-normalised float32."""
+        """Embed many texts; rows are L2-normalised float32 (unless ``normalize`` is False)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
             vectors = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,
-                normalize_embeddings=True,
+                normalize_embeddings=normalize,
                 convert_to_numpy=True,
                 show_progress_bar=show_progress,
             )

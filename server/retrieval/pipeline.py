@@ -13,6 +13,11 @@ from typing import Any
 
 from server.errors import InvalidRequestError
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.filter_fields import (
+    PATH_PREFIXES_FIELD,
+    SECTION_PREFIXES_FIELD,
+    derived_filter_fields,
+)
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.sparse import SparseEncoder
 from server.retrieval.store import (
@@ -45,9 +50,14 @@ AVG_LEN_DRIFT = 0.2
 """Re-encode stored BM25 vectors when the collection's average length moves this much."""
 
 DOMAIN_PAYLOAD_INDEXES: dict[Domain, dict[str, IndexKind]] = {
-    Domain.DOCS: {"doc_type": "keyword"},
-    Domain.LEGAL: {"doc_type": "keyword", "jurisdiction": "keyword"},
-    Domain.CODE: {"language": "keyword", "symbol_kind": "keyword"},
+    Domain.DOCS: {"doc_type": "keyword", PATH_PREFIXES_FIELD: "keyword"},
+    Domain.LEGAL: {
+        "doc_type": "keyword",
+        "jurisdiction": "keyword",
+        PATH_PREFIXES_FIELD: "keyword",
+        SECTION_PREFIXES_FIELD: "keyword",
+    },
+    Domain.CODE: {"language": "keyword", "symbol_kind": "keyword", PATH_PREFIXES_FIELD: "keyword"},
 }
 """Filterable metadata per domain; payload indexes are derived from this declaration."""
 
@@ -172,6 +182,7 @@ class RetrievalPipeline:
     @staticmethod
     def _payload(chunk: Chunk, bm25_len: int) -> dict[str, Any]:
         payload: dict[str, Any] = dict(chunk.metadata)
+        payload.update(derived_filter_fields(chunk.source, chunk.metadata))
         payload.update(
             tenant=chunk.tenant,
             doc_id=chunk.doc_id,
@@ -404,6 +415,8 @@ def _hit_from_point(point: ScoredPoint, score: float, stages: StageScores) -> Hi
         key: payload.pop(key, None)
         for key in (TENANT_FIELD, "doc_id", "source", "chunk_index", "title", "text", "bm25_len")
     }
+    for derived in (PATH_PREFIXES_FIELD, SECTION_PREFIXES_FIELD):  # filter plumbing, not metadata
+        payload.pop(derived, None)
     return Hit(
         id=point.id,
         doc_id=str(core["doc_id"] or ""),

@@ -1,0 +1,184 @@
+"""The MCP server: tools registered on the SDK's MCPServer, a lifespan sharing one runtime,
+and the three transports (stdio, SSE, Streamable HTTP with bearer tokens)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import anyio.to_thread
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.auth import TokenFile, TokenFileVerifier
+from server.runtime import ServerRuntime
+from server.settings import Settings
+from server.tools import browse, code, docs, embed, legal
+from server.tools.common import DATA_NOT_INSTRUCTIONS, READ_ONLY, AppState
+
+logger = logging.getLogger(__name__)
+
+Transport = Literal["stdio", "sse", "streamable-http"]
+TRANSPORTS: tuple[Transport, ...] = ("stdio", "sse", "streamable-http")
+SERVER_NAME = "retrieval-mcp"
+INSTRUCTIONS = (
+    "Hybrid (semantic + keyword) search over the user's own indexed files, with reranking: "
+    "doc_search for documentation and notes, legal_search for contracts, statutes and "
+    "licences, code_search for source code. Hits carry citations; get_chunk widens the "
+    "context around a hit; list_sources and index_stats show what is indexed. "
+    + DATA_NOT_INSTRUCTIONS
+)
+
+_TOOLS: list[tuple[Callable[..., Any], str, bool]] = [
+    (docs.doc_search, "Search documentation", True),
+    (legal.legal_search, "Search legal documents", True),
+    (code.code_search, "Search source code", True),
+    (embed.embed, "Embed texts", False),
+    (browse.get_chunk, "Read a chunk with its neighbours", True),
+    (browse.list_sources, "List indexed sources", True),
+    (browse.index_stats, "Index statistics", False),
+]
+
+
+def _set_bound(schema: dict[str, Any], prop: str, key: str, value: int) -> None:
+    target = schema.get("properties", {}).get(prop)
+    if target is None:
+        return
+    if "anyOf" in target:  # optional parameters: bound the non-null branch
+        for branch in target["anyOf"]:
+            if branch.get("type") != "null":
+                branch[key] = value
+    else:
+        target[key] = value
+
+
+def _apply_caps(tool: Tool, settings: Settings) -> None:
+    """Publish the configured caps in the input schema (the tools enforce the same values)."""
+    caps = settings.mcp
+    schema = tool.parameters
+    _set_bound(schema, "query", "maxLength", settings.max_query_chars)
+    _set_bound(schema, "top_k", "maximum", min(50, settings.max_top_k))
+    _set_bound(schema, "neighbors", "maximum", caps.max_neighbors)
+    _set_bound(schema, "limit", "maximum", caps.max_list_sources)
+    _set_bound(schema, "texts", "maxItems", caps.max_embed_texts)
+    texts = schema.get("properties", {}).get("texts")
+    if texts is not None:
+        texts.setdefault("items", {})["maxLength"] = caps.max_embed_chars
+
+
+def build_tools(settings: Settings) -> list[Tool]:
+    """The seven tools with LLM-facing descriptions, read-only hints and published caps."""
+    tools = []
+    for fn, title, quotes_data in _TOOLS:
+        description = inspect.cleandoc(fn.__doc__ or "")
+        if quotes_data:
+            description += "\n\n" + DATA_NOT_INSTRUCTIONS
+        tool = Tool.from_function(fn, title=title, description=description, annotations=READ_ONLY)
+        _apply_caps(tool, settings)
+        tools.append(tool)
+    return tools
+
+
+def build_server(
+    runtime: ServerRuntime,
+    *,
+    stdio_tenant: str | None = None,
+    tokens: TokenFile | None = None,
+    base_url: str = "http://127.0.0.1:8000",
+) -> MCPServer[AppState]:
+    """An MCPServer whose sessions share ``runtime``.
+
+    ``stdio_tenant`` binds every call to one tenant (stdio, in-process). With ``tokens`` the
+    HTTP transports require a bearer token and each request acts for the token's tenant.
+    """
+    if stdio_tenant is not None and tokens is not None:
+        raise ValueError("a server binds either a launch tenant or tokens, not both")
+    state = AppState(runtime=runtime, stdio_tenant=stdio_tenant)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        runtime.acquire()
+        try:
+            yield state
+        finally:
+            await anyio.to_thread.run_sync(runtime.release)
+
+    auth: dict[str, Any] = {}
+    if tokens is not None:
+        auth = {
+            "token_verifier": TokenFileVerifier(tokens),
+            "auth": AuthSettings(issuer_url=base_url, resource_server_url=None),  # type: ignore[arg-type]
+        }
+    return MCPServer(
+        SERVER_NAME,
+        title="Retrieval",
+        instructions=INSTRUCTIONS,
+        version=_version(),
+        tools=build_tools(runtime.settings),
+        lifespan=lifespan,
+        **auth,
+    )
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("retrieval-mcp")
+    except Exception:
+        return "0"
+
+
+def transport_security(settings: Settings, host: str) -> TransportSecuritySettings:
+    """DNS-rebinding protection: Host and Origin must name this server or localhost."""
+    hosts = {host, "127.0.0.1", "localhost", "[::1]"}
+    allowed_hosts = sorted(f"{h}:*" for h in hosts) + sorted(hosts) + settings.mcp.allowed_hosts
+    allowed_origins = [f"http://{h}:*" for h in sorted(hosts)] + settings.mcp.allowed_origins
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
+    )
+
+
+class HostOriginGuard:
+    """Rejects a bad Host (421) or Origin (403) before any route runs.
+
+    The SDK checks these inside each transport too, but its SSE endpoint raises after sending
+    the rejection, which aborts the connection instead of answering cleanly.
+    """
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.check = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            rejection = await self.check.validate_request(Request(scope, receive), is_post=False)
+            if rejection is not None:
+                await rejection(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(
+    server: MCPServer[AppState], transport: Transport, settings: Settings, host: str
+) -> Starlette:
+    """The Starlette app of an HTTP transport (``/mcp`` or ``/sse`` + ``/messages/``)."""
+    security = transport_security(settings, host)
+    if transport == "sse":
+        app = server.sse_app(transport_security=security, host=host)
+    elif transport == "streamable-http":
+        app = server.streamable_http_app(transport_security=security, host=host)
+    else:
+        raise ValueError(f"{transport!r} is not an HTTP transport")
+    app.add_middleware(HostOriginGuard, security=security)
+    return app

@@ -1,0 +1,198 @@
+"""Bearer tokens for the HTTP transports: a tokens file of hashes, each bound to one tenant.
+
+A token reads ``rmcp_<id>_<secret>``. The file keeps the id, the tenant, a random salt and
+``sha256(salt + secret)``, never the token; the secret is 256 random bits, so a fast hash is
+enough (slow password hashes guard low-entropy secrets, and would cost every request). The
+file is re-read when it changes, so ``token add`` / ``token revoke`` apply to a running
+server at its next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+
+from server.errors import InvalidRequestError, RetrievalError
+
+TOKEN_PREFIX = "rmcp"
+_TOKEN_RE = re.compile(rf"^{TOKEN_PREFIX}_([0-9a-f]{{8}})_([A-Za-z0-9_-]{{20,}})$")
+_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+FILE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One issued token as stored: no secret, only its salted hash."""
+
+    id: str
+    tenant: str
+    salt: str
+    hash: str
+    created_at: str
+    label: str = ""
+
+
+def validate_tenant(tenant: str) -> str:
+    """A tenant name: letters, digits, ``._@-``, up to 128 characters."""
+    if not _TENANT_RE.match(tenant or ""):
+        raise InvalidRequestError(
+            f"invalid tenant {tenant!r}: use letters, digits and . _ @ - (up to 128 characters)"
+        )
+    return tenant
+
+
+def _digest(salt: str, secret: str) -> str:
+    return hashlib.sha256(bytes.fromhex(salt) + secret.encode()).hexdigest()
+
+
+class TokenFile:
+    """Reads and writes the tokens file (0600, replaced atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._cache: dict[str, TokenRecord] = {}
+        self._stamp: tuple[int, int] | None = None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _load_file(self) -> dict[str, TokenRecord]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise RetrievalError(f"cannot read the tokens file {self.path}: {exc}") from None
+        records = {}
+        for raw in data.get("tokens", []):
+            record = TokenRecord(**raw)
+            records[record.id] = record
+        return records
+
+    def records(self) -> dict[str, TokenRecord]:
+        """Current records by id (re-read when the file changed)."""
+        with self._lock:
+            try:
+                stat = self.path.stat()
+                stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp != self._stamp or stamp is None:
+                self._cache = self._load_file()
+                self._stamp = stamp
+            return dict(self._cache)
+
+    def verify(self, token: str) -> TokenRecord | None:
+        """The record a presented token belongs to, or None (constant-time hash compare)."""
+        match = _TOKEN_RE.match(token.strip())
+        if not match:
+            return None
+        record = self.records().get(match.group(1))
+        if record is None:
+            return None
+        if not hmac.compare_digest(_digest(record.salt, match.group(2)), record.hash):
+            return None
+        return record
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _write(self, records: dict[str, TokenRecord]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "version": FILE_VERSION,
+            "tokens": [record.__dict__ for record in records.values()],
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(payload, handle, indent=2)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def add(self, tenant: str, label: str = "") -> tuple[str, TokenRecord]:
+        """Issue a token for ``tenant``; returns the token (shown once) and its record."""
+        validate_tenant(tenant)
+        with self._lock:
+            records = self._load_file()
+            token_id = secrets.token_hex(4)
+            while token_id in records:
+                token_id = secrets.token_hex(4)
+            secret = secrets.token_urlsafe(32)
+            salt = secrets.token_hex(16)
+            record = TokenRecord(
+                id=token_id,
+                tenant=tenant,
+                salt=salt,
+                hash=_digest(salt, secret),
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                label=label,
+            )
+            records[token_id] = record
+            self._write(records)
+            self._stamp = None
+        return f"{TOKEN_PREFIX}_{token_id}_{secret}", record
+
+    def revoke(self, token_or_id: str) -> TokenRecord:
+        """Remove a token (by id, or by the token itself); NotFound-style error if absent."""
+        match = _TOKEN_RE.match(token_or_id.strip())
+        token_id = match.group(1) if match else token_or_id.strip()
+        with self._lock:
+            records = self._load_file()
+            record = records.pop(token_id, None)
+            if record is None:
+                raise InvalidRequestError(f"no token with id {token_id!r} in {self.path}")
+            self._write(records)
+            self._stamp = None
+        return record
+
+
+class TokenFileVerifier:
+    """The SDK's TokenVerifier over a tokens file: the token's tenant rides in the AccessToken."""
+
+    def __init__(self, tokens: TokenFile) -> None:
+        self.tokens = tokens
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            record = self.tokens.verify(token)
+        except RetrievalError:
+            return None  # an unreadable file admits nobody
+        if record is None:
+            return None
+        return AccessToken(
+            token=f"{TOKEN_PREFIX}_{record.id}",  # never keep the secret in memory longer
+            client_id=record.id,
+            scopes=[],
+            subject=record.tenant,
+            claims={"tenant": record.tenant},
+        )
+
+
+def request_tenant(request: Any) -> str | None:
+    """The tenant of the bearer token that authenticated this HTTP request (None if none)."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return None
+    user = scope.get("user")
+    if isinstance(user, AuthenticatedUser):
+        tenant = (user.access_token.claims or {}).get("tenant")
+        return str(tenant) if tenant else None
+    return None

@@ -1,0 +1,186 @@
+"""``retrieval-mcp serve`` and ``retrieval-mcp token {add,list,revoke}``.
+
+Over stdio, stdout carries the protocol: everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from server.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from server.app import Transport
+    from server.auth import TokenFile
+    from server.runtime import ServerRuntime
+    from server.settings import Settings
+
+logger = logging.getLogger("retrieval_mcp.serve")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from server.settings import Settings
+
+    overrides: dict[str, object] = {}
+    if getattr(args, "store", None):
+        overrides["store_path"] = Path(args.store)
+    if getattr(args, "reranker", None):
+        overrides["reranker_model"] = args.reranker
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if getattr(args, "tokens_file", None):
+        settings.mcp.tokens_file = Path(args.tokens_file)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the MCP server on one transport until the client or a signal stops it."""
+    from server.auth import TokenFile as Tokens
+    from server.auth import validate_tenant
+    from server.runtime import ServerRuntime as Runtime
+
+    settings = _settings(args)
+    host = args.host or settings.mcp.host
+    port = settings.mcp.port if args.port is None else args.port
+    if args.transport == "stdio":
+        tenant = args.tenant or settings.mcp.tenant
+        if not tenant:
+            raise InvalidRequestError(
+                "stdio needs a tenant: pass --tenant T or set RETRIEVAL_MCP__TENANT"
+            )
+        validate_tenant(tenant)
+        runtime = Runtime(settings)
+        try:
+            serve_stdio(runtime, tenant)
+        finally:
+            runtime.close()
+        return 0
+
+    if settings.mcp.tenant and not args.tenant:
+        logger.info("RETRIEVAL_MCP__TENANT is ignored over HTTP: each token names its tenant")
+    if args.tenant:
+        raise InvalidRequestError(
+            "--tenant applies to stdio only; over HTTP each token carries its tenant "
+            "(retrieval-mcp token add --tenant T)"
+        )
+    tokens = Tokens(settings.mcp.tokens_file)
+    if not tokens.records():
+        logger.warning(
+            "no tokens in %s: every request will get 401. Create one with "
+            "`retrieval-mcp token add --tenant T`.",
+            tokens.path,
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning(
+            "listening on %s: reachable beyond this machine; add the names clients use to "
+            "RETRIEVAL_MCP__ALLOWED_HOSTS",
+            host,
+        )
+    _check_port_free(host, port)
+    runtime = Runtime(settings)
+    runtime.acquire()  # held for the process: SSE sessions come and go, the store stays open
+    try:
+        serve_http(runtime, tokens, args.transport, host, port)
+    finally:
+        runtime.release()
+    return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A clear error now rather than a uvicorn traceback after the models started loading."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvalidRequestError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port"
+            ) from None
+
+
+def serve_stdio(runtime: ServerRuntime, tenant: str) -> None:
+    """Serve one client over stdin/stdout for ``tenant``."""
+    import anyio
+
+    from server.app import build_server
+
+    server = build_server(runtime, stdio_tenant=tenant)
+    runtime.start()  # after the protocol code is imported: models load while clients connect
+    logger.info("serving tenant %s over stdio", tenant)
+    anyio.run(server.run_stdio_async)
+
+
+def serve_http(
+    runtime: ServerRuntime, tokens: TokenFile, transport: Transport, host: str, port: int
+) -> None:
+    """Serve SSE or Streamable HTTP with bearer tokens until interrupted."""
+    import uvicorn
+
+    from server.app import build_server, http_app
+
+    base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    server = build_server(runtime, tokens=tokens, base_url=base)
+    app = http_app(server, transport, runtime.settings, host)
+    path = "/sse" if transport == "sse" else "/mcp"
+    logger.info("serving %s on %s%s (tokens: %s)", transport, base, path, tokens.path)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")
+    uvicorn.Server(config).run()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Manage the bearer tokens of the HTTP transports."""
+    from server.auth import TokenFile as Tokens
+
+    tokens = Tokens(_settings(args).mcp.tokens_file)
+    if args.token_command == "add":
+        token, record = tokens.add(args.tenant, label=args.label or "")
+        print(token)
+        print(
+            f"token {record.id} for tenant {record.tenant} saved (hash only) in {tokens.path}; "
+            "this is the only time the token is shown.",
+            file=sys.stderr,
+        )
+    elif args.token_command == "list":
+        records = tokens.records()
+        if not records:
+            print(f"no tokens in {tokens.path}", file=sys.stderr)
+        for record in records.values():
+            label = f"  {record.label}" if record.label else ""
+            print(f"{record.id}  tenant={record.tenant}  created={record.created_at}{label}")
+    else:
+        record = tokens.revoke(args.id)
+        print(f"revoked token {record.id} (tenant {record.tenant})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``serve`` and ``token`` to the main parser."""
+    p = sub.add_parser("serve", help="run the MCP server (stdio, sse or streamable-http)")
+    p.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
+    p.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    p.add_argument("--tenant", help="stdio: the tenant this server serves")
+    p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
+    p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
+    p.add_argument("--tokens-file", help="tokens file (default: RETRIEVAL_MCP__TOKENS_FILE)")
+    p.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
+    tsub = t.add_subparsers(dest="token_command", required=True)
+    add = tsub.add_parser("add", help="create a token for a tenant (printed once)")
+    add.add_argument("--tenant", required=True)
+    add.add_argument("--label", help="a note to recognise the token by (e.g. the client)")
+    listing = tsub.add_parser("list", help="list token ids and tenants (never the tokens)")
+    rev = tsub.add_parser("revoke", help="revoke a token by id")
+    rev.add_argument("id", help="token id (from `token list`) or the token itself")
+    for command in (add, listing, rev):
+        command.add_argument(
+            "--tokens-file", help="tokens file (default: RETRIEVAL_MCP__TOKENS_FILE)"
+        )
+    t.set_defaults(func=cmd_token)

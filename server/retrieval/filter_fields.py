@@ -1,0 +1,152 @@
+"""Derived payload fields that turn prefix and glob filters into exact Qdrant matches.
+
+Qdrant matches keyword fields exactly; it has no prefix or glob match. So at index time each
+point also stores the path prefixes of its source and the prefixes of its legal section path
+as keyword arrays (a point matches when any element equals the value asked for):
+
+- ``path_prefixes``: every ancestor directory of ``source`` and the file itself, plus the same
+  for ``rel_path`` (``/r/docs/a.md`` with rel_path ``docs/a.md`` gives ``/r``, ``/r/docs``,
+  ``/r/docs/a.md``, ``docs``, ``docs/a.md``). A prefix filter therefore matches whole path
+  segments: ``docs`` selects ``docs/a.md`` but not ``docsets/b.md``.
+- ``section_prefixes``: every leading part of ``section_path`` (``12``, ``12 > 12.3``,
+  ``12 > 12.3 > (b)``) and each label on its own (``12.3``, ``(b)``), so a section filter
+  selects that section and everything under it.
+
+Globs (``src/**/*.py``) cannot be indexed this way: the browse layer lists the tenant's files
+(one point per file, narrowed through ``path_prefixes`` to the glob's literal leading
+directories, :func:`glob_literal_prefix`), matches them with :func:`glob_matches`, and the
+search then filters on the exact list of matching sources.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+PATH_PREFIXES_FIELD = "path_prefixes"
+SECTION_PREFIXES_FIELD = "section_prefixes"
+SECTION_SEPARATOR = " > "
+_WILDCARDS = set("*?[")
+
+
+def normalize_path(path: str) -> str:
+    """A POSIX path without duplicate or trailing slashes and without ``./`` segments."""
+    absolute = path.startswith("/")
+    parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
+    joined = "/".join(parts)
+    return "/" + joined if absolute else joined
+
+
+def path_prefixes(path: str) -> list[str]:
+    """Every leading directory of ``path`` and the path itself (normalised)."""
+    norm = normalize_path(path)
+    if not norm or norm == "/":
+        return []
+    absolute = norm.startswith("/")
+    parts = norm.strip("/").split("/")
+    lead = "/" if absolute else ""
+    return [lead + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def normalize_section(section: str) -> str:
+    """``12>12.3 >(b)`` -> ``12 > 12.3 > (b)`` (whitespace around separators collapsed)."""
+    parts = [" ".join(p.split()) for p in section.split(">")]
+    return SECTION_SEPARATOR.join(p for p in parts if p)
+
+
+def section_prefixes(section_path: str, section: str | None = None) -> list[str]:
+    """Leading parts of a section path plus each label on its own, de-duplicated."""
+    norm = normalize_section(section_path)
+    labels = norm.split(SECTION_SEPARATOR) if norm else []
+    values = [SECTION_SEPARATOR.join(labels[: i + 1]) for i in range(len(labels))]
+    values.extend(labels)
+    if section:
+        values.append(" ".join(section.split()))
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def derived_filter_fields(source: str, metadata: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The extra payload fields for one chunk (empty lists are left out)."""
+    fields: dict[str, list[str]] = {}
+    prefixes = path_prefixes(source) if source.startswith("/") else []
+    rel_path = metadata.get("rel_path")
+    if isinstance(rel_path, str) and rel_path:
+        prefixes += path_prefixes(rel_path)
+    if prefixes:
+        fields[PATH_PREFIXES_FIELD] = list(dict.fromkeys(prefixes))
+    section_path = metadata.get("section_path")
+    if isinstance(section_path, str) and section_path.strip():
+        label = metadata.get("section")
+        fields[SECTION_PREFIXES_FIELD] = section_prefixes(
+            section_path, label if isinstance(label, str) else None
+        )
+    return fields
+
+
+def glob_literal_prefix(pattern: str) -> str:
+    """The leading directories of a glob before the first wildcard segment ('' if none)."""
+    norm = normalize_path(pattern)
+    absolute = norm.startswith("/")
+    parts = norm.strip("/").split("/")
+    literal: list[str] = []
+    for part in parts[:-1]:  # the last segment is the file name pattern
+        if _WILDCARDS & set(part):
+            break
+        literal.append(part)
+    if not literal:
+        return "/" if absolute else ""
+    return ("/" if absolute else "") + "/".join(literal)
+
+
+@lru_cache(maxsize=256)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """Regex for a path glob: ``*`` and ``?`` stay within a segment, ``**`` spans segments,
+    ``[abc]`` is a class. A pattern without ``/`` matches the file name in any directory."""
+    norm = normalize_path(pattern)
+    if not norm:
+        raise ValueError("the glob is empty")
+    if "/" not in norm:
+        norm = "**/" + norm
+    out: list[str] = []
+    i = 0
+    while i < len(norm):
+        c = norm[i]
+        if norm.startswith("**/", i):
+            out.append("(?:[^/]*/)*")
+            i += 3
+        elif norm.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            end = norm.find("]", i + 2)
+            if end == -1:
+                raise ValueError(f"unclosed '[' in glob {pattern!r}")
+            body = norm[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as exc:
+        raise ValueError(f"invalid glob {pattern!r}: {exc}") from None
+
+
+def glob_matches(pattern: str, source: str, rel_path: str | None) -> bool:
+    """Whether a file matches: an absolute glob against the source path, a relative one
+    against the path relative to the ingest root (``rel_path``; no match without one)."""
+    regex = compile_glob(pattern)
+    if normalize_path(pattern).startswith("/"):
+        return regex.match(normalize_path(source)) is not None
+    return bool(rel_path) and regex.match(normalize_path(rel_path or "")) is not None

@@ -1,0 +1,185 @@
+"""get_chunk, list_sources, index_stats: reading the caller's index without a query."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from server.errors import InvalidRequestError
+from server.retrieval import browse
+from server.runtime import ServerRuntime
+from server.settings import Domain
+from server.tools.citations import citation
+from server.tools.common import app_state, caller_tenant, tool_errors, with_text
+from server.tools.docs import PATH_PREFIX_HELP
+from server.tools.models import (
+    ChunkContext,
+    ChunkView,
+    DomainCounts,
+    IndexStats,
+    SourceEntry,
+    SourceList,
+)
+
+
+def _view(chunk: browse.StoredChunk) -> ChunkView:
+    return ChunkView(
+        id=chunk.id,
+        source=chunk.source,
+        citation=citation(chunk.domain, chunk.source, chunk.title, chunk.metadata),
+        chunk_index=chunk.chunk_index,
+        title=chunk.title,
+        text=chunk.text,
+        metadata=chunk.metadata,
+    )
+
+
+def read_chunk(runtime: ServerRuntime, tenant: str, chunk_id: str, neighbors: int) -> ChunkContext:
+    """A chunk of the tenant with up to ``neighbors`` chunks either side."""
+    limit = runtime.settings.mcp.max_neighbors
+    if not 0 <= neighbors <= limit:
+        raise InvalidRequestError(f"neighbors must be between 0 and {limit}, got {neighbors}")
+    store = runtime.store()
+    target = browse.find_chunk(store, runtime.settings, tenant, chunk_id)
+    window = browse.chunk_window(store, runtime.settings, tenant, target, neighbors)
+    return ChunkContext(
+        domain=target.domain,
+        chunk=_view(target),
+        before=[_view(c) for c in window if c.chunk_index < target.chunk_index],
+        after=[_view(c) for c in window if c.chunk_index > target.chunk_index],
+    )
+
+
+def render_chunk(result: ChunkContext) -> str:
+    """The window as reading-order text with chunk markers."""
+    parts = [f"{result.chunk.citation}  (id {result.chunk.id}, {result.domain.value})"]
+    for view in [*result.before, result.chunk, *result.after]:
+        marker = ">>" if view.id == result.chunk.id else "  "
+        parts.append(f"{marker} [chunk {view.chunk_index}] {view.citation}\n{view.text}")
+    return "\n\n".join(parts)
+
+
+def sources_page(
+    runtime: ServerRuntime,
+    tenant: str,
+    domain: Domain,
+    path_prefix: str | None,
+    limit: int,
+    cursor: str | None,
+) -> SourceList:
+    """One page of the tenant's sources in a domain."""
+    cap = runtime.settings.mcp.max_list_sources
+    if not 1 <= limit <= cap:
+        raise InvalidRequestError(f"limit must be between 1 and {cap}, got {limit}")
+    if cursor is not None:
+        cursor = browse.validate_chunk_id(cursor)
+    if path_prefix is not None:
+        browse.path_prefix_filter(path_prefix)  # validates
+    page = browse.list_sources(
+        runtime.store(),
+        runtime.settings,
+        tenant,
+        domain,
+        prefix=path_prefix,
+        limit=limit,
+        cursor=cursor,
+    )
+    return SourceList(
+        domain=domain,
+        sources=[
+            SourceEntry(source=s.source, title=s.title, chunks=s.chunks, metadata=s.metadata)
+            for s in page.sources
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+def render_sources(result: SourceList) -> str:
+    """One line per source."""
+    lines = [f"{len(result.sources)} {result.domain.value} source(s)"]
+    for entry in result.sources:
+        extra = f" [{entry.chunks} chunks]" if entry.chunks is not None else ""
+        title = f" - {entry.title}" if entry.title else ""
+        lines.append(f"{entry.source}{title}{extra}")
+    if result.next_cursor:
+        lines.append(f"more: call again with cursor={result.next_cursor}")
+    return "\n".join(lines)
+
+
+def tenant_stats(runtime: ServerRuntime, tenant: str) -> IndexStats:
+    """Counts per domain for the tenant and the state of the models (does not wait for them)."""
+    store = runtime.store()
+    counts = [browse.domain_stats(store, runtime.settings, tenant, d) for d in Domain]
+    status = runtime.model_status()
+    return IndexStats(
+        tenant=tenant,
+        domains=[DomainCounts(domain=c.domain, chunks=c.chunks, sources=c.sources) for c in counts],
+        embedding_model=status.embedding_model,
+        embedding_dimension=status.embedding_dimension,
+        models_loaded=status.loaded,
+        reranker_model=status.reranker_model,
+        reranker_available=status.reranker_available,
+        reranker_note=status.reranker_note,
+    )
+
+
+def render_stats(result: IndexStats) -> str:
+    """Counts and model state as short lines."""
+    lines = [f"tenant {result.tenant}"]
+    lines += [f"{c.domain.value}: {c.chunks} chunks in {c.sources} sources" for c in result.domains]
+    loaded = "loaded" if result.models_loaded else "loading"
+    lines.append(f"embedding model {result.embedding_model} ({loaded})")
+    rerank = "available" if result.reranker_available else (result.reranker_note or "off")
+    lines.append(f"reranker {result.reranker_model or '-'}: {rerank}")
+    return "\n".join(lines)
+
+
+def get_chunk(
+    id: Annotated[str, Field(description="The 'id' of a search hit or of a listed chunk.")],
+    ctx: Context,
+    neighbors: Annotated[
+        int,
+        Field(ge=0, le=50, description="Chunks to include before and after it (0-5)."),
+    ] = 1,
+) -> Annotated[CallToolResult, ChunkContext]:
+    """Read one chunk by id together with its neighbouring chunks from the same file, in
+    reading order. Use it after a search when a hit is cut off or you need the text around
+    it (the rest of a function, the preceding paragraph, the sub-clauses of a section).
+    """
+    with tool_errors("get_chunk"):
+        state = app_state(ctx)
+        result = read_chunk(state.runtime, caller_tenant(ctx), id, neighbors)
+        return with_text(result, render_chunk(result))
+
+
+def list_sources(
+    domain: Annotated[Domain, Field(description="Which index: 'docs', 'legal' or 'code'.")],
+    ctx: Context,
+    path_prefix: Annotated[str | None, Field(description=PATH_PREFIX_HELP)] = None,
+    limit: Annotated[int, Field(ge=1, le=10000, description="Sources per page.")] = 100,
+    cursor: Annotated[
+        str | None, Field(description="'next_cursor' from the previous page.")
+    ] = None,
+) -> Annotated[CallToolResult, SourceList]:
+    """List the files and documents indexed in one domain (path, title, chunk count, type,
+    language or jurisdiction), page by page. Use it to see what can be searched, to find exact
+    values for search filters, or to check whether a file was ingested.
+    """
+    with tool_errors("list_sources"):
+        state = app_state(ctx)
+        result = sources_page(state.runtime, caller_tenant(ctx), domain, path_prefix, limit, cursor)
+        return with_text(result, render_sources(result))
+
+
+def index_stats(ctx: Context) -> Annotated[CallToolResult, IndexStats]:
+    """Show how many chunks and sources are indexed per domain (docs, legal, code) and whether
+    the embedding model and the reranker are loaded. Use it to check that the index is
+    populated before searching, or to explain empty results.
+    """
+    with tool_errors("index_stats"):
+        state = app_state(ctx)
+        result = tenant_stats(state.runtime, caller_tenant(ctx))
+        return with_text(result, render_stats(result))

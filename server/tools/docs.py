@@ -1,0 +1,96 @@
+"""doc_search: hybrid + rerank search over the tenant's documentation and notes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.retrieval.types import FilterValue
+from server.runtime import ServerRuntime
+from server.settings import Domain
+from server.tools.common import (
+    Query,
+    StrOrList,
+    TopK,
+    app_state,
+    as_list,
+    caller_tenant,
+    empty_search,
+    path_conditions,
+    render_search,
+    run_search,
+    tool_errors,
+    with_text,
+)
+from server.tools.models import SearchResponse
+
+PATH_PREFIX_HELP = (
+    "Only files under this directory, or this one file: an absolute path, or a path relative "
+    "to the folder that was ingested (as in 'metadata.rel_path'). Matches whole path segments "
+    "('guides' matches 'guides/a.md', not 'guides-old/a.md')."
+)
+PATH_GLOB_HELP = (
+    "Only files whose path matches this glob: '*' and '?' stay within one path segment, '**' "
+    "spans directories, '[ab]' is a character class. Relative globs match the path relative to "
+    "the ingested folder; a glob without '/' matches the file name anywhere ('*.md')."
+)
+
+
+class DocFilters(BaseModel):
+    """Restrictions for doc_search; all given conditions must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_type: StrOrList | None = Field(
+        default=None,
+        description="File type set at ingestion: 'markdown', 'rst', 'html', 'pdf' or 'text'; a "
+        "list matches any of them.",
+    )
+    path_prefix: str | None = Field(default=None, description=PATH_PREFIX_HELP)
+    path_glob: str | None = Field(default=None, description=PATH_GLOB_HELP)
+
+
+def search_docs(
+    runtime: ServerRuntime, tenant: str, query: str, top_k: int, filters: DocFilters | None
+) -> SearchResponse:
+    """Search the docs domain for one tenant with optional filters."""
+    filters = filters or DocFilters()
+    applied: dict[str, Any] = filters.model_dump(exclude_none=True)
+    conditions: dict[str, FilterValue] = {}
+    doc_type = as_list(filters.doc_type)
+    if doc_type is not None:
+        conditions["doc_type"] = doc_type
+    paths, any_file = path_conditions(
+        runtime,
+        tenant,
+        Domain.DOCS,
+        path_prefix=filters.path_prefix,
+        path_glob=filters.path_glob,
+    )
+    conditions.update(paths)
+    pipeline = runtime.pipeline()
+    if not any_file:
+        note = f"no indexed document matches path_glob {filters.path_glob!r}"
+        return empty_search(pipeline, Domain.DOCS, query, top_k, tenant, applied, note)
+    return run_search(pipeline, tenant, Domain.DOCS, query, top_k, conditions, applied)
+
+
+def doc_search(
+    query: Query,
+    ctx: Context,
+    top_k: TopK = 8,
+    filters: DocFilters | None = None,
+) -> Annotated[CallToolResult, SearchResponse]:
+    """Search the user's documentation, manuals, notes and other prose (Markdown, reST, HTML,
+    PDF, text) by meaning and by exact words. Use it for how-to, concept and reference
+    questions; use legal_search for contracts, statutes and licences and code_search for
+    source code. Each hit has a citation (file > heading path, or file, p. N), the passage
+    text and scores; call get_chunk with a hit's id for the surrounding text.
+    """
+    with tool_errors("doc_search"):
+        state = app_state(ctx)
+        result = search_docs(state.runtime, caller_tenant(ctx), query, top_k, filters)
+        return with_text(result, render_search(result))

@@ -1,0 +1,93 @@
+"""legal_search: hybrid + rerank search over contracts, statutes and licences."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.retrieval import browse
+from server.retrieval.types import FilterValue
+from server.runtime import ServerRuntime
+from server.settings import Domain
+from server.tools.common import (
+    Query,
+    StrOrList,
+    TopK,
+    app_state,
+    as_list,
+    caller_tenant,
+    path_conditions,
+    render_search,
+    run_search,
+    tool_errors,
+    with_text,
+)
+from server.tools.docs import PATH_PREFIX_HELP
+from server.tools.models import SearchResponse
+
+LegalDocType = Literal["contract", "statute", "licence", "other"]
+
+
+class LegalFilters(BaseModel):
+    """Restrictions for legal_search; all given conditions must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_type: LegalDocType | list[LegalDocType] | None = Field(
+        default=None,
+        description="Kind of document: 'contract', 'statute', 'licence' or 'other'; a list "
+        "matches any of them.",
+    )
+    jurisdiction: StrOrList | None = Field(
+        default=None,
+        description="Jurisdiction recorded at ingestion, exactly as listed by list_sources "
+        "(e.g. 'EU', 'DE', 'US-CA'); a list matches any of them.",
+    )
+    section: str | None = Field(
+        default=None,
+        description="Only this section and everything under it: a section path as in the "
+        "citations ('Art. 14', '12 > 12.3') or one section label ('12.3', '§ 5').",
+    )
+    path_prefix: str | None = Field(default=None, description=PATH_PREFIX_HELP)
+
+
+def search_legal(
+    runtime: ServerRuntime, tenant: str, query: str, top_k: int, filters: LegalFilters | None
+) -> SearchResponse:
+    """Search the legal domain for one tenant with optional filters."""
+    filters = filters or LegalFilters()
+    applied: dict[str, Any] = filters.model_dump(exclude_none=True)
+    conditions: dict[str, FilterValue] = {}
+    for key, value in (("doc_type", filters.doc_type), ("jurisdiction", filters.jurisdiction)):
+        normalised = as_list(value)
+        if normalised is not None:
+            conditions[key] = normalised
+    if filters.section is not None:
+        conditions.update(browse.section_filter(filters.section))
+    paths, _ = path_conditions(
+        runtime, tenant, Domain.LEGAL, path_prefix=filters.path_prefix, path_glob=None
+    )
+    conditions.update(paths)
+    return run_search(runtime.pipeline(), tenant, Domain.LEGAL, query, top_k, conditions, applied)
+
+
+def legal_search(
+    query: Query,
+    ctx: Context,
+    top_k: TopK = 8,
+    filters: LegalFilters | None = None,
+) -> Annotated[CallToolResult, SearchResponse]:
+    """Search the user's contracts, statutes, regulations and licences by meaning and by exact
+    words, including clause references such as '12.3(b)' or '§ 5'. Use it for obligations,
+    rights, definitions, liability, termination and similar legal questions; use doc_search
+    for general documentation and code_search for source code. Each hit cites the document and
+    its section path; call get_chunk with a hit's id to read the clauses around it. Quote the
+    text as retrieved; this tool is not legal advice.
+    """
+    with tool_errors("legal_search"):
+        state = app_state(ctx)
+        result = search_legal(state.runtime, caller_tenant(ctx), query, top_k, filters)
+        return with_text(result, render_search(result))
