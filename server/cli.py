@@ -143,14 +143,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Ingest the sample corpora in datasets/ (embedded store) and run one search per domain."""
-    import json
+    """Ingest the sample corpora in datasets/ (embedded store), then query them through a real
+    MCP session with the server (in-process client): tools/list and one search per domain."""
+    import anyio
 
     from server.ingest.cli import format_report
     from server.ingest.runner import run_ingest
     from server.retrieval.factory import build_pipeline
 
-    pipeline = build_pipeline(_settings(args))
+    settings = _settings(args)
+    pipeline = build_pipeline(settings)
     try:
         for domain in Domain:
             folder = REPO_ROOT / "datasets" / domain.value
@@ -158,14 +160,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 pipeline, [folder / "corpus"], domain=domain, tenant=args.tenant, progress=False
             )
             print(format_report(report))
-            first = (folder / "queries.jsonl").read_text().splitlines()[0]
-            query = json.loads(first)["query"]
-            result = pipeline.search(query, domain=domain, tenant=args.tenant, top_k=3)
-            _print_result_text(result.model_dump())
-            print()
     finally:
         pipeline.store.close()
+    anyio.run(_demo_session, settings, args.tenant)
+    store = settings.store_path
+    print(
+        "\nServe this store to an MCP client (see README, 'Client configuration'):\n"
+        f"  retrieval-mcp serve --transport stdio --tenant {args.tenant} --store {store}"
+    )
     return 0
+
+
+async def _demo_session(settings: Settings, tenant: str) -> None:
+    """One in-process MCP session against the server: the tools, then a search per domain."""
+    import json
+
+    from mcp import Client
+    from mcp.types import TextContent
+
+    from server.app import build_server
+    from server.runtime import ServerRuntime
+
+    tools = {Domain.DOCS: "doc_search", Domain.LEGAL: "legal_search", Domain.CODE: "code_search"}
+    server = build_server(ServerRuntime(settings), stdio_tenant=tenant)
+    async with Client(server) as session:
+        listed = (await session.list_tools()).tools
+        print(f"\nMCP session: {len(listed)} tools: {', '.join(t.name for t in listed)}")
+        for domain, tool in tools.items():
+            first = (REPO_ROOT / "datasets" / domain.value / "queries.jsonl").read_text()
+            query = json.loads(first.splitlines()[0])["query"]
+            result = await session.call_tool(tool, {"query": query, "top_k": 3})
+            print(f"\n>>> {tool}(query={query!r}, top_k=3)")
+            for block in result.content:
+                if isinstance(block, TextContent):
+                    print(block.text)
+            hits = (result.structured_content or {}).get("hits") or []
+            if hits:
+                first_hit = dict(hits[0])
+                text = str(first_hit.get("text", ""))
+                first_hit["text"] = text[:160] + ("…" if len(text) > 160 else "")
+                print("structured content, first hit (text shortened):")
+                print(json.dumps(first_hit, indent=2, ensure_ascii=False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_ingest_commands(sub)
 
-    p = sub.add_parser("demo", help="ingest the sample corpora and run example searches")
+    p = sub.add_parser("demo", help="ingest the samples, query them over MCP")
     p.add_argument("--tenant", default="demo")
     store_args(p)
     p.set_defaults(func=cmd_demo)
