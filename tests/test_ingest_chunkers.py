@@ -139,6 +139,23 @@ def test_statute_articles(budget: TokenBudget) -> None:
     assert pieces[0].metadata["doc_type"] == "statute"
 
 
+def test_asterisk_box_frames_are_not_headings(budget: TokenBudget) -> None:
+    # MPL-2.0 boxes sections 6 and 7 in asterisks; the frame must not become a section.
+    text = (
+        "1. Definitions\n\nWords mean things.\n\n"
+        + "*" * 40
+        + "\n*                                      *\n"
+        "*  6. Disclaimer of Warranty           *\n"
+        "*  -------------------------           *\n"
+        "*  The software is provided as is.     *\n"
+        "*                                      *\n" + "*" * 40 + "\n\n8. Litigation\n\nCourts.\n"
+    )
+    pieces = chunk_legal(text, budget, "licence")
+    paths = [p.metadata["section_path"] for p in pieces]
+    assert paths == ["1", "6", "8"], paths
+    assert "*" not in pieces[1].text and "provided as is" in pieces[1].text
+
+
 def test_python_symbols_with_real_line_numbers(budget: TokenBudget) -> None:
     pieces = chunk_python(PYTHON_MODULE, rel_path="cache.py", budget=budget, overlap_lines=2)
     lines = PYTHON_MODULE.split("\n")

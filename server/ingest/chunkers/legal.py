@@ -150,6 +150,19 @@ def _match_heading(line: str, stack: list[Clause]) -> list[tuple[int, str, str]]
 
 
 _UNDERLINE = re.compile(r"^\s*([=\-~*_#])\1{2,}\s*$")
+_BOX_SIDE = re.compile(r"^\s*\*(?:\s(?P<inner>.*?))?\s*\*\s*$")
+
+
+def _unbox(line: str) -> str:
+    """A line of an asterisk box frame (``*  6. Disclaimer  *``) without the frame."""
+    match = _BOX_SIDE.match(line)
+    if match is None or _UNDERLINE.match(line):
+        return line
+    return (match["inner"] or "").strip()
+
+
+def _has_word(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
 
 
 def parse_clauses(text: str, title: str | None = None) -> Clause:
@@ -160,7 +173,7 @@ def parse_clauses(text: str, title: str | None = None) -> Clause:
     """
     root = Clause(rank=-1, label="", heading="")
     stack: list[Clause] = [root]
-    lines = text.split("\n")
+    lines = [_unbox(line) for line in text.split("\n")]
     styles: list[str] = []
     for i, line in enumerate(lines):
         if _UNDERLINE.match(line):
@@ -168,7 +181,7 @@ def parse_clauses(text: str, title: str | None = None) -> Clause:
         headings = _match_heading(line, stack[1:])
         underline = _UNDERLINE.match(lines[i + 1]) if i + 1 < len(lines) else None
         name = " ".join(line.split())
-        if underline and name and not headings and name != title:
+        if underline and _has_word(name) and not headings and name != title:
             style = underline[1]
             if style not in styles:
                 styles.append(style)
