@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,14 @@ class CountingStore(EdgeStore):
 
     upserted = 0
 
-    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+    def upsert(
+        self,
+        name: str,
+        points: Sequence[StoredPoint],
+        meta_deltas: Mapping[str, float] | None = None,
+    ) -> None:
         self.upserted += len(points)
-        super().upsert(name, points)
+        super().upsert(name, points, meta_deltas)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
@@ -145,3 +146,36 @@ def test_meta_round_trip(filled: VectorStore) -> None:
     assert filled.read_meta(COLLECTION) == {}
     filled.write_meta(COLLECTION, {"points": 20, "total_len": 41.5})
     assert filled.read_meta(COLLECTION) == {"points": 20, "total_len": 41.5}
+
+
+def test_adjust_meta_adds_deltas_and_sets_values(filled: VectorStore) -> None:
+    filled.write_meta(COLLECTION, {"points": 20, "note": "kept"})
+    meta = filled.adjust_meta(COLLECTION, {"points": -3, "total_len": 7.5}, {"avg": 2.0})
+    assert meta == {"points": 17, "total_len": 7.5, "avg": 2.0, "note": "kept"}
+    assert filled.read_meta(COLLECTION) == meta
+
+
+def test_writes_carry_their_meta_deltas(filled: VectorStore) -> None:
+    filled.upsert(COLLECTION, [_point(30, "a", term=1)], meta_deltas={"points": 1})
+    filled.upsert(COLLECTION, [_point(31, "a", term=1)])
+    assert filled.read_meta(COLLECTION) == {"points": 1}
+    filled.delete(COLLECTION, "a", {"doc_id": "d30"}, meta_deltas={"points": -1})
+    assert filled.read_meta(COLLECTION) == {"points": 0}
+    assert filled.count(COLLECTION, "a") == 11
+
+
+def test_concurrent_meta_adjustments_are_not_lost(filled: VectorStore) -> None:
+    def bump(worker: int) -> None:
+        for i in range(10):
+            if i % 2:
+                filled.adjust_meta(COLLECTION, {"points": 1, "total_len": 0.5})
+            else:
+                point = _point(100 + worker * 10 + i, "a", term=2)
+                filled.upsert(COLLECTION, [point], meta_deltas={"points": 1, "total_len": 0.5})
+
+    threads = [threading.Thread(target=bump, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert filled.read_meta(COLLECTION) == {"points": 40, "total_len": 20.0}

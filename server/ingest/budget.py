@@ -9,7 +9,7 @@ emitted chunk is checked once more with a full count.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 TokenCounter = Callable[[str], int]
 
@@ -122,70 +122,51 @@ class TokenBudget:
         sentences, words, then word-pieces."""
         if "\n" in text.strip():
             return self._split_lines(text.strip(), room)
-        out: list[str] = []
-        current: list[str] = []
-        used = 0
-        for sentence in split_sentences(text):
-            n = self.count(sentence)
-            if n > room:
-                if current:
-                    out.append(" ".join(current))
-                    current, used = [], 0
-                out.extend(self._split_words(sentence, room))
-                continue
-            if current and used + n > room:
-                out.append(" ".join(current))
-                current, used = [], 0
-            current.append(sentence)
-            used += n
-        if current:
-            out.append(" ".join(current))
-        return out
+        return self._pack(split_sentences(text), room, " ", lambda s: self._split_words(s, room))
 
     def _split_lines(self, text: str, room: int) -> list[str]:
-        out: list[str] = []
-        current: list[str] = []
-        used = 0
-        for line in text.split("\n"):
-            n = self.count(line)
-            if n > room:
-                if current:
-                    out.append("\n".join(current))
-                    current, used = [], 0
-                out.extend(self.split_oversized(line, room))
-                continue
-            if current and used + n > room:
-                out.append("\n".join(current))
-                current, used = [], 0
-            current.append(line)
-            used += n
-        if current:
-            out.append("\n".join(current))
+        out = self._pack(text.split("\n"), room, "\n", lambda s: self.split_oversized(s, room))
         return [chunk for chunk in out if chunk.strip()]
 
     def _split_words(self, text: str, room: int) -> list[str]:
+        return self._pack(text.split(), room, " ", lambda word: self._cut_word(word, room))
+
+    def _cut_word(self, word: str, room: int) -> list[str]:
+        pieces: list[str] = []
+        rest = word
+        while rest:
+            head = self.cut_to(rest, room)
+            pieces.append(head)
+            rest = rest[len(head) :]
+        return pieces
+
+    def _pack(
+        self,
+        pieces: Iterable[str],
+        room: int,
+        joiner: str,
+        split_piece: Callable[[str], list[str]],
+    ) -> list[str]:
+        """Greedily join consecutive pieces into runs of at most ``room`` tokens; a piece that
+        alone exceeds ``room`` goes through ``split_piece``."""
         out: list[str] = []
         current: list[str] = []
         used = 0
-        for word in text.split():
-            n = self.count(word)
+        for piece in pieces:
+            n = self.count(piece)
             if n > room:
                 if current:
-                    out.append(" ".join(current))
+                    out.append(joiner.join(current))
                     current, used = [], 0
-                rest = word
-                while rest:
-                    head = self.cut_to(rest, room)
-                    out.append(head)
-                    rest = rest[len(head) :]
+                out.extend(split_piece(piece))
                 continue
             if current and used + n > room:
-                out.append(" ".join(current))
+                out.append(joiner.join(current))
                 current, used = [], 0
-            current.append(word)
+            current.append(piece)
             used += n
         if current:
-            out.append(" ".join(current))
+            out.append(joiner.join(current))
         return out
 
     def cut_to(self, text: str, limit: int) -> str:

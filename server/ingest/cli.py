@@ -27,7 +27,7 @@ def _open_pipeline(settings: Settings) -> Any:
 
     store = open_store(settings)
     try:
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings, lazy=True)  # a no-op re-ingest embeds nothing
     except BaseException:
         store.close()
         raise

@@ -32,6 +32,7 @@ from server.retrieval.store import (
     QueryResponse,
     ScoredPoint,
     StoredPoint,
+    changed_meta,
     filter_conditions,
 )
 from server.retrieval.types import FilterValue
@@ -41,12 +42,9 @@ META_FILE = "retrieval_meta.json"
 
 
 def _edge_filter(tenant: str | None, filters: Mapping[str, FilterValue] | None) -> qe.Filter | None:
-    if tenant is None:
-        if not filters:
-            return None
-        conditions = list(filters.items())
-    else:
-        conditions = filter_conditions(tenant, filters)
+    conditions = filter_conditions(tenant, filters)
+    if not conditions:
+        return None
     must: list[Any] = []
     for key, value in conditions:
         match: Any = qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value)
@@ -219,7 +217,12 @@ class EdgeStore:
                         qe.UpdateOperation.create_field_index(field_name, _index_params(kind))
                     )
 
-    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+    def upsert(
+        self,
+        name: str,
+        points: Sequence[StoredPoint],
+        meta_deltas: Mapping[str, float] | None = None,
+    ) -> None:
         if not points:
             return
         edge_points = [
@@ -230,7 +233,10 @@ class EdgeStore:
             )
             for p in points
         ]
-        self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
+        with self._guard:
+            self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
+            if meta_deltas:
+                self.adjust_meta(name, meta_deltas)
 
     def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
         if not vectors:
@@ -304,11 +310,18 @@ class EdgeStore:
         return points, None if next_offset is None else str(next_offset)
 
     def delete(
-        self, name: str, tenant: str, filters: Mapping[str, FilterValue] | None = None
+        self,
+        name: str,
+        tenant: str,
+        filters: Mapping[str, FilterValue] | None = None,
+        meta_deltas: Mapping[str, float] | None = None,
     ) -> None:
         flt = _edge_filter(tenant, filters)
         assert flt is not None
-        self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(flt))
+        with self._guard:
+            self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(flt))
+            if meta_deltas:
+                self.adjust_meta(name, meta_deltas)
 
     def count(
         self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
@@ -330,6 +343,17 @@ class EdgeStore:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(dict(meta), indent=2, sort_keys=True))
         os.replace(tmp, path)
+
+    def adjust_meta(
+        self,
+        name: str,
+        deltas: Mapping[str, float],
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        with self._guard:
+            meta = changed_meta(self.read_meta(name), deltas, values)
+            self.write_meta(name, meta)
+            return meta
 
     def finish_writes(self, name: str) -> None:
         shard = self._shard(name)

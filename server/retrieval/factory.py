@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.lazy_embedder import LazyEmbedder
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.reranker import CrossEncoderReranker
@@ -27,9 +28,14 @@ def open_store(settings: Settings) -> VectorStore:
     return SharedStore(settings.store_path)
 
 
-def load_embedder(settings: Settings) -> DenseEmbedder:
-    """The configured bi-encoder (bundled MiniLM by default)."""
-    return DenseEmbedder(
+def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:
+    """The configured bi-encoder (bundled MiniLM by default).
+
+    ``lazy``: load the weights on the first embedding (token counts and the window size come
+    from the tokenizer and config alone), for commands that may embed nothing (ingest).
+    """
+    embedder_class = LazyEmbedder if lazy else DenseEmbedder
+    return embedder_class(
         settings.embedding_model,
         batch_size=settings.embedding_batch_size,
         cache_size=settings.query_cache_size,

@@ -132,12 +132,12 @@ class RetrievalPipeline:
 
         ids = [point_id(c.tenant, name.value, c.source, c.chunk_index) for c in chunks]
         lengths = [encoder.count_tokens(self._keyword_text(c.title, c.text)) for c in chunks]
-        meta = self.store.read_meta(collection)
+        meta = self._length_stats(collection)
         points_before = int(meta.get("points", 0))
         total_before = float(meta.get("total_len", 0.0))
-        replaced_points, replaced_len = self._existing_lengths(collection, chunks, ids)
-        points = points_before - replaced_points + len(chunks)
-        total_len = total_before - replaced_len + sum(lengths)
+        replaced = self._existing_lengths(collection, chunks, ids)
+        points = points_before - len(replaced) + len(chunks)
+        total_len = total_before - sum(replaced.values()) + sum(lengths)
         avg_len = total_len / points if points else 1.0
         encoded_avg = float(meta.get("encoded_avg_len", 0.0)) or avg_len
         reencoded = 0
@@ -146,6 +146,8 @@ class RetrievalPipeline:
             encoded_avg = avg_len
         elif not points_before:
             encoded_avg = avg_len
+        if chunks and encoded_avg != meta.get("encoded_avg_len"):
+            self.store.adjust_meta(collection, {}, {"encoded_avg_len": encoded_avg})
 
         done = 0
         for offset in range(0, len(chunks), batch_size):
@@ -164,12 +166,17 @@ class RetrievalPipeline:
                 )
                 for i, c in enumerate(batch)
             ]
-            self.store.upsert(collection, stored)
+            gone = [replaced[p.id] for p in stored if p.id in replaced]
+            deltas = {
+                "points": len(stored) - len(gone),
+                "total_len": float(sum(lengths[offset : offset + len(batch)]) - sum(gone)),
+            }
+            # the batch and its share of the length statistics land together: a crash or a
+            # concurrent indexer can neither split nor overwrite them
+            self.store.upsert(collection, stored, meta_deltas=deltas)
             done += len(batch)
             if progress is not None:
                 progress(len(batch))
-        meta.update(points=points, total_len=total_len, encoded_avg_len=encoded_avg)
-        self.store.write_meta(collection, meta)
         self.store.finish_writes(collection)
         return IndexReport(
             collection=collection,
@@ -196,18 +203,59 @@ class RetrievalPipeline:
 
     def _existing_lengths(
         self, collection: str, chunks: Sequence[Chunk], ids: Sequence[str]
-    ) -> tuple[int, float]:
-        """Count and BM25 length of points these chunks will overwrite."""
+    ) -> dict[str, float]:
+        """BM25 length of each stored point these chunks will overwrite, by id."""
         by_tenant: dict[str, list[str]] = defaultdict(list)
         for chunk, pid in zip(chunks, ids, strict=True):
             by_tenant[chunk.tenant].append(pid)
-        count, total = 0, 0.0
+        found: dict[str, float] = {}
         for tenant, tenant_ids in by_tenant.items():
             for start in range(0, len(tenant_ids), 1024):
-                found = self.store.retrieve(collection, tenant, tenant_ids[start : start + 1024])
-                count += len(found)
-                total += sum(float(p.payload.get("bm25_len", 0)) for p in found)
-        return count, total
+                batch = self.store.retrieve(collection, tenant, tenant_ids[start : start + 1024])
+                found.update((p.id, float(p.payload.get("bm25_len", 0))) for p in batch)
+        return found
+
+    def _length_stats(self, collection: str) -> dict[str, Any]:
+        """The collection's meta, its BM25 length statistics recounted when they are off.
+
+        Cheap check first: the recorded point count against the store's exact count. They
+        disagree only after an interrupted write (kill -9 between a batch and its statistics),
+        a delta repeated after losing the store owner, or writers in other processes of a
+        Qdrant server; then one scroll over the payloads recounts them.
+        """
+        meta = self.store.read_meta(collection)
+        recorded = int(meta.get("points", 0))
+        stored = self.store.count(collection, None)
+        if recorded == stored:
+            return meta
+        points, total = self._tally_lengths(collection)
+        if self.store.read_meta(collection) != meta:
+            # another writer changed the statistics meanwhile, so the tally may already be
+            # stale; leave them for the next run's check rather than overwrite its update
+            logger.info("BM25 length statistics of %s change under a recount", collection)
+            return self.store.read_meta(collection)
+        logger.warning(
+            "BM25 length statistics of %s were off (%d points recorded, %d stored); recounted",
+            collection,
+            recorded,
+            points,
+        )
+        deltas = {
+            "points": points - recorded,
+            "total_len": total - float(meta.get("total_len", 0.0)),
+        }
+        return self.store.adjust_meta(collection, deltas)
+
+    def _tally_lengths(self, collection: str) -> tuple[int, float]:
+        """Point count and summed BM25 length over every stored point (one full scroll)."""
+        points, total = 0, 0.0
+        offset: str | int | None = None
+        while True:
+            page, offset = self.store.scroll(collection, None, limit=1024, offset=offset)
+            points += len(page)
+            total += sum(float(p.payload.get("bm25_len", 0)) for p in page)
+            if offset is None:
+                return points, total
 
     def _reencode_sparse(self, domain: Domain, collection: str, avg_len: float) -> int:
         """Recompute every stored BM25 vector for a new average length (from payload text)."""
@@ -251,11 +299,10 @@ class RetrievalPipeline:
             removed_len += sum(float(p.payload.get("bm25_len", 0)) for p in page)
             if offset is None:
                 break
-        self.store.delete(collection, tenant, filters)
-        meta = self.store.read_meta(collection)
-        meta["points"] = max(0, int(meta.get("points", 0)) - removed)
-        meta["total_len"] = max(0.0, float(meta.get("total_len", 0.0)) - removed_len)
-        self.store.write_meta(collection, meta)
+        if not removed:
+            return 0
+        deltas = {"points": -removed, "total_len": -removed_len}
+        self.store.delete(collection, tenant, filters, meta_deltas=deltas)
         self.store.finish_writes(collection)
         return removed
 

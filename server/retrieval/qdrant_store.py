@@ -6,6 +6,7 @@ pure Python; tests use it as the stand-in for a server.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from server.retrieval.store import (
     QueryResponse,
     ScoredPoint,
     StoredPoint,
+    changed_meta,
     filter_conditions,
 )
 from server.retrieval.types import FilterValue
@@ -31,12 +33,9 @@ _META_KEY = "retrieval_mcp"
 def _client_filter(
     tenant: str | None, filters: Mapping[str, FilterValue] | None
 ) -> models.Filter | None:
-    if tenant is None:
-        if not filters:
-            return None
-        conditions = list(filters.items())
-    else:
-        conditions = filter_conditions(tenant, filters)
+    conditions = filter_conditions(tenant, filters)
+    if not conditions:
+        return None
     must: list[models.Condition] = []
     for key, value in conditions:
         match: models.MatchAny | models.MatchValue = (
@@ -74,10 +73,16 @@ def _scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
 
 
 class QdrantStore:
-    """Store backed by a Qdrant server (or qdrant-client's local mode in tests)."""
+    """Store backed by a Qdrant server (or qdrant-client's local mode in tests).
+
+    Metadata lives in the collection's metadata. Its updates are atomic among this object's
+    threads; writers in other processes can still interleave (the server has no atomic update
+    of collection metadata), which the pipeline's recount check repairs on its next run.
+    """
 
     def __init__(self, client: QdrantClient) -> None:
         self.client = client
+        self._meta_lock = threading.RLock()
 
     @classmethod
     def connect(cls, url: str, api_key: str | None = None, timeout: int = 30) -> QdrantStore:
@@ -112,9 +117,20 @@ class QdrantStore:
             if field_name not in existing:
                 self.client.create_payload_index(name, field_name, _index_schema(kind))
 
-    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
+    def upsert(
+        self,
+        name: str,
+        points: Sequence[StoredPoint],
+        meta_deltas: Mapping[str, float] | None = None,
+    ) -> None:
         if not points:
             return
+        with self._meta_lock:
+            self._upsert(name, points)
+            if meta_deltas:
+                self.adjust_meta(name, meta_deltas)
+
+    def _upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
         self.client.upsert(
             name,
             points=[
@@ -210,11 +226,18 @@ class QdrantStore:
         return points, next_offset if next_offset is None else str(next_offset)
 
     def delete(
-        self, name: str, tenant: str, filters: Mapping[str, FilterValue] | None = None
+        self,
+        name: str,
+        tenant: str,
+        filters: Mapping[str, FilterValue] | None = None,
+        meta_deltas: Mapping[str, float] | None = None,
     ) -> None:
         flt = _client_filter(tenant, filters)
         assert flt is not None
-        self.client.delete(name, points_selector=models.FilterSelector(filter=flt), wait=True)
+        with self._meta_lock:
+            self.client.delete(name, points_selector=models.FilterSelector(filter=flt), wait=True)
+            if meta_deltas:
+                self.adjust_meta(name, meta_deltas)
 
     def count(
         self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
@@ -231,6 +254,17 @@ class QdrantStore:
 
     def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
         self.client.update_collection(name, metadata={_META_KEY: dict(meta)})
+
+    def adjust_meta(
+        self,
+        name: str,
+        deltas: Mapping[str, float],
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        with self._meta_lock:
+            meta = changed_meta(self.read_meta(name), deltas, values)
+            self.write_meta(name, meta)
+            return meta
 
     def finish_writes(self, name: str) -> None:
         """The server indexes in the background; nothing to force here."""

@@ -15,9 +15,11 @@ reading a single frame. Owner-side exceptions travel back as the same exception 
 
 When the owner goes away (closed, exited, killed), a client reconnects: if the store is free it
 opens it and becomes the owner itself (handover), otherwise it connects to the new owner. The
-calls are all idempotent (upserts by id, deletes by filter, reads), so the interrupted one is
-retried. Nothing waits forever: connects, handovers and silent owners are bounded by timeouts,
-and a holder that does not share the store gets a clear StoreLockedError naming its pid.
+interrupted call is retried: upserts by id, deletes by filter and reads are idempotent; a
+metadata delta (``adjust_meta``, ``meta_deltas``) the dead owner had applied counts twice, which
+the pipeline's recount check repairs on the next index run. Nothing waits forever: connects,
+handovers and silent owners are bounded by timeouts, and a holder that does not share the
+store gets a clear StoreLockedError naming its pid.
 """
 
 from __future__ import annotations

@@ -87,9 +87,16 @@ class QueryResponse:
 
 
 def filter_conditions(
-    tenant: str, filters: Mapping[str, FilterValue] | None
+    tenant: str | None, filters: Mapping[str, FilterValue] | None
 ) -> list[tuple[str, FilterValue]]:
-    """The tenant condition first, then the caller's payload conditions (no tenant override)."""
+    """(field, value) conditions every store maps to its own filter type.
+
+    With a tenant: the tenant condition first, then the caller's payload conditions (which may
+    not override the tenant). ``tenant=None`` (maintenance scans): the filters alone, possibly
+    none, meaning every point.
+    """
+    if tenant is None:
+        return list((filters or {}).items())
     if not tenant:
         raise InvalidRequestError("a tenant is required")
     conditions: list[tuple[str, FilterValue]] = [(TENANT_FIELD, tenant)]
@@ -100,6 +107,19 @@ def filter_conditions(
             raise InvalidRequestError(f"filter {key!r} has an empty list of values")
         conditions.append((key, value))
     return conditions
+
+
+def changed_meta(
+    meta: Mapping[str, Any],
+    deltas: Mapping[str, float],
+    values: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``meta`` with ``deltas`` added (a missing key counts as 0) and ``values`` set."""
+    changed = dict(meta)
+    for key, delta in deltas.items():
+        changed[key] = changed.get(key, 0) + delta
+    changed.update(values or {})
+    return changed
 
 
 class VectorStore(Protocol):
@@ -113,8 +133,17 @@ class VectorStore(Protocol):
     def has_collection(self, name: str) -> bool:
         """True when the collection exists."""
 
-    def upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
-        """Insert or replace points."""
+    def upsert(
+        self,
+        name: str,
+        points: Sequence[StoredPoint],
+        meta_deltas: Mapping[str, float] | None = None,
+    ) -> None:
+        """Insert or replace points; ``meta_deltas`` are added to the metadata in the same step.
+
+        "Same step": under the lock every writer through this store object (and, for the shared
+        embedded store, every process) takes, so concurrent writers never lose an update.
+        """
 
     def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
         """Replace the sparse vector of existing points."""
@@ -136,9 +165,16 @@ class VectorStore(Protocol):
         """A page of points (payload only) and the next offset. tenant=None: maintenance."""
 
     def delete(
-        self, name: str, tenant: str, filters: Mapping[str, FilterValue] | None = None
+        self,
+        name: str,
+        tenant: str,
+        filters: Mapping[str, FilterValue] | None = None,
+        meta_deltas: Mapping[str, float] | None = None,
     ) -> None:
-        """Delete the tenant's points that match ``filters`` (all of them when None)."""
+        """Delete the tenant's points that match ``filters`` (all of them when None).
+
+        ``meta_deltas`` are applied to the metadata in the same step, as for :meth:`upsert`.
+        """
 
     def count(
         self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
@@ -150,6 +186,19 @@ class VectorStore(Protocol):
 
     def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
         """Persist collection-level metadata (e.g. BM25 length statistics)."""
+
+    def adjust_meta(
+        self,
+        name: str,
+        deltas: Mapping[str, float],
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Atomically add ``deltas`` to numeric metadata keys and set ``values``; the new meta.
+
+        Atomic against every other meta change through this store (for the shared embedded
+        store: through any process). Not idempotent: a call repeated after a lost connection
+        counts twice (the pipeline's recount check repairs that).
+        """
 
     def finish_writes(self, name: str) -> None:
         """Flush and build indexes after a batch of writes (not per upsert)."""

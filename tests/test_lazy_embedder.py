@@ -1,0 +1,61 @@
+"""The lazy embedder: token counts without the weights, the same vectors once loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from server.ingest.runner import run_ingest
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import load_embedder
+from server.retrieval.lazy_embedder import LazyEmbedder
+from server.retrieval.pipeline import RetrievalPipeline
+from server.settings import Settings
+
+TEXTS = ["Honey bees communicate with a waggle dance.", "Übergrößenträger — naïve café ☕ 42"]
+
+
+def test_counts_tokens_without_loading_then_embeds_like_the_eager_one(
+    embedder: DenseEmbedder,
+) -> None:
+    lazy = load_embedder(Settings(reranker_model="none"), lazy=True)
+    assert isinstance(lazy, LazyEmbedder) and not lazy.model_loaded
+    assert lazy.max_tokens == embedder.max_tokens
+    assert [lazy.count_tokens(t) for t in TEXTS] == [embedder.count_tokens(t) for t in TEXTS]
+    long_text = " ".join(["tokenisation"] * 400)
+    assert lazy.truncate(long_text) == embedder.truncate(long_text)
+    assert not lazy.model_loaded  # the tokenizer alone answered
+
+    assert lazy.dimension == embedder.dimension
+    assert lazy.model_loaded
+    np.testing.assert_allclose(
+        lazy.embed_documents(TEXTS), embedder.embed_documents(TEXTS), atol=1e-5
+    )
+    assert lazy.embed_query(TEXTS[0]) == lazy.embed_query(TEXTS[0])
+    assert lazy.cache.hits == 1
+
+
+def test_a_noop_reingest_never_loads_the_model(tmp_path: Path, embedder: DenseEmbedder) -> None:
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    for i in range(3):
+        (corpus / f"n{i}.md").write_text(f"# Note {i}\n\nBees and tides, paragraph {i}.\n")
+    settings = Settings(store_path=tmp_path / "store", reranker_model="none")
+    store = EdgeStore(settings.store_path)
+    try:
+        first = RetrievalPipeline(settings, store, embedder, None)
+        assert (
+            len(run_ingest(first, [corpus], domain="docs", tenant="t", progress=False).added) == 3
+        )
+        lazy = load_embedder(settings, lazy=True)
+        again = RetrievalPipeline(settings, store, lazy, None)
+        report = run_ingest(again, [corpus], domain="docs", tenant="t", progress=False)
+        assert report.unchanged == 3 and report.chunks_written == 0
+        assert isinstance(lazy, LazyEmbedder) and not lazy.model_loaded
+        (corpus / "n0.md").write_text("# Note 0\n\nAn edit about moons.\n")
+        report = run_ingest(again, [corpus], domain="docs", tenant="t", progress=False)
+        assert report.updated and lazy.model_loaded
+    finally:
+        store.close()
