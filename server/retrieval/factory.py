@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from server.retrieval.edge_store import EdgeStore
-from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.embedder import DenseEmbedder, set_torch_threads
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.reranker import CrossEncoderReranker
@@ -25,6 +25,7 @@ def open_store(settings: Settings) -> VectorStore:
 
 def load_embedder(settings: Settings) -> DenseEmbedder:
     """The configured bi-encoder (bundled MiniLM by default)."""
+    set_torch_threads(settings.torch_threads)
     return DenseEmbedder(
         settings.embedding_model,
         batch_size=settings.embedding_batch_size,
