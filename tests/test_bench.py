@@ -116,3 +116,15 @@ def test_test_cross_encoder_keeps_the_requested_shape(tiny_cross_encoder: Path) 
     config = json.loads((tiny_cross_encoder / "config.json").read_text())
     assert (config["num_hidden_layers"], config["hidden_size"]) == (2, 32)
     assert config["intermediate_size"] == 128 and config["max_position_embeddings"] == 512
+
+
+def test_query_cache_holds_compact_vectors_and_hands_out_copies(embedder: DenseEmbedder) -> None:
+    embedder.cache.clear()
+    first = embedder.embed_query("compact cache entry")
+    assert isinstance(first, list) and len(first) == embedder.dimension
+    first[0] = 99.0  # a caller's edit must not leak into the cache
+    second = embedder.embed_query("compact cache entry")
+    assert second[0] != 99.0
+    cached = embedder.cache.get((embedder.model_id, "compact cache entry"))
+    assert cached is not None and cached.dtype == np.float32 and cached.nbytes == 4 * len(second)
+    assert np.allclose(cached, second)
