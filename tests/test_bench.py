@@ -23,6 +23,7 @@ from server.evaluation.bench_steps import (
     QUERY_TENANT,
     TEST_CROSS_ENCODER_DIR,
     build_store,
+    measure_ingest,
     serve_queries,
 )
 from server.retrieval.edge_store import EdgeStore
@@ -128,3 +129,9 @@ def test_query_cache_holds_compact_vectors_and_hands_out_copies(embedder: DenseE
     cached = embedder.cache.get((embedder.model_id, "compact cache entry"))
     assert cached is not None and cached.dtype == np.float32 and cached.nbytes == 4 * len(second)
     assert np.allclose(cached, second)
+
+
+def test_measure_ingest_times_both_paths_on_the_same_chunks() -> None:
+    result = measure_ingest(str(REPO_ROOT / "no-such-dataset"), 6, rounds=2)
+    assert result["chunks"] == 6
+    assert result["raw_rate"] > 0 and result["ingest_rate"] > 0

@@ -1,7 +1,10 @@
 """`retrieval-mcp bench`: latency, throughput and memory figures, as ratios from one run.
 
 The report is a list of sections; each section is a function that takes the run's
-``BenchContext`` and returns printable rows. Adding a benchmark is one entry in ``SECTIONS``.
+``BenchContext`` and returns printable rows (``Row``: label, figures; a label starting with
+``---`` opens a block). Adding a benchmark is one entry in ``SECTIONS``, e.g.
+``SECTIONS.append(server_section)`` from a module of its own; such a section can reuse
+``run_in_fresh_process`` / ``memory_figures`` (bench_process), ``ms_figures`` and ``progress``.
 
 Each measured role runs in its own fresh process (bench_process), so memory figures belong to
 that role alone: the ingest measurement, the store builder (which streams synthetic chunks in
