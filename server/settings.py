@@ -176,10 +176,14 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
     query_cache_size: int = Field(default=2048, ge=0)
     device: str = "cpu"
+    torch_threads: int = Field(default=0, ge=0, le=256)
+    """Intra-op CPU threads for model inference; 0 keeps torch's default (one per core).
+    1 keeps query latency steady when other processes keep the cores busy."""
 
     reranker_model: str = DEFAULT_RERANKER_MODEL
     """Cross-encoder id or local path, or ``none`` to disable reranking."""
-    rerank_batch_size: int = Field(default=32, ge=1, le=1024)
+    rerank_batch_size: int = Field(default=8, ge=1, le=1024)
+    """Pairs per cross-encoder forward pass; small batches keep activation memory low."""
 
     max_query_chars: int = Field(default=2000, ge=1)
     max_top_k: int = Field(default=50, ge=1)

@@ -1,259 +1,223 @@
 """`retrieval-mcp bench`: latency, throughput and memory figures, as ratios from one run.
 
-Stores of N chunks spread over several tenants are built from real passages (SciFact by
-default): ``UNIQUE_PASSAGES`` distinct passages are embedded once and reused with a small
-jitter on the dense vector and a recombined text for BM25, so a 100k-chunk store takes
-minutes instead of the hour that embedding 100k passages costs on two cores. Ingest throughput
-is measured separately through the real pipeline against raw ``encode`` on the same chunks.
+The report is a list of sections; each section is a function that takes the run's
+``BenchContext`` and returns printable rows (``Row``: label, figures; a label starting with
+``---`` opens a block). Adding a benchmark is one entry in ``SECTIONS``, e.g.
+``SECTIONS.append(server_section)`` from a module of its own; such a section can reuse
+``run_in_fresh_process`` / ``memory_figures`` (bench_process), ``ms_figures`` and ``progress``.
+
+Each measured role runs in its own fresh process (bench_process), so memory figures belong to
+that role alone: the ingest measurement, the store builder (which streams synthetic chunks in
+bounded batches, bench_corpus), and the serving process (store opened from disk + embedder +
+reranker, as `retrieval-mcp serve` holds them), whose peak RSS is the figure users live with.
 """
 
 from __future__ import annotations
 
-import random
-import resource
+import os
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from server.evaluation.beir import load_corpus
+from server.evaluation.bench_process import MemoryFigures, run_in_fresh_process
+from server.evaluation.bench_steps import (
+    INGEST_ROUNDS,
+    build_store,
+    measure_ingest,
+    prepare_corpus,
+    serve_queries,
+)
+from server.evaluation.bench_test_models import build_test_cross_encoder
 from server.evaluation.metrics import percentile
-from server.retrieval.edge_store import EdgeStore
-from server.retrieval.embedder import DenseEmbedder, resolve_model_location
-from server.retrieval.factory import load_embedder
-from server.retrieval.passages import pack_passages, split_sentences
-from server.retrieval.pipeline import DOMAIN_PAYLOAD_INDEXES, RetrievalPipeline
-from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.store import BASE_PAYLOAD_INDEXES, StoredPoint, point_id
-from server.retrieval.types import Chunk
-from server.settings import Domain, Settings
+from server.settings import Settings
 
-UNIQUE_PASSAGES = 1000
-INGEST_SAMPLE = 400
-TENANTS = 8
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = [
+    "SECTIONS",
+    "BenchContext",
+    "BenchSection",
+    "Row",
+    "build_test_cross_encoder",
+    "run_bench",
+]
 
+RSS_TARGET_MB = 1536
+RSS_TARGET_CHUNKS = 100_000
+LABEL_WIDTH = 52
 
-def build_test_cross_encoder(directory: Path, *, layers: int = 6, hidden: int = 384) -> Path:
-    """Save a randomly initialised 2-layer BERT cross-encoder (for tests and benchmarks).
-
-    It exercises the real CrossEncoder code path at a size comparable in cost to a small
-    reranker when no trained cross-encoder is available offline.
-    """
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_location("bundled"))
-    config = BertConfig(  # type: ignore[call-arg]
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=max(1, hidden // 32),
-        intermediate_size=hidden * 4,
-        max_position_embeddings=512,
-        num_labels=1,
-    )
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+Row = tuple[str, str]
+"""One printed line: a label and its figures. A label starting with ``---`` is a heading."""
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+@dataclass
+class BenchContext:
+    """What every section may use: the run's parameters and a scratch directory."""
+
+    sizes: Sequence[int]
+    dataset: Path
+    workdir: Path
+    queries: int = 200
+    unique_passages: int = 1000
+    ingest_sample: int = 400
+    rerank_queries: int = 50
+    shared: dict[str, object] = field(default_factory=dict)
+    """Results sections hand to later sections (e.g. the prepared corpus directory)."""
 
 
-def _latencies(fn: Callable[[str], object], inputs: Sequence[str]) -> list[float]:
-    """Milliseconds of one call of ``fn`` per input."""
-    times = []
-    for item in inputs:
-        start = time.perf_counter()
-        fn(item)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+BenchSection = Callable[[BenchContext], list[Row]]
 
 
-def _source_texts(dataset: Path) -> tuple[list[str], list[str]]:
-    """Passages and query-like sentences from a BEIR corpus (or the bundled eval sets)."""
-    corpus_file = dataset / "corpus.jsonl"
-    files = (
-        [corpus_file]
-        if corpus_file.exists()
-        else [
-            REPO_ROOT / "datasets/eval/legal/corpus.jsonl",
-            REPO_ROOT / "datasets/eval/code/corpus.jsonl",
-        ]
-    )
-    docs = [d for f in files for d in load_corpus(f)]
-    passages = [f"{d.title}\n{d.text}".strip() for d in docs]
-    sentences = [
-        s for d in docs[:3000] for s in split_sentences(d.text) if 6 <= len(s.split()) <= 30
-    ]
-    return passages, sentences
-
-
-class _Report:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def add(self, label: str, value: str) -> None:
-        self.lines.append(f"{label:<48}{value}")
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines)
-
-
-def _ms(values: Sequence[float]) -> str:
+def ms_figures(values: Sequence[float]) -> str:
+    """``p50 … ms   p95 … ms`` of a latency sample."""
     return f"p50 {percentile(values, 50):7.2f} ms   p95 {percentile(values, 95):7.2f} ms"
 
 
-def run_bench(sizes: Sequence[int], dataset: Path, *, queries: int = 200) -> str:
-    """Build stores of each size, measure, and return the printed report."""
-    rng = random.Random(7)
-    settings = Settings(reranker_model="none")
-    embedder = load_embedder(settings)
-    passages, sentences = _source_texts(dataset)
-    budget = embedder.max_tokens - 2
-    base = [
-        p
-        for text in passages[:UNIQUE_PASSAGES]
-        for p in pack_passages(text, budget, embedder.count_tokens)
-    ][:UNIQUE_PASSAGES]
-    query_texts = rng.sample(sentences, min(queries, len(sentences)))
-    report = _Report()
-    report.add("passages / queries", f"{len(base)} distinct passages, {len(query_texts)} queries")
-
-    # Bare query embedding (no cache): the baseline every search latency is compared with.
-    embed_times = _latencies(lambda q: embedder.embed_documents([q]), query_texts)
-    embed_p50 = percentile(embed_times, 50)
-    report.add("query embedding (bare encode)", _ms(embed_times))
-
-    # Ingest: the real pipeline vs raw encode on the same chunks.
-    sample = base[:INGEST_SAMPLE]
-    start = time.perf_counter()
-    embedder.embed_documents(sample)
-    raw_rate = len(sample) / (time.perf_counter() - start)
-    with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as scratch:
-        store = EdgeStore(Path(scratch) / "ingest")
-        pipeline = RetrievalPipeline(settings, store, embedder)
-        chunks = [
-            Chunk(tenant="t0", doc_id=f"d{i}", source=f"doc-{i}", text=text)
-            for i, text in enumerate(sample)
-        ]
-        start = time.perf_counter()
-        pipeline.index(Domain.DOCS, chunks)
-        ingest_rate = len(sample) / (time.perf_counter() - start)
-        store.close()
-    report.add("raw encode throughput", f"{raw_rate:7.1f} chunks/s")
-    report.add(
-        "ingest throughput (embed+BM25+upsert+index)",
-        f"{ingest_rate:7.1f} chunks/s   = {ingest_rate / raw_rate:.2f}x raw encode "
-        "(target >= 0.8x)",
-    )
-
-    vectors = embedder.embed_documents(base)
-    reranker, reranker_label = _bench_reranker()
-    for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as scratch:
-            _bench_size(
-                size,
-                Path(scratch),
-                settings,
-                embedder,
-                base,
-                vectors,
-                query_texts,
-                embed_p50,
-                reranker,
-                reranker_label,
-                report,
-                rng,
-            )
-    return str(report)
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout carries the report)."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _bench_reranker() -> tuple[CrossEncoderReranker, str]:
+def _load_average() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "n/a"
+    return f"{one:.1f} (1 min) / {five:.1f} (5 min)"
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+
+def environment_section(ctx: BenchContext) -> list[Row]:
+    """Machine and run parameters: the context every figure below is read in."""
     settings = Settings()
-    real = CrossEncoderReranker(settings.reranker_model)
-    if real.load():
-        return real, settings.reranker_model
-    directory = Path(tempfile.mkdtemp(prefix="bench-cross-encoder-"))
-    test_model = CrossEncoderReranker(str(build_test_cross_encoder(directory)))
-    test_model.load()
-    return test_model, "TEST-SIZE random 6-layer cross-encoder (real one not available offline)"
-
-
-def _bench_size(
-    size: int,
-    root: Path,
-    settings: Settings,
-    embedder: DenseEmbedder,
-    base: Sequence[str],
-    vectors: np.ndarray,
-    query_texts: Sequence[str],
-    embed_p50: float,
-    reranker: CrossEncoderReranker,
-    reranker_label: str,
-    report: _Report,
-    rng: random.Random,
-) -> None:
-    store = EdgeStore(root / "store")
-    pipeline = RetrievalPipeline(settings, store, embedder, reranker)
-    domain_settings = settings.domains[Domain.DOCS]
-    collection = domain_settings.collection
-    encoder = pipeline.sparse_encoder(Domain.DOCS)
-    store.ensure_collection(
-        collection,
-        embedder.dimension,
-        {**BASE_PAYLOAD_INDEXES, **DOMAIN_PAYLOAD_INDEXES[Domain.DOCS]},
-    )
-    start = time.perf_counter()
-    texts = [
-        base[i % len(base)]
-        if i < len(base)
-        else f"{base[i % len(base)]} {base[rng.randrange(len(base))][:200]}"
-        for i in range(size)
+    threads = str(settings.torch_threads or "torch default (one per core)")
+    return [
+        ("--- environment", ""),
+        ("CPUs / load average at start", f"{os.cpu_count()} / {_load_average()}"),
+        ("torch threads (RETRIEVAL_TORCH_THREADS)", threads),
+        ("rerank batch (RETRIEVAL_RERANK_BATCH_SIZE)", str(settings.rerank_batch_size)),
+        ("queries per latency figure", f"{ctx.queries} (rerank: {ctx.rerank_queries})"),
     ]
-    lengths = [encoder.count_tokens(text) for text in texts]
-    avg_len = sum(lengths) / size
-    for begin in range(0, size, 2000):
-        batch: list[StoredPoint] = []
-        for i in range(begin, min(size, begin + 2000)):
-            noise = np.random.default_rng(i).normal(0, 0.01, vectors.shape[1])
-            dense = vectors[i % len(base)] + noise
-            tenant = f"t{i % TENANTS}"
-            payload: dict[str, object] = {"tenant": tenant, "doc_id": f"d{i}", "source": f"doc-{i}"}
-            payload.update(chunk_index=0, title="", text=texts[i], bm25_len=lengths[i])
-            batch.append(
-                StoredPoint(
-                    id=point_id(tenant, "docs", f"doc-{i}", 0),
-                    dense=(dense / np.linalg.norm(dense)).tolist(),
-                    sparse=encoder.encode_document(texts[i], avg_len),
-                    payload=payload,
-                )
-            )
-        store.upsert(collection, batch)
-    meta = {"points": size, "total_len": sum(lengths), "encoded_avg_len": avg_len}
-    store.write_meta(collection, meta)
-    store.finish_writes(collection)
-    build_s = time.perf_counter() - start
 
-    def search(query: str, mode: str) -> None:
-        pipeline.rank(query, domain=Domain.DOCS, tenant="t3", limit=10, mode=mode)  # type: ignore[arg-type]
 
-    embedder.cache.clear()
-    hybrid = _latencies(lambda q: search(q, "hybrid"), query_texts)
-    store_only = _latencies(lambda q: search(q, "hybrid"), query_texts)  # embedding cached
-    embedder.cache.clear()
-    depth = domain_settings.rerank_depth
-    rerank = _latencies(lambda q: search(q, "hybrid+rerank"), query_texts[:50])
-    report.add(f"--- {size:,} chunks, {TENANTS} tenants", f"(store built in {build_s:.0f}s)")
-    report.add(
-        "hybrid search, no rerank (incl. embedding)",
-        f"{_ms(hybrid)}   = {percentile(hybrid, 50) / embed_p50:.2f}x bare embed p50 "
-        "(target <= 1.5x)",
+def ingest_section(ctx: BenchContext) -> list[Row]:
+    """Real indexing pipeline vs raw ``encode`` on the same chunks (fresh process)."""
+    progress(f"ingest: raw encode vs pipeline on {ctx.ingest_sample} chunks")
+    result = run_in_fresh_process(measure_ingest, str(ctx.dataset), ctx.ingest_sample)
+    raw, ingest = float(result["raw_rate"]), float(result["ingest_rate"])
+    memory: MemoryFigures = result["memory"]
+    return [
+        (
+            "--- ingest",
+            f"({result['chunks']} real chunks; raw and pipeline alternate in "
+            f"{INGEST_ROUNDS} rounds)",
+        ),
+        ("raw encode throughput (baseline)", f"{raw:7.1f} chunks/s"),
+        (
+            "ingest throughput (embed+BM25+upsert+index)",
+            f"{ingest:7.1f} chunks/s   = {ingest / raw:.2f}x raw encode (target >= 0.8x)",
+        ),
+        ("ingest process memory", memory.describe()),
+    ]
+
+
+def _prepared_corpus(ctx: BenchContext) -> Path:
+    directory = ctx.shared.get("corpus_dir")
+    if isinstance(directory, Path):
+        return directory
+    directory = ctx.workdir / "corpus"
+    progress(f"embedding {ctx.unique_passages} distinct passages for the synthetic stores")
+    run_in_fresh_process(
+        prepare_corpus, str(ctx.dataset), str(directory), ctx.unique_passages, ctx.queries
     )
-    report.add("hybrid search, embedding cached (store only)", _ms(store_only))
-    report.add(f"hybrid + rerank depth {depth}", f"{_ms(rerank)}   [{reranker_label}]")
-    report.add("peak RSS so far", f"{_peak_rss_mb():7.0f} MB (target <= 1536 MB at 100k)")
-    store.close()
+    ctx.shared["corpus_dir"] = directory
+    return directory
+
+
+def store_size_rows(ctx: BenchContext, size: int) -> list[Row]:
+    """Build a store of ``size`` chunks in one process, serve queries from another."""
+    corpus_dir = _prepared_corpus(ctx)
+    store_dir = ctx.workdir / f"store-{size}"
+    progress(f"building a {size:,}-chunk store")
+    built = run_in_fresh_process(build_store, str(corpus_dir), str(store_dir), size)
+    progress(f"serving queries from the {size:,}-chunk store")
+    served = run_in_fresh_process(
+        serve_queries, str(store_dir), str(corpus_dir), ctx.rerank_queries
+    )
+    embed_p50 = percentile(served["embed_ms"], 50)
+    hybrid = served["hybrid_ms"]
+    serving: MemoryFigures = served["memory"]
+    ready: MemoryFigures = served["ready_memory"]
+    no_rerank: MemoryFigures = served["no_rerank_memory"]
+    builder: MemoryFigures = built["memory"]
+    rss_note = ""
+    if size >= RSS_TARGET_CHUNKS:
+        verdict = "met" if serving.peak <= RSS_TARGET_MB else "NOT met"
+        rss_note = (
+            f"   = {serving.peak / RSS_TARGET_MB:.2f}x the {RSS_TARGET_MB} MB target ({verdict})"
+        )
+    return [
+        (f"--- {size:,} chunks, 8 tenants", f"(store built in {built['seconds']:.0f}s)"),
+        ("bare query embedding (baseline)", ms_figures(served["embed_ms"])),
+        (
+            "hybrid search, no rerank (incl. embedding)",
+            f"{ms_figures(hybrid)}   = {percentile(hybrid, 50) / embed_p50:.2f}x bare embed "
+            "p50 (target <= 1.5x)",
+        ),
+        ("hybrid search, embedding cached (store only)", ms_figures(served["cached_ms"])),
+        (f"hybrid + rerank depth {served['rerank_depth']}", ms_figures(served["rerank_ms"])),
+        ("  reranker", str(served["reranker"])),
+        ("serving process memory (store+models, queried)", serving.describe() + rss_note),
+        ("  after opening store and loading models", ready.describe()),
+        ("  after the searches without rerank", no_rerank.describe()),
+        ("store builder process memory (streaming)", builder.describe()),
+        ("load average after this size", _load_average()),
+    ]
+
+
+def stores_section(ctx: BenchContext) -> list[Row]:
+    """Search latency and memory for each requested store size."""
+    return [row for size in ctx.sizes for row in store_size_rows(ctx, size)]
+
+
+SECTIONS: list[BenchSection] = [environment_section, ingest_section, stores_section]
+"""The report, in order. Other benchmark modules add their section function here."""
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def format_rows(rows: Sequence[Row]) -> str:
+    """Aligned report lines."""
+    return "\n".join(f"{label:<{LABEL_WIDTH}}{value}".rstrip() for label, value in rows)
+
+
+def run_bench(
+    sizes: Sequence[int],
+    dataset: Path,
+    *,
+    queries: int = 200,
+    sections: Sequence[BenchSection] | None = None,
+    unique_passages: int = 1000,
+    ingest_sample: int = 400,
+    rerank_queries: int = 50,
+) -> str:
+    """Run each section in order and return the printed report."""
+    with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as scratch:
+        ctx = BenchContext(
+            sizes=list(sizes),
+            dataset=dataset,
+            workdir=Path(scratch),
+            queries=queries,
+            unique_passages=unique_passages,
+            ingest_sample=ingest_sample,
+            rerank_queries=min(rerank_queries, queries),
+        )
+        rows: list[Row] = []
+        for section in SECTIONS if sections is None else sections:
+            section_rows = section(ctx)
+            print(format_rows(section_rows), file=sys.stderr, flush=True)
+            rows.extend(section_rows)
+    return format_rows(rows)

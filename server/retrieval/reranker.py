@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from server.retrieval.heap import release_free_heap
+
 logger = logging.getLogger(__name__)
 
 
@@ -103,4 +105,5 @@ class CrossEncoderReranker:
         scores = self._model.predict(
             pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
         )
+        release_free_heap()  # activations are freed now; keep the resident set from creeping
         return [float(s) for s in scores]

@@ -1,0 +1,211 @@
+"""Benchmark steps, each meant to run in its own fresh process (see bench_process).
+
+Every step returns a plain dict (picklable) of timings and that process's memory figures:
+``prepare_corpus`` embeds the distinct passages once; ``measure_ingest`` compares the real
+indexing pipeline with raw ``encode`` on the same chunks; ``build_store`` streams N synthetic
+chunks into an embedded store; ``serve_queries`` opens the built store like the server does
+(store + embedder + reranker) and measures query latencies.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from server.evaluation.bench_corpus import (
+    BenchCorpus,
+    average_length,
+    chunk_tenant,
+    iter_point_batches,
+    pick_passages,
+    synthetic_chunk,
+)
+from server.evaluation.bench_process import memory_figures
+from server.evaluation.bench_test_models import build_test_cross_encoder
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.factory import load_embedder
+from server.retrieval.pipeline import DOMAIN_PAYLOAD_INDEXES, RetrievalPipeline
+from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.sparse import SparseEncoder
+from server.retrieval.store import BASE_PAYLOAD_INDEXES
+from server.retrieval.types import Chunk
+from server.settings import Domain, Settings
+
+WARMUP_QUERIES = 5
+INGEST_ROUNDS = 4
+QUERY_TENANT = chunk_tenant(3)
+TEST_CROSS_ENCODER_DIR = "test-cross-encoder"
+
+
+def _bench_settings() -> Settings:
+    """The user's settings (RETRIEVAL_* env) with reranking handled by the bench itself."""
+    return Settings(reranker_model="none")
+
+
+def _latencies(fn: Callable[[str], object], inputs: Sequence[str]) -> list[float]:
+    """Milliseconds of one call of ``fn`` per input."""
+    times = []
+    for item in inputs:
+        start = time.perf_counter()
+        fn(item)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def prepare_corpus(dataset: str, directory: str, unique: int, queries: int) -> dict[str, Any]:
+    """Pick and embed the distinct passages and query sentences; save them to ``directory``."""
+    embedder = load_embedder(_bench_settings())
+    passages, query_texts = pick_passages(Path(dataset), embedder, unique=unique, queries=queries)
+    start = time.perf_counter()
+    vectors = embedder.embed_documents(passages)
+    seconds = time.perf_counter() - start
+    BenchCorpus(passages, vectors, query_texts).save(Path(directory))
+    build_test_cross_encoder(Path(directory) / TEST_CROSS_ENCODER_DIR)
+    return {"passages": len(passages), "queries": len(query_texts), "embed_s": seconds}
+
+
+def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> dict[str, Any]:
+    """Chunks/s of the real indexing pipeline vs raw ``encode`` on the same ``sample`` chunks.
+
+    The chunks are split into ``rounds`` slices; each slice is encoded raw and indexed through
+    the pipeline (one ``index`` call, as one ingest batch), in alternating order, so both
+    timings see the same load from other processes and the same warm-up.
+    """
+    settings = _bench_settings()
+    embedder = load_embedder(settings)
+    passages, _ = pick_passages(Path(dataset), embedder, unique=sample, queries=0)
+    chunks = [synthetic_chunk(passages, i) for i in range(len(passages))]
+    embedder.embed_documents(passages[:8])  # first-call warm-up, outside both timings
+    step = max(1, -(-len(chunks) // rounds))
+    raw_s = ingest_s = 0.0
+    with tempfile.TemporaryDirectory(prefix="retrieval-bench-ingest-") as scratch:
+        store = EdgeStore(Path(scratch))
+        try:
+            pipeline = RetrievalPipeline(settings, store, embedder)
+            for round_no, begin in enumerate(range(0, len(chunks), step)):
+                part = chunks[begin : begin + step]
+
+                def raw(part: list[Chunk] = part) -> float:
+                    start = time.perf_counter()
+                    embedder.embed_documents([c.text for c in part])
+                    return time.perf_counter() - start
+
+                def ingest(part: list[Chunk] = part) -> float:
+                    start = time.perf_counter()
+                    pipeline.index(Domain.DOCS, part)
+                    return time.perf_counter() - start
+
+                # Whichever runs second meets the same input shapes warm: alternate the order.
+                if round_no % 2:
+                    ingest_s += ingest()
+                    raw_s += raw()
+                else:
+                    raw_s += raw()
+                    ingest_s += ingest()
+        finally:
+            store.close()
+    return {
+        "chunks": len(chunks),
+        "raw_rate": len(chunks) / raw_s,
+        "ingest_rate": len(chunks) / ingest_s,
+        "memory": memory_figures(),
+    }
+
+
+def build_store(corpus_dir: str, store_dir: str, size: int) -> dict[str, Any]:
+    """Stream ``size`` synthetic chunks into a new embedded store (docs collection)."""
+    settings = _bench_settings()
+    corpus = BenchCorpus.load(Path(corpus_dir))
+    encoder = SparseEncoder(settings.domains[Domain.DOCS].bm25)  # as the pipeline builds it
+    collection = settings.domains[Domain.DOCS].collection
+    start = time.perf_counter()
+    avg_len = average_length(corpus.passages, size, encoder)
+    store = EdgeStore(Path(store_dir))
+    try:
+        store.ensure_collection(
+            collection,
+            int(corpus.vectors.shape[1]),
+            {**BASE_PAYLOAD_INDEXES, **DOMAIN_PAYLOAD_INDEXES[Domain.DOCS]},
+        )
+        total_len = 0
+        for batch, batch_len in iter_point_batches(corpus, size, encoder, avg_len):
+            store.upsert(collection, batch)
+            total_len += batch_len
+        store.write_meta(
+            collection, {"points": size, "total_len": total_len, "encoded_avg_len": avg_len}
+        )
+        store.finish_writes(collection)
+    finally:
+        store.close()
+    return {"seconds": time.perf_counter() - start, "memory": memory_figures()}
+
+
+def _load_reranker(corpus_dir: Path, batch_size: int) -> tuple[CrossEncoderReranker, str]:
+    """The configured cross-encoder if it loads, else the test-size one (labelled as such)."""
+    configured = Settings().reranker_model
+    if configured.strip().lower() != "none":
+        real = CrossEncoderReranker(configured, batch_size=batch_size)
+        if real.load():
+            return real, configured
+    test_model = CrossEncoderReranker(
+        str(corpus_dir / TEST_CROSS_ENCODER_DIR), batch_size=batch_size
+    )
+    if not test_model.load():
+        raise RuntimeError(test_model.unavailable_reason or "test cross-encoder did not load")
+    return test_model, (
+        f"TEST-SIZE random cross-encoder, ms-marco-MiniLM-L-6-v2 shape ({configured} not available)"
+    )
+
+
+def serve_queries(store_dir: str, corpus_dir: str, rerank_queries: int) -> dict[str, Any]:
+    """Open the built store with the models, as the server does, and time queries.
+
+    Bare query embedding and hybrid search (query embedding included, cache cleared) are
+    measured alternately, query by query, so load from other processes hits both alike.
+    """
+    settings = _bench_settings()
+    queries = BenchCorpus.load(Path(corpus_dir)).queries
+    store = EdgeStore(Path(store_dir))
+    try:
+        embedder = load_embedder(settings)
+        reranker, reranker_label = _load_reranker(Path(corpus_dir), settings.rerank_batch_size)
+        pipeline = RetrievalPipeline(settings, store, embedder, reranker)
+        ready = memory_figures()
+
+        def search(query: str, mode: str) -> None:
+            pipeline.rank(query, domain=Domain.DOCS, tenant=QUERY_TENANT, limit=10, mode=mode)  # type: ignore[arg-type]
+
+        def bare_embed(query: str) -> None:
+            embedder.embed_documents([query])
+
+        for query in queries[:WARMUP_QUERIES]:  # first-call costs stay out of the figures
+            bare_embed(query)
+            search(query, "hybrid")
+        embedder.cache.clear()
+        embed_ms: list[float] = []
+        hybrid_ms: list[float] = []
+        for query in queries:
+            embed_ms += _latencies(bare_embed, [query])
+            hybrid_ms += _latencies(lambda q: search(q, "hybrid"), [query])
+        cached_ms = _latencies(lambda q: search(q, "hybrid"), queries)  # embeddings now cached
+        no_rerank = memory_figures()
+        search(queries[-1], "hybrid+rerank")  # the reranker's first call, untimed
+        embedder.cache.clear()
+        rerank_ms = _latencies(lambda q: search(q, "hybrid+rerank"), queries[:rerank_queries])
+        depth = settings.domains[Domain.DOCS].rerank_depth
+    finally:
+        store.close()
+    return {
+        "embed_ms": embed_ms,
+        "hybrid_ms": hybrid_ms,
+        "cached_ms": cached_ms,
+        "rerank_ms": rerank_ms,
+        "rerank_depth": depth,
+        "reranker": reranker_label,
+        "ready_memory": ready,
+        "no_rerank_memory": no_rerank,
+        "memory": memory_figures(),
+    }

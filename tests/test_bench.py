@@ -1,0 +1,137 @@
+"""The bench harness: streaming synthetic corpus, per-process memory, build and serve steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.evaluation.bench import BenchContext, Row, format_rows, run_bench
+from server.evaluation.bench_corpus import (
+    TENANTS,
+    BenchCorpus,
+    chunk_text,
+    iter_point_batches,
+    source_texts,
+)
+from server.evaluation.bench_process import memory_figures, run_in_fresh_process
+from server.evaluation.bench_steps import (
+    QUERY_TENANT,
+    TEST_CROSS_ENCODER_DIR,
+    build_store,
+    measure_ingest,
+    serve_queries,
+)
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.sparse import SparseEncoder
+from server.settings import Bm25Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench_corpus(embedder: DenseEmbedder) -> BenchCorpus:
+    passages, sentences = source_texts(REPO_ROOT / "no-such-dataset")  # bundled eval sets
+    passages = [embedder.truncate(p) for p in passages[:24]]
+    return BenchCorpus(passages, embedder.embed_documents(passages), sentences[:6])
+
+
+def test_point_batches_are_bounded_deterministic_and_complete(bench_corpus: BenchCorpus) -> None:
+    encoder = SparseEncoder(Bm25Settings())
+    batches = list(iter_point_batches(bench_corpus, 130, encoder, 50.0, batch_size=40))
+    assert [len(b) for b, _ in batches] == [40, 40, 40, 10]
+    points = [p for b, _ in batches for p in b]
+    assert len({p.id for p in points}) == 130
+    assert {p.payload["tenant"] for p in points} == {f"t{i}" for i in range(TENANTS)}
+    assert all(abs(np.linalg.norm(p.dense) - 1.0) < 1e-4 for p in points)
+    # Past the first round, texts are recombined, so BM25 sees distinct documents.
+    n = len(bench_corpus.passages)
+    assert points[n].payload["text"] != points[0].payload["text"]
+    assert points[n].payload["text"].startswith(bench_corpus.passages[0])
+    assert points[7].payload["text"] == chunk_text(bench_corpus.passages, 7)
+    assert points[3].payload["content_hash"] and points[3].payload["doc_type"] == "text"
+    again = next(iter_point_batches(bench_corpus, 130, encoder, 50.0, batch_size=40))[0]
+    assert [p.dense for p in again] == [p.dense for p in batches[0][0]]
+    assert sum(t for _, t in batches) == sum(
+        encoder.count_tokens(chunk_text(bench_corpus.passages, i)) for i in range(130)
+    )
+
+
+def test_memory_figures_of_a_fresh_process_are_its_own() -> None:
+    here = memory_figures()
+    assert here.peak >= here.current > 0
+    assert here.anon > 0 and here.anon <= here.current
+    child_pid = run_in_fresh_process(os.getpid)
+    assert child_pid != os.getpid()
+
+
+def test_build_then_serve_from_a_fresh_store(
+    bench_corpus: BenchCorpus, tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    corpus_dir = tmp_path / "corpus"
+    bench_corpus.save(corpus_dir)
+    shutil.copytree(tiny_cross_encoder, corpus_dir / TEST_CROSS_ENCODER_DIR)
+    store_dir = tmp_path / "store"
+
+    built = build_store(str(corpus_dir), str(store_dir), 60)
+    assert built["memory"].peak > 0
+    store = EdgeStore(store_dir)
+    try:
+        assert store.count("docs", None) == 60
+        assert store.count("docs", QUERY_TENANT) == 60 // TENANTS + (60 % TENANTS > 3)
+        meta = store.read_meta("docs")
+        assert meta["points"] == 60 and meta["total_len"] > 0
+    finally:
+        store.close()
+
+    served = serve_queries(str(store_dir), str(corpus_dir), rerank_queries=2)
+    queries = len(bench_corpus.queries)
+    assert len(served["embed_ms"]) == len(served["hybrid_ms"]) == queries
+    assert len(served["rerank_ms"]) == 2
+    assert "TEST-SIZE" in served["reranker"]
+    assert served["memory"].peak >= served["ready_memory"].current
+
+
+def test_run_bench_prints_each_section_in_order(tmp_path: Path) -> None:
+    seen: list[BenchContext] = []
+
+    def first(ctx: BenchContext) -> list[Row]:
+        seen.append(ctx)
+        ctx.shared["note"] = "from first"
+        return [("--- first", ""), ("figure", "1.00x")]
+
+    def second(ctx: BenchContext) -> list[Row]:
+        return [("shared", str(ctx.shared["note"]))]
+
+    report = run_bench([10], tmp_path, queries=5, sections=[first, second])
+    assert report == format_rows([("--- first", ""), ("figure", "1.00x"), ("shared", "from first")])
+    assert seen[0].sizes == [10] and seen[0].rerank_queries == 5
+
+
+def test_test_cross_encoder_keeps_the_requested_shape(tiny_cross_encoder: Path) -> None:
+    config = json.loads((tiny_cross_encoder / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"]) == (2, 32)
+    assert config["intermediate_size"] == 128 and config["max_position_embeddings"] == 512
+
+
+def test_query_cache_holds_compact_vectors_and_hands_out_copies(embedder: DenseEmbedder) -> None:
+    embedder.cache.clear()
+    first = embedder.embed_query("compact cache entry")
+    assert isinstance(first, list) and len(first) == embedder.dimension
+    first[0] = 99.0  # a caller's edit must not leak into the cache
+    second = embedder.embed_query("compact cache entry")
+    assert second[0] != 99.0
+    cached = embedder.cache.get((embedder.model_id, "compact cache entry"))
+    assert cached is not None and cached.dtype == np.float32 and cached.nbytes == 4 * len(second)
+    assert np.allclose(cached, second)
+
+
+def test_measure_ingest_times_both_paths_on_the_same_chunks() -> None:
+    result = measure_ingest(str(REPO_ROOT / "no-such-dataset"), 6, rounds=2)
+    assert result["chunks"] == 6
+    assert result["raw_rate"] > 0 and result["ingest_rate"] > 0
