@@ -126,19 +126,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, throughput and memory figures from one run."""
-    from server.evaluation.bench import run_bench
+    from server.evaluation.bench import SECTION_NAMES, run_bench
 
-    if args.ingest:
-        from server.evaluation.bench_ingest import bench_ingest, format_rows
-        from server.retrieval.factory import load_embedder
-
-        print(format_rows(bench_ingest(load_embedder(Settings(reranker_model="none")))))
-        return 0
-    sizes = [int(s) for s in args.chunks.split(",") if s.strip()]
-    if not sizes or min(sizes) < 1:
+    names = ["environment", "domains"] if args.ingest else args.sections.split(",")
+    unknown = [n for n in names if n.strip() not in SECTION_NAMES]
+    if unknown:
+        raise RetrievalError(
+            f"unknown bench section(s) {', '.join(unknown)}; "
+            f"expected some of: {', '.join(SECTION_NAMES)}"
+        )
+    sizes = [int(s) for s in args.chunks.split(",") if s.strip().isdigit() and int(s) > 0]
+    if not sizes or len(sizes) != len([s for s in args.chunks.split(",") if s.strip()]):
         raise RetrievalError("--chunks takes positive integers, e.g. 10000,100000")
-    report = run_bench(sizes, Path(args.dataset), queries=args.queries)
-    print(report)
+    sections = [SECTION_NAMES[n.strip()] for n in names]
+    print(run_bench(sizes, Path(args.dataset), queries=args.queries, sections=sections))
     return 0
 
 
@@ -252,7 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="BEIR directory whose corpus provides the text",
     )
     p.add_argument(
-        "--ingest", action="store_true", help="only the ingest figures (sample corpora, no-op)"
+        "--sections",
+        default="environment,ingest,stores,domains,server",
+        help="comma-separated: environment, ingest, stores, domains (per-domain ingest and "
+        "no-op re-ingest), server (MCP start-up and protocol overhead)",
+    )
+    p.add_argument(
+        "--ingest", action="store_true", help="shorthand for --sections environment,domains"
     )
     p.set_defaults(func=cmd_bench)
 

@@ -35,6 +35,7 @@ from server.settings import Settings
 
 __all__ = [
     "SECTIONS",
+    "SECTION_NAMES",
     "BenchContext",
     "BenchSection",
     "Row",
@@ -182,8 +183,42 @@ def stores_section(ctx: BenchContext) -> list[Row]:
     return [row for size in ctx.sizes for row in store_size_rows(ctx, size)]
 
 
-SECTIONS: list[BenchSection] = [environment_section, ingest_section, stores_section]
+def domain_ingest_section(ctx: BenchContext) -> list[Row]:
+    """`ingest` per domain on the sample corpora, and a no-op re-ingest of 1,000 files."""
+    from server.evaluation.bench_ingest import bench_ingest
+    from server.retrieval.factory import load_embedder
+
+    progress("ingest per domain: sample corpora, then a no-op re-ingest of 1,000 files")
+    rows = bench_ingest(load_embedder(Settings(reranker_model="none")))
+    return [("--- ingest per domain (datasets/*/corpus, `retrieval-mcp ingest` path)", ""), *rows]
+
+
+def server_section(ctx: BenchContext) -> list[Row]:
+    """MCP server: start-up to tools/list, and doc_search over stdio / HTTP vs in-process."""
+    from server.evaluation.bench_server import run_server_bench
+
+    progress("MCP server: start-up and protocol overhead (stdio, Streamable HTTP)")
+    rows = run_server_bench(queries=min(ctx.queries, 100))
+    return [("--- MCP server (subprocesses: `retrieval-mcp serve`)", ""), *rows]
+
+
+SECTIONS: list[BenchSection] = [
+    environment_section,
+    ingest_section,
+    stores_section,
+    domain_ingest_section,
+    server_section,
+]
 """The report, in order. Other benchmark modules add their section function here."""
+
+SECTION_NAMES: dict[str, BenchSection] = {
+    "environment": environment_section,
+    "ingest": ingest_section,
+    "stores": stores_section,
+    "domains": domain_ingest_section,
+    "server": server_section,
+}
+"""Names for `retrieval-mcp bench --sections`."""
 
 
 # -- running -----------------------------------------------------------------------------------

@@ -175,12 +175,14 @@ def _ms(values: Sequence[float]) -> str:
     return f"p50 {percentile(values, 50):7.2f} ms   p95 {percentile(values, 95):7.2f} ms"
 
 
-def run_server_bench(*, queries: int = 100, docs: int = 60, startups: int = 3) -> str:
-    """Start-up and protocol-overhead figures for the MCP server, as printable lines."""
-    lines: list[str] = []
+def run_server_bench(
+    *, queries: int = 100, docs: int = 60, startups: int = 3
+) -> list[tuple[str, str]]:
+    """Start-up and protocol-overhead figures for the MCP server, as (label, figures) rows."""
+    rows: list[tuple[str, str]] = []
 
     def add(label: str, value: str) -> None:
-        lines.append(f"{label:<48}{value}")
+        rows.append((label, value))
 
     query_texts = _queries(queries)
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
@@ -210,7 +212,7 @@ def run_server_bench(*, queries: int = 100, docs: int = 60, startups: int = 3) -
             f"protocol overhead, {label}",
             f"x{p50 / local_p50:5.2f} of in-process p50 (+{p50 - local_p50:.2f} ms)",
         )
-    return "\n".join(lines)
+    return rows
 
 
 def _seconds(values: Sequence[float]) -> str:
