@@ -83,3 +83,11 @@ def test_settings_from_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 def test_unknown_domain_message() -> None:
     with pytest.raises(ValueError, match="expected one of: docs, legal, code"):
         Settings().domain("finance")
+
+
+def test_legal_default_fusion_is_sparse_heavy_rrf() -> None:
+    """The licence tuning set favours BM25 (README, Evaluation): sparse-heavy RRF with k=1."""
+    fusion = Settings().domains[Domain.LEGAL].fusion
+    assert fusion.method == "rrf" and fusion.rrf_k == 1
+    assert fusion.sparse_weight > fusion.dense_weight
+    assert Settings().domains[Domain.DOCS].fusion.method == "dbsf"

@@ -13,7 +13,7 @@ from server.retrieval.pipeline import AVG_LEN_DRIFT, RetrievalPipeline
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk
-from server.settings import Settings
+from server.settings import Domain, FusionSettings, Settings
 
 DOCS = {
     "tea": "Green tea contains catechins, antioxidants studied for heart health.",
@@ -153,3 +153,24 @@ def test_embedder_query_cache(embedder: DenseEmbedder) -> None:
     assert embedder.cache.hits == hits + 1
     assert len(first) == embedder.dimension == 384
     assert sum(x * x for x in first) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_rrf_weights_steer_the_fused_order(store: VectorStore, embedder: DenseEmbedder) -> None:
+    """Qdrant's weighted RRF (k=1): the heavier stage decides the top hit."""
+    docs = {
+        **DOCS,
+        "routine": "Rise at dawn, fall asleep by ten: twice a day, every day, a routine.",
+    }
+    p = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
+    p.index("legal", _chunks("acme", docs))
+    query = "why does the ocean rise and fall twice a day"
+    dense_top = p.search(query, domain="legal", tenant="acme", mode="dense").hits[0].doc_id
+    sparse_top = p.search(query, domain="legal", tenant="acme", mode="bm25").hits[0].doc_id
+    assert dense_top != sparse_top  # the stages disagree, so the weights must decide
+    for dense_weight, sparse_weight, expected in ((1.0, 10.0, sparse_top), (10.0, 1.0, dense_top)):
+        p.settings.domains[Domain.LEGAL].fusion = FusionSettings(
+            method="rrf", rrf_k=1, dense_weight=dense_weight, sparse_weight=sparse_weight
+        )
+        result = p.search(query, domain="legal", tenant="acme", mode="hybrid")
+        assert result.hits[0].doc_id == expected
+        assert result.fusion == f"rrf(k=1, weights=[{dense_weight}, {sparse_weight}])"
