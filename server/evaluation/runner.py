@@ -122,9 +122,8 @@ def ensure_indexed(
         pipeline.delete(name, EVAL_TENANT)
     started = time.perf_counter()
     report = index_documents(pipeline, dataset.corpus, domain=name, tenant=EVAL_TENANT)
-    meta = pipeline.store.read_meta(settings.collection)
-    meta[meta_key] = signature
-    pipeline.store.write_meta(settings.collection, meta)
+    # Set only this key (atomically): other writers may be updating the BM25 statistics.
+    pipeline.store.adjust_meta(settings.collection, {}, {meta_key: signature})
     seconds = round(time.perf_counter() - started, 1)
     return {"reused": False, "chunks": report.chunks, "seconds": seconds}
 
