@@ -99,11 +99,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score retrieval modes on a BEIR dataset."""
     from server.evaluation.beir import load_beir
+    from server.evaluation.eval_sets import prepare_dataset
     from server.evaluation.runner import format_table, parse_modes, run_eval, write_json
 
     modes = parse_modes(args.modes)
     dataset = load_beir(
-        Path(args.dataset),
+        prepare_dataset(Path(args.dataset)),
         Path(args.queries) if args.queries else None,
         Path(args.qrels) if args.qrels else None,
     )

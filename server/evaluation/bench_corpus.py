@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from server.evaluation.beir import load_corpus
+from server.evaluation.eval_sets import CODE_CORPUS, ensure_legal_corpus
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.passages import pack_passages, split_sentences
 from server.retrieval.pipeline import RetrievalPipeline
@@ -29,7 +30,6 @@ from server.retrieval.sparse import SparseEncoder
 from server.retrieval.store import StoredPoint, point_id
 from server.retrieval.types import Chunk
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TENANTS = 8
 TEXTS_FILE = "passages.json"
 VECTORS_FILE = "vectors.npy"
@@ -66,14 +66,7 @@ class BenchCorpus:
 def source_texts(dataset: Path) -> tuple[list[str], list[str]]:
     """Passages and query-like sentences from a BEIR corpus (or the bundled eval sets)."""
     corpus_file = dataset / "corpus.jsonl"
-    files = (
-        [corpus_file]
-        if corpus_file.exists()
-        else [
-            REPO_ROOT / "datasets/eval/legal/corpus.jsonl",
-            REPO_ROOT / "datasets/eval/code/corpus.jsonl",
-        ]
-    )
+    files = [corpus_file] if corpus_file.exists() else [ensure_legal_corpus(), CODE_CORPUS]
     docs = [d for f in files for d in load_corpus(f)]
     passages = [f"{d.title}\n{d.text}".strip() for d in docs]
     sentences = [

@@ -27,11 +27,11 @@ from typing import Any
 import anyio
 
 from server.evaluation.beir import load_corpus
+from server.evaluation.eval_sets import ensure_legal_corpus
 from server.evaluation.metrics import percentile
 from server.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = REPO_ROOT / "datasets/eval/legal/corpus.jsonl"
 QUERIES = REPO_ROOT / "datasets/eval/legal/queries.jsonl"
 TENANT = "bench"
 WARMUP = 3
@@ -72,7 +72,9 @@ def _index(store_dir: Path, docs: int) -> int:
     settings = Settings(store_path=store_dir, reranker_model="none")
     pipeline = build_pipeline(settings)
     try:
-        report = index_documents(pipeline, load_corpus(CORPUS)[:docs], domain="docs", tenant=TENANT)
+        report = index_documents(
+            pipeline, load_corpus(ensure_legal_corpus())[:docs], domain="docs", tenant=TENANT
+        )
     finally:
         pipeline.store.close()
     return report.chunks
