@@ -77,6 +77,8 @@ class ServerRuntime:
         self._model_error: str | None = None
         self._store_ready = threading.Event()
         self._models_ready = threading.Event()
+        self._go = threading.Event()
+        """Set when a tool call needs the store or models: the loader stops holding back."""
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._pipeline: RetrievalPipeline | None = None
@@ -116,6 +118,7 @@ class ServerRuntime:
     def close(self) -> None:
         """Close the store if this runtime opened it. Models still loading are left to finish
         on their daemon thread: a client that disconnects early need not wait for them."""
+        self._go.set()
         if self._thread is not None:
             self._store_ready.wait(timeout=60)
         with self._lock:
@@ -133,6 +136,8 @@ class ServerRuntime:
             self._store_ready.clear()
 
     def _load(self) -> None:
+        # Let the protocol handshake go first; a tool call that needs the store sets _go.
+        self._go.wait(self.settings.mcp.load_delay_seconds)
         started = time.perf_counter()
         self._try_open_store()
         self._store_ready.set()
@@ -209,6 +214,7 @@ class ServerRuntime:
             return self._pipeline
 
     def _wait(self, event: threading.Event, what: str) -> None:
+        self._go.set()
         if self._thread is None and not event.is_set():
             raise RetrievalError("the server is shutting down")
         if not event.wait(self.settings.mcp.model_wait_seconds):

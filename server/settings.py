@@ -161,6 +161,10 @@ class McpServerSettings(BaseModel):
     """How many files a path_glob / source_prefix filter may resolve to before it is refused."""
     model_wait_seconds: float = Field(default=300.0, gt=0)
     """How long a tool call waits for the models still loading in the background."""
+    load_delay_seconds: float = Field(default=2.0, ge=0, le=60)
+    """Hold back opening the store and loading the models this long after start-up (unless a
+    tool call needs them sooner), so their imports do not slow the initialize / tools/list
+    handshake (the loader thread competes with the protocol thread for the GIL)."""
 
 
 class Settings(BaseSettings):
