@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_args(p)
     p.set_defaults(func=cmd_demo)
 
-    from server.mcp_cli import register as register_mcp_commands
+    from server.cli_mcp import register as register_mcp_commands
 
     register_mcp_commands(sub)
     return parser
