@@ -73,6 +73,13 @@ class DomainSettings(BaseModel):
     """How many fused candidates the cross-encoder rescores (0 disables reranking)."""
     title_in_dense: bool = True
     """Prepend the chunk title (document title, heading path, symbol) for dense embedding."""
+    part_sentences: int = Field(default=0, ge=0, le=16)
+    """Sentences per part vector (0: none). Each chunk's sentences, in groups of this size, are
+    also embedded on their own and stored as a multivector; the dense stage then scores a chunk
+    by ``(1 - part_weight) * cos(chunk) + part_weight * max cos(part)``. Costs about one more
+    encode of the text at ingest. Takes effect for collections created with it (re-ingest)."""
+    part_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    """Share of the best part's cosine in the dense stage score (see part_sentences)."""
 
 
 class IngestSettings(BaseModel):
@@ -100,6 +107,7 @@ def _default_domains() -> dict[Domain, DomainSettings]:
             collection="docs",
             bm25=Bm25Settings(k1=0.9, b=0.4),
             fusion=FusionSettings(method="dbsf"),
+            part_sentences=2,
         ),
         Domain.LEGAL: DomainSettings(
             collection="legal",

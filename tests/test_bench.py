@@ -28,6 +28,7 @@ from server.evaluation.bench_steps import (
 )
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.pipeline import part_texts
 from server.retrieval.sparse import SparseEncoder
 from server.settings import Bm25Settings
 
@@ -62,6 +63,31 @@ def test_point_batches_are_bounded_deterministic_and_complete(bench_corpus: Benc
     )
 
 
+def test_point_batches_carry_jittered_part_vectors(
+    bench_corpus: BenchCorpus, embedder: DenseEmbedder
+) -> None:
+    groups = [part_texts(p, 2) for p in bench_corpus.passages]
+    assert any(groups) and not all(groups)
+    offsets = np.cumsum([0] + [len(g) for g in groups])
+    corpus = BenchCorpus(
+        bench_corpus.passages,
+        bench_corpus.vectors,
+        bench_corpus.queries,
+        embedder.embed_documents([t for g in groups for t in g]),
+        offsets,
+    )
+    n = len(corpus.passages)
+    encoder = SparseEncoder(Bm25Settings())
+    [(points, _)] = iter_point_batches(corpus, n, encoder, 50.0, batch_size=n, with_parts=True)
+    for row, point in enumerate(points):
+        assert point.parts is not None and len(point.parts) == max(1, len(groups[row]))
+        assert all(abs(np.linalg.norm(v) - 1.0) < 1e-4 for v in point.parts)
+        own = corpus.parts_of(row, corpus.vectors[row])
+        assert min(float(np.dot(a, b)) for a, b in zip(own, point.parts, strict=True)) > 0.9
+    [(plain, _)] = iter_point_batches(corpus, n, encoder, 50.0, batch_size=n)
+    assert all(p.parts is None for p in plain)
+
+
 def test_memory_figures_of_a_fresh_process_are_its_own() -> None:
     here = memory_figures()
     assert here.peak >= here.current > 0
@@ -86,6 +112,7 @@ def test_build_then_serve_from_a_fresh_store(
         assert store.count("docs", QUERY_TENANT) == 60 // TENANTS + (60 % TENANTS > 3)
         meta = store.read_meta("docs")
         assert meta["points"] == 60 and meta["total_len"] > 0
+        assert store.has_part_vectors("docs")  # built like the docs default
     finally:
         store.close()
 
@@ -135,3 +162,5 @@ def test_measure_ingest_times_both_paths_on_the_same_chunks() -> None:
     result = measure_ingest(str(REPO_ROOT / "no-such-dataset"), 6, rounds=2)
     assert result["chunks"] == 6
     assert result["raw_rate"] > 0 and result["ingest_rate"] > 0
+    # the fair baseline encodes the part texts too, so it is slower than chunk texts alone
+    assert result["part_sentences"] == 2 and result["raw_all_rate"] > 0

@@ -252,6 +252,8 @@ async def test_index_stats(client: Client, tools: dict[str, Tool]) -> None:
     stats = await call(client, tools, "index_stats", {})
     counts = {d["domain"]: (d["chunks"], d["sources"]) for d in stats["domains"]}
     assert counts == {"docs": (6, 3), "legal": (5, 2), "code": (4, 3)}
+    parts = {d["domain"]: d["part_vectors"] for d in stats["domains"]}
+    assert parts == {"docs": True, "legal": False, "code": False}  # the domain defaults
     assert stats["tenant"] == "acme" and stats["embedding_dimension"] == 384
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from server.errors import InvalidRequestError
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import AVG_LEN_DRIFT, RetrievalPipeline
+from server.retrieval.pipeline import AVG_LEN_DRIFT, MAX_PARTS, RetrievalPipeline, part_texts
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk
@@ -174,3 +175,64 @@ def test_rrf_weights_steer_the_fused_order(store: VectorStore, embedder: DenseEm
         result = p.search(query, domain="legal", tenant="acme", mode="hybrid")
         assert result.hits[0].doc_id == expected
         assert result.fusion == f"rrf(k=1, weights=[{dense_weight}, {sparse_weight}])"
+
+
+def test_part_texts_groups_sentences() -> None:
+    text = "One. Two. Three. Four. Five."
+    assert part_texts(text, 2) == ["One. Two.", "Three. Four.", "Five."]
+    assert part_texts("Only one sentence here.", 2) == []
+    assert part_texts("One. Two.", 2) == []  # a single group: the chunk is its own part
+    many = " ".join(f"Sentence {i}." for i in range(100))
+    groups = part_texts(many, 1)
+    assert len(groups) <= MAX_PARTS and " ".join(groups) == many
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+ABSTRACT = (
+    "We surveyed coastal wetlands across three continents over a decade. "
+    "Sampling followed a fixed protocol at every site. "
+    "Salt marsh grasses stored more carbon per hectare than tropical forests. "
+    "Funding came from several national science agencies."
+)
+
+
+def test_docs_dense_stage_blends_chunk_and_part_vectors(
+    store: VectorStore, embedder: DenseEmbedder
+) -> None:
+    settings = Settings(reranker_model="none")
+    docs = settings.domains[Domain.DOCS]
+    assert docs.part_sentences == 2
+    p = RetrievalPipeline(settings, store, embedder, None)
+    p.index(
+        "docs", [Chunk(tenant="t", doc_id="w", source="w.txt", text=ABSTRACT, title="Wetlands")]
+    )
+    query = "salt marsh carbon storage compared with forests"
+    [hit] = p.search(query, domain="docs", tenant="t", mode="dense").hits
+    q = embedder.embed_documents([query])[0].tolist()
+    chunk = embedder.embed_documents([f"Wetlands\n{ABSTRACT}"])[0].tolist()
+    parts = embedder.embed_documents(part_texts(ABSTRACT, 2))
+    expected = (1 - docs.part_weight) * _cosine(q, chunk) + docs.part_weight * max(
+        _cosine(q, v.tolist()) for v in parts
+    )
+    assert hit.score == pytest.approx(expected, abs=2e-3)  # parts are stored as float16
+    assert hit.score > _cosine(q, chunk) + 0.02  # the matching sentence pair lifts the chunk
+
+
+def test_collection_without_parts_is_searched_with_chunk_vectors(
+    edge_store: EdgeStore, embedder: DenseEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = Settings(reranker_model="none")
+    old.domains[Domain.DOCS].part_sentences = 0
+    RetrievalPipeline(old, edge_store, embedder, None).index("docs", _chunks("acme"))
+    assert not edge_store.has_part_vectors("docs")
+    current = RetrievalPipeline(Settings(reranker_model="none"), edge_store, embedder, None)
+    current.index("docs", _chunks("acme", {"wetlands": ABSTRACT}))  # still no part vectors
+    with caplog.at_level("WARNING"):
+        result = current.search("bee waggle dance", domain="docs", tenant="acme", mode="hybrid")
+        current.search("bee waggle dance", domain="docs", tenant="acme", mode="hybrid")
+    assert result.hits[0].doc_id == "bees"
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "without part vectors" in caplog.records[0].message

@@ -179,3 +179,77 @@ def test_concurrent_meta_adjustments_are_not_lost(filled: VectorStore) -> None:
     for t in threads:
         t.join()
     assert filled.read_meta(COLLECTION) == {"points": 40, "total_len": 20.0}
+
+
+def _unit(*values: float) -> list[float]:
+    norm = sum(v * v for v in values) ** 0.5
+    return [v / norm for v in values] + [0.0] * (DIM - len(values))
+
+
+def _part_point(
+    name: str, tenant: str, dense: list[float], parts: list[list[float]]
+) -> StoredPoint:
+    return StoredPoint(
+        id=point_id(tenant, "docs", name, 0),
+        dense=dense,
+        sparse=SparseVector([7], [1.0]),
+        payload={"tenant": tenant, "doc_id": name, "source": name, "chunk_index": 0},
+        parts=parts,
+    )
+
+
+def test_has_part_vectors_only_when_created_with_them(store: VectorStore) -> None:
+    assert not store.has_part_vectors(COLLECTION)
+    store.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    assert not store.has_part_vectors(COLLECTION)
+    store.ensure_collection("with-parts", DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
+    assert store.has_part_vectors("with-parts")
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_part_vectors_blend_into_the_dense_stage(store: VectorStore, sparse: bool) -> None:
+    store.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
+    # "buried": the chunk vector misses the query, one of its parts hits it exactly;
+    # "broad": the chunk vector is fairly close, its only part is the chunk itself.
+    broad = _unit(0.4, 0.84**0.5)
+    store.upsert(
+        COLLECTION,
+        [
+            _part_point("buried", "a", _unit(0, 1), [_unit(0, 1), _unit(1)]),
+            _part_point("broad", "a", broad, [broad]),
+            _part_point("other-tenant", "b", _unit(1), [_unit(1)]),
+        ],
+    )
+    store.finish_writes(COLLECTION)
+    query = _unit(1)
+
+    def dense_stage(weight: float | None) -> dict[str, float]:
+        response = store.query(
+            COLLECTION,
+            HybridQuery(
+                tenant="a",
+                limit=5,
+                candidates=5,
+                dense=query,
+                sparse=SparseVector([7], [1.0]) if sparse else None,
+                part_weight=weight,
+            ),
+        )
+        assert {p.payload["tenant"] for p in response.final} == {"a"}
+        stage = response.dense if sparse else response.final
+        return {p.id: p.score for p in stage}
+
+    buried, broad_id = point_id("a", "docs", "buried", 0), point_id("a", "docs", "broad", 0)
+    chunk_only = dense_stage(None)
+    assert chunk_only[broad_id] == pytest.approx(0.4, abs=1e-3)
+    assert chunk_only[buried] == pytest.approx(0.0, abs=1e-3)
+    blended = dense_stage(0.5)  # 0.5 * chunk cosine + 0.5 * best part cosine
+    assert blended[buried] == pytest.approx(0.5, abs=1e-3)
+    assert blended[broad_id] == pytest.approx(0.4, abs=1e-3)
+    assert max(blended, key=blended.__getitem__) == buried
+    assert dense_stage(1.0)[buried] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_part_weight_is_validated() -> None:
+    with pytest.raises(InvalidRequestError, match="part_weight"):
+        HybridQuery(tenant="a", limit=1, candidates=1, dense=[1.0], part_weight=1.5)

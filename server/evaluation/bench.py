@@ -108,17 +108,24 @@ def ingest_section(ctx: BenchContext) -> list[Row]:
     progress(f"ingest: raw encode vs pipeline on {ctx.ingest_sample} chunks")
     result = run_in_fresh_process(measure_ingest, str(ctx.dataset), ctx.ingest_sample)
     raw, ingest = float(result["raw_rate"]), float(result["ingest_rate"])
+    raw_all = float(result["raw_all_rate"])
     memory: MemoryFigures = result["memory"]
+    parts = int(result["part_sentences"])
     return [
         (
             "--- ingest",
-            f"({result['chunks']} real chunks; raw and pipeline alternate in "
+            f"({result['chunks']} real chunks, docs domain; raw and pipeline alternate in "
             f"{INGEST_ROUNDS} rounds)",
         ),
-        ("raw encode throughput (baseline)", f"{raw:7.1f} chunks/s"),
+        ("raw encode throughput, chunk texts", f"{raw:7.1f} chunks/s"),
+        (
+            f"raw encode, chunk + part texts (part_sentences={parts})",
+            f"{raw_all:7.1f} chunks/s   (what the pipeline embeds)",
+        ),
         (
             "ingest throughput (embed+BM25+upsert+index)",
-            f"{ingest:7.1f} chunks/s   = {ingest / raw:.2f}x raw encode (target >= 0.8x)",
+            f"{ingest:7.1f} chunks/s   = {ingest / raw_all:.2f}x raw encode of the same texts "
+            f"(target >= 0.8x); {ingest / raw:.2f}x chunk texts alone",
         ),
         ("ingest process memory", memory.describe()),
     ]

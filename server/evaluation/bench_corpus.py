@@ -4,9 +4,9 @@
 default, else the bundled eval sets) to the model's window, embeds them, and saves texts,
 vectors and query sentences to a directory. ``iter_point_batches`` then generates any number
 of chunks from that file in bounded batches: chunk i reuses passage ``i mod unique`` with a
-small jitter on its dense vector, and (past the first round) a recombined text for BM25, so a
-100k-chunk store takes minutes instead of the hour that embedding 100k passages costs on two
-CPU cores, and the builder's memory does not grow with N.
+small jitter on its dense vector (and its part vectors), and (past the first round) a
+recombined text for BM25, so a 100k-chunk store takes minutes instead of the hour that
+embedding 100k passages costs on two CPU cores, and the builder's memory does not grow with N.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ TENANTS = 8
 TEXTS_FILE = "passages.json"
 VECTORS_FILE = "vectors.npy"
 QUERIES_FILE = "queries.json"
+PARTS_FILE = "part_vectors.npz"
 JITTER = 0.01
 """Standard deviation of the Gaussian noise added to a reused dense vector (before norming)."""
 
@@ -45,14 +46,20 @@ class BenchCorpus:
     passages: list[str]
     vectors: NDArray[np.float32]
     queries: list[str]
+    part_vectors: NDArray[np.float32] | None = None
+    """All passages' part vectors, concatenated (passage i owns rows part_offsets[i:i+2])."""
+    part_offsets: NDArray[np.int64] | None = None
 
     @classmethod
     def load(cls, directory: Path) -> BenchCorpus:
         """Read a corpus written by ``prepare_corpus``."""
+        parts = np.load(directory / PARTS_FILE) if (directory / PARTS_FILE).exists() else None
         return cls(
             passages=json.loads((directory / TEXTS_FILE).read_text()),
             vectors=np.load(directory / VECTORS_FILE),
             queries=json.loads((directory / QUERIES_FILE).read_text()),
+            part_vectors=None if parts is None else parts["vectors"],
+            part_offsets=None if parts is None else parts["offsets"],
         )
 
     def save(self, directory: Path) -> None:
@@ -61,6 +68,15 @@ class BenchCorpus:
         (directory / TEXTS_FILE).write_text(json.dumps(self.passages))
         np.save(directory / VECTORS_FILE, self.vectors)
         (directory / QUERIES_FILE).write_text(json.dumps(self.queries))
+        if self.part_vectors is not None and self.part_offsets is not None:
+            np.savez(directory / PARTS_FILE, vectors=self.part_vectors, offsets=self.part_offsets)
+
+    def parts_of(self, row: int, dense: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Part vectors of passage ``row`` (just ``dense`` when it has none of its own)."""
+        if self.part_vectors is None or self.part_offsets is None:
+            return dense[None, :]
+        begin, end = int(self.part_offsets[row]), int(self.part_offsets[row + 1])
+        return self.part_vectors[begin:end] if end > begin else dense[None, :]
 
 
 def source_texts(dataset: Path) -> tuple[list[str], list[str]]:
@@ -138,8 +154,12 @@ def iter_point_batches(
     *,
     domain: str = "docs",
     batch_size: int = 1000,
+    with_parts: bool = False,
 ) -> Iterator[tuple[list[StoredPoint], int]]:
-    """Synthetic points in batches (with the batch's summed BM25 length); memory stays bounded."""
+    """Synthetic points in batches (with the batch's summed BM25 length); memory stays bounded.
+
+    ``with_parts``: each point also carries its passage's part vectors, jittered like ``dense``.
+    """
     n = len(corpus.passages)
     for begin in range(0, size, batch_size):
         end = min(size, begin + batch_size)
@@ -155,12 +175,19 @@ def iter_point_batches(
             chunk = synthetic_chunk(corpus.passages, i)
             length = encoder.count_tokens(chunk.text)
             total += length
+            parts = None
+            if with_parts:
+                own = corpus.parts_of(int(rows[offset]), corpus.vectors[rows[offset]])
+                jittered = own + noise[offset].astype(np.float32)
+                jittered /= np.linalg.norm(jittered, axis=1, keepdims=True)
+                parts = jittered.tolist()
             batch.append(
                 StoredPoint(
                     id=point_id(chunk.tenant, domain, chunk.source, chunk.chunk_index),
                     dense=dense[offset].tolist(),
                     sparse=encoder.encode_document(chunk.text, avg_len),
                     payload=RetrievalPipeline._payload(chunk, length),
+                    parts=parts,
                 )
             )
         yield batch, total

@@ -23,7 +23,7 @@ from server.retrieval.factory import build_pipeline
 from server.retrieval.passages import pack_passages
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.types import SEARCH_MODES, Chunk, IndexReport, SearchMode
-from server.settings import Settings
+from server.settings import Domain, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ def index_documents(
 
 
 def _index_signature(dataset: BeirDataset, settings: Settings, domain: str) -> str:
-    config = settings.domains[domain].model_dump_json(include={"bm25", "title_in_dense"})  # type: ignore[index]
+    fields = {"bm25", "title_in_dense", "part_sentences"}
+    config = settings.domains[Domain(domain)].model_dump_json(include=fields)
     raw = f"{dataset.fingerprint()}|{settings.embedding_model}|{config}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 

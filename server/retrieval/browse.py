@@ -82,6 +82,10 @@ class DomainStats(BaseModel):
     exists: bool
     chunks: int
     sources: int
+    part_vectors: bool = Field(
+        default=False,
+        description="The collection stores sentence-group vectors that the dense stage blends in.",
+    )
 
 
 def _chunk_from_point(domain: Domain, point: ScoredPoint) -> StoredChunk:
@@ -257,7 +261,12 @@ def domain_stats(
     chunks = store.count(collection, tenant) if exists else 0
     sources = store.count(collection, tenant, {"chunk_index": 0}) if exists else 0
     return DomainStats(
-        domain=domain, collection=collection, exists=exists, chunks=chunks, sources=sources
+        domain=domain,
+        collection=collection,
+        exists=exists,
+        chunks=chunks,
+        sources=sources,
+        part_vectors=exists and store.has_part_vectors(collection),
     )
 
 

@@ -26,6 +26,7 @@ from server.errors import StoreError, StoreLockedError
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     DENSE_VECTOR,
+    PARTS_VECTOR,
     SPARSE_VECTOR,
     HybridQuery,
     IndexKind,
@@ -56,6 +57,13 @@ def _edge_sparse(vector: SparseVector) -> qe.SparseVector:
     return qe.SparseVector(vector.indices, vector.values)
 
 
+def _edge_vectors(point: StoredPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {DENSE_VECTOR: point.dense, SPARSE_VECTOR: _edge_sparse(point.sparse)}
+    if point.parts:
+        vectors[PARTS_VECTOR] = point.parts
+    return vectors
+
+
 def _index_params(kind: IndexKind) -> Any:
     if kind == "tenant":
         return qe.KeywordIndexParams(is_tenant=True)
@@ -69,6 +77,43 @@ def _fusion(request: HybridQuery) -> Any:
     if fusion.method == "dbsf":
         return qe.Fusion.Dbsf()
     return qe.Fusion.Rrf(k=fusion.rrf_k, weights=[fusion.dense_weight, fusion.sparse_weight])
+
+
+def _dense_stage(request: HybridQuery, flt: qe.Filter | None) -> tuple[Any, list[Any] | None]:
+    """The dense stage as (query, prefetches): chunk vector alone, or blended with the parts.
+
+    With part vectors: the union of the chunk-vector and part-vector neighbours is rescored by
+    both vectors, then ``(1 - w) * chunk + w * best part`` ranks it. Both scores exist for
+    every candidate, so a chunk found by one vector only is not scored as zero by the other.
+    """
+    assert request.dense is not None
+    chunk = qe.Query.Nearest(request.dense, using=DENSE_VECTOR)
+    if request.part_weight is None:
+        return chunk, None
+    parts = qe.Query.Nearest([request.dense], using=PARTS_VECTOR)
+    depth = request.candidates
+    union_fusion: Any = qe.Fusion.Rrf(k=60)  # any fusion: only the union of ids matters
+    union = qe.Prefetch(
+        limit=2 * depth,
+        prefetches=[
+            qe.Prefetch(limit=depth, query=chunk, filter=flt),
+            qe.Prefetch(limit=depth, query=parts, filter=flt),
+        ],
+        query=union_fusion,
+    )
+    rescored = [qe.Prefetch(limit=2 * depth, prefetches=[union], query=q) for q in (chunk, parts)]
+    weight = request.part_weight
+    blend = qe.Expression.Sum(
+        [
+            qe.Expression.Mult(
+                [qe.Expression.Constant(1.0 - weight), qe.Expression.Variable("$score[0]")]
+            ),
+            qe.Expression.Mult(
+                [qe.Expression.Constant(weight), qe.Expression.Variable("$score[1]")]
+            ),
+        ]
+    )
+    return qe.Formula(blend), rescored
 
 
 def _scored(points: Sequence[Any]) -> list[ScoredPoint]:
@@ -193,17 +238,36 @@ class EdgeStore:
     def has_collection(self, name: str) -> bool:
         return (self._shard_dir(name) / "edge_config.json").exists()
 
+    def has_part_vectors(self, name: str) -> bool:
+        try:
+            config = json.loads((self._shard_dir(name) / "edge_config.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return PARTS_VECTOR in (config.get("vectors") or {})
+
     def ensure_collection(
-        self, name: str, dense_dim: int, payload_indexes: Mapping[str, IndexKind]
+        self,
+        name: str,
+        dense_dim: int,
+        payload_indexes: Mapping[str, IndexKind],
+        part_vectors: bool = False,
     ) -> None:
         with self._guard:
             if not self.has_collection(name):
+                vectors = {
+                    DENSE_VECTOR: qe.EdgeVectorParams(size=dense_dim, distance=qe.Distance.Cosine)
+                }
+                if part_vectors:
+                    vectors[PARTS_VECTOR] = qe.EdgeVectorParams(
+                        size=dense_dim,
+                        distance=qe.Distance.Cosine,
+                        multivector_config=qe.MultiVectorConfig(
+                            comparator=qe.MultiVectorComparator.MaxSim
+                        ),
+                        datatype=qe.VectorStorageDatatype.Float16,
+                    )
                 config = qe.EdgeConfig(
-                    vectors={
-                        DENSE_VECTOR: qe.EdgeVectorParams(
-                            size=dense_dim, distance=qe.Distance.Cosine
-                        )
-                    },
+                    vectors=vectors,
                     sparse_vectors={
                         SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
                     },
@@ -225,14 +289,7 @@ class EdgeStore:
     ) -> None:
         if not points:
             return
-        edge_points = [
-            qe.Point(
-                p.id,
-                {DENSE_VECTOR: p.dense, SPARSE_VECTOR: _edge_sparse(p.sparse)},
-                p.payload,
-            )
-            for p in points
-        ]
+        edge_points = [qe.Point(p.id, _edge_vectors(p), p.payload) for p in points]
         with self._guard:
             self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
             if meta_deltas:
@@ -249,22 +306,31 @@ class EdgeStore:
         flt = _edge_filter(request.tenant, request.filters)
         # IDF over the tenant's own documents: other tenants' texts never shift its scores.
         params = qe.SearchParams(idf=qe.IdfParams(corpus=_edge_filter(request.tenant, None)))
-        stages: list[tuple[str, Any, qe.SearchParams | None]] = []
+        # (stage, query, params, nested prefetches)
+        stages: list[tuple[str, Any, qe.SearchParams | None, list[Any] | None]] = []
         if request.dense is not None:
-            stages.append(("dense", qe.Query.Nearest(request.dense, using=DENSE_VECTOR), None))
+            dense_query, dense_inner = _dense_stage(request, flt)
+            stages.append(("dense", dense_query, None, dense_inner))
         if request.sparse is not None:
             sparse_query = qe.Query.Nearest(_edge_sparse(request.sparse), using=SPARSE_VECTOR)
-            stages.append(("sparse", sparse_query, params))
+            stages.append(("sparse", sparse_query, params, None))
         stage_requests = [
             qe.QueryRequest(
-                limit=request.candidates, query=q, filter=flt, params=p, with_payload=False
+                limit=request.candidates,
+                query=q,
+                prefetches=inner,
+                filter=flt,
+                params=p,
+                with_payload=False,
             )
-            for _, q, p in stages
+            for _, q, p, inner in stages
         ]
         if len(stages) == 2:
             prefetches = [
-                qe.Prefetch(limit=request.candidates, query=q, filter=flt, params=p)
-                for _, q, p in stages
+                qe.Prefetch(
+                    limit=request.candidates, query=q, prefetches=inner, filter=flt, params=p
+                )
+                for _, q, p, inner in stages
             ]
             final_request = qe.QueryRequest(
                 limit=request.limit,
@@ -274,13 +340,18 @@ class EdgeStore:
                 with_payload=True,
             )
         else:
-            _, q, p = stages[0]
+            _, q, p, inner = stages[0]
             final_request = qe.QueryRequest(
-                limit=request.limit, query=q, filter=flt, params=p, with_payload=True
+                limit=request.limit,
+                query=q,
+                prefetches=inner,
+                filter=flt,
+                params=p,
+                with_payload=True,
             )
         results = shard.query_batch(qe.QueryBatchRequest([final_request, *stage_requests]))
         response = QueryResponse(final=_scored(results[0]))
-        for (stage, _, _), points in zip(stages, results[1:], strict=True):
+        for (stage, *_), points in zip(stages, results[1:], strict=True):
             setattr(response, stage, _scored(points))
         return response
 

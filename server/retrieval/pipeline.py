@@ -18,6 +18,7 @@ from server.retrieval.filter_fields import (
     SECTION_PREFIXES_FIELD,
     derived_filter_fields,
 )
+from server.retrieval.passages import split_sentences
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.sparse import SparseEncoder
 from server.retrieval.store import (
@@ -63,6 +64,22 @@ DOMAIN_PAYLOAD_INDEXES: dict[Domain, dict[str, IndexKind]] = {
 
 ProgressCallback = Callable[[int], None]
 
+MAX_PARTS = 16
+"""Most part vectors per chunk: longer chunks get proportionally larger sentence groups."""
+DEFAULT_PART_SENTENCES = 2
+"""Group size for a collection that has part vectors while its domain setting is 0."""
+
+
+def part_texts(text: str, sentences_per_part: int) -> list[str]:
+    """A chunk's sentences in groups of ``sentences_per_part`` (at most MAX_PARTS groups).
+
+    One group or none means the chunk is its own only part (its vector is reused).
+    """
+    sentences = split_sentences(text)
+    size = max(sentences_per_part, -(-len(sentences) // MAX_PARTS), 1)
+    groups = [" ".join(sentences[i : i + size]) for i in range(0, len(sentences), size)]
+    return groups if len(groups) > 1 else []
+
 
 def _elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
@@ -83,6 +100,8 @@ class RetrievalPipeline:
         self.embedder = embedder
         self.reranker = reranker
         self._encoders: dict[Domain, SparseEncoder] = {}
+        self._part_collections: set[str] = set()
+        self._warned_no_parts: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -112,6 +131,65 @@ class RetrievalPipeline:
     def _dense_text(self, settings: DomainSettings, title: str, text: str) -> str:
         return self._keyword_text(title, text) if settings.title_in_dense else text
 
+    def _has_parts(self, collection: str) -> bool:
+        """Whether the collection carries part vectors (cached once true)."""
+        if collection in self._part_collections:
+            return True
+        if self.store.has_part_vectors(collection):
+            self._part_collections.add(collection)
+            return True
+        return False
+
+    def _parts_in_queries(self, settings: DomainSettings) -> bool:
+        if settings.part_sentences <= 0:
+            return False
+        if self._has_parts(settings.collection):
+            return True
+        if settings.collection not in self._warned_no_parts:
+            self._warned_no_parts.add(settings.collection)
+            logger.warning(
+                "collection %r was created without part vectors: searching it with chunk "
+                "vectors only (delete it and re-ingest to use part_sentences)",
+                settings.collection,
+            )
+        return False
+
+    def texts_to_embed(
+        self, domain: str | Domain, chunks: Sequence[Chunk], *, with_parts: bool | None = None
+    ) -> tuple[list[str], list[list[str]]]:
+        """The chunk texts and each chunk's part texts that indexing embeds.
+
+        ``with_parts`` defaults to the domain setting (the bench's raw-encode baseline uses
+        this, so both sides encode the same texts).
+        """
+        _, settings = self.domain_settings(domain)
+        if with_parts is None:
+            with_parts = settings.part_sentences > 0
+        texts = [self._dense_text(settings, c.title, c.text) for c in chunks]
+        if not with_parts:
+            return texts, [[] for _ in chunks]
+        size = settings.part_sentences or DEFAULT_PART_SENTENCES
+        return texts, [part_texts(c.text, size) for c in chunks]
+
+    def _embed_batch(
+        self, domain: Domain, batch: Sequence[Chunk], with_parts: bool
+    ) -> tuple[list[list[float]], list[list[list[float]] | None]]:
+        """Chunk vectors and, with parts, each chunk's part vectors: one encode call for all."""
+        texts, groups = self.texts_to_embed(domain, batch, with_parts=with_parts)
+        vectors = self.embedder.embed_documents(texts + [t for g in groups for t in g])
+        dense = [v.tolist() for v in vectors[: len(batch)]]
+        if not with_parts:
+            return dense, [None] * len(batch)
+        parts: list[list[list[float]] | None] = []
+        offset = len(batch)
+        for i, group in enumerate(groups):
+            if group:
+                parts.append([v.tolist() for v in vectors[offset : offset + len(group)]])
+            else:  # a chunk of one sentence group is its own part
+                parts.append([dense[i]])
+            offset += len(group)
+        return dense, parts
+
     # -- indexing ------------------------------------------------------------------------------
 
     def index(
@@ -127,7 +205,13 @@ class RetrievalPipeline:
         name, settings = self.domain_settings(domain)
         collection = settings.collection
         indexes = {**BASE_PAYLOAD_INDEXES, **DOMAIN_PAYLOAD_INDEXES[name]}
-        self.store.ensure_collection(collection, self.embedder.dimension, indexes)
+        self.store.ensure_collection(
+            collection,
+            self.embedder.dimension,
+            indexes,
+            part_vectors=settings.part_sentences > 0,
+        )
+        with_parts = self._has_parts(collection)
         encoder = self.sparse_encoder(name)
 
         ids = [point_id(c.tenant, name.value, c.source, c.chunk_index) for c in chunks]
@@ -152,17 +236,16 @@ class RetrievalPipeline:
         done = 0
         for offset in range(0, len(chunks), batch_size):
             batch = chunks[offset : offset + batch_size]
-            dense = self.embedder.embed_documents(
-                [self._dense_text(settings, c.title, c.text) for c in batch]
-            )
+            dense, parts = self._embed_batch(name, batch, with_parts)
             stored = [
                 StoredPoint(
                     id=ids[offset + i],
-                    dense=dense[i].tolist(),
+                    dense=dense[i],
                     sparse=encoder.encode_document(
                         self._keyword_text(c.title, c.text), encoded_avg
                     ),
                     payload=self._payload(c, lengths[offset + i]),
+                    parts=parts[i],
                 )
                 for i, c in enumerate(batch)
             ]
@@ -402,6 +485,9 @@ class RetrievalPipeline:
             sparse=sparse,
             fusion=settings.fusion,
             filters=dict(filters or {}),
+            part_weight=settings.part_weight
+            if dense is not None and self._parts_in_queries(settings)
+            else None,
         )
         t = time.perf_counter()
         response = self.store.query(settings.collection, request)

@@ -16,6 +16,7 @@ from server.errors import StoreError
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     DENSE_VECTOR,
+    PARTS_VECTOR,
     SPARSE_VECTOR,
     HybridQuery,
     IndexKind,
@@ -49,6 +50,48 @@ def _client_filter(
 
 def _client_sparse(vector: SparseVector) -> models.SparseVector:
     return models.SparseVector(indices=vector.indices, values=vector.values)
+
+
+def _client_vectors(point: StoredPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {
+        DENSE_VECTOR: point.dense,
+        SPARSE_VECTOR: _client_sparse(point.sparse),
+    }
+    if point.parts:
+        vectors[PARTS_VECTOR] = point.parts
+    return vectors
+
+
+def _dense_stage(
+    request: HybridQuery, flt: models.Filter | None
+) -> tuple[Any, str | None, list[models.Prefetch] | None]:
+    """The dense stage as (query, using, prefetches); see EdgeStore's ``_dense_stage``."""
+    assert request.dense is not None
+    if request.part_weight is None:
+        return request.dense, DENSE_VECTOR, None
+    depth = request.candidates
+    union = models.Prefetch(
+        prefetch=[
+            models.Prefetch(query=request.dense, using=DENSE_VECTOR, filter=flt, limit=depth),
+            models.Prefetch(query=[request.dense], using=PARTS_VECTOR, filter=flt, limit=depth),
+        ],
+        query=models.FusionQuery(fusion=models.Fusion.RRF),
+        limit=2 * depth,
+    )
+    rescored = [
+        models.Prefetch(prefetch=[union], query=q, using=using, limit=2 * depth)
+        for q, using in ((request.dense, DENSE_VECTOR), ([request.dense], PARTS_VECTOR))
+    ]
+    weight = request.part_weight
+    blend = models.FormulaQuery(
+        formula=models.SumExpression(
+            sum=[
+                models.MultExpression(mult=[1.0 - weight, "$score[0]"]),
+                models.MultExpression(mult=[weight, "$score[1]"]),
+            ]
+        )
+    )
+    return blend, None, rescored
 
 
 def _index_schema(kind: IndexKind) -> Any:
@@ -97,17 +140,35 @@ class QdrantStore:
     def has_collection(self, name: str) -> bool:
         return bool(self.client.collection_exists(name))
 
+    def has_part_vectors(self, name: str) -> bool:
+        if not self.has_collection(name):
+            return False
+        vectors = self.client.get_collection(name).config.params.vectors
+        return isinstance(vectors, dict) and PARTS_VECTOR in vectors
+
     def ensure_collection(
-        self, name: str, dense_dim: int, payload_indexes: Mapping[str, IndexKind]
+        self,
+        name: str,
+        dense_dim: int,
+        payload_indexes: Mapping[str, IndexKind],
+        part_vectors: bool = False,
     ) -> None:
         if not self.has_collection(name):
+            vectors = {
+                DENSE_VECTOR: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
+            }
+            if part_vectors:
+                vectors[PARTS_VECTOR] = models.VectorParams(
+                    size=dense_dim,
+                    distance=models.Distance.COSINE,
+                    multivector_config=models.MultiVectorConfig(
+                        comparator=models.MultiVectorComparator.MAX_SIM
+                    ),
+                    datatype=models.Datatype.FLOAT16,
+                )
             self.client.create_collection(
                 name,
-                vectors_config={
-                    DENSE_VECTOR: models.VectorParams(
-                        size=dense_dim, distance=models.Distance.COSINE
-                    )
-                },
+                vectors_config=vectors,
                 sparse_vectors_config={
                     SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
@@ -134,11 +195,7 @@ class QdrantStore:
         self.client.upsert(
             name,
             points=[
-                models.PointStruct(
-                    id=p.id,
-                    vector={DENSE_VECTOR: p.dense, SPARSE_VECTOR: _client_sparse(p.sparse)},
-                    payload=p.payload,
-                )
+                models.PointStruct(id=p.id, vector=_client_vectors(p), payload=p.payload)
                 for p in points
             ],
             wait=True,
@@ -161,13 +218,17 @@ class QdrantStore:
         tenant_only = _client_filter(request.tenant, None)
         assert tenant_only is not None
         sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant_only))
-        stages: list[tuple[str, Any, models.SearchParams | None, str]] = []
+        # (stage, query, params, using, nested prefetches)
+        stages: list[tuple[str, Any, models.SearchParams | None, str | None, Any]] = []
         if request.dense is not None:
-            stages.append(("dense", request.dense, None, DENSE_VECTOR))
+            dense_query, using, inner = _dense_stage(request, flt)
+            stages.append(("dense", dense_query, None, using, inner))
         if request.sparse is not None:
-            stages.append(("sparse", _client_sparse(request.sparse), sparse_params, SPARSE_VECTOR))
+            sparse = _client_sparse(request.sparse)
+            stages.append(("sparse", sparse, sparse_params, SPARSE_VECTOR, None))
         stage_requests = [
             models.QueryRequest(
+                prefetch=inner,
                 query=q,
                 using=using,
                 filter=flt,
@@ -175,15 +236,20 @@ class QdrantStore:
                 limit=request.candidates,
                 with_payload=False,
             )
-            for _, q, p, using in stages
+            for _, q, p, using, inner in stages
         ]
         if len(stages) == 2:
             final = models.QueryRequest(
                 prefetch=[
                     models.Prefetch(
-                        query=q, using=using, filter=flt, params=p, limit=request.candidates
+                        prefetch=inner,
+                        query=q,
+                        using=using,
+                        filter=flt,
+                        params=p,
+                        limit=request.candidates,
                     )
-                    for _, q, p, using in stages
+                    for _, q, p, using, inner in stages
                 ],
                 query=_fusion(request),
                 filter=flt,
@@ -191,13 +257,19 @@ class QdrantStore:
                 with_payload=True,
             )
         else:
-            _, q, p, using = stages[0]
+            _, q, p, using, inner = stages[0]
             final = models.QueryRequest(
-                query=q, using=using, filter=flt, params=p, limit=request.limit, with_payload=True
+                prefetch=inner,
+                query=q,
+                using=using,
+                filter=flt,
+                params=p,
+                limit=request.limit,
+                with_payload=True,
             )
         results = self.client.query_batch_points(name, requests=[final, *stage_requests])
         response = QueryResponse(final=_scored(results[0].points))
-        for (stage, _, _, _), result in zip(stages, results[1:], strict=True):
+        for (stage, *_), result in zip(stages, results[1:], strict=True):
             setattr(response, stage, _scored(result.points))
         return response
 

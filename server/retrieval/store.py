@@ -1,9 +1,10 @@
 """The store seam: one collection design, two implementations (Qdrant Edge, Qdrant server).
 
 Collection design: a dense named vector (cosine), a sparse named vector with the IDF modifier,
-and a payload with ``tenant``, ``doc_id``, ``source``, ``chunk_index``, ``text`` and domain
-metadata; ``tenant`` carries a keyword index marked as the tenant key. Every read takes a
-tenant: there is no method that searches across tenants.
+optionally a multivector of part vectors (cosine, MaxSim: a chunk's sentence groups embedded on
+their own), and a payload with ``tenant``, ``doc_id``, ``source``, ``chunk_index``, ``text``
+and domain metadata; ``tenant`` carries a keyword index marked as the tenant key. Every read
+takes a tenant: there is no method that searches across tenants.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from server.settings import FusionSettings
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "bm25"
+PARTS_VECTOR = "parts"
 TENANT_FIELD = "tenant"
 
 IndexKind = Literal["tenant", "keyword", "integer"]
@@ -41,12 +43,14 @@ def point_id(tenant: str, domain: str, source: str, chunk_index: int) -> str:
 
 @dataclass(frozen=True)
 class StoredPoint:
-    """A point as written: both vectors and the payload."""
+    """A point as written: its vectors and the payload."""
 
     id: str
     dense: list[float]
     sparse: SparseVector
     payload: dict[str, Any]
+    parts: list[list[float]] | None = None
+    """Part vectors (collections created with part vectors require them on every point)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,11 @@ class ScoredPoint:
 
 @dataclass(frozen=True)
 class HybridQuery:
-    """One tenant-scoped query: dense and/or sparse prefetch, fused in the store."""
+    """One tenant-scoped query: dense and/or sparse prefetch, fused in the store.
+
+    With ``part_weight`` set, the dense stage scores each candidate (the union of the chunk-
+    vector and the part-vector nearest neighbours) by ``(1 - w) * cos(chunk) + w * max cos(part)``.
+    """
 
     tenant: str
     limit: int
@@ -69,12 +77,15 @@ class HybridQuery:
     sparse: SparseVector | None = None
     fusion: FusionSettings = field(default_factory=FusionSettings)
     filters: Mapping[str, FilterValue] = field(default_factory=dict)
+    part_weight: float | None = None
 
     def __post_init__(self) -> None:
         if not self.tenant:
             raise InvalidRequestError("a tenant is required for every search")
         if self.dense is None and self.sparse is None:
             raise InvalidRequestError("a query needs a dense or a sparse vector")
+        if self.part_weight is not None and not 0.0 <= self.part_weight <= 1.0:
+            raise InvalidRequestError("part_weight must be between 0 and 1")
 
 
 @dataclass
@@ -126,12 +137,23 @@ class VectorStore(Protocol):
     """What the pipeline needs from a Qdrant-backed store."""
 
     def ensure_collection(
-        self, name: str, dense_dim: int, payload_indexes: Mapping[str, IndexKind]
+        self,
+        name: str,
+        dense_dim: int,
+        payload_indexes: Mapping[str, IndexKind],
+        part_vectors: bool = False,
     ) -> None:
-        """Create the collection (and payload indexes) if it does not exist."""
+        """Create the collection (and payload indexes) if it does not exist.
+
+        ``part_vectors``: give a new collection the part multivector as well (an existing
+        collection keeps its vectors; see :meth:`has_part_vectors`).
+        """
 
     def has_collection(self, name: str) -> bool:
         """True when the collection exists."""
+
+    def has_part_vectors(self, name: str) -> bool:
+        """True when the collection exists and was created with the part multivector."""
 
     def upsert(
         self,

@@ -27,9 +27,13 @@ class Chunk(BaseModel):
 class StageScores(BaseModel):
     """Score and 1-based rank of a hit at each stage (None: the stage did not see it)."""
 
-    dense: float | None = None
+    dense: float | None = Field(
+        default=None,
+        description="Cosine of the chunk vector; where the domain has part vectors, "
+        "(1 - w) * chunk cosine + w * best sentence-group cosine.",
+    )
     dense_rank: int | None = None
-    sparse: float | None = None
+    sparse: float | None = Field(default=None, description="BM25 score (IDF over the tenant).")
     sparse_rank: int | None = None
     fused: float | None = None
     fused_rank: int | None = None
