@@ -116,7 +116,12 @@ def tenant_stats(runtime: ServerRuntime, tenant: str) -> IndexStats:
     status = runtime.model_status()
     return IndexStats(
         tenant=tenant,
-        domains=[DomainCounts(domain=c.domain, chunks=c.chunks, sources=c.sources) for c in counts],
+        domains=[
+            DomainCounts(
+                domain=c.domain, chunks=c.chunks, sources=c.sources, part_vectors=c.part_vectors
+            )
+            for c in counts
+        ],
         embedding_model=status.embedding_model,
         embedding_dimension=status.embedding_dimension,
         models_loaded=status.loaded,

@@ -107,6 +107,10 @@ class DomainCounts(BaseModel):
     domain: Domain
     chunks: int
     sources: int
+    part_vectors: bool = Field(
+        default=False,
+        description="Searches blend sentence-group vectors into the dense stage (docs default).",
+    )
 
 
 class IndexStats(BaseModel):
