@@ -95,6 +95,48 @@ def test_query_stays_in_tenant(filled: VectorStore, kind: str) -> None:
         assert response.final[0].id == point_id("a", "docs", "s3", 3)
 
 
+def _rrf(position: int, weight: float, k: int) -> float:
+    """Qdrant's weighted RRF term (see FusionSettings)."""
+    return 1.0 / ((position + 1) / weight + k - 1)
+
+
+def _assert_weighted_rrf(store: VectorStore, collection: str, request: HybridQuery) -> None:
+    """The final list is Qdrant's fusion of exactly the dense and sparse lists reported."""
+    fusion = request.fusion
+    response = store.query(collection, request)
+    assert len(response.dense) == len(response.sparse) == request.candidates
+    expected: dict[str, float] = {}
+    stages = ((response.dense, fusion.dense_weight), (response.sparse, fusion.sparse_weight))
+    for stage, weight in stages:
+        for rank, point in enumerate(stage):
+            expected[point.id] = expected.get(point.id, 0.0) + _rrf(rank, weight, fusion.rrf_k)
+    best = sorted(expected.items(), key=lambda item: -item[1])[: request.limit]
+    got = [(p.id, p.score) for p in response.final]
+    assert [score for _, score in got] == pytest.approx([score for _, score in best], rel=1e-4)
+    assert {i for i, _ in got} <= set(expected)
+    assert all(
+        p.payload["tenant"] == request.tenant and p.payload["doc_id"] for p in response.final
+    )
+
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0), (1.0, 3.0), (2.5, 1.0)])
+def test_fused_ranking_is_weighted_rrf_of_the_reported_stages(
+    filled: VectorStore, weights: tuple[float, float]
+) -> None:
+    fusion = FusionSettings(
+        method="rrf", rrf_k=2, dense_weight=weights[0], sparse_weight=weights[1]
+    )
+    request = HybridQuery(
+        tenant="a",
+        limit=8,
+        candidates=6,  # shorter than the tenant's 10 points: the two lists differ
+        dense=_vec(3),
+        sparse=SparseVector([1, 3, 1005, 1011], [0.3, 1.0, 2.0, 0.7]),
+        fusion=fusion,
+    )
+    _assert_weighted_rrf(filled, COLLECTION, request)
+
+
 def test_payload_filters(filled: VectorStore) -> None:
     request = HybridQuery(
         tenant="a", limit=20, candidates=20, dense=_vec(0), filters={"source": ["s0", "s1"]}
@@ -253,3 +295,51 @@ def test_part_vectors_blend_into_the_dense_stage(store: VectorStore, sparse: boo
 def test_part_weight_is_validated() -> None:
     with pytest.raises(InvalidRequestError, match="part_weight"):
         HybridQuery(tenant="a", limit=1, candidates=1, dense=[1.0], part_weight=1.5)
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_blended_dense_list_is_exact_over_both_neighbour_lists(
+    store: VectorStore, seed: int
+) -> None:
+    """With parts: the dense list is the top of the chunk and part neighbours, by the blend.
+
+    Checked against brute force over the tenant's points; the fused list is the weighted RRF of
+    the reported lists, as without parts.
+    """
+    rng = random.Random(seed)
+    store.ensure_collection("blend", DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
+    points = []
+    for i in range(40):
+        parts = [_vec(rng.randrange(10**6)) for _ in range(rng.randint(1, 3))]
+        point = _point(i, "a" if i % 4 else "b", term=i % 5)
+        points.append(
+            StoredPoint(point.id, _vec(rng.randrange(10**6)), point.sparse, point.payload, parts)
+        )
+    store.upsert("blend", points)
+    store.finish_writes("blend")
+    query, depth, weight = _vec(rng.randrange(10**6)), 7, 0.6
+    request = HybridQuery(
+        tenant="a",
+        limit=9,
+        candidates=depth,
+        dense=query,
+        sparse=SparseVector([1, 2, 3, 4], [1.0, 0.8, 0.6, 0.4]),
+        fusion=FusionSettings(method="rrf", rrf_k=3, dense_weight=1.5, sparse_weight=1.0),
+        part_weight=weight,
+    )
+    own = [p for p in points if p.payload["tenant"] == "a"]
+    chunk = {p.id: _cosine(query, p.dense) for p in own}
+    best_part = {p.id: max(_cosine(query, v) for v in p.parts or []) for p in own}
+    near = sorted(chunk, key=chunk.__getitem__, reverse=True)[:depth]
+    near += sorted(best_part, key=best_part.__getitem__, reverse=True)[:depth]
+    blend = {i: (1 - weight) * chunk[i] + weight * best_part[i] for i in set(near)}
+    expected = sorted(blend.items(), key=lambda item: -item[1])[:depth]
+    dense = store.query("blend", request).dense
+    assert [p.id for p in dense] == [i for i, _ in expected]
+    assert [p.score for p in dense] == pytest.approx([s for _, s in expected], abs=2e-3)
+    _assert_weighted_rrf(store, "blend", request)

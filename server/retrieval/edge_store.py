@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +35,7 @@ from server.retrieval.store import (
     StoredPoint,
     changed_meta,
     filter_conditions,
+    with_payloads,
 )
 from server.retrieval.types import FilterValue
 
@@ -42,14 +43,20 @@ LOCK_FILE = "store.lock"
 META_FILE = "retrieval_meta.json"
 
 
-def _edge_filter(tenant: str | None, filters: Mapping[str, FilterValue] | None) -> qe.Filter | None:
+def _edge_filter(
+    tenant: str | None,
+    filters: Mapping[str, FilterValue] | None,
+    ids: Collection[Any] | None = None,
+) -> qe.Filter | None:
     conditions = filter_conditions(tenant, filters)
-    if not conditions:
+    if not conditions and ids is None:
         return None
     must: list[Any] = []
     for key, value in conditions:
         match: Any = qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value)
         must.append(qe.FieldCondition(key=key, match=match))
+    if ids is not None:
+        must.append(qe.HasIdCondition(set(ids)))
     return qe.Filter(must=must)
 
 
@@ -79,41 +86,18 @@ def _fusion(request: HybridQuery) -> Any:
     return qe.Fusion.Rrf(k=fusion.rrf_k, weights=[fusion.dense_weight, fusion.sparse_weight])
 
 
-def _dense_stage(request: HybridQuery, flt: qe.Filter | None) -> tuple[Any, list[Any] | None]:
-    """The dense stage as (query, prefetches): chunk vector alone, or blended with the parts.
-
-    With part vectors: the union of the chunk-vector and part-vector neighbours is rescored by
-    both vectors, then ``(1 - w) * chunk + w * best part`` ranks it. Both scores exist for
-    every candidate, so a chunk found by one vector only is not scored as zero by the other.
-    """
-    assert request.dense is not None
-    chunk = qe.Query.Nearest(request.dense, using=DENSE_VECTOR)
-    if request.part_weight is None:
-        return chunk, None
-    parts = qe.Query.Nearest([request.dense], using=PARTS_VECTOR)
-    depth = request.candidates
-    union_fusion: Any = qe.Fusion.Rrf(k=60)  # any fusion: only the union of ids matters
-    union = qe.Prefetch(
-        limit=2 * depth,
-        prefetches=[
-            qe.Prefetch(limit=depth, query=chunk, filter=flt),
-            qe.Prefetch(limit=depth, query=parts, filter=flt),
-        ],
-        query=union_fusion,
-    )
-    rescored = [qe.Prefetch(limit=2 * depth, prefetches=[union], query=q) for q in (chunk, parts)]
-    weight = request.part_weight
-    blend = qe.Expression.Sum(
+def _blend(part_weight: float) -> Any:
+    """``(1 - w) * $score[0] + w * $score[1]``: chunk-vector and best-part cosine."""
+    return qe.Expression.Sum(
         [
             qe.Expression.Mult(
-                [qe.Expression.Constant(1.0 - weight), qe.Expression.Variable("$score[0]")]
+                [qe.Expression.Constant(1.0 - part_weight), qe.Expression.Variable("$score[0]")]
             ),
             qe.Expression.Mult(
-                [qe.Expression.Constant(weight), qe.Expression.Variable("$score[1]")]
+                [qe.Expression.Constant(part_weight), qe.Expression.Variable("$score[1]")]
             ),
         ]
     )
-    return qe.Formula(blend), rescored
 
 
 def _scored(points: Sequence[Any]) -> list[ScoredPoint]:
@@ -302,57 +286,82 @@ class EdgeStore:
         self._shard(name).update(qe.UpdateOperation.update_vectors(updates))
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
+        """Two round trips: each neighbour search once, then Qdrant blends and fuses the finds.
+
+        Round 1 runs the chunk-vector, part-vector and BM25 searches over the tenant. Round 2
+        reruns each stage over the ids round 1 found only (cheap: no graph or index walk),
+        which yields the blended dense list and lets Qdrant fuse exactly the reported lists.
+        """
         shard = self._shard(name)
         flt = _edge_filter(request.tenant, request.filters)
         # IDF over the tenant's own documents: other tenants' texts never shift its scores.
-        params = qe.SearchParams(idf=qe.IdfParams(corpus=_edge_filter(request.tenant, None)))
-        # (stage, query, params, nested prefetches)
-        stages: list[tuple[str, Any, qe.SearchParams | None, list[Any] | None]] = []
+        idf = qe.SearchParams(idf=qe.IdfParams(corpus=_edge_filter(request.tenant, None)))
+        depth = request.candidates
+        searches: dict[str, tuple[Any, qe.SearchParams | None]] = {}
         if request.dense is not None:
-            dense_query, dense_inner = _dense_stage(request, flt)
-            stages.append(("dense", dense_query, None, dense_inner))
+            searches["chunk"] = (qe.Query.Nearest(request.dense, using=DENSE_VECTOR), None)
+            if request.part_weight is not None:
+                parts = qe.Query.Nearest([request.dense], using=PARTS_VECTOR)
+                searches["parts"] = (parts, None)
         if request.sparse is not None:
-            sparse_query = qe.Query.Nearest(_edge_sparse(request.sparse), using=SPARSE_VECTOR)
-            stages.append(("sparse", sparse_query, params, None))
-        stage_requests = [
-            qe.QueryRequest(
-                limit=request.candidates,
-                query=q,
-                prefetches=inner,
-                filter=flt,
-                params=p,
-                with_payload=False,
-            )
-            for _, q, p, inner in stages
+            sparse = qe.Query.Nearest(_edge_sparse(request.sparse), using=SPARSE_VECTOR)
+            searches["sparse"] = (sparse, idf)
+        batch = [
+            qe.QueryRequest(limit=depth, query=q, filter=flt, params=p, with_payload=False)
+            for q, p in searches.values()
         ]
+        results = shard.query_batch(qe.QueryBatchRequest(batch))
+        # (id, score) pairs: each point's id is read once (the binding builds a UUID per read)
+        found = {k: [(p.id, p.score) for p in ps] for k, ps in zip(searches, results, strict=True)}
+
+        def over(*keys: str) -> qe.Filter | None:
+            ids = {i for k in keys for i, _ in found[k]}
+            return _edge_filter(request.tenant, request.filters, ids)
+
+        def listed(key: str) -> list[ScoredPoint]:
+            return [ScoredPoint(str(i), float(score), {}) for i, score in found[key]]
+
+        def rerun(key: str, stage_filter: qe.Filter | None, limit: int) -> qe.Prefetch:
+            query, params = searches[key]
+            return qe.Prefetch(limit=limit, query=query, filter=stage_filter, params=params)
+
+        response = QueryResponse(final=[])
+        stages: list[qe.Prefetch] = []
+        round_two: list[qe.QueryRequest] = []
+        if "parts" in found:
+            both = over("chunk", "parts")  # at most 2 * depth points: both searches score all
+            scored = [rerun(k, both, 2 * depth) for k in ("chunk", "parts")]
+            blend = qe.Formula(_blend(request.part_weight or 0.0))
+            stages.append(qe.Prefetch(limit=depth, query=blend, prefetches=scored))
+            round_two.append(
+                qe.QueryRequest(limit=depth, query=blend, prefetches=scored, with_payload=False)
+            )
+        elif "chunk" in found:
+            response.dense = listed("chunk")
+            stages.append(rerun("chunk", over("chunk"), depth))
+        if "sparse" in found:
+            response.sparse = listed("sparse")
+            stages.append(rerun("sparse", over("sparse"), depth))
         if len(stages) == 2:
-            prefetches = [
-                qe.Prefetch(
-                    limit=request.candidates, query=q, prefetches=inner, filter=flt, params=p
+            round_two.append(
+                qe.QueryRequest(
+                    limit=request.limit,
+                    prefetches=stages,
+                    query=_fusion(request),
+                    filter=flt,
+                    with_payload=True,
                 )
-                for _, q, p, inner in stages
-            ]
-            final_request = qe.QueryRequest(
-                limit=request.limit,
-                prefetches=prefetches,
-                query=_fusion(request),
-                filter=flt,
-                with_payload=True,
             )
+        answers = shard.query_batch(qe.QueryBatchRequest(round_two)) if round_two else []
+        if "parts" in found:
+            response.dense = _scored(answers[0])
+        if len(stages) == 2:
+            response.final = _scored(answers[-1])
         else:
-            _, q, p, inner = stages[0]
-            final_request = qe.QueryRequest(
-                limit=request.limit,
-                query=q,
-                prefetches=inner,
-                filter=flt,
-                params=p,
-                with_payload=True,
+            top = (response.dense or response.sparse)[: request.limit]
+            response.final = with_payloads(
+                top, self.retrieve(name, request.tenant, [p.id for p in top])
             )
-        results = shard.query_batch(qe.QueryBatchRequest([final_request, *stage_requests]))
-        response = QueryResponse(final=_scored(results[0]))
-        for (stage, *_), points in zip(stages, results[1:], strict=True):
-            setattr(response, stage, _scored(points))
         return response
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:

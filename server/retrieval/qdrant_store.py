@@ -7,7 +7,7 @@ pure Python; tests use it as the stand-in for a server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -25,6 +25,7 @@ from server.retrieval.store import (
     StoredPoint,
     changed_meta,
     filter_conditions,
+    with_payloads,
 )
 from server.retrieval.types import FilterValue
 
@@ -32,10 +33,12 @@ _META_KEY = "retrieval_mcp"
 
 
 def _client_filter(
-    tenant: str | None, filters: Mapping[str, FilterValue] | None
+    tenant: str | None,
+    filters: Mapping[str, FilterValue] | None,
+    ids: Collection[str] | None = None,
 ) -> models.Filter | None:
     conditions = filter_conditions(tenant, filters)
-    if not conditions:
+    if not conditions and ids is None:
         return None
     must: list[models.Condition] = []
     for key, value in conditions:
@@ -45,6 +48,8 @@ def _client_filter(
             else models.MatchValue(value=value)
         )
         must.append(models.FieldCondition(key=key, match=match))
+    if ids is not None:
+        must.append(models.HasIdCondition(has_id=list(ids)))
     return models.Filter(must=must)
 
 
@@ -62,36 +67,16 @@ def _client_vectors(point: StoredPoint) -> dict[str, Any]:
     return vectors
 
 
-def _dense_stage(
-    request: HybridQuery, flt: models.Filter | None
-) -> tuple[Any, str | None, list[models.Prefetch] | None]:
-    """The dense stage as (query, using, prefetches); see EdgeStore's ``_dense_stage``."""
-    assert request.dense is not None
-    if request.part_weight is None:
-        return request.dense, DENSE_VECTOR, None
-    depth = request.candidates
-    union = models.Prefetch(
-        prefetch=[
-            models.Prefetch(query=request.dense, using=DENSE_VECTOR, filter=flt, limit=depth),
-            models.Prefetch(query=[request.dense], using=PARTS_VECTOR, filter=flt, limit=depth),
-        ],
-        query=models.FusionQuery(fusion=models.Fusion.RRF),
-        limit=2 * depth,
-    )
-    rescored = [
-        models.Prefetch(prefetch=[union], query=q, using=using, limit=2 * depth)
-        for q, using in ((request.dense, DENSE_VECTOR), ([request.dense], PARTS_VECTOR))
-    ]
-    weight = request.part_weight
-    blend = models.FormulaQuery(
+def _blend(part_weight: float) -> models.FormulaQuery:
+    """``(1 - w) * $score[0] + w * $score[1]``: chunk-vector and best-part cosine."""
+    return models.FormulaQuery(
         formula=models.SumExpression(
             sum=[
-                models.MultExpression(mult=[1.0 - weight, "$score[0]"]),
-                models.MultExpression(mult=[weight, "$score[1]"]),
+                models.MultExpression(mult=[1.0 - part_weight, "$score[0]"]),
+                models.MultExpression(mult=[part_weight, "$score[1]"]),
             ]
         )
     )
-    return blend, None, rescored
 
 
 def _index_schema(kind: IndexKind) -> Any:
@@ -214,63 +199,76 @@ class QdrantStore:
         )
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
+        """The same two round trips as ``EdgeStore.query``, on the server's query API."""
         flt = _client_filter(request.tenant, request.filters)
         tenant_only = _client_filter(request.tenant, None)
         assert tenant_only is not None
-        sparse_params = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant_only))
-        # (stage, query, params, using, nested prefetches)
-        stages: list[tuple[str, Any, models.SearchParams | None, str | None, Any]] = []
+        idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant_only))
+        depth = request.candidates
+        # search -> (query, using, params)
+        searches: dict[str, tuple[Any, str, models.SearchParams | None]] = {}
         if request.dense is not None:
-            dense_query, using, inner = _dense_stage(request, flt)
-            stages.append(("dense", dense_query, None, using, inner))
+            searches["chunk"] = (request.dense, DENSE_VECTOR, None)
+            if request.part_weight is not None:
+                searches["parts"] = ([request.dense], PARTS_VECTOR, None)
         if request.sparse is not None:
-            sparse = _client_sparse(request.sparse)
-            stages.append(("sparse", sparse, sparse_params, SPARSE_VECTOR, None))
-        stage_requests = [
+            searches["sparse"] = (_client_sparse(request.sparse), SPARSE_VECTOR, idf)
+        batch = [
             models.QueryRequest(
-                prefetch=inner,
-                query=q,
-                using=using,
-                filter=flt,
-                params=p,
-                limit=request.candidates,
-                with_payload=False,
+                query=q, using=using, filter=flt, params=p, limit=depth, with_payload=False
             )
-            for _, q, p, using, inner in stages
+            for q, using, p in searches.values()
         ]
+        results = self.client.query_batch_points(name, requests=batch)
+        found = {k: _scored(r.points) for k, r in zip(searches, results, strict=True)}
+
+        def over(*keys: str) -> models.Filter | None:
+            ids = {p.id for k in keys for p in found[k]}
+            return _client_filter(request.tenant, request.filters, ids)
+
+        def rerun(key: str, stage_filter: models.Filter | None, limit: int) -> models.Prefetch:
+            query, using, params = searches[key]
+            return models.Prefetch(
+                query=query, using=using, filter=stage_filter, params=params, limit=limit
+            )
+
+        response = QueryResponse(final=[])
+        stages: list[models.Prefetch] = []
+        round_two: list[models.QueryRequest] = []
+        if "parts" in found:
+            both = over("chunk", "parts")
+            scored = [rerun(k, both, 2 * depth) for k in ("chunk", "parts")]
+            blend = _blend(request.part_weight or 0.0)
+            stages.append(models.Prefetch(prefetch=scored, query=blend, limit=depth))
+            round_two.append(
+                models.QueryRequest(prefetch=scored, query=blend, limit=depth, with_payload=False)
+            )
+        elif "chunk" in found:
+            response.dense = found["chunk"]
+            stages.append(rerun("chunk", over("chunk"), depth))
+        if "sparse" in found:
+            response.sparse = found["sparse"]
+            stages.append(rerun("sparse", over("sparse"), depth))
         if len(stages) == 2:
-            final = models.QueryRequest(
-                prefetch=[
-                    models.Prefetch(
-                        prefetch=inner,
-                        query=q,
-                        using=using,
-                        filter=flt,
-                        params=p,
-                        limit=request.candidates,
-                    )
-                    for _, q, p, using, inner in stages
-                ],
-                query=_fusion(request),
-                filter=flt,
-                limit=request.limit,
-                with_payload=True,
+            round_two.append(
+                models.QueryRequest(
+                    prefetch=stages,
+                    query=_fusion(request),
+                    filter=flt,
+                    limit=request.limit,
+                    with_payload=True,
+                )
             )
+        answers = self.client.query_batch_points(name, requests=round_two) if round_two else []
+        if "parts" in found:
+            response.dense = _scored(answers[0].points)
+        if len(stages) == 2:
+            response.final = _scored(answers[-1].points)
         else:
-            _, q, p, using, inner = stages[0]
-            final = models.QueryRequest(
-                prefetch=inner,
-                query=q,
-                using=using,
-                filter=flt,
-                params=p,
-                limit=request.limit,
-                with_payload=True,
+            top = (response.dense or response.sparse)[: request.limit]
+            response.final = with_payloads(
+                top, self.retrieve(name, request.tenant, [p.id for p in top])
             )
-        results = self.client.query_batch_points(name, requests=[final, *stage_requests])
-        response = QueryResponse(final=_scored(results[0].points))
-        for (stage, *_), result in zip(stages, results[1:], strict=True):
-            setattr(response, stage, _scored(result.points))
         return response
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:

@@ -97,6 +97,12 @@ class QueryResponse:
     sparse: list[ScoredPoint] = field(default_factory=list)
 
 
+def with_payloads(top: Sequence[ScoredPoint], found: Sequence[ScoredPoint]) -> list[ScoredPoint]:
+    """``top`` in order, each with its payload from ``found``; points not found are dropped."""
+    payloads = {p.id: p.payload for p in found}
+    return [ScoredPoint(p.id, p.score, payloads[p.id]) for p in top if p.id in payloads]
+
+
 def filter_conditions(
     tenant: str | None, filters: Mapping[str, FilterValue] | None
 ) -> list[tuple[str, FilterValue]]:
@@ -171,7 +177,10 @@ class VectorStore(Protocol):
         """Replace the sparse vector of existing points."""
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
-        """Run one tenant-scoped dense / sparse / fused query."""
+        """Run one tenant-scoped query: the dense and sparse lists, and Qdrant's fusion of them.
+
+        ``final`` is exactly the store's fusion of the ``dense`` and ``sparse`` lists returned.
+        """
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
         """Points by id, only those that belong to ``tenant``."""
