@@ -1,4 +1,4 @@
-"""Command line: ``retrieval-mcp {index,search,eval,bench,demo,serve,token}``.
+"""Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token}``.
 
 Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
 (exit code 2), never a traceback.
