@@ -488,6 +488,7 @@ class RetrievalPipeline:
             part_weight=settings.part_weight
             if dense is not None and self._parts_in_queries(settings)
             else None,
+            hnsw_ef=settings.hnsw_ef,
         )
         t = time.perf_counter()
         response = self.store.query(settings.collection, request)

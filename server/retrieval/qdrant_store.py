@@ -33,12 +33,10 @@ _META_KEY = "retrieval_mcp"
 
 
 def _client_filter(
-    tenant: str | None,
-    filters: Mapping[str, FilterValue] | None,
-    ids: Collection[str] | None = None,
+    tenant: str | None, filters: Mapping[str, FilterValue] | None
 ) -> models.Filter | None:
     conditions = filter_conditions(tenant, filters)
-    if not conditions and ids is None:
+    if not conditions:
         return None
     must: list[models.Condition] = []
     for key, value in conditions:
@@ -48,9 +46,11 @@ def _client_filter(
             else models.MatchValue(value=value)
         )
         must.append(models.FieldCondition(key=key, match=match))
-    if ids is not None:
-        must.append(models.HasIdCondition(has_id=list(ids)))
     return models.Filter(must=must)
+
+
+def _id_filter(ids: Collection[Any]) -> models.Filter:
+    return models.Filter(must=[models.HasIdCondition(has_id=list(ids))])
 
 
 def _client_sparse(vector: SparseVector) -> models.SparseVector:
@@ -206,11 +206,13 @@ class QdrantStore:
         idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant_only))
         depth = request.candidates
         # search -> (query, using, params)
+        beam = request.dense_beam
+        dense = None if beam is None else models.SearchParams(hnsw_ef=beam)
         searches: dict[str, tuple[Any, str, models.SearchParams | None]] = {}
         if request.dense is not None:
-            searches["chunk"] = (request.dense, DENSE_VECTOR, None)
+            searches["chunk"] = (request.dense, DENSE_VECTOR, dense)
             if request.part_weight is not None:
-                searches["parts"] = ([request.dense], PARTS_VECTOR, None)
+                searches["parts"] = ([request.dense], PARTS_VECTOR, dense)
         if request.sparse is not None:
             searches["sparse"] = (_client_sparse(request.sparse), SPARSE_VECTOR, idf)
         batch = [
@@ -222,9 +224,9 @@ class QdrantStore:
         results = self.client.query_batch_points(name, requests=batch)
         found = {k: _scored(r.points) for k, r in zip(searches, results, strict=True)}
 
-        def over(*keys: str) -> models.Filter | None:
-            ids = {p.id for k in keys for p in found[k]}
-            return _client_filter(request.tenant, request.filters, ids)
+        def over(*keys: str) -> models.Filter:
+            # ids only: the tenant filter at the top of each round-2 request reaches every stage
+            return _id_filter({p.id for k in keys for p in found[k]})
 
         def rerun(key: str, stage_filter: models.Filter | None, limit: int) -> models.Prefetch:
             query, using, params = searches[key]
@@ -241,7 +243,9 @@ class QdrantStore:
             blend = _blend(request.part_weight or 0.0)
             stages.append(models.Prefetch(prefetch=scored, query=blend, limit=depth))
             round_two.append(
-                models.QueryRequest(prefetch=scored, query=blend, limit=depth, with_payload=False)
+                models.QueryRequest(
+                    prefetch=scored, query=blend, filter=flt, limit=depth, with_payload=False
+                )
             )
         elif "chunk" in found:
             response.dense = found["chunk"]

@@ -78,6 +78,8 @@ class HybridQuery:
     fusion: FusionSettings = field(default_factory=FusionSettings)
     filters: Mapping[str, FilterValue] = field(default_factory=dict)
     part_weight: float | None = None
+    hnsw_ef: int | None = None
+    """HNSW beam width of the dense searches (None: the store's default, the candidate depth)."""
 
     def __post_init__(self) -> None:
         if not self.tenant:
@@ -86,6 +88,13 @@ class HybridQuery:
             raise InvalidRequestError("a query needs a dense or a sparse vector")
         if self.part_weight is not None and not 0.0 <= self.part_weight <= 1.0:
             raise InvalidRequestError("part_weight must be between 0 and 1")
+        if self.hnsw_ef is not None and self.hnsw_ef < 1:
+            raise InvalidRequestError("hnsw_ef must be at least 1")
+
+    @property
+    def dense_beam(self) -> int | None:
+        """The HNSW beam for the dense searches: ``hnsw_ef``, at least twice the candidate depth."""
+        return None if self.hnsw_ef is None else max(self.hnsw_ef, 2 * self.candidates)
 
 
 @dataclass
