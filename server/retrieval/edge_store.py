@@ -299,13 +299,14 @@ class EdgeStore:
         idf = qe.SearchParams(idf=qe.IdfParams(corpus=_edge_filter(request.tenant, None)))
         depth = request.candidates
         beam = request.dense_beam
-        dense = None if beam is None else qe.SearchParams(hnsw_ef=beam)
+        beam_params = None if beam is None else qe.SearchParams(hnsw_ef=beam)
         searches: dict[str, tuple[Any, qe.SearchParams | None]] = {}
         if request.dense is not None:
-            searches["chunk"] = (qe.Query.Nearest(request.dense, using=DENSE_VECTOR), dense)
+            chunk = qe.Query.Nearest(request.dense, using=DENSE_VECTOR)
+            searches["chunk"] = (chunk, beam_params)
             if request.part_weight is not None:
                 parts = qe.Query.Nearest([request.dense], using=PARTS_VECTOR)
-                searches["parts"] = (parts, dense)
+                searches["parts"] = (parts, beam_params)
         if request.sparse is not None:
             sparse = qe.Query.Nearest(_edge_sparse(request.sparse), using=SPARSE_VECTOR)
             searches["sparse"] = (sparse, idf)

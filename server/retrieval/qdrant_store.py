@@ -207,12 +207,12 @@ class QdrantStore:
         depth = request.candidates
         # search -> (query, using, params)
         beam = request.dense_beam
-        dense = None if beam is None else models.SearchParams(hnsw_ef=beam)
+        beam_params = None if beam is None else models.SearchParams(hnsw_ef=beam)
         searches: dict[str, tuple[Any, str, models.SearchParams | None]] = {}
         if request.dense is not None:
-            searches["chunk"] = (request.dense, DENSE_VECTOR, dense)
+            searches["chunk"] = (request.dense, DENSE_VECTOR, beam_params)
             if request.part_weight is not None:
-                searches["parts"] = ([request.dense], PARTS_VECTOR, dense)
+                searches["parts"] = ([request.dense], PARTS_VECTOR, beam_params)
         if request.sparse is not None:
             searches["sparse"] = (_client_sparse(request.sparse), SPARSE_VECTOR, idf)
         batch = [

@@ -79,7 +79,7 @@ class HybridQuery:
     filters: Mapping[str, FilterValue] = field(default_factory=dict)
     part_weight: float | None = None
     hnsw_ef: int | None = None
-    """HNSW beam width of the dense searches (None: the store's default, the candidate depth)."""
+    """HNSW beam width of the dense searches (None: Qdrant's default, max(ef_construct, depth))."""
 
     def __post_init__(self) -> None:
         if not self.tenant:
