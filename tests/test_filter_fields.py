@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from server.retrieval.filter_fields import (
     compile_glob,
@@ -71,7 +73,38 @@ def test_absolute_globs_and_literal_prefix() -> None:
 
 
 def test_malformed_glob() -> None:
-    with pytest.raises(ValueError, match="unclosed"):
-        compile_glob("src/[a")
     with pytest.raises(ValueError, match="empty"):
         compile_glob("")
+    # an unclosed bracket is no class: it matches itself
+    assert glob_matches("src/[a", "/r/src/[a", "src/[a")
+    assert not glob_matches("src/[a", "/r/src/a", "src/a")
+
+
+def test_brackets_match_as_written_and_as_classes() -> None:
+    route = "app/api/product/[id]/route.ts"
+    assert glob_matches("app/api/product/[id]/*", "/w/" + route, route)
+    assert glob_matches("app/blog/[...slug]/page.tsx", "/w/x", "app/blog/[...slug]/page.tsx")
+    assert glob_matches("/w/app/api/product/[id]/*.ts", "/w/" + route, route)
+    assert glob_matches("[ab].md", "/w/a.md", "a.md")
+    assert not glob_matches("[ab].md", "/w/c.md", "c.md")
+    assert not glob_matches("app/api/product/[id]/*", "/w/app/api/product/i/route.ts", "app/x")
+
+
+_SEGMENT = st.text(
+    alphabet=st.sampled_from(list("abcXYZ019_-.()[]{}+@!$& ")), min_size=1, max_size=12
+).filter(lambda s: s.strip(" ./") == s and s not in {".", ".."} and "**" not in s)
+
+
+@given(segments=st.lists(_SEGMENT, min_size=1, max_size=5))
+def test_a_path_written_as_a_glob_matches_itself(segments: list[str]) -> None:
+    """Invariant: a folder or file name used verbatim in a glob matches that name, whatever
+    brackets, parentheses or other punctuation it has (wildcards aside)."""
+    if any(set("*?") & set(s) for s in segments):
+        return
+    rel = "/".join(segments)
+    assert glob_matches(rel, "/root/" + rel, rel)
+    assert glob_matches("/root/" + rel, "/root/" + rel, rel)
+    if len(segments) > 1:
+        folder = "/".join(segments[:-1])
+        assert glob_matches(folder + "/*", "/root/" + rel, rel)
+        assert glob_matches(folder + "/**", "/root/" + rel, rel)

@@ -100,15 +100,8 @@ def glob_literal_prefix(pattern: str) -> str:
     return ("/" if absolute else "") + "/".join(literal)
 
 
-@lru_cache(maxsize=256)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """Regex for a path glob: ``*`` and ``?`` stay within a segment, ``**`` spans segments,
-    ``[abc]`` is a class. A pattern without ``/`` matches the file name in any directory."""
-    norm = normalize_path(pattern)
-    if not norm:
-        raise ValueError("the glob is empty")
-    if "/" not in norm:
-        norm = "**/" + norm
+def _glob_regex(norm: str, pattern: str, classes: bool) -> str:
+    """Regex source for a normalised glob; ``classes=False`` reads ``[`` and ``]`` literally."""
     out: list[str] = []
     i = 0
     while i < len(norm):
@@ -125,20 +118,49 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
         elif c == "?":
             out.append("[^/]")
             i += 1
-        elif c == "[":
+        elif c == "[" and classes:
             end = norm.find("]", i + 2)
             if end == -1:
                 raise ValueError(f"unclosed '[' in glob {pattern!r}")
             body = norm[i + 1 : end]
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            # each member literal except a single '-' (ranges): '[', '&', '~', '|' and '--' are
+            # set operators to come in Python's re and warn today
+            members = re.escape(body).replace("\\-", "-").replace("--", "-\\-")
+            out.append("[" + ("^" if negate else "") + members + "]")
             i = end + 1
         else:
             out.append(re.escape(c))
             i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=256)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """Regex for a path glob: ``*`` and ``?`` stay within a segment, ``**`` spans segments.
+
+    ``[...]`` matches both ways: as a character class (``[ab].md``) and as written, because
+    folder names with brackets are common (Next.js routes ``app/[id]/page.tsx``,
+    ``[...slug]``) and a class reading of them never means what the user typed. A pattern
+    without ``/`` matches the file name in any directory. Raises ValueError for an empty glob.
+    """
+    norm = normalize_path(pattern)
+    if not norm:
+        raise ValueError("the glob is empty")
+    if "/" not in norm:
+        norm = "**/" + norm
+    readings = [_glob_regex(norm, pattern, classes=False)]
+    if "[" in norm:
+        try:
+            classes = _glob_regex(norm, pattern, classes=True)
+            re.compile(classes)
+            readings.append(classes)
+        except (ValueError, re.error):
+            pass  # not a valid class: the brackets are only literal
+    source = readings[0] if len(readings) == 1 else "|".join(f"(?:{r})" for r in readings)
     try:
-        return re.compile("".join(out) + r"\Z")
+        return re.compile(f"(?:{source})\\Z")
     except re.error as exc:
         raise ValueError(f"invalid glob {pattern!r}: {exc}") from None
 
