@@ -51,10 +51,16 @@ def _print_result_text(result_json: dict[str, object]) -> None:
     )
     if result_json.get("rerank_note"):
         print(f"  note: {result_json['rerank_note']}")
+    for note in result_json.get("notes") or []:  # type: ignore[attr-defined]
+        print(f"  note: {note}")
     for rank, hit in enumerate(hits, start=1):
         text = " ".join(str(hit["text"]).split())
         title = f" [{hit['title']}]" if hit.get("title") else ""
         print(f"{rank:>2}. {hit['score']:.4f}  {hit['source']}#{hit['chunk_index']}{title}")
+        copies = hit.get("also_in") or []
+        if copies:
+            places = ", ".join(f"{c['source']}#{c['chunk_index']}" for c in copies)
+            print(f"    same text also in: {places}")
         print(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
 
 

@@ -49,9 +49,15 @@ class FusionSettings(BaseModel):
 
 
 class Bm25Settings(BaseModel):
-    """Qdrant BM25 analyzer parameters for one domain (see qdrant_edge.Bm25Config)."""
+    """Qdrant BM25 analyzer parameters for one domain (see qdrant_edge.Bm25Config).
 
-    tokenizer: Literal["word", "code"] = "word"
+    ``tokenizer``: ``word`` (splits on non-word characters), ``code`` (``word`` plus
+    ``getUserName`` -> get, user, name), both with Chinese, Japanese and Korean text as
+    character bigrams; or ``multilingual`` (Qdrant's dictionary segmentation of CJK, but it drops
+    digit-only tokens such as ``404``). See sparse.py.
+    """
+
+    tokenizer: Literal["word", "code", "multilingual"] = "word"
     language: str = "english"
     stemming: bool = True
     stopwords: bool = True
@@ -59,6 +65,9 @@ class Bm25Settings(BaseModel):
     b: float = Field(default=0.75, ge=0, le=1)
     legal_references: bool = False
     """Add one token per legal reference (``12.3(b)``, ``§ 5``) and its parents."""
+    ascii_folding: bool = True
+    """Fold accented Latin letters to ASCII (``café`` matches ``cafe``), as ``multilingual``
+    always does."""
 
 
 class DomainSettings(BaseModel):
@@ -212,6 +221,9 @@ class Settings(BaseSettings):
 
     max_query_chars: int = Field(default=2000, ge=1)
     max_top_k: int = Field(default=50, ge=1)
+    collapse_duplicates: bool = True
+    """Hits whose text is identical (copies of a file, vendored code, boilerplate) collapse into
+    the best-ranked one, which lists the others in ``also_in``, so copies never fill top_k."""
 
     domains: dict[Domain, DomainSettings] = Field(default_factory=_default_domains)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

@@ -28,6 +28,7 @@ from server.evaluation.bench_steps import (
 )
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.pipeline import part_texts
 from server.retrieval.sparse import SparseEncoder
 from server.settings import Bm25Settings
@@ -110,8 +111,8 @@ def test_build_then_serve_from_a_fresh_store(
     try:
         assert store.count("docs", None) == 60
         assert store.count("docs", QUERY_TENANT) == 60 // TENANTS + (60 % TENANTS > 3)
-        meta = store.read_meta("docs")
-        assert meta["points"] == 60 and meta["total_len"] > 0
+        stats = tenant_lengths(store.read_meta("docs"), QUERY_TENANT)
+        assert stats.points == store.count("docs", QUERY_TENANT) and stats.total_len > 0
         assert store.has_part_vectors("docs")  # built like the docs default
     finally:
         store.close()

@@ -15,6 +15,7 @@ from server.ingest.manifest import load_manifest
 from server.ingest.runner import run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.pipeline import RetrievalPipeline
 from server.settings import IngestSettings, Settings
 
@@ -99,9 +100,9 @@ def test_killed_ingest_leaves_a_queryable_store_and_rerun_completes(
         assert store.count("docs", "acme") == total  # no duplicates, no leftovers
         # BM25 length statistics are exact: each batch carries its own share of them, and a
         # store the kill left between a batch and its statistics is recounted on the re-run.
-        meta = store.read_meta("docs")
-        lengths = [p.payload["bm25_len"] for p in store.scroll("docs", None, limit=10_000)[0]]
-        assert (meta["points"], meta["total_len"]) == (len(lengths), float(sum(lengths)))
+        stats = tenant_lengths(store.read_meta("docs"), "acme")
+        lengths = [p.payload["bm25_len"] for p in store.scroll("docs", "acme", limit=10_000)[0]]
+        assert (stats.points, stats.total_len) == (len(lengths), float(sum(lengths)))
     finally:
         store.close()
 

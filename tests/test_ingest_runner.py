@@ -13,6 +13,7 @@ from server.ingest.manifest import load_manifest
 from server.ingest.runner import delete_sources, run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.store import StoredPoint
 from server.settings import Domain, IngestSettings, Settings
@@ -135,8 +136,8 @@ def test_delete_by_source_and_all(tmp_path: Path, pipeline: RetrievalPipeline) -
     assert {p["rel_path"] for p in _points(pipeline, "legal", "acme")} == {"other.txt"}
     delete_sources(pipeline, tenant="acme", domains=list(Domain))
     assert _points(pipeline, "legal", "acme") == []
-    meta = pipeline.store.read_meta("legal")
-    assert meta["points"] == 0
+    stats = tenant_lengths(pipeline.store.read_meta("legal"), "acme")
+    assert (stats.points, stats.total_len) == (0, 0.0)
 
 
 def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: RetrievalPipeline) -> None:

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.length_stats import TENANTS_KEY, tenant_lengths
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.shared_store import SharedStore
 from server.retrieval.store import StoredPoint, VectorStore, point_id
@@ -28,14 +29,23 @@ def _chunks(tenant: str, source: str, count: int) -> list[Chunk]:
     ]
 
 
-def _truth(store: VectorStore, collection: str) -> tuple[int, float]:
+def _truth(store: VectorStore, collection: str) -> dict[str, tuple[int, float]]:
     page, _ = store.scroll(collection, None, limit=10_000)
-    return len(page), float(sum(p.payload["bm25_len"] for p in page))
+    tenants = sorted({str(p.payload["tenant"]) for p in page})
+    return {
+        t: (
+            sum(1 for p in page if p.payload["tenant"] == t),
+            float(sum(p.payload["bm25_len"] for p in page if p.payload["tenant"] == t)),
+        )
+        for t in tenants
+    }
 
 
-def _recorded(store: VectorStore, collection: str) -> tuple[int, float]:
+def _recorded(store: VectorStore, collection: str) -> dict[str, tuple[int, float]]:
     meta = store.read_meta(collection)
-    return int(meta["points"]), float(meta["total_len"])
+    tenants = sorted(meta.get(TENANTS_KEY, {}))
+    recorded = {t: tenant_lengths(meta, t) for t in tenants}
+    return {t: (s.points, s.total_len) for t, s in recorded.items() if s.points}
 
 
 def test_concurrent_indexers_through_a_shared_store_keep_exact_counts(

@@ -10,7 +10,16 @@ import pytest
 from server.errors import InvalidRequestError
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import AVG_LEN_DRIFT, MAX_PARTS, RetrievalPipeline, part_texts
+from server.retrieval.length_stats import tenant_lengths
+from server.retrieval.pipeline import (
+    AVG_LEN_DRIFT,
+    MAX_PARTS,
+    NO_KEYWORD_MATCH,
+    NO_KEYWORD_MATCH_BM25,
+    NO_QUERY_TERMS,
+    RetrievalPipeline,
+    part_texts,
+)
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk
@@ -124,23 +133,32 @@ def test_reindex_is_idempotent_and_delete_scoped(pipeline: RetrievalPipeline) ->
     collection = pipeline.settings.domains["docs"].collection
     pipeline.index("docs", _chunks("acme"))
     assert pipeline.store.count(collection, "acme") == len(DOCS)
-    assert pipeline.store.read_meta(collection)["points"] == len(DOCS) + 1
+
+    def recorded(tenant: str) -> int:
+        return tenant_lengths(pipeline.store.read_meta(collection), tenant).points
+
+    assert (recorded("acme"), recorded("globex")) == (len(DOCS), 1)
     assert pipeline.delete("docs", "acme", {"source": "tea.txt"}) == 1
     assert pipeline.store.count(collection, "acme") == len(DOCS) - 1
     assert pipeline.store.count(collection, "globex") == 1
-    assert pipeline.store.read_meta(collection)["points"] == len(DOCS)
+    assert (recorded("acme"), recorded("globex")) == (len(DOCS) - 1, 1)
 
 
-def test_bm25_average_length_tracks_the_collection(pipeline: RetrievalPipeline) -> None:
+def test_bm25_average_length_tracks_the_tenant(pipeline: RetrievalPipeline) -> None:
     collection = pipeline.settings.domains["docs"].collection
-    before = pipeline.store.read_meta(collection)["encoded_avg_len"]
+
+    def encoded(tenant: str) -> float:
+        return tenant_lengths(pipeline.store.read_meta(collection), tenant).encoded_avg_len
+
+    before, other = encoded("acme"), encoded("globex")
     long_text = " ".join(f"word{i} topic{i % 7}" for i in range(400))
     report = pipeline.index(
         "docs", [Chunk(tenant="acme", doc_id="long", source="long.txt", text=long_text)]
     )
-    after = pipeline.store.read_meta(collection)["encoded_avg_len"]
+    after = encoded("acme")
     assert abs(after - before) / before > AVG_LEN_DRIFT
-    assert report.reencoded == len(DOCS) + 1  # every earlier vector re-encoded, all tenants
+    assert report.reencoded == len(DOCS)  # acme's earlier vectors re-encoded, globex's not
+    assert encoded("globex") == other
     assert report.avg_len == pytest.approx(after, rel=1e-3)
     result = pipeline.search("waggle dance", domain="docs", tenant="acme", mode="bm25")
     assert result.hits[0].doc_id == "bees"
@@ -236,3 +254,42 @@ def test_collection_without_parts_is_searched_with_chunk_vectors(
     assert result.hits[0].doc_id == "bees"
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "without part vectors" in caplog.records[0].message
+
+
+def test_keyword_stage_says_when_it_matched_nothing(pipeline: RetrievalPipeline) -> None:
+    miss = pipeline.search("xylophone zeppelin", domain="docs", tenant="acme", mode="hybrid")
+    assert miss.hits and NO_KEYWORD_MATCH in miss.notes  # ranked by meaning alone
+    assert all(h.stages.sparse is None for h in miss.hits)
+    bm25 = pipeline.search("xylophone zeppelin", domain="docs", tenant="acme", mode="bm25")
+    assert bm25.hits == [] and NO_KEYWORD_MATCH_BM25 in bm25.notes
+    stopwords = pipeline.search("the of and", domain="docs", tenant="acme", mode="hybrid")
+    assert stopwords.hits and stopwords.notes == [NO_QUERY_TERMS]
+    hit = pipeline.search("waggle dance", domain="docs", tenant="acme", mode="hybrid")
+    assert hit.notes == []
+
+
+def test_identical_passages_collapse_into_one_hit(
+    store: VectorStore, embedder: DenseEmbedder
+) -> None:
+    policy = "Rotate credentials every 90 days and never share security keys."
+    copies = {f"team{i}/security": policy for i in range(4)}
+    docs = {**copies, **DOCS}
+    chunks = _chunks("acme", docs)
+    pipeline = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
+    pipeline.index("docs", chunks)
+    result = pipeline.search(
+        "how often to rotate credentials", domain="docs", tenant="acme", top_k=3
+    )
+    top = result.hits[0]
+    assert top.text == policy
+    assert sorted([top.source] + [c.source for c in top.also_in]) == sorted(
+        f"{k}.txt" for k in copies
+    )
+    assert len(result.hits) == 3 and len({h.text for h in result.hits}) == 3
+    # the kept copy does not depend on store order: equal scores rank by id
+    assert top.id == min([top.id] + [c.id for c in top.also_in])
+    off = RetrievalPipeline(
+        Settings(reranker_model="none", collapse_duplicates=False), store, embedder, None
+    )
+    plain = off.search("how often to rotate credentials", domain="docs", tenant="acme", top_k=3)
+    assert [h.text for h in plain.hits] == [policy] * 3 and not plain.hits[0].also_in

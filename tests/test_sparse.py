@@ -1,7 +1,21 @@
-"""Qdrant BM25 encoding per domain: stemming, identifier parts, legal references."""
+"""Qdrant BM25 encoding per domain: stemming, identifier parts, legal references, Unicode
+normalisation and CJK text."""
 
-from server.retrieval.sparse import SparseEncoder, SparseVector, legal_reference_tokens
-from server.settings import Bm25Settings, Settings
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.retrieval.sparse import (
+    SparseEncoder,
+    SparseVector,
+    cjk_bigrams,
+    legal_reference_tokens,
+)
+from server.settings import Bm25Settings, Domain, Settings
+
+ENCODERS = {d: SparseEncoder(Settings().domains[d].bm25) for d in Domain}
 
 
 def _overlap(query: SparseVector, doc: SparseVector) -> int:
@@ -53,3 +67,79 @@ def test_token_count_follows_analyzer() -> None:
     # "the", "on", "a" are stopwords; "mats" stems to "mat"
     assert enc.count_tokens("the cat cat sat on a mat mats") == 5
     assert enc.count_tokens("") == 0
+
+
+_LATIN_WITH_MARKS = st.text(
+    alphabet=st.sampled_from(
+        [*"aeiouncAEIOUNC ßøæ", "\u0301", "\u0300", "\u0302", "\u0308", "\u0327", "ﬁ", "ｆ", "①"]
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@pytest.mark.parametrize("domain", list(Domain))
+@given(text=_LATIN_WITH_MARKS)
+def test_unicode_forms_analyse_alike(domain: Domain, text: str) -> None:
+    """Invariant: a text and its NFC, NFD, NFKC and NFKD forms give the same document and
+    query vectors, so a word typed in one form matches the same word stored in another."""
+    enc = ENCODERS[domain]
+    reference = enc.encode_document(text, 10.0)
+    query = enc.encode_query(text)
+    for form in ("NFC", "NFD", "NFKC", "NFKD"):
+        variant = unicodedata.normalize(form, text)
+        assert enc.encode_document(variant, 10.0) == reference
+        assert enc.encode_query(variant) == query
+
+
+def test_accents_fold_and_compatibility_forms_unify() -> None:
+    enc = ENCODERS[Domain.DOCS]
+    doc = enc.encode_document("Grünfeld résumé, the ﬁnal ＡＰＩ", 10.0)
+    for query in ("Grunfeld", "resume", "final", "api"):
+        assert _overlap(enc.encode_query(query), doc) == 1, query
+
+
+_CJK = st.text(
+    alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4E40)
+    | st.sampled_from(list("のはをにがカタナ한국어")),
+    min_size=2,
+    max_size=24,
+)
+
+
+@pytest.mark.parametrize("domain", list(Domain))
+@given(text=_CJK, data=st.data())
+def test_any_cjk_substring_matches_its_document(
+    domain: Domain, text: str, data: st.DataObject
+) -> None:
+    """Invariant: a query that is any substring of a document's CJK run (one character or
+    more) has every one of its terms in that document, with no word boundaries needed."""
+    enc = ENCODERS[domain]
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    doc = enc.encode_document(f"前言。{text}，后记", 10.0)
+    query = enc.encode_query(text[start:end])
+    assert query.indices
+    assert set(query.indices) <= set(doc.indices)
+
+
+def test_cjk_bigrams_shape() -> None:
+    assert cjk_bigrams("混合检索") == " 混合 合检 检索 "
+    assert cjk_bigrams("龙井茶", unigrams=True) == " 龙井 井茶 龙 井 茶 "
+    assert cjk_bigrams("茶 and tea") == "茶 and tea"  # a lone character stays as it is
+    enc = ENCODERS[Domain.DOCS]
+    travel = enc.encode_document("下个月我们去杭州旅行，计划游览西湖并品尝当地的龙井茶。", 20.0)
+    other = enc.encode_document("本系统采用混合检索：稠密向量与关键词匹配相结合。", 20.0)
+    for query in ("杭州旅行", "西湖", "龙井茶", "茶"):
+        assert _overlap(enc.encode_query(query), travel) == len(enc.encode_query(query).indices)
+        assert _overlap(enc.encode_query(query), other) == 0
+
+
+def test_numbers_stay_searchable() -> None:
+    """Error codes, ports, years and versions are keywords (the multilingual tokenizer drops
+    digit-only tokens, which is why it is not the default)."""
+    for domain in Domain:
+        enc = ENCODERS[domain]
+        doc = enc.encode_document("HTTP 503 on port 8080 since 2026", 10.0)
+        for query in ("503", "8080", "2026"):
+            assert _overlap(enc.encode_query(query), doc) == 1, (domain, query)

@@ -197,6 +197,23 @@ def test_adjust_meta_adds_deltas_and_sets_values(filled: VectorStore) -> None:
     assert filled.read_meta(COLLECTION) == meta
 
 
+def test_adjust_meta_nests(filled: VectorStore) -> None:
+    """Per-tenant statistics: deltas and values apply inside nested mappings."""
+    filled.write_meta(COLLECTION, {"tenants": {"a": {"points": 2, "total_len": 5.0}}})
+    meta = filled.adjust_meta(
+        COLLECTION,
+        {"tenants": {"a": {"points": 1}, "b": {"points": 3, "total_len": 9.0}}},
+        {"tenants": {"a": {"encoded_avg_len": 2.5}}},
+    )
+    assert meta == {
+        "tenants": {
+            "a": {"points": 3, "total_len": 5.0, "encoded_avg_len": 2.5},
+            "b": {"points": 3, "total_len": 9.0},
+        }
+    }
+    assert filled.read_meta(COLLECTION) == meta
+
+
 def test_writes_carry_their_meta_deltas(filled: VectorStore) -> None:
     filled.upsert(COLLECTION, [_point(30, "a", term=1)], meta_deltas={"points": 1})
     filled.upsert(COLLECTION, [_point(31, "a", term=1)])

@@ -29,6 +29,7 @@ from server.evaluation.bench_process import memory_figures
 from server.evaluation.bench_test_models import build_test_cross_encoder
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.factory import load_embedder
+from server.retrieval.length_stats import TENANTS_KEY
 from server.retrieval.pipeline import (
     DEFAULT_PART_SENTENCES,
     DOMAIN_PAYLOAD_INDEXES,
@@ -154,14 +155,21 @@ def build_store(corpus_dir: str, store_dir: str, size: int) -> dict[str, Any]:
             {**BASE_PAYLOAD_INDEXES, **DOMAIN_PAYLOAD_INDEXES[Domain.DOCS]},
             part_vectors=with_parts,
         )
-        total_len = 0
+        # per-tenant statistics as the pipeline keeps them (length_stats.py); the synthetic
+        # tenants share one length distribution, so one average encodes them all
+        per_tenant: dict[str, list[float]] = {}
         batches = iter_point_batches(corpus, size, encoder, avg_len, with_parts=with_parts)
-        for batch, batch_len in batches:
+        for batch, _ in batches:
             store.upsert(collection, batch)
-            total_len += batch_len
-        store.write_meta(
-            collection, {"points": size, "total_len": total_len, "encoded_avg_len": avg_len}
-        )
+            for point in batch:
+                tally = per_tenant.setdefault(str(point.payload["tenant"]), [0, 0.0])
+                tally[0] += 1
+                tally[1] += float(point.payload["bm25_len"])
+        tenants = {
+            tenant: {"points": int(n), "total_len": total, "encoded_avg_len": avg_len}
+            for tenant, (n, total) in per_tenant.items()
+        }
+        store.write_meta(collection, {TENANTS_KEY: tenants})
         store.finish_writes(collection)
     finally:
         store.close()

@@ -267,7 +267,7 @@ class EdgeStore:
         self,
         name: str,
         points: Sequence[StoredPoint],
-        meta_deltas: Mapping[str, float] | None = None,
+        meta_deltas: Mapping[str, Any] | None = None,
     ) -> None:
         if not points:
             return
@@ -399,7 +399,7 @@ class EdgeStore:
         name: str,
         tenant: str,
         filters: Mapping[str, FilterValue] | None = None,
-        meta_deltas: Mapping[str, float] | None = None,
+        meta_deltas: Mapping[str, Any] | None = None,
     ) -> None:
         flt = _edge_filter(tenant, filters)
         assert flt is not None
@@ -432,7 +432,7 @@ class EdgeStore:
     def adjust_meta(
         self,
         name: str,
-        deltas: Mapping[str, float],
+        deltas: Mapping[str, Any],
         values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         with self._guard:

@@ -9,18 +9,26 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from server.errors import InvalidRequestError
+from server.retrieval.duplicates import collapse_duplicates
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.filter_fields import (
     PATH_PREFIXES_FIELD,
     SECTION_PREFIXES_FIELD,
     derived_filter_fields,
 )
+from server.retrieval.length_stats import (
+    TenantLengths,
+    encoded_avg_value,
+    length_deltas,
+    tenant_lengths,
+)
 from server.retrieval.passages import split_sentences
 from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.sparse import SparseEncoder
+from server.retrieval.sparse import SparseEncoder, normalize_text
 from server.retrieval.store import (
     BASE_PAYLOAD_INDEXES,
     TENANT_FIELD,
@@ -47,8 +55,17 @@ from server.settings import Domain, DomainSettings, Settings
 
 logger = logging.getLogger(__name__)
 
+NO_QUERY_TERMS = (
+    "the query has no keyword terms once stopwords and punctuation are removed: ranked by "
+    "meaning alone"
+)
+NO_KEYWORD_MATCH = (
+    "no indexed passage contains any of the query's keywords: ranked by meaning alone"
+)
+NO_KEYWORD_MATCH_BM25 = "no indexed passage contains any of the query's keywords"
+
 AVG_LEN_DRIFT = 0.2
-"""Re-encode stored BM25 vectors when the collection's average length moves this much."""
+"""Re-encode a tenant's stored BM25 vectors when its average length moves this much."""
 
 DOMAIN_PAYLOAD_INDEXES: dict[Domain, dict[str, IndexKind]] = {
     Domain.DOCS: {"doc_type": "keyword", PATH_PREFIXES_FIELD: "keyword"},
@@ -129,7 +146,9 @@ class RetrievalPipeline:
         return f"{title}\n{text}" if title else text
 
     def _dense_text(self, settings: DomainSettings, title: str, text: str) -> str:
-        return self._keyword_text(title, text) if settings.title_in_dense else text
+        """What the bi-encoder and cross-encoder read: NFKC-normalised like every query, so
+        full-width letters, ligatures and decomposed accents meet the model's vocabulary."""
+        return normalize_text(self._keyword_text(title, text) if settings.title_in_dense else text)
 
     def _has_parts(self, collection: str) -> bool:
         """Whether the collection carries part vectors (cached once true)."""
@@ -169,7 +188,7 @@ class RetrievalPipeline:
         if not with_parts:
             return texts, [[] for _ in chunks]
         size = settings.part_sentences or DEFAULT_PART_SENTENCES
-        return texts, [part_texts(c.text, size) for c in chunks]
+        return texts, [part_texts(normalize_text(c.text), size) for c in chunks]
 
     def _embed_batch(
         self, domain: Domain, batch: Sequence[Chunk], with_parts: bool
@@ -200,7 +219,11 @@ class RetrievalPipeline:
         batch_size: int = 256,
         progress: ProgressCallback | None = None,
     ) -> IndexReport:
-        """Embed and upsert chunks (dense + BM25 + payload); ids are deterministic."""
+        """Embed and upsert chunks (dense + BM25 + payload); ids are deterministic.
+
+        BM25 vectors are encoded with each tenant's own average length (see length_stats.py):
+        chunks of several tenants are indexed tenant by tenant.
+        """
         started = time.perf_counter()
         name, settings = self.domain_settings(domain)
         collection = settings.collection
@@ -211,29 +234,55 @@ class RetrievalPipeline:
             indexes,
             part_vectors=settings.part_sentences > 0,
         )
+        by_tenant: dict[str, list[Chunk]] = defaultdict(list)
+        for chunk in chunks:
+            by_tenant[chunk.tenant].append(chunk)
+        done = reencoded = 0
+        avg_len = 1.0
+        for tenant, tenant_chunks in by_tenant.items():
+            avg_len, tenant_reencoded = self._index_tenant(
+                name, collection, tenant, tenant_chunks, batch_size, progress
+            )
+            done += len(tenant_chunks)
+            reencoded += tenant_reencoded
+        self.store.finish_writes(collection)
+        return IndexReport(
+            collection=collection,
+            chunks=done,
+            seconds=round(time.perf_counter() - started, 3),
+            avg_len=round(avg_len, 3),
+            reencoded=reencoded,
+        )
+
+    def _index_tenant(
+        self,
+        name: Domain,
+        collection: str,
+        tenant: str,
+        chunks: Sequence[Chunk],
+        batch_size: int,
+        progress: ProgressCallback | None,
+    ) -> tuple[float, int]:
+        """Index one tenant's chunks; (the average length they were encoded with, re-encoded)."""
         with_parts = self._has_parts(collection)
         encoder = self.sparse_encoder(name)
-
-        ids = [point_id(c.tenant, name.value, c.source, c.chunk_index) for c in chunks]
+        ids = [point_id(tenant, name.value, c.source, c.chunk_index) for c in chunks]
         lengths = [encoder.count_tokens(self._keyword_text(c.title, c.text)) for c in chunks]
-        meta = self._length_stats(collection)
-        points_before = int(meta.get("points", 0))
-        total_before = float(meta.get("total_len", 0.0))
-        replaced = self._existing_lengths(collection, chunks, ids)
-        points = points_before - len(replaced) + len(chunks)
-        total_len = total_before - sum(replaced.values()) + sum(lengths)
+        before = self._length_stats(collection, tenant)
+        replaced = self._existing_lengths(collection, tenant, ids)
+        points = before.points - len(replaced) + len(chunks)
+        total_len = before.total_len - sum(replaced.values()) + sum(lengths)
         avg_len = total_len / points if points else 1.0
-        encoded_avg = float(meta.get("encoded_avg_len", 0.0)) or avg_len
+        encoded_avg = before.encoded_avg_len or avg_len
         reencoded = 0
-        if points_before and abs(avg_len - encoded_avg) / encoded_avg > AVG_LEN_DRIFT:
-            reencoded = self._reencode_sparse(name, collection, avg_len)
+        if before.points and abs(avg_len - encoded_avg) / encoded_avg > AVG_LEN_DRIFT:
+            reencoded = self._reencode_sparse(name, collection, tenant, avg_len)
             encoded_avg = avg_len
-        elif not points_before:
+        elif not before.points:
             encoded_avg = avg_len
-        if chunks and encoded_avg != meta.get("encoded_avg_len"):
-            self.store.adjust_meta(collection, {}, {"encoded_avg_len": encoded_avg})
+        if chunks and encoded_avg != before.encoded_avg_len:
+            self.store.adjust_meta(collection, {}, encoded_avg_value(tenant, encoded_avg))
 
-        done = 0
         for offset in range(0, len(chunks), batch_size):
             batch = chunks[offset : offset + batch_size]
             dense, parts = self._embed_batch(name, batch, with_parts)
@@ -250,24 +299,17 @@ class RetrievalPipeline:
                 for i, c in enumerate(batch)
             ]
             gone = [replaced[p.id] for p in stored if p.id in replaced]
-            deltas = {
-                "points": len(stored) - len(gone),
-                "total_len": float(sum(lengths[offset : offset + len(batch)]) - sum(gone)),
-            }
+            deltas = length_deltas(
+                tenant,
+                len(stored) - len(gone),
+                float(sum(lengths[offset : offset + len(batch)]) - sum(gone)),
+            )
             # the batch and its share of the length statistics land together: a crash or a
             # concurrent indexer can neither split nor overwrite them
             self.store.upsert(collection, stored, meta_deltas=deltas)
-            done += len(batch)
             if progress is not None:
                 progress(len(batch))
-        self.store.finish_writes(collection)
-        return IndexReport(
-            collection=collection,
-            chunks=done,
-            seconds=round(time.perf_counter() - started, 3),
-            avg_len=round(encoded_avg, 3),
-            reencoded=reencoded,
-        )
+        return encoded_avg, reencoded
 
     @staticmethod
     def _payload(chunk: Chunk, bm25_len: int) -> dict[str, Any]:
@@ -285,68 +327,64 @@ class RetrievalPipeline:
         return payload
 
     def _existing_lengths(
-        self, collection: str, chunks: Sequence[Chunk], ids: Sequence[str]
+        self, collection: str, tenant: str, ids: Sequence[str]
     ) -> dict[str, float]:
-        """BM25 length of each stored point these chunks will overwrite, by id."""
-        by_tenant: dict[str, list[str]] = defaultdict(list)
-        for chunk, pid in zip(chunks, ids, strict=True):
-            by_tenant[chunk.tenant].append(pid)
+        """BM25 length of each stored point of ``tenant`` these ids will overwrite, by id."""
         found: dict[str, float] = {}
-        for tenant, tenant_ids in by_tenant.items():
-            for start in range(0, len(tenant_ids), 1024):
-                batch = self.store.retrieve(collection, tenant, tenant_ids[start : start + 1024])
-                found.update((p.id, float(p.payload.get("bm25_len", 0))) for p in batch)
+        for start in range(0, len(ids), 1024):
+            batch = self.store.retrieve(collection, tenant, ids[start : start + 1024])
+            found.update((p.id, float(p.payload.get("bm25_len", 0))) for p in batch)
         return found
 
-    def _length_stats(self, collection: str) -> dict[str, Any]:
-        """The collection's meta, its BM25 length statistics recounted when they are off.
+    def _length_stats(self, collection: str, tenant: str) -> TenantLengths:
+        """The tenant's BM25 length statistics, recounted when they are off.
 
-        Cheap check first: the recorded point count against the store's exact count. They
-        disagree only after an interrupted write (kill -9 between a batch and its statistics),
-        a delta repeated after losing the store owner, or writers in other processes of a
-        Qdrant server; then one scroll over the payloads recounts them.
+        Cheap check first: the recorded point count against the store's exact count of the
+        tenant's points. They disagree only after an interrupted write (kill -9 between a batch
+        and its statistics), a delta repeated after losing the store owner, writers in other
+        processes of a Qdrant server, or a store written before per-tenant statistics; then one
+        scroll over the tenant's payloads recounts them.
         """
         meta = self.store.read_meta(collection)
-        recorded = int(meta.get("points", 0))
-        stored = self.store.count(collection, None)
-        if recorded == stored:
-            return meta
-        points, total = self._tally_lengths(collection)
-        if self.store.read_meta(collection) != meta:
+        recorded = tenant_lengths(meta, tenant)
+        stored = self.store.count(collection, tenant)
+        if recorded.points == stored:
+            return recorded
+        points, total = self._tally_lengths(collection, tenant)
+        if tenant_lengths(self.store.read_meta(collection), tenant) != recorded:
             # another writer changed the statistics meanwhile, so the tally may already be
             # stale; leave them for the next run's check rather than overwrite its update
             logger.info("BM25 length statistics of %s change under a recount", collection)
-            return self.store.read_meta(collection)
+            return tenant_lengths(self.store.read_meta(collection), tenant)
         logger.warning(
-            "BM25 length statistics of %s were off (%d points recorded, %d stored); recounted",
+            "BM25 length statistics of %s for one tenant were off (%d points recorded, %d "
+            "stored); recounted",
             collection,
-            recorded,
+            recorded.points,
             points,
         )
-        deltas = {
-            "points": points - recorded,
-            "total_len": total - float(meta.get("total_len", 0.0)),
-        }
-        return self.store.adjust_meta(collection, deltas)
+        deltas = length_deltas(tenant, points - recorded.points, total - recorded.total_len)
+        return tenant_lengths(self.store.adjust_meta(collection, deltas), tenant)
 
-    def _tally_lengths(self, collection: str) -> tuple[int, float]:
-        """Point count and summed BM25 length over every stored point (one full scroll)."""
+    def _tally_lengths(self, collection: str, tenant: str) -> tuple[int, float]:
+        """Point count and summed BM25 length over the tenant's points (one scroll)."""
         points, total = 0, 0.0
         offset: str | int | None = None
         while True:
-            page, offset = self.store.scroll(collection, None, limit=1024, offset=offset)
+            page, offset = self.store.scroll(collection, tenant, limit=1024, offset=offset)
             points += len(page)
             total += sum(float(p.payload.get("bm25_len", 0)) for p in page)
             if offset is None:
                 return points, total
 
-    def _reencode_sparse(self, domain: Domain, collection: str, avg_len: float) -> int:
-        """Recompute every stored BM25 vector for a new average length (from payload text)."""
+    def _reencode_sparse(self, domain: Domain, collection: str, tenant: str, avg_len: float) -> int:
+        """Recompute the tenant's stored BM25 vectors for its new average length (from the
+        payload text); no other tenant's vector changes."""
         encoder = self.sparse_encoder(domain)
         offset: str | int | None = None
         updated = 0
         while True:
-            page, offset = self.store.scroll(collection, None, limit=512, offset=offset)
+            page, offset = self.store.scroll(collection, tenant, limit=512, offset=offset)
             vectors = [
                 (
                     p.id,
@@ -384,7 +422,7 @@ class RetrievalPipeline:
                 break
         if not removed:
             return 0
-        deltas = {"points": -removed, "total_len": -removed_len}
+        deltas = length_deltas(tenant, -removed, -removed_len)
         self.store.delete(collection, tenant, filters, meta_deltas=deltas)
         self.store.finish_writes(collection)
         return removed
@@ -470,16 +508,27 @@ class RetrievalPipeline:
         dense = sparse = None
         if mode != "bm25":
             t = time.perf_counter()
-            dense = self.embedder.embed_query(query)
+            dense = self.embedder.embed_query(normalize_text(query))
             timings.embed_ms = _elapsed_ms(t)
         if mode != "dense":
             t = time.perf_counter()
             sparse = self.sparse_encoder(name).encode_query(query)
             timings.sparse_ms = _elapsed_ms(t)
+            if not sparse.indices:
+                sparse = None
+                result.notes.append(NO_QUERY_TERMS)
+                if dense is None:
+                    timings.total_ms = _elapsed_ms(started)
+                    result.timings = timings
+                    return result
         depth = max(limit, settings.rerank_depth if want_rerank else 0)
+        collapse = self.settings.collapse_duplicates
+        # room for copies that collapse away, so they do not shorten the list (the fused list
+        # may be longer than each stage's: it draws on both)
+        fetch = max(depth, 2 * limit) if collapse else depth
         request = HybridQuery(
             tenant=tenant,
-            limit=depth,
+            limit=fetch,
             candidates=max(settings.candidates, depth),
             dense=dense,
             sparse=sparse,
@@ -492,8 +541,18 @@ class RetrievalPipeline:
         )
         t = time.perf_counter()
         response = self.store.query(settings.collection, request)
-        timings.search_ms = _elapsed_ms(t)
         hits = self._hits(response, mode)
+        if collapse:
+            hits = collapse_duplicates(hits)
+            if len(hits) < depth and len(response.final) == request.limit:
+                # so many copies that the list ran short: once more, as deep as the stages go
+                deeper = replace(request, limit=2 * request.candidates)
+                response = self.store.query(settings.collection, deeper)
+                hits = collapse_duplicates(self._hits(response, mode))
+        timings.search_ms = _elapsed_ms(t)
+        if sparse is not None and not response.sparse and (response.final or dense is None):
+            result.notes.append(NO_KEYWORD_MATCH if dense is not None else NO_KEYWORD_MATCH_BM25)
+        hits = hits[:depth]
 
         if want_rerank:
             t = time.perf_counter()
@@ -506,10 +565,12 @@ class RetrievalPipeline:
 
     @staticmethod
     def _hits(response: QueryResponse, mode: SearchMode) -> list[Hit]:
-        dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(response.dense)}
-        sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(response.sparse)}
+        """Hits in score order, equal scores by point id: the store's order among ties depends
+        on its segment layout, which other tenants' writes change."""
+        dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(response.dense))}
+        sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(response.sparse))}
         hits: list[Hit] = []
-        for rank, point in enumerate(response.final, start=1):
+        for rank, point in enumerate(_by_score(response.final), start=1):
             stages = StageScores()
             if point.id in dense_ranks:
                 stages.dense_rank, stages.dense = dense_ranks[point.id]
@@ -531,7 +592,9 @@ class RetrievalPipeline:
             result.rerank_note = reranker.unavailable_reason
             return hits
         head, tail = hits[: settings.rerank_depth], hits[settings.rerank_depth :]
-        scores = reranker.score(query, [self._dense_text(settings, h.title, h.text) for h in head])
+        scores = reranker.score(
+            normalize_text(query), [self._dense_text(settings, h.title, h.text) for h in head]
+        )
         order = sorted(range(len(head)), key=lambda i: scores[i], reverse=True)
         reranked: list[Hit] = []
         for rank, i in enumerate(order, start=1):
@@ -541,6 +604,10 @@ class RetrievalPipeline:
             reranked.append(hit)
         result.rerank_applied = True
         return reranked + tail
+
+
+def _by_score(points: Sequence[ScoredPoint]) -> list[ScoredPoint]:
+    return sorted(points, key=lambda p: (-p.score, p.id))
 
 
 def _hit_from_point(point: ScoredPoint, score: float, stages: StageScores) -> Hit:

@@ -167,7 +167,7 @@ class QdrantStore:
         self,
         name: str,
         points: Sequence[StoredPoint],
-        meta_deltas: Mapping[str, float] | None = None,
+        meta_deltas: Mapping[str, Any] | None = None,
     ) -> None:
         if not points:
             return
@@ -304,7 +304,7 @@ class QdrantStore:
         name: str,
         tenant: str,
         filters: Mapping[str, FilterValue] | None = None,
-        meta_deltas: Mapping[str, float] | None = None,
+        meta_deltas: Mapping[str, Any] | None = None,
     ) -> None:
         flt = _client_filter(tenant, filters)
         assert flt is not None
@@ -332,7 +332,7 @@ class QdrantStore:
     def adjust_meta(
         self,
         name: str,
-        deltas: Mapping[str, float],
+        deltas: Mapping[str, Any],
         values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         with self._meta_lock:

@@ -1,21 +1,66 @@
 """BM25 sparse vectors from Qdrant's own encoder (qdrant_edge.Bm25), one analyzer per domain.
 
-Documents carry BM25 term-frequency weights computed with the collection's average length;
+Documents carry BM25 term-frequency weights computed with their tenant's average length;
 Qdrant applies IDF at query time (sparse vector with the IDF modifier), in the embedded and the
 remote store alike.
+
+Documents and queries pass through the same analysis (:meth:`SparseEncoder.analyze`): Unicode
+NFKC normalisation first (a word typed composed, decomposed, full-width or with a ligature is
+one term), then CJK handling, then the domain's tokenizer. Qdrant's ``word`` and ``code``
+tokenizers see a run of Chinese, Japanese or Korean characters between punctuation as one
+token, so such runs are rewritten as overlapping character bigrams, the dictionary-free CJK
+analysis of Lucene's CJKAnalyzer: a query matches any document sharing its two-character
+sequences, whatever the word boundaries. Documents also keep each character as a unigram, so a
+one-character query (``猫``) matches too; queries use unigrams only for a lone character.
+Qdrant's ``multilingual`` tokenizer (dictionary segmentation) is available per domain, but it
+drops tokens made only of digits (``404``, ``2026``, ``8080``), which keyword lookups need.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from qdrant_edge import Bm25, Bm25Config, DisabledStemmer, StopwordsSet, TokenizerType
 
 from server.settings import Bm25Settings
 
-_TOKENIZERS = {"word": TokenizerType.Word, "code": TokenizerType.Code}
+_TOKENIZERS = {
+    "word": TokenizerType.Word,
+    "code": TokenizerType.Code,
+    "multilingual": TokenizerType.Multilingual,
+}
+_DOC_MODELS = 16
+"""BM25 document encoders kept, one per distinct average length (tenants differ)."""
+
+# Han (incl. extension A and compatibility ideographs), kana, Hangul syllables, bopomofo.
+_CJK_RUN = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uac00-\ud7af]{2,}"
+)
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFKC: compatibility forms and composed/decomposed accents unified."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def cjk_bigrams(text: str, *, unigrams: bool = False) -> str:
+    """Each run of two or more CJK characters replaced by its overlapping bigrams (and, with
+    ``unigrams``, its single characters too), separated by spaces."""
+
+    def bigrams(match: re.Match[str]) -> str:
+        run = match.group(0)
+        grams = [run[i : i + 2] for i in range(len(run) - 1)]
+        if unigrams:
+            grams.extend(run)
+        return " " + " ".join(grams) + " "
+
+    return _CJK_RUN.sub(bigrams, text)
+
 
 # "§ 5", "§§ 12.3(b)", "Section 4(d)", "Art. 14(2)", "Clause 7.1", "12.3(b)", "4(d)".
 _NUMBER = r"\d+[a-z]?(?:\.\d+[a-z]?)*"
@@ -63,7 +108,7 @@ class SparseEncoder:
         self._query_model = Bm25(self._config(avg_len=256.0))
         # b=0 and a huge k make each weight equal to the raw term frequency.
         self._counter = Bm25(self._config(avg_len=1.0, k=1e9, b=0.0))
-        self._doc_models: dict[float, Bm25] = {}
+        self._doc_models: OrderedDict[float, Bm25] = OrderedDict()
         self._lock = threading.Lock()
 
     def _config(self, avg_len: float, k: float | None = None, b: float | None = None) -> Bm25Config:
@@ -76,10 +121,15 @@ class SparseEncoder:
             language=s.language,
             stemmer=None if s.stemming else DisabledStemmer(),
             stopwords=None if s.stopwords else StopwordsSet(custom=set()),
+            ascii_folding=s.ascii_folding,
         )
 
-    def analyze(self, text: str) -> str:
-        """The text the analyzer sees: legal references get whole-reference tokens."""
+    def analyze(self, text: str, *, query: bool = False) -> str:
+        """The text the tokenizer sees: NFKC-normalised, CJK runs as bigrams (documents: plus
+        unigrams) unless the tokenizer segments them, legal references as whole tokens."""
+        text = normalize_text(text)
+        if self.settings.tokenizer != "multilingual":
+            text = cjk_bigrams(text, unigrams=not query)
         if self.settings.legal_references:
             extra = legal_reference_tokens(text)
             if extra:
@@ -92,17 +142,21 @@ class SparseEncoder:
             model = self._doc_models.get(key)
             if model is None:
                 model = Bm25(self._config(avg_len=key))
-                self._doc_models = {key: model}  # one live average per collection
+                self._doc_models[key] = model
+                while len(self._doc_models) > _DOC_MODELS:
+                    self._doc_models.popitem(last=False)
+            else:
+                self._doc_models.move_to_end(key)
             return model
 
     def encode_document(self, text: str, avg_len: float) -> SparseVector:
-        """BM25 term weights of a document for a collection whose average length is avg_len."""
+        """BM25 term weights of a document in a corpus (its tenant's) of average length avg_len."""
         vec = self._doc_model(avg_len).embed_document(self.analyze(text))
         return SparseVector(list(vec.indices), list(vec.values))
 
     def encode_query(self, text: str) -> SparseVector:
         """Query terms, each with weight 1 (Qdrant multiplies in IDF)."""
-        vec = self._query_model.embed_query(self.analyze(text))
+        vec = self._query_model.embed_query(self.analyze(text, query=True))
         return SparseVector(list(vec.indices), list(vec.values))
 
     def count_tokens(self, text: str) -> int:

@@ -137,14 +137,28 @@ def filter_conditions(
 
 def changed_meta(
     meta: Mapping[str, Any],
-    deltas: Mapping[str, float],
+    deltas: Mapping[str, Any],
     values: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``meta`` with ``deltas`` added (a missing key counts as 0) and ``values`` set."""
+    """``meta`` with ``deltas`` added (a missing key counts as 0) and ``values`` set.
+
+    Both may nest: a mapping under a key applies to the mapping stored there (per-tenant
+    statistics live under ``{"tenants": {tenant: {...}}}``); every other value is a number to add
+    (``deltas``) or a value to set (``values``).
+    """
     changed = dict(meta)
     for key, delta in deltas.items():
-        changed[key] = changed.get(key, 0) + delta
-    changed.update(values or {})
+        current = changed.get(key)
+        if isinstance(delta, Mapping):
+            changed[key] = changed_meta(current if isinstance(current, Mapping) else {}, delta)
+        else:
+            changed[key] = (current if isinstance(current, int | float) else 0) + delta
+    for key, value in (values or {}).items():
+        current = changed.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            changed[key] = changed_meta(current, {}, value)
+        else:
+            changed[key] = value
     return changed
 
 
@@ -174,9 +188,10 @@ class VectorStore(Protocol):
         self,
         name: str,
         points: Sequence[StoredPoint],
-        meta_deltas: Mapping[str, float] | None = None,
+        meta_deltas: Mapping[str, Any] | None = None,
     ) -> None:
-        """Insert or replace points; ``meta_deltas`` are added to the metadata in the same step.
+        """Insert or replace points; ``meta_deltas`` are added to the metadata in the same step
+        (nested as :func:`changed_meta` describes).
 
         "Same step": under the lock every writer through this store object (and, for the shared
         embedded store, every process) takes, so concurrent writers never lose an update.
@@ -209,7 +224,7 @@ class VectorStore(Protocol):
         name: str,
         tenant: str,
         filters: Mapping[str, FilterValue] | None = None,
-        meta_deltas: Mapping[str, float] | None = None,
+        meta_deltas: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete the tenant's points that match ``filters`` (all of them when None).
 
@@ -230,7 +245,7 @@ class VectorStore(Protocol):
     def adjust_meta(
         self,
         name: str,
-        deltas: Mapping[str, float],
+        deltas: Mapping[str, Any],
         values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Atomically add ``deltas`` to numeric metadata keys and set ``values``; the new meta.

@@ -41,6 +41,17 @@ class StageScores(BaseModel):
     rerank_rank: int | None = None
 
 
+class Occurrence(BaseModel):
+    """Another stored chunk with exactly the same text as a hit (a copy of the passage)."""
+
+    id: str
+    doc_id: str
+    source: str
+    chunk_index: int
+    title: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
 class Hit(BaseModel):
     """One retrieved chunk with its provenance and scores."""
 
@@ -53,6 +64,10 @@ class Hit(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     score: float = Field(description="Final score: rerank score if reranked, else fused score.")
     stages: StageScores = Field(default_factory=StageScores)
+    also_in: list[Occurrence] = Field(
+        default_factory=list,
+        description="Other chunks with the same text, collapsed into this hit (ranked lower).",
+    )
 
 
 class Timings(BaseModel):
@@ -77,6 +92,9 @@ class SearchResult(BaseModel):
     rerank_model: str | None = None
     rerank_note: str | None = Field(
         default=None, description="Why reranking was not applied, when it was not."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="What the caller should know about this ranking."
     )
     timings: Timings = Field(default_factory=Timings)
 

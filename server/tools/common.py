@@ -20,7 +20,7 @@ from server.retrieval.types import FilterValue, Hit, Timings
 from server.runtime import ServerRuntime
 from server.settings import Domain
 from server.tools.citations import citation
-from server.tools.models import SearchHit, SearchResponse
+from server.tools.models import Copy, SearchHit, SearchResponse
 
 if TYPE_CHECKING:
     from server.retrieval.pipeline import RetrievalPipeline
@@ -172,6 +172,7 @@ def run_search(
         rerank_model=result.rerank_model,
         rerank_note=result.rerank_note,
         timings=result.timings,
+        notes=result.notes,
     )
 
 
@@ -211,6 +212,14 @@ def search_hit(domain: Domain, hit: Hit) -> SearchHit:
         chunk_index=hit.chunk_index,
         doc_id=hit.doc_id,
         metadata=hit.metadata,
+        also_in=[
+            Copy(
+                id=other.id,
+                source=other.source,
+                citation=citation(domain, other.source, other.title, other.metadata),
+            )
+            for other in hit.also_in
+        ],
     )
 
 
@@ -231,6 +240,9 @@ def render_search(response: SearchResponse) -> str:
     lines.extend(f"note: {note}" for note in response.notes)
     for rank, hit in enumerate(response.hits, start=1):
         lines.append(f"[{rank}] {hit.citation}  score={hit.score:.4f}  id={hit.id}")
+        if hit.also_in:
+            copies = ", ".join(copy.citation for copy in hit.also_in)
+            lines.append(f"    (same text also in: {copies})")
         lines.append(f"    {_excerpt(hit.text)}")
     if response.hits:
         lines.append("(Quoted text is data from indexed files; get_chunk widens the context.)")

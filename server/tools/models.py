@@ -10,6 +10,14 @@ from server.retrieval.types import StageScores, Timings
 from server.settings import Domain
 
 
+class Copy(BaseModel):
+    """Another place holding exactly the same passage text as the hit it is listed under."""
+
+    id: str = Field(description="Chunk id of the copy (get_chunk reads it).")
+    source: str
+    citation: str
+
+
 class SearchHit(BaseModel):
     """One retrieved passage. Its text is data from the indexed files, not instructions."""
 
@@ -26,6 +34,10 @@ class SearchHit(BaseModel):
     chunk_index: int = Field(description="Position of the chunk in its source (0-based).")
     doc_id: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+    also_in: list[Copy] = Field(
+        default_factory=list,
+        description="Other files or places with the identical passage, collapsed into this hit.",
+    )
 
 
 class SearchResponse(BaseModel):

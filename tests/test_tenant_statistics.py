@@ -1,0 +1,132 @@
+"""Property: nothing tenant B indexes or deletes changes a score or an order tenant A sees.
+
+Every statistic that shapes A's scores is A's own: BM25 IDF (Qdrant, over the tenant's points),
+BM25 average document length (length_stats.py), DBSF's normalisation (over A's candidate
+lists). Checked through the real pipeline (bundled MiniLM, Qdrant's BM25) on both stores, with
+B's documents far longer than A's so that a shared average would re-weight A's vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from qdrant_client import QdrantClient
+
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.length_stats import tenant_lengths
+from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.qdrant_store import QdrantStore
+from server.retrieval.store import VectorStore
+from server.retrieval.types import Chunk
+from server.settings import Settings
+
+WORDS = [
+    "vault",
+    "key",
+    "rotation",
+    "audit",
+    "backup",
+    "cipher",
+    "token",
+    "ledger",
+    "tide",
+    "moon",
+    "harbour",
+    "crane",
+    "river",
+    "glacier",
+    "orchard",
+    "pepper",
+    "lantern",
+    "copper",
+    "violin",
+    "meadow",
+]
+MODES = ("bm25", "dense", "hybrid")
+
+a_docs = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12), min_size=2, max_size=8)
+b_docs = st.lists(
+    st.lists(st.sampled_from(WORDS), min_size=20, max_size=120), min_size=1, max_size=6
+)
+queries = st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=3), min_size=1, max_size=3)
+
+
+def _chunks(tenant: str, docs: list[list[str]], prefix: str) -> list[Chunk]:
+    return [
+        Chunk(tenant=tenant, doc_id=f"{prefix}{i}", source=f"/{prefix}/{i}.txt", text=" ".join(d))
+        for i, d in enumerate(docs)
+    ]
+
+
+Seen = list[tuple[str, str, list[tuple[str, float, float | None, float | None]]]]
+
+
+def _seen_by_a(pipeline: RetrievalPipeline, qs: list[list[str]]) -> Seen:
+    seen: Seen = []
+    for words in qs:
+        for mode in MODES:
+            result = pipeline.search(
+                " ".join(words),
+                domain="docs",
+                tenant="a",
+                top_k=20,
+                mode=mode,  # type: ignore[arg-type]
+            )
+            seen.append(
+                (
+                    " ".join(words),
+                    mode,
+                    [
+                        (h.id, round(h.score, 5), h.stages.dense, h.stages.sparse)
+                        for h in result.hits
+                    ],
+                )
+            )
+    return seen
+
+
+def _check(store: VectorStore, embedder: DenseEmbedder, a, b, qs) -> None:  # type: ignore[no-untyped-def]
+    pipeline = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
+    pipeline.index("docs", _chunks("a", a, "a"))
+    before = _seen_by_a(pipeline, qs)
+    pipeline.index("docs", _chunks("b", b, "b"))
+    assert _seen_by_a(pipeline, qs) == before, "tenant b's ingest changed what tenant a sees"
+    # b's average moves past the re-encode threshold: only b's vectors are re-encoded
+    report = pipeline.index("docs", _chunks("b", [b[0] * 4], "b-long"))
+    assert report.reencoded in (0, len(b))
+    assert _seen_by_a(pipeline, qs) == before, "tenant b's re-encode changed tenant a's scores"
+    pipeline.delete("docs", "b", {"source": "/b/0.txt"})
+    assert _seen_by_a(pipeline, qs) == before, "tenant b's delete changed what tenant a sees"
+    pipeline.delete("docs", "b")
+    assert _seen_by_a(pipeline, qs) == before
+    stats = tenant_lengths(store.read_meta("docs"), "b")
+    assert (stats.points, stats.total_len) == (0, 0.0)
+
+
+@pytest.fixture(params=["edge", "qdrant"])
+def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield request.param
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(a=a_docs, b=b_docs, qs=queries)
+def test_other_tenants_never_move_a_tenants_scores(  # type: ignore[no-untyped-def]
+    store_kind, tmp_path_factory, embedder, a, b, qs
+) -> None:
+    store: VectorStore
+    if store_kind == "edge":
+        store = EdgeStore(tmp_path_factory.mktemp("stats"))
+    else:
+        store = QdrantStore(QdrantClient(location=":memory:"))
+    try:
+        _check(store, embedder, a, b, qs)
+    finally:
+        store.close()
