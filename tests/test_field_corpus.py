@@ -1,0 +1,190 @@
+"""datasets/field/: one folder per kind of field fault, ingested as a user would, results asserted.
+
+Each test ingests a folder through the real ingest job (walker, chunkers, MiniLM, Qdrant Edge)
+and checks what a user of the CLI or of the MCP tools gets back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp_support import server_settings, validate_structured
+
+from server.app import build_server
+from server.ingest.runner import run_ingest
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.pipeline import NO_KEYWORD_MATCH, RetrievalPipeline
+from server.runtime import ServerRuntime
+from server.settings import Settings
+
+FIELD = Path(__file__).resolve().parent.parent / "datasets" / "field"
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[RetrievalPipeline]:
+    store = EdgeStore(tmp_path / "store")
+    yield RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
+    store.close()
+
+
+def _ingest(pipeline: RetrievalPipeline, folder: str, domain: str, tenant: str = "acme") -> Any:
+    report = run_ingest(pipeline, [FIELD / folder], domain=domain, tenant=tenant, progress=False)
+    assert not report.skipped, report.skipped
+    return report
+
+
+def _top_files(
+    pipeline: RetrievalPipeline, query: str, mode: str = "hybrid", **kw: Any
+) -> list[str]:
+    result = pipeline.search(query, domain="docs", tenant="acme", mode=mode, **kw)  # type: ignore[arg-type]
+    return [Path(h.source).name for h in result.hits]
+
+
+# -- cjk: keyword matching in Chinese, Japanese, Korean and mixed text ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("混合检索", "zh-search.md"),
+        ("索引快照", "zh-search.md"),
+        ("品尝当地的火锅", "zh-travel.md"),  # a phrase copied from the file
+        ("成都", "zh-travel.md"),
+        ("経費の精算", "ja-handbook.md"),
+        ("会議室", "ja-handbook.md"),
+        ("보안 카드", "ko-office.md"),
+        ("离线模式", "mixed-release.md"),
+        ("offline mode", "mixed-release.md"),
+    ],
+)
+def test_cjk_keyword_matches(pipeline: RetrievalPipeline, query: str, expected: str) -> None:
+    _ingest(pipeline, "cjk", "docs")
+    bm25 = pipeline.search(query, domain="docs", tenant="acme", mode="bm25")
+    assert bm25.hits, f"no keyword hit for {query!r}"
+    assert Path(bm25.hits[0].source).name == expected
+    assert _top_files(pipeline, query)[0] == expected
+
+
+def test_no_keyword_match_is_said(pipeline: RetrievalPipeline) -> None:
+    _ingest(pipeline, "cjk", "docs")
+    result = pipeline.search("量子计算", domain="docs", tenant="acme", mode="hybrid")
+    assert NO_KEYWORD_MATCH in result.notes
+
+
+# -- unicode-forms: composed, decomposed and compatibility forms match each other ---------------
+
+
+def test_unicode_forms_match_each_other(pipeline: RetrievalPipeline) -> None:
+    _ingest(pipeline, "unicode-forms/docs", "docs")
+    expected = ["geneve.md", "koln.md", "tokyo.md", "geneve.md"]
+    queries = (FIELD / "unicode-forms" / "queries.txt").read_text(encoding="utf-8").splitlines()
+    for query, name in zip(queries, expected, strict=True):
+        result = pipeline.search(query, domain="docs", tenant="acme", mode="bm25")
+        assert result.hits and Path(result.hits[0].source).name == name, query
+        # every query term matched: the scores do not depend on the form the query was typed in
+        assert result.hits[0].stages.sparse is not None
+
+
+# -- tenant-stats: another tenant's ingest and delete never move a tenant's scores --------------
+
+
+def test_other_tenants_do_not_move_scores(pipeline: RetrievalPipeline) -> None:
+    _ingest(pipeline, "tenant-stats/tenant-a", "docs", tenant="a")
+
+    def seen() -> list[list[tuple[str, float]]]:
+        return [
+            [
+                (h.id, h.score)
+                for h in pipeline.search("vault", domain="docs", tenant="a", mode=m).hits
+            ]
+            for m in ("bm25", "hybrid")
+        ]
+
+    before = seen()
+    assert before[0]
+    _ingest(pipeline, "tenant-stats/tenant-b", "docs", tenant="b")
+    assert seen() == before
+    pipeline.delete("docs", "b")
+    assert seen() == before
+
+
+# -- duplicates: identical passages collapse into one hit that lists the copies -----------------
+
+
+def test_copies_collapse_into_one_hit(pipeline: RetrievalPipeline) -> None:
+    _ingest(pipeline, "duplicates", "docs")
+    result = pipeline.search("credential security rules", domain="docs", tenant="acme", top_k=3)
+    texts = [h.text for h in result.hits]
+    assert len(set(texts)) == len(texts) == 3
+    copies = [h for h in result.hits if Path(h.source).name == "security.md"]
+    assert len(copies) == 1
+    others = sorted(c.metadata["rel_path"] for c in copies[0].also_in)
+    assert len(others) == 2
+    assert sorted([copies[0].metadata["rel_path"], *others]) == [
+        "archive/2025/security.md",
+        "team-a/security.md",
+        "team-b/security.md",
+    ]
+
+
+# -- through MCP: also_in, path_glob with brackets, notes --------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def client(tmp_path: Path, embedder: DenseEmbedder) -> AsyncIterator[Client]:
+    store = EdgeStore(tmp_path / "mcp-store")
+    settings = server_settings(store.root, reranker_model="none")
+    pipeline = RetrievalPipeline(settings, store, embedder, None)
+    for folder, domain in (("duplicates", "docs"), ("path-brackets/web", "code")):
+        _ingest(pipeline, folder, domain)
+    runtime = ServerRuntime(settings, store=store, embedder=embedder)
+    async with Client(build_server(runtime, stdio_tenant="acme")) as session:
+        yield session
+    store.close()
+
+
+async def _call(client: Client, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    return validate_structured(tools[name], await client.call_tool(name, args))
+
+
+@pytest.mark.anyio
+async def test_mcp_lists_copies_under_one_hit(client: Client) -> None:
+    result = await _call(client, "doc_search", {"query": "where do I keep secrets", "top_k": 3})
+    policy = [h for h in result["hits"] if h["source"].endswith("security.md")]
+    assert len(policy) == 1
+    assert len(policy[0]["also_in"]) == 2
+    assert all(c["citation"].endswith("Credential policy") for c in policy[0]["also_in"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("glob", "expected"),
+    [
+        ("app/api/orders/[orderId]/*", {"app/api/orders/[orderId]/route.ts"}),
+        ("app/api/orders/[orderId]/route.ts", {"app/api/orders/[orderId]/route.ts"}),
+        ("app/(shop)/**", {"app/(shop)/cart/page.tsx"}),
+        ("app/docs/[...slug]/*.tsx", {"app/docs/[...slug]/page.tsx"}),
+        ("**/[...slug]/**", {"app/docs/[...slug]/page.tsx"}),
+    ],
+)
+async def test_mcp_path_glob_with_brackets_as_written(
+    client: Client, glob: str, expected: set[str]
+) -> None:
+    result = await _call(
+        client,
+        "code_search",
+        {"query": "order page price", "top_k": 10, "path_glob": glob},
+    )
+    assert result["hits"], result["notes"]
+    assert {h["metadata"]["rel_path"] for h in result["hits"]} == expected
