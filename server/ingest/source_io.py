@@ -57,7 +57,9 @@ def os_reason(exc: OSError) -> str:
 
 
 def kind_name(mode: int) -> str:
-    """What a non-regular entry is, for reasons: ``"FIFO"``, ``"socket"``, ``"folder"``, ..."""
+    """What an entry is, for reasons: ``"file"``, ``"folder"``, ``"FIFO"``, ``"socket"``, ..."""
+    if stat.S_ISREG(mode):
+        return "file"
     if stat.S_ISDIR(mode):
         return "folder"
     if stat.S_ISLNK(mode):

@@ -315,8 +315,8 @@ class _Walk:
         self.found = Discovery()
         self.walked: set[Path] = set()
         self.taken: dict[_Identity, Path] = {}
-        self.links: list[tuple[Path, Path]] = []
-        """(link, the real folder holding it), classified once every root is walked."""
+        self.links: list[tuple[Path, Path, Path]] = []
+        """(link, the real folder holding it, its root): classified once every root is walked."""
 
     def skip(self, path: Path | str, reason: str, kind: SkipKind) -> None:
         shown = _display(path) if isinstance(path, Path) else path
@@ -399,7 +399,7 @@ class _Walk:
             ) or rules.ignored(child, is_dir=is_dir):
                 self.found.ignored += 1
             elif entry.kind == "link":
-                self.links.append((child, here))
+                self.links.append((child, here, root))
             elif is_dir:
                 info = entry.stat
                 folders.append((child, (info.st_dev, info.st_ino) if info else None))
@@ -425,7 +425,7 @@ class _Walk:
         identity = (info.st_dev, info.st_ino)
         first = self.taken.get(identity) if info.st_ino else None
         if first is not None:
-            shown = self.show(first)
+            shown = _show(first, root)
             self.skip(path, f"hard link to {shown} (same file), ingested under that path", "link")
             return
         self.found.present.add(source)
@@ -453,10 +453,10 @@ class _Walk:
 
     def classify_links(self) -> None:
         """Skip every symlink met in a walk with its reason (none is followed)."""
-        for link, here in self.links:
-            self.skip(link, self.link_reason(link, here), "link")
+        for link, here, root in self.links:
+            self.skip(link, self.link_reason(link, here, root), "link")
 
-    def link_reason(self, link: Path, here: Path) -> str:
+    def link_reason(self, link: Path, here: Path, root: Path) -> str:
         try:
             target = Path(os.path.realpath(link, strict=True))
             info = os.stat(target)
@@ -467,25 +467,24 @@ class _Walk:
                 return f"broken symlink: {_readlink(link)} does not exist"
             return f"symlink cannot be followed: {os_reason(exc)}"
         if stat.S_ISDIR(info.st_mode):
-            return self.folder_link_reason(target, here)
+            return self.folder_link_reason(target, here, root)
         if not stat.S_ISREG(info.st_mode):
             return f"symlink to a {kind_name(info.st_mode)}, not followed"
         first = self.taken.get((info.st_dev, info.st_ino)) if info.st_ino else None
+        shown = _show(target, root)
         if first == target:
-            return f"symlink to {self.show(target)}, ingested under its own path"
+            return f"symlink to {shown}, ingested under its own path"
         if first is not None:
-            return (
-                f"symlink to {self.show(target)}, same file as {self.show(first)}, ingested there"
-            )
+            return f"symlink to {shown}, same file as {_show(first, root)}, ingested there"
         if target.as_posix() in self.found.present:
-            return f"symlink to {self.show(target)}, skipped under its own path"
+            return f"symlink to {shown}, skipped under its own path"
         if not under_roots(target.as_posix(), self.found.folders):
             return f"symlink to a file outside the ingested folders, not followed: {target}"
         if under_roots(target.as_posix(), self.found.unlisted):
-            return f"symlink to {self.show(target)}, in a folder that could not be listed"
-        return f"symlink to {self.show(target)}, which is hidden or ignored"
+            return f"symlink to {shown}, in a folder that could not be listed"
+        return f"symlink to {shown}, which is hidden or ignored"
 
-    def folder_link_reason(self, target: Path, here: Path) -> str:
+    def folder_link_reason(self, target: Path, here: Path, root: Path) -> str:
         if target == here:
             return "symlink loop: points to its own folder"
         if target in here.parents:
@@ -493,17 +492,10 @@ class _Walk:
         if not under_roots(target.as_posix(), self.found.folders):
             return f"symlink to a folder outside the ingested folders, not followed: {target}"
         if target in self.walked:
-            return f"symlink to folder {self.show(target)}, walked under its own path"
+            return f"symlink to folder {_show(target, root)}, walked under its own path"
         if under_roots(target.as_posix(), self.found.unlisted):
-            return f"symlink to folder {self.show(target)}, which could not be listed"
-        return f"symlink to folder {self.show(target)}, which is hidden or ignored"
-
-    def show(self, path: Path) -> str:
-        """A path for reasons: relative to the ingested folder holding it, else absolute."""
-        for folder in self.found.folders:
-            if path != folder and path.is_relative_to(folder):
-                return _display(path.relative_to(folder))
-        return _display(path)
+            return f"symlink to folder {_show(target, root)}, which could not be listed"
+        return f"symlink to folder {_show(target, root)}, which is hidden or ignored"
 
 
 def _list(here: Path, expected: _Identity | None) -> list[_Entry] | str:
@@ -513,7 +505,7 @@ def _list(here: Path, expected: _Identity | None) -> list[_Entry] | str:
     try:
         fd = os.open(here, _DIR_FLAGS)
     except OSError as exc:
-        return f"cannot list folder: {_folder_reason(exc)}"
+        return f"cannot list folder: {_folder_reason(here, exc)}"
     try:
         info = os.fstat(fd)
         if expected is not None and (info.st_dev, info.st_ino) != expected:
@@ -569,12 +561,16 @@ def _root_reason(path: Path, exc: OSError) -> str:
     return os_reason(exc)
 
 
-def _folder_reason(exc: OSError) -> str:
-    if exc.errno == errno.ELOOP:
-        return "replaced by a symlink after it was listed"
-    if isinstance(exc, NotADirectoryError):
-        return "replaced by a file after it was listed"
-    return os_reason(exc)
+def _folder_reason(folder: Path, exc: OSError) -> str:
+    """Why a folder did not open; ELOOP or ENOTDIR mean it is no longer a folder (Linux says
+    ENOTDIR for a symlink opened with O_DIRECTORY | O_NOFOLLOW): say what it became."""
+    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+        return os_reason(exc)
+    try:
+        now = kind_name(os.lstat(folder).st_mode)
+    except OSError:
+        return "replaced after it was listed"
+    return f"replaced by a {now} after it was listed"
 
 
 def _readlink(link: Path) -> str:
@@ -590,6 +586,13 @@ def _is_utf8(name: str) -> bool:
     except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
         return False
     return True
+
+
+def _show(path: Path, root: Path) -> str:
+    """A path for reasons: relative to the walk's root when under it, else absolute."""
+    if path != root and path.is_relative_to(root):
+        return _display(path.relative_to(root))
+    return _display(path)
 
 
 def _display(path: Path | str) -> str:
