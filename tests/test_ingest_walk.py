@@ -7,18 +7,31 @@ apply to (see walk_support.py), never skipped where that works.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from walk_support import as_unprivileged, open_tempdir, permissions_bite
+from walk_support import (
+    as_unprivileged,
+    cli_as_unprivileged,
+    cli_env,
+    open_tempdir,
+    open_to_all,
+    permissions_bite,
+)
 
+from server.cli import main
+from server.ingest.manifest import load_manifest
 from server.ingest.source_io import UnreadableSource, read_source
 from server.ingest.walker import Discovery, _list, discover
+from server.retrieval.edge_store import EdgeStore
 from server.settings import Domain
 
 LIMIT = 1_000_000
@@ -459,3 +472,99 @@ def test_undecodable_names_and_missing_roots_are_skips_not_tracebacks(tmp_path: 
     assert (f"{tmp_path}/dangling", "broken symlink") in skips
     for path, reason in skips:
         (path + reason).encode("utf-8")  # printable and JSON-serialisable
+
+
+# -- end to end: the CLI -------------------------------------------------------------------------
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *argv],
+        env=cli_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_cli_prune_never_deletes_under_an_unreadable_folder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """field-cases/unreadable-folder: ingest while readable, lock a folder and a file, delete
+    another file elsewhere, ingest again with --prune (dry run first, as the same user).
+
+    The first run is in this process: it also imports every module the later runs need (a
+    forked unprivileged child cannot read the standard library under /root on the dev box)."""
+    needs_permissions()
+    with open_tempdir() as base:
+        handbook, store = base / "handbook", base / "store"
+        (handbook / "private").mkdir(parents=True)
+        notes = {
+            "expenses.md": "# Expenses\n\nSubmit receipts within 14 days of purchase.\n",
+            "salaries.md": "# Salaries\n\nSalary bands are reviewed every April.\n",
+            "private/minutes.md": "# Board minutes\n\nThe board approved the new lease.\n",
+            "travel.md": "# Travel\n\nBook trains at least a week ahead.\n",
+            "retired.md": "# Retired\n\nThis policy was withdrawn.\n",
+        }
+        for rel, text in notes.items():
+            (handbook / rel).write_text(text)
+        common = ["--domain", "docs", "--tenant", "acme", "--store", str(store), "--no-progress"]
+        assert main(["ingest", str(handbook), *common]) == 0
+        assert "5 added" in capsys.readouterr().out
+        open_to_all(store)
+        (handbook / "retired.md").unlink()  # really deleted: must still be pruned
+        (handbook / "private").chmod(0)
+        (handbook / "salaries.md").chmod(0)
+
+        runs = {}
+        for name, extra in (("dry", ["--dry-run", "--json"]), ("real", ["--json"]), ("text", [])):
+            code, out, err = cli_as_unprivileged(["ingest", str(handbook), *common, "--prune",
+                                                  *extra], home=base)  # fmt: skip
+            assert code == 0 and "Traceback" not in err, err
+            runs[name] = out
+        dry, real = json.loads(runs["dry"]), json.loads(runs["real"])
+        for report in (dry, real):
+            assert report["skipped"] == [
+                {"path": f"{handbook}/private", "kind": "error",
+                 "reason": "cannot list folder: permission denied"},
+                {"path": f"{handbook}/salaries.md", "kind": "error",
+                 "reason": "cannot read: permission denied"},
+            ]  # fmt: skip
+            assert report["deleted"] == [f"{handbook}/retired.md"]
+            assert report["kept"] == [f"{handbook}/private/minutes.md"]
+            assert report["unchanged"] == 2 and not report["added"]
+        assert dry["dry_run"] and not real["dry_run"]
+        text = runs["text"]
+        assert "0 deleted, 2 skipped (errors: 2)" in text
+        assert f"skipped: {handbook}/private: cannot list folder: permission denied" in text
+        assert f"    kept: {handbook}/private/minutes.md" in text
+
+        edge = EdgeStore(store)
+        try:
+            sources = set(load_manifest(edge, "docs", "acme"))
+        finally:
+            edge.close()
+    assert sources == {f"{handbook}/{rel}" for rel in notes if rel != "retired.md"}
+
+
+def test_cli_symlink_field_case_counts_each_file_once_and_reports_every_link(
+    tmp_path: Path,
+) -> None:
+    notes, store = tmp_path / "notes", tmp_path / "store"
+    make_symlink_case(notes)
+    real = notes.resolve()
+    common = ["--domain", "docs", "--tenant", "acme", "--store", str(store), "--no-progress"]
+    first = _cli("ingest", str(notes), *common)
+    assert first.returncode == 0, first.stderr
+    expected = {
+        "alias.md": "symlink to backup.md, ingested under its own path",
+        "loop": "symlink loop: points to its own folder",
+        "outside": "symlink to a folder outside the ingested folders, not followed: /etc",
+        "sub/up": "symlink loop: points to a folder above it",
+    }
+    assert "2 added, 0 updated, 0 unchanged, 0 deleted, 4 skipped (links: 4)" in first.stdout
+    for rel, reason in expected.items():
+        assert f"  skipped: {real}/{rel}: {reason}\n" in first.stdout
+    again = _cli("ingest", str(notes), *common, "--json", "--prune")
+    report = json.loads(again.stdout)
+    assert (report["unchanged"], report["added"], report["deleted"]) == (2, [], [])
+    assert {s["path"]: (s["kind"], s["reason"]) for s in report["skipped"]} == {
+        f"{real}/{rel}": ("link", reason) for rel, reason in expected.items()
+    }

@@ -157,7 +157,10 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def cli_as_unprivileged(argv: Sequence[str], home: Path) -> tuple[int, str, str]:
-    """``retrieval-mcp ARGV`` as a user without privileges: (exit code, stdout, stderr)."""
+    """``retrieval-mcp ARGV`` as a user without privileges: (exit code, stdout, stderr).
+
+    In the forked fallback the child can import only what this process can already reach or
+    has imported: run the same command once in this process first (e.g. the first ingest)."""
     command = [sys.executable, "-m", "server.cli", *argv]
     env = cli_env(HOME=str(home))
     if not drops_privileges():
