@@ -100,13 +100,13 @@ def read_source(path: Path, max_bytes: int) -> bytes:
     try:
         before = os.lstat(path)
     except OSError as exc:
-        raise UnreadableSource(_cannot_read(exc)) from None
+        raise UnreadableSource(cannot_read(exc)) from None
     if not stat.S_ISREG(before.st_mode):
         raise UnreadableSource(f"replaced by a {kind_name(before.st_mode)} after it was listed")
     try:
         fd = os.open(path, _READ_FLAGS)
     except OSError as exc:
-        raise UnreadableSource(_cannot_read(exc)) from None
+        raise UnreadableSource(cannot_read(exc)) from None
     with open(fd, "rb", closefd=True) as handle:
         try:
             now = os.fstat(fd)
@@ -118,13 +118,15 @@ def read_source(path: Path, max_bytes: int) -> bytes:
                 raise UnreadableSource(too_large(now.st_size, max_bytes), kind="file")
             data = handle.read(max_bytes + 1)
         except OSError as exc:
-            raise UnreadableSource(_cannot_read(exc)) from None
+            raise UnreadableSource(cannot_read(exc)) from None
     if len(data) > max_bytes:
         limit = human_size(max_bytes)
         raise UnreadableSource(f"too large (grew past the {limit} limit while read)", kind="file")
     return data
 
 
-def _cannot_read(exc: OSError) -> str:
+def cannot_read(exc: OSError) -> str:
+    """The skip reason for a file that could not be stat'ed or read (``"cannot read: permission
+    denied"``, ``"vanished after it was listed"``)."""
     reason = os_reason(exc)
     return reason if "after it was listed" in reason else f"cannot read: {reason}"

@@ -44,6 +44,7 @@ import pathspec
 from server.ingest.source_io import (
     SkipKind,
     UnreadableSource,
+    cannot_read,
     kind_name,
     os_reason,
     read_source,
@@ -406,9 +407,7 @@ class _Walk:
             elif entry.kind == "file" and entry.stat is not None:
                 self.add_file(child, root, entry.stat)
             elif entry.kind == "file":
-                reason = os_reason(entry.error) if entry.error else "unknown size"
-                if "after it was listed" not in reason:
-                    reason = f"cannot read: {reason}"
+                reason = cannot_read(entry.error) if entry.error else "cannot read its size"
                 self.skip(child, reason, "error")
                 self.found.present.add(child.as_posix())
             else:
