@@ -161,6 +161,7 @@ def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: RetrievalPip
     assert reasons["image.png"].startswith("unsupported file type")
     assert reasons["huge.txt"].startswith("too large (200.0 MB")
     assert ".hidden.md" not in reasons and report.ignored == 1
+    assert {s.kind for s in report.skipped} == {"file"}  # decisions, not file-system errors
     assert sorted(Path(s).name for s in report.added) == ["good.md", "paper.pdf"]
     pages = [p["page"] for p in _points(pipeline, "docs", "acme") if p["rel_path"] == "paper.pdf"]
     assert pages == [1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from server.settings import Domain, Settings
 
 _DOMAINS = [d.value for d in Domain]
 _SKIPS_SHOWN = 25
+_SKIP_LABELS = (("error", "errors"), ("link", "links"), ("file", "other"))
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -47,12 +50,19 @@ def _quiet_tokenizer_warnings() -> None:
 
 
 def format_report(report: Any, verbose: bool = False) -> str:
-    """Human summary of an IngestReport."""
+    """Human summary of an IngestReport.
+
+    Every skip of kind ``error`` (the file system refused) or ``link`` is always listed, each
+    with its reason; other skips (type, size, content) are capped at 25 unless ``verbose``.
+    """
     verb = "would be " if report.dry_run else ""
+    kinds = Counter(skip.kind for skip in report.skipped)
+    detail = ", ".join(f"{label}: {kinds[kind]}" for kind, label in _SKIP_LABELS if kinds[kind])
     lines = [
         f"{'dry run: ' if report.dry_run else ''}{report.domain} / tenant {report.tenant}: "
         f"{len(report.added)} added, {len(report.updated)} updated, {report.unchanged} unchanged, "
         f"{len(report.deleted)} deleted, {len(report.skipped)} skipped"
+        + (f" ({detail})" if kinds["error"] or kinds["link"] else "")
     ]
     shown = 10**9 if verbose or report.dry_run else 0
     for label, items in (("added", report.added), ("updated", report.updated)):
@@ -60,17 +70,26 @@ def format_report(report: Any, verbose: bool = False) -> str:
             lines.append(f"  {verb}{label}: {item}")
     for item in report.deleted:
         lines.append(f"  {verb}deleted: {item}")
-    limit = len(report.skipped) if verbose else _SKIPS_SHOWN
-    for skip in report.skipped[:limit]:
+    listed = [s for s in report.skipped if s.kind != "file"]
+    others = [s for s in report.skipped if s.kind == "file"]
+    limit = len(others) if verbose else _SKIPS_SHOWN
+    for skip in listed + others[:limit]:
         lines.append(f"  skipped: {skip.path}: {skip.reason}")
-    if len(report.skipped) > limit:
-        lines.append(f"  ... and {len(report.skipped) - limit} more skipped (--verbose lists all)")
+    if len(others) > limit:
+        lines.append(f"  ... and {len(others) - limit} more skipped (--verbose lists all)")
+    cap = None if verbose else _SKIPS_SHOWN
+    if report.kept:
+        lines.append(
+            f"  {len(report.kept)} stored source(s) not found but kept: a folder on their path "
+            "could not be listed"
+        )
+        lines.extend(f"    kept: {k}" for k in report.kept[:cap])
     if report.gone:
         lines.append(
             f"  {len(report.gone)} stored source(s) no longer on disk; re-run with --prune "
             "to delete them"
         )
-        lines.extend(f"    gone: {g}" for g in report.gone[: _SKIPS_SHOWN if not verbose else None])
+        lines.extend(f"    gone: {g}" for g in report.gone[:cap])
     chunks = "chunks would be written" if report.dry_run else "chunks written"
     lines.append(
         f"  {report.chunks_written} {chunks}, {report.stale_chunks_removed} stale chunks removed, "
@@ -84,7 +103,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Walk, chunk, embed and upsert files for one tenant; print the summary."""
     from server.ingest.runner import run_ingest
 
-    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
+    missing = [p for p in args.paths if _missing(p)]
     if missing:
         raise InvalidRequestError(f"no such file or directory: {', '.join(missing)}")
     pipeline = _open_pipeline(_settings(args))
@@ -105,6 +124,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         print(format_report(report, verbose=args.verbose))
     return 0
+
+
+def _missing(path: str) -> bool:
+    """True when nothing is at ``path`` (a broken link or a path that cannot be looked at is
+    there: the walk reports it with its reason)."""
+    try:
+        os.lstat(Path(path).expanduser())
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

@@ -25,7 +25,8 @@ from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece, SkipFile
 from server.ingest.chunking import chunk_file
 from server.ingest.manifest import SourceState, load_manifest
-from server.ingest.walker import SourceFile, discover, under_roots
+from server.ingest.source_io import SkipKind, UnreadableSource, read_source
+from server.ingest.walker import Discovery, SourceFile, discover, under_roots
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.types import Chunk
@@ -38,10 +39,15 @@ _SPECIAL_TOKENS = 2
 
 
 class SkippedFile(BaseModel):
-    """A file that was not ingested, and why."""
+    """An entry that was not ingested, and why."""
 
-    path: str
+    path: str = Field(description="As walked: a link's own path, not its target's.")
     reason: str
+    kind: SkipKind = Field(
+        default="file",
+        description="error: the file system refused (cannot list or read, vanished, replaced); "
+        "link: a symbolic or hard link, not followed; file: a decision about a readable file.",
+    )
 
 
 class IngestReport(BaseModel):
@@ -56,6 +62,10 @@ class IngestReport(BaseModel):
     deleted: list[str] = Field(default_factory=list, description="Sources pruned (--prune).")
     gone: list[str] = Field(
         default_factory=list, description="Sources no longer on disk, kept (no --prune)."
+    )
+    kept: list[str] = Field(
+        default_factory=list,
+        description="Sources not found, never pruned: a folder on their path could not be listed.",
     )
     skipped: list[SkippedFile] = Field(default_factory=list)
     ignored: int = Field(default=0, description="Hidden or .gitignore'd entries not walked.")
@@ -146,10 +156,12 @@ class IngestJob:
         started = time.perf_counter()
         found = discover(paths, self.domain, self.settings.max_file_bytes)
         if not found.roots:
-            missing = ", ".join(str(p) for p in paths)
-            raise InvalidRequestError(f"no such file or directory: {missing}")
+            why = "; ".join(f"{s.path}: {s.reason}" for s in found.skipped)
+            raise InvalidRequestError(f"nothing to ingest: {why}")
         self.report.ignored = found.ignored
-        self.report.skipped.extend(SkippedFile(path=p, reason=r) for p, r in found.skipped)
+        self.report.skipped.extend(
+            SkippedFile(path=s.path, reason=s.reason, kind=s.kind) for s in found.skipped
+        )
         manifest = load_manifest(self.pipeline.store, self.collection, self.tenant)
         self._progress = _Progress(len(found.files), self.show_progress)
         try:
@@ -159,7 +171,7 @@ class IngestJob:
             self._flush()
         finally:
             self._progress.close()
-        self._handle_gone(found.files, found.skipped, found.roots, manifest)
+        self._handle_gone(found, manifest)
         elapsed = time.perf_counter() - started
         self.report.seconds = round(elapsed, 3)
         self.report.chunks_per_second = round(self.report.chunks_written / elapsed, 1)
@@ -169,9 +181,9 @@ class IngestJob:
 
     def _ingest_file(self, file: SourceFile, previous: SourceState | None) -> None:
         try:
-            data = file.path.read_bytes()
-        except OSError as exc:
-            self._skip(file, f"unreadable: {exc.strerror or exc}")
+            data = read_source(file.path, self.settings.max_file_bytes)
+        except UnreadableSource as exc:  # it changed since the walk; it stays "present"
+            self._skip(file, str(exc), exc.kind)
             return
         digest = content_hash(data)
         if previous is not None and previous.is_complete(digest):
@@ -205,8 +217,8 @@ class IngestJob:
         if len(self._pending) >= self.settings.batch_chunks:
             self._flush()
 
-    def _skip(self, file: SourceFile, reason: str) -> None:
-        self.report.skipped.append(SkippedFile(path=file.source, reason=reason))
+    def _skip(self, file: SourceFile, reason: str, kind: SkipKind = "file") -> None:
+        self.report.skipped.append(SkippedFile(path=file.source, reason=reason, kind=kind))
 
     def _chunks(self, file: SourceFile, digest: str, pieces: list[Piece]) -> list[Chunk]:
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -256,17 +268,15 @@ class IngestJob:
         self._pending = []
         self._pending_sources = []
 
-    def _handle_gone(
-        self,
-        files: list[SourceFile],
-        skipped: list[tuple[str, str]],
-        roots: list[Path],
-        manifest: dict[str, SourceState],
-    ) -> None:
-        """Sources stored under the ingested folders that are no longer there."""
-        present = {f.source for f in files} | {Path(p).resolve().as_posix() for p, _ in skipped}
-        folders = [r for r in roots if r.is_dir()]
-        gone = sorted(s for s in manifest if s not in present and under_roots(s, folders))
+    def _handle_gone(self, found: Discovery, manifest: dict[str, SourceState]) -> None:
+        """Stored sources under the ingested folders that this walk did not find.
+
+        Pruned (with ``--prune``) only when the walk proves them gone (``Discovery.gone``): a
+        source under a folder that could not be listed is reported as ``kept`` and never
+        deleted, and every file the walk found counts as present even when reading it failed.
+        A dry run computes exactly the same lists.
+        """
+        gone, self.report.kept = found.gone(manifest)
         if not self.prune:
             self.report.gone = gone
             return

@@ -1,18 +1,55 @@
 """File discovery: folders walked with ``.gitignore`` rules, hidden files skipped, types detected.
 
-Only metadata is read here (names, sizes); contents are read once by the runner, which hashes
-them and detects binary or undecodable files.
+Only metadata is read here (names, types, sizes); contents are read once by the ingest job with
+:func:`server.ingest.source_io.read_source`, which hashes them and detects binary files.
+
+Invariants (property-tested in tests/test_ingest_walk.py):
+
+1. Nothing is dropped silently. Every entry of a listed folder is ingested, counted as
+   hidden/ignored, or skipped with a short reason (:class:`Skip`). Every file-system error is a
+   skip of kind ``error``, never a traceback: a folder that cannot be listed, a file whose type
+   or size cannot be read, an entry that vanished or was replaced by another kind of entry
+   between being listed and being opened, a ``.gitignore`` that cannot be read (its folder is
+   then not walked, so files it would exclude never leak in).
+2. Prune only what the walk proves gone (:meth:`Discovery.gone`): a stored source under an
+   ingested folder is gone only when it was not found and no folder on its path failed to be
+   listed. Entries found but not ingested (unreadable, too large, wrong type) are present.
+3. Each file is taken at most once per run, under its real path; a second path to the same
+   inode (a hard link) is skipped as a link. Symbolic links inside a walk are never followed,
+   and each one is skipped with the reason (kind ``link``):
+
+   - the target is a file or folder inside the ingested folders: it is taken under its own
+     path (following the link would only ingest it twice);
+   - the target is the link's own folder or a folder above it: a loop;
+   - the target is outside every ingested folder: not followed (pass that path to ingest it);
+   - the link is broken, or its chain of links never ends.
+
+   A path named on the command line is resolved first, so a symlink given explicitly is
+   followed.
+4. Nothing blocks: only folders and regular files are ever opened; FIFOs, sockets and devices
+   are skipped by the type the listing reports.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
 
+from server.ingest.source_io import (
+    SkipKind,
+    UnreadableSource,
+    cannot_read,
+    kind_name,
+    os_reason,
+    read_source,
+    too_large,
+)
 from server.settings import Domain
 
 DOC_FORMATS: dict[str, str] = {
@@ -101,14 +138,47 @@ class SourceFile:
         return self.path.as_posix()
 
 
+@dataclass(frozen=True)
+class Skip:
+    """An entry not ingested: its path as walked (a link's own path, not its target's), a short
+    readable reason, and its kind (see :data:`~server.ingest.source_io.SkipKind`)."""
+
+    path: str
+    reason: str
+    kind: SkipKind = "file"
+
+
 @dataclass
 class Discovery:
-    """What a walk found: files to ingest, files skipped with a reason, ignored count."""
+    """What a walk found: files to ingest, entries skipped with a reason, the prune evidence."""
 
     files: list[SourceFile] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     ignored: int = 0
+    """Hidden, ``.gitignore``'d and always-ignored entries (node_modules, __pycache__)."""
     roots: list[Path] = field(default_factory=list)
+    """The path arguments that exist, resolved (files and folders)."""
+    folders: list[Path] = field(default_factory=list)
+    """The roots that are folders: the scope of ``--prune``."""
+    unlisted: list[Path] = field(default_factory=list)
+    """Folders that were not listed completely (each also has a skip of kind ``error``)."""
+    present: set[str] = field(default_factory=set)
+    """Real POSIX paths of the files found, ingested or skipped (links and duplicates excepted)."""
+
+    def gone(self, stored: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Split stored sources that this walk did not find into ``(gone, kept)``, both sorted.
+
+        Only sources under an ingested folder are considered. ``gone``: every folder on the
+        path was listed and the source was not among the entries (safe to prune). ``kept``: a
+        folder on the path could not be listed, so the source may still exist; never pruned.
+        """
+        gone: list[str] = []
+        kept: list[str] = []
+        for source in sorted(set(stored)):
+            if source in self.present or not under_roots(source, self.folders):
+                continue
+            (kept if under_roots(source, self.unlisted) else gone).append(source)
+        return gone, kept
 
 
 def detect_format(path: Path, domain: Domain) -> tuple[str, str | None] | None:
@@ -123,20 +193,64 @@ def detect_format(path: Path, domain: Domain) -> tuple[str, str | None] | None:
     return (fmt, None) if fmt else None
 
 
+def discover(paths: Sequence[Path | str], domain: Domain, max_file_bytes: int) -> Discovery:
+    """Files under ``paths`` worth ingesting for ``domain``; everything else has a reason.
+
+    Folders are walked depth-first in name order; see the module docstring for what is
+    guaranteed. Never raises for anything found on disk: problems become skips.
+    """
+    walk = _Walk(domain, max_file_bytes)
+    for raw in paths:
+        walk.add_root(raw)
+    walk.classify_links()
+    return walk.found
+
+
+def under_roots(source: str, roots: Iterable[Path]) -> bool:
+    """True when the stored source is one of ``roots`` or lies under one of them."""
+    for root in roots:
+        posix = root.as_posix()
+        if source == posix or source.startswith(posix.rstrip("/") + "/"):
+            return True
+    return False
+
+
+# -- .gitignore ----------------------------------------------------------------------------------
+
+_GITIGNORE_MAX_BYTES = 1_000_000
+
+
 class _IgnoreRules:
     """``.gitignore`` files found on the way down, each applied below its own folder."""
 
     def __init__(self) -> None:
         self._specs: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
 
-    def load(self, directory: Path) -> None:
-        gitignore = directory / ".gitignore"
-        if gitignore.is_file():
-            try:
-                lines = gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                return
-            self._specs.append((directory, pathspec.GitIgnoreSpec.from_lines(lines)))
+    def load(self, directory: Path) -> tuple[str | None, list[Skip]]:
+        """Read ``directory/.gitignore`` if there is one and apply it below ``directory``.
+
+        Returns ``(unreadable, notes)``: why it exists but cannot be read (the caller must
+        then not walk the folder: the files it excludes would leak in), and skips for a
+        symlinked file (not read, as in git) and for invalid patterns (the rest apply).
+        """
+        path = directory / ".gitignore"
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return None, []
+        except OSError as exc:
+            return os_reason(exc), []
+        if stat.S_ISLNK(mode):
+            return None, [Skip(_display(path), "symlinked .gitignore not read (as in git)", "link")]
+        if not stat.S_ISREG(mode):
+            return None, []
+        try:
+            data = read_source(path, _GITIGNORE_MAX_BYTES)
+        except UnreadableSource as exc:
+            return str(exc).removeprefix("cannot read: "), []
+        spec, notes = _compile(path, data.decode("utf-8", errors="replace").splitlines())
+        self._specs.append((directory, spec))
+        return None, notes
 
     def ignored(self, path: Path, is_dir: bool) -> bool:
         for base, spec in self._specs:
@@ -149,119 +263,337 @@ class _IgnoreRules:
         return False
 
 
-def _find_repo_rules(start: Path, rules: _IgnoreRules) -> None:
-    """Load ``.gitignore`` files of enclosing folders up to the repository root."""
+def _compile(path: Path, lines: list[str]) -> tuple[pathspec.GitIgnoreSpec, list[Skip]]:
+    """The spec of the valid lines; each invalid one is skipped with a reason (git ignores
+    them too)."""
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines), []
+    except ValueError:
+        pass
+    valid: list[str] = []
+    problems: list[Skip] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except ValueError:
+            reason = f"invalid pattern {line!r} on line {number} not applied"
+            problems.append(Skip(path.as_posix(), reason, "error"))
+            continue
+        valid.append(line)
+    return pathspec.GitIgnoreSpec.from_lines(valid), problems
+
+
+# -- the walk ------------------------------------------------------------------------------------
+
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)  # a folder swapped for a link after listing is refused
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+_Identity = tuple[int, int]
+"""(st_dev, st_ino): what a path was when it was listed."""
+
+
+@dataclass
+class _Entry:
+    """One name of a folder listing, typed while the folder is open."""
+
+    name: str
+    kind: str
+    """dir | file | link | other | hidden | unknown (its type could not be read)"""
+    stat: os.stat_result | None = None
+    error: OSError | None = None
+
+
+class _Walk:
+    """The state of one :func:`discover` call: what was found, walked and linked."""
+
+    def __init__(self, domain: Domain, max_file_bytes: int) -> None:
+        self.domain = domain
+        self.max_file_bytes = max_file_bytes
+        self.found = Discovery()
+        self.walked: set[Path] = set()
+        self.taken: dict[_Identity, Path] = {}
+        self.links: list[tuple[Path, Path, Path]] = []
+        """(link, the real folder holding it, its root): classified once every root is walked."""
+
+    def skip(self, path: Path | str, reason: str, kind: SkipKind) -> None:
+        shown = _display(path) if isinstance(path, Path) else path
+        self.found.skipped.append(Skip(shown, reason, kind))
+
+    def add_root(self, raw: Path | str) -> None:
+        path = Path(raw).expanduser()
+        try:
+            real = Path(os.path.realpath(path, strict=True))
+            info = os.stat(real)
+        except OSError as exc:
+            self.skip(_display(raw), _root_reason(path, exc), "error")
+            return
+        if stat.S_ISDIR(info.st_mode):
+            self.found.roots.append(real)
+            self.found.folders.append(real)
+            self.walk_folder(real, (info.st_dev, info.st_ino))
+        elif stat.S_ISREG(info.st_mode):
+            self.found.roots.append(real)
+            self.add_file(real, real.parent, info)
+        else:
+            self.skip(_display(raw), f"not a regular file ({kind_name(info.st_mode)})", "file")
+
+    def walk_folder(self, root: Path, identity: _Identity) -> None:
+        rules = _IgnoreRules()
+        for parent in _enclosing_repo(root):
+            unreadable, notes = rules.load(parent)
+            self.found.skipped.extend(notes)
+            if unreadable:
+                where = _display(parent / ".gitignore")
+                self.not_listed(root, f"not walked: {where} cannot be read ({unreadable})")
+                return
+        stack: list[tuple[Path, _Identity | None]] = [(root, identity)]
+        while stack:
+            here, expected = stack.pop()
+            if here in self.walked:  # overlapping roots
+                continue
+            listing = _list(here, expected)
+            if isinstance(listing, str):
+                self.not_listed(here, listing)
+                continue
+            if any(e.name == ".gitignore" for e in listing):
+                unreadable, notes = rules.load(here)
+                self.found.skipped.extend(notes)
+                if unreadable:
+                    self.not_listed(
+                        here, f"not walked: its .gitignore cannot be read ({unreadable})"
+                    )
+                    continue
+            self.walked.add(here)
+            folders = self.take_listing(here, root, listing, rules)
+            stack.extend(reversed(folders))
+
+    def not_listed(self, folder: Path, reason: str) -> None:
+        self.skip(folder, reason, "error")
+        self.found.unlisted.append(folder)
+
+    def take_listing(
+        self, here: Path, root: Path, listing: list[_Entry], rules: _IgnoreRules
+    ) -> list[tuple[Path, _Identity | None]]:
+        """Sort one folder's entries out; returns the subfolders to walk, in name order."""
+        folders: list[tuple[Path, _Identity | None]] = []
+        for entry in sorted(listing, key=lambda e: e.name):
+            child = here / entry.name
+            if entry.kind == "hidden":
+                self.found.ignored += 1
+                continue
+            if not _is_utf8(entry.name):
+                self.skip(child, "name is not valid UTF-8 (rename it to ingest it)", "file")
+                continue
+            if entry.kind == "unknown":  # it may be a file or a folder: protect both
+                reason = os_reason(entry.error) if entry.error else "unknown type"
+                self.skip(child, f"cannot read its type: {reason}", "error")
+                self.found.present.add(child.as_posix())
+                self.found.unlisted.append(child)
+                continue
+            is_dir = entry.kind == "dir"
+            if (
+                entry.kind in ("dir", "link") and entry.name in ALWAYS_IGNORED_DIRS
+            ) or rules.ignored(child, is_dir=is_dir):
+                self.found.ignored += 1
+            elif entry.kind == "link":
+                self.links.append((child, here, root))
+            elif is_dir:
+                info = entry.stat
+                folders.append((child, (info.st_dev, info.st_ino) if info else None))
+            elif entry.kind == "file" and entry.stat is not None:
+                self.add_file(child, root, entry.stat)
+            elif entry.kind == "file":
+                reason = cannot_read(entry.error) if entry.error else "cannot read its size"
+                self.skip(child, reason, "error")
+                self.found.present.add(child.as_posix())
+            else:
+                what = kind_name(entry.stat.st_mode) if entry.stat else "special file"
+                self.skip(child, f"not a regular file ({what})", "file")
+                self.found.present.add(child.as_posix())
+        return folders
+
+    def add_file(self, path: Path, root: Path, info: os.stat_result) -> None:
+        """A regular file at its real ``path``: taken, or skipped with the reason."""
+        source = path.as_posix()
+        if source in self.found.present:  # reached again through an overlapping root
+            return
+        identity = (info.st_dev, info.st_ino)
+        first = self.taken.get(identity) if info.st_ino else None
+        if first is not None:
+            shown = _show(first, root)
+            self.skip(path, f"hard link to {shown} (same file), ingested under that path", "link")
+            return
+        self.found.present.add(source)
+        detected = detect_format(path, self.domain)
+        if detected is None:
+            self.skip(path, f"unsupported file type for {self.domain.value}", "file")
+            return
+        if info.st_size > self.max_file_bytes:
+            self.skip(path, too_large(info.st_size, self.max_file_bytes), "file")
+            return
+        self.taken[identity] = path
+        fmt, language = detected
+        self.found.files.append(
+            SourceFile(
+                path=path,
+                root=root,
+                rel_path=path.relative_to(root).as_posix(),
+                format=fmt,
+                language=language,
+                size=info.st_size,
+            )
+        )
+
+    # -- links ---------------------------------------------------------------------------------
+
+    def classify_links(self) -> None:
+        """Skip every symlink met in a walk with its reason (none is followed)."""
+        for link, here, root in self.links:
+            self.skip(link, self.link_reason(link, here, root), "link")
+
+    def link_reason(self, link: Path, here: Path, root: Path) -> str:
+        try:
+            target = Path(os.path.realpath(link, strict=True))
+            info = os.stat(target)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symlink loop: its chain of links never ends"
+            if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                return f"broken symlink: {_readlink(link)} does not exist"
+            return f"symlink cannot be followed: {os_reason(exc)}"
+        if stat.S_ISDIR(info.st_mode):
+            return self.folder_link_reason(target, here, root)
+        if not stat.S_ISREG(info.st_mode):
+            return f"symlink to a {kind_name(info.st_mode)}, not followed"
+        first = self.taken.get((info.st_dev, info.st_ino)) if info.st_ino else None
+        shown = _show(target, root)
+        if first == target:
+            return f"symlink to {shown}, ingested under its own path"
+        if first is not None:
+            return f"symlink to {shown}, same file as {_show(first, root)}, ingested there"
+        if target.as_posix() in self.found.present:
+            return f"symlink to {shown}, skipped under its own path"
+        if not under_roots(target.as_posix(), self.found.folders):
+            return f"symlink to a file outside the ingested folders, not followed: {target}"
+        if under_roots(target.as_posix(), self.found.unlisted):
+            return f"symlink to {shown}, in a folder that could not be listed"
+        return f"symlink to {shown}, which is hidden or ignored"
+
+    def folder_link_reason(self, target: Path, here: Path, root: Path) -> str:
+        if target == here:
+            return "symlink loop: points to its own folder"
+        if target in here.parents:
+            return "symlink loop: points to a folder above it"
+        if not under_roots(target.as_posix(), self.found.folders):
+            return f"symlink to a folder outside the ingested folders, not followed: {target}"
+        if target in self.walked:
+            return f"symlink to folder {_show(target, root)}, walked under its own path"
+        if under_roots(target.as_posix(), self.found.unlisted):
+            return f"symlink to folder {_show(target, root)}, which could not be listed"
+        return f"symlink to folder {_show(target, root)}, which is hidden or ignored"
+
+
+def _list(here: Path, expected: _Identity | None) -> list[_Entry] | str:
+    """The entries of one folder, typed and stat'ed while it is open; or why it cannot be
+    listed. ``expected``: the folder's identity when its parent was listed (a folder replaced
+    since then is not walked: it is not what the parent held)."""
+    try:
+        fd = os.open(here, _DIR_FLAGS)
+    except OSError as exc:
+        return f"cannot list folder: {_folder_reason(here, exc)}"
+    try:
+        info = os.fstat(fd)
+        if expected is not None and (info.st_dev, info.st_ino) != expected:
+            return "cannot list folder: replaced by another folder after it was listed"
+        with os.scandir(fd) as listing:
+            return [_typed(entry) for entry in listing]
+    except OSError as exc:
+        return f"cannot list folder: {os_reason(exc)}"
+    finally:
+        os.close(fd)
+
+
+def _typed(entry: os.DirEntry[str]) -> _Entry:
+    """The entry's kind from a fresh ``lstat`` (the listing's type may be stale), falling back
+    on the listing's type when the entry cannot be stat'ed (no search permission)."""
+    if entry.name.startswith("."):
+        return _Entry(entry.name, "hidden")
+    try:
+        if entry.is_symlink():
+            return _Entry(entry.name, "link")
+        listed = "dir" if entry.is_dir(follow_symlinks=False) else "file"
+        if listed == "file" and not entry.is_file(follow_symlinks=False):
+            listed = "other"
+    except OSError as exc:
+        return _Entry(entry.name, "unknown", error=exc)
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except OSError as exc:
+        return _Entry(entry.name, listed, error=exc)
+    mode = info.st_mode
+    if stat.S_ISLNK(mode):
+        return _Entry(entry.name, "link")
+    kind = "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+    return _Entry(entry.name, kind, stat=info)
+
+
+def _enclosing_repo(start: Path) -> list[Path]:
+    """Folders above ``start`` up to the repository root (holding ``.git``), outermost first;
+    none when ``start`` is not inside a repository."""
     parents: list[Path] = []
     for parent in start.parents:
         parents.append(parent)
-        if (parent / ".git").exists():
-            break
-    else:
-        return
-    for parent in reversed(parents):
-        rules.load(parent)
+        if os.path.lexists(parent / ".git"):
+            return list(reversed(parents))
+    return []
 
 
-def discover(paths: Sequence[Path | str], domain: Domain, max_file_bytes: int) -> Discovery:
-    """Files under ``paths`` worth ingesting for ``domain``; everything else has a reason."""
-    found = Discovery()
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            found.skipped.append((str(raw), "no such file or directory"))
-            continue
-        path = path.resolve()
-        if path.is_file():
-            found.roots.append(path)
-            _consider(path, path.parent, domain, max_file_bytes, found, seen)
-            continue
-        found.roots.append(path)
-        rules = _IgnoreRules()
-        _find_repo_rules(path, rules)
-        for directory, dirnames, filenames in os.walk(path, onerror=None):
-            here = Path(directory)
-            rules.load(here)
-            keep = []
-            for name in sorted(dirnames):
-                child = here / name
-                if (
-                    name.startswith(".")
-                    or name in ALWAYS_IGNORED_DIRS
-                    or rules.ignored(child, is_dir=True)
-                ):
-                    found.ignored += 1
-                else:
-                    keep.append(name)
-            dirnames[:] = keep
-            for name in sorted(filenames):
-                child = here / name
-                if name.startswith(".") or rules.ignored(child, is_dir=False):
-                    found.ignored += 1
-                    continue
-                _consider(child, path, domain, max_file_bytes, found, seen)
-    return found
+def _root_reason(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop: its chain of links never ends"
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return "broken symlink" if os.path.islink(path) else "no such file or directory"
+    return os_reason(exc)
 
 
-def _consider(
-    path: Path,
-    root: Path,
-    domain: Domain,
-    max_file_bytes: int,
-    found: Discovery,
-    seen: set[Path],
-) -> None:
-    if path in seen:
-        return
-    seen.add(path)
-    shown = path.as_posix()
-    resolved = path.resolve()
-    if path.is_symlink() and not resolved.is_relative_to(root):
-        found.skipped.append((shown, "symlink out of the ingested folder"))
-        return
+def _folder_reason(folder: Path, exc: OSError) -> str:
+    """Why a folder did not open; ELOOP or ENOTDIR mean it is no longer a folder (Linux says
+    ENOTDIR for a symlink opened with O_DIRECTORY | O_NOFOLLOW): say what it became."""
+    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+        return os_reason(exc)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        found.skipped.append((shown, f"unreadable: {exc.strerror or exc}"))
-        return
-    if not path.is_file():
-        found.skipped.append((shown, "not a regular file"))
-        return
-    detected = detect_format(path, domain)
-    if detected is None:
-        found.skipped.append((shown, f"unsupported file type for {domain.value}"))
-        return
-    if size > max_file_bytes:
-        found.skipped.append(
-            (shown, f"too large ({_human(size)} > {_human(max_file_bytes)} limit)")
-        )
-        return
-    fmt, language = detected
-    found.files.append(
-        SourceFile(
-            path=resolved,
-            root=root,
-            rel_path=path.relative_to(root).as_posix(),
-            format=fmt,
-            language=language,
-            size=size,
-        )
-    )
+        now = kind_name(os.lstat(folder).st_mode)
+    except OSError:
+        return "replaced after it was listed"
+    return f"replaced by a {now} after it was listed"
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
+def _readlink(link: Path) -> str:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return "its target"
 
 
-def under_roots(source: str, roots: Iterable[Path]) -> bool:
-    """True when the stored source lies under one of the ingested roots (for --prune)."""
-    for root in roots:
-        posix = root.as_posix()
-        if source == posix or source.startswith(posix.rstrip("/") + "/"):
-            return True
-    return False
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def _show(path: Path, root: Path) -> str:
+    """A path for reasons: relative to the walk's root when under it, else absolute."""
+    if path != root and path.is_relative_to(root):
+        return _display(path.relative_to(root))
+    return _display(path)
+
+
+def _display(path: Path | str) -> str:
+    """A path as text that prints and serialises (undecodable bytes as ``\\xNN``)."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
