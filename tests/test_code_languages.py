@@ -883,3 +883,79 @@ def test_ingest_and_search_a_symbol_in_every_language(
         path = repo / "src" / str(top["rel_path"]).removeprefix("src/")
         lines = path.read_text().split("\n")
         assert hits[0].text == "\n".join(lines[top["start_line"] - 1 : top["end_line"]])
+
+
+_RUST = """/// A point.
+#[derive(Debug, Clone)]
+pub struct P { x: i32 }
+
+impl P {
+    /// New point.
+    #[inline]
+    pub fn new(x: i32) -> Self { P { x } }
+}
+
+mod util {
+    pub fn helper() -> i32 { 1 }
+}
+"""
+_TYPESCRIPT = """/** A service. */
+@Injectable()
+export class Svc {
+  @Input() name = "";
+
+  /** Runs. */
+  @HostListener("click")
+  run(): void {}
+}
+"""
+_JAVA = """/** Colours. */
+public enum Colour {
+    RED, GREEN;
+
+    /** Hex code. */
+    @Override
+    public String toString() { return "x"; }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "expected"),
+    [
+        (
+            "rust",
+            _RUST,
+            [
+                ("P", "class", "pub struct P", 1, 3),  # `///` and `#[derive]` above it
+                ("P", "class", "impl P", 5, 5),
+                ("P.new", "method", "pub fn new(x: i32) -> Self", 6, 9),
+                ("util.helper", "function", "pub fn helper() -> i32", 11, 13),  # a mod's fn
+            ],
+        ),
+        (
+            "typescript",
+            _TYPESCRIPT,
+            [
+                ("Svc", "class", "class Svc", 1, 4),
+                ("Svc.run", "method", "run(): void", 6, 9),  # its decorator and doc comment
+            ],
+        ),
+        (
+            "java",
+            _JAVA,
+            [
+                ("Colour", "class", "public enum Colour", 1, 3),
+                ("Colour.toString", "method", "public String toString()", 5, 8),
+            ],
+        ),
+    ],
+)
+def test_earlier_grammars_keep_attributes_decorators_and_enum_methods(
+    language: str, source: str, expected: list[Row], roomy: TokenBudget
+) -> None:
+    pieces = chunk_treesitter(
+        source, language=language, rel_path="x", budget=roomy, overlap_lines=0
+    )
+    assert [_row(p) for p in pieces] == expected
+    _assert_real_lines_and_coverage(source, pieces, exact=True)

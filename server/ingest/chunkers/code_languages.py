@@ -54,6 +54,9 @@ class LanguageSpec:
     """Parent node types that belong to the definition (``export``, ``template <...>``)."""
     comment_types: frozenset[str] = frozenset({"comment"})
     """Comment node types; comments alone on the lines directly above a definition join it."""
+    leading_types: frozenset[str] = frozenset()
+    """Other nodes that sit above a definition as its siblings and belong to it like a doc
+    comment (Rust ``#[derive]`` attributes, decorators of TypeScript class members)."""
     namespaces: frozenset[str] = frozenset()
     """Containers that only group names (namespaces, modules): callables inside stay
     functions, and a header holding nothing but the opening line joins the first member."""
@@ -310,6 +313,7 @@ def _js_like(loader: str, module: str, definitions: dict[str, str]) -> LanguageS
         definitions,
         _JS_CONTAINERS,
         wrappers=frozenset({"export_statement"}),
+        leading_types=_JS_SKIP,
         signature_skip=_JS_SKIP,
         namer=_name_or_anonymous,
     )
@@ -363,7 +367,8 @@ LANGUAGES: dict[str, LanguageSpec] = {
             "macro_definition": "function",
         },
         frozenset({"impl_item", "trait_item", "mod_item"}),
-        comment_types=_JAVA_COMMENTS | {"attribute_item", "inner_attribute_item"},
+        comment_types=_JAVA_COMMENTS,
+        leading_types=frozenset({"attribute_item"}),
         namespaces=frozenset({"mod_item"}),
         namer=_rust_name,
     ),

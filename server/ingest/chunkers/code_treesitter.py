@@ -66,9 +66,10 @@ class _Walker:
 
     def _index_comments(self, root: Node) -> None:
         stack = [root]
+        leading = self.spec.comment_types | self.spec.leading_types
         while stack:
             node = stack.pop()
-            if node.type in self.spec.comment_types:
+            if node.type in leading:
                 if self._alone_on_its_lines(node):
                     start, end = node.start_point[0], self._end_row(node)
                     self.comment_above[end] = min(start, self.comment_above.get(end, start))
@@ -77,9 +78,13 @@ class _Walker:
 
     def _alone_on_its_lines(self, node: Node) -> bool:
         line_start = self.source.rfind(b"\n", 0, node.start_byte) + 1
+        if self.source[line_start : node.start_byte].strip():
+            return False
+        if self.source[node.end_byte - 1 : node.end_byte] == b"\n":
+            return True  # the node holds its line's end (Rust's `///` comments)
         line_end = self.source.find(b"\n", node.end_byte)
         after = self.source[node.end_byte : line_end if line_end >= 0 else len(self.source)]
-        return not self.source[line_start : node.start_byte].strip() and not after.strip()
+        return not after.strip()
 
     def _leading_row(self, node: Node) -> int:
         """First row of the comments directly above ``node`` (or its own first row)."""
