@@ -1,124 +1,45 @@
-"""JavaScript, TypeScript, Go, Java and Rust through tree-sitter and the official grammar wheels.
+"""Symbol chunks for every language with a tree-sitter grammar wheel (specs in code_languages).
 
-Grammars come from the per-language PyPI wheels (``tree-sitter-javascript`` and friends), which
-carry compiled parsers and work offline.
+A definition's chunk runs from the comments alone on the lines directly above it (its doc
+comment) to its last token. A container (class, namespace, module, impl block) is cut into its
+header (from its start to its first member), its members (each its own chunk, named
+``Container.member``) and the stretches between members: a stretch with code in it (fields,
+properties, initialisers) is a chunk of the container; one with nothing but comments, blank
+lines and access labels joins the member below it, and the closing lines join the last member.
+So no chunk is a lone ``end`` or ``}``, and in a file that parses cleanly every line inside a
+definition lands in exactly one chunk. Parse errors are searched like any block (tree-sitter
+recovers), though a container left unclosed by an error loses its members' qualifiers.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
 from server.ingest.chunkers.code_common import Symbol, line_window_pieces, symbol_pieces
+from server.ingest.chunkers.code_languages import (
+    LANGUAGES,
+    LanguageSpec,
+    Node,
+    header_language,
+    text_of,
+)
 
+__all__ = ["LANGUAGES", "chunk_treesitter", "treesitter_symbols"]
 
-@dataclass(frozen=True)
-class LanguageSpec:
-    """Which node types are definitions in one grammar, and what kind each one is."""
+log = logging.getLogger(__name__)
 
-    module: str
-    loader: str
-    definitions: dict[str, str]
-    """node type -> symbol kind (function / method / class)."""
-    containers: frozenset[str]
-    """Definition types whose members are chunked separately (the header is its own chunk)."""
-    wrappers: frozenset[str] = frozenset()
-    """Parent node types that belong to the definition (``export``), included in its lines."""
-    comment_types: frozenset[str] = frozenset({"comment"})
-
-
-_JS_DEFINITIONS = {
-    "function_declaration": "function",
-    "generator_function_declaration": "function",
-    "class_declaration": "class",
-    "class": "class",  # `export default class { ... }`
-    "method_definition": "method",
-}
-_TS_DEFINITIONS = {
-    **_JS_DEFINITIONS,
-    "abstract_class_declaration": "class",
-    "interface_declaration": "class",
-    "enum_declaration": "class",
-    "type_alias_declaration": "class",
-    "function_signature": "function",
-    "abstract_method_signature": "method",
-}
-_JS_CONTAINERS = frozenset({"class_declaration", "abstract_class_declaration", "class"})
-
-LANGUAGES: dict[str, LanguageSpec] = {
-    "javascript": LanguageSpec(
-        "tree_sitter_javascript",
-        "language",
-        _JS_DEFINITIONS,
-        _JS_CONTAINERS,
-        frozenset({"export_statement"}),
-    ),
-    "typescript": LanguageSpec(
-        "tree_sitter_typescript",
-        "language_typescript",
-        _TS_DEFINITIONS,
-        _JS_CONTAINERS,
-        frozenset({"export_statement"}),
-    ),
-    "tsx": LanguageSpec(
-        "tree_sitter_typescript",
-        "language_tsx",
-        _TS_DEFINITIONS,
-        _JS_CONTAINERS,
-        frozenset({"export_statement"}),
-    ),
-    "go": LanguageSpec(
-        "tree_sitter_go",
-        "language",
-        {
-            "function_declaration": "function",
-            "method_declaration": "method",
-            "type_declaration": "class",
-        },
-        frozenset(),
-    ),
-    "java": LanguageSpec(
-        "tree_sitter_java",
-        "language",
-        {
-            "class_declaration": "class",
-            "interface_declaration": "class",
-            "enum_declaration": "class",
-            "record_declaration": "class",
-            "method_declaration": "method",
-            "constructor_declaration": "method",
-        },
-        frozenset(
-            {"class_declaration", "interface_declaration", "enum_declaration", "record_declaration"}
-        ),
-        comment_types=frozenset({"line_comment", "block_comment"}),
-    ),
-    "rust": LanguageSpec(
-        "tree_sitter_rust",
-        "language",
-        {
-            "function_item": "function",
-            "function_signature_item": "function",
-            "struct_item": "class",
-            "enum_item": "class",
-            "trait_item": "class",
-            "impl_item": "class",
-            "mod_item": "class",
-            "macro_definition": "function",
-        },
-        frozenset({"impl_item", "trait_item", "mod_item"}),
-        comment_types=frozenset({"line_comment", "block_comment"}),
-    ),
-}
-"""Languages parsed with tree-sitter (``tsx`` shares the TypeScript wheel)."""
-
-_BODY_FIELDS = ("body", "declaration_list")
 _VARIABLE_FUNCTIONS = {"arrow_function", "function_expression", "function", "generator_function"}
+_SIGNATURE_END = re.compile(r"\s*[{=;]\s*$")
+_SIGNATURE_MAX_LINES = 6
+_ERROR = "ERROR"
 
 
 @cache
@@ -131,138 +52,340 @@ def _parser(language: str) -> Any:
     return tree_sitter.Parser(tree_sitter.Language(loader()))
 
 
-def _name(node: Any, source: bytes) -> str:
-    """The defined name; Go methods and Rust impls are qualified by their type."""
-    if node.type == "impl_item":
-        type_node = node.child_by_field_name("type")
-        trait = node.child_by_field_name("trait")
-        base = _text(type_node, source) if type_node else "impl"
-        return f"{base}" if trait is None else f"{base} ({_text(trait, source)})"
-    if node.type == "type_declaration":
-        for child in node.named_children:
-            name = child.child_by_field_name("name")
-            if name is not None:
-                return _text(name, source)
-    name = node.child_by_field_name("name")
-    if name is None:
-        return "<anonymous>"
-    text = _text(name, source)
-    if node.type == "method_declaration" and node.child_by_field_name("receiver") is not None:
-        receiver = _text(node.child_by_field_name("receiver"), source)
-        type_name = receiver.strip("()").split()[-1].lstrip("*") if receiver.strip("()") else ""
-        if type_name:
-            return f"{type_name}.{text}"
-    return text
+class _Walker:
+    """One parsed file: finds its definitions and turns them into symbols."""
 
+    def __init__(self, spec: LanguageSpec, source: bytes, root: Node) -> None:
+        self.spec = spec
+        self.source = source
+        self.comment_above: dict[int, int] = {}
+        """End row -> start row of each comment that is alone on its lines."""
+        self._index_comments(root)
 
-def _text(node: Any, source: bytes) -> str:
-    return source[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
+    # -- rows ------------------------------------------------------------------------------
 
+    def _index_comments(self, root: Node) -> None:
+        stack = [root]
+        leading = self.spec.comment_types | self.spec.leading_types
+        while stack:
+            node = stack.pop()
+            if node.type in leading:
+                if self._alone_on_its_lines(node):
+                    start, end = node.start_point[0], self._end_row(node)
+                    self.comment_above[end] = min(start, self.comment_above.get(end, start))
+                continue
+            stack.extend(node.children)
 
-def _signature(node: Any, source: bytes) -> str:
-    """Source from the definition's start to its body, on one line."""
-    body = None
-    for field_name in _BODY_FIELDS:
-        body = node.child_by_field_name(field_name)
+    def _alone_on_its_lines(self, node: Node) -> bool:
+        line_start = self.source.rfind(b"\n", 0, node.start_byte) + 1
+        if self.source[line_start : node.start_byte].strip():
+            return False
+        if self.source[node.end_byte - 1 : node.end_byte] == b"\n":
+            return True  # the node holds its line's end (Rust's `///` comments)
+        line_end = self.source.find(b"\n", node.end_byte)
+        after = self.source[node.end_byte : line_end if line_end >= 0 else len(self.source)]
+        return not after.strip()
+
+    def _leading_row(self, node: Node) -> int:
+        """First row of the comments directly above ``node`` (or its own first row)."""
+        row: int = node.start_point[0]
+        while row - 1 in self.comment_above:
+            row = self.comment_above[row - 1]
+        return row
+
+    def _end_row(self, node: Node) -> int:
+        """Row of the last token of ``node`` that is neither a comment nor empty.
+
+        Some grammars stretch a node over the blank lines and comments after it (Scala's
+        indented blocks end at the next token), which would overlap the next definition.
+        """
+        last = node
+        while True:
+            children = [
+                c
+                for c in last.children
+                if c.end_byte > c.start_byte and c.type not in self.spec.comment_types
+            ]
+            if not children:
+                break
+            last = children[-1]
+        row: int = last.end_point[0]
+        if last.end_point[1] == 0 and row > last.start_point[0]:
+            row -= 1  # the token ends with its line's newline (preprocessor lines, heredocs)
+        return row
+
+    # -- node shapes -------------------------------------------------------------------------
+
+    def _body(self, node: Node) -> Node | None:
+        body = node.child_by_field_name("body")
         if body is not None:
-            break
-    end = body.start_byte if body is not None else node.end_byte
-    header = source[node.start_byte : end].decode("utf-8", errors="replace")
-    if body is None:
-        header = header.split("\n", 1)[0]
-    return " ".join(header.split()).rstrip("{ ").strip()
+            return body
+        return next((c for c in node.named_children if c.type in self.spec.body_types), None)
 
+    def _inner(self, node: Node) -> Node:
+        """What a transparent block holds: its member field, its body, or itself."""
+        field = self.spec.transparent.get(node.type)
+        inner = node.child_by_field_name(field) if field else self._body(node)
+        return inner if inner is not None else node
 
-def _leading_comment_row(node: Any, spec: LanguageSpec) -> int:
-    """First row of the doc comments directly above ``node`` (or its own start row)."""
-    row: int = node.start_point[0]
-    sibling = node.prev_named_sibling
-    while sibling is not None and sibling.type in spec.comment_types:
-        if sibling.end_point[0] < row - 1:
-            break
-        row = sibling.start_point[0]
-        sibling = sibling.prev_named_sibling
-    return row
+    def _members(self, body: Node) -> list[Node]:
+        if body.type in self.spec.definitions or body.type in self.spec.wrappers:
+            return [body]  # `extension (s: String) def f = ...`: the body is the definition
+        return list(body.named_children)
 
+    def _transparent(self, node: Node) -> bool:
+        """Parse errors, the spec's transparent blocks, and nameless containers
+        (``namespace { ... }``): their definitions belong to the enclosing scope."""
+        if node.type == _ERROR or node.type in self.spec.transparent:
+            return True
+        return (
+            node.type in self.spec.containers
+            and self._body(node) is not None
+            and not self.spec.namer(node, self.source)
+        )
 
-def treesitter_symbols(text: str, language: str) -> list[Symbol]:
-    """Definitions in ``text`` with qualified names, kinds and 1-based inclusive lines."""
-    spec = LANGUAGES[language]
-    source = text.encode("utf-8")
-    tree = _parser(language).parse(source)
+    def significant(self, node: Node, lo: int, hi: int, *, comments: bool = False) -> bool:
+        """Whether rows lo..hi (0-based) of ``node``'s members hold code of their own.
 
-    def add(node: Any, outer: Any, name: str, kind: str, prefix: str, out: list[Symbol]) -> None:
-        start = _leading_comment_row(outer, spec) + 1
-        end = outer.end_point[0] + 1
-        qualified = f"{prefix}{name}"
-        signature = _signature(node, source)
-        if node.type in spec.containers:
-            members: list[Symbol] = []
-            body = next(
-                (node.child_by_field_name(f) for f in _BODY_FIELDS if node.child_by_field_name(f)),
-                None,
-            )
-            if body is not None:
-                visit(body, f"{qualified}.", members)
-            if members:
-                first_member = min(m.start_line for m in members)
-                out.append(Symbol(qualified, kind, signature, start, first_member - 1))
-                out.extend(members)
-                return
-        out.append(Symbol(qualified, kind, signature, start, end))
-
-    def add_variable_function(declaration: Any, outer: Any, prefix: str, out: list[Symbol]) -> None:
-        """``const f = () => ...`` and ``let g = function () {...}`` count as functions."""
-        for declarator in declaration.named_children:
-            value = declarator.child_by_field_name("value")
-            name = declarator.child_by_field_name("name")
-            if value is not None and name is not None and value.type in _VARIABLE_FUNCTIONS:
-                out.append(
-                    Symbol(
-                        f"{prefix}{_text(name, source)}",
-                        "function",
-                        " ".join(_text(outer, source).split("\n", 1)[0].split())[:200],
-                        _leading_comment_row(outer, spec) + 1,
-                        outer.end_point[0] + 1,
-                    )
-                )
-                return
-
-    def visit(node: Any, prefix: str, out: list[Symbol]) -> None:
+        Comments (unless ``comments``), access labels and the opening and closing lines of
+        transparent blocks do not count.
+        """
         for child in node.named_children:
+            first, last = child.start_point[0], child.end_point[0]
+            if last < lo or first > hi:
+                continue
+            if child.type in self.spec.comment_types:
+                if comments and first >= lo:
+                    return True
+                continue
+            if child.type in self.spec.trivial_types:
+                continue
+            if self._transparent(child):
+                inner = self._inner(child)
+                if self.significant(inner, lo, hi, comments=comments):
+                    return True
+                continue
+            if first >= lo or self.significant(child, lo, hi, comments=comments):
+                return True
+        return False
+
+    def signature(self, node: Node) -> str:
+        """The definition's header on one line: from its first keyword to its body."""
+        start = self._signature_start(node)
+        body = self._body(node)
+        # A comment between the header and the body (Ruby's first body line) is not header.
+        comment = next(
+            (
+                c.start_byte
+                for c in node.children
+                if c.type in self.spec.comment_types and c.start_byte > start
+            ),
+            None,
+        )
+        if body is not None and body.start_byte > start:
+            end = min(body.start_byte, comment or body.start_byte)
+            header = self.source[start:end].decode("utf-8", errors="replace")
+        else:
+            # No body (a prototype, an abstract method): its lines until brackets balance.
+            text = self.source[start : node.end_byte].decode("utf-8", errors="replace")
+            kept: list[str] = []
+            for line in text.split("\n")[:_SIGNATURE_MAX_LINES]:
+                kept.append(line)
+                joined = "\n".join(kept)
+                if joined.count("(") <= joined.count(")"):
+                    break
+            header = "\n".join(kept)
+        return _SIGNATURE_END.sub("", " ".join(header.split()))
+
+    def _signature_start(self, node: Node) -> int:
+        """First byte after leading attributes, annotations and decorators."""
+        skip = self.spec.signature_skip | self.spec.comment_types
+        for child in node.children:
+            if child.type in skip:
+                continue
+            if child.type == "modifiers":  # Java, Kotlin, Swift keep annotations in here
+                kept = [c for c in child.children if c.type not in skip]
+                if not kept:
+                    continue
+                return int(kept[0].start_byte)
+            return int(child.start_byte)
+        return int(node.start_byte)
+
+    # -- definitions -----------------------------------------------------------------------
+
+    def visit(self, nodes: Sequence[Node], prefix: str, in_type: bool, out: list[Symbol]) -> None:
+        """Symbols of the definitions among ``nodes`` (and inside transparent blocks)."""
+        scope = prefix
+        for child in nodes:
+            if child.type in self.spec.scope_statements and self._body(child) is None:
+                name = self.spec.namer(child, self.source)
+                scope = f"{prefix}{name}." if name else prefix  # `namespace A\B;` to the end
+                continue
+            if self._transparent(child):
+                self.visit(self._inner(child).named_children, scope, in_type, out)
+                continue
             target = child
-            if child.type in spec.wrappers:
+            if child.type in self.spec.wrappers:
                 inner = child.child_by_field_name("declaration") or next(
-                    (c for c in child.named_children if c.type in spec.definitions), None
+                    (c for c in child.named_children if c.type in self.spec.definitions), None
                 )
                 if inner is None:
                     continue
                 target = inner
             if target.type in ("lexical_declaration", "variable_declaration"):
-                add_variable_function(target, child, prefix, out)
+                self._variable_function(target, child, scope, out)
                 continue
-            kind = spec.definitions.get(target.type)
+            kind = self.spec.definitions.get(target.type)
             if kind is None:
                 continue
-            if kind == "function" and prefix and language == "rust":
-                kind = "method"
-            add(target, child, _name(target, source), kind, prefix, out)
+            name = self.spec.namer(target, self.source)
+            if not name:
+                continue
+            self._add(target, child, name, kind, scope, in_type, out)
 
-    top: list[Symbol] = []
-    visit(tree.root_node, "", top)
-    return top
+    def _add(
+        self,
+        node: Node,
+        outer: Node,
+        name: str,
+        kind: str,
+        prefix: str,
+        in_type: bool,
+        out: list[Symbol],
+    ) -> None:
+        if kind in ("function", "method"):
+            # A callable in a type, or qualified by one (`Foo::bar`, a receiver), is a method.
+            kind = "method" if in_type or "." in name else "function"
+        whole = Symbol(
+            f"{prefix}{name}",
+            kind,
+            self.signature(node),
+            self._leading_row(outer) + 1,
+            self._end_row(outer) + 1,
+        )
+        body = self._body(node) if node.type in self.spec.containers else None
+        members: list[Symbol] = []
+        if body is not None:
+            in_members_type = node.type not in self.spec.namespaces
+            self.visit(self._members(body), f"{whole.name}.", in_members_type, members)
+        if not members:
+            out.append(whole)
+            return
+        out.extend(self._split_container(node, outer, body, whole, members))
+
+    def _split_container(
+        self, node: Node, outer: Node, body: Node, whole: Symbol, members: list[Symbol]
+    ) -> list[Symbol]:
+        """Header, members and the stretches between them (see the module docstring)."""
+        members = sorted(members, key=lambda s: (s.start_line, -s.end_line))
+        result: list[Symbol] = []
+        first = members[0].start_line
+        header_rows = (whole.start_line - 1, first - 2)
+        bare_header = (
+            node.type in self.spec.namespaces
+            and whole.start_line - 1 == outer.start_point[0]  # no doc comment of its own
+            and not self.significant(body, *header_rows, comments=True)
+        )
+        if bare_header:
+            members[0] = replace(members[0], start_line=whole.start_line)
+        else:
+            result.append(replace(whole, end_line=first - 1))
+        covered = members[0].end_line
+        result.append(members[0])
+        for member in members[1:]:
+            if member.start_line > covered + 1:
+                gap = (covered, member.start_line - 2)  # 0-based rows between the two
+                if self.significant(body, *gap):
+                    result.append(replace(whole, start_line=covered + 1, end_line=gap[1] + 1))
+                else:
+                    # The closing line of a block the member above sat in (`}  // namespace`,
+                    # Ruby's `end`) stays with that member; the rest joins the member below.
+                    closing = self._closing_row(body, *gap)
+                    if closing is not None:
+                        covered = self._extend_last(result, covered, closing + 1)
+                    member = replace(member, start_line=covered + 1)
+            result.append(member)
+            covered = max(covered, member.end_line)
+        if whole.end_line > covered:
+            if self.significant(body, covered, whole.end_line - 1):
+                result.append(replace(whole, start_line=covered + 1))
+            else:
+                self._extend_last(result, covered, whole.end_line)
+        return result
+
+    @staticmethod
+    def _extend_last(symbols: list[Symbol], covered: int, end_line: int) -> int:
+        """Stretch the last symbol ending at line ``covered`` to ``end_line``; the new cover."""
+        last = max(i for i, s in enumerate(symbols) if s.end_line == covered)
+        symbols[last] = replace(symbols[last], end_line=end_line)
+        return end_line
+
+    def _closing_row(self, node: Node, lo: int, hi: int) -> int | None:
+        """Last row in lo..hi where a transparent block opened above lo ends."""
+        found: int | None = None
+        for child in node.named_children:
+            first, last = child.start_point[0], child.end_point[0]
+            if first >= lo or last < lo or not self._transparent(child):
+                continue
+            if last <= hi:
+                found = last if found is None else max(found, last)
+            inner = self._closing_row(self._inner(child), lo, hi)
+            if inner is not None:
+                found = inner if found is None else max(found, inner)
+        return found
+
+    def _variable_function(
+        self, declaration: Node, outer: Node, prefix: str, out: list[Symbol]
+    ) -> None:
+        """``const f = () => ...`` and ``let g = function () {...}`` count as functions."""
+        for declarator in declaration.named_children:
+            value = declarator.child_by_field_name("value")
+            name = declarator.child_by_field_name("name")
+            if value is not None and name is not None and value.type in _VARIABLE_FUNCTIONS:
+                first_line = text_of(outer, self.source).split("\n", 1)[0]
+                out.append(
+                    Symbol(
+                        f"{prefix}{text_of(name, self.source)}",
+                        "function",
+                        " ".join(first_line.split())[:200],
+                        self._leading_row(outer) + 1,
+                        self._end_row(outer) + 1,
+                    )
+                )
+                return
+
+
+def treesitter_symbols(text: str, language: str) -> list[Symbol]:
+    """Definitions in ``text`` with qualified names, kinds and 1-based inclusive lines.
+
+    Raises ImportError or OSError when the grammar wheel is missing or unusable.
+    """
+    spec = LANGUAGES[language]
+    source = text.encode("utf-8")
+    tree = _parser(language).parse(source)
+    walker = _Walker(spec, source, tree.root_node)
+    symbols: list[Symbol] = []
+    walker.visit(tree.root_node.named_children, "", False, symbols)
+    return symbols
 
 
 def chunk_treesitter(
     text: str, *, language: str, rel_path: str, budget: TokenBudget, overlap_lines: int
 ) -> list[Piece]:
-    """Symbol chunks plus module chunks (imports, top-level code)."""
+    """Symbol chunks plus module chunks (imports, top-level code); line windows without a grammar.
+
+    A ``.h`` file mapped to ``c`` is parsed, and labelled, as ``cpp`` when it has C++-only
+    lines (see ``header_language``).
+    """
+    if language == "c" and rel_path.lower().endswith(".h"):
+        language = header_language(text)
     try:
         symbols = treesitter_symbols(text, language)
     except (ImportError, OSError, ValueError) as exc:  # grammar missing or unusable
-        import logging
-
-        logging.getLogger(__name__).warning("no %s grammar (%s); using line windows", language, exc)
+        log.warning("no %s grammar (%s); using line windows", language, exc)
+        symbols = []
+    except RecursionError:  # nesting deeper than Python's stack: keep every line anyway
+        log.warning("%s nests too deeply for symbol chunks; using line windows", rel_path)
         symbols = []
     if not symbols:
         return line_window_pieces(
