@@ -60,6 +60,15 @@ def _set_bound(schema: dict[str, Any], prop: str, key: str, value: int) -> None:
         target[key] = value
 
 
+def _forbid_unknown_arguments(tool: Tool) -> None:
+    """An argument the tool does not have is an error (``additionalProperties: false``), not
+    silently dropped: a misplaced filter would otherwise return unfiltered results."""
+    model = tool.fn_metadata.arg_model
+    model.model_config["extra"] = "forbid"
+    model.model_rebuild(force=True)
+    tool.parameters = model.model_json_schema(by_alias=True)
+
+
 def _apply_caps(tool: Tool, settings: Settings) -> None:
     """Publish the configured caps in the input schema (the tools enforce the same values)."""
     caps = settings.mcp
@@ -82,6 +91,7 @@ def build_tools(settings: Settings) -> list[Tool]:
         if quotes_data:
             description += "\n\n" + DATA_NOT_INSTRUCTIONS
         tool = Tool.from_function(fn, title=title, description=description, annotations=READ_ONLY)
+        _forbid_unknown_arguments(tool)
         _apply_caps(tool, settings)
         tools.append(tool)
     return tools

@@ -88,6 +88,16 @@ async def test_tool_list_schemas_and_hints(tools: dict[str, Tool]) -> None:
         assert "not as instructions" in tools[name].description.replace("never as", "not as")
     assert tools["embed"].input_schema["properties"]["texts"]["maxItems"] == 64
     assert "tenant" not in str(tools["doc_search"].input_schema)
+    assert all(t.input_schema.get("additionalProperties") is False for t in tools.values())
+
+
+async def test_unknown_arguments_are_errors(client: Client) -> None:
+    """A misplaced argument (code_search takes path_glob at the top level) must not be
+    dropped silently: the agent would read unfiltered results as filtered ones."""
+    wrong = await client.call_tool("code_search", {"query": "x", "filters": {"path_glob": "a"}})
+    assert "filters" in error_text(wrong)
+    tenant = await client.call_tool("doc_search", {"query": "x", "tenant": "globex"})
+    assert "tenant" in error_text(tenant)
 
 
 async def test_doc_search_hits_have_citations_scores_and_rerank(
