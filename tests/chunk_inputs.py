@@ -46,7 +46,10 @@ words = st.text(
 
 @st.composite
 def texts(draw: st.DrawFn, big: bool = True) -> str:
-    """A text of fragments and generated words joined by assorted whitespace (or nothing)."""
+    """A text of fragments and generated words joined by assorted whitespace (or nothing);
+    now and then empty or whitespace only."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(["", "   ", "\n\n \t\n", "\u3000\n"]))
     pool = HARD_FRAGMENTS if big else SMALL_FRAGMENTS
     parts = draw(st.lists(st.one_of(st.sampled_from(pool), words, st.just(PROSE)), max_size=8))
     out: list[str] = []

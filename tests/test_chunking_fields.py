@@ -292,3 +292,47 @@ def test_ordinary_passages_are_unchanged(embedder: DenseEmbedder) -> None:
         assert pack_passages(text, budget, embedder.count_tokens) == _reference_pack(
             text, budget, embedder.count_tokens
         )
+
+
+def test_window_offsets_come_from_the_lazy_tokenizer_alone(embedder: DenseEmbedder) -> None:
+    from server.retrieval.factory import load_embedder
+    from server.retrieval.lazy_embedder import LazyEmbedder
+    from server.settings import Settings
+
+    lazy = load_embedder(Settings(reranker_model="none"), lazy=True)
+    assert isinstance(lazy, LazyEmbedder)
+    budget = make_budget(lazy, IngestSettings())
+    data = (FIELD_CASES / "bundle.min.js").read_bytes()
+    pieces = chunk_file(
+        source(FIELD_CASES, "bundle.min.js", "code", "javascript"), data, Domain.CODE, budget, 2
+    )
+    eager = make_budget(embedder, IngestSettings())
+    assert budget.offsets is not None and eager.offsets is not None
+    assert len(pieces) > 50 and not lazy.model_loaded  # chunking never loads the weights
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\t\n  ", "\u3000\n\n".encode(), b"\xef\xbb\xbf\n"])
+@pytest.mark.parametrize(
+    ("name", "fmt", "language", "domain"),
+    [
+        ("a.md", "markdown", None, Domain.DOCS),
+        ("a.txt", "text", None, Domain.DOCS),
+        ("a.rst", "rst", None, Domain.DOCS),
+        ("a.html", "html", None, Domain.DOCS),
+        ("a.txt", "text", None, Domain.LEGAL),
+        ("a.py", "code", "python", Domain.CODE),
+        ("a.ts", "code", "typescript", Domain.CODE),
+        ("a.sql", "code", "sql", Domain.CODE),
+    ],
+)
+def test_empty_and_whitespace_files_have_no_chunks(
+    tmp_path: Path,
+    budget: TokenBudget,
+    data: bytes,
+    name: str,
+    fmt: str,
+    language: str | None,
+    domain: Domain,
+) -> None:
+    # No text, nothing to index: the runner reports the file as "no text to index".
+    assert chunk_file(source(tmp_path, name, fmt, language), data, domain, budget, 1) == []

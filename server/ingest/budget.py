@@ -52,9 +52,10 @@ def tokenizer_offsets(count: TokenCounter) -> TokenOffsets | None:
     owner = getattr(count, "__self__", None)
     if owner is None:
         return None
-    public = getattr(owner, "token_offsets", None)
-    if callable(public):
-        return public  # type: ignore[no-any-return]
+    # Looked up on the class: LazyEmbedder loads its weights for unknown instance attributes.
+    if callable(getattr(type(owner), "token_offsets", None)):
+        public: TokenOffsets = owner.token_offsets
+        return public
     try:
         tokenizer: Any = owner._tokenizer
     except Exception:  # no tokenizer (or it cannot load): counting will say so
@@ -323,7 +324,8 @@ class TokenBudget:
     def cut_to(self, text: str, limit: int) -> str:
         """Longest prefix of ``text`` with at most ``limit`` tokens (at least one character)."""
         if self.offsets is not None:
-            spans, _ = self._token_spans(text)
+            # Short texts (titles) are not cached: the cache holds the unit being split.
+            spans = self._token_spans(text)[0] if len(text) > _LONG_TEXT else self.offsets(text)
             if len(spans) <= limit:
                 return text
             cut = max(1, spans[limit - 1][1])

@@ -99,7 +99,7 @@ def chunk_file(
         if not data.startswith(b"%PDF"):
             raise SkipFile("not a PDF (no %PDF header)")
     elif is_binary(data):
-        raise SkipFile("binary file (NUL bytes and no UTF-16/UTF-32 byte-order mark)")
+        raise SkipFile("binary file")
     if domain is Domain.CODE:
         return _chunk_code(file, data, budget, overlap_lines)
     title = _doc_title(file.rel_path)
