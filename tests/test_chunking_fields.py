@@ -336,3 +336,22 @@ def test_empty_and_whitespace_files_have_no_chunks(
 ) -> None:
     # No text, nothing to index: the runner reports the file as "no text to index".
     assert chunk_file(source(tmp_path, name, fmt, language), data, domain, budget, 1) == []
+
+
+@pytest.mark.parametrize("offsets", [True, False])
+def test_windows_cut_inside_words_only_when_a_word_exceeds_the_room(
+    embedder: DenseEmbedder, offsets: bool
+) -> None:
+    # 90 characters without a break are ~45 word-pieces: more than one window's room.
+    word = "qzx7vbn3mkl9" * 7 + "qwerty0ui"
+    text = f"alpha beta {word} gamma delta"
+    count = embedder.count_tokens if offsets else (lambda t: embedder.count_tokens(t))
+    budget = TokenBudget(count, 16)
+    assert (budget.offsets is not None) is offsets
+    found = budget.windows(text, 8)
+    pieces = [text[w.start : w.end] for w in found]
+    assert "".join("".join(pieces).split()) == "".join(text.split())
+    assert all(embedder.count_tokens(p) <= 8 for p in pieces)
+    assert [w.tokens for w in found] == [embedder.count_tokens(p) for p in pieces]
+    assert pieces[0] == "alpha beta"  # the word boundary comes first
+    assert pieces[-1].endswith("gamma delta")

@@ -244,7 +244,8 @@ class TokenBudget:
     def _shrink(self, text: str, pos: int, cut: int, spans: list[tuple[int, int]] | None) -> int:
         """A cut before ``cut`` (a word-piece edge when offsets are known)."""
         if spans is not None:
-            starts = [s for s, _ in spans[max(0, bisect_right(spans, (cut, cut)) - 4) :]]
+            upto = bisect_right(spans, (cut, cut))
+            starts = [s for s, _ in spans[max(0, upto - 4) : upto]]
             earlier = [s for s in starts if pos < s < cut]
             if earlier:
                 return max(earlier)
