@@ -77,9 +77,10 @@ def test_html_headings_without_scripts(budget: TokenBudget) -> None:
         "<h1>Top</h1><p>Alpha text.</p><h2>Child</h2><p>Beta &amp; gamma.</p></body></html>"
     )
     pieces = chunk_html(html, budget, "file")
+    # Headings are text: each opens its section's chunk.
     assert [(p.metadata["heading_path"], p.text) for p in pieces] == [
-        (["Top"], "Alpha text."),
-        (["Top", "Child"], "Beta & gamma."),
+        (["Top"], "Top\n\nAlpha text."),
+        (["Top", "Child"], "Child\n\nBeta & gamma."),
     ]
     assert all("var x" not in p.text for p in pieces)
 

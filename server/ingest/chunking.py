@@ -1,14 +1,46 @@
-"""One entry point from a file's bytes to its pieces, per domain and format."""
+"""One entry point from a file's bytes to its pieces, per domain and format.
+
+THE INVARIANT every chunker keeps: the chunk texts, concatenated in order, contain every
+non-whitespace character of the file's *extracted text* in order (a subsequence check on the
+non-whitespace characters; overlap between chunks is allowed). Nothing is ever dropped
+silently: a file that cannot be chunked raises SkipFile with the reason. Every chunk fits the
+budget (TokenBudget.fits, title included), and a code chunk's ``start_line``..``end_line`` are
+the source lines its text comes from.
+
+Extracted text, per format:
+
+* code (every language): the decoded text (decode_text).
+* docs Markdown and plain text: the decoded text minus its front matter (read_front_matter):
+  Markdown is kept as written, headings and markup included.
+* docs reStructuredText: the decoded text (section titles with their adornment lines).
+* docs HTML: the visible text, headings included (html_to_text).
+* PDF (docs and legal): the text pypdf extracts from each page (pdf_pages); chunks never span
+  pages.
+* legal text and Markdown: strip_layout of the decoded text minus its front matter; legal HTML:
+  strip_layout of html_to_text; legal PDF: strip_layout of the pages' text. Layout (rule lines
+  such as ``=====`` and the ``*`` frame of asterisk boxes) is not text.
+
+Headings are text: a heading opens its section's first chunk; a heading with no text of its
+own opens the next chunk instead of standing alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Any
 
 from server.ingest.budget import TokenBudget
-from server.ingest.chunkers.base import Piece, SkipFile, decode_text
+from server.ingest.chunkers.base import (
+    Piece,
+    SkipFile,
+    bom_encoding,
+    decode_text,
+    utf16_without_bom,
+)
 from server.ingest.chunkers.code_common import line_window_pieces
 from server.ingest.chunkers.code_python import chunk_python
 from server.ingest.chunkers.code_treesitter import LANGUAGES, chunk_treesitter
+from server.ingest.chunkers.front_matter import FRONT_MATTER_FORMATS, read_front_matter
 from server.ingest.chunkers.html import chunk_html, html_to_text
 from server.ingest.chunkers.legal import chunk_legal
 from server.ingest.chunkers.markdown import chunk_markdown
@@ -21,64 +53,85 @@ _BINARY_SNIFF = 8192
 
 
 def is_binary(data: bytes) -> bool:
-    """NUL bytes in the first 8 KB mean binary (PDFs are recognised before this check)."""
-    return b"\x00" in data[:_BINARY_SNIFF]
+    """NUL bytes in the first 8 KB mean binary, unless the data opens with a UTF-8/16/32
+    byte-order mark or is BOM-less UTF-16 text (PDFs are recognised before this check)."""
+    if bom_encoding(data) is not None or b"\x00" not in data[:_BINARY_SNIFF]:
+        return False
+    return utf16_without_bom(data) is None
 
 
 def _doc_title(rel_path: str) -> str:
     return PurePosixPath(rel_path).stem.replace("_", " ").replace("-", " ").strip() or rel_path
 
 
+def _chunk_code(
+    file: SourceFile, data: bytes, budget: TokenBudget, overlap_lines: int
+) -> list[Piece]:
+    text = decode_text(data)
+    language = file.language or "text"
+    if language == "python":
+        return chunk_python(
+            text, rel_path=file.rel_path, budget=budget, overlap_lines=overlap_lines
+        )
+    if language in LANGUAGES:
+        return chunk_treesitter(
+            text,
+            language=language,
+            rel_path=file.rel_path,
+            budget=budget,
+            overlap_lines=overlap_lines,
+        )
+    return line_window_pieces(
+        text, language=language, rel_path=file.rel_path, budget=budget, overlap_lines=overlap_lines
+    )
+
+
 def chunk_file(
     file: SourceFile, data: bytes, domain: Domain, budget: TokenBudget, overlap_lines: int
 ) -> list[Piece]:
-    """Pieces of one file; SkipFile (with the reason) when it cannot be ingested."""
+    """Pieces of one file; SkipFile (with the reason) when it cannot be ingested.
+
+    Markdown and plain-text files in the docs and legal domains may open with front matter:
+    its ``title`` is the document title, its ``tags`` and other keys go into every piece's
+    metadata (``tags``, ``front_matter``).
+    """
     if file.format == "pdf":
         if not data.startswith(b"%PDF"):
             raise SkipFile("not a PDF (no %PDF header)")
     elif is_binary(data):
         raise SkipFile("binary file")
-    title = _doc_title(file.rel_path)
     if domain is Domain.CODE:
+        return _chunk_code(file, data, budget, overlap_lines)
+    title = _doc_title(file.rel_path)
+    extra: dict[str, Any] = {}
+    given: str | None = None
+    text = ""
+    if file.format != "pdf":
         text = decode_text(data)
-        language = file.language or "text"
-        if language == "python":
-            return chunk_python(
-                text, rel_path=file.rel_path, budget=budget, overlap_lines=overlap_lines
-            )
-        if language in LANGUAGES:
-            return chunk_treesitter(
-                text,
-                language=language,
-                rel_path=file.rel_path,
-                budget=budget,
-                overlap_lines=overlap_lines,
-            )
-        return line_window_pieces(
-            text, language=language, rel_path=file.rel_path, budget=budget,
-            overlap_lines=overlap_lines,
-        )  # fmt: skip
+    if file.format in FRONT_MATTER_FORMATS:
+        front, text = read_front_matter(text)
+        if front is not None:
+            extra = front.metadata()
+            given = front.title
     if domain is Domain.LEGAL:
         if file.format == "pdf":
             _, pages = pdf_pages(data)
             text = "\n\n".join(pages)
         elif file.format == "html":
-            text = html_to_text(decode_text(data))
-        else:
-            text = decode_text(data)
-        return chunk_legal(text, budget, title)
-    if file.format == "pdf":
+            text = html_to_text(text)
+        pieces = chunk_legal(text, budget, given or title, title_given=given is not None)
+    elif file.format == "pdf":
         pieces = chunk_pdf(data, budget, title)
+    elif file.format == "markdown":
+        pieces = chunk_markdown(text, budget, given or title, title_given=given is not None)
+    elif file.format == "rst":
+        pieces = chunk_rst(text, budget, title)
+    elif file.format == "html":
+        pieces = chunk_html(text, budget, title)
     else:
-        text = decode_text(data)
-        if file.format == "markdown":
-            pieces = chunk_markdown(text, budget, title)
-        elif file.format == "rst":
-            pieces = chunk_rst(text, budget, title)
-        elif file.format == "html":
-            pieces = chunk_html(text, budget, title)
-        else:
-            pieces = chunk_plain_text(text, budget, title)
+        pieces = chunk_plain_text(text, budget, given or title)
     for piece in pieces:
-        piece.metadata.setdefault("doc_type", file.format)
+        piece.metadata.update(extra)
+        if domain is not Domain.LEGAL:
+            piece.metadata.setdefault("doc_type", file.format)
     return pieces

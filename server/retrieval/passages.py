@@ -1,7 +1,8 @@
 """Splitting text into passages that fit the embedding model's token window.
 
-Sentence-aware greedy packing; a single sentence longer than the budget is cut at word edges.
-The domain-aware chunkers build on this; until they land it is how records become chunks.
+Sentence-aware greedy packing; a single sentence longer than the budget is cut at word edges,
+and a single word longer than the budget (a URL, a base64 blob) into word-pieces, so every
+passage fits and no character is lost. The BEIR evaluation (``index``) packs records with it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,31 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_BREAK.split(text) if s and s.strip()]
 
 
+def _cut_long_word(word: str, budget: int, count: TokenCounter) -> list[str]:
+    """``word`` in consecutive pieces of at most ``budget`` tokens (at least one character each):
+    each piece is the longest prefix that fits, found by exponential then binary search, so the
+    cost grows with the piece, not the word."""
+    pieces: list[str] = []
+    rest = word
+    while rest:
+        good, probe = 0, 64
+        while probe < len(rest) and count(rest[:probe]) <= budget:
+            good, probe = probe, probe * 2
+        bad = min(probe, len(rest))
+        if count(rest[:bad]) <= budget:
+            good = bad
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            if count(rest[:mid]) <= budget:
+                good = mid
+            else:
+                bad = mid
+        cut = max(good, 1)
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    return pieces
+
+
 def _cut_long_sentence(sentence: str, budget: int, count: TokenCounter) -> list[str]:
     pieces: list[str] = []
     current: list[str] = []
@@ -29,6 +55,10 @@ def _cut_long_sentence(sentence: str, budget: int, count: TokenCounter) -> list[
             current = [word]
         else:
             current.append(word)
+        if len(current) == 1 and count(word) > budget:
+            # Only an over-long word takes this path; ordinary text packs as before.
+            pieces.extend(_cut_long_word(word, budget, count))
+            current = []
     if current:
         pieces.append(" ".join(current))
     return pieces

@@ -1,7 +1,9 @@
-"""What every chunker returns, and how a file is refused."""
+"""What every chunker returns, how a file is refused, and how its bytes become text."""
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +21,85 @@ class Piece:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def decode_text(data: bytes) -> str:
-    """UTF-8 text (BOM tolerated); invalid UTF-8 is a skip reason, not a crash."""
+# UTF-32 first: the UTF-32-LE mark starts with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+_SNIFF_BYTES = 8192
+_MIN_NUL_SHARE = 0.3
+"""BOM-less UTF-16 needs a NUL in at least this share of its first code units (Latin text has
+one in every unit); binary files have NULs at both byte parities and fail the other checks."""
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffe\uffff]")
+"""Characters text files do not contain (tab, newline, form feed and carriage return are fine)."""
+
+
+def bom_encoding(data: bytes) -> tuple[str, int, str] | None:
+    """(Python codec, BOM length in bytes, display name) when ``data`` opens with a byte-order
+    mark of UTF-8, UTF-16 or UTF-32 (either byte order); None otherwise."""
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            return codec, len(bom), name
+    return None
+
+
+def utf16_without_bom(data: bytes) -> str | None:
+    """``"utf-16-le"`` or ``"utf-16-be"`` when ``data`` is UTF-16 text written without a BOM.
+
+    Accepted only when every check holds: an even length; in the first 8 KB, NUL bytes at one
+    byte parity only, in at least 30 % of the code units (ASCII-range text in UTF-16 has a NUL
+    in every unit); a strict decode of the whole file; and no control characters besides tab,
+    line feed, form feed and carriage return in the decoded text. CJK-only text without a BOM
+    has no NULs and is not recognised (there is no reliable signal without statistics).
+    """
+    if len(data) < 2 or len(data) % 2:
+        return None
+    sample = data[: _SNIFF_BYTES - _SNIFF_BYTES % 2]
+    units = len(sample) // 2
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if even and odd:
+        return None
+    if odd >= _MIN_NUL_SHARE * units:
+        codec = "utf-16-le"
+    elif even >= _MIN_NUL_SHARE * units:
+        codec = "utf-16-be"
+    else:
+        return None
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SkipFile(f"invalid UTF-8 at byte {exc.start}") from None
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    return None if _CONTROL.search(text) else codec
+
+
+def decode_text(data: bytes) -> str:
+    """The text of a file's bytes, with ``\\r\\n`` and ``\\r`` line ends turned into ``\\n``.
+
+    A UTF-8, UTF-16 or UTF-32 byte-order mark selects that encoding (the mark is dropped);
+    BOM-less UTF-16 is recognised by :func:`utf16_without_bom`; anything else must be UTF-8.
+    Raises SkipFile naming the encoding and byte offset when the bytes do not decode. Legacy
+    8-bit encodings (cp1252, latin-1) are not guessed: detectors pick a wrong code page for
+    short Western European texts, and silent mojibake is worse than a skip reason.
+    """
+    found = bom_encoding(data)
+    if found is not None:
+        codec, skip, name = found
+        try:
+            text = data[skip:].decode(codec)
+        except UnicodeDecodeError as exc:
+            raise SkipFile(f"invalid {name} at byte {skip + exc.start}") from None
+    elif (utf16 := utf16_without_bom(data)) is not None:
+        text = data.decode(utf16)
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = data[exc.start : exc.start + 1].hex()
+            raise SkipFile(
+                f"invalid UTF-8 at byte {exc.start} (0x{bad}): not UTF-8 and no byte-order mark; "
+                "legacy encodings such as cp1252 are not guessed, save the file as UTF-8"
+            ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")

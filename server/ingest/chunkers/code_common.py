@@ -2,19 +2,27 @@
 
 Each symbol (function, method, class header) becomes a chunk; lines outside every symbol
 (module docstring, imports, top-level statements) become ``module`` chunks; anything too long
-for the budget is cut into line windows that keep the symbol, signature and true line range.
+for the budget is split into line windows that keep the symbol, signature and true line range.
+A single line longer than the budget (minified code) becomes several windows of that line, cut
+at whitespace or ``; , { } )``; they share its line number and carry ``part``/``parts``.
+Lines holding only braces (a class's closing ``}``) join the chunk before them, or else the one
+after them; no source line is ever dropped.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
 
 _MEANINGFUL = re.compile(r"[^\s{}()\[\];,]")
-"""A span of only braces and blank lines (a class's closing ``}``) is not worth a chunk."""
+"""A span without any of these characters (only braces, brackets, ``;`` ``,``) is not worth a
+chunk of its own: it is attached to a neighbour instead."""
 
 
 @dataclass(frozen=True)
@@ -28,72 +36,199 @@ class Symbol:
     end_line: int
 
 
-def _piece(
-    lines: list[str],
-    start: int,
-    end: int,
-    *,
-    title: str,
-    language: str,
-    symbol: str,
-    kind: str,
-    signature: str,
-    budget: TokenBudget,
-) -> Piece:
-    """Lines [start, end) (0-based) as a piece; a single overlong line is cut to fit."""
-    text = "\n".join(lines[start:end])
-    if not budget.fits(title, text):
-        text = budget.cut_to(text, budget.room(title) - 1)
-    return Piece(
-        title=title,
-        text=text,
-        metadata={
-            "language": language,
-            "symbol": symbol,
-            "symbol_kind": kind,
-            "signature": signature,
-            "start_line": start + 1,
-            "end_line": end,
-        },
-    )
+@dataclass(frozen=True)
+class _Label:
+    """What the chunks of one span are about (the embedded title and symbol metadata)."""
+
+    title: str
+    symbol: str
+    kind: str
+    signature: str
 
 
-def window_pieces(
-    lines: list[str],
+class _Source:
+    """A file's text, its lines, where each line starts and each line's token count."""
+
+    def __init__(self, text: str, budget: TokenBudget) -> None:
+        self.text = text
+        self.lines = text.split("\n")
+        self.starts: list[int] = []
+        at = 0
+        for line in self.lines:
+            self.starts.append(at)
+            at += len(line) + 1
+        self.counts = budget.line_token_counts(self.lines)
+
+    def line_of(self, offset: int) -> int:
+        """0-based line holding character ``offset``."""
+        return bisect_right(self.starts, offset) - 1
+
+    def joined(self, start: int, end: int) -> str:
+        return "\n".join(self.lines[start:end])
+
+    def tokens(self, start: int, end: int) -> int:
+        return sum(self.counts[start:end])
+
+
+def _metadata(language: str, label: _Label, start: int, end: int) -> dict[str, Any]:
+    return {
+        "language": language,
+        "symbol": label.symbol,
+        "symbol_kind": label.kind,
+        "signature": label.signature,
+        "start_line": start,
+        "end_line": end,
+    }
+
+
+def _window_pieces(
+    src: _Source,
     start: int,
     end: int,
+    label: _Label,
     *,
-    title: str,
     language: str,
-    symbol: str,
-    kind: str,
-    signature: str,
     budget: TokenBudget,
     overlap_lines: int,
 ) -> list[Piece]:
-    """Lines [start, end) as one piece, or as overlapping windows when over budget."""
+    """Lines [start, end) (0-based) as one piece, or as overlapping windows when over budget;
+    a line that alone exceeds the budget is split into parts of that line."""
+    title = label.title
+    room = budget.room(title)
+    if src.tokens(start, end) <= room:
+        text = src.joined(start, end)
+        return [Piece(title, text, _metadata(language, label, start + 1, end))]
+    pieces: list[Piece] = []
+    ranges = budget.line_windows(src.lines[start:end], title, overlap_lines, src.counts[start:end])
+    for a, b in ranges:
+        a, b = _trim_blank(src.lines, a + start, b + start)
+        if a >= b:
+            continue  # only blank lines (between two over-long ones)
+        if src.tokens(a, b) <= room:
+            pieces.append(Piece(title, src.joined(a, b), _metadata(language, label, a + 1, b)))
+            continue
+        stop = src.starts[b - 1] + len(src.lines[b - 1])
+        parts = budget.windows(src.text, room, code=True, start=src.starts[a], end=stop)
+        for number, part in enumerate(parts, start=1):
+            metadata = _metadata(
+                language, label, src.line_of(part.start) + 1, src.line_of(part.end - 1) + 1
+            )
+            metadata.update(part=number, parts=len(parts))
+            pieces.append(Piece(title, src.text[part.start : part.end], metadata))
+    return pieces
+
+
+def _trim_blank(lines: list[str], start: int, end: int) -> tuple[int, int]:
     while start < end and not lines[start].strip():
         start += 1
     while end > start and not lines[end - 1].strip():
         end -= 1
-    if start >= end or not _MEANINGFUL.search("\n".join(lines[start:end])):
-        return []
-    title = budget.fit_title(title)
-    common = {
-        "title": title,
-        "language": language,
-        "symbol": symbol,
-        "kind": kind,
-        "signature": signature,
-        "budget": budget,
-    }
-    if budget.fits(title, "\n".join(lines[start:end])):
-        return [_piece(lines, start, end, **common)]  # type: ignore[arg-type]
-    windows = budget.line_windows(lines[start:end], title, overlap_lines)
-    return [
-        _piece(lines, start + a, start + b, **common)  # type: ignore[arg-type]
-        for a, b in windows
-    ]
+    return start, end
+
+
+def _attach_after(
+    pieces: list[Piece], src: _Source, start: int, end: int, budget: TokenBudget
+) -> bool:
+    """Extend the last piece to line ``end`` (0-based, exclusive) when it is made of whole lines
+    and still fits; True when done."""
+    if not pieces or "part" in pieces[-1].metadata:
+        return False
+    last = pieces[-1]
+    first = last.metadata["start_line"] - 1
+    if last.metadata["end_line"] > start:
+        return False
+    if budget.count(last.title) + src.tokens(first, end) > budget.max_tokens:
+        return False
+    last.text = src.joined(first, end)
+    last.metadata["end_line"] = end
+    return True
+
+
+def _spans(
+    src: _Source, symbols: list[Symbol], rel_path: str, budget: TokenBudget
+) -> list[tuple[int, int, _Label]]:
+    """Line spans [start, end) in file order: one per kept symbol, one per gap between them."""
+    lines = src.lines
+    covered = [False] * len(lines)
+    per_line = Counter(s.start_line for s in symbols)
+    module = _Label(budget.fit_title(f"{rel_path} (module)"), rel_path, "module", "")
+    spans: list[tuple[int, int, _Label]] = []
+    for found in sorted(symbols, key=lambda s: (s.start_line, -s.end_line)):
+        start, end = found.start_line - 1, min(found.end_line, len(lines))
+        if start >= end or all(covered[start:end]):
+            continue
+        for i in range(start, end):
+            covered[i] = True
+        if end - start == 1 and per_line[found.start_line] > 1:
+            # Several definitions on one line (minified code): no one of them names the line.
+            spans.append((start, end, module))
+            continue
+        title = f"{rel_path}: {found.signature}" if found.signature else rel_path
+        label = _Label(budget.fit_title(title), found.name, found.kind, found.signature)
+        spans.append((start, end, label))
+    i = 0
+    while i < len(lines):
+        if covered[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and not covered[j]:
+            j += 1
+        spans.append((i, j, module))
+        i = j
+    spans.sort(key=lambda s: s[0])
+    return spans
+
+
+def _pieces(
+    src: _Source,
+    spans: list[tuple[int, int, _Label]],
+    *,
+    language: str,
+    budget: TokenBudget,
+    overlap_lines: int,
+) -> list[Piece]:
+    """Pieces of every span in order; brace-only spans join a neighbour."""
+    pieces: list[Piece] = []
+    pending: int | None = None  # first line of brace-only lines waiting for the next span
+    last_label: _Label | None = None
+    for span_start, span_end, label in spans:
+        start, end = _trim_blank(src.lines, span_start, span_end)
+        if start >= end:
+            continue
+        if not _MEANINGFUL.search(src.joined(start, end)):
+            if pending is None and _attach_after(pieces, src, start, end, budget):
+                continue
+            pending = start if pending is None else pending
+            last_label = label
+            continue
+        if pending is not None:
+            start, pending = pending, None
+        pieces.extend(
+            _window_pieces(
+                src,
+                start,
+                end,
+                label,
+                language=language,
+                budget=budget,
+                overlap_lines=overlap_lines,
+            )
+        )
+    if pending is not None and last_label is not None:
+        _, end = _trim_blank(src.lines, pending, len(src.lines))
+        pieces.extend(
+            _window_pieces(
+                src,
+                pending,
+                end,
+                last_label,
+                language=language,
+                budget=budget,
+                overlap_lines=overlap_lines,
+            )
+        )
+    return pieces
 
 
 def symbol_pieces(
@@ -105,77 +240,25 @@ def symbol_pieces(
     budget: TokenBudget,
     overlap_lines: int,
 ) -> list[Piece]:
-    """Chunks for the symbols plus ``module`` chunks for the lines between them, in file order."""
-    lines = text.split("\n")
-    covered = [False] * len(lines)
-    spans: list[tuple[int, int, Symbol | None]] = []
-    for found in sorted(symbols, key=lambda s: (s.start_line, -s.end_line)):
-        start, end = found.start_line - 1, min(found.end_line, len(lines))
-        if start >= end or all(covered[start:end]):
-            continue
-        for i in range(start, end):
-            covered[i] = True
-        spans.append((start, end, found))
-    i = 0
-    while i < len(lines):
-        if covered[i]:
-            i += 1
-            continue
-        j = i
-        while j < len(lines) and not covered[j]:
-            j += 1
-        spans.append((i, j, None))
-        i = j
-    spans.sort(key=lambda s: s[0])
-    pieces: list[Piece] = []
-    for start, end, sym in spans:
-        if sym is None:
-            pieces.extend(
-                window_pieces(
-                    lines,
-                    start,
-                    end,
-                    title=f"{rel_path} (module)",
-                    language=language,
-                    symbol=rel_path,
-                    kind="module",
-                    signature="",
-                    budget=budget,
-                    overlap_lines=overlap_lines,
-                )
-            )
-        else:
-            pieces.extend(
-                window_pieces(
-                    lines,
-                    start,
-                    end,
-                    title=f"{rel_path}: {sym.signature}" if sym.signature else rel_path,
-                    language=language,
-                    symbol=sym.name,
-                    kind=sym.kind,
-                    signature=sym.signature,
-                    budget=budget,
-                    overlap_lines=overlap_lines,
-                )
-            )
-    return pieces
+    """Chunks for the symbols plus ``module`` chunks for the lines between them, in file order.
+
+    Every non-blank line of ``text`` is in some chunk; ``start_line``/``end_line`` (1-based,
+    inclusive) are the lines the chunk's text comes from.
+    """
+    src = _Source(text, budget)
+    spans = _spans(src, symbols, rel_path, budget)
+    return _pieces(src, spans, language=language, budget=budget, overlap_lines=overlap_lines)
 
 
 def line_window_pieces(
     text: str, *, language: str, rel_path: str, budget: TokenBudget, overlap_lines: int
 ) -> list[Piece]:
     """Fallback for languages without a parser: overlapping line windows."""
-    lines = text.split("\n")
-    return window_pieces(
-        lines,
-        0,
-        len(lines),
-        title=rel_path,
-        language=language,
-        symbol=rel_path,
-        kind="window",
-        signature="",
-        budget=budget,
-        overlap_lines=overlap_lines,
+    src = _Source(text, budget)
+    label = _Label(budget.fit_title(rel_path), rel_path, "window", "")
+    start, end = _trim_blank(src.lines, 0, len(src.lines))
+    if start >= end:
+        return []
+    return _window_pieces(
+        src, start, end, label, language=language, budget=budget, overlap_lines=overlap_lines
     )

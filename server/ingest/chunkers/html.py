@@ -46,7 +46,7 @@ class _TextExtractor(HTMLParser):
         self._buffer.clear()
         if self._heading is not None:
             if text.strip():
-                self.builder.heading(self._heading, text)
+                self.builder.heading(self._heading, text, " ".join(text.split()))
             return
         if self._in_pre:
             self.builder.block(text)
@@ -112,17 +112,23 @@ def html_sections(text: str) -> tuple[str, SectionBuilder]:
 
 
 def chunk_html(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
-    """Heading-aware chunks of the visible text."""
+    """Heading-aware chunks of the visible text (each heading opens its section's chunk)."""
     title, builder = html_sections(text)
     return pack_sections(builder.sections, budget, title or doc_title)
 
 
 def html_to_text(text: str) -> str:
-    """Visible text with headings on their own lines (for the legal chunker)."""
+    """The visible text of a page, headings included, blocks separated by blank lines.
+
+    Visible means: outside ``head``, ``script``, ``style``, ``noscript``, ``template``, ``svg``,
+    ``nav`` and navigation chrome (ARIA navigation/search/banner/contentinfo roles, Sphinx and
+    common theme classes such as ``headerlink`` or ``sphinxsidebar``). The HTML chunkers keep
+    all of it (the legal chunker reads this text).
+    """
     _, builder = html_sections(text)
     out: list[str] = []
     for section in builder.sections:
-        if section.heading_path:
-            out.append(section.heading_path[-1])
+        if section.heading:
+            out.append(section.heading)
         out.extend(section.blocks)
     return "\n\n".join(out)

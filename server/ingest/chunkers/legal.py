@@ -161,6 +161,25 @@ def _unbox(line: str) -> str:
     return (match["inner"] or "").strip()
 
 
+def layout_lines(text: str) -> list[str]:
+    """The lines of a legal text without its layout, which is not text.
+
+    Layout is: rule lines (three or more of one of ``= - ~ * _ #`` alone on a line, such as
+    heading underlines and asterisk box tops), which become empty lines, and the ``*`` frame of
+    a boxed line (``*  text  *`` keeps ``text``). Everything else is kept as it is.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        line = _unbox(line)
+        out.append("" if _UNDERLINE.match(line) else line)
+    return out
+
+
+def strip_layout(text: str) -> str:
+    """The legal text the chunks hold: ``text`` without layout (see :func:`layout_lines`)."""
+    return "\n".join(layout_lines(text))
+
+
 def _has_word(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
@@ -169,17 +188,18 @@ def parse_clauses(text: str, title: str | None = None) -> Clause:
     """The clause tree of a legal text; the root holds the preamble.
 
     Lines underlined with ``===`` / ``---`` are headings too (ranked above numbered clauses,
-    in the order their styles appear); the underlines themselves are dropped.
+    in the order their styles appear); the underlines themselves are layout (dropped).
     """
     root = Clause(rank=-1, label="", heading="")
     stack: list[Clause] = [root]
-    lines = [_unbox(line) for line in text.split("\n")]
+    raw = [_unbox(line) for line in text.split("\n")]
+    lines = layout_lines(text)
     styles: list[str] = []
     for i, line in enumerate(lines):
-        if _UNDERLINE.match(line):
+        if _UNDERLINE.match(raw[i]):
             continue
         headings = _match_heading(line, stack[1:])
-        underline = _UNDERLINE.match(lines[i + 1]) if i + 1 < len(lines) else None
+        underline = _UNDERLINE.match(raw[i + 1]) if i + 1 < len(raw) else None
         name = " ".join(line.split())
         if underline and _has_word(name) and not headings and name != title:
             style = underline[1]
@@ -228,12 +248,21 @@ def detect_jurisdiction(text: str) -> str | None:
     return m["place"].strip() if m else None
 
 
-def chunk_legal(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
-    """Clause-aware chunks; ``section_path`` (the citation) and ``section`` in metadata."""
+def chunk_legal(
+    text: str, budget: TokenBudget, doc_title: str, *, title_given: bool = False
+) -> list[Piece]:
+    """Clause-aware chunks; ``section_path`` (the citation) and ``section`` in metadata.
+
+    The chunks hold every character of :func:`strip_layout` of ``text`` except whitespace, in
+    order. A clause that is only a heading (``12. Termination``) and has sub-clauses opens its
+    first sub-clause's first chunk. The document title is the first line when it looks like
+    one, unless ``title_given`` (front matter named it).
+    """
     lines = [line for line in text.split("\n") if line.strip()]
     first = " ".join(lines[0].split()) if lines else ""
     if (
-        first
+        not title_given
+        and first
         and len(first) <= 100
         and not _match_heading(first, [])
         and not first.lower().startswith(("copyright", "(c)", "©"))
@@ -248,7 +277,9 @@ def chunk_legal(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
         common["jurisdiction"] = jurisdiction
     pieces: list[Piece] = []
 
-    def emit(clause: Clause, labels: list[str], headings: list[str], whole: bool) -> None:
+    def emit(
+        clause: Clause, labels: list[str], headings: list[str], whole: bool, lead: str
+    ) -> None:
         title = budget.fit_title(" > ".join([doc_title, *headings]) if doc_title else "")
         metadata = {
             **common,
@@ -256,21 +287,36 @@ def chunk_legal(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
             "section": labels[-1] if labels else "",
         }
         units = [clause.full_text()] if whole else clause.own_text()
-        for chunk in budget.pack(units, title):
+        for chunk in budget.pack(units, title, lead=lead):
             pieces.append(Piece(title=title, text=chunk, metadata=dict(metadata)))
 
-    def visit(clause: Clause, labels: list[str], headings: list[str]) -> None:
+    def visit(clause: Clause, labels: list[str], headings: list[str], lead: str) -> str:
+        """Emit the clause's chunks; returns a heading still waiting for text (or "")."""
         full = clause.full_text()
-        title = " > ".join([doc_title, *headings])
-        if clause is not root and full and budget.fits(budget.fit_title(title), full):
-            emit(clause, labels, headings, whole=True)
-            return
+        title = budget.fit_title(" > ".join([doc_title, *headings]))
+        if clause is not root and full and budget.would_fit(title, _join(lead, full)):
+            emit(clause, labels, headings, True, lead)
+            return ""
         own = clause.own_text()
         heading_only = len(own) == 1 and len(clause.lines) - clause.lines.count("") <= 1
-        if own and not (heading_only and clause.heading != clause.label and clause.children):
-            emit(clause, labels, headings, whole=False)
+        if own and heading_only and clause.heading != clause.label and clause.children:
+            # The heading opens the first sub-clause's chunk instead of standing alone.
+            lead = _join(lead, own[0])
+        elif own:
+            emit(clause, labels, headings, False, lead)
+            lead = ""
         for child in clause.children:
-            visit(child, [*labels, child.label], [*headings, child.heading])
+            lead = visit(child, [*labels, child.label], [*headings, child.heading], lead)
+        return lead
 
-    visit(root, [], [])
+    rest = visit(root, [], [], "")
+    if rest:
+        if pieces and budget.fits(pieces[-1].title, f"{pieces[-1].text}\n\n{rest}"):
+            pieces[-1].text = f"{pieces[-1].text}\n\n{rest}"
+        else:
+            pieces.extend(Piece(doc_title, t, dict(common)) for t in budget.pack([rest], doc_title))
     return pieces
+
+
+def _join(lead: str, text: str) -> str:
+    return f"{lead}\n\n{text}" if lead and text else lead or text

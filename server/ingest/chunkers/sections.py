@@ -1,4 +1,10 @@
-"""Heading-aware packing shared by the Markdown, reStructuredText, plain-text and HTML chunkers."""
+"""Heading-aware packing shared by the Markdown, reStructuredText, plain-text and HTML chunkers.
+
+Headings are text: a heading as written (its source lines, or an HTML heading's visible text)
+opens the first chunk of its section. A heading whose section has no text of its own (``# Guide``
+directly followed by ``## Install``) is carried into the next section's first chunk instead of
+becoming a chunk of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,25 @@ from typing import Any
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
 
+_MAX_PATH_LABEL = 200
+"""Characters of a heading kept in ``heading_path`` metadata (the chunk text has all of it)."""
+
 
 @dataclass
 class Section:
-    """Blocks (paragraphs, lists, code fences) under one heading path."""
+    """Blocks (paragraphs, lists, code fences) under one heading path; ``heading`` is the
+    heading as written, empty for the text before the first heading."""
 
     heading_path: list[str]
     blocks: list[str] = field(default_factory=list)
+    heading: str = ""
+
+
+def _label(text: str) -> str:
+    label = " ".join(text.split())
+    if len(label) > _MAX_PATH_LABEL:
+        return label[: _MAX_PATH_LABEL - 1].rstrip() + "…"
+    return label
 
 
 class SectionBuilder:
@@ -24,18 +42,27 @@ class SectionBuilder:
         self._stack: list[tuple[int, str]] = []
         self.sections: list[Section] = [Section([])]
 
-    def heading(self, level: int, text: str) -> None:
-        """Start a section under ``text`` at ``level`` (1 = top)."""
-        text = " ".join(text.split())
+    def heading(self, level: int, text: str, source: str | None = None) -> None:
+        """Start a section under ``text`` at ``level`` (1 = top); ``source`` is the heading as
+        written (defaults to ``text``)."""
         while self._stack and self._stack[-1][0] >= level:
             self._stack.pop()
-        self._stack.append((level, text))
-        self.sections.append(Section([t for _, t in self._stack]))
+        self._stack.append((level, _label(text)))
+        written = (text if source is None else source).strip("\n")
+        self.sections.append(Section([t for _, t in self._stack], heading=written))
 
     def block(self, text: str) -> None:
         """Add a block of text to the current section."""
         if text.strip():
             self.sections[-1].blocks.append(text.strip("\n"))
+
+
+def _title(section: Section, doc_title: str) -> str:
+    path = section.heading_path or [doc_title]
+    if path[0] != doc_title and doc_title and section.heading_path:
+        # Nested headings without an H1: keep the document title as context.
+        return " > ".join([doc_title, *path])
+    return " > ".join(path)
 
 
 def pack_sections(
@@ -46,19 +73,30 @@ def pack_sections(
 ) -> list[Piece]:
     """One or more pieces per section; the heading path is the embedded title."""
     pieces: list[Piece] = []
-    for section in sections:
-        if not section.blocks:
-            continue
-        path = section.heading_path or [doc_title]
-        if path[0] != doc_title and doc_title and section.heading_path:
-            # Nested headings without an H1: keep the document title as context.
-            title = " > ".join([doc_title, *path])
-        else:
-            title = " > ".join(path)
-        title = budget.fit_title(title)
-        for text in budget.pack(section.blocks, title):
+    carried: list[str] = []
+    last: Section | None = None
+
+    def emit(section: Section, blocks: list[str], lead: str) -> None:
+        title = budget.fit_title(_title(section, doc_title))
+        for text in budget.pack(blocks, title, lead=lead):
             metadata: dict[str, Any] = {"heading_path": list(section.heading_path)}
             if extra:
                 metadata.update(extra)
             pieces.append(Piece(title=title, text=text, metadata=metadata))
+
+    for section in sections:
+        if section.heading.strip():
+            carried.append(section.heading)
+            last = section
+        if not section.blocks:
+            continue
+        emit(section, section.blocks, "\n\n".join(carried))
+        carried = []
+    if carried and last is not None:
+        # Headings at the very end, with no text after them.
+        tail = "\n\n".join(carried)
+        if pieces and budget.fits(pieces[-1].title, f"{pieces[-1].text}\n\n{tail}"):
+            pieces[-1].text = f"{pieces[-1].text}\n\n{tail}"
+        else:
+            emit(last, [], tail)
     return pieces

@@ -25,7 +25,9 @@ def chunk_plain_text(text: str, budget: TokenBudget, doc_title: str) -> list[Pie
 
 
 def chunk_rst(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
-    """Section-aware chunks; heading levels follow the order adornment styles first appear."""
+    """Section-aware chunks; heading levels follow the order adornment styles first appear.
+
+    A section title opens its section's first chunk as written (with its adornment lines)."""
     lines = text.split("\n")
     styles: list[tuple[str, bool]] = []
     builder = SectionBuilder()
@@ -66,12 +68,13 @@ def chunk_rst(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
             continue
         flush()
         style = (adornment, over)
+        written = "\n".join(lines[i : i + consumed])
         if style not in styles:
             styles.append(style)
         title = title_line.strip()
         if first_title is None:
             first_title = title
-        builder.heading(styles.index(style) + 1, title)
+        builder.heading(styles.index(style) + 1, title, written)
         i += consumed
     flush()
     return pack_sections(builder.sections, budget, first_title or doc_title)

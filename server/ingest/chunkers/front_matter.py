@@ -1,0 +1,120 @@
+"""Front matter: a YAML (``---``) or TOML (``+++``) block at the very start of a Markdown or
+plain-text file, read as metadata and never chunked as text.
+
+``title`` becomes the document title; ``tags`` (a list, or a comma-separated string) become a
+list of strings; every other key is kept under ``front_matter`` when it is JSON-safe (dates and
+times as ISO strings). A block that does not parse into a mapping is not front matter: it stays
+in the text, and a debug line says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]  # no stubs in the runtime deps
+
+logger = logging.getLogger(__name__)
+
+_YAML = re.compile(r"\A---[ \t]*\n(?P<body>.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
+_TOML = re.compile(r"\A\+\+\+[ \t]*\n(?P<body>.*?)^\+\+\+[ \t]*$\n?", re.S | re.M)
+FRONT_MATTER_FORMATS = frozenset({"markdown", "text"})
+"""File formats whose leading ``---``/``+++`` block is front matter (docs and legal domains)."""
+
+
+@dataclass
+class FrontMatter:
+    """What a front matter block says about its document."""
+
+    title: str | None = None
+    tags: list[str] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    """The other keys, JSON-safe."""
+
+    def metadata(self) -> dict[str, Any]:
+        """Chunk metadata: ``tags`` and ``front_matter`` (only the ones that are present)."""
+        out: dict[str, Any] = {}
+        if self.tags:
+            out["tags"] = list(self.tags)
+        if self.fields:
+            out["front_matter"] = dict(self.fields)
+        return out
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with dates as ISO strings; raises ValueError/TypeError when not JSON-safe."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    json.dumps(value, allow_nan=False)  # raises on NaN, bytes, sets and other objects
+    return value
+
+
+def _tags(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    if isinstance(value, list) and all(isinstance(t, str | int | float) for t in value):
+        return [str(t).strip() for t in value if str(t).strip()]
+    return None
+
+
+def _parse(kind: str, body: str) -> dict[str, Any]:
+    """The block as a mapping; ValueError when it is not one."""
+    if kind == "toml":
+        try:
+            return tomllib.loads(body)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"invalid TOML: {exc}") from None
+    try:
+        data = yaml.safe_load(body)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ValueError(f"invalid YAML: {' '.join(str(exc).split())}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"YAML is a {type(data).__name__}, not a mapping")
+    return data
+
+
+def read_front_matter(text: str) -> tuple[FrontMatter | None, str]:
+    """(front matter, the text after it); (None, text) when there is none or it is malformed.
+
+    The block must open the text (after any BOM) with ``---`` or ``+++`` alone on the first line
+    and close with the same marker (``...`` also closes YAML) alone on a line.
+    """
+    for kind, pattern in (("yaml", _YAML), ("toml", _TOML)):
+        match = pattern.match(text)
+        if match is None:
+            continue
+        try:
+            data = _parse(kind, match["body"])
+        except ValueError as exc:
+            logger.debug("front matter kept as text: %s", exc)
+            return None, text
+        return _front_matter(data), text[match.end() :]
+    return None, text
+
+
+def _front_matter(data: dict[Any, Any]) -> FrontMatter:
+    found = FrontMatter()
+    for raw_key, value in data.items():
+        key = str(raw_key)
+        if key == "title" and isinstance(value, str | int | float) and str(value).strip():
+            found.title = " ".join(str(value).split())
+            continue
+        if key == "tags" and (tags := _tags(value)) is not None:
+            found.tags = tags
+            continue
+        try:
+            found.fields[key] = _json_safe(value)
+        except (TypeError, ValueError, RecursionError):
+            logger.debug("front matter key %r dropped: not JSON-serialisable", key)
+    return found

@@ -1,0 +1,357 @@
+"""The field cases as tests with exact values: long lines, front matter, UTF-16/UTF-32 text,
+heading-only clauses, brace-only lines, CJK sentences and over-long words."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+import pytest
+from chunk_inputs import FIELD_CASES, URL
+
+from server.ingest.budget import TokenBudget, split_sentences
+from server.ingest.chunkers.base import SkipFile, decode_text
+from server.ingest.chunkers.code_treesitter import chunk_treesitter
+from server.ingest.chunkers.front_matter import read_front_matter
+from server.ingest.chunkers.legal import chunk_legal
+from server.ingest.chunkers.markdown import chunk_markdown
+from server.ingest.chunking import chunk_file, is_binary
+from server.ingest.runner import make_budget
+from server.ingest.walker import SourceFile
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.passages import pack_passages
+from server.settings import Domain, IngestSettings
+
+VPN_TEXT = (
+    "VPN how-to\n\nConnect to the office VPN with the company certificate before opening the "
+    "intranet.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def budget(embedder: DenseEmbedder) -> TokenBudget:
+    return make_budget(embedder, IngestSettings())
+
+
+def source(tmp: Path, name: str, fmt: str, language: str | None = None) -> SourceFile:
+    return SourceFile(tmp / name, tmp, name, fmt, language)
+
+
+# -- long lines --------------------------------------------------------------------------------
+
+
+def test_minified_bundle_is_windowed_not_cut(budget: TokenBudget, embedder: DenseEmbedder) -> None:
+    data = (FIELD_CASES / "bundle.min.js").read_bytes()
+    text = data.decode()
+    pieces = chunk_file(
+        source(FIELD_CASES, "bundle.min.js", "code", "javascript"), data, Domain.CODE, budget, 2
+    )
+    names = re.findall(r"function (\w+)\(", text)
+    assert len(names) == 601
+    words = {w for p in pieces for w in re.findall(r"\w+", p.text)}
+    assert [n for n in names if n not in words] == []  # every name appears whole in a chunk
+    # Windows of the line, in order; a cut at a space drops only that space.
+    assert "".join("".join(p.text for p in pieces).split()) == "".join(text.split())
+    total = embedder.count_tokens(text)
+    assert total // budget.max_tokens < len(pieces) <= 2 * (total // budget.max_tokens) + 2
+    assert [p.metadata["part"] for p in pieces] == list(range(1, len(pieces) + 1))
+    assert {(p.metadata["start_line"], p.metadata["end_line"]) for p in pieces} == {(1, 1)}
+    assert {p.metadata["parts"] for p in pieces} == {len(pieces)}
+    # Cut at soft boundaries: after ; , { } ) or at whitespace, never inside an identifier.
+    at = 0
+    for piece in pieces:
+        at = text.index(piece.text, at) + len(piece.text)
+        assert text[at - 1] in ";,{})" or text[at : at + 1] in (" ", ""), text[at - 20 : at + 20]
+    assert all(budget.fits(p.title, p.text) for p in pieces)
+
+
+def test_long_line_in_prose_and_legal_keeps_all_words(budget: TokenBudget) -> None:
+    text = (FIELD_CASES / "bundle.min.js").read_text()
+    for domain in (Domain.DOCS, Domain.LEGAL):
+        pieces = chunk_file(source(FIELD_CASES, "b.txt", "text"), text.encode(), domain, budget, 0)
+        assert "".join("".join(p.text for p in pieces).split()) == "".join(text.split())
+        assert all(budget.fits(p.title, p.text) for p in pieces)
+
+
+def test_cjk_prose_splits_at_sentence_ends(embedder: DenseEmbedder) -> None:
+    assert split_sentences("数据检索。混合检索很好！他说：「好。」然后呢？") == [
+        "数据检索。",
+        "混合检索很好！",
+        "他说：「好。」",
+        "然后呢？",
+    ]
+    sentence = "混合检索结合了稠密向量和关键词匹配的优点。"
+    budget = TokenBudget(embedder.count_tokens, 48)
+    pieces = budget.pack([sentence * 12])
+    assert len(pieces) > 1
+    assert all(p.endswith("。") for p in pieces)  # no sentence is cut
+    assert "".join(pieces) == sentence * 12  # and no space is added between CJK sentences
+
+
+# -- front matter ------------------------------------------------------------------------------
+
+
+def test_front_matter_is_metadata_not_text(budget: TokenBudget) -> None:
+    data = (FIELD_CASES / "release.md").read_bytes()
+    pieces = chunk_file(source(FIELD_CASES, "release.md", "markdown"), data, Domain.DOCS, budget, 0)
+    assert [(p.title, p.text) for p in pieces] == [
+        ("Release checklist", "Follow these steps before tagging a release."),
+        (
+            "Release checklist > Before the release",
+            "# Before the release\n\nRun the full test suite and update the changelog.",
+        ),
+    ]
+    for piece in pieces:
+        assert piece.metadata["tags"] == ["release", "ops"]
+        assert piece.metadata["front_matter"] == {"date": "2026-03-01"}
+        assert "date:" not in piece.text and "tags:" not in piece.text
+    legal = chunk_file(source(FIELD_CASES, "release.md", "markdown"), data, Domain.LEGAL, budget, 0)
+    assert legal[0].title.startswith("Release checklist")
+    assert all("tags:" not in p.text and p.metadata["tags"] == ["release", "ops"] for p in legal)
+
+
+def test_toml_front_matter_and_comma_tags() -> None:
+    front, rest = read_front_matter(
+        '+++\ntitle = "Runbook"\ntags = "db, backup ,"\nowner = { team = "ops" }\n+++\nBody.\n'
+    )
+    assert front is not None and rest == "Body.\n"
+    assert (front.title, front.tags, front.fields) == (
+        "Runbook",
+        ["db", "backup"],
+        {"owner": {"team": "ops"}},
+    )
+
+
+def test_front_matter_values_are_json_safe() -> None:
+    front, _ = read_front_matter(
+        "---\nupdated: 2026-03-01 10:30:00\nweights: [1, .nan]\nraw: !!binary aGk=\n"
+        "nested: {when: 2026-01-02, n: 3}\n---\ntext"
+    )
+    assert front is not None
+    assert front.fields == {
+        "updated": "2026-03-01T10:30:00",
+        "nested": {"when": "2026-01-02", "n": 3},
+    }
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "---\ntitle: [unclosed\n---\n",  # invalid YAML
+        "---\njust a sentence, not a mapping\n---\n",
+        '+++\ntitle = "no closing quote\n+++\n',
+    ],
+)
+def test_malformed_front_matter_stays_text(budget: TokenBudget, block: str) -> None:
+    text = f"{block}\nBody text."
+    assert read_front_matter(text) == (None, text)
+    pieces = chunk_markdown(text, budget, "doc")
+    joined = "".join(p.text for p in pieces)
+    assert "".join(block.split()).replace("#", "") in "".join(joined.split()).replace("#", "")
+
+
+def test_headings_without_body_open_the_next_chunk(budget: TokenBudget) -> None:
+    pieces = chunk_markdown("# Guide\n\n## Install\n\nRun it.\n\n## Empty end\n", budget, "g")
+    assert [(p.metadata["heading_path"], p.text) for p in pieces] == [
+        (["Guide", "Install"], "# Guide\n\n## Install\n\nRun it.\n\n## Empty end"),
+    ]
+
+
+# -- encodings ---------------------------------------------------------------------------------
+
+
+def test_utf16_field_case_decodes_like_utf8(budget: TokenBudget) -> None:
+    data = (FIELD_CASES / "vpn-howto.txt").read_bytes()
+    assert data[:2] == codecs.BOM_UTF16_LE and not is_binary(data)
+    assert decode_text(data) == decode_text(VPN_TEXT.encode()) == VPN_TEXT
+    pieces = chunk_file(source(FIELD_CASES, "vpn-howto.txt", "text"), data, Domain.DOCS, budget, 0)
+    assert [p.text for p in pieces] == [VPN_TEXT.strip()]
+
+
+@pytest.mark.parametrize(
+    "codec", ["utf-32", "utf-32-be-bom", "utf-16-be-bom", "utf-8-sig", "utf-16-le", "utf-16-be"]
+)
+def test_unicode_encodings_decode(tmp_path: Path, budget: TokenBudget, codec: str) -> None:
+    text = "Größe — 混合检索 🚀\r\nzweite Zeile\n"
+    if codec == "utf-32-be-bom":
+        data = codecs.BOM_UTF32_BE + text.encode("utf-32-be")
+    elif codec == "utf-16-be-bom":
+        data = codecs.BOM_UTF16_BE + text.encode("utf-16-be")
+    else:
+        data = text.encode(codec)  # utf-16-le / utf-16-be: no BOM
+    assert not is_binary(data)
+    assert decode_text(data) == "Größe — 混合检索 🚀\nzweite Zeile\n"
+    pieces = chunk_file(source(tmp_path, "a.md", "markdown"), data, Domain.DOCS, budget, 0)
+    assert [p.text for p in pieces] == ["Größe — 混合检索 🚀\nzweite Zeile"]
+
+
+def test_undecodable_bytes_name_the_problem(tmp_path: Path, budget: TokenBudget) -> None:
+    file = source(tmp_path, "a.txt", "text")
+    with pytest.raises(SkipFile, match=r"invalid UTF-8 at byte 3 \(0xe9\).*cp1252"):
+        chunk_file(file, "café".encode("cp1252"), Domain.DOCS, budget, 0)
+    with pytest.raises(SkipFile, match="invalid UTF-16 at byte 2"):
+        chunk_file(file, codecs.BOM_UTF16_LE + b"\x00\xd8a\x00", Domain.DOCS, budget, 0)
+    with pytest.raises(SkipFile, match="binary file"):
+        chunk_file(file, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01", Domain.DOCS, budget, 0)
+
+
+# -- legal and code structure ------------------------------------------------------------------
+
+
+def test_heading_only_clause_text_survives(embedder: DenseEmbedder) -> None:
+    text = (
+        "12. Termination\n\n"
+        "12.1 Either party may terminate this Agreement on thirty days' written notice to the "
+        "other party, given in writing and delivered by hand or by registered post.\n\n"
+        "12.2 Either party may terminate this Agreement at once if the other party commits a "
+        "material breach of it and does not remedy that breach within fourteen days.\n"
+    )
+    budget = TokenBudget(embedder.count_tokens, 64)
+    pieces = chunk_legal(text, budget, "msa")
+    assert [(p.metadata["section_path"], p.text[:30]) for p in pieces] == [
+        ("12 > 12.1", "12. Termination\n\n12.1 Either p"),
+        ("12 > 12.2", "12.2 Either party may terminat"),
+    ]
+
+
+def test_closing_brace_joins_the_chunk_before_it(budget: TokenBudget) -> None:
+    source_text = "class A {\n  int m() {\n    return 1;\n  }\n\n}\n"
+    pieces = chunk_treesitter(
+        source_text, language="java", rel_path="A.java", budget=budget, overlap_lines=0
+    )
+    assert [
+        (p.metadata["symbol"], p.metadata["start_line"], p.metadata["end_line"]) for p in pieces
+    ] == [
+        ("A", 1, 1),
+        ("A.m", 2, 6),
+    ]
+    assert pieces[1].text == "  int m() {\n    return 1;\n  }\n\n}"
+
+
+def test_brace_only_file_is_one_chunk(tmp_path: Path, budget: TokenBudget) -> None:
+    pieces = chunk_file(
+        source(tmp_path, "x.json", "code", "json"), b"{\n}\n", Domain.CODE, budget, 0
+    )
+    assert [(p.text, p.metadata["start_line"], p.metadata["end_line"]) for p in pieces] == [
+        ("{\n}", 1, 2)
+    ]
+
+
+def test_over_long_word_is_split_into_passages(embedder: DenseEmbedder) -> None:
+    text = f"See {URL} for the list."
+    passages = pack_passages(text, 32, embedder.count_tokens)
+    assert all(embedder.count_tokens(p) <= 32 for p in passages)
+    assert "".join("".join(passages).split()) == "".join(text.split())
+    assert passages[0] == "See" and passages[-1].endswith("for the list.")
+
+
+def _reference_pack(text: str, budget: int, count) -> list[str]:  # type: ignore[no-untyped-def]
+    """pack_passages before the over-long-word fix (for ordinary text it must not change)."""
+    from server.retrieval.passages import split_sentences as sentences
+
+    units: list[tuple[str, int]] = []
+    for sentence in sentences(text):
+        n = count(sentence)
+        if n <= budget:
+            units.append((sentence, n))
+            continue
+        current: list[str] = []
+        for word in sentence.split():
+            if current and count(" ".join([*current, word])) > budget:
+                units.append((" ".join(current), count(" ".join(current))))
+                current = [word]
+            else:
+                current.append(word)
+        if current:
+            units.append((" ".join(current), count(" ".join(current))))
+    out: list[str] = []
+    current_units: list[tuple[str, int]] = []
+    used = 0
+    for unit in units:
+        if current_units and used + unit[1] > budget:
+            out.append(" ".join(s for s, _ in current_units))
+            current_units, used = [], 0
+        current_units.append(unit)
+        used += unit[1]
+    if current_units:
+        out.append(" ".join(s for s, _ in current_units))
+    return out
+
+
+def test_ordinary_passages_are_unchanged(embedder: DenseEmbedder) -> None:
+    text = (
+        " ".join(
+            f"Sentence {i} reports that antidisestablishmentarianism rose by {i}% in cohort {i}."
+            for i in range(60)
+        )
+        + " "
+        + " ".join(["word"] * 400)
+    )
+    for budget in (16, 40, 126, 254):
+        assert pack_passages(text, budget, embedder.count_tokens) == _reference_pack(
+            text, budget, embedder.count_tokens
+        )
+
+
+def test_window_offsets_come_from_the_lazy_tokenizer_alone(embedder: DenseEmbedder) -> None:
+    from server.retrieval.factory import load_embedder
+    from server.retrieval.lazy_embedder import LazyEmbedder
+    from server.settings import Settings
+
+    lazy = load_embedder(Settings(reranker_model="none"), lazy=True)
+    assert isinstance(lazy, LazyEmbedder)
+    budget = make_budget(lazy, IngestSettings())
+    data = (FIELD_CASES / "bundle.min.js").read_bytes()
+    pieces = chunk_file(
+        source(FIELD_CASES, "bundle.min.js", "code", "javascript"), data, Domain.CODE, budget, 2
+    )
+    eager = make_budget(embedder, IngestSettings())
+    assert budget.offsets is not None and eager.offsets is not None
+    assert len(pieces) > 50 and not lazy.model_loaded  # chunking never loads the weights
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\t\n  ", "\u3000\n\n".encode(), b"\xef\xbb\xbf\n"])
+@pytest.mark.parametrize(
+    ("name", "fmt", "language", "domain"),
+    [
+        ("a.md", "markdown", None, Domain.DOCS),
+        ("a.txt", "text", None, Domain.DOCS),
+        ("a.rst", "rst", None, Domain.DOCS),
+        ("a.html", "html", None, Domain.DOCS),
+        ("a.txt", "text", None, Domain.LEGAL),
+        ("a.py", "code", "python", Domain.CODE),
+        ("a.ts", "code", "typescript", Domain.CODE),
+        ("a.sql", "code", "sql", Domain.CODE),
+    ],
+)
+def test_empty_and_whitespace_files_have_no_chunks(
+    tmp_path: Path,
+    budget: TokenBudget,
+    data: bytes,
+    name: str,
+    fmt: str,
+    language: str | None,
+    domain: Domain,
+) -> None:
+    # No text, nothing to index: the runner reports the file as "no text to index".
+    assert chunk_file(source(tmp_path, name, fmt, language), data, domain, budget, 1) == []
+
+
+@pytest.mark.parametrize("offsets", [True, False])
+def test_windows_cut_inside_words_only_when_a_word_exceeds_the_room(
+    embedder: DenseEmbedder, offsets: bool
+) -> None:
+    # 90 characters without a break are ~45 word-pieces: more than one window's room.
+    word = "qzx7vbn3mkl9" * 7 + "qwerty0ui"
+    text = f"alpha beta {word} gamma delta"
+    count = embedder.count_tokens if offsets else (lambda t: embedder.count_tokens(t))
+    budget = TokenBudget(count, 16)
+    assert (budget.offsets is not None) is offsets
+    found = budget.windows(text, 8)
+    pieces = [text[w.start : w.end] for w in found]
+    assert "".join("".join(pieces).split()) == "".join(text.split())
+    assert all(embedder.count_tokens(p) <= 8 for p in pieces)
+    assert [w.tokens for w in found] == [embedder.count_tokens(p) for p in pieces]
+    assert pieces[0] == "alpha beta"  # the word boundary comes first
+    assert pieces[-1].endswith("gamma delta")

@@ -1,0 +1,247 @@
+"""THE INVARIANT (server/ingest/chunking.py): no chunker drops text.
+
+For every chunker and domain, the chunk texts concatenated in order contain every
+non-whitespace character of the extracted text, in order; every chunk fits the budget (checked
+with an independent full count of ``title + "\\n" + text``); code chunks keep real line numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from chunk_inputs import (
+    code_body,
+    html_pages,
+    legal_texts,
+    markdown_texts,
+    rst_texts,
+    texts,
+)
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from ingest_samples import make_pdf
+
+from server.ingest.budget import TokenBudget
+from server.ingest.chunkers.base import Piece
+from server.ingest.chunkers.front_matter import read_front_matter
+from server.ingest.chunkers.legal import strip_layout
+from server.ingest.chunkers.pdf import pdf_pages
+from server.ingest.chunking import chunk_file
+from server.ingest.walker import SourceFile
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.passages import pack_passages
+from server.settings import Domain
+
+CHECKS = settings(
+    max_examples=12,
+    deadline=None,
+    # Inputs are up to 100 KB: shrinking them costs minutes; the failure report is enough.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+LIMITS = st.sampled_from([24, 64, 254])
+
+
+def missing_from(expected: str, chunks: list[str]) -> str | None:
+    """None when the non-whitespace characters of ``expected`` are a subsequence of those of the
+    concatenated chunks; else a description of the first character that is not."""
+    want = "".join(expected.split())
+    have = "".join("".join(chunks).split())
+    at = 0
+    for i, ch in enumerate(want):
+        found = have.find(ch, at)
+        if found < 0:
+            return f"character {i} {ch!r} missing; context {want[max(0, i - 40) : i + 40]!r}"
+        at = found + 1
+    return None
+
+
+def check(expected: str, pieces: list[Piece], budget: TokenBudget, count: Callable[[str], int]):
+    problem = missing_from(expected, [p.text for p in pieces])
+    assert problem is None, problem
+    for piece in pieces:
+        embedded = f"{piece.title}\n{piece.text}" if piece.title else piece.text
+        assert count(embedded) <= budget.max_tokens, (piece.title, piece.text[:200])
+        assert piece.text.strip(), "empty chunk"
+    if not expected.strip():
+        assert pieces == []
+
+
+def make_budget(embedder: DenseEmbedder, limit: int, offsets: bool) -> TokenBudget:
+    # A lambda hides the tokenizer, so the budget falls back to counting without offsets.
+    count = embedder.count_tokens if offsets else (lambda text: embedder.count_tokens(text))
+    return TokenBudget(count, limit, overlap_tokens=limit // 4)
+
+
+def source(tmp: Path, name: str, fmt: str, language: str | None = None) -> SourceFile:
+    return SourceFile(tmp / name, tmp, name, fmt, language)
+
+
+def docs_expected(text: str, fmt: str) -> str:
+    if fmt in ("markdown", "text"):
+        return read_front_matter(text)[1]
+    return text
+
+
+@pytest.mark.parametrize(
+    ("fmt", "strategy"),
+    [("text", texts()), ("markdown", markdown_texts()), ("rst", rst_texts())],
+)
+def test_docs_chunkers_keep_every_character(
+    embedder: DenseEmbedder, tmp_path: Path, fmt: str, strategy: st.SearchStrategy[str]
+) -> None:
+    @CHECKS
+    @given(text=strategy, limit=LIMITS, offsets=st.booleans())
+    def run(text: str, limit: int, offsets: bool) -> None:
+        budget = make_budget(embedder, limit, offsets)
+        pieces = chunk_file(
+            source(tmp_path, f"d.{fmt}", fmt), text.encode(), Domain.DOCS, budget, 0
+        )
+        check(docs_expected(text, fmt), pieces, budget, embedder.count_tokens)
+
+    run()
+
+
+def test_html_chunker_keeps_the_visible_text(embedder: DenseEmbedder, tmp_path: Path) -> None:
+    @CHECKS
+    @given(page=html_pages(), limit=LIMITS)
+    def run(page: tuple[str, str], limit: int) -> None:
+        markup, visible = page
+        budget = make_budget(embedder, limit, True)
+        for domain in (Domain.DOCS, Domain.LEGAL):
+            pieces = chunk_file(
+                source(tmp_path, "p.html", "html"), markup.encode(), domain, budget, 0
+            )
+            expected = visible if domain is Domain.DOCS else strip_layout(visible)
+            check(expected, pieces, budget, embedder.count_tokens)
+
+    run()
+
+
+def test_pdf_chunkers_keep_the_extracted_text(embedder: DenseEmbedder, tmp_path: Path) -> None:
+    latin = st.text(
+        alphabet=st.characters(min_codepoint=32, max_codepoint=255, exclude_categories=("Cc",)),
+        max_size=300,
+    )
+
+    @CHECKS
+    @given(pages=st.lists(st.lists(latin, min_size=1, max_size=6), min_size=1, max_size=3))
+    def run(pages: list[list[str]]) -> None:
+        data = make_pdf(pages, title="Generated")
+        budget = make_budget(embedder, 24, True)
+        try:
+            _, extracted = pdf_pages(data)
+        except Exception:  # a page with no extractable text is a skip reason, tested elsewhere
+            return
+        for domain in (Domain.DOCS, Domain.LEGAL):
+            pieces = chunk_file(source(tmp_path, "d.pdf", "pdf"), data, domain, budget, 0)
+            joined = "\n\n".join(extracted)
+            expected = joined if domain is Domain.DOCS else strip_layout(joined)
+            check(expected, pieces, budget, embedder.count_tokens)
+
+    run()
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_legal_chunker_keeps_every_character(
+    embedder: DenseEmbedder, tmp_path: Path, fmt: str
+) -> None:
+    @CHECKS
+    @given(text=legal_texts(), limit=LIMITS, offsets=st.booleans())
+    def run(text: str, limit: int, offsets: bool) -> None:
+        budget = make_budget(embedder, limit, offsets)
+        pieces = chunk_file(
+            source(tmp_path, f"l.{fmt}", fmt), text.encode(), Domain.LEGAL, budget, 0
+        )
+        check(strip_layout(read_front_matter(text)[1]), pieces, budget, embedder.count_tokens)
+
+    run()
+
+
+def python_module(body: str) -> str:
+    line = code_body(body)
+    return (
+        '"""Generated module."""\n\nimport os\n\n\n'
+        f'def first(x):\n    value = "{line}"\n    return value\n\n\n'
+        f'class Holder:\n    def method(self):\n        return "{line[:2000]}"\n\n'
+        f"TAIL = 1  # {line[:300]}\n"
+    )
+
+
+def javascript_module(body: str) -> str:
+    line = code_body(body)
+    return (
+        f'function first(a, b) {{ return "{line}"; }}\n'
+        f"class Holder {{\n  method() {{\n    return 1; // {line[:500]}\n  }}\n}}\n"
+        f"const g = () => {{ /* {line[:200]} */ }};\n"
+    )
+
+
+def java_module(body: str) -> str:
+    line = code_body(body)
+    return f'class A {{\n  int m() {{\n    return "{line}".length();\n  }}\n}}\n'
+
+
+def go_module(body: str) -> str:
+    return (
+        f'package m\n\n// Add adds.\nfunc Add(a int) string {{\n\treturn "{code_body(body)}"\n}}\n'
+    )
+
+
+def rust_module(body: str) -> str:
+    return f'struct S;\nimpl S {{\n    fn go(&self) -> &str {{ "{code_body(body)}" }}\n}}\n'
+
+
+CODE_CASES: list[tuple[str, str | None, Callable[[str], str]]] = [
+    ("python", "python", python_module),
+    ("javascript", "javascript", javascript_module),
+    ("typescript", "typescript", javascript_module),
+    ("java", "java", java_module),
+    ("go", "go", go_module),
+    ("rust", "rust", rust_module),
+    ("sql", "sql", lambda body: body),
+    ("broken python", "python", lambda body: "def (:\n" + body),
+]
+
+
+@pytest.mark.parametrize(("name", "language", "build"), CODE_CASES, ids=[c[0] for c in CODE_CASES])
+def test_code_chunkers_keep_every_line(
+    embedder: DenseEmbedder,
+    tmp_path: Path,
+    name: str,
+    language: str,
+    build: Callable[[str], str],
+) -> None:
+    @CHECKS
+    @given(body=texts(), limit=LIMITS, overlap=st.integers(0, 3), offsets=st.booleans())
+    def run(body: str, limit: int, overlap: int, offsets: bool) -> None:
+        budget = make_budget(embedder, limit, offsets)
+        text = build(body)
+        file = source(tmp_path, "m.src", "code", language)
+        pieces = chunk_file(file, text.encode(), Domain.CODE, budget, overlap)
+        check(text, pieces, budget, embedder.count_tokens)
+        lines = text.split("\n")
+        for piece in pieces:
+            start, end = piece.metadata["start_line"], piece.metadata["end_line"]
+            assert 1 <= start <= end <= len(lines)
+            span = "\n".join(lines[start - 1 : end])
+            if "part" in piece.metadata:
+                assert piece.text in span
+            else:
+                assert piece.text == span
+
+    run()
+
+
+def test_pack_passages_keeps_every_character_within_budget(embedder: DenseEmbedder) -> None:
+    @CHECKS
+    @given(text=texts(), limit=st.sampled_from([16, 64, 254]))
+    def run(text: str, limit: int) -> None:
+        passages = pack_passages(text, limit, embedder.count_tokens, overlap_sentences=1)
+        problem = missing_from(text, passages)
+        assert problem is None, problem
+        assert all(embedder.count_tokens(p) <= limit for p in passages)
+
+    run()
