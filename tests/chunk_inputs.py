@@ -14,10 +14,11 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-FIELD_CASES = Path(__file__).resolve().parent / "data" / "field_cases"
+FIELD = Path(__file__).resolve().parent.parent / "datasets" / "field"
+MINIFIED_JS = FIELD / "long-lines" / "checkout.min.js"
 
 _rng = random.Random(11)
-MINIFIED = (FIELD_CASES / "bundle.min.js").read_text()
+MINIFIED = MINIFIED_JS.read_text()
 MINIFIED_50K = (MINIFIED * 2)[:50_000]
 BASE64 = base64.b64encode(bytes(_rng.randrange(256) for _ in range(3000))).decode()
 URL = "https://example.com/" + "/".join(f"seg{i}-{_rng.randrange(10**6)}" for i in range(300))

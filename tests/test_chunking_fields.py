@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from chunk_inputs import FIELD_CASES, URL
+from chunk_inputs import FIELD, MINIFIED_JS, URL
 
 from server.ingest.budget import TokenBudget, split_sentences
 from server.ingest.chunkers.base import SkipFile, decode_text
@@ -24,9 +24,12 @@ from server.retrieval.passages import pack_passages
 from server.settings import Domain, IngestSettings
 
 VPN_TEXT = (
-    "VPN how-to\n\nConnect to the office VPN with the company certificate before opening the "
-    "intranet.\n"
+    "VPN how-to\n\nConnect to the office VPN with the WireGuard profile from the IT portal.\n"
+    "If the tunnel drops, restart the client and check the split-tunnel setting.\n"
 )
+LONG_LINES = MINIFIED_JS.parent
+FRONT_MATTER = FIELD / "front-matter"
+ENCODINGS = FIELD / "encodings"
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +45,13 @@ def source(tmp: Path, name: str, fmt: str, language: str | None = None) -> Sourc
 
 
 def test_minified_bundle_is_windowed_not_cut(budget: TokenBudget, embedder: DenseEmbedder) -> None:
-    data = (FIELD_CASES / "bundle.min.js").read_bytes()
+    data = MINIFIED_JS.read_bytes()
     text = data.decode()
     pieces = chunk_file(
-        source(FIELD_CASES, "bundle.min.js", "code", "javascript"), data, Domain.CODE, budget, 2
+        source(LONG_LINES, MINIFIED_JS.name, "code", "javascript"), data, Domain.CODE, budget, 2
     )
     names = re.findall(r"function (\w+)\(", text)
-    assert len(names) == 601
+    assert len(names) == 600 and "computeGiftWrapInsuranceSurcharge" in names
     words = {w for p in pieces for w in re.findall(r"\w+", p.text)}
     assert [n for n in names if n not in words] == []  # every name appears whole in a chunk
     # Windows of the line, in order; a cut at a space drops only that space.
@@ -67,9 +70,9 @@ def test_minified_bundle_is_windowed_not_cut(budget: TokenBudget, embedder: Dens
 
 
 def test_long_line_in_prose_and_legal_keeps_all_words(budget: TokenBudget) -> None:
-    text = (FIELD_CASES / "bundle.min.js").read_text()
+    text = MINIFIED_JS.read_text()
     for domain in (Domain.DOCS, Domain.LEGAL):
-        pieces = chunk_file(source(FIELD_CASES, "b.txt", "text"), text.encode(), domain, budget, 0)
+        pieces = chunk_file(source(LONG_LINES, "b.txt", "text"), text.encode(), domain, budget, 0)
         assert "".join("".join(p.text for p in pieces).split()) == "".join(text.split())
         assert all(budget.fits(p.title, p.text) for p in pieces)
 
@@ -93,8 +96,9 @@ def test_cjk_prose_splits_at_sentence_ends(embedder: DenseEmbedder) -> None:
 
 
 def test_front_matter_is_metadata_not_text(budget: TokenBudget) -> None:
-    data = (FIELD_CASES / "release.md").read_bytes()
-    pieces = chunk_file(source(FIELD_CASES, "release.md", "markdown"), data, Domain.DOCS, budget, 0)
+    data = (FRONT_MATTER / "release-notes.md").read_bytes()
+    md = source(FRONT_MATTER, "release-notes.md", "markdown")
+    pieces = chunk_file(md, data, Domain.DOCS, budget, 0)
     assert [(p.title, p.text) for p in pieces] == [
         ("Release checklist", "Follow these steps before tagging a release."),
         (
@@ -104,9 +108,9 @@ def test_front_matter_is_metadata_not_text(budget: TokenBudget) -> None:
     ]
     for piece in pieces:
         assert piece.metadata["tags"] == ["release", "ops"]
-        assert piece.metadata["front_matter"] == {"date": "2026-03-01"}
+        assert piece.metadata["front_matter"] == {"date": "2026-03-01", "owner": "platform-team"}
         assert "date:" not in piece.text and "tags:" not in piece.text
-    legal = chunk_file(source(FIELD_CASES, "release.md", "markdown"), data, Domain.LEGAL, budget, 0)
+    legal = chunk_file(md, data, Domain.LEGAL, budget, 0)
     assert legal[0].title.startswith("Release checklist")
     assert all("tags:" not in p.text and p.metadata["tags"] == ["release", "ops"] for p in legal)
 
@@ -162,10 +166,11 @@ def test_headings_without_body_open_the_next_chunk(budget: TokenBudget) -> None:
 
 
 def test_utf16_field_case_decodes_like_utf8(budget: TokenBudget) -> None:
-    data = (FIELD_CASES / "vpn-howto.txt").read_bytes()
+    data = (ENCODINGS / "vpn-howto-utf16le.txt").read_bytes()
     assert data[:2] == codecs.BOM_UTF16_LE and not is_binary(data)
     assert decode_text(data) == decode_text(VPN_TEXT.encode()) == VPN_TEXT
-    pieces = chunk_file(source(FIELD_CASES, "vpn-howto.txt", "text"), data, Domain.DOCS, budget, 0)
+    vpn = source(ENCODINGS, "vpn-howto-utf16le.txt", "text")
+    pieces = chunk_file(vpn, data, Domain.DOCS, budget, 0)
     assert [p.text for p in pieces] == [VPN_TEXT.strip()]
 
 
@@ -302,9 +307,9 @@ def test_window_offsets_come_from_the_lazy_tokenizer_alone(embedder: DenseEmbedd
     lazy = load_embedder(Settings(reranker_model="none"), lazy=True)
     assert isinstance(lazy, LazyEmbedder)
     budget = make_budget(lazy, IngestSettings())
-    data = (FIELD_CASES / "bundle.min.js").read_bytes()
+    data = MINIFIED_JS.read_bytes()
     pieces = chunk_file(
-        source(FIELD_CASES, "bundle.min.js", "code", "javascript"), data, Domain.CODE, budget, 2
+        source(LONG_LINES, MINIFIED_JS.name, "code", "javascript"), data, Domain.CODE, budget, 2
     )
     eager = make_budget(embedder, IngestSettings())
     assert budget.offsets is not None and eager.offsets is not None

@@ -6,6 +6,7 @@ and checks what a user of the CLI or of the MCP tools gets back.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,89 @@ def test_copies_collapse_into_one_hit(pipeline: RetrievalPipeline) -> None:
     ]
 
 
-# -- through MCP: also_in, path_glob with brackets, notes --------------------------------------
+# -- long-lines: a minified file is windowed, every part searchable -----------------------------
+
+
+def test_minified_line_is_searchable_to_its_end(pipeline: RetrievalPipeline) -> None:
+    report = _ingest(pipeline, "long-lines", "code")
+    assert report.chunks_written > 50  # 40 KB on one line: windows, not one cut chunk
+    for mode in ("bm25", "hybrid"):
+        result = pipeline.search(
+            "computeGiftWrapInsuranceSurcharge",
+            domain="code",
+            tenant="acme",
+            mode=mode,  # type: ignore[arg-type]
+        )
+        assert "function computeGiftWrapInsuranceSurcharge(" in result.hits[0].text
+        assert result.hits[0].metadata["start_line"] == 1 and result.hits[0].metadata["parts"] > 50
+
+
+# -- front-matter: metadata, never text -----------------------------------------------------------
+
+
+def test_front_matter_is_title_and_tags(pipeline: RetrievalPipeline) -> None:
+    _ingest(pipeline, "front-matter", "docs")
+    points, _ = pipeline.store.scroll("docs", "acme", limit=100)
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for point in points:
+        by_file.setdefault(Path(point.payload["source"]).name, []).append(point.payload)
+    release = by_file["release-notes.md"]
+    assert {p["title"].split(" > ")[0] for p in release} == {"Release checklist"}
+    assert all(p["tags"] == ["release", "ops"] for p in release)
+    assert all("date:" not in p["text"] and "---" not in p["text"] for p in release)
+    runbook = by_file["runbook.md"]
+    assert all(p["tags"] == ["database", "oncall"] for p in runbook)
+    assert all(p["front_matter"] == {"reviewed": "2026-02-14"} for p in runbook)
+    assert {p["title"].split(" > ")[0] for p in runbook} == {"Database failover runbook"}
+    # front matter that does not parse is kept as text: nothing is lost
+    assert any("title: [unclosed" in p["text"] for p in by_file["broken.md"])
+    assert all("tags" not in p for p in by_file["broken.md"])
+
+
+# -- encodings: UTF-16/32 with a byte-order mark, UTF-8 with a BOM ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("WireGuard split-tunnel", "vpn-howto-utf16le.txt"),
+        ("printer driver IPP", "printer-utf16be.txt"),
+        ("guest network password", "wifi-utf32.txt"),
+        ("lost badge front desk", "badge-utf8-bom.md"),
+    ],
+)
+def test_unicode_encodings_are_read(pipeline: RetrievalPipeline, query: str, expected: str) -> None:
+    report = _ingest(pipeline, "encodings", "docs")
+    assert len(report.added) == 4
+    top = pipeline.search(query, domain="docs", tenant="acme", mode="bm25").hits[0]
+    assert Path(top.source).name == expected
+    assert "\x00" not in top.text and "\ufeff" not in top.text
+
+
+# -- walk: each file once whatever the links, every skipped link reported --------------------------
+
+
+def test_links_counted_once_and_reported(pipeline: RetrievalPipeline, tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    shutil.copytree(FIELD / "walk" / "notes", notes)
+    (notes / "loop").symlink_to(".")
+    (notes / "sub" / "up").symlink_to("..")
+    (notes / "alias.md").symlink_to("backup.md")
+    (notes / "outside").symlink_to(FIELD / "cjk")
+    (notes / "gone.md").symlink_to("missing.md")
+    report = run_ingest(pipeline, [notes], domain="docs", tenant="acme", progress=False)
+    real = notes.resolve()
+    assert sorted(report.added) == [f"{real}/backup.md", f"{real}/sub/deep.md"]
+    reasons = {s.path.removeprefix(f"{real}/"): (s.kind, s.reason) for s in report.skipped}
+    assert set(reasons) == {"loop", "sub/up", "alias.md", "outside", "gone.md"}
+    assert all(kind == "link" for kind, _ in reasons.values())
+    assert reasons["alias.md"][1] == "symlink to backup.md, ingested under its own path"
+    assert reasons["loop"][1].startswith("symlink loop")
+    assert reasons["gone.md"][1].startswith("broken symlink")
+    assert pipeline.store.count("docs", "acme") == 2
+
+
+# -- through MCP: also_in, path_glob with brackets, tags, notes ------------------------------------
 
 
 @pytest.fixture
@@ -145,7 +228,11 @@ async def client(tmp_path: Path, embedder: DenseEmbedder) -> AsyncIterator[Clien
     store = EdgeStore(tmp_path / "mcp-store")
     settings = server_settings(store.root, reranker_model="none")
     pipeline = RetrievalPipeline(settings, store, embedder, None)
-    for folder, domain in (("duplicates", "docs"), ("path-brackets/web", "code")):
+    for folder, domain in (
+        ("duplicates", "docs"),
+        ("front-matter", "docs"),
+        ("path-brackets/web", "code"),
+    ):
         _ingest(pipeline, folder, domain)
     runtime = ServerRuntime(settings, store=store, embedder=embedder)
     async with Client(build_server(runtime, stdio_tenant="acme")) as session:
@@ -188,3 +275,23 @@ async def test_mcp_path_glob_with_brackets_as_written(
     )
     assert result["hits"], result["notes"]
     assert {h["metadata"]["rel_path"] for h in result["hits"]} == expected
+
+
+@pytest.mark.anyio
+async def test_mcp_filters_on_front_matter_tags(client: Client) -> None:
+    result = await _call(
+        client, "doc_search", {"query": "steps", "top_k": 10, "filters": {"tags": "oncall"}}
+    )
+    assert {Path(h["source"]).name for h in result["hits"]} == {"runbook.md"}
+    both = await _call(
+        client,
+        "doc_search",
+        {"query": "steps", "top_k": 10, "filters": {"tags": ["oncall", "release"]}},
+    )
+    assert {Path(h["source"]).name for h in both["hits"]} == {"runbook.md", "release-notes.md"}
+
+
+@pytest.mark.anyio
+async def test_mcp_says_when_no_keyword_matched(client: Client) -> None:
+    result = await _call(client, "doc_search", {"query": "xylophone quartet", "top_k": 3})
+    assert NO_KEYWORD_MATCH in result["notes"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +34,8 @@ from server.ingest.source_io import UnreadableSource, read_source
 from server.ingest.walker import Discovery, _list, discover
 from server.retrieval.edge_store import EdgeStore
 from server.settings import Domain
+
+FIELD_WALK = Path(__file__).resolve().parent.parent / "datasets" / "field" / "walk"
 
 LIMIT = 1_000_000
 OK, NO_ACCESS, SEARCH_ONLY, LIST_ONLY = 0o755, 0o000, 0o111, 0o444
@@ -286,9 +289,7 @@ def check_invariants(tree: Tree, root: Path, found: Discovery, reads: dict[str, 
 def make_symlink_case(notes: Path) -> None:
     """field-cases/symlinks/setup.sh: two notes, a self loop, a parent loop, a link out of the
     tree, a file link."""
-    (notes / "sub").mkdir(parents=True)
-    (notes / "backup.md").write_text("# Backup policy\n\nBackups run nightly at 02:00.\n")
-    (notes / "sub" / "deep.md").write_text("# Deep note\n\nStaging is refreshed on Monday.\n")
+    shutil.copytree(FIELD_WALK / "notes", notes)  # backup.md, sub/deep.md
     (notes / "loop").symlink_to(".")
     (notes / "sub" / "up").symlink_to("..")
     (notes / "alias.md").symlink_to("backup.md")
@@ -495,16 +496,11 @@ def test_cli_prune_never_deletes_under_an_unreadable_folder(
     needs_permissions()
     with open_tempdir() as base:
         handbook, store = base / "handbook", base / "store"
-        (handbook / "private").mkdir(parents=True)
-        notes = {
-            "expenses.md": "# Expenses\n\nSubmit receipts within 14 days of purchase.\n",
-            "salaries.md": "# Salaries\n\nSalary bands are reviewed every April.\n",
-            "private/minutes.md": "# Board minutes\n\nThe board approved the new lease.\n",
-            "travel.md": "# Travel\n\nBook trains at least a week ahead.\n",
-            "retired.md": "# Retired\n\nThis policy was withdrawn.\n",
-        }
-        for rel, text in notes.items():
-            (handbook / rel).write_text(text)
+        shutil.copytree(FIELD_WALK / "handbook", handbook)
+        notes = sorted(p.relative_to(handbook).as_posix() for p in handbook.rglob("*.md"))
+        assert notes == [
+            "expenses.md", "private/minutes.md", "retired.md", "salaries.md", "travel.md"
+        ]  # fmt: skip
         common = ["--domain", "docs", "--tenant", "acme", "--store", str(store), "--no-progress"]
         assert main(["ingest", str(handbook), *common]) == 0
         assert "5 added" in capsys.readouterr().out

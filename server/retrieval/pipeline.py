@@ -68,9 +68,10 @@ AVG_LEN_DRIFT = 0.2
 """Re-encode a tenant's stored BM25 vectors when its average length moves this much."""
 
 DOMAIN_PAYLOAD_INDEXES: dict[Domain, dict[str, IndexKind]] = {
-    Domain.DOCS: {"doc_type": "keyword", PATH_PREFIXES_FIELD: "keyword"},
+    Domain.DOCS: {"doc_type": "keyword", "tags": "keyword", PATH_PREFIXES_FIELD: "keyword"},
     Domain.LEGAL: {
         "doc_type": "keyword",
+        "tags": "keyword",
         "jurisdiction": "keyword",
         PATH_PREFIXES_FIELD: "keyword",
         SECTION_PREFIXES_FIELD: "keyword",

@@ -32,6 +32,10 @@ PATH_PREFIX_HELP = (
     "to the folder that was ingested (as in 'metadata.rel_path'). Matches whole path segments "
     "('guides' matches 'guides/a.md', not 'guides-old/a.md')."
 )
+TAGS_HELP = (
+    "Only documents whose front matter lists this tag ('tags: [release, ops]'); a list matches "
+    "documents with any of them. Exact, case-sensitive."
+)
 PATH_GLOB_HELP = (
     "Only files whose path matches this glob: '*' and '?' stay within one path segment, '**' "
     "spans directories, '[ab]' is a character class. Relative globs match the path relative to "
@@ -51,6 +55,7 @@ class DocFilters(BaseModel):
     )
     path_prefix: str | None = Field(default=None, description=PATH_PREFIX_HELP)
     path_glob: str | None = Field(default=None, description=PATH_GLOB_HELP)
+    tags: StrOrList | None = Field(default=None, description=TAGS_HELP)
 
 
 def search_docs(
@@ -60,9 +65,10 @@ def search_docs(
     filters = filters or DocFilters()
     applied: dict[str, Any] = filters.model_dump(exclude_none=True)
     conditions: dict[str, FilterValue] = {}
-    doc_type = as_list(filters.doc_type)
-    if doc_type is not None:
-        conditions["doc_type"] = doc_type
+    for key, value in (("doc_type", filters.doc_type), ("tags", filters.tags)):
+        normalised = as_list(value)
+        if normalised is not None:
+            conditions[key] = normalised
     paths, any_file = path_conditions(
         runtime,
         tenant,

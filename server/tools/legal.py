@@ -25,7 +25,7 @@ from server.tools.common import (
     tool_errors,
     with_text,
 )
-from server.tools.docs import PATH_PREFIX_HELP
+from server.tools.docs import PATH_PREFIX_HELP, TAGS_HELP
 from server.tools.models import SearchResponse
 
 LegalDocType = Literal["contract", "statute", "licence", "other"]
@@ -52,6 +52,7 @@ class LegalFilters(BaseModel):
         "citations ('Art. 14', '12 > 12.3') or one section label ('12.3', '§ 5').",
     )
     path_prefix: str | None = Field(default=None, description=PATH_PREFIX_HELP)
+    tags: StrOrList | None = Field(default=None, description=TAGS_HELP)
 
 
 def search_legal(
@@ -61,7 +62,11 @@ def search_legal(
     filters = filters or LegalFilters()
     applied: dict[str, Any] = filters.model_dump(exclude_none=True)
     conditions: dict[str, FilterValue] = {}
-    for key, value in (("doc_type", filters.doc_type), ("jurisdiction", filters.jurisdiction)):
+    for key, value in (
+        ("doc_type", filters.doc_type),
+        ("jurisdiction", filters.jurisdiction),
+        ("tags", filters.tags),
+    ):
         normalised = as_list(value)
         if normalised is not None:
             conditions[key] = normalised
