@@ -194,6 +194,51 @@ def rust_module(body: str) -> str:
     return f'struct S;\nimpl S {{\n    fn go(&self) -> &str {{ "{code_body(body)}" }}\n}}\n'
 
 
+def _wrapped(template: str) -> Callable[[str], str]:
+    """A module of another parsed language with the hostile body in a string and a comment."""
+    return lambda body: template.format(line=code_body(body), short=code_body(body)[:300])
+
+
+MORE_LANGUAGES: dict[str, Callable[[str], str]] = {
+    "c": _wrapped(
+        '/* {short} */\nint first(int a) {{\n  const char *s = "{line}";\n  return a;\n}}\n'
+    ),
+    "cpp": _wrapped(
+        "namespace n {{\nclass A {{\n public:\n  int m() {{ return 1; }}  // {short}\n}};\n"
+        'std::string A::name() {{ return "{line}"; }}\n}}\n'
+    ),
+    "csharp": _wrapped(
+        'namespace N {{\n  class A {{\n    string M() {{ return "{line}"; }}\n  }}\n}}\n'
+    ),
+    "ruby": _wrapped('module M\n  class A\n    def m\n      "{line}"\n    end\n  end\nend\n'),
+    "php": _wrapped('<?php\nclass A {{\n  function m() {{ return "{line}"; }}\n}}\n'),
+    "kotlin": _wrapped('class A {{\n  fun m(): String = "{line}"\n}}\n// {short}\n'),
+    "swift": _wrapped('struct A {{\n  func m() -> String {{ return "{line}" }}\n}}\n'),
+    "scala": _wrapped('object A {{\n  def m(): String = "{line}"\n}}\n'),
+    "shell": _wrapped('#!/bin/sh\nfirst() {{\n  echo "{line}"\n}}\n# {short}\n'),
+}
+
+
+def test_other_parsed_languages_keep_every_line(embedder: DenseEmbedder, tmp_path: Path) -> None:
+    """The same invariant for the other tree-sitter languages (one language per example)."""
+
+    @settings(CHECKS, max_examples=30)
+    @given(
+        body=texts(),
+        language=st.sampled_from(sorted(MORE_LANGUAGES)),
+        limit=LIMITS,
+        offsets=st.booleans(),
+    )
+    def run(body: str, language: str, limit: int, offsets: bool) -> None:
+        budget = make_budget(embedder, limit, offsets)
+        text = MORE_LANGUAGES[language](body)
+        file = source(tmp_path, "m.src", "code", language)
+        pieces = chunk_file(file, text.encode(), Domain.CODE, budget, 2)
+        check(text, pieces, budget, embedder.count_tokens)
+
+    run()
+
+
 CODE_CASES: list[tuple[str, str | None, Callable[[str], str]]] = [
     ("python", "python", python_module),
     ("javascript", "javascript", javascript_module),
