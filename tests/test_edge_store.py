@@ -14,6 +14,7 @@ import pytest
 from server.errors import InvalidRequestError, StoreError, StoreLockedError
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import BASE_PAYLOAD_INDEXES, HybridQuery, StoredPoint, point_id
@@ -36,7 +37,7 @@ def test_close_and_reopen_keeps_everything(tmp_path: Path, embedder: DenseEmbedd
         p2 = RetrievalPipeline(settings, reopened, embedder)
         result = p2.search("restarts persistence", domain="docs", tenant="t")
         assert [h.doc_id for h in result.hits] == ["a"]
-        assert reopened.read_meta("docs")["points"] == 1
+        assert tenant_lengths(reopened.read_meta("docs"), "t").points == 1
     finally:
         reopened.close()
 
