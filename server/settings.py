@@ -70,12 +70,22 @@ class Bm25Settings(BaseModel):
     always does."""
 
 
+KeywordTrigger = Literal["citation", "identifier", "quoted"]
+"""Query features that make a query keyword-like (server/retrieval/query_routing.py)."""
+KEYWORD_TRIGGERS: tuple[KeywordTrigger, ...] = ("citation", "identifier", "quoted")
+
+
 class DomainSettings(BaseModel):
     """Per-domain collection, analyzer, fusion and depths."""
 
     collection: str
     bm25: Bm25Settings = Field(default_factory=Bm25Settings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
+    keyword_fusion: FusionSettings | None = None
+    """Fusion for keyword-like queries (those with one of ``keyword_triggers``, or at most
+    ``keyword_max_words`` words); ``fusion`` serves the others. None: ``fusion`` for all."""
+    keyword_triggers: list[KeywordTrigger] = Field(default_factory=lambda: list(KEYWORD_TRIGGERS))
+    keyword_max_words: int = Field(default=0, ge=0, le=20)
     candidates: int = Field(default=100, ge=1, le=1000)
     """How many candidates each of the dense and sparse prefetches returns."""
     hnsw_ef: int = Field(default=200, ge=1, le=10_000)

@@ -27,6 +27,7 @@ from server.retrieval.length_stats import (
     tenant_lengths,
 )
 from server.retrieval.passages import split_sentences
+from server.retrieval.query_routing import fusion_for
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.sparse import SparseEncoder, normalize_text
 from server.retrieval.store import (
@@ -483,12 +484,14 @@ class RetrievalPipeline:
         started = time.perf_counter()
         name, settings = self.domain_settings(domain)
         timings = Timings()
-        fusion = settings.fusion
+        fusion, keyword_reason = fusion_for(settings, query)
         fusion_label = (
             "dbsf"
             if fusion.method == "dbsf"
             else f"rrf(k={fusion.rrf_k}, weights=[{fusion.dense_weight}, {fusion.sparse_weight}])"
         )
+        if keyword_reason:
+            fusion_label += f" (keyword query: {keyword_reason})"
         if mode in ("bm25", "dense"):
             fusion_label = "none"
         want_rerank = mode == "hybrid+rerank" and settings.rerank_depth > 0
@@ -533,7 +536,7 @@ class RetrievalPipeline:
             candidates=max(settings.candidates, depth),
             dense=dense,
             sparse=sparse,
-            fusion=settings.fusion,
+            fusion=fusion,
             filters=dict(filters or {}),
             part_weight=settings.part_weight
             if dense is not None and self._parts_in_queries(settings)
