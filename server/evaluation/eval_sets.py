@@ -74,14 +74,22 @@ TUNING_SETS: tuple[TuningSet, ...] = (
     ),
     TuningSet("python-docstrings", Domain.CODE, EVAL_SETS / "code", "docstring summaries"),
     TuningSet(
-        "go-howto", Domain.CODE, EVAL_SETS / "code-go", '"how do I" questions', build="code-go"
+        "go-howto",
+        Domain.CODE,
+        EVAL_SETS / "code-go",
+        '"how do I" questions (templated from Go doc comments)',
+        build="code-go",
+        queries_file="howto/queries.jsonl",
+        qrels_file="howto/qrels/test.tsv",
     ),
     TuningSet(
         "go-usage",
         Domain.CODE,
-        EVAL_SETS / "code-go-usage",
-        "identifier and usage queries (example calls)",
+        EVAL_SETS / "code-go",
+        "identifier / usage queries (calls from Go examples)",
         build="code-go",
+        queries_file="usage/queries.jsonl",
+        qrels_file="usage/qrels/test.tsv",
     ),
     TuningSet(
         "scifact",

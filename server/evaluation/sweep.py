@@ -314,7 +314,8 @@ def sweep_set(
     dense = [embedder.embed_query(t) for t in texts]
     for parts in grid.parts:
         suffix = "" if parts or not base.domains[domain].part_sentences else "-noparts"
-        store = store_root / domain.value / f"{tuning_set.name}{suffix}"
+        # keyed by corpus: sets that share one (go-howto, go-usage) share its index
+        store = store_root / domain.value / f"{tuning_set.directory.name}{suffix}"
         settings = _settings_for(base, domain, store, parts)
         pipeline = RetrievalPipeline(settings, open_store(settings), embedder, None)
         try:
