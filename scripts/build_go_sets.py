@@ -63,8 +63,9 @@ GO_PACKAGES = (
 )
 MIN_BODY_LINES = 3
 MAX_BODY_LINES = 80
-MIN_QUERY_WORDS = 4
-MAX_QUERY_WORDS = 40
+MIN_QUESTION_WORDS = 3
+"""Words after ``How do I``: ``get n`` (from ``Len returns n.``) says too little."""
+MAX_QUESTION_WORDS = 37
 MAX_QUERIES = 400
 MAX_USAGE_LINES = 3
 MAX_USAGE_CHARS = 300
@@ -181,8 +182,7 @@ def howto_question(name: str, doc: str) -> str | None:
         if base is None or not tail or not verb.islower():
             return None
         question = f"{base} {tail}"
-    words = len(question.split()) + 3
-    if not MIN_QUERY_WORDS <= words <= MAX_QUERY_WORDS:
+    if not MIN_QUESTION_WORDS <= len(question.split()) <= MAX_QUESTION_WORDS:
         return None
     return f"How do I {question}?"
 

@@ -127,6 +127,9 @@ class IndexParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = dict(attrs)
         if tag == "ul":
+            if self._depth == 1 and self._links:  # the entry's own links, before its sub-entries
+                self.entries.append((collapse("".join(self._term)), self._links))
+                self._links = []
             self._depth += 1
         elif tag == "li":
             self._current, self._links, self._first_link = [], [], True
