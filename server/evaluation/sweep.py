@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import pickle
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -49,6 +51,7 @@ from server.evaluation.sweep_table import (
     adaptive_row,
     best_adaptive,
     format_markdown,
+    max_regret,
     paired_difference,
     rank_rows,
     static_rows,
@@ -385,14 +388,34 @@ class SweepResult:
             r for r in self.ranked if adaptive is None or bool(r.config.get("adaptive")) == adaptive
         )
 
-    def marks(self) -> dict[str, str]:
-        """Labels of the rows the README talks about, with their role."""
-        marks = {self.today.label: "today's default"}
-        if self.ranked:
-            marks.setdefault(self.ranked[0].label, "winner")
-        if len(self.ranked) > 1:
-            marks.setdefault(self.ranked[1].label, "runner-up")
-        return marks
+    def fusion_key(self, row: Row) -> str:
+        """The row's label without depth: rows differing only in candidates share it."""
+        return " ".join(w for w in row.label.split() if not re.fullmatch(r"c\d+", w))
+
+    def key_rows(self) -> dict[str, Row]:
+        """The rows the README discusses, by role (a row may hold several roles; first wins).
+
+        The runner-up is the best row whose setting differs from the winner's by more than the
+        candidate depth (the next rows usually repeat the winner at another depth).
+        """
+        winner = self.ranked[0]
+        runner_up = next(
+            (r for r in self.ranked[1:] if self.fusion_key(r) != self.fusion_key(winner)), winner
+        )
+        roles: dict[str, Row] = {"winner": winner, "runner-up": runner_up}
+        roles["best static"] = self.best(adaptive=False)
+        if self.adaptive:
+            roles["best adaptive"] = self.best(adaptive=True)
+        roles["today's default"] = self.row(self.today.label)
+        dbsf = StaticConfig(self.today.index, self.today.candidates, FusionSettings(method="dbsf"))
+        roles["DBSF, today's depth and BM25"] = self.row(dbsf.label)
+        static = [r for r in self.ranked if not r.config.get("adaptive")]
+        regret = max_regret(static)
+        roles["min-max regret (static)"] = min(static, key=lambda r: (regret[r.label], r.label))
+        for run in self.runs:
+            best = max(static, key=lambda r: (r.scores[run.name]["tune"].ndcg, r.label))
+            roles[f"best static on {run.name} alone"] = best
+        return roles
 
     def paired(self, label: str, against: str) -> dict[str, dict[str, float]]:
         """Held-out nDCG@10 of ``label`` minus ``against`` per set: mean and standard error."""
@@ -419,9 +442,16 @@ class SweepResult:
         return np.where(route, run.ndcg[keyword], run.ndcg[natural])
 
     def as_json(self) -> dict[str, Any]:
-        """The full report: sets, grid, every static row, the adaptive rows, the selection."""
-        winner = self.ranked[0]
-        runner_up = self.ranked[1] if len(self.ranked) > 1 else winner
+        """The full report: sets, grid, the selection (key rows), every row ranked."""
+        rank = {r.label: i + 1 for i, r in enumerate(self.ranked)}
+        regret = max_regret([r for r in self.ranked if not r.config.get("adaptive")])
+        selection = {}
+        for role, row in self.key_rows().items():
+            selection[role] = row.as_json() | {
+                "rank": rank[row.label],
+                "max_regret_tune": round(regret[row.label], 4) if row.label in regret else None,
+                "heldout_delta_vs_default": self.paired(row.label, self.today.label),
+            }
         return {
             "domain": self.domain.value,
             "rule": "best worst-set tune-part nDCG@10 (tie: mean tune); held-out only reported",
@@ -433,49 +463,52 @@ class SweepResult:
                 "part_vectors": list(self.grid.parts),
                 "static_configs": self.static_count,
                 "adaptive_short_words": list(SHORT_WORDS),
+                "adaptive_rows": len(self.adaptive),
             },
-            "selection": {
-                "winner": winner.as_json(),
-                "runner_up": runner_up.as_json(),
-                "today_default": self.row(self.today.label).as_json(),
-                "best_static": self.best(adaptive=False).as_json(),
-                "best_adaptive": self.best(adaptive=True).as_json() if self.adaptive else None,
-                "heldout_delta_vs_default": {
-                    "winner": self.paired(winner.label, self.today.label),
-                    "runner_up": self.paired(runner_up.label, self.today.label),
-                },
-            },
+            "selection": selection,
             "rows": [r.as_json() for r in self.ranked],
         }
 
     def markdown(self, top: int = TOP_ROWS) -> str:
-        """The top rows, plus today's default and the best adaptive row when not among them."""
-        shown = list(self.ranked[:top])
-        extra = [self.row(self.today.label)]
-        if self.adaptive:
-            extra.append(self.best(adaptive=True))
-        shown += [r for r in extra if r not in shown]
+        """Three tables: the key rows by role, the top static rows, the top adaptive rows."""
         names = [r.tuning_set.name for r in self.reports]
         rank = {r.label: i + 1 for i, r in enumerate(self.ranked)}
-        marks = {
-            label: f"#{rank[label]}" + (f", {note}" if note else "")
-            for label, note in {r.label: "" for r in shown}.items()
-        }
-        for label, note in self.marks().items():
-            marks[label] = f"#{rank[label]}, {note}"
-        return format_markdown(shown, names, marks)
+        key = self.key_rows()
+        roles: dict[str, list[str]] = {}
+        for role, row in key.items():
+            roles.setdefault(row.label, []).append(role)
+        marks = {label: f"#{rank[label]}, " + "; ".join(r) for label, r in roles.items()}
+        unique = list({r.label: r for r in key.values()}.values())
+        static = [r for r in self.ranked if not r.config.get("adaptive")][:top]
+        adaptive = [r for r in self.ranked if r.config.get("adaptive")][: max(1, top // 2)]
+        rank_marks = {r.label: marks.get(r.label, f"#{rank[r.label]}") for r in self.ranked}
+        parts = [
+            f"Selected rows ({self.domain.value}; nDCG@10 tune / held-out, Recall@100 in brackets)",
+            "",
+            format_markdown(unique, names, marks),
+            "",
+            f"Top {len(static)} static configurations of {self.static_count}",
+            "",
+            format_markdown(static, names, rank_marks),
+        ]
+        if adaptive:
+            parts += [
+                "",
+                f"Top {len(adaptive)} query-adaptive configurations",
+                "",
+                format_markdown(adaptive, names, rank_marks),
+            ]
+        return "\n".join(parts)
 
 
-def run_sweep(
-    domain: Domain,
-    *,
+def score_sets(
     sets: Sequence[TuningSet],
     grid: Grid,
     settings: Settings,
     store_root: Path,
     limit: int | None = None,
-) -> SweepResult:
-    """Score the grid on every set, then rank static and adaptive configurations by the rule.
+) -> tuple[list[SetRun], list[SetReport]]:
+    """Per-query scores of every static configuration on every set.
 
     ``limit``: only the first N queries of each set (a smoke test; the index is the full one).
     """
@@ -490,6 +523,17 @@ def run_sweep(
         run, report = sweep_set(tuning_set, dataset, grid, settings, embedder, store_root)
         runs.append(run)
         reports.append(report)
+    return runs, reports
+
+
+def rank_sweep(
+    domain: Domain,
+    grid: Grid,
+    settings: Settings,
+    runs: list[SetRun],
+    reports: list[SetReport],
+) -> SweepResult:
+    """Rows of every static and (per family) best adaptive configuration, ranked by the rule."""
     configs = {c.label: c.as_json() for c in grid.configs()}
     rows = static_rows(runs, configs)
     adaptive = []
@@ -504,21 +548,38 @@ def run_sweep(
                     if choice is not None:
                         adaptive.append(adaptive_row(choice, runs, configs))
     ranked = rank_rows(rows + adaptive)
-    return SweepResult(
-        domain,
-        grid,
-        default_config(settings, domain),
-        reports,
-        ranked,
-        len(rows),
-        adaptive,
-        runs,
-        configs,
-    )
+    today = default_config(settings, domain)
+    return SweepResult(domain, grid, today, reports, ranked, len(rows), adaptive, runs, configs)
 
 
-def _parse_floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+def run_sweep(
+    domain: Domain,
+    *,
+    sets: Sequence[TuningSet],
+    grid: Grid,
+    settings: Settings,
+    store_root: Path,
+    limit: int | None = None,
+) -> SweepResult:
+    """Score the grid on every set, then rank static and adaptive configurations by the rule.
+
+    The per-query scores are also kept in ``store_root/<domain>/sweep-scores.pkl`` (a local
+    cache beside the indexes), so ``--report-only`` can re-rank and re-render them.
+    """
+    runs, reports = score_sets(sets, grid, settings, store_root, limit)
+    cache = store_root / domain.value / "sweep-scores.pkl"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps((grid, runs, reports)))
+    return rank_sweep(domain, grid, settings, runs, reports)
+
+
+def load_scores(domain: Domain, store_root: Path) -> tuple[Grid, list[SetRun], list[SetReport]]:
+    """The per-query scores the last sweep of ``domain`` kept (RetrievalError when none)."""
+    cache = store_root / domain.value / "sweep-scores.pkl"
+    if not cache.exists():
+        raise RetrievalError(f"no kept sweep scores at {cache}; run the sweep first")
+    grid, runs, reports = pickle.loads(cache.read_bytes())  # our own local cache file
+    return grid, runs, reports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -532,6 +593,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="default BM25 and depth only")
     parser.add_argument("--no-parts-variant", action="store_true", help="docs: parts on only")
     parser.add_argument("--limit", type=int, help="first N queries of each set (smoke test)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-rank and re-render the scores the last sweep of the domain kept",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -546,14 +612,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             grid = Grid(grid.fusions, grid.candidates, grid.bm25, grid.parts[:1])
         sets = tuning_sets(domain, args.sets.split(",") if args.sets else None)
         logger.info("%s: %d sets, %d static configurations", domain.value, len(sets), grid.size())
-        result = run_sweep(
-            domain,
-            sets=sets,
-            grid=grid,
-            settings=settings,
-            store_root=args.store_root,
-            limit=args.limit,
-        )
+        if args.report_only:
+            kept_grid, runs, reports = load_scores(domain, args.store_root)
+            result = rank_sweep(domain, kept_grid, settings, runs, reports)
+        else:
+            result = run_sweep(
+                domain,
+                sets=sets,
+                grid=grid,
+                settings=settings,
+                store_root=args.store_root,
+                limit=args.limit,
+            )
     except RetrievalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

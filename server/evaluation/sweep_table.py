@@ -146,6 +146,15 @@ def rank_rows(rows: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (-r.worst_tune, -r.mean_tune, r.label))
 
 
+def max_regret(rows: Sequence[Row]) -> dict[str, float]:
+    """Label -> the largest gap, over the sets, between the best tune score any row reaches on
+    that set and this row's (a rule that does not let the hardest set decide alone; reported
+    beside the worst-set rule, not used to choose)."""
+    names = list(rows[0].scores) if rows else []
+    best = {n: max(r.scores[n]["tune"].ndcg for r in rows) for n in names}
+    return {r.label: max(best[n] - r.scores[n]["tune"].ndcg for n in names) for r in rows}
+
+
 def routed(keyword: FloatArray, natural: FloatArray, route: BoolArray) -> FloatArray:
     """Per-query metric of an adaptive configuration: keyword setting where ``route`` is true."""
     return np.where(route, keyword, natural)
