@@ -77,6 +77,17 @@ def test_word_count_and_short_routing() -> None:
     assert AdaptiveFusion(KEYWORD, NATURAL).route("patent licence") == "natural"
 
 
+def test_triggers_choose_the_features() -> None:
+    citations = AdaptiveFusion(KEYWORD, NATURAL, triggers=frozenset({"citation"}))
+    assert citations.route("GPL-3.0 § 5") == "keyword"
+    assert citations.route('Debian changelog: "debian/changelog"') == "natural"
+    assert citations.route("strings.TrimSpace") == "natural"
+    assert citations.name == "citation"
+    assert AdaptiveFusion(KEYWORD, NATURAL, short_words=3).name == (
+        "citation|identifier|quoted or <=3 words"
+    )
+
+
 def test_fusion_for_routes_to_the_two_settings() -> None:
     adaptive = AdaptiveFusion(KEYWORD, NATURAL)
     assert adaptive.fusion_for("GPL-3.0 § 5") == KEYWORD

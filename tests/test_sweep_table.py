@@ -24,7 +24,7 @@ def _run(name: str, splits: list[str], ndcg: dict[str, list[float]], keyword: li
     for label, values in ndcg.items():
         run.ndcg[label] = np.array(values)
         run.recall[label] = np.array([min(1.0, v + 0.5) for v in values])
-    run.keyword[0] = np.array(keyword)
+    run.keyword["any"] = np.array(keyword)
     return run
 
 
@@ -67,13 +67,13 @@ def test_rank_by_worst_tune_then_mean() -> None:
 
 
 def test_best_adaptive_matches_brute_force() -> None:
-    choice = best_adaptive([A, B], ["x", "y", "z"], 0)
+    choice = best_adaptive([A, B], ["x", "y", "z"], "any")
     assert choice is not None
     best = None
     for kw, nat in itertools.permutations(["x", "y", "z"], 2):
         tune_means = []
         for run in (A, B):
-            route = run.keyword[0]
+            route = run.keyword["any"]
             per_query = np.where(route, run.ndcg[kw], run.ndcg[nat])
             tune_means.append(per_query[run.mask("tune")].mean())
         key = (min(tune_means), float(np.mean(tune_means)))
@@ -89,14 +89,14 @@ def test_best_adaptive_matches_brute_force() -> None:
 
 def test_best_adaptive_here() -> None:
     # by hand: keyword x / natural z gives a tune (1.0 + 1.0) / 2 = 1.0 and b (1.0 + 0.8) / 2
-    choice = best_adaptive([A, B], ["x", "y", "z"], 0)
+    choice = best_adaptive([A, B], ["x", "y", "z"], "any")
     assert choice is not None
     assert (choice.keyword, choice.natural) == ("x", "z")
     assert choice.worst_tune == pytest.approx(0.9)
 
 
 def test_best_adaptive_needs_two_labels() -> None:
-    assert best_adaptive([A, B], ["x"], 0) is None
+    assert best_adaptive([A, B], ["x"], "any") is None
 
 
 def test_paired_difference() -> None:

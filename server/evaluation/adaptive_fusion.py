@@ -62,26 +62,37 @@ def query_features(text: str) -> QueryFeatures:
     )
 
 
+Trigger = Literal["citation", "identifier", "quoted"]
+ALL_TRIGGERS: frozenset[Trigger] = frozenset({"citation", "identifier", "quoted"})
+
+
 @dataclass(frozen=True)
 class AdaptiveFusion:
     """Two fusion settings and the rule that picks one per query.
 
-    A query is ``keyword`` when it has a citation, an identifier or a quoted phrase, or at most
-    ``short_words`` words (0: length alone never makes a query keyword-like); every other query
-    is ``natural``.
+    A query is ``keyword`` when it has one of the ``triggers`` features (by default any of a
+    citation, an identifier or a quoted phrase), or at most ``short_words`` words (0: length
+    alone never makes a query keyword-like); every other query is ``natural``.
     """
 
     keyword: FusionSettings
     natural: FusionSettings
     short_words: int = 0
+    triggers: frozenset[Trigger] = ALL_TRIGGERS
+
+    @property
+    def name(self) -> str:
+        """The routing rule in words: ``citation|identifier|quoted``, ``citation or <=3 words``."""
+        rule = "|".join(sorted(self.triggers)) or "none"
+        return f"{rule} or <={self.short_words} words" if self.short_words else rule
 
     def route(self, text: str) -> Route:
         """Which of the two settings serves this query."""
         features = query_features(text)
         keyword_like = (
-            features.citation
-            or features.identifier
-            or features.quoted
+            ("citation" in self.triggers and features.citation)
+            or ("identifier" in self.triggers and features.identifier)
+            or ("quoted" in self.triggers and features.quoted)
             or features.words <= self.short_words
         )
         return "keyword" if keyword_like else "natural"

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from server.errors import RetrievalError
-from server.evaluation.adaptive_fusion import AdaptiveFusion
+from server.evaluation.adaptive_fusion import ALL_TRIGGERS, AdaptiveFusion, Trigger
 from server.evaluation.beir import BeirDataset
 from server.evaluation.bm25_variants import encode_variant, restore_default
 from server.evaluation.eval_sets import REPO_ROOT, TuningSet, tuning_sets
@@ -70,8 +70,14 @@ WEIGHTS = ((3.0, 1.0), (2.0, 1.0), (1.0, 1.0), (1.0, 2.0), (1.0, 3.0), (1.0, 5.0
 CANDIDATES = (50, 100, 200)
 K1S = (0.6, 0.9, 1.2, 1.5)
 BS = (0.4, 0.75)
-SHORT_WORDS = (0, 3)
-"""Adaptive routing: keyword-like by features only, or also any query of at most 3 words."""
+ROUTERS: tuple[tuple[frozenset[Trigger], int], ...] = (
+    (ALL_TRIGGERS, 0),
+    (ALL_TRIGGERS, 3),
+    (frozenset({"citation"}), 0),
+    (frozenset({"identifier"}), 0),
+    (frozenset({"quoted"}), 0),
+)
+"""Adaptive routing rules tried: (features that make a query keyword-like, short_words)."""
 TOP_ROWS = 12
 
 
@@ -203,7 +209,8 @@ class SetReport:
     corpus: int
     index: dict[str, dict[str, Any]] = field(default_factory=dict)
     fusion_check: FusionCheck = field(default_factory=FusionCheck)
-    keyword_share: dict[int, float] = field(default_factory=dict)
+    keyword_share: dict[str, float] = field(default_factory=dict)
+    """Router name -> share of the set's queries it sends to the keyword setting."""
 
     def as_json(self) -> dict[str, Any]:
         """For the report."""
@@ -217,7 +224,7 @@ class SetReport:
             "corpus": self.corpus,
             "index": self.index,
             "fusion_check": self.fusion_check.as_json(),
-            "keyword_routed_share": {str(k): round(v, 3) for k, v in self.keyword_share.items()},
+            "keyword_routed_share": {k: round(v, 3) for k, v in self.keyword_share.items()},
         }
 
 
@@ -302,17 +309,13 @@ def sweep_set(
     domain = tuning_set.domain
     query_ids = list(dataset.queries)
     texts = [dataset.queries[q] for q in query_ids]
-    run = SetRun(tuning_set.name, query_ids, [split_of(q) for q in query_ids])
-    for short in SHORT_WORDS:
-        router = AdaptiveFusion(FusionSettings(), FusionSettings(), short_words=short)
-        run.keyword[short] = np.array([router.route(t) == "keyword" for t in texts], dtype=bool)
+    run = SetRun(tuning_set.name, query_ids, [split_of(q) for q in query_ids], texts=texts)
     report = SetReport(
         tuning_set,
         len(query_ids),
         run.splits.count("tune"),
         run.splits.count("heldout"),
         len(dataset.corpus),
-        keyword_share={k: float(v.mean()) for k, v in run.keyword.items()},
     )
     dense = [embedder.embed_query(t) for t in texts]
     for parts in grid.parts:
@@ -438,7 +441,7 @@ class SweepResult:
             ).label
             for c in (row.config["keyword"], row.config["natural"])
         )
-        route = run.keyword[int(row.config["short_words"])]
+        route = run.keyword[str(row.config["router"])]
         return np.where(route, run.ndcg[keyword], run.ndcg[natural])
 
     def as_json(self) -> dict[str, Any]:
@@ -462,7 +465,7 @@ class SweepResult:
                 "bm25": [list(v) for v in self.grid.bm25],
                 "part_vectors": list(self.grid.parts),
                 "static_configs": self.static_count,
-                "adaptive_short_words": list(SHORT_WORDS),
+                "adaptive_routers": [_router(t, w).name for t, w in ROUTERS],
                 "adaptive_rows": len(self.adaptive),
             },
             "selection": selection,
@@ -501,6 +504,20 @@ class SweepResult:
         return "\n".join(parts)
 
 
+def _router(triggers: frozenset[Trigger], short_words: int) -> AdaptiveFusion:
+    """A routing rule (its two fusion settings are chosen by the sweep, not here)."""
+    return AdaptiveFusion(FusionSettings(), FusionSettings(), short_words, triggers)
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads scores kept by a sweep run as ``python -m`` (classes named ``__main__.X``)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__main__":
+            module = __name__
+        return super().find_class(module, name)
+
+
 def score_sets(
     sets: Sequence[TuningSet],
     grid: Grid,
@@ -536,6 +553,16 @@ def rank_sweep(
     """Rows of every static and (per family) best adaptive configuration, ranked by the rule."""
     configs = {c.label: c.as_json() for c in grid.configs()}
     rows = static_rows(runs, configs)
+    routers = [_router(triggers, short) for triggers, short in ROUTERS]
+    for run, report in zip(runs, reports, strict=True):
+        if not getattr(run, "texts", None):  # scores kept before the texts were
+            queries = report.tuning_set.load().queries
+            run.texts = [queries[q] for q in run.query_ids]
+        report.keyword_share = {}
+        for router in routers:
+            route = [router.route(text) == "keyword" for text in run.texts]
+            run.keyword[router.name] = np.array(route, dtype=bool)
+            report.keyword_share[router.name] = float(np.mean(route))
     adaptive = []
     for parts in grid.parts:
         for k1, b in grid.bm25:
@@ -543,8 +570,8 @@ def rank_sweep(
                 labels = [
                     StaticConfig(IndexVariant(parts, k1, b), c, f).label for f in grid.fusions
                 ]
-                for short in SHORT_WORDS:
-                    choice = best_adaptive(runs, labels, short)
+                for router in routers:
+                    choice = best_adaptive(runs, labels, router.name)
                     if choice is not None:
                         adaptive.append(adaptive_row(choice, runs, configs))
     ranked = rank_rows(rows + adaptive)
@@ -578,7 +605,8 @@ def load_scores(domain: Domain, store_root: Path) -> tuple[Grid, list[SetRun], l
     cache = store_root / domain.value / "sweep-scores.pkl"
     if not cache.exists():
         raise RetrievalError(f"no kept sweep scores at {cache}; run the sweep first")
-    grid, runs, reports = pickle.loads(cache.read_bytes())  # our own local cache file
+    with cache.open("rb") as handle:  # our own local cache file
+        grid, runs, reports = _Unpickler(handle).load()
     return grid, runs, reports
 
 
@@ -639,4 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run under the importable module name, so the kept scores unpickle outside this process
+    from server.evaluation import sweep as _sweep
+
+    sys.exit(_sweep.main())

@@ -36,8 +36,10 @@ class SetRun:
     """Configuration label -> nDCG@10 of each query (in ``query_ids`` order)."""
     recall: dict[str, FloatArray] = field(default_factory=dict)
     """Configuration label -> Recall@100 of each query."""
-    keyword: dict[int, BoolArray] = field(default_factory=dict)
-    """``short_words`` -> whether each query routes to the keyword setting."""
+    texts: list[str] = field(default_factory=list)
+    """The query texts (in ``query_ids`` order): adaptive routing reads them."""
+    keyword: dict[str, BoolArray] = field(default_factory=dict)
+    """Router name -> whether each query routes to the keyword setting."""
 
     def mask(self, part: str) -> BoolArray:
         """Which queries belong to ``part`` (``tune``, ``heldout`` or ``all``)."""
@@ -166,13 +168,13 @@ class AdaptiveChoice:
 
     keyword: str
     natural: str
-    short_words: int
+    router: str
     worst_tune: float
     mean_tune: float
 
 
 def best_adaptive(
-    runs: Sequence[SetRun], labels: Sequence[str], short_words: int
+    runs: Sequence[SetRun], labels: Sequence[str], router: str
 ) -> AdaptiveChoice | None:
     """The best pair of distinct labels to route between, under the selection rule.
 
@@ -186,7 +188,7 @@ def best_adaptive(
     per_set = []
     for run in runs:
         tune = run.mask("tune")
-        route = run.keyword[short_words]
+        route = run.keyword[router]
         matrix = np.stack([run.ndcg[label] for label in labels])  # labels x queries
         keyword_sum = matrix[:, tune & route].sum(axis=1)
         natural_sum = matrix[:, tune & ~route].sum(axis=1)
@@ -201,7 +203,7 @@ def best_adaptive(
         key=lambda ij: (worst[ij], mean[ij], labels[ij[0]], labels[ij[1]]),
     )
     return AdaptiveChoice(
-        labels[best[0]], labels[best[1]], short_words, float(worst[best]), float(mean[best])
+        labels[best[0]], labels[best[1]], router, float(worst[best]), float(mean[best])
     )
 
 
@@ -209,16 +211,16 @@ def adaptive_row(
     choice: AdaptiveChoice, runs: Sequence[SetRun], configs: Mapping[str, dict[str, Any]]
 ) -> Row:
     """The full row of an adaptive choice."""
-    label = f"adaptive[{choice.keyword} | {choice.natural} | short<={choice.short_words}]"
+    label = f"adaptive[{choice.router}: {choice.keyword} | else {choice.natural}]"
     config = {
         "adaptive": True,
         "keyword": configs[choice.keyword],
         "natural": configs[choice.natural],
-        "short_words": choice.short_words,
+        "router": choice.router,
     }
     ndcg, recall = {}, {}
     for run in runs:
-        route = run.keyword[choice.short_words]
+        route = run.keyword[choice.router]
         ndcg[run.name] = routed(run.ndcg[choice.keyword], run.ndcg[choice.natural], route)
         recall[run.name] = routed(run.recall[choice.keyword], run.recall[choice.natural], route)
     return row_for(label, config, runs, ndcg, recall)
