@@ -420,14 +420,35 @@ class SweepResult:
             roles[f"best static on {run.name} alone"] = best
         return roles
 
-    def paired(self, label: str, against: str) -> dict[str, dict[str, float]]:
-        """Held-out nDCG@10 of ``label`` minus ``against`` per set: mean and standard error."""
+    def paired(
+        self, label: str, against: str, part: str = "heldout"
+    ) -> dict[str, dict[str, float]]:
+        """nDCG@10 of ``label`` minus ``against`` per set on ``part``: mean and standard error."""
         out = {}
         for run in self.runs:
             a, b = self._per_query(run, label), self._per_query(run, against)
-            mean, se = paired_difference(a, b, run.mask("heldout"))
+            mean, se = paired_difference(a, b, run.mask(part))
             out[run.name] = {"mean": round(mean, 4), "se": round(se, 4)}
         return out
+
+    def recommendation(self) -> dict[str, Any]:
+        """The winner, unless it is not clearly better than today's default on the tune parts.
+
+        Guard against choosing on noise (the worst set can be flat across the grid, so its
+        argmax is a coin toss): the winner replaces today's default only when, on the set where
+        today's default scores worst, its paired tune-part gain exceeds two standard errors.
+        Held-out parts play no part in this.
+        """
+        winner, today = self.ranked[0], self.row(self.today.label)
+        worst_set = min(today.scores, key=lambda n: today.scores[n]["tune"].ndcg)
+        gain = self.paired(winner.label, today.label, "tune")[worst_set]
+        clear = winner.label != today.label and gain["mean"] > 2 * gain["se"] > 0
+        return {
+            "label": (winner if clear else today).label,
+            "changes_default": clear,
+            "worst_set_of_default": worst_set,
+            "winner_tune_gain_there": gain,
+        }
 
     def _per_query(self, run: SetRun, label: str) -> Any:
         if label in run.ndcg:
@@ -453,11 +474,14 @@ class SweepResult:
             selection[role] = row.as_json() | {
                 "rank": rank[row.label],
                 "max_regret_tune": round(regret[row.label], 4) if row.label in regret else None,
+                "tune_delta_vs_default": self.paired(row.label, self.today.label, "tune"),
                 "heldout_delta_vs_default": self.paired(row.label, self.today.label),
             }
         return {
             "domain": self.domain.value,
-            "rule": "best worst-set tune-part nDCG@10 (tie: mean tune); held-out only reported",
+            "rule": "best worst-set tune-part nDCG@10 (tie: mean tune); it replaces today's "
+            "default only with a paired tune gain > 2 SE on the default's worst set; held-out "
+            "only reported",
             "sets": [r.as_json() for r in self.reports],
             "grid": {
                 "fusions": [fusion_label(f) for f in self.grid.fusions],
@@ -468,6 +492,7 @@ class SweepResult:
                 "adaptive_routers": [_router(t, w).name for t, w in ROUTERS],
                 "adaptive_rows": len(self.adaptive),
             },
+            "recommendation": self.recommendation(),
             "selection": selection,
             "rows": [r.as_json() for r in self.ranked],
         }
@@ -485,7 +510,19 @@ class SweepResult:
         static = [r for r in self.ranked if not r.config.get("adaptive")][:top]
         adaptive = [r for r in self.ranked if r.config.get("adaptive")][: max(1, top // 2)]
         rank_marks = {r.label: marks.get(r.label, f"#{rank[r.label]}") for r in self.ranked}
+        rec = self.recommendation()
+        gain = rec["winner_tune_gain_there"]
+        verdict = (
+            f"Recommendation: `{rec['label']}` (the winner; its tune gain over today's default "
+            f"on {rec['worst_set_of_default']}: {gain['mean']:+.3f} +- {gain['se']:.3f})"
+            if rec["changes_default"]
+            else f"Recommendation: keep today's default `{rec['label']}` (the winner's tune gain "
+            f"on {rec['worst_set_of_default']}, {gain['mean']:+.3f} +- {gain['se']:.3f}, is "
+            "within two standard errors)"
+        )
         parts = [
+            verdict,
+            "",
             f"Selected rows ({self.domain.value}; nDCG@10 tune / held-out, Recall@100 in brackets)",
             "",
             format_markdown(unique, names, marks),
