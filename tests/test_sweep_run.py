@@ -89,3 +89,9 @@ def test_sweep_scores_match_the_pipeline(
     report_json = result.as_json()
     assert report_json["selection"]["today's default"]["label"] == label
     assert "Selected rows" in result.markdown()
+    recommended = result.recommendation()
+    assert recommended["label"] in (result.ranked[0].label, label)
+    gain = recommended["winner_tune_gain_there"]
+    assert recommended["changes_default"] == (
+        result.ranked[0].label != label and gain["mean"] > 2 * gain["se"] > 0
+    )

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from server.evaluation.eval_sets import TuningSet
+from server.evaluation.fusion import FusionCheck
 from server.evaluation.splits import SPLITS, Split
 
 FloatArray = npt.NDArray[np.float64]
@@ -256,3 +258,33 @@ def format_markdown(rows: Sequence[Row], set_names: Sequence[str], marks: Mappin
         cells += [f"**{row.worst_tune:.3f}**", f"{row.worst_heldout:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass
+class SetReport:
+    """What the report says about one set besides its scores."""
+
+    tuning_set: TuningSet
+    queries: int
+    tune: int
+    heldout: int
+    corpus: int
+    index: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fusion_check: FusionCheck = field(default_factory=FusionCheck)
+    keyword_share: dict[str, float] = field(default_factory=dict)
+    """Router name -> share of the set's queries it sends to the keyword setting."""
+
+    def as_json(self) -> dict[str, Any]:
+        """For the report."""
+        return {
+            "name": self.tuning_set.name,
+            "style": self.tuning_set.style,
+            "directory": str(self.tuning_set.directory),
+            "queries": self.queries,
+            "tune": self.tune,
+            "heldout": self.heldout,
+            "corpus": self.corpus,
+            "index": self.index,
+            "fusion_check": self.fusion_check.as_json(),
+            "keyword_routed_share": {k: round(v, 3) for k, v in self.keyword_share.items()},
+        }
