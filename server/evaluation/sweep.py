@@ -275,6 +275,14 @@ def load_scores(domain: Domain, store_root: Path) -> tuple[Grid, list[SetRun], l
     return grid, runs, reports
 
 
+def report_json(report: dict[str, Any]) -> str:
+    """The report as JSON: indented, except one line per ranked row (thousands of them)."""
+    rows = report.get("rows", [])
+    head = json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1)
+    lines = ",\n".join("  " + json.dumps(row, separators=(",", ":")) for row in rows)
+    return head[:-2] + ',\n "rows": [\n' + lines + "\n ]\n}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: sweep one domain and write the JSON report and a markdown table."""
     parser = argparse.ArgumentParser(prog="python -m server.evaluation.sweep", description=__doc__)
@@ -324,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.as_json(), indent=1) + "\n")
+        args.json.write_text(report_json(result.as_json()))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(table + "\n")

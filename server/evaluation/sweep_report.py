@@ -161,7 +161,7 @@ class SweepResult:
             },
             "recommendation": self.recommendation(),
             "selection": selection,
-            "rows": [r.as_json() for r in self.ranked],
+            "rows": [r.as_json(brief=True) for r in self.ranked],
         }
 
     def markdown(self, top: int = TOP_ROWS) -> str:

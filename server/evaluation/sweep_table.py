@@ -11,14 +11,16 @@ ranked under the same rule.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from server.evaluation.eval_sets import TuningSet
+from server.evaluation.eval_sets import REPO_ROOT, TuningSet
 from server.evaluation.fusion import FusionCheck
 from server.evaluation.splits import SPLITS, Split
 
@@ -97,16 +99,20 @@ class Row:
         """The lowest held-out nDCG@10 over the sets (reported, never used to choose)."""
         return min(parts["heldout"].ndcg for parts in self.scores.values())
 
-    def as_json(self) -> dict[str, Any]:
-        """The row for the report."""
+    def as_json(self, *, brief: bool = False) -> dict[str, Any]:
+        """The row for the report; ``brief``: without the config (the label names it) and the
+        per-part query counts (the set entries have them), for the long list of ranked rows."""
         return {
             "label": self.label,
-            "config": self.config,
+            **({} if brief else {"config": self.config}),
             "worst_tune_ndcg@10": round(self.worst_tune, 4),
             "mean_tune_ndcg@10": round(self.mean_tune, 4),
             "worst_heldout_ndcg@10": round(self.worst_heldout, 4),
             "sets": {
-                name: {part: score.as_json() for part, score in parts.items()}
+                name: {
+                    part: {k: v for k, v in score.as_json().items() if not brief or k != "queries"}
+                    for part, score in parts.items()
+                }
                 for name, parts in self.scores.items()
             },
         }
@@ -279,12 +285,20 @@ class SetReport:
         return {
             "name": self.tuning_set.name,
             "style": self.tuning_set.style,
-            "directory": str(self.tuning_set.directory),
+            "directory": _relative(self.tuning_set.directory),
             "queries": self.queries,
             "tune": self.tune,
             "heldout": self.heldout,
             "corpus": self.corpus,
-            "index": self.index,
+            "index": {
+                variant: {**info, "store": _relative(Path(str(info.get("store", ""))))}
+                for variant, info in self.index.items()
+            },
             "fusion_check": self.fusion_check.as_json(),
             "keyword_routed_share": {k: round(v, 3) for k, v in self.keyword_share.items()},
         }
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository root (reports travel between checkouts)."""
+    return os.path.relpath(path.resolve(), REPO_ROOT.resolve())
