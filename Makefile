@@ -3,7 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install node-deps demo test lint eval eval-domains bench bench-ingest clean
+.PHONY: install node-deps demo test lint eval eval-domains eval-sets sweep-legal sweep-code \
+	sweep-docs sweeps bench bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,25 @@ eval-domains: install datasets/eval/legal/corpus.jsonl
 		--store .eval-store/code --json eval-results/code.json
 	$(BIN)/retrieval-mcp eval datasets/eval/legal --domain legal \
 		--store .eval-store/legal --json eval-results/legal.json
+
+# Corpora built locally (not committed): licences from /usr/share/common-licenses, the rest from
+# pinned Debian packages (apt-get download; see datasets/eval/README.md).
+LOCAL_CORPORA = $(foreach set,legal legal-policy code-go docs-faq docs-pyindex,\
+	datasets/eval/$(set)/corpus.jsonl)
+datasets/eval/%/corpus.jsonl:
+	$(PYTHON) scripts/build_eval_sets.py --sets $*
+eval-sets: $(LOCAL_CORPORA)
+
+# One sweep per domain: indexes each tuning set once (.eval-store/<domain>/, reused), scores the
+# fusion / depth / BM25 grid on every set's tune and held-out parts, ranks by the worst tune set.
+SWEEP = $(BIN)/python -m server.evaluation.sweep
+sweep-legal: install eval-sets
+	$(SWEEP) --domain legal --json eval-results/sweep-legal.json --markdown eval-results/sweep-legal.md
+sweep-code: install eval-sets
+	$(SWEEP) --domain code --json eval-results/sweep-code.json --markdown eval-results/sweep-code.md
+sweep-docs: install eval-sets
+	$(SWEEP) --domain docs --json eval-results/sweep-docs.json --markdown eval-results/sweep-docs.md
+sweeps: sweep-legal sweep-code sweep-docs
 
 bench: install datasets/eval/legal/corpus.jsonl
 	$(BIN)/retrieval-mcp bench --chunks 10000,100000

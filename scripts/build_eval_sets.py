@@ -1,80 +1,43 @@
 #!/usr/bin/env python3
 """Build the BEIR-format retrieval tuning sets under ``datasets/eval/``.
 
-Two sets are written, each as ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/test.tsv``:
+Each set is written as ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/test.tsv`` (all queries)
+with ``qrels/tune.tsv`` and ``qrels/heldout.tsv`` (its two parts, by SHA-256 of the query id):
 
 * ``code``  -- docstring-summary queries against docstring-stripped functions taken from the
   Python standard library of the running interpreter (see ``datasets/eval/README.md``).
 * ``legal`` -- heading and citation queries against numbered clauses of the licence texts in
   ``/usr/share/common-licenses``.
+* ``legal-policy``, ``code-go`` (``howto/`` and ``usage/`` query sets over one corpus),
+  ``docs-faq``, ``docs-pyindex`` -- built from pinned Debian packages fetched with
+  ``apt-get download`` (``debian_sources.py``; see each ``build_*_set.py``).
 
 The script uses only the standard library and is deterministic: file walks are sorted and any
 subsampling is done by ranking SHA-256 digests of stable keys, never by ``random``.
 
-Usage: ``python3 scripts/build_eval_sets.py [--out DIR] [--licenses DIR]``
+Usage: ``python3 scripts/build_eval_sets.py [--out DIR] [--licenses DIR] [--sets all]``
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import inspect
-import json
 import math
 import re
 import shutil
 import sys
 import sysconfig
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from beir_sets import BeirSet, collapse, split_long, stable_rank, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "datasets" / "eval"
 DEFAULT_LICENSES = Path("/usr/share/common-licenses")
-
-# --------------------------------------------------------------------------------------------
-# Shared helpers
-# --------------------------------------------------------------------------------------------
-
-
-def stable_rank(key: str) -> str:
-    """Return a version-independent sort key used for deterministic subsampling."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def collapse(text: str) -> str:
-    """Collapse all runs of whitespace to single spaces."""
-    return " ".join(text.split())
-
-
-@dataclass
-class BeirSet:
-    """An in-memory BEIR dataset: corpus, queries and binary relevance judgements."""
-
-    corpus: list[dict[str, str]] = field(default_factory=list)
-    queries: list[dict[str, str]] = field(default_factory=list)
-    qrels: list[tuple[str, str]] = field(default_factory=list)
-
-    def write(self, out_dir: Path) -> None:
-        """Write the set to ``out_dir`` in BEIR layout."""
-        (out_dir / "qrels").mkdir(parents=True, exist_ok=True)
-        write_jsonl(out_dir / "corpus.jsonl", self.corpus)
-        write_jsonl(out_dir / "queries.jsonl", self.queries)
-        with (out_dir / "qrels" / "test.tsv").open("w", encoding="utf-8", newline="\n") as fh:
-            fh.write("query-id\tcorpus-id\tscore\n")
-            for qid, did in self.qrels:
-                fh.write(f"{qid}\t{did}\t1\n")
-
-
-def write_jsonl(path: Path, rows: Iterable[dict[str, str]]) -> None:
-    """Write ``rows`` as UTF-8 JSON lines."""
-    with path.open("w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-
 
 # --------------------------------------------------------------------------------------------
 # Code set: Python standard library functions
@@ -568,16 +531,6 @@ def parse_licence(spec: LicenceSpec, licenses: Path) -> list[Clause]:
     return [clause for _, clause in sorted(blocks, key=lambda pair: pair[0])]
 
 
-def split_long(paragraph: str, limit: int) -> list[str]:
-    """Split a paragraph of more than ``limit`` words at sentence boundaries."""
-    pieces: list[list[str]] = [[]]
-    for sentence in re.split(r"(?<=[.;])\s+", paragraph):
-        if pieces[-1] and len(" ".join(pieces[-1] + [sentence]).split()) > limit:
-            pieces.append([])
-        pieces[-1].append(sentence)
-    return [" ".join(p) for p in pieces]
-
-
 def chunk_clause(clause: Clause) -> list[str]:
     """Group a clause's paragraphs into chunk texts of about MAX_CHUNK_WORDS words or fewer.
 
@@ -679,8 +632,48 @@ def build_legal_set(licenses: Path) -> BeirSet:
 # --------------------------------------------------------------------------------------------
 
 
+LOCAL_SETS = ("legal-policy", "code-go", "docs-faq", "docs-pyindex")
+"""Sets built from pinned Debian packages (see debian_sources.py); their corpora are not
+committed."""
+ALL_SETS = ("code", "legal", *LOCAL_SETS)
+
+
+def build_local_set(name: str, out: Path) -> list[tuple[str, BeirSet]]:
+    """Build one Debian-package set; (directory under ``out``, set) pairs written by main."""
+    import debian_sources as deb
+
+    if name == "legal-policy":
+        from build_policy_set import build_policy_set
+
+        root = deb.unpacked(deb.DEBIAN_POLICY)
+        built = [("legal-policy", build_policy_set(root))]
+        copyright_file = root / "usr/share/doc/debian-policy/copyright"
+    elif name == "code-go":
+        from build_go_sets import build_go_sets
+
+        root = deb.unpacked(deb.GOLANG_SRC)
+        howto, usage = build_go_sets(root)
+        built = [("code-go", howto), ("code-go/howto", howto), ("code-go/usage", usage)]
+        copyright_file = root / "usr/share/doc/golang-1.19-src/copyright"
+    elif name == "docs-faq":
+        from build_faq_set import build_faq_set
+
+        root = deb.unpacked(deb.DEBIAN_FAQ)
+        built = [("docs-faq", build_faq_set(root))]
+        copyright_file = root / "usr/share/doc/debian-faq/copyright"
+    else:
+        from build_pyindex_set import build_pyindex_set
+
+        root = deb.unpacked(deb.PYTHON_DOC)
+        built = [("docs-pyindex", build_pyindex_set(root))]
+        copyright_file = root / "usr/share/doc/python3.11-doc/copyright"
+    (out / name).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(copyright_file, out / name / "SOURCE-COPYRIGHT")
+    return built
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Build both sets and print their sizes."""
+    """Build the requested sets and print their sizes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     parser.add_argument(
@@ -692,27 +685,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sets",
         default="code,legal",
-        help="comma-separated sets to build (code, legal); default both",
+        help=f"comma-separated sets to build ({', '.join(ALL_SETS)}, or all); default code,legal",
     )
     args = parser.parse_args(argv)
     wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
-    unknown = wanted - {"code", "legal"}
+    if "all" in wanted:
+        wanted = set(ALL_SETS)
+    unknown = wanted - set(ALL_SETS)
     if unknown or not wanted:
-        parser.error(f"--sets takes code and/or legal, got {args.sets!r}")
+        parser.error(f"--sets takes some of {', '.join(ALL_SETS)} or all, got {args.sets!r}")
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    sets: dict[str, BeirSet] = {}
+    sets: list[tuple[str, BeirSet]] = []
     if "code" in wanted:
-        sets["code"] = build_code_set(stdlib)
+        sets.append(("code", build_code_set(stdlib)))
     if "legal" in wanted:
-        sets["legal"] = build_legal_set(args.licenses)
-    for name, beir in sets.items():
-        beir.write(args.out / name)
+        sets.append(("legal", build_legal_set(args.licenses)))
+    for name in LOCAL_SETS:
+        if name in wanted:
+            sets += build_local_set(name, args.out)
+    for name, beir in sets:
+        if name == "code-go":  # the shared corpus; its query sets live in subdirectories
+            write_jsonl(args.out / name / "corpus.jsonl", beir.corpus)
+            print(f"{name}: {len(beir.corpus)} docs -> {args.out / name}")
+            continue
+        beir.write(args.out / name, corpus=not name.startswith("code-go/"))
         print(
             f"{name}: {len(beir.corpus)} docs, {len(beir.queries)} queries, "
             f"{len(beir.qrels)} qrels -> {args.out / name}"
         )
-    if "code" in sets:
+    if "code" in wanted:
         # The PSF licence asks for its agreement and copyright notice to travel with derived
         # works.
         shutil.copyfile(stdlib / "LICENSE.txt", args.out / "code" / "PYTHON-LICENSE.txt")

@@ -107,6 +107,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from server.evaluation.beir import load_beir
     from server.evaluation.eval_sets import prepare_dataset
     from server.evaluation.runner import format_table, parse_modes, run_eval, write_json
+    from server.evaluation.splits import select_split
 
     modes = parse_modes(args.modes)
     dataset = load_beir(
@@ -114,6 +115,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         Path(args.queries) if args.queries else None,
         Path(args.qrels) if args.qrels else None,
     )
+    dataset.queries = select_split(dataset.queries, args.split)
+    dataset.qrels = {q: dataset.qrels[q] for q in dataset.queries}
+    if not dataset.queries:
+        raise RetrievalError(f"no query of {args.dataset} is in the {args.split} part")
     if args.limit:
         keep = list(dataset.queries)[: args.limit]
         dataset.queries = {q: dataset.queries[q] for q in keep}
@@ -124,6 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         modes=modes,
         store_dir=Path(args.store) if args.store else None,
     )
+    report["split"] = args.split
     print(format_table(report))
     if args.json:
         write_json(report, Path(args.json))
@@ -248,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="bm25-baseline,bm25,dense,hybrid,hybrid+rerank")
     p.add_argument("--json", help="write the report here")
     p.add_argument("--limit", type=_positive_int, help="evaluate only the first N queries")
+    p.add_argument(
+        "--split",
+        choices=["all", "tune", "heldout"],
+        default="all",
+        help="score only the tune or the held-out part (by SHA-256 of the query id)",
+    )
     store_args(p)
     p.set_defaults(func=cmd_eval)
 

@@ -1,17 +1,24 @@
-"""The tuning sets under ``datasets/eval/``: the legal corpus is derived locally, not shipped.
+"""The tuning sets: several per domain, each of one query style from one source.
 
-Its documents are excerpts of FSF licence texts, which may be copied verbatim only, so the
-repository keeps the queries and qrels and ``scripts/build_eval_sets.py`` rebuilds the corpus
-(byte-identically) from Debian's ``/usr/share/common-licenses`` on first use.
+Most live under ``datasets/eval/`` (see its README). Corpora whose sources forbid
+redistributing modified copies (FSF licence texts, the Debian Policy Manual and FAQ, the Go
+sources from Debian are treated alike) are not committed: the repository keeps queries and
+qrels and ``scripts/build_eval_sets.py`` rebuilds the corpus byte-identically on first use, from
+``/usr/share/common-licenses`` or from pinned Debian packages it downloads with ``apt-get``.
+SciFact is read in place from ``shared/datasets/scifact`` (non-commercial licence: never
+copied into the repository).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from server.errors import RetrievalError
+from server.errors import InvalidRequestError, RetrievalError
+from server.evaluation.beir import BeirDataset, load_beir
+from server.settings import Domain
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVAL_SETS = REPO_ROOT / "datasets" / "eval"
@@ -19,30 +26,139 @@ LEGAL_SET = EVAL_SETS / "legal"
 LEGAL_CORPUS = LEGAL_SET / "corpus.jsonl"
 CODE_CORPUS = EVAL_SETS / "code" / "corpus.jsonl"
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_eval_sets.py"
+SCIFACT = REPO_ROOT.parent / "shared" / "datasets" / "scifact"
 
 
-def ensure_legal_corpus() -> Path:
-    """Path of the legal tuning corpus, building it first when it is missing."""
-    if LEGAL_CORPUS.exists():
-        return LEGAL_CORPUS
+@dataclass(frozen=True)
+class TuningSet:
+    """One tuning set: where it lives, what its queries look like, how its corpus is made."""
+
+    name: str
+    domain: Domain
+    directory: Path
+    style: str
+    """The query style, for reports (e.g. "section-title queries")."""
+    build: str | None = None
+    """``scripts/build_eval_sets.py --sets`` name that builds the corpus when it is missing
+    (None: the corpus is committed or read in place)."""
+    queries_file: str | None = None
+    qrels_file: str | None = None
+    """Relative to ``directory``; None: the BEIR defaults (queries.jsonl, qrels/test.tsv)."""
+
+    @property
+    def corpus(self) -> Path:
+        """The corpus file."""
+        return self.directory / "corpus.jsonl"
+
+    def load(self) -> BeirDataset:
+        """The dataset (all queries), its corpus built first when it is missing."""
+        if self.build is not None:
+            build_corpus(self.build, self.corpus)
+        dataset = load_beir(
+            self.directory,
+            self.directory / self.queries_file if self.queries_file else None,
+            self.directory / self.qrels_file if self.qrels_file else None,
+        )
+        dataset.name = self.name
+        return dataset
+
+
+TUNING_SETS: tuple[TuningSet, ...] = (
+    TuningSet("licences", Domain.LEGAL, LEGAL_SET, "clause headings and citations", build="legal"),
+    TuningSet(
+        "debian-policy",
+        Domain.LEGAL,
+        EVAL_SETS / "legal-policy",
+        "section-title queries",
+        build="legal-policy",
+    ),
+    TuningSet("python-docstrings", Domain.CODE, EVAL_SETS / "code", "docstring summaries"),
+    TuningSet(
+        "go-howto",
+        Domain.CODE,
+        EVAL_SETS / "code-go",
+        '"how do I" questions (templated from Go doc comments)',
+        build="code-go",
+        queries_file="howto/queries.jsonl",
+        qrels_file="howto/qrels/test.tsv",
+    ),
+    TuningSet(
+        "go-usage",
+        Domain.CODE,
+        EVAL_SETS / "code-go",
+        "identifier / usage queries (calls from Go examples)",
+        build="code-go",
+        queries_file="usage/queries.jsonl",
+        qrels_file="usage/qrels/test.tsv",
+    ),
+    TuningSet(
+        "scifact",
+        Domain.DOCS,
+        SCIFACT,
+        "claims (train qrels)",
+        queries_file="queries.jsonl",
+        qrels_file="qrels-train.tsv",
+    ),
+    TuningSet("debian-faq", Domain.DOCS, EVAL_SETS / "docs-faq", "FAQ questions", build="docs-faq"),
+    TuningSet(
+        "python-index",
+        Domain.DOCS,
+        EVAL_SETS / "docs-pyindex",
+        "index-term keyword lookups",
+        build="docs-pyindex",
+    ),
+)
+
+
+def tuning_sets(domain: str | Domain, names: list[str] | None = None) -> list[TuningSet]:
+    """The domain's tuning sets (only ``names``, in that order, when given).
+
+    Raises InvalidRequestError for an unknown domain or set name.
+    """
+    try:
+        wanted = Domain(domain)
+    except ValueError:
+        raise InvalidRequestError(f"unknown domain {domain!r}") from None
+    sets = [s for s in TUNING_SETS if s.domain == wanted]
+    if not names:
+        return sets
+    by_name = {s.name: s for s in sets}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise InvalidRequestError(
+            f"unknown {wanted.value} set(s) {', '.join(unknown)}; "
+            f"expected some of: {', '.join(by_name)}"
+        )
+    return [by_name[n] for n in names]
+
+
+def build_corpus(build: str, corpus: Path) -> Path:
+    """``corpus``, running ``scripts/build_eval_sets.py --sets build`` first when it is missing."""
+    if corpus.exists():
+        return corpus
     proc = subprocess.run(
-        [sys.executable, str(BUILD_SCRIPT), "--sets", "legal", "--out", str(EVAL_SETS)],
+        [sys.executable, str(BUILD_SCRIPT), "--sets", build, "--out", str(EVAL_SETS)],
         capture_output=True,
         text=True,
         check=False,
     )
-    if proc.returncode != 0 or not LEGAL_CORPUS.exists():
+    if proc.returncode != 0 or not corpus.exists():
         reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise RetrievalError(
-            f"cannot build {LEGAL_CORPUS} from /usr/share/common-licenses ({reason}); run "
-            "`python3 scripts/build_eval_sets.py --sets legal --licenses DIR` with a directory "
-            "holding the licence texts"
+            f"cannot build {corpus} ({reason}); run `python3 scripts/build_eval_sets.py "
+            f"--sets {build}` (see datasets/eval/README.md for what it needs)"
         )
-    return LEGAL_CORPUS
+    return corpus
+
+
+def ensure_legal_corpus() -> Path:
+    """Path of the licence tuning corpus, building it first when it is missing."""
+    return build_corpus("legal", LEGAL_CORPUS)
 
 
 def prepare_dataset(directory: Path) -> Path:
-    """``directory``, with the legal corpus built first when the legal tuning set is asked for."""
-    if directory.resolve() == LEGAL_SET.resolve():
-        ensure_legal_corpus()
+    """``directory``, its corpus built first when it is a tuning set with a local corpus."""
+    for tuning_set in TUNING_SETS:
+        if tuning_set.build and directory.resolve() == tuning_set.directory.resolve():
+            build_corpus(tuning_set.build, tuning_set.corpus)
     return directory

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from server.errors import InvalidRequestError
 from server.evaluation.baseline import OkapiBaseline
 from server.evaluation.beir import BeirDataset, BeirDocument
+from server.evaluation.bm25_variants import BM25_MARKER, restore_default
 from server.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from server.retrieval.factory import build_pipeline
 from server.retrieval.passages import pack_passages
@@ -118,13 +119,16 @@ def ensure_indexed(
     if pipeline.store.has_collection(settings.collection):
         meta = pipeline.store.read_meta(settings.collection)
         if meta.get(meta_key) == signature:
+            # a sweep interrupted while trying another k1 / b leaves those vectors behind
+            restore_default(pipeline, name)
             chunks = pipeline.store.count(settings.collection, EVAL_TENANT)
             return {"reused": True, "chunks": chunks, "seconds": 0.0}
         pipeline.delete(name, EVAL_TENANT)
     started = time.perf_counter()
     report = index_documents(pipeline, dataset.corpus, domain=name, tenant=EVAL_TENANT)
-    # Set only this key (atomically): other writers may be updating the BM25 statistics.
-    pipeline.store.adjust_meta(settings.collection, {}, {meta_key: signature})
+    # Set only these keys (atomically): other writers may be updating the BM25 statistics.
+    # Fresh vectors carry the settings' own k1 / b, so a variant marker an older index left goes.
+    pipeline.store.adjust_meta(settings.collection, {}, {meta_key: signature, BM25_MARKER: None})
     seconds = round(time.perf_counter() - started, 1)
     return {"reused": False, "chunks": report.chunks, "seconds": seconds}
 
@@ -221,7 +225,9 @@ def run_eval(
 def format_table(report: dict[str, Any]) -> str:
     """A plain-text table of the report's modes."""
     lines = [
-        f"{report['dataset']} ({report['domain']}): {report['queries']} queries, "
+        f"{report['dataset']} ({report['domain']}): {report['queries']} queries"
+        + (f" ({report['split']} part)" if report.get("split", "all") != "all" else "")
+        + ", "
         f"{report['corpus']} documents, {report['index']['chunks']} chunks",
         f"{'mode':<15}{'nDCG@10':>9}{'R@100':>8}{'MRR@10':>8}{'p50 ms':>9}{'p95 ms':>9}",
     ]
