@@ -58,7 +58,8 @@ def test_sweep_scores_match_the_pipeline(
     monkeypatch.setattr("server.evaluation.sweep.load_embedder", lambda settings: embedder)
     settings = Settings(reranker_model="none")
     default = settings.domains[Domain.LEGAL]
-    fusions = (FusionSettings(method="dbsf"), default.fusion)
+    assert default.keyword_fusion is not None  # legal routes citation queries
+    fusions = (default.fusion, default.keyword_fusion)
     grid = Grid(fusions, (default.candidates,), ((1.2, 0.75), (0.6, 0.4)), (False,))
     runs, reports = score_sets([tiny_set], grid, settings, tmp_path / "stores")
     [run], [report] = runs, reports
@@ -68,22 +69,34 @@ def test_sweep_scores_match_the_pipeline(
     assert report.fusion_check.queries == len(QUERIES) * 2
     assert report.fusion_check.ndcg_abs_diff == pytest.approx(0.0, abs=1e-9)
 
-    # today's default, scored by the sweep, equals the real pipeline's hybrid search
+    # today's default (citation queries to keyword_fusion, the rest to fusion), as scored by
+    # the sweep, equals the real pipeline's hybrid search query by query
     store_dir = tmp_path / "stores" / "legal" / "tiny"
     run_settings = settings.model_copy(update={"store_path": store_dir})
     pipeline = RetrievalPipeline(run_settings, open_store(run_settings), embedder, None)
+    k1, b = default.bm25.k1, default.bm25.b
+    natural = f"dbsf c{default.candidates} k1={k1:g} b={b:g}"
+    keyword = f"rrf(k=1,1:10) c{default.candidates} k1={k1:g} b={b:g}"
+    label = f"adaptive[citation: {keyword} | else {natural}]"
     try:
-        label = f"rrf(k=1,1:5) c{default.candidates} k1=1.2 b=0.75"
         for i, (text, relevant) in enumerate(QUERIES.values()):
             result = pipeline.rank(text, domain="legal", tenant=EVAL_TENANT, limit=6, mode="hybrid")
             ranked = list(dict.fromkeys(h.doc_id for h in result.hits))
             expected = ndcg_at_k(ranked, dict.fromkeys(relevant, 1), 10)
-            assert run.ndcg[label][i] == pytest.approx(expected)
+            served = keyword if "§" in text else natural
+            assert ("keyword query: citation" in result.fusion) == ("§" in text)
+            assert run.ndcg[served][i] == pytest.approx(expected)
     finally:
         pipeline.store.close()
 
     result = rank_sweep(Domain.LEGAL, grid, settings, runs, reports)
-    assert result.today.label == label
+    assert result.today_label == label and result.today.label == natural
+    routed = result.row(label)
+    for set_name, scores in routed.scores.items():
+        assert set_name == "tiny"
+        route = ["§" in text for text, _ in QUERIES.values()]
+        per_query = [run.ndcg[keyword if r else natural][i] for i, r in enumerate(route)]
+        assert scores["all"].ndcg == pytest.approx(sum(per_query) / len(per_query))
     assert {r.label for r in result.ranked if not r.config.get("adaptive")} == set(run.ndcg)
     assert result.ranked[0].worst_tune >= result.row(label).worst_tune
     report_json = result.as_json()

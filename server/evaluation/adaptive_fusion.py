@@ -10,59 +10,18 @@ settings (README of the sweep: best worst-set score on the tune parts).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
-from server.retrieval.sparse import legal_reference_tokens
-from server.settings import FusionSettings
+# the served router's own feature detection: the sweep scores exactly what search will do
+from server.retrieval.query_routing import QueryFeatures, query_features
+from server.settings import FusionSettings, KeywordTrigger
+
+__all__ = ["ALL_TRIGGERS", "AdaptiveFusion", "QueryFeatures", "Route", "Trigger", "query_features"]
 
 Route = Literal["keyword", "natural"]
 
-_IDENTIFIER = re.compile(
-    r"""
-    \b[a-z]+[A-Z]\w*                   # camelCase: getUserName, toString
-    | \b[A-Z][a-z0-9]+[A-Z]\w*         # PascalCase with an inner capital: HttpServer, ReadAll
-    | \b[A-Z]{2,}[a-z]{2,}\w*          # acronym then word: HTTPServer (not plurals: URLs)
-    | \b[A-Za-z]\w*_\w+                # snake_case, SCREAMING_CASE: read_file, HTTP_PROXY
-    | \b[A-Za-z_]\w*\.[A-Za-z_]\w+     # dotted path: Foo.bar, os.path (not e.g, i.e)
-    | \b[A-Za-z_]\w*::\w+              # Rust / C++ path: Vec::new
-    | \b[A-Za-z_]\w*\((?!e?s\))        # a call: len(, open( (not a plural: file(s))
-    """,
-    re.VERBOSE,
-)
-# A phrase in double quotes, typographic quotes or backticks, or in single quotes that are not
-# apostrophes (no word character right outside them: "don't" is not a quote).
-_QUOTED = re.compile(r"\"[^\"]+\"|“[^”]+”|`[^`]+`|(?<!\w)'[^']+'(?!\w)")
-
-
-@dataclass(frozen=True)
-class QueryFeatures:
-    """What the router looks at in a query's text."""
-
-    citation: bool
-    """A legal reference as the legal BM25 analyzer tokenizes it (``§ 5``, ``12.3(b)``,
-    ``section 4``, ``Art. 14(2)``; a bare dotted number such as ``3.11`` counts too)."""
-    identifier: bool
-    """A code identifier: camelCase, PascalCase with an inner capital, snake_case, a dotted or
-    ``::`` path, or a call ``name(``."""
-    quoted: bool
-    """A phrase in quotes or backticks."""
-    words: int
-    """Whitespace-separated words."""
-
-
-def query_features(text: str) -> QueryFeatures:
-    """The routing features of one query text."""
-    return QueryFeatures(
-        citation=bool(legal_reference_tokens(text)),
-        identifier=bool(_IDENTIFIER.search(text)),
-        quoted=bool(_QUOTED.search(text)),
-        words=len(text.split()),
-    )
-
-
-Trigger = Literal["citation", "identifier", "quoted"]
+Trigger = KeywordTrigger
 ALL_TRIGGERS: frozenset[Trigger] = frozenset({"citation", "identifier", "quoted"})
 
 

@@ -111,6 +111,17 @@ def default_config(settings: Settings, domain: Domain) -> StaticConfig:
     )
 
 
+def default_keyword_route(settings: Settings, domain: Domain) -> tuple[FusionSettings, str] | None:
+    """Today's fusion for keyword-like queries and its router's name, when the domain routes."""
+    ds = settings.domains[domain]
+    if ds.keyword_fusion is None:
+        return None
+    keyword = ds.keyword_fusion
+    if keyword.method == "dbsf":
+        keyword = FusionSettings(method="dbsf")
+    return keyword, _router(frozenset(ds.keyword_triggers), ds.keyword_max_words).name
+
+
 def default_grid(settings: Settings, domain: Domain, *, quick: bool = False) -> Grid:
     """The standard grid, always containing the domain's current default.
 
@@ -127,9 +138,9 @@ def default_grid(settings: Settings, domain: Domain, *, quick: bool = False) -> 
     if not quick:
         bm25 += [(k1, b) for k1 in K1S for b in BS]
     parts = (True, False) if today.index.parts else (False,)
-    return Grid(
-        _unique([*fusions, today.fusion]), _unique(sorted(candidates)), _unique(bm25), parts
-    )
+    routed = default_keyword_route(settings, domain)
+    extra = [today.fusion] + ([routed[0]] if routed else [])
+    return Grid(_unique([*fusions, *extra]), _unique(sorted(candidates)), _unique(bm25), parts)
 
 
 def _router(triggers: frozenset[Trigger], short_words: int) -> AdaptiveFusion:

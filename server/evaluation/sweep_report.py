@@ -15,9 +15,11 @@ from server.evaluation.sweep_grid import (
     StaticConfig,
     _router,
     default_config,
+    default_keyword_route,
     fusion_label,
 )
 from server.evaluation.sweep_table import (
+    AdaptiveChoice,
     Row,
     SetReport,
     SetRun,
@@ -47,6 +49,12 @@ class SweepResult:
     adaptive: list[Row]
     runs: list[SetRun]
     configs: dict[str, dict[str, Any]]
+    today_label: str = ""
+    """The row of today's default: ``today.label``, or its adaptive row when the domain routes
+    keyword-like queries to another fusion."""
+
+    def __post_init__(self) -> None:
+        self.today_label = self.today_label or self.today.label
 
     def row(self, label: str) -> Row:
         """The row of one label."""
@@ -76,7 +84,7 @@ class SweepResult:
         roles["best static"] = self.best(adaptive=False)
         if self.adaptive:
             roles["best adaptive"] = self.best(adaptive=True)
-        roles["today's default"] = self.row(self.today.label)
+        roles["today's default"] = self.row(self.today_label)
         dbsf = StaticConfig(self.today.index, self.today.candidates, FusionSettings(method="dbsf"))
         roles["DBSF, today's depth and BM25"] = self.row(dbsf.label)
         static = [r for r in self.ranked if not r.config.get("adaptive")]
@@ -106,7 +114,7 @@ class SweepResult:
         today's default scores worst, its paired tune-part gain exceeds two standard errors.
         Held-out parts play no part in this.
         """
-        winner, today = self.ranked[0], self.row(self.today.label)
+        winner, today = self.ranked[0], self.row(self.today_label)
         worst_set = min(today.scores, key=lambda n: today.scores[n]["tune"].ndcg)
         gain = self.paired(winner.label, today.label, "tune")[worst_set]
         clear = winner.label != today.label and gain["mean"] > 2 * gain["se"] > 0
@@ -141,8 +149,8 @@ class SweepResult:
             selection[role] = row.as_json() | {
                 "rank": rank[row.label],
                 "max_regret_tune": round(regret[row.label], 4) if row.label in regret else None,
-                "tune_delta_vs_default": self.paired(row.label, self.today.label, "tune"),
-                "heldout_delta_vs_default": self.paired(row.label, self.today.label),
+                "tune_delta_vs_default": self.paired(row.label, self.today_label, "tune"),
+                "heldout_delta_vs_default": self.paired(row.label, self.today_label),
             }
         return {
             "domain": self.domain.value,
@@ -239,6 +247,25 @@ def rank_sweep(
                     choice = best_adaptive(runs, labels, router.name)
                     if choice is not None:
                         adaptive.append(adaptive_row(choice, runs, configs))
-    ranked = rank_rows(rows + adaptive)
     today = default_config(settings, domain)
-    return SweepResult(domain, grid, today, reports, ranked, len(rows), adaptive, runs, configs)
+    today_label = today.label
+    routed = default_keyword_route(settings, domain)
+    if routed is not None:  # today's default routes: score exactly that pair
+        keyword, router_name = routed
+        if router_name not in runs[0].keyword:
+            triggers = frozenset(settings.domains[domain].keyword_triggers)
+            extra = _router(triggers, settings.domains[domain].keyword_max_words)
+            for run in runs:
+                run.keyword[router_name] = np.array(
+                    [extra.route(t) == "keyword" for t in run.texts], dtype=bool
+                )
+        keyword_label = StaticConfig(today.index, today.candidates, keyword).label
+        choice = AdaptiveChoice(keyword_label, today.label, router_name, 0.0, 0.0)
+        row = adaptive_row(choice, runs, configs)
+        today_label = row.label
+        if all(r.label != row.label for r in adaptive):
+            adaptive.append(row)
+    ranked = rank_rows(rows + adaptive)
+    return SweepResult(
+        domain, grid, today, reports, ranked, len(rows), adaptive, runs, configs, today_label
+    )
