@@ -15,7 +15,7 @@ from server.evaluation.sweep import Grid, rank_sweep, score_sets
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import open_store
 from server.retrieval.pipeline import RetrievalPipeline
-from server.settings import Domain, FusionSettings, Settings
+from server.settings import Domain, Settings
 
 DOCS = {
     "d1": ("Apache License 2.0", "2. Each Contributor grants You a copyright license."),
