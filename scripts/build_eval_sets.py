@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
-import math
 import re
 import shutil
 import sys
@@ -33,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from beir_sets import BeirSet, collapse, split_long, stable_rank, write_jsonl
+from beir_sets import BeirSet, chunk_paragraphs, collapse, stable_rank, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "datasets" / "eval"
@@ -538,18 +537,7 @@ def chunk_clause(clause: Clause) -> list[str]:
     the second and later chunks of a split clause say ``(continued)``.
     """
     limit = MAX_CHUNK_WORDS - 10  # leave room for the number prefix
-    paras = [piece for para in clause.paragraphs() for piece in split_long(para, limit)]
-    total = sum(len(p.split()) for p in paras)
-    target = total / math.ceil(total / limit)
-    groups: list[list[str]] = [[]]
-    size = 0
-    for para in paras:
-        words = len(para.split())
-        if groups[-1] and (size + words > limit or size >= target):
-            groups.append([])
-            size = 0
-        groups[-1].append(para)
-        size += words
+    groups = chunk_paragraphs(clause.paragraphs(), limit)
     texts = []
     for n, group in enumerate(groups):
         prefix = " ".join(filter(None, [clause.num, "(continued)" if n else ""]))
