@@ -360,3 +360,28 @@ def test_windows_cut_inside_words_only_when_a_word_exceeds_the_room(
     assert [w.tokens for w in found] == [embedder.count_tokens(p) for p in pieces]
     assert pieces[0] == "alpha beta"  # the word boundary comes first
     assert pieces[-1].endswith("gamma delta")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("---\n\n# Title\n\ntext here\n", [("Title", "---\n\n# Title\n\ntext here")]),
+        (
+            '---\ntitle: "Unclosed quote\ntags: [a, b\n---\n\n# Broken\n\nBody text.\n',
+            [
+                (
+                    "Broken",
+                    '---\n\ntitle: "Unclosed quote\ntags: [a, b\n---\n\n# Broken\n\nBody text.',
+                )
+            ],
+        ),
+        ("* * *\n\nplain words\n", [("doc", "* * *\n\nplain words")]),
+        ("---\n", [("doc", "---")]),  # nothing else to carry it into: still not dropped
+    ],
+)
+def test_rules_never_make_a_chunk_of_their_own(
+    budget: TokenBudget, text: str, expected: list[tuple[str, str]]
+) -> None:
+    """A thematic break before the first heading (or a block of front matter that does not
+    parse, which Markdown reads as a rule and a heading) opens the next chunk."""
+    assert [(p.title, p.text) for p in chunk_markdown(text, budget, "doc")] == expected

@@ -7,6 +7,7 @@ and checks what a user of the CLI or of the MCP tools gets back.
 from __future__ import annotations
 
 import shutil
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.pipeline import NO_KEYWORD_MATCH, RetrievalPipeline
 from server.runtime import ServerRuntime
-from server.settings import Settings
+from server.settings import Domain, Settings
+from server.tools.citations import citation
 
 FIELD = Path(__file__).resolve().parent.parent / "datasets" / "field"
 
@@ -295,3 +297,74 @@ async def test_mcp_filters_on_front_matter_tags(client: Client) -> None:
 async def test_mcp_says_when_no_keyword_matched(client: Client) -> None:
     result = await _call(client, "doc_search", {"query": "xylophone quartet", "top_k": 3})
     assert NO_KEYWORD_MATCH in result["notes"]
+
+
+@pytest.mark.anyio
+async def test_mcp_source_titles_come_from_front_matter(client: Client) -> None:
+    listed = await _call(client, "list_sources", {"domain": "docs", "limit": 50})
+    titles = {Path(s["source"]).name: s["title"] for s in listed["sources"]}
+    assert titles["release-notes.md"] == "Release checklist"
+    assert titles["runbook.md"] == "Database failover runbook"  # not its first heading
+    assert all("part" not in s["metadata"] for s in listed["sources"])
+
+
+@pytest.mark.anyio
+async def test_mcp_path_prefix_that_matches_nothing_says_so(client: Client) -> None:
+    result = await _call(
+        client, "doc_search", {"query": "policy", "filters": {"path_prefix": "no-such-folder"}}
+    )
+    assert result["hits"] == []
+    assert result["notes"] == ["no indexed file is under path_prefix 'no-such-folder'"]
+
+
+@pytest.mark.anyio
+async def test_decomposed_folder_names_match_typed_paths(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    """A folder written decomposed (macOS, zip archives) is found by the composed name a user
+    types, in path_prefix, path_glob and list_sources alike."""
+    root = tmp_path / "kb"
+    folder = root / unicodedata.normalize("NFD", "Bürozeiten")
+    folder.mkdir(parents=True)
+    (folder / unicodedata.normalize("NFD", "Öffnungszeiten.md")).write_text(
+        "# Opening hours\n\nThe office opens at eight.\n"
+    )
+    (root / "other.md").write_text("# Other\n\nThe canteen opens at noon.\n")
+    store = EdgeStore(tmp_path / "store")
+    settings = server_settings(store.root, reranker_model="none")
+    run_ingest(
+        RetrievalPipeline(settings, store, embedder, None),
+        [root],
+        domain="docs",
+        tenant="acme",
+        progress=False,
+    )
+    runtime = ServerRuntime(settings, store=store, embedder=embedder)
+    try:
+        async with Client(build_server(runtime, stdio_tenant="acme")) as session:
+            for filters in ({"path_prefix": "Bürozeiten"}, {"path_glob": "**/Öffnungszeiten.md"}):
+                result = validate_structured(
+                    await _tool(session, "doc_search"),
+                    await session.call_tool("doc_search", {"query": "opens", "filters": filters}),
+                )
+                assert [Path(h["source"]).parent.name for h in result["hits"]] == [folder.name]
+            listed = validate_structured(
+                await _tool(session, "list_sources"),
+                await session.call_tool(
+                    "list_sources", {"domain": "docs", "path_prefix": f"{root}/Bürozeiten"}
+                ),
+            )
+            assert len(listed["sources"]) == 1
+    finally:
+        store.close()
+
+
+async def _tool(session: Client, name: str) -> Any:
+    return next(t for t in (await session.list_tools()).tools if t.name == name)
+
+
+def test_windows_of_one_line_cite_their_part() -> None:
+    meta = {"rel_path": "dist/app.min.js", "start_line": 1, "end_line": 1, "part": 41, "parts": 85}
+    assert citation(Domain.CODE, "/w/dist/app.min.js", "", {**meta, "symbol": "app.min.js"}) == (
+        "dist/app.min.js:1-1 (app.min.js), part 41/85"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from server.retrieval.filter_fields import (
     glob_literal_prefix,
     glob_matches,
     normalize_section,
+    path_forms,
     path_prefixes,
     section_prefixes,
 )
@@ -108,3 +111,28 @@ def test_a_path_written_as_a_glob_matches_itself(segments: list[str]) -> None:
         folder = "/".join(segments[:-1])
         assert glob_matches(folder + "/*", "/root/" + rel, rel)
         assert glob_matches(folder + "/**", "/root/" + rel, rel)
+
+
+def test_paths_match_in_any_unicode_form() -> None:
+    """macOS and zip archives store names decomposed; users type them composed."""
+    decomposed = unicodedata.normalize("NFD", "Bürozeiten/Öffnungszeiten.md")
+    composed = unicodedata.normalize("NFC", decomposed)
+    for glob in ("**/Öffnungszeiten.md", "Bürozeiten/*", unicodedata.normalize("NFD", "Bü*/**")):
+        assert glob_matches(glob, "/r/" + decomposed, decomposed)
+        assert glob_matches(glob, "/r/" + composed, composed)
+    # stored prefixes are NFC; a prefix filter also matches NFD prefixes stored earlier
+    assert "Bürozeiten" in path_prefixes(decomposed)
+    assert path_forms(unicodedata.normalize("NFD", "Bürozeiten")) == [
+        "Bürozeiten",
+        unicodedata.normalize("NFD", "Bürozeiten"),
+    ]
+    assert path_forms("plain/ascii") == "plain/ascii"
+
+
+def test_backslash_escapes_in_globs() -> None:
+    route = "app/api/product/[id]/route.ts"
+    assert glob_matches(r"app/api/product/\[id\]/*", "/w/" + route, route)
+    assert glob_literal_prefix(r"app/api/product/\[id\]/*") == "app/api/product"
+    assert glob_matches(r"notes/a\*b.md", "/w/notes/a*b.md", "notes/a*b.md")
+    assert not glob_matches(r"notes/a\*b.md", "/w/notes/axb.md", "notes/axb.md")
+    assert not glob_matches(r"x/\[ab\]/*", "/w/x/a/g.ts", "x/a/g.ts")  # escaped: literal only

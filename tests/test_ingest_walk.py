@@ -361,6 +361,25 @@ def test_hard_links_and_overlapping_roots_count_once(tmp_path: Path) -> None:
     ]
 
 
+def test_a_new_hard_link_never_moves_a_stored_file(tmp_path: Path) -> None:
+    """The stored path wins over a hard link that sorts first: re-ingesting with --prune must
+    not re-embed the file under the new name and delete the stored one."""
+    kb = tmp_path / "kb"
+    (kb / "z").mkdir(parents=True)
+    (kb / "0").mkdir()
+    (kb / "z" / "orig.md").write_text("# Orig\n\ntext\n")
+    os.link(kb / "z" / "orig.md", kb / "0" / "link.md")
+    stored = (kb / "z" / "orig.md").as_posix()
+    plain = discover([kb], Domain.DOCS, 10**6)
+    assert [f.source for f in plain.files] == [(kb / "0" / "link.md").as_posix()]
+    found = discover([kb], Domain.DOCS, 10**6, prefer={stored})
+    assert [f.source for f in found.files] == [stored]
+    assert [(s.path, s.reason) for s in found.skipped] == [
+        ((kb / "0" / "link.md").as_posix(), "hard link to z/orig.md (same file), ingested there")
+    ]
+    assert found.gone([stored]) == ([], [])
+
+
 def test_fifo_socket_and_device_are_never_opened() -> None:
     with open_tempdir() as base, socket.socket(socket.AF_UNIX) as server:
         os.mkfifo(base / "pipe.md")

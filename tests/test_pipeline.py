@@ -17,6 +17,7 @@ from server.retrieval.pipeline import (
     NO_KEYWORD_MATCH,
     NO_KEYWORD_MATCH_BM25,
     NO_QUERY_TERMS,
+    NO_QUERY_TERMS_BM25,
     RetrievalPipeline,
     part_texts,
 )
@@ -264,6 +265,8 @@ def test_keyword_stage_says_when_it_matched_nothing(pipeline: RetrievalPipeline)
     assert bm25.hits == [] and NO_KEYWORD_MATCH_BM25 in bm25.notes
     stopwords = pipeline.search("the of and", domain="docs", tenant="acme", mode="hybrid")
     assert stopwords.hits and stopwords.notes == [NO_QUERY_TERMS]
+    only_bm25 = pipeline.search("the of and", domain="docs", tenant="acme", mode="bm25")
+    assert only_bm25.hits == [] and only_bm25.notes == [NO_QUERY_TERMS_BM25]
     hit = pipeline.search("waggle dance", domain="docs", tenant="acme", mode="hybrid")
     assert hit.notes == []
 

@@ -154,7 +154,9 @@ class IngestJob:
     def run(self, paths: Sequence[Path | str]) -> IngestReport:
         """Ingest ``paths`` (files and folders) and return the summary."""
         started = time.perf_counter()
-        found = discover(paths, self.domain, self.settings.max_file_bytes)
+        manifest = load_manifest(self.pipeline.store, self.collection, self.tenant)
+        # a file reached by several hard links stays under the path it is stored under
+        found = discover(paths, self.domain, self.settings.max_file_bytes, prefer=manifest.keys())
         if not found.roots:
             why = "; ".join(f"{s.path}: {s.reason}" for s in found.skipped)
             raise InvalidRequestError(f"nothing to ingest: {why}")
@@ -162,7 +164,6 @@ class IngestJob:
         self.report.skipped.extend(
             SkippedFile(path=s.path, reason=s.reason, kind=s.kind) for s in found.skipped
         )
-        manifest = load_manifest(self.pipeline.store, self.collection, self.tenant)
         self._progress = _Progress(len(found.files), self.show_progress)
         try:
             for file in found.files:

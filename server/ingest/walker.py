@@ -35,7 +35,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,13 +206,20 @@ def detect_format(path: Path, domain: Domain) -> tuple[str, str | None] | None:
     return (fmt, None) if fmt else None
 
 
-def discover(paths: Sequence[Path | str], domain: Domain, max_file_bytes: int) -> Discovery:
+def discover(
+    paths: Sequence[Path | str],
+    domain: Domain,
+    max_file_bytes: int,
+    prefer: Collection[str] = (),
+) -> Discovery:
     """Files under ``paths`` worth ingesting for ``domain``; everything else has a reason.
 
     Folders are walked depth-first in name order; see the module docstring for what is
-    guaranteed. Never raises for anything found on disk: problems become skips.
+    guaranteed. Of several hard links to one file, the first in that order is taken, unless
+    another one is in ``prefer`` (the sources already stored): a new link never moves a stored
+    file to a new path. Never raises for anything found on disk: problems become skips.
     """
-    walk = _Walk(domain, max_file_bytes)
+    walk = _Walk(domain, max_file_bytes, frozenset(prefer))
     for raw in paths:
         walk.add_root(raw)
     walk.classify_links()
@@ -323,9 +330,12 @@ class _Entry:
 class _Walk:
     """The state of one :func:`discover` call: what was found, walked and linked."""
 
-    def __init__(self, domain: Domain, max_file_bytes: int) -> None:
+    def __init__(
+        self, domain: Domain, max_file_bytes: int, prefer: frozenset[str] = frozenset()
+    ) -> None:
         self.domain = domain
         self.max_file_bytes = max_file_bytes
+        self.prefer = prefer
         self.found = Discovery()
         self.walked: set[Path] = set()
         self.taken: dict[_Identity, Path] = {}
@@ -436,6 +446,13 @@ class _Walk:
             return
         identity = (info.st_dev, info.st_ino)
         first = self.taken.get(identity) if info.st_ino else None
+        if first is not None and source in self.prefer and first.as_posix() not in self.prefer:
+            # this link is the path the file is stored under: keep it there
+            self.found.files = [f for f in self.found.files if f.path != first]
+            self.skip(
+                first, f"hard link to {_show(path, root)} (same file), ingested there", "link"
+            )
+            first = None
         if first is not None:
             shown = _show(first, root)
             self.skip(path, f"hard link to {shown} (same file), ingested under that path", "link")

@@ -21,6 +21,7 @@ from server.retrieval.filter_fields import (
     glob_matches,
     normalize_path,
     normalize_section,
+    path_forms,
 )
 from server.retrieval.store import TENANT_FIELD, ScoredPoint, VectorStore
 from server.retrieval.types import FilterValue
@@ -39,6 +40,8 @@ _PER_CHUNK_FIELDS = {
     "signature",
     "start_line",
     "end_line",
+    "part",
+    "parts",
 }
 """Chunk-level metadata that says nothing about the source as a whole."""
 
@@ -158,7 +161,7 @@ def chunk_window(
 def _source_filters(prefix: str | None) -> dict[str, FilterValue]:
     filters: dict[str, FilterValue] = {"chunk_index": 0}
     if prefix:
-        filters[PATH_PREFIXES_FIELD] = normalize_path(prefix)
+        filters[PATH_PREFIXES_FIELD] = path_forms(prefix)
     return filters
 
 
@@ -198,10 +201,14 @@ def list_sources(
 
 
 def _source_title(chunk: StoredChunk) -> str:
+    """The document's title: the first part of a chunk's embedded title (docs and legal put
+    the document title, from front matter, the first heading or the file name, first)."""
+    if chunk.domain is Domain.CODE:
+        return ""
     heading = chunk.metadata.get("heading_path")
-    if isinstance(heading, list) and heading:
-        return str(heading[0])
-    return chunk.title if chunk.domain is not Domain.CODE else ""
+    if "page" in chunk.metadata and isinstance(heading, list) and heading:
+        return str(heading[0])  # PDF chunk titles end in " (p. N)"
+    return chunk.title.split(" > ", 1)[0] if chunk.title else ""
 
 
 def matching_sources(
@@ -275,7 +282,7 @@ def path_prefix_filter(prefix: str) -> Mapping[str, FilterValue]:
     norm = normalize_path(prefix)
     if not norm or norm == "/":
         raise InvalidRequestError("the path prefix is empty")
-    return {PATH_PREFIXES_FIELD: norm}
+    return {PATH_PREFIXES_FIELD: path_forms(norm)}
 
 
 def section_filter(section: str) -> Mapping[str, FilterValue]:

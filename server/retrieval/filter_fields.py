@@ -21,9 +21,12 @@ search then filters on the exact list of matching sources.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+
+from server.retrieval.types import FilterValue
 
 PATH_PREFIXES_FIELD = "path_prefixes"
 SECTION_PREFIXES_FIELD = "section_prefixes"
@@ -32,11 +35,31 @@ _WILDCARDS = set("*?[")
 
 
 def normalize_path(path: str) -> str:
-    """A POSIX path without duplicate or trailing slashes and without ``./`` segments."""
+    """A POSIX path without duplicate or trailing slashes and without ``./`` segments, in
+    Unicode NFC: macOS and zip archives write names decomposed (``Bu\u0308ro``), users type
+    them composed (``Büro``), and both must name the same folder."""
     absolute = path.startswith("/")
+    path = unicodedata.normalize("NFC", path)
     parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
     joined = "/".join(parts)
     return "/" + joined if absolute else joined
+
+
+def path_forms(path: str) -> FilterValue:
+    """The normalised path as a filter value matching both Unicode forms: NFC (how paths are
+    stored now) and NFD (how stores indexed before NFC paths may hold a decomposed name)."""
+    norm = normalize_path(path)
+    decomposed = unicodedata.normalize("NFD", norm)
+    return norm if decomposed == norm else [norm, decomposed]
+
+
+_GLOB_ESCAPE = re.compile(r"\\([\[\]*?])")
+
+
+def unescape_glob(pattern: str) -> str:
+    """``\\[``, ``\\]``, ``\\*``, ``\\?`` as one-character classes (``[[]``), the escape form
+    that survives the backslash-to-slash normalisation of Windows paths."""
+    return _GLOB_ESCAPE.sub(lambda m: f"[{m.group(1)}]", pattern)
 
 
 def path_prefixes(path: str) -> list[str]:
@@ -87,7 +110,7 @@ def derived_filter_fields(source: str, metadata: Mapping[str, Any]) -> dict[str,
 
 def glob_literal_prefix(pattern: str) -> str:
     """The leading directories of a glob before the first wildcard segment ('' if none)."""
-    norm = normalize_path(pattern)
+    norm = normalize_path(unescape_glob(pattern))
     absolute = norm.startswith("/")
     parts = norm.strip("/").split("/")
     literal: list[str] = []
@@ -145,7 +168,7 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     ``[...slug]``) and a class reading of them never means what the user typed. A pattern
     without ``/`` matches the file name in any directory. Raises ValueError for an empty glob.
     """
-    norm = normalize_path(pattern)
+    norm = normalize_path(unescape_glob(pattern))
     if not norm:
         raise ValueError("the glob is empty")
     if "/" not in norm:
@@ -169,6 +192,6 @@ def glob_matches(pattern: str, source: str, rel_path: str | None) -> bool:
     """Whether a file matches: an absolute glob against the source path, a relative one
     against the path relative to the ingest root (``rel_path``; no match without one)."""
     regex = compile_glob(pattern)
-    if normalize_path(pattern).startswith("/"):
+    if normalize_path(unescape_glob(pattern)).startswith("/"):
         return regex.match(normalize_path(source)) is not None
     return bool(rel_path) and regex.match(normalize_path(rel_path or "")) is not None

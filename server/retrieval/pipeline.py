@@ -60,6 +60,9 @@ NO_QUERY_TERMS = (
     "the query has no keyword terms once stopwords and punctuation are removed: ranked by "
     "meaning alone"
 )
+NO_QUERY_TERMS_BM25 = (
+    "the query has no keyword terms once stopwords and punctuation are removed: nothing to match"
+)
 NO_KEYWORD_MATCH = (
     "no indexed passage contains any of the query's keywords: ranked by meaning alone"
 )
@@ -520,7 +523,7 @@ class RetrievalPipeline:
             timings.sparse_ms = _elapsed_ms(t)
             if not sparse.indices:
                 sparse = None
-                result.notes.append(NO_QUERY_TERMS)
+                result.notes.append(NO_QUERY_TERMS if dense is not None else NO_QUERY_TERMS_BM25)
                 if dense is None:
                     timings.total_ms = _elapsed_ms(started)
                     result.timings = timings

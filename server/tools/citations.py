@@ -38,7 +38,11 @@ def _code(source: str, title: str, metadata: Mapping[str, Any]) -> str:
     start, end = metadata.get("start_line"), metadata.get("end_line")
     location = f"{path}:{start}-{end}" if isinstance(start, int) and isinstance(end, int) else path
     symbol = metadata.get("symbol")
-    return f"{location} ({symbol})" if symbol else location
+    cited = f"{location} ({symbol})" if symbol else location
+    part, parts = metadata.get("part"), metadata.get("parts")
+    if isinstance(part, int) and isinstance(parts, int):  # a window of one over-long line
+        cited += f", part {part}/{parts}"
+    return cited
 
 
 def citation(domain: Domain, source: str, title: str, metadata: Mapping[str, Any]) -> str:

@@ -162,6 +162,9 @@ def run_search(
     result = pipeline.search(
         query, domain=domain, tenant=tenant, top_k=top_k, filters=dict(conditions)
     )
+    if not result.hits and applied.get("path_prefix"):
+        # the dense stage returns something whenever any file passes the filters
+        result.notes.append(f"no indexed file is under path_prefix {applied['path_prefix']!r}")
     return SearchResponse(
         query=result.query,
         domain=domain,

@@ -3,7 +3,8 @@
 Headings are text: a heading as written (its source lines, or an HTML heading's visible text)
 opens the first chunk of its section. A heading whose section has no text of its own (``# Guide``
 directly followed by ``## Install``) is carried into the next section's first chunk instead of
-becoming a chunk of its own.
+becoming a chunk of its own, and so is a section holding only rules (a ``---`` before the first
+heading).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class SectionBuilder:
             self.sections[-1].blocks.append(text.strip("\n"))
 
 
+def _has_word(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+
+
 def _title(section: Section, doc_title: str) -> str:
     path = section.heading_path or [doc_title]
     if path[0] != doc_title and doc_title and section.heading_path:
@@ -89,6 +94,11 @@ def pack_sections(
             carried.append(section.heading)
             last = section
         if not section.blocks:
+            continue
+        if not any(_has_word(block) for block in section.blocks):
+            # only rules (``---``, ``* * *``): they open the next chunk, never a chunk alone
+            carried.extend(section.blocks)
+            last = section
             continue
         emit(section, section.blocks, "\n\n".join(carried))
         carried = []
