@@ -27,10 +27,10 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 
 from server.errors import InvalidRequestError, RetrievalError
+from server.tenants import validate_tenant
 
 TOKEN_PREFIX = "rmcp"
 _TOKEN_RE = re.compile(rf"^{TOKEN_PREFIX}_([0-9a-f]{{8}})_([A-Za-z0-9_-]{{20,}})$")
-_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 FILE_VERSION = 1
 
 
@@ -44,15 +44,6 @@ class TokenRecord:
     hash: str
     created_at: str
     label: str = ""
-
-
-def validate_tenant(tenant: str) -> str:
-    """A tenant name: letters, digits, ``._@-``, up to 128 characters."""
-    if not _TENANT_RE.match(tenant or ""):
-        raise InvalidRequestError(
-            f"invalid tenant {tenant!r}: use letters, digits and . _ @ - (up to 128 characters)"
-        )
-    return tenant
 
 
 def _digest(salt: str, secret: str) -> str:

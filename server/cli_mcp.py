@@ -39,8 +39,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the MCP server on one transport until the client or a signal stops it."""
     from server.auth import TokenFile as Tokens
-    from server.auth import validate_tenant
     from server.runtime import ServerRuntime as Runtime
+    from server.tenants import validate_tenant
 
     settings = _settings(args)
     host = args.host or settings.mcp.host

@@ -8,9 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.errors import InvalidRequestError
+from server.ingest.runner import IngestJob
+from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.passages import pack_passages, split_sentences
+from server.retrieval.pipeline import RetrievalPipeline
 from server.settings import CONFIG_FILE_ENV, Domain, Settings
+from server.tenants import validate_tenant
 
 
 def _words(text: str) -> int:
@@ -96,3 +101,29 @@ def test_legal_default_routes_citations_to_sparse_heavy_rrf() -> None:
     assert legal.fusion.method == "dbsf"
     assert Settings().domains[Domain.DOCS].fusion.method == "dbsf"
     assert Settings().domains[Domain.DOCS].keyword_fusion is None
+
+
+@pytest.mark.parametrize("tenant", ["a b", "", " ", "-lead", "x" * 129, "ü", "a/b"])
+def test_tenant_names_are_one_rule_everywhere(tenant: str, tmp_path: Path) -> None:
+    """ingest, index, delete and search refuse a tenant name that serve and token refuse, so
+    no data is stored that no server would serve."""
+    with pytest.raises(InvalidRequestError, match="tenant"):
+        validate_tenant(tenant)
+    store = EdgeStore(tmp_path / "store")
+    try:
+        pipeline = RetrievalPipeline(Settings(reranker_model="none"), store, _NoModel(), None)
+        with pytest.raises(InvalidRequestError, match="tenant"):
+            pipeline.search("query", domain="docs", tenant=tenant)
+        with pytest.raises(InvalidRequestError, match="tenant"):
+            pipeline.delete("docs", tenant)
+        with pytest.raises(InvalidRequestError, match="tenant"):
+            IngestJob(pipeline, domain="docs", tenant=tenant)
+    finally:
+        store.close()
+
+
+class _NoModel:
+    """Nothing here may reach the embedder: the tenant is refused first."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"embedder used: {name}")

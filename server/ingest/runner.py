@@ -31,6 +31,7 @@ from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.types import Chunk
 from server.settings import Domain, IngestSettings
+from server.tenants import validate_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,7 @@ class IngestJob:
         prune: bool = False,
         progress: bool = True,
     ) -> None:
-        if not isinstance(tenant, str) or not tenant.strip():
-            raise InvalidRequestError("a tenant is required")
+        validate_tenant(tenant)
         self.pipeline = pipeline
         self.domain, domain_settings = pipeline.domain_settings(domain)
         self.collection = domain_settings.collection
@@ -315,8 +315,7 @@ def delete_sources(
 ) -> dict[str, int]:
     """Delete a tenant's chunks of one source (a file, or every file under a folder), or all
     of them when ``source`` is None; returns points removed per domain."""
-    if not isinstance(tenant, str) or not tenant.strip():
-        raise InvalidRequestError("a tenant is required")
+    validate_tenant(tenant)
     removed: dict[str, int] = {}
     target = Path(source).expanduser().resolve().as_posix() if source is not None else None
     for domain in domains:

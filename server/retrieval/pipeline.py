@@ -53,6 +53,7 @@ from server.retrieval.types import (
     Timings,
 )
 from server.settings import Domain, DomainSettings, Settings
+from server.tenants import validate_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,8 @@ class RetrievalPipeline:
         by_tenant: dict[str, list[Chunk]] = defaultdict(list)
         for chunk in chunks:
             by_tenant[chunk.tenant].append(chunk)
+        for tenant in by_tenant:
+            validate_tenant(tenant)
         done = reencoded = 0
         avg_len = 1.0
         for tenant, tenant_chunks in by_tenant.items():
@@ -411,8 +414,7 @@ class RetrievalPipeline:
         self, domain: str | Domain, tenant: str, filters: Mapping[str, FilterValue] | None = None
     ) -> int:
         """Delete a tenant's points (optionally only those matching filters); returns count."""
-        if not tenant:
-            raise InvalidRequestError("a tenant is required")
+        validate_tenant(tenant)
         _, settings = self.domain_settings(domain)
         collection = settings.collection
         if not self.store.has_collection(collection):
@@ -436,8 +438,7 @@ class RetrievalPipeline:
 
     def validate_query(self, query: str, top_k: int, tenant: str) -> str:
         """Normalised query text, or InvalidRequestError with a readable reason."""
-        if not isinstance(tenant, str) or not tenant.strip():
-            raise InvalidRequestError("a tenant is required for every search")
+        validate_tenant(tenant)
         if not isinstance(query, str) or not query.strip():
             raise InvalidRequestError("the query is empty")
         if len(query) > self.settings.max_query_chars:
@@ -482,8 +483,7 @@ class RetrievalPipeline:
         """The ranking itself, without the interactive caps (the eval asks for 100+ hits)."""
         if mode not in SEARCH_MODES:
             raise InvalidRequestError(f"unknown mode {mode!r}; expected one of {SEARCH_MODES}")
-        if not tenant:
-            raise InvalidRequestError("a tenant is required for every search")
+        validate_tenant(tenant)
         started = time.perf_counter()
         name, settings = self.domain_settings(domain)
         timings = Timings()
