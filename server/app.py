@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import TokenFile, TokenFileVerifier
+from server.retrieval.limits import Limits
 from server.runtime import ServerRuntime
 from server.settings import Settings
 from server.tools import browse, code, docs, embed, legal
@@ -48,16 +49,21 @@ _TOOLS: list[tuple[Callable[..., Any], str, bool]] = [
 ]
 
 
-def _set_bound(schema: dict[str, Any], prop: str, key: str, value: int) -> None:
-    target = schema.get("properties", {}).get(prop)
-    if target is None:
-        return
+def _set_bounds(target: dict[str, Any], bounds: dict[str, int]) -> None:
     if "anyOf" in target:  # optional parameters: bound the non-null branch
         for branch in target["anyOf"]:
             if branch.get("type") != "null":
-                branch[key] = value
+                branch.update(bounds)
     else:
-        target[key] = value
+        target.update(bounds)
+
+
+def _bounds_text(bounds: dict[str, int]) -> str:
+    if "maximum" in bounds:
+        return f" ({bounds['minimum']}-{bounds['maximum']})"
+    if "maxItems" in bounds:
+        return f" (at most {bounds['maxItems']})"
+    return f" (at most {bounds['maxLength']} characters)"
 
 
 def _forbid_unknown_arguments(tool: Tool) -> None:
@@ -69,22 +75,26 @@ def _forbid_unknown_arguments(tool: Tool) -> None:
     tool.parameters = model.model_json_schema(by_alias=True)
 
 
-def _apply_caps(tool: Tool, settings: Settings) -> None:
-    """Publish the configured caps in the input schema (the tools enforce the same values)."""
-    caps = settings.mcp
-    schema = tool.parameters
-    _set_bound(schema, "query", "maxLength", settings.max_query_chars)
-    _set_bound(schema, "top_k", "maximum", min(50, settings.max_top_k))
-    _set_bound(schema, "neighbors", "maximum", caps.max_neighbors)
-    _set_bound(schema, "limit", "maximum", caps.max_list_sources)
-    _set_bound(schema, "texts", "maxItems", caps.max_embed_texts)
-    texts = schema.get("properties", {}).get("texts")
+def _apply_caps(tool: Tool, limits: Limits) -> None:
+    """Publish the configured limits in the input schema, bounds and descriptions alike: the
+    read side enforces the same :class:`Limits`, so the two never disagree."""
+    properties = tool.parameters.get("properties", {})
+    for name, bounds in limits.schema_bounds().items():
+        target = properties.get(name)
+        if target is None:
+            continue
+        _set_bounds(target, bounds)
+        if "description" in target:
+            target["description"] = target["description"].rstrip(".") + _bounds_text(bounds) + "."
+    texts = properties.get("texts")
     if texts is not None:
-        texts.setdefault("items", {})["maxLength"] = caps.max_embed_chars
+        texts.setdefault("items", {})["maxLength"] = limits.embed_chars
+        texts["description"] += f" Each text at most {limits.embed_chars} characters."
 
 
 def build_tools(settings: Settings) -> list[Tool]:
     """The seven tools with LLM-facing descriptions, read-only hints and published caps."""
+    limits = Limits.from_settings(settings)
     tools = []
     for fn, title, quotes_data in _TOOLS:
         description = inspect.cleandoc(fn.__doc__ or "")
@@ -92,7 +102,7 @@ def build_tools(settings: Settings) -> list[Tool]:
             description += "\n\n" + DATA_NOT_INSTRUCTIONS
         tool = Tool.from_function(fn, title=title, description=description, annotations=READ_ONLY)
         _forbid_unknown_arguments(tool)
-        _apply_caps(tool, settings)
+        _apply_caps(tool, limits)
         tools.append(tool)
     return tools
 

@@ -33,15 +33,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, object] = {}
-    if getattr(args, "store", None):
-        overrides["store_path"] = Path(args.store)
-    if getattr(args, "reranker", None):
-        overrides["reranker_model"] = args.reranker
-    return Settings(**overrides)  # type: ignore[arg-type]
-
-
 def _print_result_text(result_json: dict[str, object]) -> None:
     hits = result_json["hits"]
     assert isinstance(hits, list)
@@ -59,7 +50,7 @@ def _print_result_text(result_json: dict[str, object]) -> None:
         print(f"{rank:>2}. {hit['score']:.4f}  {hit['source']}#{hit['chunk_index']}{title}")
         copies = hit.get("also_in") or []
         if copies:
-            places = ", ".join(f"{c['source']}#{c['chunk_index']}" for c in copies)
+            places = ", ".join(str(c["citation"]) for c in copies)
             print(f"    same text also in: {places}")
         print(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
 
@@ -68,33 +59,31 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Index a BEIR-style corpus.jsonl (one record per document) for one tenant."""
     from server.evaluation.beir import load_corpus
     from server.evaluation.runner import index_documents
-    from server.retrieval.factory import build_pipeline
+    from server.retrieval.factory import build_retrieval
 
     docs = load_corpus(Path(args.corpus))
-    pipeline = build_pipeline(_settings(args))
+    retrieval = build_retrieval(Settings.from_cli(args), with_reranker=False)
     try:
-        report = index_documents(pipeline, docs, domain=args.domain, tenant=args.tenant)
+        report = index_documents(retrieval, docs, domain=args.domain, tenant=args.tenant)
     finally:
-        pipeline.store.close()
+        retrieval.close()
     print(report.model_dump_json(indent=2))
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Hybrid search for one tenant; prints typed hits."""
-    from server.retrieval.factory import build_pipeline
+    from server.retrieval.factory import build_retrieval
+    from server.retrieval.types import SearchRequest
 
-    pipeline = build_pipeline(_settings(args))
+    retrieval = build_retrieval(Settings.from_cli(args))
     try:
-        result = pipeline.search(
-            args.query,
-            domain=args.domain,
-            tenant=args.tenant,
-            top_k=args.top_k,
-            mode=args.mode,
+        request = SearchRequest(
+            args.query, domain=args.domain, tenant=args.tenant, top_k=args.top_k, mode=args.mode
         )
+        result = retrieval.searcher.search(request)
     finally:
-        pipeline.store.close()
+        retrieval.close()
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
@@ -124,7 +113,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         dataset.queries = {q: dataset.queries[q] for q in keep}
     report = run_eval(
         dataset,
-        _settings(args),
+        Settings.from_cli(args),
         domain=args.domain,
         modes=modes,
         store_dir=Path(args.store) if args.store else None,
@@ -163,19 +152,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from server.ingest.cli import format_report
     from server.ingest.runner import run_ingest
-    from server.retrieval.factory import build_pipeline
+    from server.retrieval.factory import build_retrieval
 
-    settings = _settings(args)
-    pipeline = build_pipeline(settings)
+    settings = Settings.from_cli(args)
+    retrieval = build_retrieval(settings, with_reranker=False)
     try:
         for domain in Domain:
             folder = REPO_ROOT / "datasets" / domain.value
             report = run_ingest(
-                pipeline, [folder / "corpus"], domain=domain, tenant=args.tenant, progress=False
+                retrieval.indexer,
+                [folder / "corpus"],
+                domain=domain,
+                tenant=args.tenant,
+                progress=False,
             )
             print(format_report(report))
     finally:
-        pipeline.store.close()
+        retrieval.close()
     anyio.run(_demo_session, settings, args.tenant)
     store = settings.store_path
     print(

@@ -8,32 +8,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.errors import InvalidRequestError
+from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.app import Transport
     from server.auth import TokenFile
     from server.runtime import ServerRuntime
-    from server.settings import Settings
 
 logger = logging.getLogger("retrieval_mcp.serve")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    from server.settings import Settings
-
-    overrides: dict[str, object] = {}
-    if getattr(args, "store", None):
-        overrides["store_path"] = Path(args.store)
-    if getattr(args, "reranker", None):
-        overrides["reranker_model"] = args.reranker
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    if getattr(args, "tokens_file", None):
-        settings.mcp.tokens_file = Path(args.tokens_file)
-    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -42,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.runtime import ServerRuntime as Runtime
     from server.tenants import validate_tenant
 
-    settings = _settings(args)
+    settings = Settings.from_cli(args)
     host = args.host or settings.mcp.host
     port = settings.mcp.port if args.port is None else args.port
     if args.transport == "stdio":
@@ -137,7 +122,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     """Manage the bearer tokens of the HTTP transports."""
     from server.auth import TokenFile as Tokens
 
-    tokens = Tokens(_settings(args).mcp.tokens_file)
+    tokens = Tokens(Settings.from_cli(args).mcp.tokens_file)
     if args.token_command == "add":
         token, record = tokens.add(args.tenant, label=args.label or "")
         print(token)

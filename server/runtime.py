@@ -19,7 +19,7 @@ from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.retrieval.embedder import DenseEmbedder
-    from server.retrieval.pipeline import RetrievalPipeline
+    from server.retrieval.factory import Retrieval
     from server.retrieval.reranker import CrossEncoderReranker
     from server.retrieval.store import VectorStore
 
@@ -81,7 +81,7 @@ class ServerRuntime:
         """Set when a tool call needs the store or models: the loader stops holding back."""
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
-        self._pipeline: RetrievalPipeline | None = None
+        self._retrieval: Retrieval | None = None
         self._users = 0
         self._models_started = False
         self._closed = False
@@ -131,7 +131,7 @@ class ServerRuntime:
                 except Exception:  # closing is best effort on shutdown
                     logger.exception("closing the store failed")
                 self._store = None
-            self._pipeline = None
+            self._retrieval = None
             self._thread = None
             self._store_ready.clear()
 
@@ -202,16 +202,16 @@ class ServerRuntime:
             )
         return self._embedder
 
-    def pipeline(self) -> RetrievalPipeline:
-        """The retrieval pipeline over the shared store and models."""
-        from server.retrieval.pipeline import RetrievalPipeline  # numpy: off the protocol path
+    def retrieval(self) -> Retrieval:
+        """The searcher and indexer over the shared store and models (waits for them)."""
+        from server.retrieval.factory import assemble  # numpy: off the protocol path
 
         store = self.store()
         embedder = self.embedder()
         with self._lock:
-            if self._pipeline is None or self._pipeline.store is not store:
-                self._pipeline = RetrievalPipeline(self.settings, store, embedder, self._reranker)
-            return self._pipeline
+            if self._retrieval is None or self._retrieval.store is not store:
+                self._retrieval = assemble(self.settings, store, embedder, self._reranker)
+            return self._retrieval
 
     def _wait(self, event: threading.Event, what: str) -> None:
         self._go.set()

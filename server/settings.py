@@ -262,6 +262,23 @@ class Settings(BaseSettings):
             merged[name] = _deep_merge(base, override) if isinstance(override, dict) else override
         return merged
 
+    @classmethod
+    def from_cli(cls, args: object) -> Settings:
+        """Settings from the environment and the config file, with the command line's
+        ``--store``, ``--reranker`` and ``--tokens-file`` applied where given: the one way
+        every ``retrieval-mcp`` command builds its settings."""
+        overrides: dict[str, Any] = {}
+        store, reranker = getattr(args, "store", None), getattr(args, "reranker", None)
+        if store:
+            overrides["store_path"] = Path(store)
+        if reranker:
+            overrides["reranker_model"] = reranker
+        settings = cls(**overrides)
+        tokens_file = getattr(args, "tokens_file", None)
+        if tokens_file:
+            settings.mcp.tokens_file = Path(tokens_file)
+        return settings
+
     @property
     def reranker_enabled(self) -> bool:
         """False when the user configured ``reranker_model = none``."""

@@ -19,7 +19,7 @@ from mcp.types import CallToolResult, Tool
 
 from server.app import build_server, http_app
 from server.auth import TokenFile
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk
 from server.runtime import ServerRuntime
@@ -192,12 +192,12 @@ def _code(tenant: str) -> list[Chunk]:
     return chunks
 
 
-def index_corpus(pipeline: RetrievalPipeline) -> None:
+def index_corpus(pipeline: Retrieval) -> None:
     """Index every tenant's docs, legal and code chunks."""
     for tenant in TENANTS:
-        pipeline.index("docs", _docs(tenant))
-        pipeline.index("legal", _legal(tenant))
-        pipeline.index("code", _code(tenant))
+        pipeline.indexer.index("docs", _docs(tenant))
+        pipeline.indexer.index("legal", _legal(tenant))
+        pipeline.indexer.index("code", _code(tenant))
 
 
 def server_settings(store_path: Path, **overrides: Any) -> Settings:
@@ -280,6 +280,6 @@ def serve_command(store: Path, *args: str) -> list[str]:
     ]
 
 
-def open_pipeline(store: VectorStore, settings: Settings, embedder: Any) -> RetrievalPipeline:
+def open_pipeline(store: VectorStore, settings: Settings, embedder: Any) -> Retrieval:
     """A pipeline over a test store (no reranker)."""
-    return RetrievalPipeline(settings, store, embedder)
+    return assemble(settings, store, embedder)

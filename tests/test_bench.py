@@ -26,10 +26,10 @@ from server.evaluation.bench_steps import (
     measure_ingest,
     serve_queries,
 )
+from server.retrieval.analysis import part_texts
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.length_stats import tenant_lengths
-from server.retrieval.pipeline import part_texts
 from server.retrieval.sparse import SparseEncoder
 from server.settings import Bm25Settings
 

@@ -11,7 +11,7 @@ from server.evaluation.bm25_variants import encode_variant, restore_default, sto
 from server.evaluation.runner import EVAL_TENANT, ensure_indexed
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.store import HybridQuery
 from server.settings import Domain, Settings
 
@@ -29,21 +29,21 @@ DOCS = [
 QUERY = "patent licence"
 
 
-def _pipeline(path: Path, embedder: DenseEmbedder, **bm25: float) -> RetrievalPipeline:
+def _pipeline(path: Path, embedder: DenseEmbedder, **bm25: float) -> Retrieval:
     settings = Settings(
         store_path=path,
         reranker_model="none",
         domains={"legal": {"bm25": bm25}} if bm25 else {},  # type: ignore[dict-item]
     )
-    return RetrievalPipeline(settings, EdgeStore(path), embedder, None)
+    return assemble(settings, EdgeStore(path), embedder, None)
 
 
-def _sparse_scores(pipeline: RetrievalPipeline) -> dict[str, float]:
+def _sparse_scores(pipeline: Retrieval) -> dict[str, float]:
     request = HybridQuery(
         tenant=EVAL_TENANT,
         limit=10,
         candidates=10,
-        sparse=pipeline.sparse_encoder(pipeline.domain_settings("legal")[0]).encode_query(QUERY),
+        sparse=pipeline.searcher.analysis.sparse_encoder(Domain.LEGAL).encode_query(QUERY),
     )
     return {p.id: p.score for p in pipeline.store.query("legal", request).sparse}
 

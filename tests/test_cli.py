@@ -13,7 +13,7 @@ import pytest
 from server.cli import main
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import assemble
 from server.retrieval.shared_store import SharedStore
 from server.retrieval.types import Chunk
 from server.settings import Settings
@@ -140,7 +140,7 @@ def test_search_through_the_store_owner_over_the_real_console_script(
     """The store is held by a serving owner: the CLI forwards to it and finds its data."""
     owner = SharedStore(tmp_path / "s")
     try:
-        pipeline = RetrievalPipeline(Settings(reranker_model="none"), owner, embedder)
+        pipeline = assemble(Settings(reranker_model="none"), owner, embedder)
         chunks = [
             Chunk(
                 tenant="t1",
@@ -151,7 +151,7 @@ def test_search_through_the_store_owner_over_the_real_console_script(
             )
             for doc in CORPUS
         ]
-        pipeline.index("docs", chunks)
+        pipeline.indexer.index("docs", chunks)
         proc = _run_cli(
             "search", "lava eruption", "--tenant", "t1", "--store", str(tmp_path / "s"), "--json"
         )

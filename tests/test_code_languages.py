@@ -29,7 +29,8 @@ from server.ingest.runner import make_budget, run_ingest
 from server.ingest.walker import CODE_LANGUAGES, SourceFile, detect_format
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import Retrieval, assemble
+from server.retrieval.types import SearchRequest
 from server.settings import Domain, IngestSettings, Settings
 
 SAMPLES = Path(__file__).parent / "code_samples"
@@ -859,24 +860,24 @@ SEARCHES = {
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[RetrievalPipeline]:
+def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
     settings = Settings(store_path=tmp_path / "store", reranker_model="none")
     store = EdgeStore(settings.store_path)
-    yield RetrievalPipeline(settings, store, embedder, None)
+    yield assemble(settings, store, embedder, None)
     store.close()
 
 
-def test_ingest_and_search_a_symbol_in_every_language(
-    tmp_path: Path, pipeline: RetrievalPipeline
-) -> None:
+def test_ingest_and_search_a_symbol_in_every_language(tmp_path: Path, pipeline: Retrieval) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(SAMPLES, repo / "src")
-    report = run_ingest(pipeline, [repo], domain="code", tenant="acme", progress=False)
+    report = run_ingest(pipeline.indexer, [repo], domain="code", tenant="acme", progress=False)
     assert not report.skipped
     assert len(report.added) == len(EXPECTED)
     for language, (query, symbol) in SEARCHES.items():
         # Over every language at once: the name's own chunk comes first.
-        hits = pipeline.search(query, domain="code", tenant="acme", top_k=3, mode="hybrid").hits
+        hits = pipeline.searcher.search(
+            SearchRequest(query, domain="code", tenant="acme", top_k=3, mode="hybrid")
+        ).hits
         assert hits, language
         top = hits[0].metadata
         assert (top["symbol"], top["language"]) == (symbol, language), (query, top)

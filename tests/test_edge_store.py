@@ -12,21 +12,22 @@ import numpy as np
 import pytest
 
 from server.errors import InvalidRequestError, StoreError, StoreLockedError
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import assemble
 from server.retrieval.length_stats import tenant_lengths
-from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.sparse import SparseVector
-from server.retrieval.store import BASE_PAYLOAD_INDEXES, HybridQuery, StoredPoint, point_id
-from server.retrieval.types import Chunk
+from server.retrieval.store import HybridQuery, StoredPoint, point_id
+from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Settings
 
 
 def test_close_and_reopen_keeps_everything(tmp_path: Path, embedder: DenseEmbedder) -> None:
     settings = Settings(reranker_model="none")
     store = EdgeStore(tmp_path / "s")
-    p = RetrievalPipeline(settings, store, embedder)
-    p.index(
+    p = assemble(settings, store, embedder)
+    p.indexer.index(
         "docs",
         [Chunk(tenant="t", doc_id="a", source="a.md", text="Persistence survives restarts.")],
     )
@@ -34,8 +35,10 @@ def test_close_and_reopen_keeps_everything(tmp_path: Path, embedder: DenseEmbedd
 
     reopened = EdgeStore(tmp_path / "s")
     try:
-        p2 = RetrievalPipeline(settings, reopened, embedder)
-        result = p2.search("restarts persistence", domain="docs", tenant="t")
+        p2 = assemble(settings, reopened, embedder)
+        result = p2.searcher.search(
+            SearchRequest("restarts persistence", domain="docs", tenant="t")
+        )
         assert [h.doc_id for h in result.hits] == ["a"]
         assert tenant_lengths(reopened.read_meta("docs"), "t").points == 1
     finally:

@@ -15,9 +15,10 @@ from server.evaluation.fusion import (
     fuse,
     rrf_scores,
 )
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.sparse import SparseVector
-from server.retrieval.store import BASE_PAYLOAD_INDEXES, HybridQuery, StoredPoint, point_id
+from server.retrieval.store import HybridQuery, StoredPoint, point_id
 from server.settings import FusionSettings
 
 DENSE = [("a", 0.9), ("b", 0.8), ("c", 0.5)]

@@ -18,33 +18,37 @@ from mcp_support import server_settings, validate_structured
 
 from server.app import build_server
 from server.ingest.runner import run_ingest
+from server.retrieval.chunk_record import citation
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import NO_KEYWORD_MATCH, RetrievalPipeline
+from server.retrieval.factory import Retrieval, assemble
+from server.retrieval.searcher import NO_KEYWORD_MATCH
+from server.retrieval.types import SearchRequest
 from server.runtime import ServerRuntime
 from server.settings import Domain, Settings
-from server.tools.citations import citation
 
 FIELD = Path(__file__).resolve().parent.parent / "datasets" / "field"
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[RetrievalPipeline]:
+def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
     store = EdgeStore(tmp_path / "store")
-    yield RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
+    yield assemble(Settings(reranker_model="none"), store, embedder, None)
     store.close()
 
 
-def _ingest(pipeline: RetrievalPipeline, folder: str, domain: str, tenant: str = "acme") -> Any:
-    report = run_ingest(pipeline, [FIELD / folder], domain=domain, tenant=tenant, progress=False)
+def _ingest(pipeline: Retrieval, folder: str, domain: str, tenant: str = "acme") -> Any:
+    report = run_ingest(
+        pipeline.indexer, [FIELD / folder], domain=domain, tenant=tenant, progress=False
+    )
     assert not report.skipped, report.skipped
     return report
 
 
-def _top_files(
-    pipeline: RetrievalPipeline, query: str, mode: str = "hybrid", **kw: Any
-) -> list[str]:
-    result = pipeline.search(query, domain="docs", tenant="acme", mode=mode, **kw)  # type: ignore[arg-type]
+def _top_files(pipeline: Retrieval, query: str, mode: str = "hybrid", **kw: Any) -> list[str]:
+    result = pipeline.searcher.search(
+        SearchRequest(query, domain="docs", tenant="acme", mode=mode, **kw)
+    )  # type: ignore[arg-type]
     return [Path(h.source).name for h in result.hits]
 
 
@@ -65,29 +69,33 @@ def _top_files(
         ("offline mode", "mixed-release.md"),
     ],
 )
-def test_cjk_keyword_matches(pipeline: RetrievalPipeline, query: str, expected: str) -> None:
+def test_cjk_keyword_matches(pipeline: Retrieval, query: str, expected: str) -> None:
     _ingest(pipeline, "cjk", "docs")
-    bm25 = pipeline.search(query, domain="docs", tenant="acme", mode="bm25")
+    bm25 = pipeline.searcher.search(SearchRequest(query, domain="docs", tenant="acme", mode="bm25"))
     assert bm25.hits, f"no keyword hit for {query!r}"
     assert Path(bm25.hits[0].source).name == expected
     assert _top_files(pipeline, query)[0] == expected
 
 
-def test_no_keyword_match_is_said(pipeline: RetrievalPipeline) -> None:
+def test_no_keyword_match_is_said(pipeline: Retrieval) -> None:
     _ingest(pipeline, "cjk", "docs")
-    result = pipeline.search("量子计算", domain="docs", tenant="acme", mode="hybrid")
+    result = pipeline.searcher.search(
+        SearchRequest("量子计算", domain="docs", tenant="acme", mode="hybrid")
+    )
     assert NO_KEYWORD_MATCH in result.notes
 
 
 # -- unicode-forms: composed, decomposed and compatibility forms match each other ---------------
 
 
-def test_unicode_forms_match_each_other(pipeline: RetrievalPipeline) -> None:
+def test_unicode_forms_match_each_other(pipeline: Retrieval) -> None:
     _ingest(pipeline, "unicode-forms/docs", "docs")
     expected = ["geneve.md", "koln.md", "tokyo.md", "geneve.md"]
     queries = (FIELD / "unicode-forms" / "queries.txt").read_text(encoding="utf-8").splitlines()
     for query, name in zip(queries, expected, strict=True):
-        result = pipeline.search(query, domain="docs", tenant="acme", mode="bm25")
+        result = pipeline.searcher.search(
+            SearchRequest(query, domain="docs", tenant="acme", mode="bm25")
+        )
         assert result.hits and Path(result.hits[0].source).name == name, query
         # every query term matched: the scores do not depend on the form the query was typed in
         assert result.hits[0].stages.sparse is not None
@@ -96,14 +104,16 @@ def test_unicode_forms_match_each_other(pipeline: RetrievalPipeline) -> None:
 # -- tenant-stats: another tenant's ingest and delete never move a tenant's scores --------------
 
 
-def test_other_tenants_do_not_move_scores(pipeline: RetrievalPipeline) -> None:
+def test_other_tenants_do_not_move_scores(pipeline: Retrieval) -> None:
     _ingest(pipeline, "tenant-stats/tenant-a", "docs", tenant="a")
 
     def seen() -> list[list[tuple[str, float]]]:
         return [
             [
                 (h.id, h.score)
-                for h in pipeline.search("vault", domain="docs", tenant="a", mode=m).hits
+                for h in pipeline.searcher.search(
+                    SearchRequest("vault", domain="docs", tenant="a", mode=m)
+                ).hits
             ]
             for m in ("bm25", "hybrid")
         ]
@@ -112,21 +122,24 @@ def test_other_tenants_do_not_move_scores(pipeline: RetrievalPipeline) -> None:
     assert before[0]
     _ingest(pipeline, "tenant-stats/tenant-b", "docs", tenant="b")
     assert seen() == before
-    pipeline.delete("docs", "b")
+    pipeline.indexer.delete("docs", "b")
     assert seen() == before
 
 
 # -- duplicates: identical passages collapse into one hit that lists the copies -----------------
 
 
-def test_copies_collapse_into_one_hit(pipeline: RetrievalPipeline) -> None:
+def test_copies_collapse_into_one_hit(pipeline: Retrieval) -> None:
     _ingest(pipeline, "duplicates", "docs")
-    result = pipeline.search("credential security rules", domain="docs", tenant="acme", top_k=3)
+    result = pipeline.searcher.search(
+        SearchRequest("credential security rules", domain="docs", tenant="acme", top_k=3)
+    )
     texts = [h.text for h in result.hits]
     assert len(set(texts)) == len(texts) == 3
     copies = [h for h in result.hits if Path(h.source).name == "security.md"]
     assert len(copies) == 1
-    others = sorted(c.metadata["rel_path"] for c in copies[0].also_in)
+    # the copies' citations start with their path relative to the ingested folder
+    others = sorted(c.citation.split(" > ")[0] for c in copies[0].also_in)
     assert len(others) == 2
     assert sorted([copies[0].metadata["rel_path"], *others]) == [
         "archive/2025/security.md",
@@ -138,15 +151,17 @@ def test_copies_collapse_into_one_hit(pipeline: RetrievalPipeline) -> None:
 # -- long-lines: a minified file is windowed, every part searchable -----------------------------
 
 
-def test_minified_line_is_searchable_to_its_end(pipeline: RetrievalPipeline) -> None:
+def test_minified_line_is_searchable_to_its_end(pipeline: Retrieval) -> None:
     report = _ingest(pipeline, "long-lines", "code")
     assert report.chunks_written > 50  # 40 KB on one line: windows, not one cut chunk
     for mode in ("bm25", "hybrid"):
-        result = pipeline.search(
-            "computeGiftWrapInsuranceSurcharge",
-            domain="code",
-            tenant="acme",
-            mode=mode,  # type: ignore[arg-type]
+        result = pipeline.searcher.search(
+            SearchRequest(
+                "computeGiftWrapInsuranceSurcharge",
+                domain="code",
+                tenant="acme",
+                mode=mode,  # type: ignore[arg-type]
+            )
         )
         assert "function computeGiftWrapInsuranceSurcharge(" in result.hits[0].text
         assert result.hits[0].metadata["start_line"] == 1 and result.hits[0].metadata["parts"] > 50
@@ -155,7 +170,7 @@ def test_minified_line_is_searchable_to_its_end(pipeline: RetrievalPipeline) -> 
 # -- front-matter: metadata, never text -----------------------------------------------------------
 
 
-def test_front_matter_is_title_and_tags(pipeline: RetrievalPipeline) -> None:
+def test_front_matter_is_title_and_tags(pipeline: Retrieval) -> None:
     _ingest(pipeline, "front-matter", "docs")
     points, _ = pipeline.store.scroll("docs", "acme", limit=100)
     by_file: dict[str, list[dict[str, Any]]] = {}
@@ -186,10 +201,12 @@ def test_front_matter_is_title_and_tags(pipeline: RetrievalPipeline) -> None:
         ("lost badge front desk", "badge-utf8-bom.md"),
     ],
 )
-def test_unicode_encodings_are_read(pipeline: RetrievalPipeline, query: str, expected: str) -> None:
+def test_unicode_encodings_are_read(pipeline: Retrieval, query: str, expected: str) -> None:
     report = _ingest(pipeline, "encodings", "docs")
     assert len(report.added) == 4
-    top = pipeline.search(query, domain="docs", tenant="acme", mode="bm25").hits[0]
+    top = pipeline.searcher.search(
+        SearchRequest(query, domain="docs", tenant="acme", mode="bm25")
+    ).hits[0]
     assert Path(top.source).name == expected
     assert "\x00" not in top.text and "\ufeff" not in top.text
 
@@ -197,7 +214,7 @@ def test_unicode_encodings_are_read(pipeline: RetrievalPipeline, query: str, exp
 # -- walk: each file once whatever the links, every skipped link reported --------------------------
 
 
-def test_links_counted_once_and_reported(pipeline: RetrievalPipeline, tmp_path: Path) -> None:
+def test_links_counted_once_and_reported(pipeline: Retrieval, tmp_path: Path) -> None:
     notes = tmp_path / "notes"
     shutil.copytree(FIELD / "walk" / "notes", notes)
     (notes / "loop").symlink_to(".")
@@ -205,7 +222,7 @@ def test_links_counted_once_and_reported(pipeline: RetrievalPipeline, tmp_path: 
     (notes / "alias.md").symlink_to("backup.md")
     (notes / "outside").symlink_to(FIELD / "cjk")
     (notes / "gone.md").symlink_to("missing.md")
-    report = run_ingest(pipeline, [notes], domain="docs", tenant="acme", progress=False)
+    report = run_ingest(pipeline.indexer, [notes], domain="docs", tenant="acme", progress=False)
     real = notes.resolve()
     assert sorted(report.added) == [f"{real}/backup.md", f"{real}/sub/deep.md"]
     reasons = {s.path.removeprefix(f"{real}/"): (s.kind, s.reason) for s in report.skipped}
@@ -229,7 +246,7 @@ def anyio_backend() -> str:
 async def client(tmp_path: Path, embedder: DenseEmbedder) -> AsyncIterator[Client]:
     store = EdgeStore(tmp_path / "mcp-store")
     settings = server_settings(store.root, reranker_model="none")
-    pipeline = RetrievalPipeline(settings, store, embedder, None)
+    pipeline = assemble(settings, store, embedder, None)
     for folder, domain in (
         ("duplicates", "docs"),
         ("front-matter", "docs"),
@@ -333,7 +350,7 @@ async def test_decomposed_folder_names_match_typed_paths(
     store = EdgeStore(tmp_path / "store")
     settings = server_settings(store.root, reranker_model="none")
     run_ingest(
-        RetrievalPipeline(settings, store, embedder, None),
+        assemble(settings, store, embedder, None).indexer,
         [root],
         domain="docs",
         tenant="acme",

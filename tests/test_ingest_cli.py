@@ -15,8 +15,8 @@ from server.ingest.manifest import load_manifest
 from server.ingest.runner import run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import assemble
 from server.retrieval.length_stats import tenant_lengths
-from server.retrieval.pipeline import RetrievalPipeline
 from server.settings import IngestSettings, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def test_killed_ingest_leaves_a_queryable_store_and_rerun_completes(
     store = EdgeStore(store_dir)
     try:
         report = run_ingest(
-            RetrievalPipeline(settings, store, embedder, None),
+            assemble(settings, store, embedder, None).indexer,
             [corpus],
             domain="docs",
             tenant="acme",

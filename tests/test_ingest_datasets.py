@@ -10,7 +10,8 @@ import pytest
 from server.ingest.runner import run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import assemble
+from server.retrieval.types import SearchRequest
 from server.settings import Settings
 
 DATASETS = Path(__file__).resolve().parent.parent / "datasets"
@@ -25,9 +26,9 @@ def test_sample_corpus_queries_find_the_expected_source(
     settings = Settings(store_path=tmp_path / "store", reranker_model="none")
     store = EdgeStore(settings.store_path)
     try:
-        pipeline = RetrievalPipeline(settings, store, embedder, None)
+        pipeline = assemble(settings, store, embedder, None)
         report = run_ingest(
-            pipeline, [folder / "corpus"], domain=domain, tenant="smoke", progress=False
+            pipeline.indexer, [folder / "corpus"], domain=domain, tenant="smoke", progress=False
         )
         assert not report.skipped, report.skipped
         assert len(report.added) == sum(1 for p in (folder / "corpus").rglob("*") if p.is_file())
@@ -35,8 +36,10 @@ def test_sample_corpus_queries_find_the_expected_source(
         assert len(queries) >= 5
         misses = []
         for q in queries:
-            result = pipeline.search(q["query"], domain=domain, tenant="smoke", top_k=3,
-                                     mode="hybrid")  # fmt: skip
+            request = SearchRequest(
+                q["query"], domain=domain, tenant="smoke", top_k=3, mode="hybrid"
+            )
+            result = pipeline.searcher.search(request)
             found = [h.metadata["rel_path"] for h in result.hits]
             if q["expected"] not in found:
                 misses.append((q["query"], q["expected"], found))

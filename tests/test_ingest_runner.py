@@ -13,9 +13,10 @@ from server.ingest.manifest import load_manifest
 from server.ingest.runner import delete_sources, run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.length_stats import tenant_lengths
-from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.store import StoredPoint
+from server.retrieval.types import SearchRequest
 from server.settings import Domain, IngestSettings, Settings
 
 
@@ -35,18 +36,18 @@ class CountingStore(EdgeStore):
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[RetrievalPipeline]:
+def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
     settings = Settings(
         store_path=tmp_path / "store",
         reranker_model="none",
         ingest=IngestSettings(chunk_tokens=64, max_file_bytes=100_000),
     )
     store = CountingStore(settings.store_path)
-    yield RetrievalPipeline(settings, store, embedder, None)
+    yield assemble(settings, store, embedder, None)
     store.close()
 
 
-def _points(pipeline: RetrievalPipeline, domain: str, tenant: str) -> list[dict[str, object]]:
+def _points(pipeline: Retrieval, domain: str, tenant: str) -> list[dict[str, object]]:
     collection = pipeline.settings.domains[Domain(domain)].collection
     out: list[dict[str, object]] = []
     offset = None
@@ -57,13 +58,13 @@ def _points(pipeline: RetrievalPipeline, domain: str, tenant: str) -> list[dict[
             return out
 
 
-def _ingest(pipeline: RetrievalPipeline, path: Path, domain: str = "docs", **kw: object):  # type: ignore[no-untyped-def]
-    return run_ingest(pipeline, [path], domain=domain, tenant=kw.pop("tenant", "acme"),
+def _ingest(pipeline: Retrieval, path: Path, domain: str = "docs", **kw: object):  # type: ignore[no-untyped-def]
+    return run_ingest(pipeline.indexer, [path], domain=domain, tenant=kw.pop("tenant", "acme"),
                       progress=False, **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_reingest_unchanged_writes_nothing_and_edits_replace_all_chunks(
-    tmp_path: Path, pipeline: RetrievalPipeline
+    tmp_path: Path, pipeline: Retrieval
 ) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -98,11 +99,13 @@ def test_reingest_unchanged_writes_nothing_and_edits_replace_all_chunks(
     after = [p for p in _points(pipeline, "docs", "acme") if p["rel_path"] == "long.md"]
     assert len(after) == 1 and "shrinking" in str(after[0]["text"])
     assert edited.stale_chunks_removed == len(long_chunks) - 1
-    result = pipeline.search("shrinking", domain="docs", tenant="acme", top_k=3, mode="hybrid")
+    result = pipeline.searcher.search(
+        SearchRequest("shrinking", domain="docs", tenant="acme", top_k=3, mode="hybrid")
+    )
     assert result.hits[0].source.endswith("long.md")
 
 
-def test_prune_and_dry_run(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+def test_prune_and_dry_run(tmp_path: Path, pipeline: Retrieval) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.md").write_text("# A\n\nalpha text")
@@ -123,24 +126,24 @@ def test_prune_and_dry_run(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
     assert {p["rel_path"] for p in _points(pipeline, "docs", "acme")} == {"a.md", "c.md"}
 
 
-def test_delete_by_source_and_all(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+def test_delete_by_source_and_all(tmp_path: Path, pipeline: Retrieval) -> None:
     folder = tmp_path / "legal"
     folder.mkdir()
     (folder / "contract.txt").write_text(CONTRACT)
     (folder / "other.txt").write_text("Section 1 Scope\n\nThis licence covers everything.")
     _ingest(pipeline, folder, domain="legal")
     removed = delete_sources(
-        pipeline, tenant="acme", domains=[Domain.LEGAL], source=str(folder / "contract.txt")
+        pipeline.indexer, tenant="acme", domains=[Domain.LEGAL], source=str(folder / "contract.txt")
     )
     assert removed["legal"] > 0
     assert {p["rel_path"] for p in _points(pipeline, "legal", "acme")} == {"other.txt"}
-    delete_sources(pipeline, tenant="acme", domains=list(Domain))
+    delete_sources(pipeline.indexer, tenant="acme", domains=list(Domain))
     assert _points(pipeline, "legal", "acme") == []
     stats = tenant_lengths(pipeline.store.read_meta("legal"), "acme")
     assert (stats.points, stats.total_len) == (0, 0.0)
 
 
-def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: Retrieval) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "good.md").write_text("# Good\n\nreadable text")
@@ -167,7 +170,7 @@ def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: RetrievalPip
     assert pages == [1]
 
 
-def test_gitignore_respected_for_code(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+def test_gitignore_respected_for_code(tmp_path: Path, pipeline: Retrieval) -> None:
     repo = tmp_path / "repo"
     (repo / "build").mkdir(parents=True)
     (repo / ".git").mkdir()
@@ -184,7 +187,7 @@ def test_gitignore_respected_for_code(tmp_path: Path, pipeline: RetrievalPipelin
     assert fetch["language"] == "python" and fetch["symbol_kind"] == "method"
 
 
-def test_tenant_separation(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+def test_tenant_separation(tmp_path: Path, pipeline: Retrieval) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.md").write_text("# A\n\nshared file about otters")
@@ -195,13 +198,15 @@ def test_tenant_separation(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
     _ingest(pipeline, folder, tenant="globex", prune=True)
     assert _points(pipeline, "docs", "globex") == []
     assert len(_points(pipeline, "docs", "acme")) == 1
-    hits = pipeline.search("otters", domain="docs", tenant="acme", top_k=3, mode="hybrid").hits
+    hits = pipeline.searcher.search(
+        SearchRequest("otters", domain="docs", tenant="acme", top_k=3, mode="hybrid")
+    ).hits
     assert hits and hits[0].metadata["rel_path"] == "a.md"
     manifest = load_manifest(pipeline.store, "docs", "globex")
     assert manifest == {}
 
 
-def test_missing_path_is_a_clear_error(tmp_path: Path, pipeline: RetrievalPipeline) -> None:
+def test_missing_path_is_a_clear_error(tmp_path: Path, pipeline: Retrieval) -> None:
     with pytest.raises(ValueError, match="no such file or directory"):
         _ingest(pipeline, tmp_path / "nope")
     assert os.path.exists(tmp_path)

@@ -9,9 +9,8 @@ import numpy as np
 from server.ingest.runner import run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import load_embedder
+from server.retrieval.factory import assemble, load_embedder
 from server.retrieval.lazy_embedder import LazyEmbedder
-from server.retrieval.pipeline import RetrievalPipeline
 from server.settings import Settings
 
 TEXTS = ["Honey bees communicate with a waggle dance.", "Übergrößenträger — naïve café ☕ 42"]
@@ -45,17 +44,20 @@ def test_a_noop_reingest_never_loads_the_model(tmp_path: Path, embedder: DenseEm
     settings = Settings(store_path=tmp_path / "store", reranker_model="none")
     store = EdgeStore(settings.store_path)
     try:
-        first = RetrievalPipeline(settings, store, embedder, None)
+        first = assemble(settings, store, embedder, None)
         assert (
-            len(run_ingest(first, [corpus], domain="docs", tenant="t", progress=False).added) == 3
+            len(
+                run_ingest(first.indexer, [corpus], domain="docs", tenant="t", progress=False).added
+            )
+            == 3
         )
         lazy = load_embedder(settings, lazy=True)
-        again = RetrievalPipeline(settings, store, lazy, None)
-        report = run_ingest(again, [corpus], domain="docs", tenant="t", progress=False)
+        again = assemble(settings, store, lazy, None)
+        report = run_ingest(again.indexer, [corpus], domain="docs", tenant="t", progress=False)
         assert report.unchanged == 3 and report.chunks_written == 0
         assert isinstance(lazy, LazyEmbedder) and not lazy.model_loaded
         (corpus / "n0.md").write_text("# Note 0\n\nAn edit about moons.\n")
-        report = run_ingest(again, [corpus], domain="docs", tenant="t", progress=False)
+        report = run_ingest(again.indexer, [corpus], domain="docs", tenant="t", progress=False)
         assert report.updated and lazy.model_loaded
     finally:
         store.close()

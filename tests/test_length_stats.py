@@ -6,12 +6,12 @@ import threading
 from pathlib import Path
 
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import assemble
 from server.retrieval.length_stats import TENANTS_KEY, tenant_lengths
-from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.shared_store import SharedStore
 from server.retrieval.store import StoredPoint, VectorStore, point_id
 from server.retrieval.types import Chunk
-from server.settings import Settings
+from server.settings import Domain, Settings
 
 TOPICS = ["tea", "tides", "bees", "rust", "moons", "ferns", "lakes", "clocks"]
 
@@ -59,11 +59,13 @@ def test_concurrent_indexers_through_a_shared_store_keep_exact_counts(
 
     def run(client: SharedStore, tenant: str) -> None:
         try:
-            pipeline = RetrievalPipeline(settings, client, embedder, None)
+            pipeline = assemble(settings, client, embedder, None)
             for round_ in range(3):  # re-indexing replaces points: deltas net to zero
-                pipeline.index("docs", _chunks(tenant, f"{tenant}.txt", 24 + round_), batch_size=4)
-            pipeline.delete("docs", tenant, {"source": f"{tenant}.txt"})
-            pipeline.index("docs", _chunks(tenant, f"{tenant}-2.txt", 10), batch_size=3)
+                pipeline.indexer.index(
+                    "docs", _chunks(tenant, f"{tenant}.txt", 24 + round_), batch_size=4
+                )
+            pipeline.indexer.delete("docs", tenant, {"source": f"{tenant}.txt"})
+            pipeline.indexer.index("docs", _chunks(tenant, f"{tenant}-2.txt", 10), batch_size=3)
         except BaseException as exc:
             errors.append(exc)
 
@@ -90,11 +92,11 @@ def test_an_interrupted_index_is_recounted_on_the_next_run(
 ) -> None:
     store = SharedStore(tmp_path / "store")
     try:
-        pipeline = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
+        pipeline = assemble(Settings(reranker_model="none"), store, embedder, None)
         collection = pipeline.settings.domains["docs"].collection
-        pipeline.index("docs", _chunks("acme", "a.txt", 6))
+        pipeline.indexer.index("docs", _chunks("acme", "a.txt", 6))
         # a batch that reached the store but not the statistics (kill -9 in between)
-        encoder = pipeline.sparse_encoder(pipeline.domain_settings("docs")[0])
+        encoder = pipeline.searcher.analysis.sparse_encoder(Domain.DOCS)
         lost = [
             StoredPoint(
                 id=point_id("acme", "docs", "lost.txt", i),
@@ -114,7 +116,7 @@ def test_an_interrupted_index_is_recounted_on_the_next_run(
         store.upsert(collection, lost)
         assert _recorded(store, collection) != _truth(store, collection)
 
-        pipeline.index("docs", _chunks("acme", "b.txt", 2))
+        pipeline.indexer.index("docs", _chunks("acme", "b.txt", 2))
         assert store.count(collection, None) == 11
         assert _recorded(store, collection) == _truth(store, collection)
     finally:

@@ -327,7 +327,7 @@ async def test_sessions_share_one_store_and_one_model_set(
         for session in (first, second):
             result = await session.call_tool("index_stats", {})
             assert not result.is_error
-        assert runtime.pipeline().embedder is embedder
+        assert runtime.retrieval().embedder is embedder
     assert len(opened) == 1
     EdgeStore(tmp_path / "shared").close()  # released by the last session: opens again
 

@@ -12,8 +12,9 @@ from server.errors import InvalidRequestError
 from server.ingest.runner import IngestJob
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import assemble
 from server.retrieval.passages import pack_passages, split_sentences
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.types import SearchRequest
 from server.settings import CONFIG_FILE_ENV, Domain, Settings
 from server.tenants import validate_tenant
 
@@ -111,13 +112,13 @@ def test_tenant_names_are_one_rule_everywhere(tenant: str, tmp_path: Path) -> No
         validate_tenant(tenant)
     store = EdgeStore(tmp_path / "store")
     try:
-        pipeline = RetrievalPipeline(Settings(reranker_model="none"), store, _NoModel(), None)
+        pipeline = assemble(Settings(reranker_model="none"), store, _NoModel(), None)
         with pytest.raises(InvalidRequestError, match="tenant"):
-            pipeline.search("query", domain="docs", tenant=tenant)
+            pipeline.searcher.search(SearchRequest("query", domain="docs", tenant=tenant))
         with pytest.raises(InvalidRequestError, match="tenant"):
-            pipeline.delete("docs", tenant)
+            pipeline.indexer.delete("docs", tenant)
         with pytest.raises(InvalidRequestError, match="tenant"):
-            IngestJob(pipeline, domain="docs", tenant=tenant)
+            IngestJob(pipeline.indexer, domain="docs", tenant=tenant)
     finally:
         store.close()
 

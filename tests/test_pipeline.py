@@ -8,22 +8,21 @@ import numpy as np
 import pytest
 
 from server.errors import InvalidRequestError
+from server.retrieval.analysis import MAX_PARTS, part_texts
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import Retrieval, assemble
+from server.retrieval.indexer import AVG_LEN_DRIFT
 from server.retrieval.length_stats import tenant_lengths
-from server.retrieval.pipeline import (
-    AVG_LEN_DRIFT,
-    MAX_PARTS,
+from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.searcher import (
     NO_KEYWORD_MATCH,
     NO_KEYWORD_MATCH_BM25,
     NO_QUERY_TERMS,
     NO_QUERY_TERMS_BM25,
-    RetrievalPipeline,
-    part_texts,
 )
-from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.store import VectorStore
-from server.retrieval.types import Chunk
+from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Domain, FusionSettings, Settings
 
 DOCS = {
@@ -43,25 +42,31 @@ def _chunks(tenant: str, docs: dict[str, str] = DOCS) -> list[Chunk]:
 
 
 @pytest.fixture
-def pipeline(store: VectorStore, embedder: DenseEmbedder) -> RetrievalPipeline:
-    p = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
-    p.index("docs", _chunks("acme"))
-    p.index("docs", _chunks("globex", {"moon": "The moon has no atmosphere and many craters."}))
+def pipeline(store: VectorStore, embedder: DenseEmbedder) -> Retrieval:
+    p = assemble(Settings(reranker_model="none"), store, embedder, None)
+    p.indexer.index("docs", _chunks("acme"))
+    p.indexer.index(
+        "docs", _chunks("globex", {"moon": "The moon has no atmosphere and many craters."})
+    )
     return p
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
-def test_finds_the_right_passage(pipeline: RetrievalPipeline, mode: str) -> None:
-    result = pipeline.search(
-        "how do bees tell others where flowers are", domain="docs", tenant="acme", mode=mode
+def test_finds_the_right_passage(pipeline: Retrieval, mode: str) -> None:
+    result = pipeline.searcher.search(
+        SearchRequest(
+            "how do bees tell others where flowers are", domain="docs", tenant="acme", mode=mode
+        )
     )
     assert result.hits[0].doc_id == "bees"
     assert result.hits[0].metadata == {"doc_type": "note"}
     assert all(h.source.endswith(".txt") for h in result.hits)
 
 
-def test_hybrid_reports_every_stage(pipeline: RetrievalPipeline) -> None:
-    result = pipeline.search("moon gravity tides", domain="docs", tenant="acme", mode="hybrid")
+def test_hybrid_reports_every_stage(pipeline: Retrieval) -> None:
+    result = pipeline.searcher.search(
+        SearchRequest("moon gravity tides", domain="docs", tenant="acme", mode="hybrid")
+    )
     top = result.hits[0]
     assert top.doc_id == "tides"
     assert top.stages.dense_rank == 1 and top.stages.sparse_rank == 1
@@ -71,21 +76,29 @@ def test_hybrid_reports_every_stage(pipeline: RetrievalPipeline) -> None:
     assert result.timings.total_ms >= result.timings.search_ms > 0
 
 
-def test_tenants_never_see_each_other(pipeline: RetrievalPipeline) -> None:
-    as_acme = pipeline.search("moon craters atmosphere", domain="docs", tenant="acme")
+def test_tenants_never_see_each_other(pipeline: Retrieval) -> None:
+    as_acme = pipeline.searcher.search(
+        SearchRequest("moon craters atmosphere", domain="docs", tenant="acme")
+    )
     assert "moon" not in {h.doc_id for h in as_acme.hits}
-    as_globex = pipeline.search("bees flowers", domain="docs", tenant="globex")
+    as_globex = pipeline.searcher.search(
+        SearchRequest("bees flowers", domain="docs", tenant="globex")
+    )
     assert {h.doc_id for h in as_globex.hits} == {"moon"}
-    assert pipeline.search("bees", domain="docs", tenant="nobody").hits == []
+    assert (
+        pipeline.searcher.search(SearchRequest("bees", domain="docs", tenant="nobody")).hits == []
+    )
 
 
 def test_rerank_unavailable_is_reported_not_fatal(
     store: VectorStore, embedder: DenseEmbedder
 ) -> None:
     reranker = CrossEncoderReranker("/nonexistent/cross-encoder-model")
-    p = RetrievalPipeline(Settings(), store, embedder, reranker)
-    p.index("docs", _chunks("acme"))
-    result = p.search("immune system antigens", domain="docs", tenant="acme")
+    p = assemble(Settings(), store, embedder, reranker)
+    p.indexer.index("docs", _chunks("acme"))
+    result = p.searcher.search(
+        SearchRequest("immune system antigens", domain="docs", tenant="acme")
+    )
     assert result.hits[0].doc_id == "vaccine"
     assert result.rerank_applied is False
     assert result.rerank_note and "could not be loaded" in result.rerank_note
@@ -96,9 +109,11 @@ def test_rerank_with_a_real_cross_encoder(
     edge_store: EdgeStore, embedder: DenseEmbedder, tiny_cross_encoder: Path
 ) -> None:
     reranker = CrossEncoderReranker(str(tiny_cross_encoder))
-    p = RetrievalPipeline(Settings(), edge_store, embedder, reranker)
-    p.index("docs", _chunks("acme"))
-    result = p.search("rust ownership", domain="docs", tenant="acme", top_k=5)
+    p = assemble(Settings(), edge_store, embedder, reranker)
+    p.indexer.index("docs", _chunks("acme"))
+    result = p.searcher.search(
+        SearchRequest("rust ownership", domain="docs", tenant="acme", top_k=5)
+    )
     assert result.rerank_applied and result.rerank_note is None
     scores = [h.stages.rerank for h in result.hits]
     assert None not in scores and scores == sorted(scores, reverse=True)  # type: ignore[type-var]
@@ -121,31 +136,31 @@ def test_rerank_with_a_real_cross_encoder(
     ],
 )
 def test_bad_input_is_a_typed_error(
-    pipeline: RetrievalPipeline, kwargs: dict[str, object], message: str
+    pipeline: Retrieval, kwargs: dict[str, object], message: str
 ) -> None:
     args: dict[str, object] = {"query": "tea", "domain": "docs", "tenant": "acme", "top_k": 5}
     args.update(kwargs)
     query = args.pop("query")
     with pytest.raises(InvalidRequestError, match=message):
-        pipeline.search(query, **args)  # type: ignore[arg-type]
+        pipeline.searcher.search(SearchRequest(query, **args))  # type: ignore[arg-type]
 
 
-def test_reindex_is_idempotent_and_delete_scoped(pipeline: RetrievalPipeline) -> None:
+def test_reindex_is_idempotent_and_delete_scoped(pipeline: Retrieval) -> None:
     collection = pipeline.settings.domains["docs"].collection
-    pipeline.index("docs", _chunks("acme"))
+    pipeline.indexer.index("docs", _chunks("acme"))
     assert pipeline.store.count(collection, "acme") == len(DOCS)
 
     def recorded(tenant: str) -> int:
         return tenant_lengths(pipeline.store.read_meta(collection), tenant).points
 
     assert (recorded("acme"), recorded("globex")) == (len(DOCS), 1)
-    assert pipeline.delete("docs", "acme", {"source": "tea.txt"}) == 1
+    assert pipeline.indexer.delete("docs", "acme", {"source": "tea.txt"}) == 1
     assert pipeline.store.count(collection, "acme") == len(DOCS) - 1
     assert pipeline.store.count(collection, "globex") == 1
     assert (recorded("acme"), recorded("globex")) == (len(DOCS) - 1, 1)
 
 
-def test_bm25_average_length_tracks_the_tenant(pipeline: RetrievalPipeline) -> None:
+def test_bm25_average_length_tracks_the_tenant(pipeline: Retrieval) -> None:
     collection = pipeline.settings.domains["docs"].collection
 
     def encoded(tenant: str) -> float:
@@ -153,7 +168,7 @@ def test_bm25_average_length_tracks_the_tenant(pipeline: RetrievalPipeline) -> N
 
     before, other = encoded("acme"), encoded("globex")
     long_text = " ".join(f"word{i} topic{i % 7}" for i in range(400))
-    report = pipeline.index(
+    report = pipeline.indexer.index(
         "docs", [Chunk(tenant="acme", doc_id="long", source="long.txt", text=long_text)]
     )
     after = encoded("acme")
@@ -161,7 +176,9 @@ def test_bm25_average_length_tracks_the_tenant(pipeline: RetrievalPipeline) -> N
     assert report.reencoded == len(DOCS)  # acme's earlier vectors re-encoded, globex's not
     assert encoded("globex") == other
     assert report.avg_len == pytest.approx(after, rel=1e-3)
-    result = pipeline.search("waggle dance", domain="docs", tenant="acme", mode="bm25")
+    result = pipeline.searcher.search(
+        SearchRequest("waggle dance", domain="docs", tenant="acme", mode="bm25")
+    )
     assert result.hits[0].doc_id == "bees"
 
 
@@ -181,17 +198,27 @@ def test_rrf_weights_steer_the_fused_order(store: VectorStore, embedder: DenseEm
         **DOCS,
         "routine": "Rise at dawn, fall asleep by ten: twice a day, every day, a routine.",
     }
-    p = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
-    p.index("legal", _chunks("acme", docs))
+    p = assemble(Settings(reranker_model="none"), store, embedder, None)
+    p.indexer.index("legal", _chunks("acme", docs))
     query = "why does the ocean rise and fall twice a day"
-    dense_top = p.search(query, domain="legal", tenant="acme", mode="dense").hits[0].doc_id
-    sparse_top = p.search(query, domain="legal", tenant="acme", mode="bm25").hits[0].doc_id
+    dense_top = (
+        p.searcher.search(SearchRequest(query, domain="legal", tenant="acme", mode="dense"))
+        .hits[0]
+        .doc_id
+    )
+    sparse_top = (
+        p.searcher.search(SearchRequest(query, domain="legal", tenant="acme", mode="bm25"))
+        .hits[0]
+        .doc_id
+    )
     assert dense_top != sparse_top  # the stages disagree, so the weights must decide
     for dense_weight, sparse_weight, expected in ((1.0, 10.0, sparse_top), (10.0, 1.0, dense_top)):
         p.settings.domains[Domain.LEGAL].fusion = FusionSettings(
             method="rrf", rrf_k=1, dense_weight=dense_weight, sparse_weight=sparse_weight
         )
-        result = p.search(query, domain="legal", tenant="acme", mode="hybrid")
+        result = p.searcher.search(
+            SearchRequest(query, domain="legal", tenant="acme", mode="hybrid")
+        )
         assert result.hits[0].doc_id == expected
         assert result.fusion == f"rrf(k=1, weights=[{dense_weight}, {sparse_weight}])"
 
@@ -224,12 +251,12 @@ def test_docs_dense_stage_blends_chunk_and_part_vectors(
     settings = Settings(reranker_model="none")
     docs = settings.domains[Domain.DOCS]
     assert docs.part_sentences == 2
-    p = RetrievalPipeline(settings, store, embedder, None)
-    p.index(
+    p = assemble(settings, store, embedder, None)
+    p.indexer.index(
         "docs", [Chunk(tenant="t", doc_id="w", source="w.txt", text=ABSTRACT, title="Wetlands")]
     )
     query = "salt marsh carbon storage compared with forests"
-    [hit] = p.search(query, domain="docs", tenant="t", mode="dense").hits
+    [hit] = p.searcher.search(SearchRequest(query, domain="docs", tenant="t", mode="dense")).hits
     q = embedder.embed_documents([query])[0].tolist()
     chunk = embedder.embed_documents([f"Wetlands\n{ABSTRACT}"])[0].tolist()
     parts = embedder.embed_documents(part_texts(ABSTRACT, 2))
@@ -245,29 +272,43 @@ def test_collection_without_parts_is_searched_with_chunk_vectors(
 ) -> None:
     old = Settings(reranker_model="none")
     old.domains[Domain.DOCS].part_sentences = 0
-    RetrievalPipeline(old, edge_store, embedder, None).index("docs", _chunks("acme"))
+    assemble(old, edge_store, embedder, None).indexer.index("docs", _chunks("acme"))
     assert not edge_store.has_part_vectors("docs")
-    current = RetrievalPipeline(Settings(reranker_model="none"), edge_store, embedder, None)
-    current.index("docs", _chunks("acme", {"wetlands": ABSTRACT}))  # still no part vectors
+    current = assemble(Settings(reranker_model="none"), edge_store, embedder, None)
+    current.indexer.index("docs", _chunks("acme", {"wetlands": ABSTRACT}))  # still no part vectors
     with caplog.at_level("WARNING"):
-        result = current.search("bee waggle dance", domain="docs", tenant="acme", mode="hybrid")
-        current.search("bee waggle dance", domain="docs", tenant="acme", mode="hybrid")
+        result = current.searcher.search(
+            SearchRequest("bee waggle dance", domain="docs", tenant="acme", mode="hybrid")
+        )
+        current.searcher.search(
+            SearchRequest("bee waggle dance", domain="docs", tenant="acme", mode="hybrid")
+        )
     assert result.hits[0].doc_id == "bees"
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "without part vectors" in caplog.records[0].message
 
 
-def test_keyword_stage_says_when_it_matched_nothing(pipeline: RetrievalPipeline) -> None:
-    miss = pipeline.search("xylophone zeppelin", domain="docs", tenant="acme", mode="hybrid")
+def test_keyword_stage_says_when_it_matched_nothing(pipeline: Retrieval) -> None:
+    miss = pipeline.searcher.search(
+        SearchRequest("xylophone zeppelin", domain="docs", tenant="acme", mode="hybrid")
+    )
     assert miss.hits and NO_KEYWORD_MATCH in miss.notes  # ranked by meaning alone
     assert all(h.stages.sparse is None for h in miss.hits)
-    bm25 = pipeline.search("xylophone zeppelin", domain="docs", tenant="acme", mode="bm25")
+    bm25 = pipeline.searcher.search(
+        SearchRequest("xylophone zeppelin", domain="docs", tenant="acme", mode="bm25")
+    )
     assert bm25.hits == [] and NO_KEYWORD_MATCH_BM25 in bm25.notes
-    stopwords = pipeline.search("the of and", domain="docs", tenant="acme", mode="hybrid")
+    stopwords = pipeline.searcher.search(
+        SearchRequest("the of and", domain="docs", tenant="acme", mode="hybrid")
+    )
     assert stopwords.hits and stopwords.notes == [NO_QUERY_TERMS]
-    only_bm25 = pipeline.search("the of and", domain="docs", tenant="acme", mode="bm25")
+    only_bm25 = pipeline.searcher.search(
+        SearchRequest("the of and", domain="docs", tenant="acme", mode="bm25")
+    )
     assert only_bm25.hits == [] and only_bm25.notes == [NO_QUERY_TERMS_BM25]
-    hit = pipeline.search("waggle dance", domain="docs", tenant="acme", mode="hybrid")
+    hit = pipeline.searcher.search(
+        SearchRequest("waggle dance", domain="docs", tenant="acme", mode="hybrid")
+    )
     assert hit.notes == []
 
 
@@ -278,10 +319,10 @@ def test_identical_passages_collapse_into_one_hit(
     copies = {f"team{i}/security": policy for i in range(4)}
     docs = {**copies, **DOCS}
     chunks = _chunks("acme", docs)
-    pipeline = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
-    pipeline.index("docs", chunks)
-    result = pipeline.search(
-        "how often to rotate credentials", domain="docs", tenant="acme", top_k=3
+    pipeline = assemble(Settings(reranker_model="none"), store, embedder, None)
+    pipeline.indexer.index("docs", chunks)
+    result = pipeline.searcher.search(
+        SearchRequest("how often to rotate credentials", domain="docs", tenant="acme", top_k=3)
     )
     top = result.hits[0]
     assert top.text == policy
@@ -291,8 +332,10 @@ def test_identical_passages_collapse_into_one_hit(
     assert len(result.hits) == 3 and len({h.text for h in result.hits}) == 3
     # the kept copy does not depend on store order: equal scores rank by id
     assert top.id == min([top.id] + [c.id for c in top.also_in])
-    off = RetrievalPipeline(
+    off = assemble(
         Settings(reranker_model="none", collapse_duplicates=False), store, embedder, None
     )
-    plain = off.search("how often to rotate credentials", domain="docs", tenant="acme", top_k=3)
+    plain = off.searcher.search(
+        SearchRequest("how often to rotate credentials", domain="docs", tenant="acme", top_k=3)
+    )
     assert [h.text for h in plain.hits] == [policy] * 3 and not plain.hits[0].also_in

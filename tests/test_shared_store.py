@@ -24,14 +24,14 @@ from pathlib import Path
 import pytest
 
 from server.errors import InvalidRequestError, StoreError, StoreLockedError
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore, read_lock_info
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import open_store
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import assemble, open_store
 from server.retrieval.shared_store import SharedStore, socket_paths_for
 from server.retrieval.sparse import SparseVector
-from server.retrieval.store import BASE_PAYLOAD_INDEXES, HybridQuery, StoredPoint, point_id
-from server.retrieval.types import Chunk
+from server.retrieval.store import HybridQuery, StoredPoint, point_id
+from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,8 @@ OWNER_SCRIPT = f"""
 import sys
 from server.retrieval.shared_store import SharedStore
 from server.retrieval.sparse import SparseVector
-from server.retrieval.store import BASE_PAYLOAD_INDEXES, StoredPoint, point_id
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
+from server.retrieval.store import StoredPoint, point_id
 COLLECTION, DIM = {COLLECTION!r}, {DIM}
 {inspect.getsource(_point)}
 store = SharedStore(sys.argv[1])
@@ -339,14 +340,14 @@ def test_two_processes_search_and_write_one_store(tmp_path: Path, embedder: Dens
     script = textwrap.dedent(
         """
         import sys
-        from server.retrieval.factory import build_pipeline
-        from server.retrieval.types import Chunk
+        from server.retrieval.factory import build_retrieval
+        from server.retrieval.types import Chunk, SearchRequest
         from server.settings import Settings
 
         settings = Settings(store_path=sys.argv[1], reranker_model="none")
-        pipeline = build_pipeline(settings)
+        pipeline = build_retrieval(settings)
         print("owner" if pipeline.store.is_owner else "client", flush=True)
-        pipeline.index("docs", [
+        pipeline.indexer.index("docs", [
             Chunk(tenant="t", doc_id="volcano", source="v.md",
                   text="Magma rises through the crust and erupts as lava."),
             Chunk(tenant="other", doc_id="secret", source="s.md",
@@ -355,7 +356,8 @@ def test_two_processes_search_and_write_one_store(tmp_path: Path, embedder: Dens
         print("ready", flush=True)
         for line in sys.stdin:
             if line.strip() == "search":
-                hits = pipeline.search("ocean tides moon", domain="docs", tenant="t").hits
+                request = SearchRequest("ocean tides moon", domain="docs", tenant="t")
+                hits = pipeline.searcher.search(request).hits
                 print("hits", ",".join(h.doc_id for h in hits), flush=True)
             elif line.strip() == "quit":
                 break
@@ -372,10 +374,12 @@ def test_two_processes_search_and_write_one_store(tmp_path: Path, embedder: Dens
         try:
             assert isinstance(store, SharedStore) and not store.is_owner
             assert store.owner_pid == owner.proc.pid
-            pipeline = RetrievalPipeline(settings, store, embedder)
-            result = pipeline.search("lava eruption", domain="docs", tenant="t")
+            pipeline = assemble(settings, store, embedder)
+            result = pipeline.searcher.search(
+                SearchRequest("lava eruption", domain="docs", tenant="t")
+            )
             assert [h.doc_id for h in result.hits] == ["volcano"]  # never tenant "other"
-            pipeline.index(
+            pipeline.indexer.index(
                 "docs",
                 [
                     Chunk(

@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from server.errors import InvalidRequestError
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
-    BASE_PAYLOAD_INDEXES,
     HybridQuery,
     StoredPoint,
     VectorStore,

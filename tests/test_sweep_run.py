@@ -13,8 +13,8 @@ from server.evaluation.runner import EVAL_TENANT
 from server.evaluation.splits import split_of
 from server.evaluation.sweep import Grid, rank_sweep, score_sets
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import open_store
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import assemble, open_store
+from server.retrieval.types import SearchRequest
 from server.settings import Domain, Settings
 
 DOCS = {
@@ -73,14 +73,16 @@ def test_sweep_scores_match_the_pipeline(
     # the sweep, equals the real pipeline's hybrid search query by query
     store_dir = tmp_path / "stores" / "legal" / "tiny"
     run_settings = settings.model_copy(update={"store_path": store_dir})
-    pipeline = RetrievalPipeline(run_settings, open_store(run_settings), embedder, None)
+    pipeline = assemble(run_settings, open_store(run_settings), embedder, None)
     k1, b = default.bm25.k1, default.bm25.b
     natural = f"dbsf c{default.candidates} k1={k1:g} b={b:g}"
     keyword = f"rrf(k=1,1:10) c{default.candidates} k1={k1:g} b={b:g}"
     label = f"adaptive[citation: {keyword} | else {natural}]"
     try:
         for i, (text, relevant) in enumerate(QUERIES.values()):
-            result = pipeline.rank(text, domain="legal", tenant=EVAL_TENANT, limit=6, mode="hybrid")
+            result = pipeline.searcher.rank(
+                SearchRequest(text, domain="legal", tenant=EVAL_TENANT, top_k=6, mode="hybrid")
+            )
             ranked = list(dict.fromkeys(h.doc_id for h in result.hits))
             expected = ndcg_at_k(ranked, dict.fromkeys(relevant, 1), 10)
             served = keyword if "§" in text else natural

@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qdrant_client import QdrantClient
 
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.sparse import SparseEncoder
 from server.retrieval.store import (
-    BASE_PAYLOAD_INDEXES,
     HybridQuery,
     StoredPoint,
     VectorStore,

@@ -17,11 +17,11 @@ from qdrant_client import QdrantClient
 
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.length_stats import tenant_lengths
-from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.store import VectorStore
-from server.retrieval.types import Chunk
+from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Settings
 
 WORDS = [
@@ -65,16 +65,18 @@ def _chunks(tenant: str, docs: list[list[str]], prefix: str) -> list[Chunk]:
 Seen = list[tuple[str, str, list[tuple[str, float | None, float | None, float | None]]]]
 
 
-def _seen_by_a(pipeline: RetrievalPipeline, qs: list[list[str]]) -> Seen:
+def _seen_by_a(pipeline: Retrieval, qs: list[list[str]]) -> Seen:
     seen: Seen = []
     for words in qs:
         for mode in MODES:
-            result = pipeline.search(
-                " ".join(words),
-                domain="docs",
-                tenant="a",
-                top_k=20,
-                mode=mode,  # type: ignore[arg-type]
+            result = pipeline.searcher.search(
+                SearchRequest(
+                    " ".join(words),
+                    domain="docs",
+                    tenant="a",
+                    top_k=20,
+                    mode=mode,  # type: ignore[arg-type]
+                )
             )
             seen.append(
                 (
@@ -97,18 +99,18 @@ def _r(score: float | None) -> float | None:
 
 
 def _check(store: VectorStore, embedder: DenseEmbedder, a, b, qs) -> None:  # type: ignore[no-untyped-def]
-    pipeline = RetrievalPipeline(Settings(reranker_model="none"), store, embedder, None)
-    pipeline.index("docs", _chunks("a", a, "a"))
+    pipeline = assemble(Settings(reranker_model="none"), store, embedder, None)
+    pipeline.indexer.index("docs", _chunks("a", a, "a"))
     before = _seen_by_a(pipeline, qs)
-    pipeline.index("docs", _chunks("b", b, "b"))
+    pipeline.indexer.index("docs", _chunks("b", b, "b"))
     assert _seen_by_a(pipeline, qs) == before, "tenant b's ingest changed what tenant a sees"
     # b's average moves past the re-encode threshold: only b's vectors are re-encoded
-    report = pipeline.index("docs", _chunks("b", [b[0] * 4], "b-long"))
+    report = pipeline.indexer.index("docs", _chunks("b", [b[0] * 4], "b-long"))
     assert report.reencoded in (0, len(b))
     assert _seen_by_a(pipeline, qs) == before, "tenant b's re-encode changed tenant a's scores"
-    pipeline.delete("docs", "b", {"source": "/b/0.txt"})
+    pipeline.indexer.delete("docs", "b", {"source": "/b/0.txt"})
     assert _seen_by_a(pipeline, qs) == before, "tenant b's delete changed what tenant a sees"
-    pipeline.delete("docs", "b")
+    pipeline.indexer.delete("docs", "b")
     assert _seen_by_a(pipeline, qs) == before
     stats = tenant_lengths(store.read_meta("docs"), "b")
     assert (stats.points, stats.total_len) == (0, 0.0)

@@ -18,9 +18,10 @@ from typing import Any
 from server.ingest.chunking import chunk_file
 from server.ingest.runner import make_budget, run_ingest
 from server.ingest.walker import discover
+from server.retrieval.analysis import part_texts
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import RetrievalPipeline, part_texts
+from server.retrieval.factory import assemble
 from server.settings import Domain, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,14 +89,14 @@ def bench_ingest(
         root = Path(scratch)
         store = EdgeStore(root / "store")
         try:
-            pipeline = RetrievalPipeline(settings, store, embedder, None)
+            pipeline = assemble(settings, store, embedder, None)
             for domain in domains:
                 texts, chunk_count = _corpus_texts(settings, embedder, domain)
                 start = time.perf_counter()
                 embedder.embed_documents(texts)
                 raw_rate = chunk_count / (time.perf_counter() - start)
                 report = run_ingest(
-                    pipeline,
+                    pipeline.indexer,
                     [REPO_ROOT / "datasets" / domain.value / "corpus"],
                     domain=domain,
                     tenant="bench",
@@ -114,9 +115,13 @@ def bench_ingest(
 
             folder = root / "noop"
             _write_small_files(folder, noop_files)
-            first = run_ingest(pipeline, [folder], domain="docs", tenant="noop", progress=False)
+            first = run_ingest(
+                pipeline.indexer, [folder], domain="docs", tenant="noop", progress=False
+            )
             with _CountingEmbed(embedder) as counter:
-                again = run_ingest(pipeline, [folder], domain="docs", tenant="noop", progress=False)
+                again = run_ingest(
+                    pipeline.indexer, [folder], domain="docs", tenant="noop", progress=False
+                )
             verdict = "ok" if again.seconds < NOOP_TARGET_S and counter.calls == 0 else "MISSED"
             rows.append(
                 (

@@ -29,6 +29,7 @@ import anyio
 from server.evaluation.beir import load_corpus
 from server.evaluation.eval_sets import ensure_legal_corpus
 from server.evaluation.metrics import percentile
+from server.retrieval.types import SearchRequest
 from server.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +68,10 @@ def _queries(limit: int) -> list[str]:
 
 def _index(store_dir: Path, docs: int) -> int:
     from server.evaluation.runner import index_documents
-    from server.retrieval.factory import build_pipeline
+    from server.retrieval.factory import build_retrieval
 
     settings = Settings(store_path=store_dir, reranker_model="none")
-    pipeline = build_pipeline(settings)
+    pipeline = build_retrieval(settings)
     try:
         report = index_documents(
             pipeline, load_corpus(ensure_legal_corpus())[:docs], domain="docs", tenant=TENANT
@@ -137,12 +138,12 @@ async def _interleaved(
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     from server.auth import TokenFile
-    from server.retrieval.factory import build_pipeline
+    from server.retrieval.factory import build_retrieval
 
     local_store, stdio_store, http_store = stores
     token, _ = TokenFile(tokens_file).add(TENANT, label="bench")
     port = _free_port()
-    pipeline = build_pipeline(Settings(store_path=local_store, reranker_model="none"))
+    pipeline = build_retrieval(Settings(store_path=local_store, reranker_model="none"))
     times: dict[str, list[float]] = {"in-process": [], "stdio": [], "http": []}
     try:
         with _http_process(http_store, tokens_file, port):
@@ -155,7 +156,9 @@ async def _interleaved(
                 for i, query in enumerate(queries):
                     args = {"query": query, "top_k": 10}
                     start = time.perf_counter()
-                    pipeline.search(query, domain="docs", tenant=TENANT, top_k=10)
+                    pipeline.searcher.search(
+                        SearchRequest(query, domain="docs", tenant=TENANT, top_k=10)
+                    )
                     local_ms = (time.perf_counter() - start) * 1000
                     remote_ms = {}
                     for name, client in (("stdio", stdio), ("http", remote)):

@@ -27,19 +27,14 @@ from server.evaluation.bench_corpus import (
 )
 from server.evaluation.bench_process import memory_figures
 from server.evaluation.bench_test_models import build_test_cross_encoder
+from server.retrieval.analysis import DEFAULT_PART_SENTENCES, part_texts
+from server.retrieval.chunk_record import payload_indexes
 from server.retrieval.edge_store import EdgeStore
-from server.retrieval.factory import load_embedder
+from server.retrieval.factory import assemble, load_embedder
 from server.retrieval.length_stats import TENANTS_KEY
-from server.retrieval.pipeline import (
-    DEFAULT_PART_SENTENCES,
-    DOMAIN_PAYLOAD_INDEXES,
-    RetrievalPipeline,
-    part_texts,
-)
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.sparse import SparseEncoder
-from server.retrieval.store import BASE_PAYLOAD_INDEXES
-from server.retrieval.types import Chunk
+from server.retrieval.types import Chunk, SearchMode, SearchRequest
 from server.settings import Domain, Settings
 
 WARMUP_QUERIES = 5
@@ -97,7 +92,7 @@ def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> di
     with tempfile.TemporaryDirectory(prefix="retrieval-bench-ingest-") as scratch:
         store = EdgeStore(Path(scratch))
         try:
-            pipeline = RetrievalPipeline(settings, store, embedder)
+            pipeline = assemble(settings, store, embedder)
             for round_no, begin in enumerate(range(0, len(chunks), step)):
                 part = chunks[begin : begin + step]
 
@@ -107,14 +102,14 @@ def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> di
                     return time.perf_counter() - start
 
                 def raw_all(part: list[Chunk] = part) -> float:
-                    texts, groups = pipeline.texts_to_embed(Domain.DOCS, part)
+                    texts, groups = pipeline.indexer.texts_to_embed(Domain.DOCS, part)
                     start = time.perf_counter()
                     embedder.embed_documents(texts + [t for g in groups for t in g])
                     return time.perf_counter() - start
 
                 def ingest(part: list[Chunk] = part) -> float:
                     start = time.perf_counter()
-                    pipeline.index(Domain.DOCS, part)
+                    pipeline.indexer.index(Domain.DOCS, part)
                     return time.perf_counter() - start
 
                 # Whichever runs second meets the same input shapes warm: alternate the order.
@@ -152,7 +147,7 @@ def build_store(corpus_dir: str, store_dir: str, size: int) -> dict[str, Any]:
         store.ensure_collection(
             collection,
             int(corpus.vectors.shape[1]),
-            {**BASE_PAYLOAD_INDEXES, **DOMAIN_PAYLOAD_INDEXES[Domain.DOCS]},
+            payload_indexes(Domain.DOCS),
             part_vectors=with_parts,
         )
         # per-tenant statistics as the pipeline keeps them (length_stats.py); the synthetic
@@ -205,11 +200,12 @@ def serve_queries(store_dir: str, corpus_dir: str, rerank_queries: int) -> dict[
     try:
         embedder = load_embedder(settings)
         reranker, reranker_label = _load_reranker(Path(corpus_dir), settings.rerank_batch_size)
-        pipeline = RetrievalPipeline(settings, store, embedder, reranker)
+        pipeline = assemble(settings, store, embedder, reranker)
         ready = memory_figures()
 
-        def search(query: str, mode: str) -> None:
-            pipeline.rank(query, domain=Domain.DOCS, tenant=QUERY_TENANT, limit=10, mode=mode)  # type: ignore[arg-type]
+        def search(query: str, mode: SearchMode) -> None:
+            request = SearchRequest(query, Domain.DOCS, QUERY_TENANT, top_k=10, mode=mode)
+            pipeline.searcher.rank(request)
 
         def bare_embed(query: str) -> None:
             embedder.embed_documents([query])

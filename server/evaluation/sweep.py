@@ -51,9 +51,9 @@ from server.evaluation.sweep_grid import (  # re-exported: kept scores name them
 )
 from server.evaluation.sweep_report import SweepResult, rank_sweep
 from server.evaluation.sweep_table import SetReport, SetRun
+from server.retrieval.analysis import resolve_domain
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import load_embedder, open_store
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.factory import Retrieval, assemble, load_embedder, open_store
 from server.retrieval.store import HybridQuery
 from server.settings import Domain, FusionSettings, Settings
 
@@ -95,7 +95,7 @@ def _settings_for(base: Settings, domain: Domain, store: Path, parts: bool) -> S
 
 
 def _stage_lists(
-    pipeline: RetrievalPipeline,
+    pipeline: Retrieval,
     domain: Domain,
     dense: Sequence[list[float]],
     sparse: Sequence[Any],
@@ -103,7 +103,7 @@ def _stage_lists(
     fusions: Sequence[FusionSettings],
 ) -> list[StageLists]:
     """One store query per query; the verified fusion rotates through the grid's fusions."""
-    _, settings = pipeline.domain_settings(domain)
+    _, settings = resolve_domain(pipeline.settings, domain)
     parts = settings.part_sentences > 0 and pipeline.store.has_part_vectors(settings.collection)
     lists = []
     for i, (vector, sparse_vector) in enumerate(zip(dense, sparse, strict=True)):
@@ -128,7 +128,7 @@ def _stage_lists(
     return lists
 
 
-def _doc_ids(pipeline: RetrievalPipeline, collection: str) -> dict[str, str]:
+def _doc_ids(pipeline: Retrieval, collection: str) -> dict[str, str]:
     doc_of: dict[str, str] = {}
     offset: str | int | None = None
     while True:
@@ -166,14 +166,14 @@ def sweep_set(
         # keyed by corpus: sets that share one (go-howto, go-usage) share its index
         store = store_root / domain.value / f"{tuning_set.directory.name}{suffix}"
         settings = _settings_for(base, domain, store, parts)
-        pipeline = RetrievalPipeline(settings, open_store(settings), embedder, None)
+        pipeline = assemble(settings, open_store(settings), embedder, None)
         try:
             report.index["parts" if parts else "no-parts"] = ensure_indexed(
                 pipeline, dataset, domain.value
             ) | {"store": str(store)}
             collection = settings.domains[domain].collection
             doc_of = _doc_ids(pipeline, collection)
-            encoder = pipeline.sparse_encoder(domain)
+            encoder = pipeline.searcher.analysis.sparse_encoder(domain)
             sparse = [encoder.encode_query(t) for t in texts]
             try:
                 for k1, b in grid.bm25:

@@ -16,26 +16,14 @@ _SKIPS_SHOWN = 25
 _SKIP_LABELS = (("error", "errors"), ("link", "links"), ("file", "other"))
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    if args.store:
-        overrides["store_path"] = Path(args.store)
-    return Settings(**overrides)
+def _open_indexer(settings: Settings) -> Any:
+    """The write side over the configured store; no reranker: ingest never ranks."""
+    from server.retrieval.factory import build_retrieval
 
-
-def _open_pipeline(settings: Settings) -> Any:
-    """Store (via the factory) + embedder; no reranker: ingest never ranks."""
-    from server.retrieval.factory import load_embedder, open_store
-    from server.retrieval.pipeline import RetrievalPipeline
-
-    store = open_store(settings)
-    try:
-        embedder = load_embedder(settings, lazy=True)  # a no-op re-ingest embeds nothing
-    except BaseException:
-        store.close()
-        raise
+    # a no-op re-ingest embeds nothing: load the weights on the first embedding
+    retrieval = build_retrieval(settings, lazy_embedder=True, with_reranker=False)
     _quiet_tokenizer_warnings()
-    return RetrievalPipeline(settings, store, embedder, None)
+    return retrieval.indexer
 
 
 def _quiet_tokenizer_warnings() -> None:
@@ -106,10 +94,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if _missing(p)]
     if missing:
         raise InvalidRequestError(f"no such file or directory: {', '.join(missing)}")
-    pipeline = _open_pipeline(_settings(args))
+    indexer = _open_indexer(Settings.from_cli(args))
     try:
         report = run_ingest(
-            pipeline,
+            indexer,
             args.paths,
             domain=args.domain,
             tenant=args.tenant,
@@ -118,7 +106,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     finally:
-        pipeline.store.close()
+        indexer.store.close()
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
@@ -143,13 +131,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from server.ingest.runner import delete_sources
 
     domains = [Domain(args.domain)] if args.domain else list(Domain)
-    pipeline = _open_pipeline(_settings(args))
+    indexer = _open_indexer(Settings.from_cli(args))
     try:
         removed = delete_sources(
-            pipeline, tenant=args.tenant, domains=domains, source=None if args.all else args.source
+            indexer, tenant=args.tenant, domains=domains, source=None if args.all else args.source
         )
     finally:
-        pipeline.store.close()
+        indexer.store.close()
     total = sum(removed.values())
     what = "all sources" if args.all else args.source
     if total == 0 and not args.all:

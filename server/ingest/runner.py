@@ -27,8 +27,9 @@ from server.ingest.chunking import chunk_file
 from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
 from server.ingest.walker import Discovery, SourceFile, discover, under_roots
+from server.retrieval.analysis import resolve_domain
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.pipeline import RetrievalPipeline
+from server.retrieval.indexer import Indexer
 from server.retrieval.types import Chunk
 from server.settings import Domain, IngestSettings
 from server.tenants import validate_tenant
@@ -124,11 +125,11 @@ class _Progress:
 
 
 class IngestJob:
-    """One ``ingest`` run for one tenant and domain over a pipeline (store + embedder)."""
+    """One ``ingest`` run for one tenant and domain through an Indexer (store + embedder)."""
 
     def __init__(
         self,
-        pipeline: RetrievalPipeline,
+        indexer: Indexer,
         *,
         domain: str | Domain,
         tenant: str,
@@ -137,15 +138,15 @@ class IngestJob:
         progress: bool = True,
     ) -> None:
         validate_tenant(tenant)
-        self.pipeline = pipeline
-        self.domain, domain_settings = pipeline.domain_settings(domain)
+        self.indexer = indexer
+        self.domain, domain_settings = resolve_domain(indexer.settings, domain)
         self.collection = domain_settings.collection
         self.tenant = tenant
         self.dry_run = dry_run
         self.prune = prune
         self.show_progress = progress
-        self.settings = pipeline.settings.ingest
-        self.budget = make_budget(pipeline.embedder, self.settings)
+        self.settings = indexer.settings.ingest
+        self.budget = make_budget(indexer.embedder, self.settings)
         self.report = IngestReport(domain=self.domain.value, tenant=tenant, dry_run=dry_run)
         self._pending: list[Chunk] = []
         self._pending_sources: list[_Written] = []
@@ -154,7 +155,7 @@ class IngestJob:
     def run(self, paths: Sequence[Path | str]) -> IngestReport:
         """Ingest ``paths`` (files and folders) and return the summary."""
         started = time.perf_counter()
-        manifest = load_manifest(self.pipeline.store, self.collection, self.tenant)
+        manifest = load_manifest(self.indexer.store, self.collection, self.tenant)
         # a file reached by several hard links stays under the path it is stored under
         found = discover(paths, self.domain, self.settings.max_file_bytes, prefer=manifest.keys())
         if not found.roots:
@@ -204,7 +205,7 @@ class IngestJob:
         if not pieces:
             self._skip(file, "no text to index")
             if previous is not None and not self.dry_run:
-                self.report.stale_chunks_removed += self.pipeline.delete(
+                self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {"source": file.source}
                 )
             return
@@ -253,7 +254,7 @@ class IngestJob:
         if not self._pending:
             return
         progress = self._progress.chunks_done if self._progress else None
-        report = self.pipeline.index(
+        report = self.indexer.index(
             self.domain, self._pending, batch_size=self.settings.batch_chunks, progress=progress
         )
         self.report.chunks_written += report.chunks
@@ -263,7 +264,7 @@ class IngestJob:
                 continue
             stale = sorted(i for i in previous.indexes if i >= written.chunk_count or i < 0)
             if stale:
-                self.report.stale_chunks_removed += self.pipeline.delete(
+                self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {"source": written.source, "chunk_index": stale}
                 )
         self._pending = []
@@ -283,14 +284,14 @@ class IngestJob:
             return
         for source in gone:
             if not self.dry_run:
-                self.report.stale_chunks_removed += self.pipeline.delete(
+                self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {"source": source}
                 )
             self.report.deleted.append(source)
 
 
 def run_ingest(
-    pipeline: RetrievalPipeline,
+    indexer: Indexer,
     paths: Sequence[Path | str],
     *,
     domain: str | Domain,
@@ -301,13 +302,13 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest files and folders for one tenant into one domain (see :class:`IngestJob`)."""
     job = IngestJob(
-        pipeline, domain=domain, tenant=tenant, dry_run=dry_run, prune=prune, progress=progress
+        indexer, domain=domain, tenant=tenant, dry_run=dry_run, prune=prune, progress=progress
     )
     return job.run(paths)
 
 
 def delete_sources(
-    pipeline: RetrievalPipeline,
+    indexer: Indexer,
     *,
     tenant: str,
     domains: Sequence[Domain],
@@ -320,15 +321,15 @@ def delete_sources(
     target = Path(source).expanduser().resolve().as_posix() if source is not None else None
     for domain in domains:
         if target is None:
-            removed[domain.value] = pipeline.delete(domain, tenant)
+            removed[domain.value] = indexer.delete(domain, tenant)
             continue
-        collection = pipeline.settings.domains[domain].collection
+        collection = indexer.settings.domains[domain].collection
         sources = [
             s
-            for s in load_manifest(pipeline.store, collection, tenant)
+            for s in load_manifest(indexer.store, collection, tenant)
             if s in (target, source) or under_roots(s, [Path(target)])
         ]
         removed[domain.value] = sum(
-            pipeline.delete(domain, tenant, {"source": s}) for s in sorted(sources)
+            indexer.delete(domain, tenant, {"source": s}) for s in sorted(sources)
         )
     return removed

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from server.retrieval.chunk_record import copy_of
+from server.retrieval.results import SearchHit
 from server.retrieval.sparse import normalize_text
-from server.retrieval.types import Hit, Occurrence
 
 
 def passage_key(text: str) -> str:
@@ -21,11 +22,11 @@ def passage_key(text: str) -> str:
     return hashlib.sha1(folded.encode("utf-8")).hexdigest()
 
 
-def collapse_duplicates(hits: Sequence[Hit]) -> list[Hit]:
+def collapse_duplicates(hits: Sequence[SearchHit]) -> list[SearchHit]:
     """The hits in order, each passage once: the first (best-ranked) copy stays and lists the
     later copies in ``also_in``. Returns new list; hits are updated in place."""
-    kept: dict[str, Hit] = {}
-    out: list[Hit] = []
+    kept: dict[str, SearchHit] = {}
+    out: list[SearchHit] = []
     for hit in hits:
         key = passage_key(hit.text)
         first = kept.get(key)
@@ -33,14 +34,5 @@ def collapse_duplicates(hits: Sequence[Hit]) -> list[Hit]:
             kept[key] = hit
             out.append(hit)
             continue
-        first.also_in.append(
-            Occurrence(
-                id=hit.id,
-                doc_id=hit.doc_id,
-                source=hit.source,
-                chunk_index=hit.chunk_index,
-                title=hit.title,
-                metadata=hit.metadata,
-            )
-        )
+        first.also_in.append(copy_of(hit))
     return out

@@ -1,14 +1,22 @@
-"""Builds the store and pipeline that settings describe (embedded by default, server by URL)."""
+"""The one place the runtime is built: store, models, and the read and write side over them.
+
+The CLI, the MCP server (server/runtime.py), the evaluation and the tests all build through
+:func:`assemble` (given parts) or :func:`build_retrieval` (from settings): embedded store by
+default, a Qdrant server or cluster by URL.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
+from server.retrieval.analysis import DomainAnalysis
 from server.retrieval.embedder import DenseEmbedder, set_torch_threads
+from server.retrieval.indexer import Indexer
 from server.retrieval.lazy_embedder import LazyEmbedder
-from server.retrieval.pipeline import RetrievalPipeline
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.searcher import Searcher
 from server.retrieval.shared_store import SharedStore
 from server.retrieval.store import VectorStore
 from server.settings import Settings
@@ -53,15 +61,59 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker | None:
     )
 
 
-def build_pipeline(settings: Settings, store: VectorStore | None = None) -> RetrievalPipeline:
-    """Store + models wired into a pipeline; the reranker is loaded (or found missing) now."""
+@dataclass(frozen=True)
+class Retrieval:
+    """The read side and the write side over one store and one set of models."""
+
+    settings: Settings
+    store: VectorStore
+    embedder: DenseEmbedder
+    reranker: CrossEncoderReranker | None
+    searcher: Searcher
+    indexer: Indexer
+
+    def close(self) -> None:
+        """Close the store (the models need no closing)."""
+        self.store.close()
+
+
+def assemble(
+    settings: Settings,
+    store: VectorStore,
+    embedder: DenseEmbedder,
+    reranker: CrossEncoderReranker | None = None,
+) -> Retrieval:
+    """A Searcher and an Indexer sharing the given store, models and per-domain analyzers."""
+    analysis = DomainAnalysis(settings, store)
+    return Retrieval(
+        settings=settings,
+        store=store,
+        embedder=embedder,
+        reranker=reranker,
+        searcher=Searcher(settings, store, embedder, reranker, analysis),
+        indexer=Indexer(settings, store, embedder, analysis),
+    )
+
+
+def build_retrieval(
+    settings: Settings,
+    store: VectorStore | None = None,
+    *,
+    lazy_embedder: bool = False,
+    with_reranker: bool = True,
+) -> Retrieval:
+    """Store + models from settings, assembled; the reranker is loaded (or found missing) now.
+
+    ``lazy_embedder`` defers loading the weights to the first embedding (ingest, which may
+    embed nothing); ``with_reranker=False`` for commands that never rank.
+    """
     store = store if store is not None else open_store(settings)
     try:
-        embedder = load_embedder(settings)
-    except Exception:
+        embedder = load_embedder(settings, lazy=lazy_embedder)
+    except BaseException:
         store.close()
         raise
-    reranker = load_reranker(settings)
+    reranker = load_reranker(settings) if with_reranker else None
     if reranker is not None and not reranker.load():
         logger.warning("reranking is off: %s", reranker.unavailable_reason)
-    return RetrievalPipeline(settings, store, embedder, reranker)
+    return assemble(settings, store, embedder, reranker)

@@ -25,14 +25,6 @@ PARTS_VECTOR = "parts"
 TENANT_FIELD = "tenant"
 
 IndexKind = Literal["tenant", "keyword", "integer"]
-BASE_PAYLOAD_INDEXES: dict[str, IndexKind] = {
-    TENANT_FIELD: "tenant",
-    "doc_id": "keyword",
-    "source": "keyword",
-    "chunk_index": "integer",
-}
-"""Payload fields every collection indexes; domains add their own filterable fields."""
-
 _POINT_NAMESPACE = uuid.UUID("8d6f3c1e-5a0b-4c53-9a55-2f0f1d3c9e71")
 
 

@@ -8,49 +8,13 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from server.errors import InvalidRequestError
 from server.retrieval import browse
+from server.retrieval.results import ChunkContext, SourceList
 from server.runtime import ServerRuntime
 from server.settings import Domain
-from server.tools.citations import citation
 from server.tools.common import app_state, caller_tenant, tool_errors, with_text
 from server.tools.docs import PATH_PREFIX_HELP
-from server.tools.models import (
-    ChunkContext,
-    ChunkView,
-    DomainCounts,
-    IndexStats,
-    SourceEntry,
-    SourceList,
-)
-
-
-def _view(chunk: browse.StoredChunk) -> ChunkView:
-    return ChunkView(
-        id=chunk.id,
-        source=chunk.source,
-        citation=citation(chunk.domain, chunk.source, chunk.title, chunk.metadata),
-        chunk_index=chunk.chunk_index,
-        title=chunk.title,
-        text=chunk.text,
-        metadata=chunk.metadata,
-    )
-
-
-def read_chunk(runtime: ServerRuntime, tenant: str, chunk_id: str, neighbors: int) -> ChunkContext:
-    """A chunk of the tenant with up to ``neighbors`` chunks either side."""
-    limit = runtime.settings.mcp.max_neighbors
-    if not 0 <= neighbors <= limit:
-        raise InvalidRequestError(f"neighbors must be between 0 and {limit}, got {neighbors}")
-    store = runtime.store()
-    target = browse.find_chunk(store, runtime.settings, tenant, chunk_id)
-    window = browse.chunk_window(store, runtime.settings, tenant, target, neighbors)
-    return ChunkContext(
-        domain=target.domain,
-        chunk=_view(target),
-        before=[_view(c) for c in window if c.chunk_index < target.chunk_index],
-        after=[_view(c) for c in window if c.chunk_index > target.chunk_index],
-    )
+from server.tools.models import IndexStats
 
 
 def render_chunk(result: ChunkContext) -> str:
@@ -60,41 +24,6 @@ def render_chunk(result: ChunkContext) -> str:
         marker = ">>" if view.id == result.chunk.id else "  "
         parts.append(f"{marker} [chunk {view.chunk_index}] {view.citation}\n{view.text}")
     return "\n\n".join(parts)
-
-
-def sources_page(
-    runtime: ServerRuntime,
-    tenant: str,
-    domain: Domain,
-    path_prefix: str | None,
-    limit: int,
-    cursor: str | None,
-) -> SourceList:
-    """One page of the tenant's sources in a domain."""
-    cap = runtime.settings.mcp.max_list_sources
-    if not 1 <= limit <= cap:
-        raise InvalidRequestError(f"limit must be between 1 and {cap}, got {limit}")
-    if cursor is not None:
-        cursor = browse.validate_chunk_id(cursor)
-    if path_prefix is not None:
-        browse.path_prefix_filter(path_prefix)  # validates
-    page = browse.list_sources(
-        runtime.store(),
-        runtime.settings,
-        tenant,
-        domain,
-        prefix=path_prefix,
-        limit=limit,
-        cursor=cursor,
-    )
-    return SourceList(
-        domain=domain,
-        sources=[
-            SourceEntry(source=s.source, title=s.title, chunks=s.chunks, metadata=s.metadata)
-            for s in page.sources
-        ],
-        next_cursor=page.next_cursor,
-    )
 
 
 def render_sources(result: SourceList) -> str:
@@ -112,16 +41,10 @@ def render_sources(result: SourceList) -> str:
 def tenant_stats(runtime: ServerRuntime, tenant: str) -> IndexStats:
     """Counts per domain for the tenant and the state of the models (does not wait for them)."""
     store = runtime.store()
-    counts = [browse.domain_stats(store, runtime.settings, tenant, d) for d in Domain]
     status = runtime.model_status()
     return IndexStats(
         tenant=tenant,
-        domains=[
-            DomainCounts(
-                domain=c.domain, chunks=c.chunks, sources=c.sources, part_vectors=c.part_vectors
-            )
-            for c in counts
-        ],
+        domains=[browse.domain_counts(store, runtime.settings, tenant, d) for d in Domain],
         embedding_model=status.embedding_model,
         embedding_dimension=status.embedding_dimension,
         models_loaded=status.loaded,
@@ -147,7 +70,7 @@ def get_chunk(
     ctx: Context,
     neighbors: Annotated[
         int,
-        Field(ge=0, le=50, description="Chunks to include before and after it (0-5)."),
+        Field(description="Chunks to include before and after it."),
     ] = 1,
 ) -> Annotated[CallToolResult, ChunkContext]:
     """Read one chunk by id together with its neighbouring chunks from the same file, in
@@ -156,7 +79,10 @@ def get_chunk(
     """
     with tool_errors("get_chunk"):
         state = app_state(ctx)
-        result = read_chunk(state.runtime, caller_tenant(ctx), id, neighbors)
+        runtime = state.runtime
+        result = browse.read_chunk(
+            runtime.store(), runtime.settings, caller_tenant(ctx), id, neighbors
+        )
         return with_text(result, render_chunk(result))
 
 
@@ -164,7 +90,7 @@ def list_sources(
     domain: Annotated[Domain, Field(description="Which index: 'docs', 'legal' or 'code'.")],
     ctx: Context,
     path_prefix: Annotated[str | None, Field(description=PATH_PREFIX_HELP)] = None,
-    limit: Annotated[int, Field(ge=1, le=10000, description="Sources per page.")] = 100,
+    limit: Annotated[int, Field(description="Sources per page.")] = 100,
     cursor: Annotated[
         str | None, Field(description="'next_cursor' from the previous page.")
     ] = None,
@@ -175,7 +101,16 @@ def list_sources(
     """
     with tool_errors("list_sources"):
         state = app_state(ctx)
-        result = sources_page(state.runtime, caller_tenant(ctx), domain, path_prefix, limit, cursor)
+        runtime = state.runtime
+        result = browse.list_sources(
+            runtime.store(),
+            runtime.settings,
+            caller_tenant(ctx),
+            domain,
+            prefix=path_prefix,
+            limit=limit,
+            cursor=cursor,
+        )
         return with_text(result, render_sources(result))
 
 

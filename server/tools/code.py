@@ -2,72 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from server.retrieval.types import FilterValue
-from server.runtime import ServerRuntime
+from server.retrieval.results import SearchResponse
 from server.settings import Domain
-from server.tools.common import (
-    Query,
-    StrOrList,
-    TopK,
-    app_state,
-    as_list,
-    caller_tenant,
-    empty_search,
-    path_conditions,
-    render_search,
-    run_search,
-    tool_errors,
-    with_text,
-)
+from server.tools.common import Query, StrOrList, TopK, run_search, tool_errors
 from server.tools.docs import PATH_GLOB_HELP
-from server.tools.models import SearchResponse
 
 SymbolKind = Literal["function", "method", "class", "module", "window"]
-
-
-def search_code(
-    runtime: ServerRuntime,
-    tenant: str,
-    query: str,
-    top_k: int,
-    *,
-    language: StrOrList | None = None,
-    path_glob: str | None = None,
-    symbol_kind: SymbolKind | list[SymbolKind] | None = None,
-) -> SearchResponse:
-    """Search the code domain for one tenant with optional filters."""
-    applied: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("language", language),
-            ("path_glob", path_glob),
-            ("symbol_kind", symbol_kind),
-        )
-        if value is not None
-    }
-    conditions: dict[str, FilterValue] = {}
-    lang = as_list(language)
-    if lang is not None:
-        lowered = [str(v).lower() for v in lang] if isinstance(lang, list) else str(lang).lower()
-        conditions["language"] = lowered
-    kind = as_list(symbol_kind)
-    if kind is not None:
-        conditions["symbol_kind"] = kind
-    paths, any_file = path_conditions(
-        runtime, tenant, Domain.CODE, path_prefix=None, path_glob=path_glob
-    )
-    conditions.update(paths)
-    pipeline = runtime.pipeline()
-    if not any_file:
-        note = f"no indexed file matches path_glob {path_glob!r}"
-        return empty_search(pipeline, Domain.CODE, query, top_k, tenant, applied, note)
-    return run_search(pipeline, tenant, Domain.CODE, query, top_k, conditions, applied)
 
 
 def code_search(
@@ -97,14 +43,5 @@ def code_search(
     metadata; call get_chunk with a hit's id to see the neighbouring code.
     """
     with tool_errors("code_search"):
-        state = app_state(ctx)
-        result = search_code(
-            state.runtime,
-            caller_tenant(ctx),
-            query,
-            top_k,
-            language=language,
-            path_glob=path_glob,
-            symbol_kind=symbol_kind,
-        )
-        return with_text(result, render_search(result))
+        given = {"language": language, "path_glob": path_glob, "symbol_kind": symbol_kind}
+        return run_search(ctx, Domain.CODE, query, top_k, given)

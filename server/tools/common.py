@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -14,16 +14,11 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from server.auth import request_tenant
-from server.errors import InvalidRequestError, RetrievalError
-from server.retrieval import browse
-from server.retrieval.types import FilterValue, Hit, Timings
+from server.errors import RetrievalError
+from server.retrieval.results import SearchResponse
+from server.retrieval.types import SearchRequest
 from server.runtime import ServerRuntime
 from server.settings import Domain
-from server.tools.citations import citation
-from server.tools.models import Copy, SearchHit, SearchResponse
-
-if TYPE_CHECKING:
-    from server.retrieval.pipeline import RetrievalPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +40,8 @@ Query = Annotated[
         "identifiers, clause numbers); both the meaning and the exact words count.",
     ),
 ]
-TopK = Annotated[int, Field(ge=1, le=50, description="How many hits to return (1-50).")]
+TopK = Annotated[int, Field(description="How many hits to return.")]
+"""Bounds are published from the configured limits (limits.py) and checked by the searcher."""
 StrOrList = str | list[str]
 
 
@@ -101,129 +97,16 @@ def with_text(model: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def as_list(value: str | Sequence[str] | None) -> FilterValue | None:
-    """A filter value: one string, or a non-empty list of strings (matches any)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        items = [v.strip() for v in value if v.strip()]
-        if not items:
-            raise InvalidRequestError("a filter list needs at least one non-empty value")
-        return items if len(items) > 1 else items[0]
-    if not value.strip():
-        raise InvalidRequestError("a filter value is empty")
-    return value.strip()
-
-
-def path_conditions(
-    runtime: ServerRuntime,
-    tenant: str,
-    domain: Domain,
-    *,
-    path_prefix: str | None,
-    path_glob: str | None,
-) -> tuple[dict[str, FilterValue], bool]:
-    """Store filters for a path prefix / glob; False when the glob matches no file at all.
-
-    A prefix is an exact match on the indexed path prefixes; a glob is resolved to the exact
-    list of the tenant's matching files first (Qdrant has no glob match).
-    """
-    conditions: dict[str, FilterValue] = {}
-    if path_prefix is not None:
-        conditions.update(browse.path_prefix_filter(path_prefix))
-    if path_glob is not None:
-        if not path_glob.strip():
-            raise InvalidRequestError("path_glob is empty")
-        sources = browse.matching_sources(
-            runtime.store(),
-            runtime.settings,
-            tenant,
-            domain,
-            glob=path_glob.strip(),
-            prefix=path_prefix,
-            cap=runtime.settings.mcp.max_glob_sources,
-        )
-        if not sources:
-            return conditions, False
-        conditions["source"] = sources if len(sources) > 1 else sources[0]
-    return conditions, True
-
-
 def run_search(
-    pipeline: RetrievalPipeline,
-    tenant: str,
-    domain: Domain,
-    query: str,
-    top_k: int,
-    conditions: Mapping[str, FilterValue],
-    applied: dict[str, Any],
-) -> SearchResponse:
-    """One hybrid + rerank search, shaped for agents (citations, stage scores, timings)."""
-    result = pipeline.search(
-        query, domain=domain, tenant=tenant, top_k=top_k, filters=dict(conditions)
+    ctx: Context, domain: Domain, query: str, top_k: int, filters: Mapping[str, Any]
+) -> CallToolResult:
+    """Arguments -> request -> ``searcher.search`` -> response (structured + text)."""
+    state = app_state(ctx)
+    request = SearchRequest(
+        query=query, domain=domain, tenant=caller_tenant(ctx), top_k=top_k, filters=filters
     )
-    if not result.hits and applied.get("path_prefix"):
-        # the dense stage returns something whenever any file passes the filters
-        result.notes.append(f"no indexed file is under path_prefix {applied['path_prefix']!r}")
-    return SearchResponse(
-        query=result.query,
-        domain=domain,
-        hits=[search_hit(domain, hit) for hit in result.hits],
-        filters=applied,
-        fusion=result.fusion,
-        rerank_applied=result.rerank_applied,
-        rerank_model=result.rerank_model,
-        rerank_note=result.rerank_note,
-        timings=result.timings,
-        notes=result.notes,
-    )
-
-
-def empty_search(
-    pipeline: RetrievalPipeline,
-    domain: Domain,
-    query: str,
-    top_k: int,
-    tenant: str,
-    applied: dict[str, Any],
-    note: str,
-) -> SearchResponse:
-    """The answer when a filter excludes every file: validated like a search, no hits."""
-    text = pipeline.validate_query(query, top_k, tenant)
-    return SearchResponse(
-        query=text,
-        domain=domain,
-        hits=[],
-        filters=applied,
-        fusion="none",
-        rerank_applied=False,
-        timings=Timings(),
-        notes=[note],
-    )
-
-
-def search_hit(domain: Domain, hit: Hit) -> SearchHit:
-    """A pipeline hit with its citation."""
-    return SearchHit(
-        id=hit.id,
-        source=hit.source,
-        citation=citation(domain, hit.source, hit.title, hit.metadata),
-        title=hit.title,
-        text=hit.text,
-        score=hit.score,
-        stages=hit.stages,
-        chunk_index=hit.chunk_index,
-        doc_id=hit.doc_id,
-        metadata=hit.metadata,
-        also_in=[
-            Copy(
-                id=other.id,
-                source=other.source,
-                citation=citation(domain, other.source, other.title, other.metadata),
-            )
-            for other in hit.also_in
-        ],
-    )
+    result = state.runtime.retrieval().searcher.search(request)
+    return with_text(result, render_search(result))
 
 
 def _excerpt(text: str, limit: int = 600) -> str:

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.retrieval.types import FilterValue
-from server.runtime import ServerRuntime
+from server.retrieval.results import SearchResponse
 from server.settings import Domain
-from server.tools.common import (
-    Query,
-    StrOrList,
-    TopK,
-    app_state,
-    as_list,
-    caller_tenant,
-    empty_search,
-    path_conditions,
-    render_search,
-    run_search,
-    tool_errors,
-    with_text,
-)
-from server.tools.models import SearchResponse
+from server.tools.common import Query, StrOrList, TopK, run_search, tool_errors
 
 PATH_PREFIX_HELP = (
     "Only files under this directory, or this one file: an absolute path, or a path relative "
@@ -58,32 +43,6 @@ class DocFilters(BaseModel):
     tags: StrOrList | None = Field(default=None, description=TAGS_HELP)
 
 
-def search_docs(
-    runtime: ServerRuntime, tenant: str, query: str, top_k: int, filters: DocFilters | None
-) -> SearchResponse:
-    """Search the docs domain for one tenant with optional filters."""
-    filters = filters or DocFilters()
-    applied: dict[str, Any] = filters.model_dump(exclude_none=True)
-    conditions: dict[str, FilterValue] = {}
-    for key, value in (("doc_type", filters.doc_type), ("tags", filters.tags)):
-        normalised = as_list(value)
-        if normalised is not None:
-            conditions[key] = normalised
-    paths, any_file = path_conditions(
-        runtime,
-        tenant,
-        Domain.DOCS,
-        path_prefix=filters.path_prefix,
-        path_glob=filters.path_glob,
-    )
-    conditions.update(paths)
-    pipeline = runtime.pipeline()
-    if not any_file:
-        note = f"no indexed document matches path_glob {filters.path_glob!r}"
-        return empty_search(pipeline, Domain.DOCS, query, top_k, tenant, applied, note)
-    return run_search(pipeline, tenant, Domain.DOCS, query, top_k, conditions, applied)
-
-
 def doc_search(
     query: Query,
     ctx: Context,
@@ -97,6 +56,5 @@ def doc_search(
     text and scores; call get_chunk with a hit's id for the surrounding text.
     """
     with tool_errors("doc_search"):
-        state = app_state(ctx)
-        result = search_docs(state.runtime, caller_tenant(ctx), query, top_k, filters)
-        return with_text(result, render_search(result))
+        given = filters.model_dump(exclude_none=True) if filters else {}
+        return run_search(ctx, Domain.DOCS, query, top_k, given)

@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from server.errors import InvalidRequestError
+from server.retrieval.limits import Limits
 from server.settings import Settings
 from server.tools.common import app_state, tool_errors, with_text
 from server.tools.models import EmbedResponse
@@ -22,20 +22,7 @@ def embed_texts(
     embedder: DenseEmbedder, settings: Settings, texts: list[str], normalize: bool
 ) -> EmbedResponse:
     """Vectors for ``texts`` within the configured caps (count, characters per text)."""
-    caps = settings.mcp
-    if not texts:
-        raise InvalidRequestError("texts is empty; pass at least one text")
-    if len(texts) > caps.max_embed_texts:
-        raise InvalidRequestError(
-            f"{len(texts)} texts given; the limit is {caps.max_embed_texts} per call"
-        )
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise InvalidRequestError(f"texts[{i}] is empty")
-        if len(text) > caps.max_embed_chars:
-            raise InvalidRequestError(
-                f"texts[{i}] has {len(text)} characters; the limit is {caps.max_embed_chars}"
-            )
+    Limits.from_settings(settings).check_texts(texts)
     window = embedder.max_tokens - 2
     truncated = [embedder.count_tokens(text) > window for text in texts]
     vectors = embedder.embed_documents(texts, normalize=normalize)
@@ -63,11 +50,7 @@ def render_embed(result: EmbedResponse) -> str:
 def embed(
     texts: Annotated[
         list[str],
-        Field(
-            min_length=1,
-            description="Texts to embed, in order (at most 64 per call by default, each at most "
-            "8000 characters).",
-        ),
+        Field(description="Texts to embed, in order."),
     ],
     ctx: Context,
     normalize: Annotated[

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.retrieval import browse
-from server.retrieval.types import FilterValue
-from server.runtime import ServerRuntime
+from server.retrieval.results import SearchResponse
 from server.settings import Domain
-from server.tools.common import (
-    Query,
-    StrOrList,
-    TopK,
-    app_state,
-    as_list,
-    caller_tenant,
-    path_conditions,
-    render_search,
-    run_search,
-    tool_errors,
-    with_text,
-)
+from server.tools.common import Query, StrOrList, TopK, run_search, tool_errors
 from server.tools.docs import PATH_PREFIX_HELP, TAGS_HELP
-from server.tools.models import SearchResponse
 
 LegalDocType = Literal["contract", "statute", "licence", "other"]
 
@@ -55,30 +40,6 @@ class LegalFilters(BaseModel):
     tags: StrOrList | None = Field(default=None, description=TAGS_HELP)
 
 
-def search_legal(
-    runtime: ServerRuntime, tenant: str, query: str, top_k: int, filters: LegalFilters | None
-) -> SearchResponse:
-    """Search the legal domain for one tenant with optional filters."""
-    filters = filters or LegalFilters()
-    applied: dict[str, Any] = filters.model_dump(exclude_none=True)
-    conditions: dict[str, FilterValue] = {}
-    for key, value in (
-        ("doc_type", filters.doc_type),
-        ("jurisdiction", filters.jurisdiction),
-        ("tags", filters.tags),
-    ):
-        normalised = as_list(value)
-        if normalised is not None:
-            conditions[key] = normalised
-    if filters.section is not None:
-        conditions.update(browse.section_filter(filters.section))
-    paths, _ = path_conditions(
-        runtime, tenant, Domain.LEGAL, path_prefix=filters.path_prefix, path_glob=None
-    )
-    conditions.update(paths)
-    return run_search(runtime.pipeline(), tenant, Domain.LEGAL, query, top_k, conditions, applied)
-
-
 def legal_search(
     query: Query,
     ctx: Context,
@@ -93,6 +54,5 @@ def legal_search(
     text as retrieved; this tool is not legal advice.
     """
     with tool_errors("legal_search"):
-        state = app_state(ctx)
-        result = search_legal(state.runtime, caller_tenant(ctx), query, top_k, filters)
-        return with_text(result, render_search(result))
+        given = filters.model_dump(exclude_none=True) if filters else {}
+        return run_search(ctx, Domain.LEGAL, query, top_k, given)

@@ -1,0 +1,110 @@
+"""A search's filters as the caller gives them, resolved into exact store conditions.
+
+Callers name filters by what they mean: the domain's metadata fields (chunk_record.FILTER_FIELDS,
+one value or a list matching any), ``path_prefix`` (a folder or file, whole path segments),
+``path_glob`` (``src/**/*.py``) and, for legal texts, ``section`` (a section and everything
+under it). Qdrant matches keyword fields exactly, so prefixes and sections become matches on
+the derived fields of filter_fields.py, and a glob becomes the exact list of the tenant's
+matching files (browse.matching_sources), read before the search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.errors import InvalidRequestError
+from server.retrieval import browse
+from server.retrieval.chunk_record import FILTER_FIELDS, SOURCE
+from server.retrieval.store import VectorStore
+from server.retrieval.types import FilterValue
+from server.settings import Domain, Settings
+
+PATH_PREFIX = "path_prefix"
+PATH_GLOB = "path_glob"
+SECTION = "section"
+_PLACES = {Domain.DOCS: "document", Domain.LEGAL: "document", Domain.CODE: "file"}
+
+
+@dataclass(frozen=True)
+class ResolvedFilters:
+    """Store conditions for one search, and why it cannot match anything when it cannot."""
+
+    conditions: dict[str, FilterValue] = field(default_factory=dict)
+    nothing_matches: str | None = None
+    """Set when a filter provably selects no chunk (a glob no file matches): no search runs."""
+
+
+def filter_names(domain: Domain) -> list[str]:
+    """The filter names a search of ``domain`` accepts."""
+    names = [f.name for f in FILTER_FIELDS[domain]] + [PATH_PREFIX, PATH_GLOB]
+    return [*names, SECTION] if domain is Domain.LEGAL else names
+
+
+def filter_value(value: Any) -> FilterValue:
+    """One string, or a non-empty list of strings (matches any), stripped."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise InvalidRequestError("a filter value is empty")
+        return value.strip()
+    if isinstance(value, Sequence):
+        items = [str(v).strip() for v in value if str(v).strip()]
+        if not items:
+            raise InvalidRequestError("a filter list needs at least one non-empty value")
+        return items if len(items) > 1 else items[0]
+    raise InvalidRequestError(f"a filter value must be a string or a list, got {value!r}")
+
+
+def _casefold(value: FilterValue) -> FilterValue:
+    return [str(v).lower() for v in value] if isinstance(value, list) else str(value).lower()
+
+
+def resolve_filters(
+    store: VectorStore,
+    settings: Settings,
+    tenant: str,
+    domain: Domain,
+    filters: Mapping[str, Any],
+) -> ResolvedFilters:
+    """Exact store conditions for ``filters`` (None values are ignored).
+
+    Raises InvalidRequestError for an unknown filter name, an empty value, a malformed glob,
+    or a glob matching more than ``mcp.max_glob_sources`` files.
+    """
+    given = {key: value for key, value in filters.items() if value is not None}
+    unknown = sorted(set(given) - set(filter_names(domain)))
+    if unknown:
+        expected = ", ".join(filter_names(domain))
+        raise InvalidRequestError(
+            f"unknown filter {unknown[0]!r} for {domain.value}; expected one of: {expected}"
+        )
+    conditions: dict[str, FilterValue] = {}
+    for spec in FILTER_FIELDS[domain]:
+        if spec.name in given:
+            value = filter_value(given[spec.name])
+            conditions[spec.name] = _casefold(value) if spec.casefold else value
+    prefix = given.get(PATH_PREFIX)
+    if prefix is not None:
+        conditions.update(browse.path_prefix_filter(str(prefix)))
+    if SECTION in given:
+        conditions.update(browse.section_filter(str(given[SECTION])))
+    glob = given.get(PATH_GLOB)
+    if glob is None:
+        return ResolvedFilters(conditions)
+    if not str(glob).strip():
+        raise InvalidRequestError("path_glob is empty")
+    sources = browse.matching_sources(
+        store,
+        settings,
+        tenant,
+        domain,
+        glob=str(glob).strip(),
+        prefix=None if prefix is None else str(prefix),
+        cap=settings.mcp.max_glob_sources,
+    )
+    if not sources:
+        place = _PLACES[domain]
+        return ResolvedFilters(conditions, f"no indexed {place} matches path_glob {glob!r}")
+    conditions[SOURCE] = sources if len(sources) > 1 else sources[0]
+    return ResolvedFilters(conditions)

@@ -1,0 +1,289 @@
+"""The read side: one search from request to ranked, cited hits.
+
+A :class:`SearchRequest` states what the caller wants (query, domain, tenant, top_k, filters by
+name, mode). :meth:`Searcher.search` owns everything between it and the
+:class:`~server.retrieval.results.SearchResponse`:
+
+1. limits (limits.py) and the tenant rule (tenants.py);
+2. filters resolved into exact store conditions (request_filters.py: globs to file lists);
+3. the query encoded: dense vector (bi-encoder) and BM25 terms (sparse.py);
+4. the fusion chosen for the query (query_routing.py) and one hybrid query to the store, which
+   builds and runs the two-round plan (dense + BM25 prefetch under the tenant filter, fused);
+5. stored points decoded into hits with citations (chunk_record.py), copies collapsed
+   (duplicates.py), and the head reranked by the cross-encoder when one is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from server.errors import InvalidRequestError
+from server.retrieval import chunk_record
+from server.retrieval.analysis import DomainAnalysis, dense_text, resolve_domain
+from server.retrieval.duplicates import collapse_duplicates
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.limits import Limits
+from server.retrieval.query_routing import fusion_for
+from server.retrieval.request_filters import PATH_PREFIX, resolve_filters
+from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.results import SearchHit, SearchResponse, StageScores
+from server.retrieval.sparse import SparseVector, normalize_text
+from server.retrieval.store import HybridQuery, QueryResponse, ScoredPoint, VectorStore
+from server.retrieval.types import SEARCH_MODES, FilterValue, SearchMode, SearchRequest
+from server.settings import Domain, DomainSettings, FusionSettings, Settings
+from server.tenants import validate_tenant
+
+logger = logging.getLogger(__name__)
+
+NO_QUERY_TERMS = (
+    "the query has no keyword terms once stopwords and punctuation are removed: ranked by "
+    "meaning alone"
+)
+NO_QUERY_TERMS_BM25 = (
+    "the query has no keyword terms once stopwords and punctuation are removed: nothing to match"
+)
+NO_KEYWORD_MATCH = (
+    "no indexed passage contains any of the query's keywords: ranked by meaning alone"
+)
+NO_KEYWORD_MATCH_BM25 = "no indexed passage contains any of the query's keywords"
+RERANK_DISABLED = "reranking is disabled (RETRIEVAL_RERANKER_MODEL=none)"
+
+
+@dataclass
+class _Encoded:
+    """The query as the two stages read it (None: the stage does not run)."""
+
+    dense: list[float] | None
+    sparse: SparseVector | None
+
+
+def _elapsed_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _by_score(points: Sequence[ScoredPoint]) -> list[ScoredPoint]:
+    """Score order, equal scores by point id: the store's order among ties depends on its
+    segment layout, which other tenants' writes change."""
+    return sorted(points, key=lambda p: (-p.score, p.id))
+
+
+def fusion_label(fusion: FusionSettings, keyword_reason: str | None, mode: SearchMode) -> str:
+    """How the response says the lists were fused: ``dbsf``, ``rrf(k=.., weights=[..])``."""
+    if mode in ("bm25", "dense"):
+        return "none"
+    if fusion.method == "dbsf":
+        label = "dbsf"
+    else:
+        label = f"rrf(k={fusion.rrf_k}, weights=[{fusion.dense_weight}, {fusion.sparse_weight}])"
+    return f"{label} (keyword query: {keyword_reason})" if keyword_reason else label
+
+
+class Searcher:
+    """Hybrid search over one store for any tenant and domain (thread-compatible: the models
+    and the store serialise their own calls)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: VectorStore,
+        embedder: DenseEmbedder,
+        reranker: CrossEncoderReranker | None = None,
+        analysis: DomainAnalysis | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.reranker = reranker
+        self.limits = Limits.from_settings(settings)
+        self.analysis = analysis or DomainAnalysis(settings, store)
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        """A search within the interactive limits (query length, ``top_k`` <= max_top_k).
+
+        Raises InvalidRequestError (empty or long query, top_k out of range, unknown domain,
+        mode or filter, bad tenant name) with a one-line message.
+        """
+        query = self.limits.query(request.query)
+        top_k = self.limits.check_top_k(request.top_k)
+        return self._run(request, query, top_k)
+
+    def rank(self, request: SearchRequest) -> SearchResponse:
+        """The same ranking without the interactive limits: evaluations ask for 100+ hits."""
+        if not request.query.strip():
+            raise InvalidRequestError("the query is empty")
+        return self._run(request, request.query.strip(), request.top_k)
+
+    def _run(self, request: SearchRequest, query: str, limit: int) -> SearchResponse:
+        started = time.perf_counter()
+        validate_tenant(request.tenant)
+        if request.mode not in SEARCH_MODES:
+            raise InvalidRequestError(
+                f"unknown mode {request.mode!r}; expected one of {SEARCH_MODES}"
+            )
+        domain, settings = resolve_domain(self.settings, request.domain)
+        given = {k: v for k, v in request.filters.items() if v is not None}
+        scope = resolve_filters(self.store, self.settings, request.tenant, domain, given)
+        response = self._empty_response(query, domain, settings, request.mode, given)
+        if scope.nothing_matches is not None:
+            response.fusion = "none"
+            response.notes.append(scope.nothing_matches)
+        elif self.store.has_collection(settings.collection):
+            self._retrieve(response, request.tenant, settings, scope.conditions, limit)
+            if not response.hits and PATH_PREFIX in given:
+                # the dense stage returns something whenever any file passes the filters
+                response.notes.append(
+                    f"no indexed file is under path_prefix {given[PATH_PREFIX]!r}"
+                )
+        response.timings.total_ms = _elapsed_ms(started)
+        return response
+
+    def _empty_response(
+        self,
+        query: str,
+        domain: Domain,
+        settings: DomainSettings,
+        mode: SearchMode,
+        filters: Mapping[str, Any],
+    ) -> SearchResponse:
+        fusion, keyword_reason = fusion_for(settings, query)
+        return SearchResponse(
+            query=query,
+            domain=domain,
+            mode=mode,
+            hits=[],
+            filters=dict(filters),
+            fusion=fusion_label(fusion, keyword_reason, mode),
+            rerank_applied=False,
+            rerank_model=self.reranker.model_id
+            if self.reranker and self._wants_rerank(settings, mode)
+            else None,
+        )
+
+    @staticmethod
+    def _wants_rerank(settings: DomainSettings, mode: SearchMode) -> bool:
+        return mode == "hybrid+rerank" and settings.rerank_depth > 0
+
+    def _encode(
+        self, response: SearchResponse, settings: DomainSettings, domain: Domain
+    ) -> _Encoded | None:
+        """The query's dense vector and BM25 terms; None when there is nothing to search
+        (a BM25-only search of a query without keyword terms)."""
+        timings, mode = response.timings, response.mode
+        encoded = _Encoded(None, None)
+        if mode != "bm25":
+            t = time.perf_counter()
+            encoded.dense = self.embedder.embed_query(normalize_text(response.query))
+            timings.embed_ms = _elapsed_ms(t)
+        if mode != "dense":
+            t = time.perf_counter()
+            sparse = self.analysis.sparse_encoder(domain).encode_query(response.query)
+            timings.sparse_ms = _elapsed_ms(t)
+            if sparse.indices:
+                encoded.sparse = sparse
+            elif encoded.dense is not None:
+                response.notes.append(NO_QUERY_TERMS)
+            else:
+                response.notes.append(NO_QUERY_TERMS_BM25)
+                return None
+        return encoded
+
+    def _retrieve(
+        self,
+        response: SearchResponse,
+        tenant: str,
+        settings: DomainSettings,
+        conditions: Mapping[str, FilterValue],
+        limit: int,
+    ) -> None:
+        """Fill ``response.hits``: the store's hybrid query, decoded, collapsed, reranked."""
+        encoded = self._encode(response, settings, response.domain)
+        if encoded is None:
+            return
+        want_rerank = self._wants_rerank(settings, response.mode)
+        depth = max(limit, settings.rerank_depth if want_rerank else 0)
+        fusion, _ = fusion_for(settings, response.query)
+        parts = encoded.dense is not None and self.analysis.parts_in_queries(settings)
+        request = HybridQuery(
+            tenant=tenant,
+            # room for copies that collapse away, so they do not shorten the list (the fused
+            # list may be longer than each stage's: it draws on both)
+            limit=max(depth, 2 * limit) if self.settings.collapse_duplicates else depth,
+            candidates=max(settings.candidates, depth),
+            dense=encoded.dense,
+            sparse=encoded.sparse,
+            fusion=fusion,
+            filters=dict(conditions),
+            part_weight=settings.part_weight if parts else None,
+            hnsw_ef=settings.hnsw_ef,
+        )
+        t = time.perf_counter()
+        stored, hits = self._query(settings.collection, request, response, depth)
+        response.timings.search_ms = _elapsed_ms(t)
+        dense_ran = encoded.dense is not None
+        if encoded.sparse is not None and not stored.sparse and (stored.final or not dense_ran):
+            response.notes.append(NO_KEYWORD_MATCH if dense_ran else NO_KEYWORD_MATCH_BM25)
+        hits = hits[:depth]
+        if want_rerank:
+            t = time.perf_counter()
+            hits = self._rerank(response, settings, hits)
+            response.timings.rerank_ms = _elapsed_ms(t)
+        response.hits = hits[:limit]
+
+    def _query(
+        self, collection: str, request: HybridQuery, response: SearchResponse, depth: int
+    ) -> tuple[QueryResponse, list[SearchHit]]:
+        """Run the hybrid query and decode it; with copies collapsing, go once more as deep as
+        the stages go when so many copies collapsed that the list ran short."""
+        stored = self.store.query(collection, request)
+        hits = self._hits(stored, response)
+        if self.settings.collapse_duplicates:
+            hits = collapse_duplicates(hits)
+            if len(hits) < depth and len(stored.final) == request.limit:
+                deeper = replace(request, limit=2 * request.candidates)
+                stored = self.store.query(collection, deeper)
+                hits = collapse_duplicates(self._hits(stored, response))
+        return stored, hits
+
+    @staticmethod
+    def _hits(stored: QueryResponse, response: SearchResponse) -> list[SearchHit]:
+        """The fused list as hits, each with its rank and score at every stage."""
+        dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(stored.dense))}
+        sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(stored.sparse))}
+        fused = response.mode in ("hybrid", "hybrid+rerank")
+        hits: list[SearchHit] = []
+        for rank, point in enumerate(_by_score(stored.final), start=1):
+            stages = StageScores()
+            if point.id in dense_ranks:
+                stages.dense_rank, stages.dense = dense_ranks[point.id]
+            if point.id in sparse_ranks:
+                stages.sparse_rank, stages.sparse = sparse_ranks[point.id]
+            if fused:
+                stages.fused, stages.fused_rank = point.score, rank
+            hits.append(chunk_record.search_hit(response.domain, point, stages))
+        return hits
+
+    def _rerank(
+        self, response: SearchResponse, settings: DomainSettings, hits: list[SearchHit]
+    ) -> list[SearchHit]:
+        """The head (``rerank_depth``) reordered by the cross-encoder, or the hits unchanged
+        with ``rerank_note`` saying why not."""
+        reranker = self.reranker
+        if reranker is None:
+            response.rerank_note = RERANK_DISABLED
+            return hits
+        if not reranker.available:
+            response.rerank_note = reranker.unavailable_reason
+            return hits
+        head, tail = hits[: settings.rerank_depth], hits[settings.rerank_depth :]
+        texts = [dense_text(settings, h.title, h.text) for h in head]
+        scores = reranker.score(normalize_text(response.query), texts)
+        order = sorted(range(len(head)), key=lambda i: scores[i], reverse=True)
+        for rank, i in enumerate(order, start=1):
+            head[i].stages.rerank, head[i].stages.rerank_rank = scores[i], rank
+            head[i].score = scores[i]
+        response.rerank_applied = True
+        return [head[i] for i in order] + tail
