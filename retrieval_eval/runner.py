@@ -15,15 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from retrieval_eval.baseline import OkapiBaseline
+from retrieval_eval.beir import BeirDataset, BeirDocument
+from retrieval_eval.bm25_variants import BM25_MARKER, restore_default
+from retrieval_eval.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from retrieval_eval.product import Pipeline, build_pipeline, index_chunks, pack_passages, rank
 from server.errors import InvalidRequestError
-from server.evaluation.baseline import OkapiBaseline
-from server.evaluation.beir import BeirDataset, BeirDocument
-from server.evaluation.bm25_variants import BM25_MARKER, restore_default
-from server.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from server.retrieval.factory import build_pipeline
-from server.retrieval.passages import pack_passages
-from server.retrieval.pipeline import RetrievalPipeline
-from server.retrieval.types import SEARCH_MODES, Chunk, IndexReport, SearchMode
+from server.retrieval.types import SEARCH_MODES, Chunk, IndexReport
 from server.settings import Domain, Settings
 
 logger = logging.getLogger(__name__)
@@ -86,7 +84,7 @@ def document_chunks(
 
 
 def index_documents(
-    pipeline: RetrievalPipeline, docs: Sequence[BeirDocument], *, domain: str, tenant: str
+    pipeline: Pipeline, docs: Sequence[BeirDocument], *, domain: str, tenant: str
 ) -> IndexReport:
     """Chunk records to the model window and index them for ``tenant`` (with a progress bar)."""
     from tqdm import tqdm
@@ -99,7 +97,7 @@ def index_documents(
         for chunk in document_chunks(doc, tenant, budget, embedder.count_tokens)
     ]
     with tqdm(total=len(chunks), desc=f"indexing {domain}", unit="chunk", file=sys.stderr) as bar:
-        return pipeline.index(domain, chunks, progress=bar.update)
+        return index_chunks(pipeline, domain, chunks, bar.update)
 
 
 def _index_signature(dataset: BeirDataset, settings: Settings, domain: str) -> str:
@@ -109,9 +107,7 @@ def _index_signature(dataset: BeirDataset, settings: Settings, domain: str) -> s
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def ensure_indexed(
-    pipeline: RetrievalPipeline, dataset: BeirDataset, domain: str
-) -> dict[str, Any]:
+def ensure_indexed(pipeline: Pipeline, dataset: BeirDataset, domain: str) -> dict[str, Any]:
     """Index the corpus unless the store already holds the same corpus with the same analyzer."""
     name, settings = pipeline.domain_settings(domain)
     signature = _index_signature(dataset, pipeline.settings, name)
@@ -144,7 +140,7 @@ def _collapse(doc_ids: Sequence[str], limit: int) -> list[str]:
 
 def score_mode(
     mode: str,
-    pipeline: RetrievalPipeline,
+    pipeline: Pipeline,
     dataset: BeirDataset,
     domain: str,
     chunks_per_doc: float,
@@ -160,10 +156,7 @@ def score_mode(
             assert baseline is not None
             ranked = baseline.rank(text, RECALL_DEPTH)
         else:
-            search_mode: SearchMode = mode  # type: ignore[assignment]
-            result = pipeline.rank(
-                text, domain=domain, tenant=EVAL_TENANT, limit=depth, mode=search_mode
-            )
+            result = rank(pipeline, text, domain=domain, tenant=EVAL_TENANT, limit=depth, mode=mode)
             ranked = _collapse([h.doc_id for h in result.hits], RECALL_DEPTH)
             if mode == "hybrid+rerank" and not result.rerank_applied:
                 note = f"rerank not applied: {result.rerank_note}"

@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from server.retrieval.pipeline import RetrievalPipeline
-from server.retrieval.sparse import SparseEncoder
+from retrieval_eval.product import Pipeline, SparseEncoder, keyword_text
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ BM25_MARKER = "eval-bm25"
 """Collection meta key: {"k1": .., "b": ..} of the stored sparse vectors, when not the default."""
 
 
-def stored_variant(pipeline: RetrievalPipeline, domain: str) -> tuple[float, float]:
+def stored_variant(pipeline: Pipeline, domain: str) -> tuple[float, float]:
     """(k1, b) the domain's stored sparse vectors were encoded with."""
     _, settings = pipeline.domain_settings(domain)
     marker: Any = pipeline.store.read_meta(settings.collection).get(BM25_MARKER)
@@ -31,7 +30,7 @@ def stored_variant(pipeline: RetrievalPipeline, domain: str) -> tuple[float, flo
     return settings.bm25.k1, settings.bm25.b
 
 
-def encode_variant(pipeline: RetrievalPipeline, domain: str, k1: float, b: float) -> int:
+def encode_variant(pipeline: Pipeline, domain: str, k1: float, b: float) -> int:
     """Re-encode every stored sparse vector of the domain's collection with k1 and b.
 
     The average document length is recomputed from the stored ``bm25_len`` payloads (the
@@ -51,9 +50,7 @@ def encode_variant(pipeline: RetrievalPipeline, domain: str, k1: float, b: float
         page, offset = pipeline.store.scroll(collection, None, limit=1024, offset=offset)
         for point in page:
             payload = point.payload
-            text = RetrievalPipeline._keyword_text(
-                str(payload.get("title", "")), str(payload.get("text", ""))
-            )
+            text = keyword_text(str(payload.get("title", "")), str(payload.get("text", "")))
             points.append((point.id, text))
             total_len += float(payload.get("bm25_len", 0))
         if offset is None:
@@ -72,7 +69,7 @@ def encode_variant(pipeline: RetrievalPipeline, domain: str, k1: float, b: float
     return len(points)
 
 
-def restore_default(pipeline: RetrievalPipeline, domain: str) -> int:
+def restore_default(pipeline: Pipeline, domain: str) -> int:
     """Re-encode back to the domain settings' k1 / b when a variant is stored."""
     _, settings = pipeline.domain_settings(domain)
     return encode_variant(pipeline, domain, settings.bm25.k1, settings.bm25.b)

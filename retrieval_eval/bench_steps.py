@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from server.evaluation.bench_corpus import (
+from retrieval_eval.bench_corpus import (
     BenchCorpus,
     average_length,
     chunk_tenant,
@@ -25,20 +25,22 @@ from server.evaluation.bench_corpus import (
     pick_passages,
     synthetic_chunk,
 )
-from server.evaluation.bench_process import memory_figures
-from server.evaluation.bench_test_models import build_test_cross_encoder
-from server.retrieval.edge_store import EdgeStore
-from server.retrieval.factory import load_embedder
-from server.retrieval.length_stats import TENANTS_KEY
-from server.retrieval.pipeline import (
+from retrieval_eval.bench_process import memory_figures
+from retrieval_eval.bench_test_models import build_test_cross_encoder
+from retrieval_eval.product import (
+    BASE_PAYLOAD_INDEXES,
     DEFAULT_PART_SENTENCES,
     DOMAIN_PAYLOAD_INDEXES,
-    RetrievalPipeline,
+    TENANTS_KEY,
+    CrossEncoderReranker,
+    EdgeStore,
+    SparseEncoder,
+    assemble_pipeline,
+    index_chunks,
+    load_embedder,
     part_texts,
+    rank,
 )
-from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.sparse import SparseEncoder
-from server.retrieval.store import BASE_PAYLOAD_INDEXES
 from server.retrieval.types import Chunk
 from server.settings import Domain, Settings
 
@@ -97,7 +99,7 @@ def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> di
     with tempfile.TemporaryDirectory(prefix="retrieval-bench-ingest-") as scratch:
         store = EdgeStore(Path(scratch))
         try:
-            pipeline = RetrievalPipeline(settings, store, embedder)
+            pipeline = assemble_pipeline(settings, store, embedder)
             for round_no, begin in enumerate(range(0, len(chunks), step)):
                 part = chunks[begin : begin + step]
 
@@ -114,7 +116,7 @@ def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> di
 
                 def ingest(part: list[Chunk] = part) -> float:
                     start = time.perf_counter()
-                    pipeline.index(Domain.DOCS, part)
+                    index_chunks(pipeline, Domain.DOCS, part)
                     return time.perf_counter() - start
 
                 # Whichever runs second meets the same input shapes warm: alternate the order.
@@ -205,11 +207,11 @@ def serve_queries(store_dir: str, corpus_dir: str, rerank_queries: int) -> dict[
     try:
         embedder = load_embedder(settings)
         reranker, reranker_label = _load_reranker(Path(corpus_dir), settings.rerank_batch_size)
-        pipeline = RetrievalPipeline(settings, store, embedder, reranker)
+        pipeline = assemble_pipeline(settings, store, embedder, reranker)
         ready = memory_figures()
 
         def search(query: str, mode: str) -> None:
-            pipeline.rank(query, domain=Domain.DOCS, tenant=QUERY_TENANT, limit=10, mode=mode)  # type: ignore[arg-type]
+            rank(pipeline, query, domain=Domain.DOCS, tenant=QUERY_TENANT, limit=10, mode=mode)
 
         def bare_embed(query: str) -> None:
             embedder.embed_documents([query])

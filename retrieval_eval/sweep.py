@@ -16,7 +16,7 @@ Query-adaptive fusion (``adaptive_fusion.py``) is scored as one more candidate p
 
 Usage (one command per domain; see the Makefile's ``sweep-*`` targets)::
 
-    python -m server.evaluation.sweep --domain legal --json eval-results/sweep-legal.json \\
+    python -m retrieval_eval.sweep --domain legal --json eval-results/sweep-legal.json \\
         --markdown eval-results/sweep-legal.md
 """
 
@@ -35,26 +35,30 @@ from typing import Any
 
 import numpy as np
 
-from server.errors import RetrievalError
-from server.evaluation.beir import BeirDataset
-from server.evaluation.bm25_variants import encode_variant, restore_default
-from server.evaluation.eval_sets import REPO_ROOT, TuningSet, tuning_sets
-from server.evaluation.fusion import fuse
-from server.evaluation.metrics import ndcg_at_k, recall_at_k
-from server.evaluation.runner import EVAL_TENANT, RECALL_DEPTH, ensure_indexed
-from server.evaluation.splits import split_of
-from server.evaluation.sweep_grid import (  # re-exported: kept scores name them here
+from retrieval_eval.beir import BeirDataset
+from retrieval_eval.bm25_variants import encode_variant, restore_default
+from retrieval_eval.eval_sets import REPO_ROOT, TuningSet, tuning_sets
+from retrieval_eval.fusion import fuse
+from retrieval_eval.metrics import ndcg_at_k, recall_at_k
+from retrieval_eval.product import (
+    DenseEmbedder,
+    HybridQuery,
+    Pipeline,
+    assemble_pipeline,
+    load_embedder,
+    open_store,
+)
+from retrieval_eval.runner import EVAL_TENANT, RECALL_DEPTH, ensure_indexed
+from retrieval_eval.splits import split_of
+from retrieval_eval.sweep_grid import (  # re-exported: kept scores name them here
     Grid,
     IndexVariant,
     StaticConfig,
     default_grid,
 )
-from server.evaluation.sweep_report import SweepResult, rank_sweep
-from server.evaluation.sweep_table import SetReport, SetRun
-from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import load_embedder, open_store
-from server.retrieval.pipeline import RetrievalPipeline
-from server.retrieval.store import HybridQuery
+from retrieval_eval.sweep_report import SweepResult, rank_sweep
+from retrieval_eval.sweep_table import SetReport, SetRun
+from server.errors import RetrievalError
 from server.settings import Domain, FusionSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -95,7 +99,7 @@ def _settings_for(base: Settings, domain: Domain, store: Path, parts: bool) -> S
 
 
 def _stage_lists(
-    pipeline: RetrievalPipeline,
+    pipeline: Pipeline,
     domain: Domain,
     dense: Sequence[list[float]],
     sparse: Sequence[Any],
@@ -128,7 +132,7 @@ def _stage_lists(
     return lists
 
 
-def _doc_ids(pipeline: RetrievalPipeline, collection: str) -> dict[str, str]:
+def _doc_ids(pipeline: Pipeline, collection: str) -> dict[str, str]:
     doc_of: dict[str, str] = {}
     offset: str | int | None = None
     while True:
@@ -166,7 +170,7 @@ def sweep_set(
         # keyed by corpus: sets that share one (go-howto, go-usage) share its index
         store = store_root / domain.value / f"{tuning_set.directory.name}{suffix}"
         settings = _settings_for(base, domain, store, parts)
-        pipeline = RetrievalPipeline(settings, open_store(settings), embedder, None)
+        pipeline = assemble_pipeline(settings, open_store(settings), embedder)
         try:
             report.index["parts" if parts else "no-parts"] = ensure_indexed(
                 pipeline, dataset, domain.value
@@ -285,7 +289,7 @@ def report_json(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: sweep one domain and write the JSON report and a markdown table."""
-    parser = argparse.ArgumentParser(prog="python -m server.evaluation.sweep", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m retrieval_eval.sweep", description=__doc__)
     parser.add_argument("--domain", required=True, choices=[d.value for d in Domain])
     parser.add_argument("--sets", help="comma-separated set names (default: all of the domain)")
     parser.add_argument("--store-root", type=Path, default=DEFAULT_STORE_ROOT)
@@ -341,6 +345,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # run under the importable module name, so the kept scores unpickle outside this process
-    from server.evaluation import sweep as _sweep
+    from retrieval_eval import sweep as _sweep
 
     sys.exit(_sweep.main())
