@@ -142,6 +142,34 @@ def _doc_ids(pipeline: Pipeline, collection: str) -> dict[str, str]:
             return doc_of
 
 
+def _score_fusion(
+    fusion: FusionSettings,
+    fusions: Sequence[FusionSettings],
+    lists: Sequence[StageLists],
+    dataset: BeirDataset,
+    query_ids: Sequence[str],
+    doc_of: dict[str, str],
+    report: SetReport,
+) -> tuple[list[float], list[float]]:
+    """Per-query nDCG@10 and recall@100 of ``fusion`` over the stage lists; on the queries whose
+    store query ran this fusion, also checks our fusion against the store's own."""
+    ndcg, recall = [], []
+    for i, (qid, stages) in enumerate(zip(query_ids, lists, strict=True)):
+        fused = fuse(stages.dense, stages.sparse, fusion)
+        judged = dataset.qrels[qid]
+        if fusion == fusions[i % len(fusions)]:
+            report.fusion_check.add(
+                fused,
+                stages.final,
+                ndcg_at_k(_collapse(fused[:10], doc_of, 10), judged, 10),
+                ndcg_at_k(_collapse(stages.final[:10], doc_of, 10), judged, 10),
+            )
+        ranked = _collapse(fused, doc_of, RECALL_DEPTH)
+        ndcg.append(ndcg_at_k(ranked, judged, 10))
+        recall.append(recall_at_k(ranked, judged, RECALL_DEPTH))
+    return ndcg, recall
+
+
 def sweep_set(
     tuning_set: TuningSet,
     dataset: BeirDataset,
@@ -188,22 +216,9 @@ def sweep_set(
                         lists = _stage_lists(pipeline, domain, dense, sparse, c, grid.fusions)
                         for fusion in tqdm(grid.fusions, desc=desc, leave=False, file=sys.stderr):
                             config = StaticConfig(IndexVariant(parts, k1, b), c, fusion)
-                            ndcg, recall = [], []
-                            for i, (qid, stages) in enumerate(zip(query_ids, lists, strict=True)):
-                                fused = fuse(stages.dense, stages.sparse, fusion)
-                                judged = dataset.qrels[qid]
-                                if fusion == grid.fusions[i % len(grid.fusions)]:
-                                    report.fusion_check.add(
-                                        fused,
-                                        stages.final,
-                                        ndcg_at_k(_collapse(fused[:10], doc_of, 10), judged, 10),
-                                        ndcg_at_k(
-                                            _collapse(stages.final[:10], doc_of, 10), judged, 10
-                                        ),
-                                    )
-                                ranked = _collapse(fused, doc_of, RECALL_DEPTH)
-                                ndcg.append(ndcg_at_k(ranked, judged, 10))
-                                recall.append(recall_at_k(ranked, judged, RECALL_DEPTH))
+                            ndcg, recall = _score_fusion(
+                                fusion, grid.fusions, lists, dataset, run.query_ids, doc_of, report
+                            )
                             run.ndcg[config.label] = np.array(ndcg)
                             run.recall[config.label] = np.array(recall)
                         logger.info("%s: %.1f s", desc, time.perf_counter() - started)
