@@ -13,6 +13,7 @@ Invariants:
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -149,11 +150,19 @@ def test_evaluation_commands_without_the_package_are_one_line_errors(
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel built from this checkout, as ``pip install .`` builds it."""
-    out = tmp_path_factory.mktemp("wheel")
+    """A wheel built from this checkout's sources, as ``pip install .`` builds it.
+
+    Built from a copy: an in-tree build keeps ``build/lib``, whose stale files (a module
+    deleted since) would end up in the next wheel.
+    """
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO / name, source / name)
+    for package in ("server", EVAL_PACKAGE):
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("*.pyc"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(REPO)],
+         "-w", str(out), str(source)],
         check=True, capture_output=True, cwd=out,
     )  # fmt: skip
     (built,) = out.glob("retrieval_mcp-*.whl")
