@@ -21,14 +21,15 @@ node-deps: .ci/node/node_modules/.package-lock.json
 .ci/node/node_modules/.package-lock.json: .ci/node/package.json .ci/node/package-lock.json
 	npm ci --prefix .ci/node --no-audit --no-fund --loglevel=error
 
-# Ingests datasets/{docs,legal,code}/corpus (embedded store) and runs one search per domain.
+# Ingests the bundled samples (server/samples/{docs,legal,code}/corpus, package data) into an
+# embedded store and runs one search per domain over MCP.
 demo: install
 	$(BIN)/retrieval-mcp demo --store $(or $(STORE),.demo-store)
 
 lint: install
-	$(BIN)/ruff check server tests scripts
-	$(BIN)/ruff format --check server tests scripts
-	$(BIN)/mypy server
+	$(BIN)/ruff check server retrieval_eval tests scripts
+	$(BIN)/ruff format --check server retrieval_eval tests scripts
+	$(BIN)/mypy server retrieval_eval
 
 test: lint node-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
@@ -59,7 +60,7 @@ eval-sets: $(LOCAL_CORPORA)
 
 # One sweep per domain: indexes each tuning set once (.eval-store/<domain>/, reused), scores the
 # fusion / depth / BM25 grid on every set's tune and held-out parts, ranks by the worst tune set.
-SWEEP = $(BIN)/python -m server.evaluation.sweep
+SWEEP = $(BIN)/python -m retrieval_eval.sweep
 sweep-legal: install eval-sets
 	$(SWEEP) --domain legal --json eval-results/sweep-legal.json --markdown eval-results/sweep-legal.md
 sweep-code: install eval-sets

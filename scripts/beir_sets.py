@@ -24,7 +24,7 @@ def stable_rank(key: str) -> str:
 def split_of(query_id: str) -> str:
     """``tune`` when the first byte of SHA-256(query id) is even, else ``heldout``.
 
-    The same rule as ``server.evaluation.splits.split_of`` (a test keeps them equal); repeated
+    The same rule as ``retrieval_eval.splits.split_of`` (a test keeps them equal); repeated
     here so that the build scripts stay standalone.
     """
     return "tune" if hashlib.sha256(query_id.encode("utf-8")).digest()[0] % 2 == 0 else "heldout"

@@ -1,7 +1,8 @@
 """Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token}``.
 
 Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
-(exit code 2), never a traceback.
+(exit code 2), never a traceback. ``index``, ``eval`` and ``bench`` run the evaluation package
+``retrieval_eval`` (imported when one of them runs: the product itself never needs it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from server.errors import RetrievalError
 from server.ingest.cli import register_ingest_commands
@@ -20,7 +22,6 @@ from server.settings import Domain, Settings
 logger = logging.getLogger("retrieval_mcp")
 
 DOMAINS = [d.value for d in Domain]
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _positive_int(text: str) -> int:
@@ -55,10 +56,21 @@ def _print_result_text(result_json: dict[str, object]) -> None:
         print(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
 
 
+def _no_evaluation(exc: ImportError) -> RetrievalError:
+    """The one-line error when the evaluation package (or one of its modules) is missing."""
+    return RetrievalError(
+        f"this command needs the evaluation package retrieval_eval, which did not import "
+        f"({exc}); install retrieval-mcp[eval] or run from a source checkout"
+    )
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     """Index a BEIR-style corpus.jsonl (one record per document) for one tenant."""
-    from server.evaluation.beir import load_corpus
-    from server.evaluation.runner import index_documents
+    try:
+        from retrieval_eval.beir import load_corpus
+        from retrieval_eval.runner import index_documents
+    except ImportError as exc:
+        raise _no_evaluation(exc) from None
     from server.retrieval.factory import build_retrieval
 
     docs = load_corpus(Path(args.corpus))
@@ -93,10 +105,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score retrieval modes on a BEIR dataset."""
-    from server.evaluation.beir import load_beir
-    from server.evaluation.eval_sets import prepare_dataset
-    from server.evaluation.runner import format_table, parse_modes, run_eval, write_json
-    from server.evaluation.splits import select_split
+    try:
+        from retrieval_eval.beir import load_beir
+        from retrieval_eval.eval_sets import prepare_dataset
+        from retrieval_eval.runner import format_table, parse_modes, run_eval, write_json
+        from retrieval_eval.splits import select_split
+    except ImportError as exc:
+        raise _no_evaluation(exc) from None
 
     modes = parse_modes(args.modes)
     dataset = load_beir(
@@ -128,7 +143,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, throughput and memory figures from one run."""
-    from server.evaluation.bench import SECTION_NAMES, run_bench
+    try:
+        from retrieval_eval.bench import SECTION_NAMES, run_bench
+        from retrieval_eval.eval_sets import SCIFACT
+    except ImportError as exc:
+        raise _no_evaluation(exc) from None
 
     names = ["environment", "domains"] if args.ingest else args.sections.split(",")
     unknown = [n for n in names if n.strip() not in SECTION_NAMES]
@@ -141,103 +160,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not sizes or len(sizes) != len([s for s in args.chunks.split(",") if s.strip()]):
         raise RetrievalError("--chunks takes positive integers, e.g. 10000,100000")
     sections = [SECTION_NAMES[n.strip()] for n in names]
-    print(run_bench(sizes, Path(args.dataset), queries=args.queries, sections=sections))
+    dataset = Path(args.dataset) if args.dataset else SCIFACT
+    print(run_bench(sizes, dataset, queries=args.queries, sections=sections))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Ingest the sample corpora in datasets/ (embedded store), then query them through a real
-    MCP session with the server (in-process client): tools/list and one search per domain."""
-    import anyio
+    """Ingest the bundled sample corpora (embedded store), then query them through a real MCP
+    session with the server (in-process client): tools/list and one search per domain."""
+    from server.demo import run_demo
 
-    from server.ingest.cli import format_report
-    from server.ingest.runner import run_ingest
-    from server.retrieval.factory import build_retrieval
-
-    settings = Settings.from_cli(args)
-    retrieval = build_retrieval(settings, with_reranker=False)
-    try:
-        for domain in Domain:
-            folder = REPO_ROOT / "datasets" / domain.value
-            report = run_ingest(
-                retrieval.indexer,
-                [folder / "corpus"],
-                domain=domain,
-                tenant=args.tenant,
-                progress=False,
-            )
-            print(format_report(report))
-    finally:
-        retrieval.close()
-    anyio.run(_demo_session, settings, args.tenant)
-    store = settings.store_path
-    print(
-        "\nServe this store to an MCP client (see README, 'Client configuration'):\n"
-        f"  retrieval-mcp serve --transport stdio --tenant {args.tenant} --store {store}"
-    )
+    run_demo(Settings.from_cli(args), args.tenant)
     return 0
 
 
-async def _demo_session(settings: Settings, tenant: str) -> None:
-    """One in-process MCP session against the server: the tools, then a search per domain."""
-    import json
-
-    from mcp import Client
-    from mcp.types import TextContent
-
-    from server.app import build_server
-    from server.runtime import ServerRuntime
-
-    tools = {Domain.DOCS: "doc_search", Domain.LEGAL: "legal_search", Domain.CODE: "code_search"}
-    server = build_server(ServerRuntime(settings), stdio_tenant=tenant)
-    async with Client(server) as session:
-        listed = (await session.list_tools()).tools
-        print(f"\nMCP session: {len(listed)} tools: {', '.join(t.name for t in listed)}")
-        for domain, tool in tools.items():
-            first = (REPO_ROOT / "datasets" / domain.value / "queries.jsonl").read_text()
-            query = json.loads(first.splitlines()[0])["query"]
-            result = await session.call_tool(tool, {"query": query, "top_k": 3})
-            print(f"\n>>> {tool}(query={query!r}, top_k=3)")
-            for block in result.content:
-                if isinstance(block, TextContent):
-                    print(block.text)
-            hits = (result.structured_content or {}).get("hits") or []
-            if hits:
-                first_hit = dict(hits[0])
-                text = str(first_hit.get("text", ""))
-                first_hit["text"] = text[:160] + ("…" if len(text) > 160 else "")
-                print("structured content, first hit (text shortened):")
-                print(json.dumps(first_hit, indent=2, ensure_ascii=False))
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
+    p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for all subcommands."""
-    parser = argparse.ArgumentParser(prog="retrieval-mcp", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def store_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
-        p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
-
+def _register_evaluation_commands(sub: Any) -> None:
+    """``index``, ``eval`` and ``bench``: parsed here, run by retrieval_eval (see cmd_*)."""
     p = sub.add_parser("index", help="index a BEIR-style corpus.jsonl for a tenant")
     p.add_argument("corpus", help="corpus.jsonl with _id, title, text per line")
     p.add_argument("--domain", choices=DOMAINS, default="docs")
     p.add_argument("--tenant", required=True)
-    store_args(p)
+    _store_args(p)
     p.set_defaults(func=cmd_index)
-
-    p = sub.add_parser("search", help="hybrid search as one tenant")
-    p.add_argument("query")
-    p.add_argument("--domain", choices=DOMAINS, default="docs")
-    p.add_argument("--tenant", required=True)
-    p.add_argument("--top-k", type=_positive_int, default=10)
-    p.add_argument(
-        "--mode", choices=["bm25", "dense", "hybrid", "hybrid+rerank"], default="hybrid+rerank"
-    )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    store_args(p)
-    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("eval", help="evaluate on a BEIR dataset")
     p.add_argument("dataset", help="directory with corpus.jsonl, queries.jsonl, qrels")
@@ -253,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="score only the tune or the held-out part (by SHA-256 of the query id)",
     )
-    store_args(p)
+    _store_args(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="latency / throughput / memory benchmark")
@@ -261,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=_positive_int, default=200, help="queries per measurement")
     p.add_argument(
         "--dataset",
-        default=str(REPO_ROOT.parent / "shared/datasets/scifact"),
-        help="BEIR directory whose corpus provides the text",
+        help="BEIR directory whose corpus provides the text (default: ../shared/datasets/scifact "
+        "beside the source checkout)",
     )
     p.add_argument(
         "--sections",
@@ -275,11 +224,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all subcommands."""
+    parser = argparse.ArgumentParser(prog="retrieval-mcp", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("search", help="hybrid search as one tenant")
+    p.add_argument("query")
+    p.add_argument("--domain", choices=DOMAINS, default="docs")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--top-k", type=_positive_int, default=10)
+    p.add_argument(
+        "--mode", choices=["bm25", "dense", "hybrid", "hybrid+rerank"], default="hybrid+rerank"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _store_args(p)
+    p.set_defaults(func=cmd_search)
+
+    _register_evaluation_commands(sub)
     register_ingest_commands(sub)
 
-    p = sub.add_parser("demo", help="ingest the samples, query them over MCP")
+    p = sub.add_parser("demo", help="ingest the bundled samples, query them over MCP")
     p.add_argument("--tenant", default="demo")
-    store_args(p)
+    _store_args(p)
     p.set_defaults(func=cmd_demo)
 
     from server.cli_mcp import register as register_mcp_commands

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
-from server.evaluation.bench import build_test_cross_encoder
+from retrieval_eval.bench import build_test_cross_encoder
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.qdrant_store import QdrantStore

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.evaluation.adaptive_fusion import AdaptiveFusion, query_features
+from retrieval_eval.adaptive_fusion import AdaptiveFusion, query_features
 from server.settings import FusionSettings
 
 KEYWORD = FusionSettings(method="rrf", rrf_k=1, dense_weight=1.0, sparse_weight=5.0)

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.evaluation.bench import BenchContext, Row, format_rows, run_bench
-from server.evaluation.bench_corpus import (
+from retrieval_eval.bench import BenchContext, Row, format_rows, run_bench
+from retrieval_eval.bench_corpus import (
     TENANTS,
     BenchCorpus,
     chunk_text,
     iter_point_batches,
     source_texts,
 )
-from server.evaluation.bench_process import memory_figures, run_in_fresh_process
-from server.evaluation.bench_steps import (
+from retrieval_eval.bench_process import memory_figures, run_in_fresh_process
+from retrieval_eval.bench_steps import (
     QUERY_TENANT,
     TEST_CROSS_ENCODER_DIR,
     build_store,

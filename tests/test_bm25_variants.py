@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from server.evaluation.beir import BeirDataset, BeirDocument
-from server.evaluation.bm25_variants import encode_variant, restore_default, stored_variant
-from server.evaluation.runner import EVAL_TENANT, ensure_indexed
+from retrieval_eval.beir import BeirDataset, BeirDocument
+from retrieval_eval.bm25_variants import encode_variant, restore_default, stored_variant
+from retrieval_eval.runner import EVAL_TENANT, ensure_indexed
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import Retrieval, assemble

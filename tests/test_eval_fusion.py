@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.evaluation.fusion import (
+from retrieval_eval.fusion import (
     FusionCheck,
     dbsf_scores,
     distribution_normalised,

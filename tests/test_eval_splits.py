@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from retrieval_eval.eval_sets import EVAL_SETS, TUNING_SETS
+from retrieval_eval.splits import select_split, split_of
 from server.errors import InvalidRequestError
-from server.evaluation.eval_sets import EVAL_SETS, TUNING_SETS
-from server.evaluation.splits import select_split, split_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import beir_sets  # the standalone build scripts keep their own copy of the rule

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from server.evaluation.bench_process import memory_figures, run_in_fresh_process
+from retrieval_eval.bench_process import memory_figures, run_in_fresh_process
 from server.retrieval.heap import release_free_heap
 
 

@@ -1,12 +1,13 @@
-"""Smoke test: the shipped sample corpora ingest cleanly and their queries find the right file."""
+"""Smoke test: the shipped sample corpora (package data, read as the demo reads them) ingest
+cleanly and their queries find the right file."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from server.demo import sample_folder, sample_queries
 from server.ingest.runner import run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
@@ -14,35 +15,32 @@ from server.retrieval.factory import assemble
 from server.retrieval.types import SearchRequest
 from server.settings import Settings
 
-DATASETS = Path(__file__).resolve().parent.parent / "datasets"
-
 
 @pytest.mark.parametrize("domain", ["docs", "legal", "code"])
 def test_sample_corpus_queries_find_the_expected_source(
     domain: str, tmp_path: Path, embedder: DenseEmbedder
 ) -> None:
-    folder = DATASETS / domain
-    assert (folder / "README.md").read_text().strip()
     settings = Settings(store_path=tmp_path / "store", reranker_model="none")
     store = EdgeStore(settings.store_path)
     try:
-        pipeline = assemble(settings, store, embedder, None)
-        report = run_ingest(
-            pipeline.indexer, [folder / "corpus"], domain=domain, tenant="smoke", progress=False
-        )
-        assert not report.skipped, report.skipped
-        assert len(report.added) == sum(1 for p in (folder / "corpus").rglob("*") if p.is_file())
-        queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
-        assert len(queries) >= 5
-        misses = []
-        for q in queries:
-            request = SearchRequest(
-                q["query"], domain=domain, tenant="smoke", top_k=3, mode="hybrid"
+        with sample_folder(domain) as folder:
+            assert (folder / "README.md").read_text().strip()
+            pipeline = assemble(settings, store, embedder, None)
+            report = run_ingest(
+                pipeline.indexer, [folder / "corpus"], domain=domain, tenant="smoke", progress=False
             )
-            result = pipeline.searcher.search(request)
-            found = [h.metadata["rel_path"] for h in result.hits]
-            if q["expected"] not in found:
-                misses.append((q["query"], q["expected"], found))
-        assert not misses, misses
+            assert not report.skipped, report.skipped
+            files = [p for p in (folder / "corpus").rglob("*") if p.is_file()]
+            assert len(report.added) == len([p for p in files if "__pycache__" not in p.parts])
+            queries = sample_queries(domain)
+            assert len(queries) >= 5
+            misses = []
+            for q in queries:
+                request = SearchRequest(q["query"], domain, "smoke", top_k=3, mode="hybrid")
+                result = pipeline.searcher.search(request)
+                found = [h.metadata["rel_path"] for h in result.hits]
+                if q["expected"] not in found:
+                    misses.append((q["query"], q["expected"], found))
+            assert not misses, misses
     finally:
         store.close()

@@ -213,7 +213,7 @@ def test_missing_path_is_a_clear_error(tmp_path: Path, pipeline: Retrieval) -> N
 
 
 def test_noop_bench_reports_no_model_calls(embedder: DenseEmbedder) -> None:
-    from server.evaluation.bench_ingest import bench_ingest
+    from retrieval_eval.bench_ingest import bench_ingest
 
     ((label, figure),) = bench_ingest(embedder, domains=(), noop_files=30)
     assert "30 unchanged files" in label

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from server.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from retrieval_eval.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 
 
 def test_ndcg_hand_computed() -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from server.evaluation.eval_sets import TuningSet
-from server.evaluation.metrics import ndcg_at_k
-from server.evaluation.runner import EVAL_TENANT
-from server.evaluation.splits import split_of
-from server.evaluation.sweep import Grid, rank_sweep, score_sets
+from retrieval_eval.eval_sets import TuningSet
+from retrieval_eval.metrics import ndcg_at_k
+from retrieval_eval.runner import EVAL_TENANT
+from retrieval_eval.splits import split_of
+from retrieval_eval.sweep import Grid, rank_sweep, score_sets
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble, open_store
 from server.retrieval.types import SearchRequest
@@ -55,7 +55,7 @@ def tiny_set(tmp_path: Path) -> TuningSet:
 def test_sweep_scores_match_the_pipeline(
     tiny_set: TuningSet, tmp_path: Path, embedder: DenseEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("server.evaluation.sweep.load_embedder", lambda settings: embedder)
+    monkeypatch.setattr("retrieval_eval.sweep.load_embedder", lambda settings: embedder)
     settings = Settings(reranker_model="none")
     default = settings.domains[Domain.LEGAL]
     assert default.keyword_fusion is not None  # legal routes citation queries

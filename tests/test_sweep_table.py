@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from server.evaluation.sweep_table import (
+from retrieval_eval.sweep_table import (
     SetRun,
     adaptive_row,
     best_adaptive,

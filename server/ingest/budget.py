@@ -1,6 +1,6 @@
 """Chunk budgets counted in the embedding model's own word-pieces.
 
-The text that is embedded is ``title + "\\n" + text`` (see RetrievalPipeline), so the title
+The text that is embedded is ``title + "\\n" + text`` (see analysis.keyword_text), so the title
 counts toward the budget. BERT-style tokenizers split on whitespace and punctuation first, so
 the token count of pieces joined at such a boundary is the sum of their counts; packing relies
 on that and every emitted chunk is checked once more with a full count.

@@ -16,11 +16,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval_eval.beir import BeirDataset, load_beir
 from server.errors import InvalidRequestError, RetrievalError
-from server.evaluation.beir import BeirDataset, load_beir
 from server.settings import Domain
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 EVAL_SETS = REPO_ROOT / "datasets" / "eval"
 LEGAL_SET = EVAL_SETS / "legal"
 LEGAL_CORPUS = LEGAL_SET / "corpus.jsonl"
@@ -136,6 +136,11 @@ def build_corpus(build: str, corpus: Path) -> Path:
     """``corpus``, running ``scripts/build_eval_sets.py --sets build`` first when it is missing."""
     if corpus.exists():
         return corpus
+    if not BUILD_SCRIPT.exists():  # an installed retrieval_eval: sets and scripts stay in git
+        raise RetrievalError(
+            f"{corpus} is missing and {BUILD_SCRIPT} is not here: the tuning sets and their "
+            "build scripts come with a source checkout of retrieval-mcp, not with the package"
+        )
     proc = subprocess.run(
         [sys.executable, str(BUILD_SCRIPT), "--sets", build, "--out", str(EVAL_SETS)],
         capture_output=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.retrieval.embedder import resolve_model_location
+from retrieval_eval.product import resolve_model_location
 
 
 def build_test_cross_encoder(

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from server.retrieval.analysis import keyword_text, resolve_domain
-from server.retrieval.factory import Retrieval
-from server.retrieval.sparse import SparseEncoder
+from retrieval_eval import product
+from retrieval_eval.product import Pipeline, SparseEncoder, keyword_text
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +22,16 @@ BM25_MARKER = "eval-bm25"
 """Collection meta key: {"k1": .., "b": ..} of the stored sparse vectors, when not the default."""
 
 
-def stored_variant(pipeline: Retrieval, domain: str) -> tuple[float, float]:
+def stored_variant(pipeline: Pipeline, domain: str) -> tuple[float, float]:
     """(k1, b) the domain's stored sparse vectors were encoded with."""
-    _, settings = resolve_domain(pipeline.settings, domain)
+    _, settings = product.domain_settings(pipeline, domain)
     marker: Any = pipeline.store.read_meta(settings.collection).get(BM25_MARKER)
     if isinstance(marker, dict):
         return float(marker["k1"]), float(marker["b"])
     return settings.bm25.k1, settings.bm25.b
 
 
-def encode_variant(pipeline: Retrieval, domain: str, k1: float, b: float) -> int:
+def encode_variant(pipeline: Pipeline, domain: str, k1: float, b: float) -> int:
     """Re-encode every stored sparse vector of the domain's collection with k1 and b.
 
     The average document length is recomputed from the stored ``bm25_len`` payloads (the
@@ -40,7 +39,7 @@ def encode_variant(pipeline: Retrieval, domain: str, k1: float, b: float) -> int
     settings would have written. Returns how many points were re-encoded (0 when the store
     already carries this variant).
     """
-    name, settings = resolve_domain(pipeline.settings, domain)
+    name, settings = product.domain_settings(pipeline, domain)
     collection = settings.collection
     if stored_variant(pipeline, domain) == (k1, b):
         return 0
@@ -71,7 +70,7 @@ def encode_variant(pipeline: Retrieval, domain: str, k1: float, b: float) -> int
     return len(points)
 
 
-def restore_default(pipeline: Retrieval, domain: str) -> int:
+def restore_default(pipeline: Pipeline, domain: str) -> int:
     """Re-encode back to the domain settings' k1 / b when a variant is stored."""
-    _, settings = resolve_domain(pipeline.settings, domain)
+    _, settings = product.domain_settings(pipeline, domain)
     return encode_variant(pipeline, domain, settings.bm25.k1, settings.bm25.b)

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from server.evaluation.eval_sets import REPO_ROOT, TuningSet
-from server.evaluation.fusion import FusionCheck
-from server.evaluation.splits import SPLITS, Split
+from retrieval_eval.eval_sets import REPO_ROOT, TuningSet
+from retrieval_eval.fusion import FusionCheck
+from retrieval_eval.splits import SPLITS, Split
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # the served router's own feature detection: the sweep scores exactly what search will do
-from server.retrieval.query_routing import QueryFeatures, query_features
+from retrieval_eval.product import QueryFeatures, query_features
 from server.settings import FusionSettings, KeywordTrigger
 
 __all__ = ["ALL_TRIGGERS", "AdaptiveFusion", "QueryFeatures", "Route", "Trigger", "query_features"]

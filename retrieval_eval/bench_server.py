@@ -26,13 +26,12 @@ from typing import Any
 
 import anyio
 
-from server.evaluation.beir import load_corpus
-from server.evaluation.eval_sets import ensure_legal_corpus
-from server.evaluation.metrics import percentile
-from server.retrieval.types import SearchRequest
+from retrieval_eval.beir import load_corpus
+from retrieval_eval.eval_sets import ensure_legal_corpus
+from retrieval_eval.metrics import percentile
 from server.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 QUERIES = REPO_ROOT / "datasets/eval/legal/queries.jsonl"
 TENANT = "bench"
 WARMUP = 3
@@ -67,11 +66,11 @@ def _queries(limit: int) -> list[str]:
 
 
 def _index(store_dir: Path, docs: int) -> int:
-    from server.evaluation.runner import index_documents
-    from server.retrieval.factory import build_retrieval
+    from retrieval_eval.product import build_pipeline
+    from retrieval_eval.runner import index_documents
 
     settings = Settings(store_path=store_dir, reranker_model="none")
-    pipeline = build_retrieval(settings)
+    pipeline = build_pipeline(settings)
     try:
         report = index_documents(
             pipeline, load_corpus(ensure_legal_corpus())[:docs], domain="docs", tenant=TENANT
@@ -137,13 +136,12 @@ async def _interleaved(
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    from server.auth import TokenFile
-    from server.retrieval.factory import build_retrieval
+    from retrieval_eval.product import TokenFile, build_pipeline, search
 
     local_store, stdio_store, http_store = stores
     token, _ = TokenFile(tokens_file).add(TENANT, label="bench")
     port = _free_port()
-    pipeline = build_retrieval(Settings(store_path=local_store, reranker_model="none"))
+    pipeline = build_pipeline(Settings(store_path=local_store, reranker_model="none"))
     times: dict[str, list[float]] = {"in-process": [], "stdio": [], "http": []}
     try:
         with _http_process(http_store, tokens_file, port):
@@ -156,9 +154,7 @@ async def _interleaved(
                 for i, query in enumerate(queries):
                     args = {"query": query, "top_k": 10}
                     start = time.perf_counter()
-                    pipeline.searcher.search(
-                        SearchRequest(query, domain="docs", tenant=TENANT, top_k=10)
-                    )
+                    search(pipeline, query, domain="docs", tenant=TENANT, top_k=10)
                     local_ms = (time.perf_counter() - start) * 1000
                     remote_ms = {}
                     for name, client in (("stdio", stdio), ("http", remote)):

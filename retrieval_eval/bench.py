@@ -21,16 +21,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.evaluation.bench_process import MemoryFigures, run_in_fresh_process
-from server.evaluation.bench_steps import (
+from retrieval_eval.bench_process import MemoryFigures, run_in_fresh_process
+from retrieval_eval.bench_steps import (
     INGEST_ROUNDS,
     build_store,
     measure_ingest,
     prepare_corpus,
     serve_queries,
 )
-from server.evaluation.bench_test_models import build_test_cross_encoder
-from server.evaluation.metrics import percentile
+from retrieval_eval.bench_test_models import build_test_cross_encoder
+from retrieval_eval.metrics import percentile
 from server.settings import Settings
 
 __all__ = [
@@ -192,17 +192,20 @@ def stores_section(ctx: BenchContext) -> list[Row]:
 
 def domain_ingest_section(ctx: BenchContext) -> list[Row]:
     """`ingest` per domain on the sample corpora, and a no-op re-ingest of 1,000 files."""
-    from server.evaluation.bench_ingest import bench_ingest
-    from server.retrieval.factory import load_embedder
+    from retrieval_eval.bench_ingest import bench_ingest
+    from retrieval_eval.product import load_embedder
 
     progress("ingest per domain: sample corpora, then a no-op re-ingest of 1,000 files")
     rows = bench_ingest(load_embedder(Settings(reranker_model="none")))
-    return [("--- ingest per domain (datasets/*/corpus, `retrieval-mcp ingest` path)", ""), *rows]
+    return [
+        ("--- ingest per domain (server/samples/*/corpus, `retrieval-mcp ingest` path)", ""),
+        *rows,
+    ]
 
 
 def server_section(ctx: BenchContext) -> list[Row]:
     """MCP server: start-up to tools/list, and doc_search over stdio / HTTP vs in-process."""
-    from server.evaluation.bench_server import run_server_bench
+    from retrieval_eval.bench_server import run_server_bench
 
     progress("MCP server: start-up and protocol overhead (stdio, Streamable HTTP)")
     rows = run_server_bench(queries=min(ctx.queries, 100))

@@ -16,7 +16,7 @@ Query-adaptive fusion (``adaptive_fusion.py``) is scored as one more candidate p
 
 Usage (one command per domain; see the Makefile's ``sweep-*`` targets)::
 
-    python -m server.evaluation.sweep --domain legal --json eval-results/sweep-legal.json \\
+    python -m retrieval_eval.sweep --domain legal --json eval-results/sweep-legal.json \\
         --markdown eval-results/sweep-legal.md
 """
 
@@ -35,26 +35,31 @@ from typing import Any
 
 import numpy as np
 
-from server.errors import RetrievalError
-from server.evaluation.beir import BeirDataset
-from server.evaluation.bm25_variants import encode_variant, restore_default
-from server.evaluation.eval_sets import REPO_ROOT, TuningSet, tuning_sets
-from server.evaluation.fusion import fuse
-from server.evaluation.metrics import ndcg_at_k, recall_at_k
-from server.evaluation.runner import EVAL_TENANT, RECALL_DEPTH, ensure_indexed
-from server.evaluation.splits import split_of
-from server.evaluation.sweep_grid import (  # re-exported: kept scores name them here
+from retrieval_eval import product
+from retrieval_eval.beir import BeirDataset
+from retrieval_eval.bm25_variants import encode_variant, restore_default
+from retrieval_eval.eval_sets import REPO_ROOT, TuningSet, tuning_sets
+from retrieval_eval.fusion import fuse
+from retrieval_eval.metrics import ndcg_at_k, recall_at_k
+from retrieval_eval.product import (
+    DenseEmbedder,
+    HybridQuery,
+    Pipeline,
+    assemble_pipeline,
+    load_embedder,
+    open_store,
+)
+from retrieval_eval.runner import EVAL_TENANT, RECALL_DEPTH, ensure_indexed
+from retrieval_eval.splits import split_of
+from retrieval_eval.sweep_grid import (  # re-exported: kept scores name them here
     Grid,
     IndexVariant,
     StaticConfig,
     default_grid,
 )
-from server.evaluation.sweep_report import SweepResult, rank_sweep
-from server.evaluation.sweep_table import SetReport, SetRun
-from server.retrieval.analysis import resolve_domain
-from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import Retrieval, assemble, load_embedder, open_store
-from server.retrieval.store import HybridQuery
+from retrieval_eval.sweep_report import SweepResult, rank_sweep
+from retrieval_eval.sweep_table import SetReport, SetRun
+from server.errors import RetrievalError
 from server.settings import Domain, FusionSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -95,7 +100,7 @@ def _settings_for(base: Settings, domain: Domain, store: Path, parts: bool) -> S
 
 
 def _stage_lists(
-    pipeline: Retrieval,
+    pipeline: Pipeline,
     domain: Domain,
     dense: Sequence[list[float]],
     sparse: Sequence[Any],
@@ -103,7 +108,7 @@ def _stage_lists(
     fusions: Sequence[FusionSettings],
 ) -> list[StageLists]:
     """One store query per query; the verified fusion rotates through the grid's fusions."""
-    _, settings = resolve_domain(pipeline.settings, domain)
+    _, settings = product.domain_settings(pipeline, domain)
     parts = settings.part_sentences > 0 and pipeline.store.has_part_vectors(settings.collection)
     lists = []
     for i, (vector, sparse_vector) in enumerate(zip(dense, sparse, strict=True)):
@@ -128,7 +133,7 @@ def _stage_lists(
     return lists
 
 
-def _doc_ids(pipeline: Retrieval, collection: str) -> dict[str, str]:
+def _doc_ids(pipeline: Pipeline, collection: str) -> dict[str, str]:
     doc_of: dict[str, str] = {}
     offset: str | int | None = None
     while True:
@@ -136,6 +141,34 @@ def _doc_ids(pipeline: Retrieval, collection: str) -> dict[str, str]:
         doc_of.update((p.id, str(p.payload["doc_id"])) for p in page)
         if offset is None:
             return doc_of
+
+
+def _score_fusion(
+    fusion: FusionSettings,
+    fusions: Sequence[FusionSettings],
+    lists: Sequence[StageLists],
+    dataset: BeirDataset,
+    query_ids: Sequence[str],
+    doc_of: dict[str, str],
+    report: SetReport,
+) -> tuple[list[float], list[float]]:
+    """Per-query nDCG@10 and recall@100 of ``fusion`` over the stage lists; on the queries whose
+    store query ran this fusion, also checks our fusion against the store's own."""
+    ndcg, recall = [], []
+    for i, (qid, stages) in enumerate(zip(query_ids, lists, strict=True)):
+        fused = fuse(stages.dense, stages.sparse, fusion)
+        judged = dataset.qrels[qid]
+        if fusion == fusions[i % len(fusions)]:
+            report.fusion_check.add(
+                fused,
+                stages.final,
+                ndcg_at_k(_collapse(fused[:10], doc_of, 10), judged, 10),
+                ndcg_at_k(_collapse(stages.final[:10], doc_of, 10), judged, 10),
+            )
+        ranked = _collapse(fused, doc_of, RECALL_DEPTH)
+        ndcg.append(ndcg_at_k(ranked, judged, 10))
+        recall.append(recall_at_k(ranked, judged, RECALL_DEPTH))
+    return ndcg, recall
 
 
 def sweep_set(
@@ -166,14 +199,14 @@ def sweep_set(
         # keyed by corpus: sets that share one (go-howto, go-usage) share its index
         store = store_root / domain.value / f"{tuning_set.directory.name}{suffix}"
         settings = _settings_for(base, domain, store, parts)
-        pipeline = assemble(settings, open_store(settings), embedder, None)
+        pipeline = assemble_pipeline(settings, open_store(settings), embedder)
         try:
             report.index["parts" if parts else "no-parts"] = ensure_indexed(
                 pipeline, dataset, domain.value
             ) | {"store": str(store)}
             collection = settings.domains[domain].collection
             doc_of = _doc_ids(pipeline, collection)
-            encoder = pipeline.searcher.analysis.sparse_encoder(domain)
+            encoder = product.sparse_encoder(pipeline, domain)
             sparse = [encoder.encode_query(t) for t in texts]
             try:
                 for k1, b in grid.bm25:
@@ -184,22 +217,9 @@ def sweep_set(
                         lists = _stage_lists(pipeline, domain, dense, sparse, c, grid.fusions)
                         for fusion in tqdm(grid.fusions, desc=desc, leave=False, file=sys.stderr):
                             config = StaticConfig(IndexVariant(parts, k1, b), c, fusion)
-                            ndcg, recall = [], []
-                            for i, (qid, stages) in enumerate(zip(query_ids, lists, strict=True)):
-                                fused = fuse(stages.dense, stages.sparse, fusion)
-                                judged = dataset.qrels[qid]
-                                if fusion == grid.fusions[i % len(grid.fusions)]:
-                                    report.fusion_check.add(
-                                        fused,
-                                        stages.final,
-                                        ndcg_at_k(_collapse(fused[:10], doc_of, 10), judged, 10),
-                                        ndcg_at_k(
-                                            _collapse(stages.final[:10], doc_of, 10), judged, 10
-                                        ),
-                                    )
-                                ranked = _collapse(fused, doc_of, RECALL_DEPTH)
-                                ndcg.append(ndcg_at_k(ranked, judged, 10))
-                                recall.append(recall_at_k(ranked, judged, RECALL_DEPTH))
+                            ndcg, recall = _score_fusion(
+                                fusion, grid.fusions, lists, dataset, run.query_ids, doc_of, report
+                            )
                             run.ndcg[config.label] = np.array(ndcg)
                             run.recall[config.label] = np.array(recall)
                         logger.info("%s: %.1f s", desc, time.perf_counter() - started)
@@ -285,7 +305,7 @@ def report_json(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: sweep one domain and write the JSON report and a markdown table."""
-    parser = argparse.ArgumentParser(prog="python -m server.evaluation.sweep", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m retrieval_eval.sweep", description=__doc__)
     parser.add_argument("--domain", required=True, choices=[d.value for d in Domain])
     parser.add_argument("--sets", help="comma-separated set names (default: all of the domain)")
     parser.add_argument("--store-root", type=Path, default=DEFAULT_STORE_ROOT)
@@ -341,6 +361,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # run under the importable module name, so the kept scores unpickle outside this process
-    from server.evaluation import sweep as _sweep
+    from retrieval_eval import sweep as _sweep
 
     sys.exit(_sweep.main())

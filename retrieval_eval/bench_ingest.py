@@ -1,7 +1,7 @@
 """Ingest benchmark: throughput per domain against raw encode, and the cost of a no-op re-ingest.
 
-Per domain, the sample corpus in ``datasets/<domain>/corpus`` goes through the real ingest job
-(walk, chunk, embed, BM25, upsert) into a scratch Qdrant Edge store; the baseline is
+Per domain, the bundled sample corpus (``server/samples/<domain>/corpus``) goes through the
+real ingest job (walk, chunk, embed, BM25, upsert) into a scratch Qdrant Edge store; the baseline is
 ``embed_documents`` alone on exactly the texts that were embedded (title + chunk). The no-op
 case ingests a folder of small files once, then times the second run over the unchanged
 folder, counting model calls (there must be none).
@@ -15,16 +15,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.ingest.chunking import chunk_file
-from server.ingest.runner import make_budget, run_ingest
-from server.ingest.walker import discover
-from server.retrieval.analysis import part_texts
-from server.retrieval.edge_store import EdgeStore
-from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import assemble
+from retrieval_eval.product import (
+    DenseEmbedder,
+    EdgeStore,
+    assemble_pipeline,
+    chunk_file,
+    discover,
+    keyword_text,
+    make_budget,
+    part_texts,
+    run_ingest,
+    sample_folder,
+)
 from server.settings import Domain, Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NOOP_TARGET_S = 2.0
 
 
@@ -34,17 +38,17 @@ def _corpus_texts(
     """The texts ingest embeds for the domain's sample corpus (title + chunk, then the part
     texts when the domain has part vectors) and the number of chunks."""
     budget = make_budget(embedder, settings.ingest)
-    found = discover([REPO_ROOT / "datasets" / domain.value / "corpus"], domain, 10**9)
     part_size = settings.domains[domain].part_sentences
     texts: list[str] = []
     parts: list[str] = []
-    for file in found.files:
-        pieces = chunk_file(
-            file, file.path.read_bytes(), domain, budget, settings.ingest.code_overlap_lines
-        )
-        texts.extend(f"{p.title}\n{p.text}" if p.title else p.text for p in pieces)
-        if part_size:
-            parts.extend(t for p in pieces for t in part_texts(p.text, part_size))
+    with sample_folder(domain) as folder:
+        for file in discover([folder / "corpus"], domain, 10**9).files:
+            pieces = chunk_file(
+                file, file.path.read_bytes(), domain, budget, settings.ingest.code_overlap_lines
+            )
+            texts.extend(keyword_text(p.title, p.text) for p in pieces)
+            if part_size:
+                parts.extend(t for p in pieces for t in part_texts(p.text, part_size))
     return texts + parts, len(texts)
 
 
@@ -89,19 +93,20 @@ def bench_ingest(
         root = Path(scratch)
         store = EdgeStore(root / "store")
         try:
-            pipeline = assemble(settings, store, embedder, None)
+            pipeline = assemble_pipeline(settings, store, embedder)
             for domain in domains:
                 texts, chunk_count = _corpus_texts(settings, embedder, domain)
                 start = time.perf_counter()
                 embedder.embed_documents(texts)
                 raw_rate = chunk_count / (time.perf_counter() - start)
-                report = run_ingest(
-                    pipeline.indexer,
-                    [REPO_ROOT / "datasets" / domain.value / "corpus"],
-                    domain=domain,
-                    tenant="bench",
-                    progress=False,
-                )
+                with sample_folder(domain) as folder:
+                    report = run_ingest(
+                        pipeline.indexer,
+                        [folder / "corpus"],
+                        domain=domain,
+                        tenant="bench",
+                        progress=False,
+                    )
                 rate = report.chunks_written / max(report.seconds, 1e-9)
                 rows.append(
                     (

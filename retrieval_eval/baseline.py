@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from retrieval_eval.beir import BeirDocument
 from server.errors import RetrievalError
-from server.evaluation.beir import BeirDocument
 
 _WORD = re.compile(r"\w+")
 
@@ -24,7 +24,7 @@ class OkapiBaseline:
             from rank_bm25 import BM25Okapi
         except ImportError:
             raise RetrievalError(
-                "mode bm25-baseline needs rank-bm25 (pip install 'retrieval-mcp[dev]')"
+                "mode bm25-baseline needs rank-bm25 (pip install 'retrieval-mcp[eval]')"
             ) from None
         self._ids = [d.doc_id for d in corpus]
         self._bm25 = BM25Okapi([tokenize(f"{d.title} {d.text}") for d in corpus])

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from server.evaluation.sweep_grid import (
+from retrieval_eval.sweep_grid import (
     ROUTERS,
     Grid,
     IndexVariant,
@@ -18,7 +18,7 @@ from server.evaluation.sweep_grid import (
     default_keyword_route,
     fusion_label,
 )
-from server.evaluation.sweep_table import (
+from retrieval_eval.sweep_table import (
     AdaptiveChoice,
     Row,
     SetReport,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.evaluation.adaptive_fusion import ALL_TRIGGERS, AdaptiveFusion, Trigger
+from retrieval_eval.adaptive_fusion import ALL_TRIGGERS, AdaptiveFusion, Trigger
 from server.settings import Domain, FusionSettings, Settings
 
 RRF_KS = (1, 2, 5, 10, 60)

@@ -15,15 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from retrieval_eval import product
+from retrieval_eval.baseline import OkapiBaseline
+from retrieval_eval.beir import BeirDataset, BeirDocument
+from retrieval_eval.bm25_variants import BM25_MARKER, restore_default
+from retrieval_eval.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from retrieval_eval.product import Pipeline, build_pipeline, index_chunks, pack_passages, rank
 from server.errors import InvalidRequestError
-from server.evaluation.baseline import OkapiBaseline
-from server.evaluation.beir import BeirDataset, BeirDocument
-from server.evaluation.bm25_variants import BM25_MARKER, restore_default
-from server.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from server.retrieval.analysis import resolve_domain
-from server.retrieval.factory import Retrieval, build_retrieval
-from server.retrieval.passages import pack_passages
-from server.retrieval.types import SEARCH_MODES, Chunk, IndexReport, SearchMode, SearchRequest
+from server.retrieval.types import SEARCH_MODES, Chunk, IndexReport
 from server.settings import Domain, Settings
 
 logger = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ def document_chunks(
 
 
 def index_documents(
-    pipeline: Retrieval, docs: Sequence[BeirDocument], *, domain: str, tenant: str
+    pipeline: Pipeline, docs: Sequence[BeirDocument], *, domain: str, tenant: str
 ) -> IndexReport:
     """Chunk records to the model window and index them for ``tenant`` (with a progress bar)."""
     from tqdm import tqdm
@@ -99,7 +98,7 @@ def index_documents(
         for chunk in document_chunks(doc, tenant, budget, embedder.count_tokens)
     ]
     with tqdm(total=len(chunks), desc=f"indexing {domain}", unit="chunk", file=sys.stderr) as bar:
-        return pipeline.indexer.index(domain, chunks, progress=bar.update)
+        return index_chunks(pipeline, domain, chunks, bar.update)
 
 
 def _index_signature(dataset: BeirDataset, settings: Settings, domain: str) -> str:
@@ -109,9 +108,9 @@ def _index_signature(dataset: BeirDataset, settings: Settings, domain: str) -> s
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def ensure_indexed(pipeline: Retrieval, dataset: BeirDataset, domain: str) -> dict[str, Any]:
+def ensure_indexed(pipeline: Pipeline, dataset: BeirDataset, domain: str) -> dict[str, Any]:
     """Index the corpus unless the store already holds the same corpus with the same analyzer."""
-    name, settings = resolve_domain(pipeline.settings, domain)
+    name, settings = product.domain_settings(pipeline, domain)
     signature = _index_signature(dataset, pipeline.settings, name)
     meta_key = f"eval:{EVAL_TENANT}"
     if pipeline.store.has_collection(settings.collection):
@@ -121,7 +120,7 @@ def ensure_indexed(pipeline: Retrieval, dataset: BeirDataset, domain: str) -> di
             restore_default(pipeline, name)
             chunks = pipeline.store.count(settings.collection, EVAL_TENANT)
             return {"reused": True, "chunks": chunks, "seconds": 0.0}
-        pipeline.indexer.delete(name, EVAL_TENANT)
+        product.delete(pipeline, name, EVAL_TENANT)
     started = time.perf_counter()
     report = index_documents(pipeline, dataset.corpus, domain=name, tenant=EVAL_TENANT)
     # Set only these keys (atomically): other writers may be updating the BM25 statistics.
@@ -142,7 +141,7 @@ def _collapse(doc_ids: Sequence[str], limit: int) -> list[str]:
 
 def score_mode(
     mode: str,
-    pipeline: Retrieval,
+    pipeline: Pipeline,
     dataset: BeirDataset,
     domain: str,
     chunks_per_doc: float,
@@ -158,12 +157,7 @@ def score_mode(
             assert baseline is not None
             ranked = baseline.rank(text, RECALL_DEPTH)
         else:
-            search_mode: SearchMode = mode  # type: ignore[assignment]
-            result = pipeline.searcher.rank(
-                SearchRequest(
-                    text, domain=domain, tenant=EVAL_TENANT, top_k=depth, mode=search_mode
-                )
-            )
+            result = rank(pipeline, text, domain=domain, tenant=EVAL_TENANT, limit=depth, mode=mode)
             ranked = _collapse([h.doc_id for h in result.hits], RECALL_DEPTH)
             if mode == "hybrid+rerank" and not result.rerank_applied:
                 note = f"rerank not applied: {result.rerank_note}"
@@ -199,7 +193,7 @@ def run_eval(
                 "qdrant_url": None,
             }
         )
-        pipeline = build_retrieval(run_settings)
+        pipeline = build_pipeline(run_settings)
         try:
             index_info = ensure_indexed(pipeline, dataset, domain)
             chunks_per_doc = index_info["chunks"] / max(1, len(dataset.corpus))

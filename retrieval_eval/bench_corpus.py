@@ -21,13 +21,17 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from server.evaluation.beir import load_corpus
-from server.evaluation.eval_sets import CODE_CORPUS, ensure_legal_corpus
-from server.retrieval import chunk_record
-from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.passages import pack_passages, split_sentences
-from server.retrieval.sparse import SparseEncoder
-from server.retrieval.store import StoredPoint, point_id
+from retrieval_eval.beir import load_corpus
+from retrieval_eval.eval_sets import CODE_CORPUS, ensure_legal_corpus
+from retrieval_eval.product import (
+    DenseEmbedder,
+    SparseEncoder,
+    StoredPoint,
+    pack_passages,
+    point_id,
+    point_payload,
+    split_sentences,
+)
 from server.retrieval.types import Chunk
 
 TENANTS = 8
@@ -186,7 +190,7 @@ def iter_point_batches(
                     id=point_id(chunk.tenant, domain, chunk.source, chunk.chunk_index),
                     dense=dense[offset].tolist(),
                     sparse=encoder.encode_document(chunk.text, avg_len),
-                    payload=chunk_record.to_payload(chunk, length),
+                    payload=point_payload(chunk, length),
                     parts=parts,
                 )
             )

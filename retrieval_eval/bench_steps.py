@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from server.evaluation.bench_corpus import (
+from retrieval_eval import product
+from retrieval_eval.bench_corpus import (
     BenchCorpus,
     average_length,
     chunk_tenant,
@@ -25,16 +26,22 @@ from server.evaluation.bench_corpus import (
     pick_passages,
     synthetic_chunk,
 )
-from server.evaluation.bench_process import memory_figures
-from server.evaluation.bench_test_models import build_test_cross_encoder
-from server.retrieval.analysis import DEFAULT_PART_SENTENCES, part_texts
-from server.retrieval.chunk_record import payload_indexes
-from server.retrieval.edge_store import EdgeStore
-from server.retrieval.factory import assemble, load_embedder
-from server.retrieval.length_stats import TENANTS_KEY
-from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.sparse import SparseEncoder
-from server.retrieval.types import Chunk, SearchMode, SearchRequest
+from retrieval_eval.bench_process import memory_figures
+from retrieval_eval.bench_test_models import build_test_cross_encoder
+from retrieval_eval.product import (
+    DEFAULT_PART_SENTENCES,
+    TENANTS_KEY,
+    CrossEncoderReranker,
+    EdgeStore,
+    SparseEncoder,
+    assemble_pipeline,
+    index_chunks,
+    load_embedder,
+    part_texts,
+    payload_indexes,
+    rank,
+)
+from server.retrieval.types import Chunk
 from server.settings import Domain, Settings
 
 WARMUP_QUERIES = 5
@@ -92,7 +99,7 @@ def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> di
     with tempfile.TemporaryDirectory(prefix="retrieval-bench-ingest-") as scratch:
         store = EdgeStore(Path(scratch))
         try:
-            pipeline = assemble(settings, store, embedder)
+            pipeline = assemble_pipeline(settings, store, embedder)
             for round_no, begin in enumerate(range(0, len(chunks), step)):
                 part = chunks[begin : begin + step]
 
@@ -102,14 +109,14 @@ def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> di
                     return time.perf_counter() - start
 
                 def raw_all(part: list[Chunk] = part) -> float:
-                    texts, groups = pipeline.indexer.texts_to_embed(Domain.DOCS, part)
+                    texts, groups = product.texts_to_embed(pipeline, Domain.DOCS, part)
                     start = time.perf_counter()
                     embedder.embed_documents(texts + [t for g in groups for t in g])
                     return time.perf_counter() - start
 
                 def ingest(part: list[Chunk] = part) -> float:
                     start = time.perf_counter()
-                    pipeline.indexer.index(Domain.DOCS, part)
+                    index_chunks(pipeline, Domain.DOCS, part)
                     return time.perf_counter() - start
 
                 # Whichever runs second meets the same input shapes warm: alternate the order.
@@ -200,12 +207,11 @@ def serve_queries(store_dir: str, corpus_dir: str, rerank_queries: int) -> dict[
     try:
         embedder = load_embedder(settings)
         reranker, reranker_label = _load_reranker(Path(corpus_dir), settings.rerank_batch_size)
-        pipeline = assemble(settings, store, embedder, reranker)
+        pipeline = assemble_pipeline(settings, store, embedder, reranker)
         ready = memory_figures()
 
-        def search(query: str, mode: SearchMode) -> None:
-            request = SearchRequest(query, Domain.DOCS, QUERY_TENANT, top_k=10, mode=mode)
-            pipeline.searcher.rank(request)
+        def search(query: str, mode: str) -> None:
+            rank(pipeline, query, domain=Domain.DOCS, tenant=QUERY_TENANT, limit=10, mode=mode)
 
         def bare_embed(query: str) -> None:
             embedder.embed_documents([query])
