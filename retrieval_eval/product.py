@@ -25,6 +25,7 @@ from typing import Any
 
 from server.auth import TokenFile
 from server.demo import sample_folder
+from server.ingest.budget import TokenBudget
 from server.ingest.chunking import chunk_file
 from server.ingest.runner import make_budget, run_ingest
 from server.ingest.walker import discover
@@ -34,13 +35,13 @@ from server.retrieval.analysis import (
     part_texts,
     resolve_domain,
 )
+from server.retrieval.boundaries import split_sentences
 from server.retrieval.chunk_record import payload_indexes
 from server.retrieval.chunk_record import to_payload as point_payload
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder, resolve_model_location
 from server.retrieval.factory import Retrieval, assemble, build_retrieval, load_embedder, open_store
 from server.retrieval.length_stats import TENANTS_KEY
-from server.retrieval.passages import pack_passages, split_sentences
 from server.retrieval.query_routing import QueryFeatures, query_features
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.results import SearchResponse
@@ -157,3 +158,12 @@ def search(
 ) -> SearchResponse:
     """One search exactly as a user's ``retrieval-mcp search`` runs it (default mode)."""
     return pipeline.searcher.search(SearchRequest(query, domain, tenant, top_k=top_k))
+
+
+def pack_passages(
+    text: str, budget: int, count: Callable[[str], int], title: str = ""
+) -> list[str]:
+    """``text`` in passages of at most ``budget`` tokens together with ``title``: the ingest
+    packer (whole sentences, an over-long one cut into windows, no text lost) over the one
+    sentence splitter, without overlap, as a plain-text record is chunked."""
+    return TokenBudget(count, budget).pack(split_sentences(text), title=title, sep=" ")

@@ -69,8 +69,7 @@ def document_chunks(
     doc: BeirDocument, tenant: str, budget: int, count: Callable[[str], int]
 ) -> list[Chunk]:
     """One chunk per passage that fits the model window together with the title."""
-    title_tokens = count(doc.title) + 1 if doc.title else 0
-    passages = pack_passages(doc.text, max(16, budget - title_tokens), count) or [doc.text]
+    passages = pack_passages(doc.text, budget, count, title=doc.title) or [doc.text]
     return [
         Chunk(
             tenant=tenant,

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from chunk_inputs import FIELD, MINIFIED_JS, URL
+from chunk_inputs import FIELD, MINIFIED_JS
 
 from server.ingest.budget import TokenBudget, split_sentences
 from server.ingest.chunkers.base import SkipFile, decode_text
@@ -20,7 +20,6 @@ from server.ingest.chunking import chunk_file, is_binary
 from server.ingest.runner import make_budget
 from server.ingest.walker import SourceFile
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.passages import pack_passages
 from server.settings import Domain, IngestSettings
 
 VPN_TEXT = (
@@ -241,62 +240,6 @@ def test_brace_only_file_is_one_chunk(tmp_path: Path, budget: TokenBudget) -> No
     assert [(p.text, p.metadata["start_line"], p.metadata["end_line"]) for p in pieces] == [
         ("{\n}", 1, 2)
     ]
-
-
-def test_over_long_word_is_split_into_passages(embedder: DenseEmbedder) -> None:
-    text = f"See {URL} for the list."
-    passages = pack_passages(text, 32, embedder.count_tokens)
-    assert all(embedder.count_tokens(p) <= 32 for p in passages)
-    assert "".join("".join(passages).split()) == "".join(text.split())
-    assert passages[0] == "See" and passages[-1].endswith("for the list.")
-
-
-def _reference_pack(text: str, budget: int, count) -> list[str]:  # type: ignore[no-untyped-def]
-    """pack_passages before the over-long-word fix (for ordinary text it must not change)."""
-    from server.retrieval.passages import split_sentences as sentences
-
-    units: list[tuple[str, int]] = []
-    for sentence in sentences(text):
-        n = count(sentence)
-        if n <= budget:
-            units.append((sentence, n))
-            continue
-        current: list[str] = []
-        for word in sentence.split():
-            if current and count(" ".join([*current, word])) > budget:
-                units.append((" ".join(current), count(" ".join(current))))
-                current = [word]
-            else:
-                current.append(word)
-        if current:
-            units.append((" ".join(current), count(" ".join(current))))
-    out: list[str] = []
-    current_units: list[tuple[str, int]] = []
-    used = 0
-    for unit in units:
-        if current_units and used + unit[1] > budget:
-            out.append(" ".join(s for s, _ in current_units))
-            current_units, used = [], 0
-        current_units.append(unit)
-        used += unit[1]
-    if current_units:
-        out.append(" ".join(s for s, _ in current_units))
-    return out
-
-
-def test_ordinary_passages_are_unchanged(embedder: DenseEmbedder) -> None:
-    text = (
-        " ".join(
-            f"Sentence {i} reports that antidisestablishmentarianism rose by {i}% in cohort {i}."
-            for i in range(60)
-        )
-        + " "
-        + " ".join(["word"] * 400)
-    )
-    for budget in (16, 40, 126, 254):
-        assert pack_passages(text, budget, embedder.count_tokens) == _reference_pack(
-            text, budget, embedder.count_tokens
-        )
 
 
 def test_window_offsets_come_from_the_lazy_tokenizer_alone(embedder: DenseEmbedder) -> None:

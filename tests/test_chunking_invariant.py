@@ -30,8 +30,8 @@ from server.ingest.chunkers.legal import strip_layout
 from server.ingest.chunkers.pdf import pdf_pages
 from server.ingest.chunking import chunk_file
 from server.ingest.walker import SourceFile
+from server.retrieval.boundaries import split_sentences
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.passages import pack_passages
 from server.settings import Domain
 
 CHECKS = settings(
@@ -280,11 +280,14 @@ def test_code_chunkers_keep_every_line(
     run()
 
 
-def test_pack_passages_keeps_every_character_within_budget(embedder: DenseEmbedder) -> None:
+def test_sentence_packing_keeps_every_character_within_budget(embedder: DenseEmbedder) -> None:
+    """The packer over the sentence splitter (how the evaluation packs BEIR records)."""
+
     @CHECKS
     @given(text=texts(), limit=st.sampled_from([16, 64, 254]))
     def run(text: str, limit: int) -> None:
-        passages = pack_passages(text, limit, embedder.count_tokens, overlap_sentences=1)
+        budget = TokenBudget(embedder.count_tokens, limit, overlap_tokens=limit // 4)
+        passages = budget.pack(split_sentences(text), sep=" ")
         problem = missing_from(text, passages)
         assert problem is None, problem
         assert all(embedder.count_tokens(p) <= limit for p in passages)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from server.errors import InvalidRequestError
 from server.ingest.runner import IngestJob
+from server.retrieval.analysis import part_texts
+from server.retrieval.boundaries import split_sentences
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble
-from server.retrieval.passages import pack_passages, split_sentences
 from server.retrieval.types import SearchRequest
 from server.settings import CONFIG_FILE_ENV, Domain, Settings
 from server.tenants import validate_tenant
@@ -23,31 +22,19 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    text=st.lists(
-        st.text(alphabet="abc ", min_size=1, max_size=40).map(lambda s: s + "."),
-        min_size=0,
-        max_size=40,
-    ).map(" ".join),
-    budget=st.integers(min_value=1, max_value=30),
-)
-def test_packing_respects_budget_and_keeps_words(text: str, budget: int) -> None:
-    passages = pack_passages(text, budget, _words)
-    assert all(_words(p) <= budget for p in passages)
-    assert " ".join(passages).split() == text.split()
-
-
-def test_packing_with_the_model_tokenizer(embedder: DenseEmbedder) -> None:
-    text = " ".join(
-        f"Sentence number {i} talks about antidisestablishmentarianism." for i in range(200)
-    )
-    budget = embedder.max_tokens - 2
-    passages = pack_passages(text, budget, embedder.count_tokens, overlap_sentences=1)
-    assert len(passages) > 5
-    assert all(embedder.count_tokens(p) <= budget for p in passages)
-    # overlap: each passage starts with the last sentence of the previous one
-    assert split_sentences(passages[1])[0] == split_sentences(passages[0])[-1]
+def test_one_sentence_splitter_breaks_at_blank_lines_not_abbreviations() -> None:
+    text = "Setup\n\nInstall it, e.g. with pip. Then run Art. 5 checks!\n  \nDone"
+    assert split_sentences(text) == [
+        "Setup",
+        "Install it, e.g. with pip.",
+        "Then run Art. 5 checks!",
+        "Done",
+    ]
+    # part vectors group the same sentences
+    assert part_texts(text, 2) == [
+        "Setup Install it, e.g. with pip.",
+        "Then run Art. 5 checks! Done",
+    ]
 
 
 def test_truncate_fits_the_window(embedder: DenseEmbedder) -> None:

@@ -17,7 +17,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from server.ingest.boundaries import last_cut, split_sentences
+from server.retrieval.boundaries import last_cut, split_sentences
 
 TokenCounter = Callable[[str], int]
 TokenOffsets = Callable[[str], list[tuple[int, int]]]
@@ -176,7 +176,7 @@ class TokenBudget:
         """Split ``text[start:end]`` into consecutive windows of at most ``room`` tokens.
 
         Each window ends at the best boundary before the budget runs out (see
-        :func:`server.ingest.boundaries.last_cut`; ``code`` selects the code rules), else at a
+        :func:`server.retrieval.boundaries.last_cut`; ``code`` selects the code rules), else at a
         word-piece edge. The windows hold every non-whitespace character of the range in
         order, each exactly once. No cut is made before character ``keep`` (a heading that
         must open the first window) unless what precedes it alone exceeds ``room``.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from server.errors import InvalidRequestError
-from server.retrieval.passages import split_sentences
+from server.retrieval.boundaries import split_sentences
 from server.retrieval.sparse import SparseEncoder, normalize_text
 from server.retrieval.store import VectorStore
 from server.settings import Domain, DomainSettings, Settings

@@ -1,4 +1,5 @@
-"""Where a text may be cut when it is too long for one chunk, best boundary first.
+"""Where a text may be cut: sentence ends (the one sentence splitter), and the best boundary
+for cutting a text too long for one chunk.
 
 Positions are character offsets into the text; a cut at ``c`` ends a window at ``text[:c]``.
 Prose prefers line ends, then sentence ends (Latin ``. ! ? ;`` followed by whitespace, CJK
@@ -77,18 +78,25 @@ def last_cut(text: str, lo: int, hi: int, *, code: bool, start: int = 0) -> int 
     return None
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
 def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text``; abbreviations (``e.g.``, ``Art.``, ``1.``) do not end one, and
-    CJK sentences end at ``。！？`` without a following space."""
-    text = text.strip()
+    """Sentences of ``text``, whitespace-trimmed; a blank line ends one too (a heading or a
+    list item without a full stop is its own sentence). Abbreviations (``e.g.``, ``Art.``,
+    ``1.``) do not end a sentence, and CJK sentences end at ``。！？`` without a following
+    space. The one sentence splitter: chunk overlap, part vectors and passage packing use it.
+    """
     sentences: list[str] = []
-    start = 0
-    for end in sentence_ends(text):
-        sentence = text[start:end].strip()
-        if sentence:
-            sentences.append(sentence)
-            start = end
-    tail = text[start:].strip()
-    if tail:
-        sentences.append(tail)
+    for paragraph in _PARAGRAPH_BREAK.split(text):
+        paragraph = paragraph.strip()
+        start = 0
+        for end in sentence_ends(paragraph):
+            sentence = paragraph[start:end].strip()
+            if sentence:
+                sentences.append(sentence)
+                start = end
+        tail = paragraph[start:].strip()
+        if tail:
+            sentences.append(tail)
     return sentences
