@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from server.retrieval.chunk_record import CHUNK_COUNT, CHUNK_INDEX, CONTENT_HASH, SOURCE
 from server.retrieval.store import VectorStore
 from server.retrieval.types import FilterValue
 
-MANIFEST_FIELDS = ("source", "chunk_index", "content_hash", "chunk_count")
+MANIFEST_FIELDS = (SOURCE, CHUNK_INDEX, CONTENT_HASH, CHUNK_COUNT)
 
 
 @dataclass
@@ -49,13 +50,13 @@ def load_manifest(
         page, offset = store.scroll(collection, tenant, filters, limit=2048, offset=offset)
         for point in page:
             payload = point.payload
-            source = str(payload.get("source", ""))
+            source = str(payload.get(SOURCE, ""))
             state = states.setdefault(source, SourceState())
             state.points += 1
-            if "content_hash" in payload:
-                state.hashes.add(str(payload["content_hash"]))
-            if "chunk_count" in payload:
-                state.chunk_counts.add(int(payload["chunk_count"]))
-            state.indexes.add(int(payload.get("chunk_index", -1)))
+            if CONTENT_HASH in payload:
+                state.hashes.add(str(payload[CONTENT_HASH]))
+            if CHUNK_COUNT in payload:
+                state.chunk_counts.add(int(payload[CHUNK_COUNT]))
+            state.indexes.add(int(payload.get(CHUNK_INDEX, -1)))
         if offset is None:
             return states

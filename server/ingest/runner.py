@@ -28,6 +28,15 @@ from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
 from server.ingest.walker import Discovery, SourceFile, discover, under_roots
 from server.retrieval.analysis import resolve_domain
+from server.retrieval.chunk_record import (
+    CHUNK_COUNT,
+    CHUNK_INDEX,
+    CONTENT_HASH,
+    DOC_TYPE,
+    INGESTED_AT,
+    REL_PATH,
+    SOURCE,
+)
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.indexer import Indexer
 from server.retrieval.types import Chunk
@@ -206,7 +215,7 @@ class IngestJob:
             self._skip(file, "no text to index")
             if previous is not None and not self.dry_run:
                 self.report.stale_chunks_removed += self.indexer.delete(
-                    self.domain, self.tenant, {"source": file.source}
+                    self.domain, self.tenant, {SOURCE: file.source}
                 )
             return
         (self.report.added if previous is None else self.report.updated).append(file.source)
@@ -227,12 +236,12 @@ class IngestJob:
         chunks: list[Chunk] = []
         for index, piece in enumerate(pieces):
             metadata: dict[str, Any] = {
-                "doc_type": "code" if self.domain is Domain.CODE else "other",
+                DOC_TYPE: "code" if self.domain is Domain.CODE else "other",
                 **piece.metadata,
-                "content_hash": digest,
-                "chunk_count": len(pieces),
-                "rel_path": file.rel_path,
-                "ingested_at": now,
+                CONTENT_HASH: digest,
+                CHUNK_COUNT: len(pieces),
+                REL_PATH: file.rel_path,
+                INGESTED_AT: now,
             }
             chunks.append(
                 Chunk(
@@ -265,7 +274,7 @@ class IngestJob:
             stale = sorted(i for i in previous.indexes if i >= written.chunk_count or i < 0)
             if stale:
                 self.report.stale_chunks_removed += self.indexer.delete(
-                    self.domain, self.tenant, {"source": written.source, "chunk_index": stale}
+                    self.domain, self.tenant, {SOURCE: written.source, CHUNK_INDEX: stale}
                 )
         self._pending = []
         self._pending_sources = []
@@ -285,7 +294,7 @@ class IngestJob:
         for source in gone:
             if not self.dry_run:
                 self.report.stale_chunks_removed += self.indexer.delete(
-                    self.domain, self.tenant, {"source": source}
+                    self.domain, self.tenant, {SOURCE: source}
                 )
             self.report.deleted.append(source)
 
@@ -330,6 +339,6 @@ def delete_sources(
             if s in (target, source) or under_roots(s, [Path(target)])
         ]
         removed[domain.value] = sum(
-            indexer.delete(domain, tenant, {"source": s}) for s in sorted(sources)
+            indexer.delete(domain, tenant, {SOURCE: s}) for s in sorted(sources)
         )
     return removed

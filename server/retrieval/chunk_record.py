@@ -34,7 +34,14 @@ TEXT = "text"
 BM25_LEN = "bm25_len"
 """The chunk's length in BM25 tokens: the per-tenant average length is summed from it."""
 REL_PATH = "rel_path"
+"""Ingest metadata: the path relative to the ingested folder (citations, globs, prefixes)."""
+CONTENT_HASH = "content_hash"
+"""Ingest metadata: sha256 of the source file's bytes (the manifest compares it)."""
 CHUNK_COUNT = "chunk_count"
+"""Ingest metadata: how many chunks the source was split into."""
+INGESTED_AT = "ingested_at"
+"""Ingest metadata: when the source was ingested (ISO 8601, UTC, seconds)."""
+DOC_TYPE = "doc_type"
 
 CORE_FIELDS = (TENANT_FIELD, DOC_ID, SOURCE, CHUNK_INDEX, TITLE, TEXT, BM25_LEN)
 """Fields every point has; the rest of the payload is the chunk's metadata."""
@@ -77,8 +84,8 @@ class FilterField:
 
 
 FILTER_FIELDS: dict[Domain, tuple[FilterField, ...]] = {
-    Domain.DOCS: (FilterField("doc_type"), FilterField("tags")),
-    Domain.LEGAL: (FilterField("doc_type"), FilterField("tags"), FilterField("jurisdiction")),
+    Domain.DOCS: (FilterField(DOC_TYPE), FilterField("tags")),
+    Domain.LEGAL: (FilterField(DOC_TYPE), FilterField("tags"), FilterField("jurisdiction")),
     Domain.CODE: (FilterField("language", casefold=True), FilterField("symbol_kind")),
 }
 """Filterable metadata per domain; payload indexes and filter validation derive from it."""
