@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,24 +49,62 @@ def qdrant_store() -> Iterator[QdrantStore]:
     store.close()
 
 
-@pytest.fixture(params=["edge", "qdrant", "forwarded"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    """Each store implementation in turn (contract tests run against all of them).
+STORE_VARIANTS = ("edge", "qdrant", "shared-owner", "shared-forwarded")
+"""Every way the pipeline can hold a VectorStore.
 
-    ``forwarded``: a SharedStore client whose every call goes over the Unix socket to the
-    owner (another SharedStore on the same directory, serving from its own threads).
-    """
-    owner: SharedStore | None = None
-    if request.param == "edge":
-        s: VectorStore = EdgeStore(tmp_path / "edge")
-    elif request.param == "forwarded":
-        owner = SharedStore(tmp_path / "edge")
-        client = SharedStore(tmp_path / "edge")
-        assert owner.is_owner and not client.is_owner
-        s = client
-    else:
-        s = QdrantStore(QdrantClient(location=":memory:"))
-    yield s
-    s.close()
-    if owner is not None:
-        owner.close()
+``edge``: EdgeStore opened directly. ``qdrant``: QdrantStore over qdrant-client's local mode (the
+server path). ``shared-owner``: the SharedStore that opened the store and serves it.
+``shared-forwarded``: a second SharedStore on the same directory, whose every call goes over the
+Unix socket to the owner (serving from its own threads in this process).
+"""
+
+OpenStore = Callable[[], AbstractContextManager[VectorStore]]
+"""Opens a fresh, empty store of the test's variant (closed, owner last, on leaving)."""
+
+
+@contextmanager
+def open_store_variant(variant: str, root: Path) -> Iterator[VectorStore]:
+    """A fresh store of ``variant`` (one of STORE_VARIANTS) at ``root``; closed on exit."""
+    opened: list[VectorStore] = []
+    try:
+        if variant == "edge":
+            opened.append(EdgeStore(root))
+        elif variant == "qdrant":
+            opened.append(QdrantStore(QdrantClient(location=":memory:")))
+        elif variant in ("shared-owner", "shared-forwarded"):
+            owner = SharedStore(root)
+            opened.append(owner)
+            assert owner.is_owner
+            if variant == "shared-forwarded":
+                client = SharedStore(root)
+                opened.append(client)
+                assert not client.is_owner and client.owner_pid == os.getpid()
+        else:
+            raise ValueError(f"unknown store variant {variant!r}")
+        yield opened[-1]
+    finally:
+        for store in reversed(opened):
+            store.close()
+
+
+@pytest.fixture(params=STORE_VARIANTS)
+def store_variant(request: pytest.FixtureRequest) -> str:
+    """Each store variant in turn (tests taking it run once per variant)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store(store_variant: str, tmp_path: Path) -> Iterator[VectorStore]:
+    """An empty store of each variant in turn (contract tests run against all of them)."""
+    with open_store_variant(store_variant, tmp_path / "store") as opened:
+        yield opened
+
+
+@pytest.fixture
+def fresh_store(store_variant: str, tmp_path_factory: pytest.TempPathFactory) -> OpenStore:
+    """Opens fresh stores of each variant in turn: one per hypothesis example."""
+
+    def opener() -> AbstractContextManager[VectorStore]:
+        return open_store_variant(store_variant, tmp_path_factory.mktemp(store_variant))
+
+    return opener

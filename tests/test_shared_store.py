@@ -28,9 +28,14 @@ from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore, read_lock_info
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble, open_store
-from server.retrieval.shared_store import SharedStore, socket_paths_for
+from server.retrieval.shared_store import (
+    FORWARDED_METHODS,
+    PROTOCOL_METHODS,
+    SharedStore,
+    socket_paths_for,
+)
 from server.retrieval.sparse import SparseVector
-from server.retrieval.store import HybridQuery, StoredPoint, point_id
+from server.retrieval.store import HybridQuery, StoredPoint, VectorStore, point_id
 from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Settings
 
@@ -152,12 +157,71 @@ def test_errors_arrive_as_the_owners_exception_types(tmp_path: Path) -> None:
             client.query("missing", _query("a", 0))
         with pytest.raises(InvalidRequestError, match="'tenant' cannot be used as a filter"):
             client.count(COLLECTION, "a", {"tenant": "b"})
-        # keyword arguments reach the owner's method unchanged (here: one it does not take)
         with pytest.raises(TypeError, match="fields"):
             client.scroll(COLLECTION, "a", limit=1, fields=["text"])  # type: ignore[call-arg]
         with pytest.raises(AttributeError):
             client.root_password  # type: ignore[attr-defined]  # noqa: B018
+        # the owner runs only protocol methods, whatever a client sends
+        assert client._connection is not None
+        status, error = client._connection.call("lock", (), {}, 5.0, 5.0)
+        assert status == "error" and "'lock' is not a store method" in str(error)
         assert client.count(COLLECTION, "a") == 0  # the session survives every error
+    finally:
+        client.close()
+        owner.close()
+
+
+def test_every_protocol_method_is_forwarded_and_nothing_else() -> None:
+    declared = {
+        name
+        for name, member in vars(VectorStore).items()
+        if inspect.isfunction(member) and not name.startswith("_")
+    }
+    assert declared == PROTOCOL_METHODS
+    assert declared - {"close"} == FORWARDED_METHODS  # a client's close only disconnects it
+    for name in declared:  # declared on SharedStore itself, with the protocol's signature
+        assert name in vars(SharedStore), name
+        assert inspect.signature(getattr(SharedStore, name)) == inspect.signature(
+            getattr(VectorStore, name)
+        ), name
+    assert not hasattr(SharedStore, "__getattr__")
+
+
+def test_calls_keep_the_wire_shape_old_owners_and_clients_speak(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames are (method, args, kwargs): required arguments by position, an optional one only
+    when it is not the protocol's default; a frame as an older client built it still works."""
+    owner = SharedStore(tmp_path / "s")
+    client = SharedStore(tmp_path / "s")
+    assert owner._owner is not None and client._connection is not None
+    received: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
+    serve = owner._owner.call
+
+    def recording(method: str, args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+        received.append((method, args, kwargs))
+        return serve(method, args, kwargs)
+
+    monkeypatch.setattr(owner._owner, "call", recording)
+    try:
+        client.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+        client.upsert(COLLECTION, [_point(i, "a") for i in range(3)])
+        assert client.count(COLLECTION, "a") == 3
+        assert client.count(COLLECTION, "a", {"source": "s1"}) == 1
+        page, _ = client.scroll(COLLECTION, "a", limit=2)
+        assert len(page) == 2
+        assert [(m, a[1:], k) for m, a, k in received] == [
+            ("ensure_collection", (DIM, BASE_PAYLOAD_INDEXES), {}),
+            ("upsert", ([_point(i, "a") for i in range(3)],), {}),
+            ("count", ("a",), {}),
+            ("count", ("a",), {"filters": {"source": "s1"}}),
+            ("scroll", ("a",), {"limit": 2}),
+        ]
+        # an older client passed the caller's arguments as they came, keywords included
+        status, value = client._connection.call(
+            "scroll", (COLLECTION,), {"tenant": "a", "limit": 10, "offset": None}, 5.0, 5.0
+        )
+        assert status == "ok" and len(value[0]) == 3
     finally:
         client.close()
         owner.close()

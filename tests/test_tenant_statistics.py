@@ -2,24 +2,22 @@
 
 Every statistic that shapes A's scores is A's own: BM25 IDF (Qdrant, over the tenant's points),
 BM25 average document length (length_stats.py), DBSF's normalisation (over A's candidate
-lists). Checked through the real pipeline (bundled MiniLM, Qdrant's BM25) on both stores, with
-B's documents far longer than A's so that a shared average would re-weight A's vectors.
+lists). Checked through the real pipeline (bundled MiniLM, Qdrant's BM25) on every store variant
+(conftest.STORE_VARIANTS, the forwarded shared store included), with B's documents far longer
+than A's so that a shared average would re-weight A's vectors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from qdrant_client import QdrantClient
 
-from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.length_stats import tenant_lengths
-from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Settings
@@ -116,11 +114,6 @@ def _check(store: VectorStore, embedder: DenseEmbedder, a, b, qs) -> None:  # ty
     assert (stats.points, stats.total_len) == (0, 0.0)
 
 
-@pytest.fixture(params=["edge", "qdrant"])
-def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield request.param
-
-
 @settings(
     max_examples=6,
     deadline=None,
@@ -130,14 +123,7 @@ def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
 )
 @given(a=a_docs, b=b_docs, qs=queries)
 def test_other_tenants_never_move_a_tenants_scores(  # type: ignore[no-untyped-def]
-    store_kind, tmp_path_factory, embedder, a, b, qs
+    fresh_store: Callable[[], AbstractContextManager[VectorStore]], embedder, a, b, qs
 ) -> None:
-    store: VectorStore
-    if store_kind == "edge":
-        store = EdgeStore(tmp_path_factory.mktemp("stats"))
-    else:
-        store = QdrantStore(QdrantClient(location=":memory:"))
-    try:
+    with fresh_store() as store:
         _check(store, embedder, a, b, qs)
-    finally:
-        store.close()

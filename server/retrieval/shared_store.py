@@ -6,8 +6,10 @@ Qdrant Edge admits one opener per store directory. The process that opens it thr
 socket (``<store>/.ipc/owner.sock``, 0600 in a 0700 directory; a short path under
 ``$XDG_RUNTIME_DIR`` or the temp directory when that path is too long for ``sun_path``). The
 socket path is recorded in the store's lock file. A later process finds the store locked, reads
-the socket path there and forwards each call (method name, args, kwargs) to the owner, so new
-optional arguments pass through unchanged.
+the socket path there and forwards each call to the owner as (method name, args, kwargs).
+:class:`SharedStore` declares every VectorStore method itself (mypy checks it against the
+protocol); the owner serves exactly the protocol's methods (:data:`FORWARDED_METHODS`, read from
+the protocol), and an optional argument travels only when it differs from its default.
 
 Frames are length-prefixed pickles. Pickle is safe here only because both ends are the same
 user: the socket is owner-only and each end checks the peer's uid (``SO_PEERCRED``) before
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import logging
 import os
 import pickle
@@ -36,13 +39,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from server.errors import StoreError, StoreLockedError
 from server.retrieval.edge_store import EdgeStore, LockInfo, read_lock_info
-from server.retrieval.store import VectorStore
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import (
+    HybridQuery,
+    IndexKind,
+    QueryResponse,
+    ScoredPoint,
+    StoredPoint,
+    VectorStore,
+)
+from server.retrieval.types import FilterValue
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +65,24 @@ MAX_SOCKET_PATH = 103 if sys.platform == "darwin" else 107
 """Longest socket path (bytes) that fits ``sockaddr_un.sun_path`` with its NUL."""
 MAX_FRAME = 1 << 31
 
-FORWARDED_METHODS = frozenset(
-    name for name in dir(VectorStore) if not name.startswith("_") and name != "close"
+PROTOCOL_METHODS = frozenset(
+    name
+    for name, member in vars(VectorStore).items()
+    if callable(member) and not name.startswith("_")
 )
-"""The VectorStore methods a client may call on the owner's store."""
+"""The methods the VectorStore protocol declares (read from the protocol class itself)."""
+FORWARDED_METHODS = PROTOCOL_METHODS - {"close"}
+"""The VectorStore methods a client may call on the owner's store (``close`` stays local: it
+disconnects the client, it never closes the owner's store)."""
+_OPTIONAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: {
+        param.name: param.default
+        for param in inspect.signature(getattr(VectorStore, name)).parameters.values()
+        if param.default is not inspect.Parameter.empty
+    }
+    for name in FORWARDED_METHODS
+}
+"""Per forwarded method, its optional parameters and their defaults in the protocol."""
 
 
 class _Disconnected(ConnectionError):
@@ -430,15 +456,115 @@ class SharedStore:
         """The pid of the process that holds the store now."""
         return os.getpid() if self._connection is None else self._connection.owner_pid
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in FORWARDED_METHODS:
-            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+    # ----------------------------------------------------------------- VectorStore, forwarded
+    # One explicit method per protocol method, so mypy checks SharedStore against VectorStore
+    # (see the static check at the end of this module) and a signature drift fails the lint.
 
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            return self._call(name, args, kwargs)
+    def ensure_collection(
+        self,
+        name: str,
+        dense_dim: int,
+        payload_indexes: Mapping[str, IndexKind],
+        part_vectors: bool = False,
+    ) -> None:
+        """See :meth:`VectorStore.ensure_collection`."""
+        self._forward(
+            "ensure_collection", name, dense_dim, payload_indexes, part_vectors=part_vectors
+        )
 
-        forward.__name__ = name
-        return forward
+    def has_collection(self, name: str) -> bool:
+        """See :meth:`VectorStore.has_collection`."""
+        return cast(bool, self._forward("has_collection", name))
+
+    def has_part_vectors(self, name: str) -> bool:
+        """See :meth:`VectorStore.has_part_vectors`."""
+        return cast(bool, self._forward("has_part_vectors", name))
+
+    def upsert(
+        self,
+        name: str,
+        points: Sequence[StoredPoint],
+        meta_deltas: Mapping[str, Any] | None = None,
+    ) -> None:
+        """See :meth:`VectorStore.upsert`."""
+        self._forward("upsert", name, points, meta_deltas=meta_deltas)
+
+    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
+        """See :meth:`VectorStore.update_sparse`."""
+        self._forward("update_sparse", name, vectors)
+
+    def query(self, name: str, request: HybridQuery) -> QueryResponse:
+        """See :meth:`VectorStore.query`."""
+        return cast(QueryResponse, self._forward("query", name, request))
+
+    def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
+        """See :meth:`VectorStore.retrieve`."""
+        return cast(list[ScoredPoint], self._forward("retrieve", name, tenant, ids))
+
+    def scroll(
+        self,
+        name: str,
+        tenant: str | None,
+        filters: Mapping[str, FilterValue] | None = None,
+        limit: int = 256,
+        offset: str | int | None = None,
+    ) -> tuple[list[ScoredPoint], str | int | None]:
+        """See :meth:`VectorStore.scroll`."""
+        page = self._forward("scroll", name, tenant, filters=filters, limit=limit, offset=offset)
+        return cast(tuple[list[ScoredPoint], str | int | None], page)
+
+    def delete(
+        self,
+        name: str,
+        tenant: str,
+        filters: Mapping[str, FilterValue] | None = None,
+        meta_deltas: Mapping[str, Any] | None = None,
+    ) -> None:
+        """See :meth:`VectorStore.delete`."""
+        self._forward("delete", name, tenant, filters=filters, meta_deltas=meta_deltas)
+
+    def count(
+        self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
+    ) -> int:
+        """See :meth:`VectorStore.count`."""
+        return cast(int, self._forward("count", name, tenant, filters=filters))
+
+    def read_meta(self, name: str) -> dict[str, Any]:
+        """See :meth:`VectorStore.read_meta`."""
+        return cast(dict[str, Any], self._forward("read_meta", name))
+
+    def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
+        """See :meth:`VectorStore.write_meta`."""
+        self._forward("write_meta", name, meta)
+
+    def adjust_meta(
+        self,
+        name: str,
+        deltas: Mapping[str, Any],
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """See :meth:`VectorStore.adjust_meta`."""
+        return cast(dict[str, Any], self._forward("adjust_meta", name, deltas, values=values))
+
+    def finish_writes(self, name: str) -> None:
+        """See :meth:`VectorStore.finish_writes`."""
+        self._forward("finish_writes", name)
+
+    def _forward(self, method: str, *args: Any, **optional: Any) -> Any:
+        """Call ``method`` on the store (here when this process owns it, else on the owner).
+
+        Required arguments go positionally; an optional one only when it differs from the
+        protocol's default, so an owner whose method predates a newer optional parameter still
+        serves every call that leaves it at its default. The wire shape stays (method, args,
+        kwargs), as before explicit forwarding.
+        """
+        defaults = _OPTIONAL_DEFAULTS[method]
+        kwargs = {
+            key: value
+            for key, value in optional.items()
+            if key not in defaults or not _is_default(value, defaults[key])
+        }
+        return self._call(method, args, kwargs)
 
     def _become_owner(self) -> bool:
         try:
@@ -562,3 +688,14 @@ class SharedStore:
                 self._owner.close()
                 self._owner = None
             self._drop_connection()
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """True when ``value`` is the parameter's default (None, a bool or a number: by value)."""
+    if value is default:
+        return True
+    return type(value) is type(default) and isinstance(default, int | float) and value == default
+
+
+if TYPE_CHECKING:  # mypy: SharedStore must satisfy VectorStore, signature by signature
+    _shared_store_is_a_vector_store: type[VectorStore] = SharedStore

@@ -258,44 +258,77 @@ def chunk_legal(
     first sub-clause's first chunk. The document title is the first line when it looks like
     one, unless ``title_given`` (front matter named it).
     """
+    if not title_given:
+        doc_title = _title_line(text) or doc_title
+    packer = _ClausePacker(budget, doc_title, _document_metadata(text))
+    packer.pack(parse_clauses(text, doc_title))
+    return packer.pieces
+
+
+def _title_line(text: str) -> str | None:
+    """The first non-blank line when it reads as the document's title: short, and not a clause
+    heading, a copyright notice or a numbered item."""
     lines = [line for line in text.split("\n") if line.strip()]
     first = " ".join(lines[0].split()) if lines else ""
     if (
-        not title_given
-        and first
+        first
         and len(first) <= 100
         and not _match_heading(first, [])
         and not first.lower().startswith(("copyright", "(c)", "©"))
         and not re.match(r"^[A-Z0-9]{1,3}[.)]\s", first)
     ):
-        doc_title = first
-    root = parse_clauses(text, doc_title)
-    doc_type = detect_doc_type(text)
+        return first
+    return None
+
+
+def _document_metadata(text: str) -> dict[str, Any]:
+    """Metadata every chunk of the document carries: ``doc_type`` and, if named,
+    ``jurisdiction``."""
+    common: dict[str, Any] = {"doc_type": detect_doc_type(text)}
     jurisdiction = detect_jurisdiction(text)
-    common: dict[str, Any] = {"doc_type": doc_type}
     if jurisdiction:
         common["jurisdiction"] = jurisdiction
-    pieces: list[Piece] = []
+    return common
 
-    def emit(
-        clause: Clause, labels: list[str], headings: list[str], whole: bool, lead: str
-    ) -> None:
-        title = budget.fit_title(" > ".join([doc_title, *headings]) if doc_title else "")
-        metadata = {
-            **common,
-            "section_path": " > ".join(labels),
-            "section": labels[-1] if labels else "",
-        }
-        units = [clause.full_text()] if whole else clause.own_text()
-        for chunk in budget.pack(units, title, lead=lead):
-            pieces.append(Piece(title=title, text=chunk, metadata=dict(metadata)))
 
-    def visit(clause: Clause, labels: list[str], headings: list[str], lead: str) -> str:
+@dataclass
+class _ClausePacker:
+    """Walks a clause tree depth first and packs it into pieces under the token budget."""
+
+    budget: TokenBudget
+    doc_title: str
+    common: dict[str, Any]
+    pieces: list[Piece] = field(default_factory=list)
+
+    def pack(self, root: Clause) -> None:
+        """Pack the whole tree; a heading left waiting at the end joins the last piece."""
+        rest = self._visit(root, [], [], "", is_root=True)
+        if not rest:
+            return
+        if self.pieces and self.budget.fits(
+            self.pieces[-1].title, f"{self.pieces[-1].text}\n\n{rest}"
+        ):
+            self.pieces[-1].text = f"{self.pieces[-1].text}\n\n{rest}"
+        else:
+            self.pieces.extend(
+                Piece(self.doc_title, t, dict(self.common))
+                for t in self.budget.pack([rest], self.doc_title)
+            )
+
+    def _visit(
+        self,
+        clause: Clause,
+        labels: list[str],
+        headings: list[str],
+        lead: str,
+        *,
+        is_root: bool = False,
+    ) -> str:
         """Emit the clause's chunks; returns a heading still waiting for text (or "")."""
         full = clause.full_text()
-        title = budget.fit_title(" > ".join([doc_title, *headings]))
-        if clause is not root and full and budget.would_fit(title, _join(lead, full)):
-            emit(clause, labels, headings, True, lead)
+        title = self.budget.fit_title(" > ".join([self.doc_title, *headings]))
+        if not is_root and full and self.budget.would_fit(title, _join(lead, full)):
+            self._emit(clause, labels, headings, True, lead)
             return ""
         own = clause.own_text()
         heading_only = len(own) == 1 and len(clause.lines) - clause.lines.count("") <= 1
@@ -303,19 +336,26 @@ def chunk_legal(
             # The heading opens the first sub-clause's chunk instead of standing alone.
             lead = _join(lead, own[0])
         elif own:
-            emit(clause, labels, headings, False, lead)
+            self._emit(clause, labels, headings, False, lead)
             lead = ""
         for child in clause.children:
-            lead = visit(child, [*labels, child.label], [*headings, child.heading], lead)
+            lead = self._visit(child, [*labels, child.label], [*headings, child.heading], lead)
         return lead
 
-    rest = visit(root, [], [], "")
-    if rest:
-        if pieces and budget.fits(pieces[-1].title, f"{pieces[-1].text}\n\n{rest}"):
-            pieces[-1].text = f"{pieces[-1].text}\n\n{rest}"
-        else:
-            pieces.extend(Piece(doc_title, t, dict(common)) for t in budget.pack([rest], doc_title))
-    return pieces
+    def _emit(
+        self, clause: Clause, labels: list[str], headings: list[str], whole: bool, lead: str
+    ) -> None:
+        """Pieces of the clause (its whole subtree, or its own text) under its heading path."""
+        path = " > ".join([self.doc_title, *headings]) if self.doc_title else ""
+        title = self.budget.fit_title(path)
+        metadata = {
+            **self.common,
+            "section_path": " > ".join(labels),
+            "section": labels[-1] if labels else "",
+        }
+        units = [clause.full_text()] if whole else clause.own_text()
+        for chunk in self.budget.pack(units, title, lead=lead):
+            self.pieces.append(Piece(title=title, text=chunk, metadata=dict(metadata)))
 
 
 def _join(lead: str, text: str) -> str:
