@@ -8,14 +8,18 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from mcp_support import index_corpus, open_retrieval, server_settings
 from qdrant_client import QdrantClient
 
 from retrieval_eval.bench import build_test_cross_encoder
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.shared_store import SharedStore
 from server.retrieval.store import VectorStore
+from server.runtime import ServerRuntime
+from server.settings import Settings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,7 +54,7 @@ def qdrant_store() -> Iterator[QdrantStore]:
 
 
 STORE_VARIANTS = ("edge", "qdrant", "shared-owner", "shared-forwarded")
-"""Every way the pipeline can hold a VectorStore.
+"""Every way the read and write side can hold a VectorStore.
 
 ``edge``: EdgeStore opened directly. ``qdrant``: QdrantStore over qdrant-client's local mode (the
 server path). ``shared-owner``: the SharedStore that opened the store and serves it.
@@ -108,3 +112,32 @@ def fresh_store(store_variant: str, tmp_path_factory: pytest.TempPathFactory) ->
         return open_store_variant(store_variant, tmp_path_factory.mktemp(store_variant))
 
     return opener
+
+
+@pytest.fixture
+def retrieval(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
+    """Searcher and indexer over an empty embedded store (no reranker)."""
+    store = EdgeStore(tmp_path / "store")
+    yield assemble(Settings(store_path=store.root, reranker_model="none"), store, embedder, None)
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_store(
+    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder
+) -> Iterator[EdgeStore]:
+    """The two-tenant corpus of mcp_support.py in all three domains, indexed once per session
+    into an embedded store that the in-process MCP tests read (never write)."""
+    path = tmp_path_factory.mktemp("corpus") / "store"
+    store = EdgeStore(path)
+    index_corpus(open_retrieval(store, server_settings(path), embedder))
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def runtime(corpus_store: EdgeStore, embedder: DenseEmbedder) -> ServerRuntime:
+    """A server runtime over the shared corpus (reranker off); modules override it to vary
+    the settings."""
+    settings = server_settings(corpus_store.root)
+    return ServerRuntime(settings, store=corpus_store, embedder=embedder)

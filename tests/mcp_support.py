@@ -1,4 +1,4 @@
-"""A two-tenant corpus in all three domains, indexed through the real pipeline, and helpers
+"""A two-tenant corpus in all three domains, indexed through the real indexer, and helpers
 to talk to the MCP server in-process, over HTTP (uvicorn on 127.0.0.1) and over stdio."""
 
 from __future__ import annotations
@@ -192,12 +192,12 @@ def _code(tenant: str) -> list[Chunk]:
     return chunks
 
 
-def index_corpus(pipeline: Retrieval) -> None:
+def index_corpus(retrieval: Retrieval) -> None:
     """Index every tenant's docs, legal and code chunks."""
     for tenant in TENANTS:
-        pipeline.indexer.index("docs", _docs(tenant))
-        pipeline.indexer.index("legal", _legal(tenant))
-        pipeline.indexer.index("code", _code(tenant))
+        retrieval.indexer.index("docs", _docs(tenant))
+        retrieval.indexer.index("legal", _legal(tenant))
+        retrieval.indexer.index("code", _code(tenant))
 
 
 def server_settings(store_path: Path, **overrides: Any) -> Settings:
@@ -280,6 +280,6 @@ def serve_command(store: Path, *args: str) -> list[str]:
     ]
 
 
-def open_pipeline(store: VectorStore, settings: Settings, embedder: Any) -> Retrieval:
-    """A pipeline over a test store (no reranker)."""
+def open_retrieval(store: VectorStore, settings: Settings, embedder: Any) -> Retrieval:
+    """Searcher and indexer over a test store (no reranker)."""
     return assemble(settings, store, embedder)

@@ -157,34 +157,29 @@ def bm25_len(payload: Mapping[str, Any]) -> float:
     return float(payload.get(BM25_LEN, 0))
 
 
+def _shown_fields(domain: Domain, record: StoredRecord) -> dict[str, Any]:
+    """The fields a chunk shows wherever it is returned (chunk views and search hits)."""
+    return {
+        "id": record.id,
+        "source": record.source,
+        "citation": record.citation(domain),
+        "chunk_index": record.chunk_index,
+        "title": record.title,
+        "text": record.text,
+        "metadata": record.metadata,
+    }
+
+
 def chunk_view(domain: Domain, point: ScoredPoint) -> ChunkView:
     """A stored point as the public chunk model."""
-    record = StoredRecord.from_point(point)
-    return ChunkView(
-        id=record.id,
-        source=record.source,
-        citation=record.citation(domain),
-        chunk_index=record.chunk_index,
-        title=record.title,
-        text=record.text,
-        metadata=record.metadata,
-    )
+    return ChunkView(**_shown_fields(domain, StoredRecord.from_point(point)))
 
 
 def search_hit(domain: Domain, point: ScoredPoint, stages: StageScores) -> SearchHit:
     """A scored point as a search hit with its citation; ``score`` is the point's score."""
     record = StoredRecord.from_point(point)
     return SearchHit(
-        id=record.id,
-        source=record.source,
-        citation=record.citation(domain),
-        title=record.title,
-        text=record.text,
-        score=point.score,
-        stages=stages,
-        chunk_index=record.chunk_index,
-        doc_id=record.doc_id,
-        metadata=record.metadata,
+        **_shown_fields(domain, record), score=point.score, stages=stages, doc_id=record.doc_id
     )
 
 

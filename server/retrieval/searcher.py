@@ -61,6 +61,17 @@ class _Encoded:
     sparse: SparseVector | None
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What one search asks of the store, fixed before the query is encoded."""
+
+    tenant: str
+    settings: DomainSettings
+    fusion: FusionSettings
+    conditions: Mapping[str, FilterValue]
+    limit: int
+
+
 def _elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
@@ -126,13 +137,16 @@ class Searcher:
             )
         domain, settings = resolve_domain(self.settings, request.domain)
         given = {k: v for k, v in request.filters.items() if v is not None}
-        scope = resolve_filters(self.store, self.settings, request.tenant, domain, given)
+        resolved = resolve_filters(self.store, self.settings, request.tenant, domain, given)
+        fusion, keyword_reason = fusion_for(settings, query)
         response = self._empty_response(query, domain, settings, request.mode, given)
-        if scope.nothing_matches is not None:
+        response.fusion = fusion_label(fusion, keyword_reason, request.mode)
+        if resolved.nothing_matches is not None:
             response.fusion = "none"
-            response.notes.append(scope.nothing_matches)
+            response.notes.append(resolved.nothing_matches)
         elif self.store.has_collection(settings.collection):
-            self._retrieve(response, request.tenant, settings, scope.conditions, limit)
+            scope = _Scope(request.tenant, settings, fusion, resolved.conditions, limit)
+            self._retrieve(response, scope)
             if not response.hits and PATH_PREFIX in given:
                 # the dense stage returns something whenever any file passes the filters
                 response.notes.append(
@@ -149,14 +163,13 @@ class Searcher:
         mode: SearchMode,
         filters: Mapping[str, Any],
     ) -> SearchResponse:
-        fusion, keyword_reason = fusion_for(settings, query)
         return SearchResponse(
             query=query,
             domain=domain,
             mode=mode,
             hits=[],
             filters=dict(filters),
-            fusion=fusion_label(fusion, keyword_reason, mode),
+            fusion="none",
             rerank_applied=False,
             rerank_model=self.reranker.model_id
             if self.reranker and self._wants_rerank(settings, mode)
@@ -191,32 +204,25 @@ class Searcher:
                 return None
         return encoded
 
-    def _retrieve(
-        self,
-        response: SearchResponse,
-        tenant: str,
-        settings: DomainSettings,
-        conditions: Mapping[str, FilterValue],
-        limit: int,
-    ) -> None:
+    def _retrieve(self, response: SearchResponse, scope: _Scope) -> None:
         """Fill ``response.hits``: the store's hybrid query, decoded, collapsed, reranked."""
+        settings, limit = scope.settings, scope.limit
         encoded = self._encode(response, settings, response.domain)
         if encoded is None:
             return
         want_rerank = self._wants_rerank(settings, response.mode)
         depth = max(limit, settings.rerank_depth if want_rerank else 0)
-        fusion, _ = fusion_for(settings, response.query)
         parts = encoded.dense is not None and self.analysis.parts_in_queries(settings)
         request = HybridQuery(
-            tenant=tenant,
+            tenant=scope.tenant,
             # room for copies that collapse away, so they do not shorten the list (the fused
             # list may be longer than each stage's: it draws on both)
             limit=max(depth, 2 * limit) if self.settings.collapse_duplicates else depth,
             candidates=max(settings.candidates, depth),
             dense=encoded.dense,
             sparse=encoded.sparse,
-            fusion=fusion,
-            filters=dict(conditions),
+            fusion=scope.fusion,
+            filters=dict(scope.conditions),
             part_weight=settings.part_weight if parts else None,
             hnsw_ef=settings.hnsw_ef,
         )

@@ -36,7 +36,7 @@ class CountingStore(EdgeStore):
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
+def retrieval(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
     settings = Settings(
         store_path=tmp_path / "store",
         reranker_model="none",
@@ -47,24 +47,24 @@ def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
     store.close()
 
 
-def _points(pipeline: Retrieval, domain: str, tenant: str) -> list[dict[str, object]]:
-    collection = pipeline.settings.domains[Domain(domain)].collection
+def _points(retrieval: Retrieval, domain: str, tenant: str) -> list[dict[str, object]]:
+    collection = retrieval.settings.domains[Domain(domain)].collection
     out: list[dict[str, object]] = []
     offset = None
     while True:
-        page, offset = pipeline.store.scroll(collection, tenant, limit=1000, offset=offset)
+        page, offset = retrieval.store.scroll(collection, tenant, limit=1000, offset=offset)
         out.extend(p.payload for p in page)
         if offset is None:
             return out
 
 
-def _ingest(pipeline: Retrieval, path: Path, domain: str = "docs", **kw: object):  # type: ignore[no-untyped-def]
-    return run_ingest(pipeline.indexer, [path], domain=domain, tenant=kw.pop("tenant", "acme"),
+def _ingest(retrieval: Retrieval, path: Path, domain: str = "docs", **kw: object):  # type: ignore[no-untyped-def]
+    return run_ingest(retrieval.indexer, [path], domain=domain, tenant=kw.pop("tenant", "acme"),
                       progress=False, **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_reingest_unchanged_writes_nothing_and_edits_replace_all_chunks(
-    tmp_path: Path, pipeline: Retrieval
+    tmp_path: Path, retrieval: Retrieval
 ) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -74,76 +74,79 @@ def test_reingest_unchanged_writes_nothing_and_edits_replace_all_chunks(
     )
     (folder / "guide.md").write_text(MARKDOWN)
 
-    first = _ingest(pipeline, folder)
+    first = _ingest(retrieval, folder)
     assert sorted(Path(s).name for s in first.added) == ["guide.md", "long.md"]
-    store = pipeline.store
+    store = retrieval.store
     assert isinstance(store, CountingStore)
     written = store.upserted
     assert written == first.chunks_written > 10
-    points = _points(pipeline, "docs", "acme")
+    points = _points(retrieval, "docs", "acme")
     assert len(points) == written
     payload = next(p for p in points if p["rel_path"] == "guide.md")
     assert set(payload) >= {"content_hash", "chunk_count", "doc_type", "rel_path", "ingested_at",
                             "heading_path"}  # fmt: skip
     assert payload["source"] == (folder / "guide.md").resolve().as_posix()
 
-    again = _ingest(pipeline, folder)
+    again = _ingest(retrieval, folder)
     assert again.unchanged == 2 and not again.added and not again.updated
     assert store.upserted == written  # 0 upserts
 
     long_chunks = [p for p in points if p["rel_path"] == "long.md"]
     assert len(long_chunks) >= 5
     long_doc.write_text("# Long\n\nNow a single short paragraph about shrinking.")
-    edited = _ingest(pipeline, folder)
+    edited = _ingest(retrieval, folder)
     assert [Path(s).name for s in edited.updated] == ["long.md"] and edited.unchanged == 1
-    after = [p for p in _points(pipeline, "docs", "acme") if p["rel_path"] == "long.md"]
+    after = [p for p in _points(retrieval, "docs", "acme") if p["rel_path"] == "long.md"]
     assert len(after) == 1 and "shrinking" in str(after[0]["text"])
     assert edited.stale_chunks_removed == len(long_chunks) - 1
-    result = pipeline.searcher.search(
+    result = retrieval.searcher.search(
         SearchRequest("shrinking", domain="docs", tenant="acme", top_k=3, mode="hybrid")
     )
     assert result.hits[0].source.endswith("long.md")
 
 
-def test_prune_and_dry_run(tmp_path: Path, pipeline: Retrieval) -> None:
+def test_prune_and_dry_run(tmp_path: Path, retrieval: Retrieval) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.md").write_text("# A\n\nalpha text")
     (folder / "b.md").write_text("# B\n\nbeta text")
-    _ingest(pipeline, folder)
+    _ingest(retrieval, folder)
     (folder / "b.md").unlink()
     (folder / "c.md").write_text("# C\n\ngamma text")
 
-    dry = _ingest(pipeline, folder, dry_run=True, prune=True)
+    dry = _ingest(retrieval, folder, dry_run=True, prune=True)
     assert [Path(s).name for s in dry.added] == ["c.md"]
     assert [Path(s).name for s in dry.deleted] == ["b.md"]
-    assert {p["rel_path"] for p in _points(pipeline, "docs", "acme")} == {"a.md", "b.md"}
+    assert {p["rel_path"] for p in _points(retrieval, "docs", "acme")} == {"a.md", "b.md"}
 
-    kept = _ingest(pipeline, folder)
+    kept = _ingest(retrieval, folder)
     assert [Path(s).name for s in kept.gone] == ["b.md"] and not kept.deleted
-    pruned = _ingest(pipeline, folder, prune=True)
+    pruned = _ingest(retrieval, folder, prune=True)
     assert [Path(s).name for s in pruned.deleted] == ["b.md"]
-    assert {p["rel_path"] for p in _points(pipeline, "docs", "acme")} == {"a.md", "c.md"}
+    assert {p["rel_path"] for p in _points(retrieval, "docs", "acme")} == {"a.md", "c.md"}
 
 
-def test_delete_by_source_and_all(tmp_path: Path, pipeline: Retrieval) -> None:
+def test_delete_by_source_and_all(tmp_path: Path, retrieval: Retrieval) -> None:
     folder = tmp_path / "legal"
     folder.mkdir()
     (folder / "contract.txt").write_text(CONTRACT)
     (folder / "other.txt").write_text("Section 1 Scope\n\nThis licence covers everything.")
-    _ingest(pipeline, folder, domain="legal")
+    _ingest(retrieval, folder, domain="legal")
     removed = delete_sources(
-        pipeline.indexer, tenant="acme", domains=[Domain.LEGAL], source=str(folder / "contract.txt")
+        retrieval.indexer,
+        tenant="acme",
+        domains=[Domain.LEGAL],
+        source=str(folder / "contract.txt"),
     )
     assert removed["legal"] > 0
-    assert {p["rel_path"] for p in _points(pipeline, "legal", "acme")} == {"other.txt"}
-    delete_sources(pipeline.indexer, tenant="acme", domains=list(Domain))
-    assert _points(pipeline, "legal", "acme") == []
-    stats = tenant_lengths(pipeline.store.read_meta("legal"), "acme")
+    assert {p["rel_path"] for p in _points(retrieval, "legal", "acme")} == {"other.txt"}
+    delete_sources(retrieval.indexer, tenant="acme", domains=list(Domain))
+    assert _points(retrieval, "legal", "acme") == []
+    stats = tenant_lengths(retrieval.store.read_meta("legal"), "acme")
     assert (stats.points, stats.total_len) == (0, 0.0)
 
 
-def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: Retrieval) -> None:
+def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, retrieval: Retrieval) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "good.md").write_text("# Good\n\nreadable text")
@@ -156,7 +159,7 @@ def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: Retrieval) -
     (folder / ".hidden.md").write_text("secret")
     (folder / "paper.pdf").write_bytes(make_pdf([["A real page about tides."]]))
 
-    report = _ingest(pipeline, folder)
+    report = _ingest(retrieval, folder)
     reasons = {Path(s.path).name: s.reason for s in report.skipped}
     assert reasons["broken.pdf"].startswith("corrupt PDF")
     assert reasons["latin1.txt"].startswith("invalid UTF-8")
@@ -166,11 +169,11 @@ def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, pipeline: Retrieval) -
     assert ".hidden.md" not in reasons and report.ignored == 1
     assert {s.kind for s in report.skipped} == {"file"}  # decisions, not file-system errors
     assert sorted(Path(s).name for s in report.added) == ["good.md", "paper.pdf"]
-    pages = [p["page"] for p in _points(pipeline, "docs", "acme") if p["rel_path"] == "paper.pdf"]
+    pages = [p["page"] for p in _points(retrieval, "docs", "acme") if p["rel_path"] == "paper.pdf"]
     assert pages == [1]
 
 
-def test_gitignore_respected_for_code(tmp_path: Path, pipeline: Retrieval) -> None:
+def test_gitignore_respected_for_code(tmp_path: Path, retrieval: Retrieval) -> None:
     repo = tmp_path / "repo"
     (repo / "build").mkdir(parents=True)
     (repo / ".git").mkdir()
@@ -178,37 +181,37 @@ def test_gitignore_respected_for_code(tmp_path: Path, pipeline: Retrieval) -> No
     (repo / "cache.py").write_text(PYTHON_MODULE)
     (repo / "build" / "gen.py").write_text("x = 1\n")
     (repo / "debug.log").write_text("noise")
-    report = _ingest(pipeline, repo, domain="code")
+    report = _ingest(retrieval, repo, domain="code")
     assert [Path(s).name for s in report.added] == ["cache.py"]
-    points = _points(pipeline, "code", "acme")
+    points = _points(retrieval, "code", "acme")
     fetch = next(p for p in points if p["symbol"] == "Cache.fetch")
     lines = PYTHON_MODULE.split("\n")
     assert fetch["text"] == "\n".join(lines[int(fetch["start_line"]) - 1 : int(fetch["end_line"])])  # type: ignore[call-overload]
     assert fetch["language"] == "python" and fetch["symbol_kind"] == "method"
 
 
-def test_tenant_separation(tmp_path: Path, pipeline: Retrieval) -> None:
+def test_tenant_separation(tmp_path: Path, retrieval: Retrieval) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.md").write_text("# A\n\nshared file about otters")
-    _ingest(pipeline, folder, tenant="acme")
-    other = _ingest(pipeline, folder, tenant="globex")
+    _ingest(retrieval, folder, tenant="acme")
+    other = _ingest(retrieval, folder, tenant="globex")
     assert len(other.added) == 1  # not "unchanged": acme's copy is not globex's
     (folder / "a.md").unlink()
-    _ingest(pipeline, folder, tenant="globex", prune=True)
-    assert _points(pipeline, "docs", "globex") == []
-    assert len(_points(pipeline, "docs", "acme")) == 1
-    hits = pipeline.searcher.search(
+    _ingest(retrieval, folder, tenant="globex", prune=True)
+    assert _points(retrieval, "docs", "globex") == []
+    assert len(_points(retrieval, "docs", "acme")) == 1
+    hits = retrieval.searcher.search(
         SearchRequest("otters", domain="docs", tenant="acme", top_k=3, mode="hybrid")
     ).hits
     assert hits and hits[0].metadata["rel_path"] == "a.md"
-    manifest = load_manifest(pipeline.store, "docs", "globex")
+    manifest = load_manifest(retrieval.store, "docs", "globex")
     assert manifest == {}
 
 
-def test_missing_path_is_a_clear_error(tmp_path: Path, pipeline: Retrieval) -> None:
+def test_missing_path_is_a_clear_error(tmp_path: Path, retrieval: Retrieval) -> None:
     with pytest.raises(ValueError, match="no such file or directory"):
-        _ingest(pipeline, tmp_path / "nope")
+        _ingest(retrieval, tmp_path / "nope")
     assert os.path.exists(tmp_path)
 
 

@@ -114,7 +114,7 @@ def _run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         env={
             **os.environ,
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
             "RETRIEVAL_RERANKER_MODEL": "none",
         },
     )
@@ -140,7 +140,7 @@ def test_search_through_the_store_owner_over_the_real_console_script(
     """The store is held by a serving owner: the CLI forwards to it and finds its data."""
     owner = SharedStore(tmp_path / "s")
     try:
-        pipeline = assemble(Settings(reranker_model="none"), owner, embedder)
+        retrieval = assemble(Settings(reranker_model="none"), owner, embedder)
         chunks = [
             Chunk(
                 tenant="t1",
@@ -151,7 +151,7 @@ def test_search_through_the_store_owner_over_the_real_console_script(
             )
             for doc in CORPUS
         ]
-        pipeline.indexer.index("docs", chunks)
+        retrieval.indexer.index("docs", chunks)
         proc = _run_cli(
             "search", "lava eruption", "--tenant", "t1", "--store", str(tmp_path / "s"), "--json"
         )

@@ -63,11 +63,11 @@ def _chunks(tenant: str, docs: list[list[str]], prefix: str) -> list[Chunk]:
 Seen = list[tuple[str, str, list[tuple[str, float | None, float | None, float | None]]]]
 
 
-def _seen_by_a(pipeline: Retrieval, qs: list[list[str]]) -> Seen:
+def _seen_by_a(retrieval: Retrieval, qs: list[list[str]]) -> Seen:
     seen: Seen = []
     for words in qs:
         for mode in MODES:
-            result = pipeline.searcher.search(
+            result = retrieval.searcher.search(
                 SearchRequest(
                     " ".join(words),
                     domain="docs",
@@ -97,19 +97,19 @@ def _r(score: float | None) -> float | None:
 
 
 def _check(store: VectorStore, embedder: DenseEmbedder, a, b, qs) -> None:  # type: ignore[no-untyped-def]
-    pipeline = assemble(Settings(reranker_model="none"), store, embedder, None)
-    pipeline.indexer.index("docs", _chunks("a", a, "a"))
-    before = _seen_by_a(pipeline, qs)
-    pipeline.indexer.index("docs", _chunks("b", b, "b"))
-    assert _seen_by_a(pipeline, qs) == before, "tenant b's ingest changed what tenant a sees"
+    retrieval = assemble(Settings(reranker_model="none"), store, embedder, None)
+    retrieval.indexer.index("docs", _chunks("a", a, "a"))
+    before = _seen_by_a(retrieval, qs)
+    retrieval.indexer.index("docs", _chunks("b", b, "b"))
+    assert _seen_by_a(retrieval, qs) == before, "tenant b's ingest changed what tenant a sees"
     # b's average moves past the re-encode threshold: only b's vectors are re-encoded
-    report = pipeline.indexer.index("docs", _chunks("b", [b[0] * 4], "b-long"))
+    report = retrieval.indexer.index("docs", _chunks("b", [b[0] * 4], "b-long"))
     assert report.reencoded in (0, len(b))
-    assert _seen_by_a(pipeline, qs) == before, "tenant b's re-encode changed tenant a's scores"
-    pipeline.indexer.delete("docs", "b", {"source": "/b/0.txt"})
-    assert _seen_by_a(pipeline, qs) == before, "tenant b's delete changed what tenant a sees"
-    pipeline.indexer.delete("docs", "b")
-    assert _seen_by_a(pipeline, qs) == before
+    assert _seen_by_a(retrieval, qs) == before, "tenant b's re-encode changed tenant a's scores"
+    retrieval.indexer.delete("docs", "b", {"source": "/b/0.txt"})
+    assert _seen_by_a(retrieval, qs) == before, "tenant b's delete changed what tenant a sees"
+    retrieval.indexer.delete("docs", "b")
+    assert _seen_by_a(retrieval, qs) == before
     stats = tenant_lengths(store.read_meta("docs"), "b")
     assert (stats.points, stats.total_len) == (0, 0.0)
 

@@ -38,40 +38,40 @@ def _pipeline(path: Path, embedder: DenseEmbedder, **bm25: float) -> Retrieval:
     return assemble(settings, EdgeStore(path), embedder, None)
 
 
-def _sparse_scores(pipeline: Retrieval) -> dict[str, float]:
+def _sparse_scores(retrieval: Retrieval) -> dict[str, float]:
     request = HybridQuery(
         tenant=EVAL_TENANT,
         limit=10,
         candidates=10,
-        sparse=pipeline.searcher.analysis.sparse_encoder(Domain.LEGAL).encode_query(QUERY),
+        sparse=retrieval.searcher.analysis.sparse_encoder(Domain.LEGAL).encode_query(QUERY),
     )
-    return {p.id: p.score for p in pipeline.store.query("legal", request).sparse}
+    return {p.id: p.score for p in retrieval.store.query("legal", request).sparse}
 
 
 def test_variant_equals_indexing_with_it(tmp_path: Path, embedder: DenseEmbedder) -> None:
     dataset = BeirDataset("tiny", DOCS, {"q": QUERY}, {"q": {"d1": 1}})
-    pipeline = _pipeline(tmp_path / "a", embedder)
+    retrieval = _pipeline(tmp_path / "a", embedder)
     other = _pipeline(tmp_path / "b", embedder, k1=2.0, b=0.2)
     try:
-        assert not ensure_indexed(pipeline, dataset, "legal")["reused"]
+        assert not ensure_indexed(retrieval, dataset, "legal")["reused"]
         ensure_indexed(other, dataset, "legal")
-        default = _sparse_scores(pipeline)
-        bm25 = pipeline.settings.domains[Domain.LEGAL].bm25
+        default = _sparse_scores(retrieval)
+        bm25 = retrieval.settings.domains[Domain.LEGAL].bm25
         own = (bm25.k1, bm25.b)
-        assert stored_variant(pipeline, "legal") == own
-        assert encode_variant(pipeline, "legal", *own) == 0  # already stored
+        assert stored_variant(retrieval, "legal") == own
+        assert encode_variant(retrieval, "legal", *own) == 0  # already stored
 
-        assert encode_variant(pipeline, "legal", 2.0, 0.2) == len(DOCS)
-        assert stored_variant(pipeline, "legal") == (2.0, 0.2)
-        variant = _sparse_scores(pipeline)
+        assert encode_variant(retrieval, "legal", 2.0, 0.2) == len(DOCS)
+        assert stored_variant(retrieval, "legal") == (2.0, 0.2)
+        variant = _sparse_scores(retrieval)
         assert variant == pytest.approx(_sparse_scores(other), rel=1e-5)
         assert variant != pytest.approx(default, rel=1e-3)
 
         # the next eval run on this store puts the settings' own vectors back
-        assert ensure_indexed(pipeline, dataset, "legal")["reused"]
-        assert stored_variant(pipeline, "legal") == own
-        assert _sparse_scores(pipeline) == pytest.approx(default, rel=1e-5)
-        assert restore_default(pipeline, "legal") == 0
+        assert ensure_indexed(retrieval, dataset, "legal")["reused"]
+        assert stored_variant(retrieval, "legal") == own
+        assert _sparse_scores(retrieval) == pytest.approx(default, rel=1e-5)
+        assert restore_default(retrieval, "legal") == 0
     finally:
-        pipeline.store.close()
+        retrieval.store.close()
         other.store.close()

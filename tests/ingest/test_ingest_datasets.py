@@ -25,9 +25,13 @@ def test_sample_corpus_queries_find_the_expected_source(
     try:
         with sample_folder(domain) as folder:
             assert (folder / "README.md").read_text().strip()
-            pipeline = assemble(settings, store, embedder, None)
+            retrieval = assemble(settings, store, embedder, None)
             report = run_ingest(
-                pipeline.indexer, [folder / "corpus"], domain=domain, tenant="smoke", progress=False
+                retrieval.indexer,
+                [folder / "corpus"],
+                domain=domain,
+                tenant="smoke",
+                progress=False,
             )
             assert not report.skipped, report.skipped
             files = [p for p in (folder / "corpus").rglob("*") if p.is_file()]
@@ -37,7 +41,7 @@ def test_sample_corpus_queries_find_the_expected_source(
             misses = []
             for q in queries:
                 request = SearchRequest(q["query"], domain, "smoke", top_k=3, mode="hybrid")
-                result = pipeline.searcher.search(request)
+                result = retrieval.searcher.search(request)
                 found = [h.metadata["rel_path"] for h in result.hits]
                 if q["expected"] not in found:
                     misses.append((q["query"], q["expected"], found))

@@ -25,7 +25,7 @@ from mcp_support import (
     free_port,
     http_server,
     index_corpus,
-    open_pipeline,
+    open_retrieval,
     serve_command,
     server_settings,
     validate_structured,
@@ -42,18 +42,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def runtime(
-    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder
-) -> Iterator[ServerRuntime]:
-    path = tmp_path_factory.mktemp("mcp-http") / "store"
-    store = EdgeStore(path)
-    settings = server_settings(path)
-    index_corpus(open_pipeline(store, settings, embedder))
-    yield ServerRuntime(settings, store=store, embedder=embedder)
-    store.close()
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +199,7 @@ def disk_store(tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder
     """A store on disk, indexed and closed, for server subprocesses to open."""
     path = tmp_path_factory.mktemp("mcp-stdio") / "store"
     store = EdgeStore(path)
-    index_corpus(open_pipeline(store, server_settings(path), embedder))
+    index_corpus(open_retrieval(store, server_settings(path), embedder))
     store.close()
     return path
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,6 @@ from mcp.types import Tool
 from mcp_support import (
     SECRET_WORD,
     error_text,
-    index_corpus,
-    open_pipeline,
     server_settings,
     validate_structured,
 )
@@ -31,17 +29,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def corpus_store(
-    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder
-) -> Iterator[EdgeStore]:
-    path = tmp_path_factory.mktemp("mcp-tools") / "store"
-    store = EdgeStore(path)
-    index_corpus(open_pipeline(store, server_settings(path), embedder))
-    yield store
-    store.close()
 
 
 @pytest.fixture(scope="module")

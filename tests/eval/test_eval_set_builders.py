@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from beir_sets import chunk_paragraphs  # the build scripts are standalone, stdlib-only
 from build_faq_set import parse_entries
 from build_go_sets import base_form, example_symbol, howto_question, parse_go_file, usage_queries

@@ -33,7 +33,7 @@ from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.sparse import SparseEncoder
 from server.settings import Bm25Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -59,13 +59,13 @@ def test_concurrent_indexers_through_a_shared_store_keep_exact_counts(
 
     def run(client: SharedStore, tenant: str) -> None:
         try:
-            pipeline = assemble(settings, client, embedder, None)
+            retrieval = assemble(settings, client, embedder, None)
             for round_ in range(3):  # re-indexing replaces points: deltas net to zero
-                pipeline.indexer.index(
+                retrieval.indexer.index(
                     "docs", _chunks(tenant, f"{tenant}.txt", 24 + round_), batch_size=4
                 )
-            pipeline.indexer.delete("docs", tenant, {"source": f"{tenant}.txt"})
-            pipeline.indexer.index("docs", _chunks(tenant, f"{tenant}-2.txt", 10), batch_size=3)
+            retrieval.indexer.delete("docs", tenant, {"source": f"{tenant}.txt"})
+            retrieval.indexer.index("docs", _chunks(tenant, f"{tenant}-2.txt", 10), batch_size=3)
         except BaseException as exc:
             errors.append(exc)
 
@@ -92,11 +92,11 @@ def test_an_interrupted_index_is_recounted_on_the_next_run(
 ) -> None:
     store = SharedStore(tmp_path / "store")
     try:
-        pipeline = assemble(Settings(reranker_model="none"), store, embedder, None)
-        collection = pipeline.settings.domains["docs"].collection
-        pipeline.indexer.index("docs", _chunks("acme", "a.txt", 6))
+        retrieval = assemble(Settings(reranker_model="none"), store, embedder, None)
+        collection = retrieval.settings.domains["docs"].collection
+        retrieval.indexer.index("docs", _chunks("acme", "a.txt", 6))
         # a batch that reached the store but not the statistics (kill -9 in between)
-        encoder = pipeline.searcher.analysis.sparse_encoder(Domain.DOCS)
+        encoder = retrieval.searcher.analysis.sparse_encoder(Domain.DOCS)
         lost = [
             StoredPoint(
                 id=point_id("acme", "docs", "lost.txt", i),
@@ -116,7 +116,7 @@ def test_an_interrupted_index_is_recounted_on_the_next_run(
         store.upsert(collection, lost)
         assert _recorded(store, collection) != _truth(store, collection)
 
-        pipeline.indexer.index("docs", _chunks("acme", "b.txt", 2))
+        retrieval.indexer.index("docs", _chunks("acme", "b.txt", 2))
         assert store.count(collection, None) == 11
         assert _recorded(store, collection) == _truth(store, collection)
     finally:

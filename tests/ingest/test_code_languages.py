@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,11 +26,10 @@ from server.ingest.chunkers.code_treesitter import chunk_treesitter
 from server.ingest.chunking import chunk_file
 from server.ingest.runner import make_budget, run_ingest
 from server.ingest.walker import CODE_LANGUAGES, SourceFile, detect_format
-from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import Retrieval, assemble
+from server.retrieval.factory import Retrieval
 from server.retrieval.types import SearchRequest
-from server.settings import Domain, IngestSettings, Settings
+from server.settings import Domain, IngestSettings
 
 SAMPLES = Path(__file__).parent / "code_samples"
 _CODE = re.compile(r"[^\s{}()\[\];,]")
@@ -859,23 +857,15 @@ SEARCHES = {
 """language -> (query: a name defined once in that language's sample, the symbol it names)."""
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
-    settings = Settings(store_path=tmp_path / "store", reranker_model="none")
-    store = EdgeStore(settings.store_path)
-    yield assemble(settings, store, embedder, None)
-    store.close()
-
-
-def test_ingest_and_search_a_symbol_in_every_language(tmp_path: Path, pipeline: Retrieval) -> None:
+def test_ingest_and_search_a_symbol_in_every_language(tmp_path: Path, retrieval: Retrieval) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(SAMPLES, repo / "src")
-    report = run_ingest(pipeline.indexer, [repo], domain="code", tenant="acme", progress=False)
+    report = run_ingest(retrieval.indexer, [repo], domain="code", tenant="acme", progress=False)
     assert not report.skipped
     assert len(report.added) == len(EXPECTED)
     for language, (query, symbol) in SEARCHES.items():
         # Over every language at once: the name's own chunk comes first.
-        hits = pipeline.searcher.search(
+        hits = retrieval.searcher.search(
             SearchRequest(query, domain="code", tenant="acme", top_k=3, mode="hybrid")
         ).hits
         assert hits, language

@@ -19,7 +19,7 @@ from server.retrieval.factory import assemble
 from server.retrieval.length_stats import tenant_lengths
 from server.settings import IngestSettings, Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FILES = 40
 
 

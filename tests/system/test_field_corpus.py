@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +25,21 @@ from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.searcher import NO_KEYWORD_MATCH
 from server.retrieval.types import SearchRequest
 from server.runtime import ServerRuntime
-from server.settings import Domain, Settings
+from server.settings import Domain
 
-FIELD = Path(__file__).resolve().parent.parent / "datasets" / "field"
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
-    store = EdgeStore(tmp_path / "store")
-    yield assemble(Settings(reranker_model="none"), store, embedder, None)
-    store.close()
+FIELD = Path(__file__).resolve().parents[2] / "datasets" / "field"
 
 
-def _ingest(pipeline: Retrieval, folder: str, domain: str, tenant: str = "acme") -> Any:
+def _ingest(retrieval: Retrieval, folder: str, domain: str, tenant: str = "acme") -> Any:
     report = run_ingest(
-        pipeline.indexer, [FIELD / folder], domain=domain, tenant=tenant, progress=False
+        retrieval.indexer, [FIELD / folder], domain=domain, tenant=tenant, progress=False
     )
     assert not report.skipped, report.skipped
     return report
 
 
-def _top_files(pipeline: Retrieval, query: str, mode: str = "hybrid", **kw: Any) -> list[str]:
-    result = pipeline.searcher.search(
+def _top_files(retrieval: Retrieval, query: str, mode: str = "hybrid", **kw: Any) -> list[str]:
+    result = retrieval.searcher.search(
         SearchRequest(query, domain="docs", tenant="acme", mode=mode, **kw)
     )  # type: ignore[arg-type]
     return [Path(h.source).name for h in result.hits]
@@ -69,17 +62,19 @@ def _top_files(pipeline: Retrieval, query: str, mode: str = "hybrid", **kw: Any)
         ("offline mode", "mixed-release.md"),
     ],
 )
-def test_cjk_keyword_matches(pipeline: Retrieval, query: str, expected: str) -> None:
-    _ingest(pipeline, "cjk", "docs")
-    bm25 = pipeline.searcher.search(SearchRequest(query, domain="docs", tenant="acme", mode="bm25"))
+def test_cjk_keyword_matches(retrieval: Retrieval, query: str, expected: str) -> None:
+    _ingest(retrieval, "cjk", "docs")
+    bm25 = retrieval.searcher.search(
+        SearchRequest(query, domain="docs", tenant="acme", mode="bm25")
+    )
     assert bm25.hits, f"no keyword hit for {query!r}"
     assert Path(bm25.hits[0].source).name == expected
-    assert _top_files(pipeline, query)[0] == expected
+    assert _top_files(retrieval, query)[0] == expected
 
 
-def test_no_keyword_match_is_said(pipeline: Retrieval) -> None:
-    _ingest(pipeline, "cjk", "docs")
-    result = pipeline.searcher.search(
+def test_no_keyword_match_is_said(retrieval: Retrieval) -> None:
+    _ingest(retrieval, "cjk", "docs")
+    result = retrieval.searcher.search(
         SearchRequest("量子计算", domain="docs", tenant="acme", mode="hybrid")
     )
     assert NO_KEYWORD_MATCH in result.notes
@@ -88,12 +83,12 @@ def test_no_keyword_match_is_said(pipeline: Retrieval) -> None:
 # -- unicode-forms: composed, decomposed and compatibility forms match each other ---------------
 
 
-def test_unicode_forms_match_each_other(pipeline: Retrieval) -> None:
-    _ingest(pipeline, "unicode-forms/docs", "docs")
+def test_unicode_forms_match_each_other(retrieval: Retrieval) -> None:
+    _ingest(retrieval, "unicode-forms/docs", "docs")
     expected = ["geneve.md", "koln.md", "tokyo.md", "geneve.md"]
     queries = (FIELD / "unicode-forms" / "queries.txt").read_text(encoding="utf-8").splitlines()
     for query, name in zip(queries, expected, strict=True):
-        result = pipeline.searcher.search(
+        result = retrieval.searcher.search(
             SearchRequest(query, domain="docs", tenant="acme", mode="bm25")
         )
         assert result.hits and Path(result.hits[0].source).name == name, query
@@ -104,14 +99,14 @@ def test_unicode_forms_match_each_other(pipeline: Retrieval) -> None:
 # -- tenant-stats: another tenant's ingest and delete never move a tenant's scores --------------
 
 
-def test_other_tenants_do_not_move_scores(pipeline: Retrieval) -> None:
-    _ingest(pipeline, "tenant-stats/tenant-a", "docs", tenant="a")
+def test_other_tenants_do_not_move_scores(retrieval: Retrieval) -> None:
+    _ingest(retrieval, "tenant-stats/tenant-a", "docs", tenant="a")
 
     def seen() -> list[list[tuple[str, float]]]:
         return [
             [
                 (h.id, h.score)
-                for h in pipeline.searcher.search(
+                for h in retrieval.searcher.search(
                     SearchRequest("vault", domain="docs", tenant="a", mode=m)
                 ).hits
             ]
@@ -120,18 +115,18 @@ def test_other_tenants_do_not_move_scores(pipeline: Retrieval) -> None:
 
     before = seen()
     assert before[0]
-    _ingest(pipeline, "tenant-stats/tenant-b", "docs", tenant="b")
+    _ingest(retrieval, "tenant-stats/tenant-b", "docs", tenant="b")
     assert seen() == before
-    pipeline.indexer.delete("docs", "b")
+    retrieval.indexer.delete("docs", "b")
     assert seen() == before
 
 
 # -- duplicates: identical passages collapse into one hit that lists the copies -----------------
 
 
-def test_copies_collapse_into_one_hit(pipeline: Retrieval) -> None:
-    _ingest(pipeline, "duplicates", "docs")
-    result = pipeline.searcher.search(
+def test_copies_collapse_into_one_hit(retrieval: Retrieval) -> None:
+    _ingest(retrieval, "duplicates", "docs")
+    result = retrieval.searcher.search(
         SearchRequest("credential security rules", domain="docs", tenant="acme", top_k=3)
     )
     texts = [h.text for h in result.hits]
@@ -151,11 +146,11 @@ def test_copies_collapse_into_one_hit(pipeline: Retrieval) -> None:
 # -- long-lines: a minified file is windowed, every part searchable -----------------------------
 
 
-def test_minified_line_is_searchable_to_its_end(pipeline: Retrieval) -> None:
-    report = _ingest(pipeline, "long-lines", "code")
+def test_minified_line_is_searchable_to_its_end(retrieval: Retrieval) -> None:
+    report = _ingest(retrieval, "long-lines", "code")
     assert report.chunks_written > 50  # 40 KB on one line: windows, not one cut chunk
     for mode in ("bm25", "hybrid"):
-        result = pipeline.searcher.search(
+        result = retrieval.searcher.search(
             SearchRequest(
                 "computeGiftWrapInsuranceSurcharge",
                 domain="code",
@@ -170,9 +165,9 @@ def test_minified_line_is_searchable_to_its_end(pipeline: Retrieval) -> None:
 # -- front-matter: metadata, never text -----------------------------------------------------------
 
 
-def test_front_matter_is_title_and_tags(pipeline: Retrieval) -> None:
-    _ingest(pipeline, "front-matter", "docs")
-    points, _ = pipeline.store.scroll("docs", "acme", limit=100)
+def test_front_matter_is_title_and_tags(retrieval: Retrieval) -> None:
+    _ingest(retrieval, "front-matter", "docs")
+    points, _ = retrieval.store.scroll("docs", "acme", limit=100)
     by_file: dict[str, list[dict[str, Any]]] = {}
     for point in points:
         by_file.setdefault(Path(point.payload["source"]).name, []).append(point.payload)
@@ -201,10 +196,10 @@ def test_front_matter_is_title_and_tags(pipeline: Retrieval) -> None:
         ("lost badge front desk", "badge-utf8-bom.md"),
     ],
 )
-def test_unicode_encodings_are_read(pipeline: Retrieval, query: str, expected: str) -> None:
-    report = _ingest(pipeline, "encodings", "docs")
+def test_unicode_encodings_are_read(retrieval: Retrieval, query: str, expected: str) -> None:
+    report = _ingest(retrieval, "encodings", "docs")
     assert len(report.added) == 4
-    top = pipeline.searcher.search(
+    top = retrieval.searcher.search(
         SearchRequest(query, domain="docs", tenant="acme", mode="bm25")
     ).hits[0]
     assert Path(top.source).name == expected
@@ -214,7 +209,7 @@ def test_unicode_encodings_are_read(pipeline: Retrieval, query: str, expected: s
 # -- walk: each file once whatever the links, every skipped link reported --------------------------
 
 
-def test_links_counted_once_and_reported(pipeline: Retrieval, tmp_path: Path) -> None:
+def test_links_counted_once_and_reported(retrieval: Retrieval, tmp_path: Path) -> None:
     notes = tmp_path / "notes"
     shutil.copytree(FIELD / "walk" / "notes", notes)
     (notes / "loop").symlink_to(".")
@@ -222,7 +217,7 @@ def test_links_counted_once_and_reported(pipeline: Retrieval, tmp_path: Path) ->
     (notes / "alias.md").symlink_to("backup.md")
     (notes / "outside").symlink_to(FIELD / "cjk")
     (notes / "gone.md").symlink_to("missing.md")
-    report = run_ingest(pipeline.indexer, [notes], domain="docs", tenant="acme", progress=False)
+    report = run_ingest(retrieval.indexer, [notes], domain="docs", tenant="acme", progress=False)
     real = notes.resolve()
     assert sorted(report.added) == [f"{real}/backup.md", f"{real}/sub/deep.md"]
     reasons = {s.path.removeprefix(f"{real}/"): (s.kind, s.reason) for s in report.skipped}
@@ -231,7 +226,7 @@ def test_links_counted_once_and_reported(pipeline: Retrieval, tmp_path: Path) ->
     assert reasons["alias.md"][1] == "symlink to backup.md, ingested under its own path"
     assert reasons["loop"][1].startswith("symlink loop")
     assert reasons["gone.md"][1].startswith("broken symlink")
-    assert pipeline.store.count("docs", "acme") == 2
+    assert retrieval.store.count("docs", "acme") == 2
 
 
 # -- through MCP: also_in, path_glob with brackets, tags, notes ------------------------------------
@@ -246,13 +241,13 @@ def anyio_backend() -> str:
 async def client(tmp_path: Path, embedder: DenseEmbedder) -> AsyncIterator[Client]:
     store = EdgeStore(tmp_path / "mcp-store")
     settings = server_settings(store.root, reranker_model="none")
-    pipeline = assemble(settings, store, embedder, None)
+    retrieval = assemble(settings, store, embedder, None)
     for folder, domain in (
         ("duplicates", "docs"),
         ("front-matter", "docs"),
         ("path-brackets/web", "code"),
     ):
-        _ingest(pipeline, folder, domain)
+        _ingest(retrieval, folder, domain)
     runtime = ServerRuntime(settings, store=store, embedder=embedder)
     async with Client(build_server(runtime, stdio_tenant="acme")) as session:
         yield session

@@ -35,7 +35,7 @@ from server.ingest.walker import Discovery, _list, discover
 from server.retrieval.edge_store import EdgeStore
 from server.settings import Domain
 
-FIELD_WALK = Path(__file__).resolve().parent.parent / "datasets" / "field" / "walk"
+FIELD_WALK = Path(__file__).resolve().parents[2] / "datasets" / "field" / "walk"
 
 LIMIT = 1_000_000
 OK, NO_ACCESS, SEARCH_ONLY, LIST_ONLY = 0o755, 0o000, 0o111, 0o444

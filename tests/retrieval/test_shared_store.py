@@ -39,7 +39,7 @@ from server.retrieval.store import HybridQuery, StoredPoint, VectorStore, point_
 from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DIM = 4
 COLLECTION = "shared"
 
@@ -409,9 +409,9 @@ def test_two_processes_search_and_write_one_store(tmp_path: Path, embedder: Dens
         from server.settings import Settings
 
         settings = Settings(store_path=sys.argv[1], reranker_model="none")
-        pipeline = build_retrieval(settings)
-        print("owner" if pipeline.store.is_owner else "client", flush=True)
-        pipeline.indexer.index("docs", [
+        retrieval = build_retrieval(settings)
+        print("owner" if retrieval.store.is_owner else "client", flush=True)
+        retrieval.indexer.index("docs", [
             Chunk(tenant="t", doc_id="volcano", source="v.md",
                   text="Magma rises through the crust and erupts as lava."),
             Chunk(tenant="other", doc_id="secret", source="s.md",
@@ -421,11 +421,11 @@ def test_two_processes_search_and_write_one_store(tmp_path: Path, embedder: Dens
         for line in sys.stdin:
             if line.strip() == "search":
                 request = SearchRequest("ocean tides moon", domain="docs", tenant="t")
-                hits = pipeline.searcher.search(request).hits
+                hits = retrieval.searcher.search(request).hits
                 print("hits", ",".join(h.doc_id for h in hits), flush=True)
             elif line.strip() == "quit":
                 break
-        pipeline.store.close()
+        retrieval.close()
         """
     )
     root = tmp_path / "store"
@@ -438,12 +438,12 @@ def test_two_processes_search_and_write_one_store(tmp_path: Path, embedder: Dens
         try:
             assert isinstance(store, SharedStore) and not store.is_owner
             assert store.owner_pid == owner.proc.pid
-            pipeline = assemble(settings, store, embedder)
-            result = pipeline.searcher.search(
+            retrieval = assemble(settings, store, embedder)
+            result = retrieval.searcher.search(
                 SearchRequest("lava eruption", domain="docs", tenant="t")
             )
             assert [h.doc_id for h in result.hits] == ["volcano"]  # never tenant "other"
-            pipeline.indexer.index(
+            retrieval.indexer.index(
                 "docs",
                 [
                     Chunk(

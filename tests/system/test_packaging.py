@@ -23,7 +23,7 @@ import pytest
 
 from server.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEV_ONLY = ("pytest", "hypothesis", "rank_bm25", "tests")
 EVAL_PACKAGE = "retrieval_eval"
 OPEN_SEAMS = ("server.settings", "server.errors", "server.retrieval.types")

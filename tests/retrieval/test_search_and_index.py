@@ -1,4 +1,4 @@
-"""The hybrid pipeline end to end with the bundled MiniLM and real Qdrant stores."""
+"""Search and index end to end (Searcher, Indexer), bundled MiniLM, real Qdrant stores."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _chunks(tenant: str, docs: dict[str, str] = DOCS) -> list[Chunk]:
 
 
 @pytest.fixture
-def pipeline(store: VectorStore, embedder: DenseEmbedder) -> Retrieval:
+def retrieval(store: VectorStore, embedder: DenseEmbedder) -> Retrieval:
     p = assemble(Settings(reranker_model="none"), store, embedder, None)
     p.indexer.index("docs", _chunks("acme"))
     p.indexer.index(
@@ -52,8 +52,8 @@ def pipeline(store: VectorStore, embedder: DenseEmbedder) -> Retrieval:
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
-def test_finds_the_right_passage(pipeline: Retrieval, mode: str) -> None:
-    result = pipeline.searcher.search(
+def test_finds_the_right_passage(retrieval: Retrieval, mode: str) -> None:
+    result = retrieval.searcher.search(
         SearchRequest(
             "how do bees tell others where flowers are", domain="docs", tenant="acme", mode=mode
         )
@@ -63,8 +63,8 @@ def test_finds_the_right_passage(pipeline: Retrieval, mode: str) -> None:
     assert all(h.source.endswith(".txt") for h in result.hits)
 
 
-def test_hybrid_reports_every_stage(pipeline: Retrieval) -> None:
-    result = pipeline.searcher.search(
+def test_hybrid_reports_every_stage(retrieval: Retrieval) -> None:
+    result = retrieval.searcher.search(
         SearchRequest("moon gravity tides", domain="docs", tenant="acme", mode="hybrid")
     )
     top = result.hits[0]
@@ -76,17 +76,17 @@ def test_hybrid_reports_every_stage(pipeline: Retrieval) -> None:
     assert result.timings.total_ms >= result.timings.search_ms > 0
 
 
-def test_tenants_never_see_each_other(pipeline: Retrieval) -> None:
-    as_acme = pipeline.searcher.search(
+def test_tenants_never_see_each_other(retrieval: Retrieval) -> None:
+    as_acme = retrieval.searcher.search(
         SearchRequest("moon craters atmosphere", domain="docs", tenant="acme")
     )
     assert "moon" not in {h.doc_id for h in as_acme.hits}
-    as_globex = pipeline.searcher.search(
+    as_globex = retrieval.searcher.search(
         SearchRequest("bees flowers", domain="docs", tenant="globex")
     )
     assert {h.doc_id for h in as_globex.hits} == {"moon"}
     assert (
-        pipeline.searcher.search(SearchRequest("bees", domain="docs", tenant="nobody")).hits == []
+        retrieval.searcher.search(SearchRequest("bees", domain="docs", tenant="nobody")).hits == []
     )
 
 
@@ -136,39 +136,39 @@ def test_rerank_with_a_real_cross_encoder(
     ],
 )
 def test_bad_input_is_a_typed_error(
-    pipeline: Retrieval, kwargs: dict[str, object], message: str
+    retrieval: Retrieval, kwargs: dict[str, object], message: str
 ) -> None:
     args: dict[str, object] = {"query": "tea", "domain": "docs", "tenant": "acme", "top_k": 5}
     args.update(kwargs)
     query = args.pop("query")
     with pytest.raises(InvalidRequestError, match=message):
-        pipeline.searcher.search(SearchRequest(query, **args))  # type: ignore[arg-type]
+        retrieval.searcher.search(SearchRequest(query, **args))  # type: ignore[arg-type]
 
 
-def test_reindex_is_idempotent_and_delete_scoped(pipeline: Retrieval) -> None:
-    collection = pipeline.settings.domains["docs"].collection
-    pipeline.indexer.index("docs", _chunks("acme"))
-    assert pipeline.store.count(collection, "acme") == len(DOCS)
+def test_reindex_is_idempotent_and_delete_scoped(retrieval: Retrieval) -> None:
+    collection = retrieval.settings.domains["docs"].collection
+    retrieval.indexer.index("docs", _chunks("acme"))
+    assert retrieval.store.count(collection, "acme") == len(DOCS)
 
     def recorded(tenant: str) -> int:
-        return tenant_lengths(pipeline.store.read_meta(collection), tenant).points
+        return tenant_lengths(retrieval.store.read_meta(collection), tenant).points
 
     assert (recorded("acme"), recorded("globex")) == (len(DOCS), 1)
-    assert pipeline.indexer.delete("docs", "acme", {"source": "tea.txt"}) == 1
-    assert pipeline.store.count(collection, "acme") == len(DOCS) - 1
-    assert pipeline.store.count(collection, "globex") == 1
+    assert retrieval.indexer.delete("docs", "acme", {"source": "tea.txt"}) == 1
+    assert retrieval.store.count(collection, "acme") == len(DOCS) - 1
+    assert retrieval.store.count(collection, "globex") == 1
     assert (recorded("acme"), recorded("globex")) == (len(DOCS) - 1, 1)
 
 
-def test_bm25_average_length_tracks_the_tenant(pipeline: Retrieval) -> None:
-    collection = pipeline.settings.domains["docs"].collection
+def test_bm25_average_length_tracks_the_tenant(retrieval: Retrieval) -> None:
+    collection = retrieval.settings.domains["docs"].collection
 
     def encoded(tenant: str) -> float:
-        return tenant_lengths(pipeline.store.read_meta(collection), tenant).encoded_avg_len
+        return tenant_lengths(retrieval.store.read_meta(collection), tenant).encoded_avg_len
 
     before, other = encoded("acme"), encoded("globex")
     long_text = " ".join(f"word{i} topic{i % 7}" for i in range(400))
-    report = pipeline.indexer.index(
+    report = retrieval.indexer.index(
         "docs", [Chunk(tenant="acme", doc_id="long", source="long.txt", text=long_text)]
     )
     after = encoded("acme")
@@ -176,7 +176,7 @@ def test_bm25_average_length_tracks_the_tenant(pipeline: Retrieval) -> None:
     assert report.reencoded == len(DOCS)  # acme's earlier vectors re-encoded, globex's not
     assert encoded("globex") == other
     assert report.avg_len == pytest.approx(after, rel=1e-3)
-    result = pipeline.searcher.search(
+    result = retrieval.searcher.search(
         SearchRequest("waggle dance", domain="docs", tenant="acme", mode="bm25")
     )
     assert result.hits[0].doc_id == "bees"
@@ -288,25 +288,25 @@ def test_collection_without_parts_is_searched_with_chunk_vectors(
     assert "without part vectors" in caplog.records[0].message
 
 
-def test_keyword_stage_says_when_it_matched_nothing(pipeline: Retrieval) -> None:
-    miss = pipeline.searcher.search(
+def test_keyword_stage_says_when_it_matched_nothing(retrieval: Retrieval) -> None:
+    miss = retrieval.searcher.search(
         SearchRequest("xylophone zeppelin", domain="docs", tenant="acme", mode="hybrid")
     )
     assert miss.hits and NO_KEYWORD_MATCH in miss.notes  # ranked by meaning alone
     assert all(h.stages.sparse is None for h in miss.hits)
-    bm25 = pipeline.searcher.search(
+    bm25 = retrieval.searcher.search(
         SearchRequest("xylophone zeppelin", domain="docs", tenant="acme", mode="bm25")
     )
     assert bm25.hits == [] and NO_KEYWORD_MATCH_BM25 in bm25.notes
-    stopwords = pipeline.searcher.search(
+    stopwords = retrieval.searcher.search(
         SearchRequest("the of and", domain="docs", tenant="acme", mode="hybrid")
     )
     assert stopwords.hits and stopwords.notes == [NO_QUERY_TERMS]
-    only_bm25 = pipeline.searcher.search(
+    only_bm25 = retrieval.searcher.search(
         SearchRequest("the of and", domain="docs", tenant="acme", mode="bm25")
     )
     assert only_bm25.hits == [] and only_bm25.notes == [NO_QUERY_TERMS_BM25]
-    hit = pipeline.searcher.search(
+    hit = retrieval.searcher.search(
         SearchRequest("waggle dance", domain="docs", tenant="acme", mode="hybrid")
     )
     assert hit.notes == []
@@ -319,9 +319,9 @@ def test_identical_passages_collapse_into_one_hit(
     copies = {f"team{i}/security": policy for i in range(4)}
     docs = {**copies, **DOCS}
     chunks = _chunks("acme", docs)
-    pipeline = assemble(Settings(reranker_model="none"), store, embedder, None)
-    pipeline.indexer.index("docs", chunks)
-    result = pipeline.searcher.search(
+    retrieval = assemble(Settings(reranker_model="none"), store, embedder, None)
+    retrieval.indexer.index("docs", chunks)
+    result = retrieval.searcher.search(
         SearchRequest("how often to rotate credentials", domain="docs", tenant="acme", top_k=3)
     )
     top = result.hits[0]

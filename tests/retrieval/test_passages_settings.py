@@ -99,13 +99,13 @@ def test_tenant_names_are_one_rule_everywhere(tenant: str, tmp_path: Path) -> No
         validate_tenant(tenant)
     store = EdgeStore(tmp_path / "store")
     try:
-        pipeline = assemble(Settings(reranker_model="none"), store, _NoModel(), None)
+        retrieval = assemble(Settings(reranker_model="none"), store, _NoModel(), None)
         with pytest.raises(InvalidRequestError, match="tenant"):
-            pipeline.searcher.search(SearchRequest("query", domain="docs", tenant=tenant))
+            retrieval.searcher.search(SearchRequest("query", domain="docs", tenant=tenant))
         with pytest.raises(InvalidRequestError, match="tenant"):
-            pipeline.indexer.delete("docs", tenant)
+            retrieval.indexer.delete("docs", tenant)
         with pytest.raises(InvalidRequestError, match="tenant"):
-            IngestJob(pipeline.indexer, domain="docs", tenant=tenant)
+            IngestJob(retrieval.indexer, domain="docs", tenant=tenant)
     finally:
         store.close()
 

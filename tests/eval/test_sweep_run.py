@@ -73,14 +73,14 @@ def test_sweep_scores_match_the_pipeline(
     # the sweep, equals the real pipeline's hybrid search query by query
     store_dir = tmp_path / "stores" / "legal" / "tiny"
     run_settings = settings.model_copy(update={"store_path": store_dir})
-    pipeline = assemble(run_settings, open_store(run_settings), embedder, None)
+    retrieval = assemble(run_settings, open_store(run_settings), embedder, None)
     k1, b = default.bm25.k1, default.bm25.b
     natural = f"dbsf c{default.candidates} k1={k1:g} b={b:g}"
     keyword = f"rrf(k=1,1:10) c{default.candidates} k1={k1:g} b={b:g}"
     label = f"adaptive[citation: {keyword} | else {natural}]"
     try:
         for i, (text, relevant) in enumerate(QUERIES.values()):
-            result = pipeline.searcher.rank(
+            result = retrieval.searcher.rank(
                 SearchRequest(text, domain="legal", tenant=EVAL_TENANT, top_k=6, mode="hybrid")
             )
             ranked = list(dict.fromkeys(h.doc_id for h in result.hits))
@@ -89,7 +89,7 @@ def test_sweep_scores_match_the_pipeline(
             assert ("keyword query: citation" in result.fusion) == ("§" in text)
             assert run.ndcg[served][i] == pytest.approx(expected)
     finally:
-        pipeline.store.close()
+        retrieval.store.close()
 
     result = rank_sweep(Domain.LEGAL, grid, settings, runs, reports)
     assert result.today_label == label and result.today.label == natural

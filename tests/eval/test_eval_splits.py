@@ -14,7 +14,7 @@ from retrieval_eval.eval_sets import EVAL_SETS, TUNING_SETS
 from retrieval_eval.splits import select_split, split_of
 from server.errors import InvalidRequestError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import beir_sets  # the standalone build scripts keep their own copy of the rule
 
 

@@ -16,7 +16,7 @@ from mcp_support import (
     cli_env,
     http_server,
     index_corpus,
-    open_pipeline,
+    open_retrieval,
     serve_command,
     server_settings,
 )
@@ -71,7 +71,7 @@ def check_search(result: dict[str, Any], tenant: str) -> None:
 def disk_store(tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder) -> Path:
     path = tmp_path_factory.mktemp("inspector") / "store"
     store = EdgeStore(path)
-    index_corpus(open_pipeline(store, server_settings(path), embedder))
+    index_corpus(open_retrieval(store, server_settings(path), embedder))
     store.close()
     return path
 
@@ -104,7 +104,7 @@ def live_runtime(
     path = tmp_path_factory.mktemp("inspector-http") / "store"
     store = EdgeStore(path)
     settings = server_settings(path)
-    index_corpus(open_pipeline(store, settings, embedder))
+    index_corpus(open_retrieval(store, settings, embedder))
     yield ServerRuntime(settings, store=store, embedder=embedder)
     store.close()
 

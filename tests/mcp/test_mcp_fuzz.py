@@ -3,20 +3,15 @@ never a crash, and the session keeps serving."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import jsonschema
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
-from mcp_support import index_corpus, open_pipeline, server_settings
 
 from server.app import build_server
-from server.retrieval.edge_store import EdgeStore
-from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
 
 TOOLS = [
@@ -91,18 +86,6 @@ ARGUMENTS = st.one_of(
     # half the time a usable query, so the search path itself is fuzzed, not only validation
     st.builds(lambda extra, q: {**extra, "query": q}, RANDOM_ARGUMENTS, st.text(min_size=1)),
 )
-
-
-@pytest.fixture(scope="module")
-def runtime(
-    tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder
-) -> Iterator[ServerRuntime]:
-    path = tmp_path_factory.mktemp("mcp-fuzz") / "store"
-    store = EdgeStore(path)
-    settings_ = server_settings(path)
-    index_corpus(open_pipeline(store, settings_, embedder))
-    yield ServerRuntime(settings_, store=store, embedder=embedder)
-    store.close()
 
 
 async def _exercise(runtime: ServerRuntime, name: str, arguments: dict[str, Any]) -> None:
