@@ -284,14 +284,6 @@ class Settings(BaseSettings):
         """False when the user configured ``reranker_model = none``."""
         return self.reranker_model.strip().lower() not in {"", "none", "off", "false"}
 
-    def domain(self, name: str | Domain) -> DomainSettings:
-        """Settings of one domain; raises ValueError naming the valid domains."""
-        try:
-            return self.domains[Domain(name)]
-        except ValueError:
-            valid = ", ".join(d.value for d in Domain)
-            raise ValueError(f"unknown domain {name!r}; expected one of: {valid}") from None
-
     @classmethod
     def settings_customise_sources(
         cls,

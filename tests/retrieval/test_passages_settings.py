@@ -8,7 +8,7 @@ import pytest
 
 from server.errors import InvalidRequestError
 from server.ingest.runner import IngestJob
-from server.retrieval.analysis import part_texts
+from server.retrieval.analysis import part_texts, resolve_domain
 from server.retrieval.boundaries import split_sentences
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
@@ -75,7 +75,7 @@ def test_settings_from_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 def test_unknown_domain_message() -> None:
     with pytest.raises(ValueError, match="expected one of: docs, legal, code"):
-        Settings().domain("finance")
+        resolve_domain(Settings(), "finance")
 
 
 def test_legal_default_routes_citations_to_sparse_heavy_rrf() -> None:
