@@ -1,0 +1,148 @@
+"""Conversions from the store-independent types to qdrant-client's ``models``.
+
+One small function per type; no decision about what to search lives here (that is
+query_plan.py). The Qdrant Edge twin is edge_convert.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+
+from qdrant_client import models
+
+from server.retrieval.query_plan import (
+    Blend,
+    Conditions,
+    Fuse,
+    Fusion,
+    NeighbourSearch,
+    PointKey,
+    QueryVector,
+    Request,
+    Rerun,
+    SearchParams,
+    Stage,
+    converted_once,
+)
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import ScoredPoint
+from server.retrieval.types import FilterValue
+
+FilterOf = Callable[[Conditions], models.Filter | None]
+"""Filter conversion, once per distinct conditions tuple in a batch (:func:`converted_once`)."""
+
+
+def client_filter(conditions: Sequence[tuple[str, FilterValue]]) -> models.Filter | None:
+    """All ``conditions`` must match (a list value: any of its values); None when there are none."""
+    if not conditions:
+        return None
+    must: list[models.Condition] = []
+    for key, value in conditions:
+        match: models.MatchAny | models.MatchValue = (
+            models.MatchAny(any=list(value))
+            if isinstance(value, list)
+            else models.MatchValue(value=value)
+        )
+        must.append(models.FieldCondition(key=key, match=match))
+    return models.Filter(must=must)
+
+
+def id_filter(ids: Collection[PointKey]) -> models.Filter:
+    """Only the points with these ids."""
+    # ids from qdrant-client are int or str (a UUID key comes only from qdrant_edge)
+    return models.Filter(must=[models.HasIdCondition(has_id=list(ids))])  # type: ignore[arg-type]
+
+
+def client_sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=vector.indices, values=vector.values)
+
+
+def search_params(params: SearchParams) -> models.SearchParams | None:
+    """None when nothing is set (Qdrant's defaults)."""
+    if params.hnsw_ef is None and params.idf_corpus is None:
+        return None
+    corpus = None if params.idf_corpus is None else client_filter(params.idf_corpus)
+    idf = None if corpus is None else models.IdfCorpusParams(corpus=corpus)
+    return models.SearchParams(hnsw_ef=params.hnsw_ef, idf=idf)
+
+
+def query_vector(vector: QueryVector) -> list[float] | list[list[float]] | models.SparseVector:
+    return client_sparse(vector) if isinstance(vector, SparseVector) else vector
+
+
+def formula(blend: Blend) -> models.FormulaQuery:
+    """``sum(weights[i] * $score[i])`` over the blend's inputs."""
+    terms: list[models.Expression] = [
+        models.MultExpression(mult=[w, f"$score[{i}]"]) for i, w in enumerate(blend.weights)
+    ]
+    return models.FormulaQuery(formula=models.SumExpression(sum=terms))
+
+
+def fusion(spec: Fusion) -> models.Query:
+    if spec.method == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    return models.RrfQuery(rrf=models.Rrf(k=spec.rrf_k, weights=list(spec.weights)))
+
+
+def prefetch(stage: Stage) -> models.Prefetch:
+    """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
+    if isinstance(stage, Rerun):
+        search = stage.search
+        return models.Prefetch(
+            query=query_vector(search.vector),
+            using=search.using,
+            filter=id_filter(stage.ids),
+            params=search_params(search.params),
+            limit=stage.limit,
+        )
+    return models.Prefetch(
+        prefetch=[prefetch(s) for s in stage.inputs], query=formula(stage), limit=stage.limit
+    )
+
+
+def round_one(searches: Sequence[NeighbourSearch]) -> list[models.QueryRequest]:
+    """The neighbour searches as one batch, without payloads."""
+    filter_of = converted_once(client_filter)
+    return [
+        models.QueryRequest(
+            query=query_vector(s.vector),
+            using=s.using,
+            filter=filter_of(s.filter),
+            params=search_params(s.params),
+            limit=s.limit,
+            with_payload=False,
+        )
+        for s in searches
+    ]
+
+
+def round_two(requests: Sequence[Request]) -> list[models.QueryRequest]:
+    """Round 2's requests as one batch."""
+    filter_of = converted_once(client_filter)
+    return [_request(r, filter_of) for r in requests]
+
+
+def _request(request: Request, filter_of: FilterOf) -> models.QueryRequest:
+    query: Blend | Fuse = request.query
+    top: models.Query
+    if isinstance(query, Blend):
+        stages: list[Stage] = list(query.inputs)
+        top = formula(query)
+    else:
+        stages, top = list(query.stages), fusion(query.fusion)
+    return models.QueryRequest(
+        prefetch=[prefetch(s) for s in stages],
+        query=top,
+        filter=filter_of(request.filter),
+        limit=query.limit,
+        with_payload=request.with_payload,
+    )
+
+
+def found(points: Sequence[models.ScoredPoint]) -> list[tuple[PointKey, float]]:
+    """(id, score) pairs of a round-1 answer."""
+    return [(p.id, p.score) for p in points]
+
+
+def scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
+    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
