@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from qdrant_client import QdrantClient
 
@@ -62,7 +62,7 @@ def _chunks(tenant: str, docs: list[list[str]], prefix: str) -> list[Chunk]:
     ]
 
 
-Seen = list[tuple[str, str, list[tuple[str, float, float | None, float | None]]]]
+Seen = list[tuple[str, str, list[tuple[str, float | None, float | None, float | None]]]]
 
 
 def _seen_by_a(pipeline: RetrievalPipeline, qs: list[list[str]]) -> Seen:
@@ -81,12 +81,19 @@ def _seen_by_a(pipeline: RetrievalPipeline, qs: list[list[str]]) -> Seen:
                     " ".join(words),
                     mode,
                     [
-                        (h.id, round(h.score, 5), h.stages.dense, h.stages.sparse)
+                        (h.id, _r(h.score), _r(h.stages.dense), _r(h.stages.sparse))
                         for h in result.hits
                     ],
                 )
             )
     return seen
+
+
+def _r(score: float | None) -> float | None:
+    """Scores to 5 decimals: qdrant-client's local mode (the server test double) computes
+    float32 dot products over the whole point matrix, whose last bits move with its shape; the
+    embedded store and Qdrant server score each point on its own."""
+    return None if score is None else round(score, 5)
 
 
 def _check(store: VectorStore, embedder: DenseEmbedder, a, b, qs) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +122,8 @@ def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
 @settings(
     max_examples=6,
     deadline=None,
+    # each example indexes through MiniLM: shrinking a failure costs minutes, the report is enough
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(a=a_docs, b=b_docs, qs=queries)
