@@ -11,39 +11,28 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from server.retrieval.query_plan import (
-    Blend,
-    Conditions,
-    Fuse,
-    Fusion,
-    NeighbourSearch,
-    PointKey,
-    Request,
-    Rerun,
-    SearchParams,
-    Stage,
-    converted_once,
-)
+from server.retrieval import query_plan as qp
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import ScoredPoint
 from server.retrieval.types import FilterValue
 
-FilterOf = Callable[[Conditions], qe.Filter | None]
-"""Filter conversion, once per distinct conditions tuple in a batch (:func:`converted_once`)."""
+FilterOf = Callable[[qp.Conditions], qe.Filter | None]
+"""Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
 
 
 def edge_filter(conditions: Sequence[tuple[str, FilterValue]]) -> qe.Filter | None:
-    """All ``conditions`` must match (a list value: any of its values); None when there are none."""
+    """Every condition must hold; None (no filter) for no conditions."""
     if not conditions:
         return None
-    must: list[Any] = []
-    for key, value in conditions:
-        match: Any = qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value)
-        must.append(qe.FieldCondition(key=key, match=match))
-    return qe.Filter(must=must)
+    return qe.Filter(must=[qe.FieldCondition(key=k, match=_match(v)) for k, v in conditions])
 
 
-def id_filter(ids: Collection[PointKey]) -> qe.Filter:
+def _match(value: FilterValue) -> Any:
+    """A list matches any of its values."""
+    return qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value)
+
+
+def id_filter(ids: Collection[qp.PointKey]) -> qe.Filter:
     """Only the points with these ids."""
     return qe.Filter(must=[qe.HasIdCondition(set(ids))])
 
@@ -52,7 +41,7 @@ def edge_sparse(vector: SparseVector) -> qe.SparseVector:
     return qe.SparseVector(vector.indices, vector.values)
 
 
-def search_params(params: SearchParams) -> qe.SearchParams | None:
+def search_params(params: qp.SearchParams) -> qe.SearchParams | None:
     """None when nothing is set (Qdrant's defaults)."""
     if params.hnsw_ef is None and params.idf_corpus is None:
         return None
@@ -60,14 +49,14 @@ def search_params(params: SearchParams) -> qe.SearchParams | None:
     return qe.SearchParams(hnsw_ef=params.hnsw_ef, idf=idf)
 
 
-def nearest(search: NeighbourSearch) -> Any:
+def nearest(search: qp.NeighbourSearch) -> Any:
     """The nearest-neighbour query of ``search`` on its named vector."""
     vector = search.vector
     query = edge_sparse(vector) if isinstance(vector, SparseVector) else vector
     return qe.Query.Nearest(query, using=search.using)
 
 
-def formula(blend: Blend) -> qe.Formula:
+def formula(blend: qp.Blend) -> qe.Formula:
     """``sum(weights[i] * $score[i])`` over the blend's inputs."""
     terms = [
         qe.Expression.Mult([qe.Expression.Constant(w), qe.Expression.Variable(f"$score[{i}]")])
@@ -76,15 +65,15 @@ def formula(blend: Blend) -> qe.Formula:
     return qe.Formula(qe.Expression.Sum(terms))
 
 
-def fusion(spec: Fusion) -> Any:
+def fusion(spec: qp.Fusion) -> Any:
     if spec.method == "dbsf":
         return qe.Fusion.Dbsf()
     return qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
 
 
-def prefetch(stage: Stage) -> qe.Prefetch:
+def prefetch(stage: qp.Stage) -> qe.Prefetch:
     """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
-    if isinstance(stage, Rerun):
+    if isinstance(stage, qp.Rerun):
         return qe.Prefetch(
             limit=stage.limit,
             query=nearest(stage.search),
@@ -96,9 +85,9 @@ def prefetch(stage: Stage) -> qe.Prefetch:
     )
 
 
-def round_one(searches: Sequence[NeighbourSearch]) -> qe.QueryBatchRequest:
+def round_one(searches: Sequence[qp.NeighbourSearch]) -> qe.QueryBatchRequest:
     """The neighbour searches as one batch, without payloads."""
-    filter_of = converted_once(edge_filter)
+    filter_of = qp.converted_once(edge_filter)
     return qe.QueryBatchRequest(
         [
             qe.QueryRequest(
@@ -113,16 +102,16 @@ def round_one(searches: Sequence[NeighbourSearch]) -> qe.QueryBatchRequest:
     )
 
 
-def round_two(requests: Sequence[Request]) -> qe.QueryBatchRequest:
+def round_two(requests: Sequence[qp.Request]) -> qe.QueryBatchRequest:
     """Round 2's requests as one batch."""
-    filter_of = converted_once(edge_filter)
+    filter_of = qp.converted_once(edge_filter)
     return qe.QueryBatchRequest([_request(r, filter_of) for r in requests])
 
 
-def _request(request: Request, filter_of: FilterOf) -> qe.QueryRequest:
-    query: Blend | Fuse = request.query
-    stages: list[Stage]
-    if isinstance(query, Blend):
+def _request(request: qp.Request, filter_of: FilterOf) -> qe.QueryRequest:
+    query: qp.Blend | qp.Fuse = request.query
+    stages: list[qp.Stage]
+    if isinstance(query, qp.Blend):
         stages, top = list(query.inputs), formula(query)
     else:
         stages, top = list(query.stages), fusion(query.fusion)
@@ -135,7 +124,7 @@ def _request(request: Request, filter_of: FilterOf) -> qe.QueryRequest:
     )
 
 
-def found(points: Sequence[Any]) -> list[tuple[PointKey, float]]:
+def found(points: Sequence[Any]) -> list[tuple[qp.PointKey, float]]:
     """(id, score) pairs of a round-1 answer (each id read once: the binding builds a UUID per
     read)."""
     return [(p.id, p.score) for p in points]

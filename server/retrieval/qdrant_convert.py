@@ -10,44 +10,30 @@ from collections.abc import Callable, Collection, Sequence
 
 from qdrant_client import models
 
-from server.retrieval.query_plan import (
-    Blend,
-    Conditions,
-    Fuse,
-    Fusion,
-    NeighbourSearch,
-    PointKey,
-    QueryVector,
-    Request,
-    Rerun,
-    SearchParams,
-    Stage,
-    converted_once,
-)
+from server.retrieval import query_plan as qp
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import ScoredPoint
 from server.retrieval.types import FilterValue
 
-FilterOf = Callable[[Conditions], models.Filter | None]
-"""Filter conversion, once per distinct conditions tuple in a batch (:func:`converted_once`)."""
+FilterOf = Callable[[qp.Conditions], models.Filter | None]
+"""Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
 
 
 def client_filter(conditions: Sequence[tuple[str, FilterValue]]) -> models.Filter | None:
-    """All ``conditions`` must match (a list value: any of its values); None when there are none."""
+    """Every condition must hold; None (no filter) for no conditions."""
     if not conditions:
         return None
-    must: list[models.Condition] = []
-    for key, value in conditions:
-        match: models.MatchAny | models.MatchValue = (
-            models.MatchAny(any=list(value))
-            if isinstance(value, list)
-            else models.MatchValue(value=value)
-        )
-        must.append(models.FieldCondition(key=key, match=match))
-    return models.Filter(must=must)
+    return models.Filter(
+        must=[models.FieldCondition(key=k, match=_match(v)) for k, v in conditions]
+    )
 
 
-def id_filter(ids: Collection[PointKey]) -> models.Filter:
+def _match(value: FilterValue) -> models.MatchAny | models.MatchValue:
+    """A list matches any of its values."""
+    return models.MatchAny(any=value) if isinstance(value, list) else models.MatchValue(value=value)
+
+
+def id_filter(ids: Collection[qp.PointKey]) -> models.Filter:
     """Only the points with these ids."""
     # ids from qdrant-client are int or str (a UUID key comes only from qdrant_edge)
     return models.Filter(must=[models.HasIdCondition(has_id=list(ids))])  # type: ignore[arg-type]
@@ -57,7 +43,7 @@ def client_sparse(vector: SparseVector) -> models.SparseVector:
     return models.SparseVector(indices=vector.indices, values=vector.values)
 
 
-def search_params(params: SearchParams) -> models.SearchParams | None:
+def search_params(params: qp.SearchParams) -> models.SearchParams | None:
     """None when nothing is set (Qdrant's defaults)."""
     if params.hnsw_ef is None and params.idf_corpus is None:
         return None
@@ -66,11 +52,11 @@ def search_params(params: SearchParams) -> models.SearchParams | None:
     return models.SearchParams(hnsw_ef=params.hnsw_ef, idf=idf)
 
 
-def query_vector(vector: QueryVector) -> list[float] | list[list[float]] | models.SparseVector:
+def query_vector(vector: qp.QueryVector) -> list[float] | list[list[float]] | models.SparseVector:
     return client_sparse(vector) if isinstance(vector, SparseVector) else vector
 
 
-def formula(blend: Blend) -> models.FormulaQuery:
+def formula(blend: qp.Blend) -> models.FormulaQuery:
     """``sum(weights[i] * $score[i])`` over the blend's inputs."""
     terms: list[models.Expression] = [
         models.MultExpression(mult=[w, f"$score[{i}]"]) for i, w in enumerate(blend.weights)
@@ -78,15 +64,15 @@ def formula(blend: Blend) -> models.FormulaQuery:
     return models.FormulaQuery(formula=models.SumExpression(sum=terms))
 
 
-def fusion(spec: Fusion) -> models.Query:
+def fusion(spec: qp.Fusion) -> models.Query:
     if spec.method == "dbsf":
         return models.FusionQuery(fusion=models.Fusion.DBSF)
     return models.RrfQuery(rrf=models.Rrf(k=spec.rrf_k, weights=list(spec.weights)))
 
 
-def prefetch(stage: Stage) -> models.Prefetch:
+def prefetch(stage: qp.Stage) -> models.Prefetch:
     """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
-    if isinstance(stage, Rerun):
+    if isinstance(stage, qp.Rerun):
         search = stage.search
         return models.Prefetch(
             query=query_vector(search.vector),
@@ -100,9 +86,9 @@ def prefetch(stage: Stage) -> models.Prefetch:
     )
 
 
-def round_one(searches: Sequence[NeighbourSearch]) -> list[models.QueryRequest]:
+def round_one(searches: Sequence[qp.NeighbourSearch]) -> list[models.QueryRequest]:
     """The neighbour searches as one batch, without payloads."""
-    filter_of = converted_once(client_filter)
+    filter_of = qp.converted_once(client_filter)
     return [
         models.QueryRequest(
             query=query_vector(s.vector),
@@ -116,17 +102,17 @@ def round_one(searches: Sequence[NeighbourSearch]) -> list[models.QueryRequest]:
     ]
 
 
-def round_two(requests: Sequence[Request]) -> list[models.QueryRequest]:
+def round_two(requests: Sequence[qp.Request]) -> list[models.QueryRequest]:
     """Round 2's requests as one batch."""
-    filter_of = converted_once(client_filter)
+    filter_of = qp.converted_once(client_filter)
     return [_request(r, filter_of) for r in requests]
 
 
-def _request(request: Request, filter_of: FilterOf) -> models.QueryRequest:
-    query: Blend | Fuse = request.query
+def _request(request: qp.Request, filter_of: FilterOf) -> models.QueryRequest:
+    query: qp.Blend | qp.Fuse = request.query
     top: models.Query
-    if isinstance(query, Blend):
-        stages: list[Stage] = list(query.inputs)
+    if isinstance(query, qp.Blend):
+        stages: list[qp.Stage] = list(query.inputs)
         top = formula(query)
     else:
         stages, top = list(query.stages), fusion(query.fusion)
@@ -139,7 +125,7 @@ def _request(request: Request, filter_of: FilterOf) -> models.QueryRequest:
     )
 
 
-def found(points: Sequence[models.ScoredPoint]) -> list[tuple[PointKey, float]]:
+def found(points: Sequence[models.ScoredPoint]) -> list[tuple[qp.PointKey, float]]:
     """(id, score) pairs of a round-1 answer."""
     return [(p.id, p.score) for p in points]
 
