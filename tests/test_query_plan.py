@@ -144,7 +144,10 @@ def test_round_two_blends_the_union_and_fuses_it_with_bm25() -> None:
 
     fuse = fuse_request.query
     assert isinstance(fuse, Fuse)
-    assert fuse.stages[0] == blend  # the dense stage is the blend itself
+    # the dense stage is the blend itself, and its reruns share one id set: the same objects,
+    # so a backend converts each once per batch (converted_once)
+    assert fuse.stages[0] is blend
+    assert blend.inputs[0].ids is blend.inputs[1].ids
     assert fuse.stages[1] == Rerun(plan.round_one[2], frozenset("ef"), 3)
     assert (fuse.limit, fuse.fusion) == (4, plan.fusion)
     assert (fuse_request.filter, fuse_request.with_payload) == (TENANT, True)
@@ -278,3 +281,6 @@ def test_filters_convert_once_per_batch() -> None:
     plan = QueryPlan.build(_request(part_weight=0.5))
     assert {once(s.filter) for s in plan.round_one} == {"converted"}
     assert calls == [plan.filter]
+    # equal but distinct values convert again: identity, not equality (no hashing of big sets)
+    assert once(tuple(list(plan.filter))) == "converted"
+    assert len(calls) == 2

@@ -18,6 +18,8 @@ from server.retrieval.types import FilterValue
 
 FilterOf = Callable[[qp.Conditions], qe.Filter | None]
 """Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
+IdsOf = Callable[[frozenset[qp.PointKey]], qe.Filter]
+"""Id filter conversion, once per distinct id set in a batch."""
 
 
 def edge_filter(conditions: Sequence[tuple[str, FilterValue]]) -> qe.Filter | None:
@@ -71,17 +73,19 @@ def fusion(spec: qp.Fusion) -> Any:
     return qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
 
 
-def prefetch(stage: qp.Stage) -> qe.Prefetch:
+def prefetch(stage: qp.Stage, ids_of: IdsOf = id_filter) -> qe.Prefetch:
     """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
     if isinstance(stage, qp.Rerun):
         return qe.Prefetch(
             limit=stage.limit,
             query=nearest(stage.search),
-            filter=id_filter(stage.ids),
+            filter=ids_of(stage.ids),
             params=search_params(stage.search.params),
         )
     return qe.Prefetch(
-        limit=stage.limit, query=formula(stage), prefetches=[prefetch(s) for s in stage.inputs]
+        limit=stage.limit,
+        query=formula(stage),
+        prefetches=[prefetch(s, ids_of) for s in stage.inputs],
     )
 
 
@@ -103,12 +107,13 @@ def round_one(searches: Sequence[qp.NeighbourSearch]) -> qe.QueryBatchRequest:
 
 
 def round_two(requests: Sequence[qp.Request]) -> qe.QueryBatchRequest:
-    """Round 2's requests as one batch."""
+    """Round 2's requests as one batch; filters and id sets they share are converted once."""
     filter_of = qp.converted_once(edge_filter)
-    return qe.QueryBatchRequest([_request(r, filter_of) for r in requests])
+    ids_of: IdsOf = qp.converted_once(id_filter)
+    return qe.QueryBatchRequest([_request(r, filter_of, ids_of) for r in requests])
 
 
-def _request(request: qp.Request, filter_of: FilterOf) -> qe.QueryRequest:
+def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> qe.QueryRequest:
     query: qp.Blend | qp.Fuse = request.query
     stages: list[qp.Stage]
     if isinstance(query, qp.Blend):
@@ -118,7 +123,7 @@ def _request(request: qp.Request, filter_of: FilterOf) -> qe.QueryRequest:
     return qe.QueryRequest(
         limit=query.limit,
         query=top,
-        prefetches=[prefetch(s) for s in stages],
+        prefetches=[prefetch(s, ids_of) for s in stages],
         filter=filter_of(request.filter),
         with_payload=request.with_payload,
     )

@@ -17,6 +17,8 @@ from server.retrieval.types import FilterValue
 
 FilterOf = Callable[[qp.Conditions], models.Filter | None]
 """Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
+IdsOf = Callable[[frozenset[qp.PointKey]], models.Filter]
+"""Id filter conversion, once per distinct id set in a batch."""
 
 
 def client_filter(conditions: Sequence[tuple[str, FilterValue]]) -> models.Filter | None:
@@ -70,19 +72,21 @@ def fusion(spec: qp.Fusion) -> models.Query:
     return models.RrfQuery(rrf=models.Rrf(k=spec.rrf_k, weights=list(spec.weights)))
 
 
-def prefetch(stage: qp.Stage) -> models.Prefetch:
+def prefetch(stage: qp.Stage, ids_of: IdsOf = id_filter) -> models.Prefetch:
     """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
     if isinstance(stage, qp.Rerun):
         search = stage.search
         return models.Prefetch(
             query=query_vector(search.vector),
             using=search.using,
-            filter=id_filter(stage.ids),
+            filter=ids_of(stage.ids),
             params=search_params(search.params),
             limit=stage.limit,
         )
     return models.Prefetch(
-        prefetch=[prefetch(s) for s in stage.inputs], query=formula(stage), limit=stage.limit
+        prefetch=[prefetch(s, ids_of) for s in stage.inputs],
+        query=formula(stage),
+        limit=stage.limit,
     )
 
 
@@ -103,12 +107,13 @@ def round_one(searches: Sequence[qp.NeighbourSearch]) -> list[models.QueryReques
 
 
 def round_two(requests: Sequence[qp.Request]) -> list[models.QueryRequest]:
-    """Round 2's requests as one batch."""
+    """Round 2's requests as one batch; filters and id sets they share are converted once."""
     filter_of = qp.converted_once(client_filter)
-    return [_request(r, filter_of) for r in requests]
+    ids_of: IdsOf = qp.converted_once(id_filter)
+    return [_request(r, filter_of, ids_of) for r in requests]
 
 
-def _request(request: qp.Request, filter_of: FilterOf) -> models.QueryRequest:
+def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> models.QueryRequest:
     query: qp.Blend | qp.Fuse = request.query
     top: models.Query
     if isinstance(query, qp.Blend):
@@ -117,7 +122,7 @@ def _request(request: qp.Request, filter_of: FilterOf) -> models.QueryRequest:
     else:
         stages, top = list(query.stages), fusion(query.fusion)
     return models.QueryRequest(
-        prefetch=[prefetch(s) for s in stages],
+        prefetch=[prefetch(s, ids_of) for s in stages],
         query=top,
         filter=filter_of(request.filter),
         limit=query.limit,
