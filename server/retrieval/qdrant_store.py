@@ -7,12 +7,15 @@ pure Python; tests use it as the stand-in for a server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
 
 from server.errors import StoreError
+from server.retrieval import qdrant_convert
+from server.retrieval.qdrant_convert import client_filter, client_sparse
+from server.retrieval.query_plan import QueryPlan
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     DENSE_VECTOR,
@@ -25,7 +28,6 @@ from server.retrieval.store import (
     StoredPoint,
     changed_meta,
     filter_conditions,
-    with_payloads,
 )
 from server.retrieval.types import FilterValue
 
@@ -35,48 +37,17 @@ _META_KEY = "retrieval_mcp"
 def _client_filter(
     tenant: str | None, filters: Mapping[str, FilterValue] | None
 ) -> models.Filter | None:
-    conditions = filter_conditions(tenant, filters)
-    if not conditions:
-        return None
-    must: list[models.Condition] = []
-    for key, value in conditions:
-        match: models.MatchAny | models.MatchValue = (
-            models.MatchAny(any=list(value))
-            if isinstance(value, list)
-            else models.MatchValue(value=value)
-        )
-        must.append(models.FieldCondition(key=key, match=match))
-    return models.Filter(must=must)
-
-
-def _id_filter(ids: Collection[Any]) -> models.Filter:
-    return models.Filter(must=[models.HasIdCondition(has_id=list(ids))])
-
-
-def _client_sparse(vector: SparseVector) -> models.SparseVector:
-    return models.SparseVector(indices=vector.indices, values=vector.values)
+    return client_filter(filter_conditions(tenant, filters))
 
 
 def _client_vectors(point: StoredPoint) -> dict[str, Any]:
     vectors: dict[str, Any] = {
         DENSE_VECTOR: point.dense,
-        SPARSE_VECTOR: _client_sparse(point.sparse),
+        SPARSE_VECTOR: client_sparse(point.sparse),
     }
     if point.parts:
         vectors[PARTS_VECTOR] = point.parts
     return vectors
-
-
-def _blend(part_weight: float) -> models.FormulaQuery:
-    """``(1 - w) * $score[0] + w * $score[1]``: chunk-vector and best-part cosine."""
-    return models.FormulaQuery(
-        formula=models.SumExpression(
-            sum=[
-                models.MultExpression(mult=[1.0 - part_weight, "$score[0]"]),
-                models.MultExpression(mult=[part_weight, "$score[1]"]),
-            ]
-        )
-    )
 
 
 def _index_schema(kind: IndexKind) -> Any:
@@ -85,19 +56,6 @@ def _index_schema(kind: IndexKind) -> Any:
     if kind == "integer":
         return models.PayloadSchemaType.INTEGER
     return models.PayloadSchemaType.KEYWORD
-
-
-def _fusion(request: HybridQuery) -> models.Query:
-    fusion = request.fusion
-    if fusion.method == "dbsf":
-        return models.FusionQuery(fusion=models.Fusion.DBSF)
-    return models.RrfQuery(
-        rrf=models.Rrf(k=fusion.rrf_k, weights=[fusion.dense_weight, fusion.sparse_weight])
-    )
-
-
-def _scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
-    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
 
 class QdrantStore:
@@ -192,88 +150,29 @@ class QdrantStore:
         self.client.update_vectors(
             name,
             points=[
-                models.PointVectors(id=pid, vector={SPARSE_VECTOR: _client_sparse(v)})
+                models.PointVectors(id=pid, vector={SPARSE_VECTOR: client_sparse(v)})
                 for pid, v in vectors
             ],
             wait=True,
         )
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
-        """The same two round trips as ``EdgeStore.query``, on the server's query API."""
-        flt = _client_filter(request.tenant, request.filters)
-        tenant_only = _client_filter(request.tenant, None)
-        assert tenant_only is not None
-        idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant_only))
-        depth = request.candidates
-        # search -> (query, using, params)
-        beam = request.dense_beam
-        beam_params = None if beam is None else models.SearchParams(hnsw_ef=beam)
-        searches: dict[str, tuple[Any, str, models.SearchParams | None]] = {}
-        if request.dense is not None:
-            searches["chunk"] = (request.dense, DENSE_VECTOR, beam_params)
-            if request.part_weight is not None:
-                searches["parts"] = ([request.dense], PARTS_VECTOR, beam_params)
-        if request.sparse is not None:
-            searches["sparse"] = (_client_sparse(request.sparse), SPARSE_VECTOR, idf)
-        batch = [
-            models.QueryRequest(
-                query=q, using=using, filter=flt, params=p, limit=depth, with_payload=False
-            )
-            for q, using, p in searches.values()
-        ]
-        results = self.client.query_batch_points(name, requests=batch)
-        found = {k: _scored(r.points) for k, r in zip(searches, results, strict=True)}
-
-        def over(*keys: str) -> models.Filter:
-            # ids only: the tenant filter at the top of each round-2 request reaches every stage
-            return _id_filter({p.id for k in keys for p in found[k]})
-
-        def rerun(key: str, stage_filter: models.Filter | None, limit: int) -> models.Prefetch:
-            query, using, params = searches[key]
-            return models.Prefetch(
-                query=query, using=using, filter=stage_filter, params=params, limit=limit
-            )
-
-        response = QueryResponse(final=[])
-        stages: list[models.Prefetch] = []
-        round_two: list[models.QueryRequest] = []
-        if "parts" in found:
-            both = over("chunk", "parts")
-            scored = [rerun(k, both, 2 * depth) for k in ("chunk", "parts")]
-            blend = _blend(request.part_weight or 0.0)
-            stages.append(models.Prefetch(prefetch=scored, query=blend, limit=depth))
-            round_two.append(
-                models.QueryRequest(
-                    prefetch=scored, query=blend, filter=flt, limit=depth, with_payload=False
-                )
-            )
-        elif "chunk" in found:
-            response.dense = found["chunk"]
-            stages.append(rerun("chunk", over("chunk"), depth))
-        if "sparse" in found:
-            response.sparse = found["sparse"]
-            stages.append(rerun("sparse", over("sparse"), depth))
-        if len(stages) == 2:
-            round_two.append(
-                models.QueryRequest(
-                    prefetch=stages,
-                    query=_fusion(request),
-                    filter=flt,
-                    limit=request.limit,
-                    with_payload=True,
-                )
-            )
-        answers = self.client.query_batch_points(name, requests=round_two) if round_two else []
-        if "parts" in found:
-            response.dense = _scored(answers[0].points)
-        if len(stages) == 2:
-            response.final = _scored(answers[-1].points)
-        else:
-            top = (response.dense or response.sparse)[: request.limit]
-            response.final = with_payloads(
-                top, self.retrieve(name, request.tenant, [p.id for p in top])
-            )
-        return response
+        """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one
+        ``query_batch_points`` call."""
+        plan = QueryPlan.build(request)
+        results = self.client.query_batch_points(
+            name, requests=qdrant_convert.round_one(plan.round_one)
+        )
+        second = plan.round_two([qdrant_convert.found(r.points) for r in results])
+        answers = (
+            self.client.query_batch_points(name, requests=qdrant_convert.round_two(second.requests))
+            if second.requests
+            else []
+        )
+        return second.response(
+            [qdrant_convert.scored(r.points) for r in answers],
+            lambda ids: self.retrieve(name, request.tenant, ids),
+        )
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
         records = self.client.retrieve(name, ids=list(ids), with_payload=True, with_vectors=False)

@@ -56,10 +56,12 @@ class ScoredPoint:
 
 @dataclass(frozen=True)
 class HybridQuery:
-    """One tenant-scoped query: dense and/or sparse prefetch, fused in the store.
+    """One tenant-scoped query: dense and/or sparse stage, fused in the store.
 
-    With ``part_weight`` set, the dense stage scores each candidate (the union of the chunk-
-    vector and the part-vector nearest neighbours) by ``(1 - w) * cos(chunk) + w * max cos(part)``.
+    A plain request; how a store runs it (which searches, how deep, the blend and the fusion)
+    is its :class:`~server.retrieval.query_plan.QueryPlan`. With ``part_weight`` set, the dense
+    stage scores each candidate (the union of the chunk-vector and the part-vector nearest
+    neighbours) by ``(1 - w) * cos(chunk) + w * max cos(part)``.
     """
 
     tenant: str
@@ -96,12 +98,6 @@ class QueryResponse:
     final: list[ScoredPoint]
     dense: list[ScoredPoint] = field(default_factory=list)
     sparse: list[ScoredPoint] = field(default_factory=list)
-
-
-def with_payloads(top: Sequence[ScoredPoint], found: Sequence[ScoredPoint]) -> list[ScoredPoint]:
-    """``top`` in order, each with its payload from ``found``; points not found are dropped."""
-    payloads = {p.id: p.payload for p in found}
-    return [ScoredPoint(p.id, p.score, payloads[p.id]) for p in top if p.id in payloads]
 
 
 def filter_conditions(
@@ -196,6 +192,7 @@ class VectorStore(Protocol):
         """Run one tenant-scoped query: the dense and sparse lists, and Qdrant's fusion of them.
 
         ``final`` is exactly the store's fusion of the ``dense`` and ``sparse`` lists returned.
+        Implementations run the request's ``QueryPlan`` (query_plan.py) and decide nothing else.
         """
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:

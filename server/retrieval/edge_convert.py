@@ -1,0 +1,139 @@
+"""Conversions from the store-independent types to Qdrant Edge's (``qdrant_edge``) request types.
+
+One small function per type; no decision about what to search lives here (that is
+query_plan.py). The qdrant-client twin is qdrant_convert.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import qdrant_edge as qe
+
+from server.retrieval import query_plan as qp
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import ScoredPoint
+from server.retrieval.types import FilterValue
+
+FilterOf = Callable[[qp.Conditions], qe.Filter | None]
+"""Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
+IdsOf = Callable[[frozenset[qp.PointKey]], qe.Filter]
+"""Id filter conversion, once per distinct id set in a batch."""
+
+
+def edge_filter(conditions: Sequence[tuple[str, FilterValue]]) -> qe.Filter | None:
+    """Every condition must hold; None (no filter) for no conditions."""
+    if not conditions:
+        return None
+    return qe.Filter(must=[qe.FieldCondition(key=k, match=_match(v)) for k, v in conditions])
+
+
+def _match(value: FilterValue) -> Any:
+    """A list matches any of its values."""
+    return qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value)
+
+
+def id_filter(ids: Collection[qp.PointKey]) -> qe.Filter:
+    """Only the points with these ids."""
+    return qe.Filter(must=[qe.HasIdCondition(set(ids))])
+
+
+def edge_sparse(vector: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(vector.indices, vector.values)
+
+
+def search_params(params: qp.SearchParams) -> qe.SearchParams | None:
+    """None when nothing is set (Qdrant's defaults)."""
+    if params.hnsw_ef is None and params.idf_corpus is None:
+        return None
+    idf = None if params.idf_corpus is None else qe.IdfParams(corpus=edge_filter(params.idf_corpus))
+    return qe.SearchParams(hnsw_ef=params.hnsw_ef, idf=idf)
+
+
+def nearest(search: qp.NeighbourSearch) -> Any:
+    """The nearest-neighbour query of ``search`` on its named vector."""
+    vector = search.vector
+    query = edge_sparse(vector) if isinstance(vector, SparseVector) else vector
+    return qe.Query.Nearest(query, using=search.using)
+
+
+def formula(blend: qp.Blend) -> qe.Formula:
+    """``sum(weights[i] * $score[i])`` over the blend's inputs."""
+    terms = [
+        qe.Expression.Mult([qe.Expression.Constant(w), qe.Expression.Variable(f"$score[{i}]")])
+        for i, w in enumerate(blend.weights)
+    ]
+    return qe.Formula(qe.Expression.Sum(terms))
+
+
+def fusion(spec: qp.Fusion) -> Any:
+    if spec.method == "dbsf":
+        return qe.Fusion.Dbsf()
+    return qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
+
+
+def prefetch(stage: qp.Stage, ids_of: IdsOf = id_filter) -> qe.Prefetch:
+    """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
+    if isinstance(stage, qp.Rerun):
+        return qe.Prefetch(
+            limit=stage.limit,
+            query=nearest(stage.search),
+            filter=ids_of(stage.ids),
+            params=search_params(stage.search.params),
+        )
+    return qe.Prefetch(
+        limit=stage.limit,
+        query=formula(stage),
+        prefetches=[prefetch(s, ids_of) for s in stage.inputs],
+    )
+
+
+def round_one(searches: Sequence[qp.NeighbourSearch]) -> qe.QueryBatchRequest:
+    """The neighbour searches as one batch, without payloads."""
+    filter_of = qp.converted_once(edge_filter)
+    return qe.QueryBatchRequest(
+        [
+            qe.QueryRequest(
+                limit=s.limit,
+                query=nearest(s),
+                filter=filter_of(s.filter),
+                params=search_params(s.params),
+                with_payload=False,
+            )
+            for s in searches
+        ]
+    )
+
+
+def round_two(requests: Sequence[qp.Request]) -> qe.QueryBatchRequest:
+    """Round 2's requests as one batch; filters and id sets they share are converted once."""
+    filter_of = qp.converted_once(edge_filter)
+    ids_of: IdsOf = qp.converted_once(id_filter)
+    return qe.QueryBatchRequest([_request(r, filter_of, ids_of) for r in requests])
+
+
+def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> qe.QueryRequest:
+    query: qp.Blend | qp.Fuse = request.query
+    stages: list[qp.Stage]
+    if isinstance(query, qp.Blend):
+        stages, top = list(query.inputs), formula(query)
+    else:
+        stages, top = list(query.stages), fusion(query.fusion)
+    return qe.QueryRequest(
+        limit=query.limit,
+        query=top,
+        prefetches=[prefetch(s, ids_of) for s in stages],
+        filter=filter_of(request.filter),
+        with_payload=request.with_payload,
+    )
+
+
+def found(points: Sequence[Any]) -> list[tuple[qp.PointKey, float]]:
+    """(id, score) pairs of a round-1 answer (each id read once: the binding builds a UUID per
+    read)."""
+    return [(p.id, p.score) for p in points]
+
+
+def scored(points: Sequence[Any]) -> list[ScoredPoint]:
+    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]

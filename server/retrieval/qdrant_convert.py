@@ -1,0 +1,139 @@
+"""Conversions from the store-independent types to qdrant-client's ``models``.
+
+One small function per type; no decision about what to search lives here (that is
+query_plan.py). The Qdrant Edge twin is edge_convert.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+
+from qdrant_client import models
+
+from server.retrieval import query_plan as qp
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import ScoredPoint
+from server.retrieval.types import FilterValue
+
+FilterOf = Callable[[qp.Conditions], models.Filter | None]
+"""Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
+IdsOf = Callable[[frozenset[qp.PointKey]], models.Filter]
+"""Id filter conversion, once per distinct id set in a batch."""
+
+
+def client_filter(conditions: Sequence[tuple[str, FilterValue]]) -> models.Filter | None:
+    """Every condition must hold; None (no filter) for no conditions."""
+    if not conditions:
+        return None
+    return models.Filter(
+        must=[models.FieldCondition(key=k, match=_match(v)) for k, v in conditions]
+    )
+
+
+def _match(value: FilterValue) -> models.MatchAny | models.MatchValue:
+    """A list matches any of its values."""
+    return models.MatchAny(any=value) if isinstance(value, list) else models.MatchValue(value=value)
+
+
+def id_filter(ids: Collection[qp.PointKey]) -> models.Filter:
+    """Only the points with these ids."""
+    # ids from qdrant-client are int or str (a UUID key comes only from qdrant_edge)
+    return models.Filter(must=[models.HasIdCondition(has_id=list(ids))])  # type: ignore[arg-type]
+
+
+def client_sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=vector.indices, values=vector.values)
+
+
+def search_params(params: qp.SearchParams) -> models.SearchParams | None:
+    """None when nothing is set (Qdrant's defaults)."""
+    if params.hnsw_ef is None and params.idf_corpus is None:
+        return None
+    corpus = None if params.idf_corpus is None else client_filter(params.idf_corpus)
+    idf = None if corpus is None else models.IdfCorpusParams(corpus=corpus)
+    return models.SearchParams(hnsw_ef=params.hnsw_ef, idf=idf)
+
+
+def query_vector(vector: qp.QueryVector) -> list[float] | list[list[float]] | models.SparseVector:
+    return client_sparse(vector) if isinstance(vector, SparseVector) else vector
+
+
+def formula(blend: qp.Blend) -> models.FormulaQuery:
+    """``sum(weights[i] * $score[i])`` over the blend's inputs."""
+    terms: list[models.Expression] = [
+        models.MultExpression(mult=[w, f"$score[{i}]"]) for i, w in enumerate(blend.weights)
+    ]
+    return models.FormulaQuery(formula=models.SumExpression(sum=terms))
+
+
+def fusion(spec: qp.Fusion) -> models.Query:
+    if spec.method == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    return models.RrfQuery(rrf=models.Rrf(k=spec.rrf_k, weights=list(spec.weights)))
+
+
+def prefetch(stage: qp.Stage, ids_of: IdsOf = id_filter) -> models.Prefetch:
+    """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
+    if isinstance(stage, qp.Rerun):
+        search = stage.search
+        return models.Prefetch(
+            query=query_vector(search.vector),
+            using=search.using,
+            filter=ids_of(stage.ids),
+            params=search_params(search.params),
+            limit=stage.limit,
+        )
+    return models.Prefetch(
+        prefetch=[prefetch(s, ids_of) for s in stage.inputs],
+        query=formula(stage),
+        limit=stage.limit,
+    )
+
+
+def round_one(searches: Sequence[qp.NeighbourSearch]) -> list[models.QueryRequest]:
+    """The neighbour searches as one batch, without payloads."""
+    filter_of = qp.converted_once(client_filter)
+    return [
+        models.QueryRequest(
+            query=query_vector(s.vector),
+            using=s.using,
+            filter=filter_of(s.filter),
+            params=search_params(s.params),
+            limit=s.limit,
+            with_payload=False,
+        )
+        for s in searches
+    ]
+
+
+def round_two(requests: Sequence[qp.Request]) -> list[models.QueryRequest]:
+    """Round 2's requests as one batch; filters and id sets they share are converted once."""
+    filter_of = qp.converted_once(client_filter)
+    ids_of: IdsOf = qp.converted_once(id_filter)
+    return [_request(r, filter_of, ids_of) for r in requests]
+
+
+def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> models.QueryRequest:
+    query: qp.Blend | qp.Fuse = request.query
+    top: models.Query
+    if isinstance(query, qp.Blend):
+        stages: list[qp.Stage] = list(query.inputs)
+        top = formula(query)
+    else:
+        stages, top = list(query.stages), fusion(query.fusion)
+    return models.QueryRequest(
+        prefetch=[prefetch(s, ids_of) for s in stages],
+        query=top,
+        filter=filter_of(request.filter),
+        limit=query.limit,
+        with_payload=request.with_payload,
+    )
+
+
+def found(points: Sequence[models.ScoredPoint]) -> list[tuple[qp.PointKey, float]]:
+    """(id, score) pairs of a round-1 answer."""
+    return [(p.id, p.score) for p in points]
+
+
+def scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
+    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
