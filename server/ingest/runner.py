@@ -12,7 +12,7 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +84,28 @@ class IngestReport(BaseModel):
     stale_chunks_removed: int = 0
     seconds: float = 0.0
     chunks_per_second: float = 0.0
+    cancelled: bool = Field(
+        default=False,
+        description="Stopped on request before every file was walked: the files listed were "
+        "written completely; the rest (and pruning) were not done.",
+    )
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """A snapshot of a running ingest, for progress reports (files walked, chunks written)."""
+
+    files_total: int
+    files_done: int
+    chunks_written: int
+    seconds: float
+    """Since the run started (discovery included)."""
+
+
+ProgressObserver = Callable[[IngestProgress], None]
+"""Called from the ingest thread after each file and each written batch; must be quick."""
+StopRequested = Callable[[], bool]
+"""Polled between files: True stops the run after writing the chunks already prepared."""
 
 
 def make_budget(embedder: DenseEmbedder, settings: IngestSettings) -> TokenBudget:
@@ -109,9 +131,18 @@ class _Written:
 class _Progress:
     """tqdm on stderr: files done, chunks written, chunks/s."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.started = time.perf_counter()
+    def __init__(
+        self,
+        total: int,
+        enabled: bool,
+        observer: ProgressObserver | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.started = time.perf_counter() if started is None else started
+        self.total = total
+        self.files = 0
         self.chunks = 0
+        self.observer = observer
         self.bar: Any = None
         if enabled and total:
             from tqdm import tqdm
@@ -119,14 +150,22 @@ class _Progress:
             self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
 
     def file_done(self) -> None:
+        self.files += 1
         if self.bar is not None:
             self.bar.update(1)
+        self.notify()
 
     def chunks_done(self, n: int) -> None:
         self.chunks += n
         if self.bar is not None:
             rate = self.chunks / max(time.perf_counter() - self.started, 1e-9)
             self.bar.set_postfix(chunks=self.chunks, chunks_s=f"{rate:.1f}", refresh=False)
+        self.notify()
+
+    def notify(self) -> None:
+        if self.observer is not None:
+            elapsed = time.perf_counter() - self.started
+            self.observer(IngestProgress(self.total, self.files, self.chunks, elapsed))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -145,9 +184,13 @@ class IngestJob:
         dry_run: bool = False,
         prune: bool = False,
         progress: bool = True,
+        observer: ProgressObserver | None = None,
+        should_stop: StopRequested | None = None,
     ) -> None:
         validate_tenant(tenant)
         self.indexer = indexer
+        self.observer = observer
+        self.should_stop = should_stop
         self.domain, domain_settings = resolve_domain(indexer.settings, domain)
         self.collection = domain_settings.collection
         self.tenant = tenant
@@ -174,15 +217,23 @@ class IngestJob:
         self.report.skipped.extend(
             SkippedFile(path=s.path, reason=s.reason, kind=s.kind) for s in found.skipped
         )
-        self._progress = _Progress(len(found.files), self.show_progress)
+        self._progress = _Progress(
+            len(found.files), self.show_progress, self.observer, started=started
+        )
+        self._progress.notify()
         try:
             for file in found.files:
+                if self.should_stop is not None and self.should_stop():
+                    # files already chunked are written whole; pruning needs a full walk
+                    self.report.cancelled = True
+                    break
                 self._ingest_file(file, manifest.get(file.source))
                 self._progress.file_done()
             self._flush()
         finally:
             self._progress.close()
-        self._handle_gone(found, manifest)
+        if not self.report.cancelled:
+            self._handle_gone(found, manifest)
         elapsed = time.perf_counter() - started
         self.report.seconds = round(elapsed, 3)
         self.report.chunks_per_second = round(self.report.chunks_written / elapsed, 1)
@@ -308,10 +359,23 @@ def run_ingest(
     dry_run: bool = False,
     prune: bool = False,
     progress: bool = True,
+    observer: ProgressObserver | None = None,
+    should_stop: StopRequested | None = None,
 ) -> IngestReport:
-    """Ingest files and folders for one tenant into one domain (see :class:`IngestJob`)."""
+    """Ingest files and folders for one tenant into one domain (see :class:`IngestJob`).
+
+    ``progress`` draws a bar on stderr; ``observer`` receives :class:`IngestProgress`
+    snapshots; ``should_stop`` is polled between files (a stopped run sets ``cancelled``).
+    """
     job = IngestJob(
-        indexer, domain=domain, tenant=tenant, dry_run=dry_run, prune=prune, progress=progress
+        indexer,
+        domain=domain,
+        tenant=tenant,
+        dry_run=dry_run,
+        prune=prune,
+        progress=progress,
+        observer=observer,
+        should_stop=should_stop,
     )
     return job.run(paths)
 
