@@ -75,7 +75,9 @@ def roots(tmp_path: Path) -> Path:
 @pytest.fixture
 def runtime(tmp_path: Path, roots: Path, embedder: DenseEmbedder) -> Iterator[ServerRuntime]:
     store = EdgeStore(tmp_path / "store")
-    settings = write_settings(store.root, [roots])
+    # a loaded machine must not turn a finished call into a "running" one: the wait limit
+    # itself is exercised with slow_runtime
+    settings = write_settings(store.root, [roots], job_wait_seconds=600)
     yield ServerRuntime(settings, store=store, embedder=embedder)
     store.close()
 
@@ -144,7 +146,7 @@ async def test_write_tools_annotations_and_schemas(client: Client) -> None:
         assert hints[name].read_only_hint is False and hints[name].destructive_hint is True  # type: ignore[union-attr]
     assert hints["add_text"].destructive_hint is False  # type: ignore[union-attr]
     assert all(hints[n].idempotent_hint is True for n in WRITE_TOOLS)  # type: ignore[union-attr]
-    assert tools["job_status"].input_schema["properties"]["wait_s"]["anyOf"][0]["maximum"] == 25
+    assert tools["job_status"].input_schema["properties"]["wait_s"]["anyOf"][0]["maximum"] == 600
     assert tools["add_text"].input_schema["properties"]["text"]["maxLength"] == 100_000
     # the read tools keep their read-only hint
     assert tools["doc_search"].annotations.read_only_hint is True  # type: ignore[union-attr]
@@ -461,7 +463,8 @@ async def test_stdio_agent_indexes_with_progress(tmp_path: Path, roots: Path) ->
     command = serve_command(
         store, "--transport", "stdio", "--tenant", "acme", "--allow-write", "--root", str(roots)
     )
-    params = StdioServerParameters(command=command[0], args=command[1:], env=cli_env())
+    env = cli_env(RETRIEVAL_MCP__JOB_WAIT_SECONDS="600")  # the models may load slowly
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
     seen: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
