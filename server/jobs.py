@@ -310,6 +310,7 @@ class JobManager:
                 progress=False,
                 observer=job.observe,
                 should_stop=job.cancel_requested.is_set,
+                flush_chunks=self.runtime.settings.mcp.job_batch_chunks,
             )
         except RetrievalError as exc:
             error = str(exc)

@@ -214,6 +214,9 @@ class McpServerSettings(BaseModel):
     below the 60 s tool-call timeout common in clients."""
     job_retention_seconds: float = Field(default=3600.0, ge=0)
     """How long a finished job's result stays readable through job_status."""
+    job_batch_chunks: int = Field(default=32, ge=1)
+    """Chunks (of whole files) per store write in index_path jobs: progress moves and a
+    cancel takes effect between writes, so smaller is livelier, larger a little faster."""
     progress_interval_seconds: float = Field(default=0.25, gt=0, le=60)
     """Least time between two progress notifications of one tool call (at most 4 a second)."""
     max_note_chars: int = Field(default=100_000, ge=1)

@@ -149,10 +149,10 @@ class _Progress:
 
             self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
 
-    def file_done(self) -> None:
-        self.files += 1
+    def file_done(self, n: int = 1) -> None:
+        self.files += n
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(n)
         self.notify()
 
     def chunks_done(self, n: int) -> None:
@@ -186,6 +186,7 @@ class IngestJob:
         progress: bool = True,
         observer: ProgressObserver | None = None,
         should_stop: StopRequested | None = None,
+        flush_chunks: int | None = None,
     ) -> None:
         validate_tenant(tenant)
         self.indexer = indexer
@@ -198,6 +199,9 @@ class IngestJob:
         self.prune = prune
         self.show_progress = progress
         self.settings = indexer.settings.ingest
+        self.flush_chunks = flush_chunks or self.settings.batch_chunks
+        """Chunks gathered (whole files) before a store write: progress and stop requests
+        take effect between writes."""
         self.budget = make_budget(indexer.embedder, self.settings)
         self.report = IngestReport(domain=self.domain.value, tenant=tenant, dry_run=dry_run)
         self._pending: list[Chunk] = []
@@ -227,8 +231,8 @@ class IngestJob:
                     # files already chunked are written whole; pruning needs a full walk
                     self.report.cancelled = True
                     break
-                self._ingest_file(file, manifest.get(file.source))
-                self._progress.file_done()
+                if not self._ingest_file(file, manifest.get(file.source)):
+                    self._progress.file_done()  # queued files count once written
             self._flush()
         finally:
             self._progress.close()
@@ -241,43 +245,45 @@ class IngestJob:
 
     # -- one file ------------------------------------------------------------------------------
 
-    def _ingest_file(self, file: SourceFile, previous: SourceState | None) -> None:
+    def _ingest_file(self, file: SourceFile, previous: SourceState | None) -> bool:
+        """Handle one file; True when its chunks were queued for writing (see _flush)."""
         try:
             data = read_source(file.path, self.settings.max_file_bytes)
         except UnreadableSource as exc:  # it changed since the walk; it stays "present"
             self._skip(file, str(exc), exc.kind)
-            return
+            return False
         digest = content_hash(data)
         if previous is not None and previous.is_complete(digest):
             self.report.unchanged += 1
-            return
+            return False
         try:
             pieces = chunk_file(
                 file, data, self.domain, self.budget, self.settings.code_overlap_lines
             )
         except SkipFile as exc:
             self._skip(file, str(exc))
-            return
+            return False
         except Exception as exc:  # a parser bug on one odd file must not stop the run
             logger.debug("chunking %s failed", file.source, exc_info=True)
             self._skip(file, f"cannot chunk: {type(exc).__name__}: {exc}")
-            return
+            return False
         if not pieces:
             self._skip(file, "no text to index")
             if previous is not None and not self.dry_run:
                 self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {SOURCE: file.source}
                 )
-            return
+            return False
         (self.report.added if previous is None else self.report.updated).append(file.source)
         chunks = self._chunks(file, digest, pieces)
         if self.dry_run:
             self.report.chunks_written += len(chunks)
-            return
+            return False
         self._pending.extend(chunks)
         self._pending_sources.append(_Written(file.source, len(chunks), previous))
-        if len(self._pending) >= self.settings.batch_chunks:
+        if len(self._pending) >= self.flush_chunks:
             self._flush()
+        return True
 
     def _skip(self, file: SourceFile, reason: str, kind: SkipKind = "file") -> None:
         self.report.skipped.append(SkippedFile(path=file.source, reason=reason, kind=kind))
@@ -327,6 +333,8 @@ class IngestJob:
                 self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {SOURCE: written.source, CHUNK_INDEX: stale}
                 )
+        if self._progress is not None:
+            self._progress.file_done(len(self._pending_sources))
         self._pending = []
         self._pending_sources = []
 
@@ -361,11 +369,14 @@ def run_ingest(
     progress: bool = True,
     observer: ProgressObserver | None = None,
     should_stop: StopRequested | None = None,
+    flush_chunks: int | None = None,
 ) -> IngestReport:
     """Ingest files and folders for one tenant into one domain (see :class:`IngestJob`).
 
     ``progress`` draws a bar on stderr; ``observer`` receives :class:`IngestProgress`
-    snapshots; ``should_stop`` is polled between files (a stopped run sets ``cancelled``).
+    snapshots; ``should_stop`` is polled between files (a stopped run sets ``cancelled``);
+    ``flush_chunks`` (default ``ingest.batch_chunks``) is how many chunks of whole files are
+    gathered per store write.
     """
     job = IngestJob(
         indexer,
@@ -376,6 +387,7 @@ def run_ingest(
         progress=progress,
         observer=observer,
         should_stop=should_stop,
+        flush_chunks=flush_chunks,
     )
     return job.run(paths)
 

@@ -9,6 +9,7 @@ import time
 from typing import Annotated, Any
 
 import anyio
+import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
@@ -135,7 +136,8 @@ async def index_path(
         state = require_write(ctx)
         tenant = caller_tenant(ctx)
         settings = state.runtime.settings.mcp
-        resolved, root = resolve_under_roots(path, settings.roots)
+        # file-system calls (a slow network mount) stay off the event loop
+        resolved, root = await anyio.to_thread.run_sync(resolve_under_roots, path, settings.roots)
         job, started = _jobs(state).start_index(
             tenant=tenant, root=root, path=resolved, domain=domain, prune=prune
         )
