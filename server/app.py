@@ -19,10 +19,11 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import TokenFile, TokenFileVerifier
+from server.jobs import JobManager
 from server.retrieval.limits import Limits
 from server.runtime import ServerRuntime
 from server.settings import Settings
-from server.tools import browse, code, docs, embed, legal
+from server.tools import browse, code, docs, embed, legal, write
 from server.tools.common import DATA_NOT_INSTRUCTIONS, READ_ONLY, AppState
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ INSTRUCTIONS = (
     "licences, code_search for source code. Hits carry citations; get_chunk widens the "
     "context around a hit; list_sources and index_stats show what is indexed. "
     + DATA_NOT_INSTRUCTIONS
+)
+WRITE_INSTRUCTIONS = (
+    " Writes are enabled: index_path indexes a folder under the server's roots as a job "
+    "(job_status and cancel_job follow it), add_text stores a note, remove_source removes "
+    "indexed content; all of it only in the caller's own index."
 )
 
 _TOOLS: list[tuple[Callable[..., Any], str, bool]] = [
@@ -93,7 +99,8 @@ def _apply_caps(tool: Tool, limits: Limits) -> None:
 
 
 def build_tools(settings: Settings) -> list[Tool]:
-    """The seven tools with LLM-facing descriptions, read-only hints and published caps."""
+    """The seven read tools with LLM-facing descriptions, read-only hints and published caps,
+    plus the write tools (write.WRITE_TOOLS) when ``settings.mcp.allow_write``."""
     limits = Limits.from_settings(settings)
     tools = []
     for fn, title, quotes_data in _TOOLS:
@@ -104,6 +111,27 @@ def build_tools(settings: Settings) -> list[Tool]:
         _forbid_unknown_arguments(tool)
         _apply_caps(tool, limits)
         tools.append(tool)
+    if settings.mcp.allow_write:
+        tools.extend(build_write_tools(settings))
+    return tools
+
+
+def build_write_tools(settings: Settings) -> list[Tool]:
+    """index_path, job_status, cancel_job, remove_source, add_text with their annotations and
+    the configured bounds (job_status's wait_s, add_text's text length)."""
+    tools = []
+    for fn, title, hints in write.WRITE_TOOLS:
+        description = inspect.cleandoc(fn.__doc__ or "")
+        tool = Tool.from_function(fn, title=title, description=description, annotations=hints)
+        _forbid_unknown_arguments(tool)
+        properties = tool.parameters.get("properties", {})
+        if "wait_s" in properties:
+            for branch in properties["wait_s"].get("anyOf", [properties["wait_s"]]):
+                if branch.get("type") != "null":
+                    branch["maximum"] = settings.mcp.job_wait_seconds
+        if fn is write.add_text:
+            properties["text"]["maxLength"] = settings.mcp.max_note_chars
+        tools.append(tool)
     return tools
 
 
@@ -113,15 +141,18 @@ def build_server(
     stdio_tenant: str | None = None,
     tokens: TokenFile | None = None,
     base_url: str = "http://127.0.0.1:8000",
+    jobs: JobManager | None = None,
 ) -> MCPServer[AppState]:
     """An MCPServer whose sessions share ``runtime``.
 
     ``stdio_tenant`` binds every call to one tenant (stdio, in-process). With ``tokens`` the
     HTTP transports require a bearer token and each request acts for the token's tenant.
+    ``jobs`` holds the index jobs (a new JobManager when not given; the caller that passes
+    one shuts it down when the process exits).
     """
     if stdio_tenant is not None and tokens is not None:
         raise ValueError("a server binds either a launch tenant or tokens, not both")
-    state = AppState(runtime=runtime, stdio_tenant=stdio_tenant)
+    state = AppState(runtime=runtime, stdio_tenant=stdio_tenant, jobs=jobs or JobManager(runtime))
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -137,10 +168,11 @@ def build_server(
             "token_verifier": TokenFileVerifier(tokens),
             "auth": AuthSettings(issuer_url=base_url, resource_server_url=None),  # type: ignore[arg-type]
         }
+    writes = runtime.settings.mcp.allow_write
     return MCPServer(
         SERVER_NAME,
         title="Retrieval",
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + (WRITE_INSTRUCTIONS if writes else ""),
         version=_version(),
         tools=build_tools(runtime.settings),
         lifespan=lifespan,

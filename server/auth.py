@@ -1,6 +1,7 @@
 """Bearer tokens for the HTTP transports: a tokens file of hashes, each bound to one tenant.
 
-A token reads ``rmcp_<id>_<secret>``. The file keeps the id, the tenant, a random salt and
+A token reads ``rmcp_<id>_<secret>``. The file keeps the id, the tenant, the scope (``read``
+or ``write``; records written before scopes existed are ``read``), a random salt and
 ``sha256(salt + secret)``, never the token; the secret is 256 random bits, so a fast hash is
 enough (slow password hashes guard low-entropy secrets, and would cost every request). The
 file is re-read when it changes, so ``token add`` / ``token revoke`` apply to a running
@@ -21,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -32,6 +33,16 @@ from server.tenants import validate_tenant
 TOKEN_PREFIX = "rmcp"
 _TOKEN_RE = re.compile(rf"^{TOKEN_PREFIX}_([0-9a-f]{{8}})_([A-Za-z0-9_-]{{20,}})$")
 FILE_VERSION = 1
+"""Scopes were added as an optional field: version-1 files without them still read as before."""
+
+Scope = Literal["read", "write"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+WRITE_SCOPE: Scope = "write"
+
+
+def scopes_granted(scope: str) -> list[str]:
+    """The OAuth-style scopes a token of ``scope`` carries: ``write`` implies ``read``."""
+    return ["read", "write"] if scope == WRITE_SCOPE else ["read"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,8 @@ class TokenRecord:
     hash: str
     created_at: str
     label: str = ""
+    scope: str = "read"
+    """``read`` (search and browse) or ``write`` (also the write tools when enabled)."""
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -69,8 +82,12 @@ class TokenFile:
         except (OSError, ValueError) as exc:
             raise RetrievalError(f"cannot read the tokens file {self.path}: {exc}") from None
         records = {}
+        known = set(TokenRecord.__dataclass_fields__)
         for raw in data.get("tokens", []):
-            record = TokenRecord(**raw)
+            # keys a newer version may add are ignored, not fatal to every request
+            record = TokenRecord(**{k: v for k, v in raw.items() if k in known})
+            if record.scope not in SCOPES:  # unknown scope: the least privilege
+                record = TokenRecord(**{**record.__dict__, "scope": "read"})
             records[record.id] = record
         return records
 
@@ -118,9 +135,12 @@ class TokenFile:
                 os.unlink(tmp)
             raise
 
-    def add(self, tenant: str, label: str = "") -> tuple[str, TokenRecord]:
-        """Issue a token for ``tenant``; returns the token (shown once) and its record."""
+    def add(self, tenant: str, label: str = "", scope: str = "read") -> tuple[str, TokenRecord]:
+        """Issue a token for ``tenant`` with ``scope`` (``read`` or ``write``); returns the
+        token (shown once) and its record. InvalidRequestError for another scope."""
         validate_tenant(tenant)
+        if scope not in SCOPES:
+            raise InvalidRequestError(f"unknown scope {scope!r}; expected one of: read, write")
         with self._lock:
             records = self._load_file()
             token_id = secrets.token_hex(4)
@@ -135,6 +155,7 @@ class TokenFile:
                 hash=_digest(salt, secret),
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 label=label,
+                scope=scope,
             )
             records[token_id] = record
             self._write(records)
@@ -171,7 +192,7 @@ class TokenFileVerifier:
         return AccessToken(
             token=f"{TOKEN_PREFIX}_{record.id}",  # never keep the secret in memory longer
             client_id=record.id,
-            scopes=[],
+            scopes=scopes_granted(record.scope),
             subject=record.tenant,
             claims={"tenant": record.tenant},
         )
@@ -186,4 +207,16 @@ def request_tenant(request: Any) -> str | None:
     if isinstance(user, AuthenticatedUser):
         tenant = (user.access_token.claims or {}).get("tenant")
         return str(tenant) if tenant else None
+    return None
+
+
+def request_scopes(request: Any) -> list[str] | None:
+    """The scopes of the bearer token that authenticated this HTTP request; None when the
+    request carries no token (stdio, in-process: the launching user)."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return None
+    user = scope.get("user")
+    if isinstance(user, AuthenticatedUser):
+        return list(user.access_token.scopes)
     return None

@@ -94,11 +94,17 @@ def serve_stdio(runtime: ServerRuntime, tenant: str) -> None:
     import anyio
 
     from server.app import build_server
+    from server.jobs import JobManager
 
-    server = build_server(runtime, stdio_tenant=tenant)
+    jobs = JobManager(runtime)
+    server = build_server(runtime, stdio_tenant=tenant, jobs=jobs)
     runtime.start()  # after the protocol code is imported: models load while clients connect
     logger.info("serving tenant %s over stdio", tenant)
-    anyio.run(server.run_stdio_async)
+    try:
+        anyio.run(server.run_stdio_async)
+    finally:
+        # the client is gone: running jobs stop after their current files, never mid-batch
+        jobs.shutdown()
 
 
 def serve_http(
@@ -108,14 +114,19 @@ def serve_http(
     import uvicorn
 
     from server.app import build_server, http_app
+    from server.jobs import JobManager
 
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    server = build_server(runtime, tokens=tokens, base_url=base)
+    jobs = JobManager(runtime)
+    server = build_server(runtime, tokens=tokens, base_url=base, jobs=jobs)
     app = http_app(server, transport, runtime.settings, host)
     path = "/sse" if transport == "sse" else "/mcp"
     logger.info("serving %s on %s%s (tokens: %s)", transport, base, path, tokens.path)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        jobs.shutdown()
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -124,10 +135,11 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     tokens = Tokens(Settings.from_cli(args).mcp.tokens_file)
     if args.token_command == "add":
-        token, record = tokens.add(args.tenant, label=args.label or "")
+        token, record = tokens.add(args.tenant, label=args.label or "", scope=args.scope)
         print(token)
         print(
-            f"token {record.id} for tenant {record.tenant} saved (hash only) in {tokens.path}; "
+            f"{record.scope} token {record.id} for tenant {record.tenant} saved (hash only) in "
+            f"{tokens.path}; "
             "this is the only time the token is shown.",
             file=sys.stderr,
         )
@@ -137,7 +149,10 @@ def cmd_token(args: argparse.Namespace) -> int:
             print(f"no tokens in {tokens.path}", file=sys.stderr)
         for record in records.values():
             label = f"  {record.label}" if record.label else ""
-            print(f"{record.id}  tenant={record.tenant}  created={record.created_at}{label}")
+            print(
+                f"{record.id}  tenant={record.tenant}  scope={record.scope}  "
+                f"created={record.created_at}{label}"
+            )
     else:
         record = tokens.revoke(args.id)
         print(f"revoked token {record.id} (tenant {record.tenant})")
@@ -154,6 +169,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
     p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
     p.add_argument("--tokens-file", help="tokens file (default: RETRIEVAL_MCP__TOKENS_FILE)")
+    p.add_argument(
+        "--allow-write",
+        action="store_true",
+        help="enable the write tools (index_path, remove_source, add_text, job_status, "
+        "cancel_job); over HTTP only for write-scoped tokens (RETRIEVAL_MCP__ALLOW_WRITE)",
+    )
+    p.add_argument(
+        "--root",
+        action="append",
+        metavar="PATH",
+        help="a folder index_path may read (repeatable; adds to RETRIEVAL_MCP__ROOTS)",
+    )
     p.set_defaults(func=cmd_serve)
 
     t = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
@@ -161,6 +188,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add = tsub.add_parser("add", help="create a token for a tenant (printed once)")
     add.add_argument("--tenant", required=True)
     add.add_argument("--label", help="a note to recognise the token by (e.g. the client)")
+    add.add_argument(
+        "--scope",
+        choices=["read", "write"],
+        default="read",
+        help="read: search and browse; write: also the write tools of a server started with "
+        "--allow-write (default read)",
+    )
     listing = tsub.add_parser("list", help="list token ids and tenants (never the tokens)")
     rev = tsub.add_parser("revoke", help="revoke a token by id")
     rev.add_argument("id", help="token id (from `token list`) or the token itself")

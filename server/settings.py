@@ -204,6 +204,23 @@ class McpServerSettings(BaseModel):
     """Hold back opening the store and loading the models this long after start-up (unless a
     tool call needs them sooner), so their imports do not slow the initialize / tools/list
     handshake (the loader thread competes with the protocol thread for the GIL)."""
+    allow_write: bool = False
+    """Register the write tools (index_path, remove_source, add_text, job_status, cancel_job;
+    ``serve --allow-write``). Over HTTP only tokens with the write scope may call them."""
+    roots: list[Path] = Field(default_factory=list)
+    """Folders index_path may read (``serve --root PATH``, repeatable); nothing outside them."""
+    job_wait_seconds: float = Field(default=25.0, gt=0, le=600)
+    """How long index_path and job_status wait for a job before returning its id and state:
+    below the 60 s tool-call timeout common in clients."""
+    job_retention_seconds: float = Field(default=3600.0, ge=0)
+    """How long a finished job's result stays readable through job_status."""
+    job_batch_chunks: int = Field(default=32, ge=1)
+    """Chunks (of whole files) per store write in index_path jobs: progress moves and a
+    cancel takes effect between writes, so smaller is livelier, larger a little faster."""
+    progress_interval_seconds: float = Field(default=0.25, gt=0, le=60)
+    """Least time between two progress notifications of one tool call (at most 4 a second)."""
+    max_note_chars: int = Field(default=100_000, ge=1)
+    """Longest text add_text accepts."""
 
 
 class Settings(BaseSettings):
@@ -265,7 +282,8 @@ class Settings(BaseSettings):
     @classmethod
     def from_cli(cls, args: object) -> Settings:
         """Settings from the environment and the config file, with the command line's
-        ``--store``, ``--reranker`` and ``--tokens-file`` applied where given: the one way
+        ``--store``, ``--reranker``, ``--tokens-file``, ``--allow-write`` and ``--root``
+        (added to the configured roots) applied where given: the one way
         every ``retrieval-mcp`` command builds its settings."""
         overrides: dict[str, Any] = {}
         store, reranker = getattr(args, "store", None), getattr(args, "reranker", None)
@@ -277,6 +295,11 @@ class Settings(BaseSettings):
         tokens_file = getattr(args, "tokens_file", None)
         if tokens_file:
             settings.mcp.tokens_file = Path(tokens_file)
+        if getattr(args, "allow_write", False):
+            settings.mcp.allow_write = True
+        roots = getattr(args, "root", None)
+        if roots:
+            settings.mcp.roots = [*settings.mcp.roots, *(Path(r) for r in roots)]
         return settings
 
     @property

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +84,28 @@ class IngestReport(BaseModel):
     stale_chunks_removed: int = 0
     seconds: float = 0.0
     chunks_per_second: float = 0.0
+    cancelled: bool = Field(
+        default=False,
+        description="Stopped on request before every file was walked: the files listed were "
+        "written completely; the rest (and pruning) were not done.",
+    )
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """A snapshot of a running ingest, for progress reports (files walked, chunks written)."""
+
+    files_total: int
+    files_done: int
+    chunks_written: int
+    seconds: float
+    """Since the run started (discovery included)."""
+
+
+ProgressObserver = Callable[[IngestProgress], None]
+"""Called from the ingest thread after each file and each written batch; must be quick."""
+StopRequested = Callable[[], bool]
+"""Polled between files: True stops the run after writing the chunks already prepared."""
 
 
 def make_budget(embedder: DenseEmbedder, settings: IngestSettings) -> TokenBudget:
@@ -109,24 +131,41 @@ class _Written:
 class _Progress:
     """tqdm on stderr: files done, chunks written, chunks/s."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.started = time.perf_counter()
+    def __init__(
+        self,
+        total: int,
+        enabled: bool,
+        observer: ProgressObserver | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.started = time.perf_counter() if started is None else started
+        self.total = total
+        self.files = 0
         self.chunks = 0
+        self.observer = observer
         self.bar: Any = None
         if enabled and total:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
 
-    def file_done(self) -> None:
+    def file_done(self, n: int = 1) -> None:
+        self.files += n
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(n)
+        self.notify()
 
     def chunks_done(self, n: int) -> None:
         self.chunks += n
         if self.bar is not None:
             rate = self.chunks / max(time.perf_counter() - self.started, 1e-9)
             self.bar.set_postfix(chunks=self.chunks, chunks_s=f"{rate:.1f}", refresh=False)
+        self.notify()
+
+    def notify(self) -> None:
+        if self.observer is not None:
+            elapsed = time.perf_counter() - self.started
+            self.observer(IngestProgress(self.total, self.files, self.chunks, elapsed))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -145,9 +184,14 @@ class IngestJob:
         dry_run: bool = False,
         prune: bool = False,
         progress: bool = True,
+        observer: ProgressObserver | None = None,
+        should_stop: StopRequested | None = None,
+        flush_chunks: int | None = None,
     ) -> None:
         validate_tenant(tenant)
         self.indexer = indexer
+        self.observer = observer
+        self.should_stop = should_stop
         self.domain, domain_settings = resolve_domain(indexer.settings, domain)
         self.collection = domain_settings.collection
         self.tenant = tenant
@@ -155,6 +199,9 @@ class IngestJob:
         self.prune = prune
         self.show_progress = progress
         self.settings = indexer.settings.ingest
+        self.flush_chunks = flush_chunks or self.settings.batch_chunks
+        """Chunks gathered (whole files) before a store write: progress and stop requests
+        take effect between writes."""
         self.budget = make_budget(indexer.embedder, self.settings)
         self.report = IngestReport(domain=self.domain.value, tenant=tenant, dry_run=dry_run)
         self._pending: list[Chunk] = []
@@ -174,15 +221,23 @@ class IngestJob:
         self.report.skipped.extend(
             SkippedFile(path=s.path, reason=s.reason, kind=s.kind) for s in found.skipped
         )
-        self._progress = _Progress(len(found.files), self.show_progress)
+        self._progress = _Progress(
+            len(found.files), self.show_progress, self.observer, started=started
+        )
+        self._progress.notify()
         try:
             for file in found.files:
-                self._ingest_file(file, manifest.get(file.source))
-                self._progress.file_done()
+                if self.should_stop is not None and self.should_stop():
+                    # files already chunked are written whole; pruning needs a full walk
+                    self.report.cancelled = True
+                    break
+                if not self._ingest_file(file, manifest.get(file.source)):
+                    self._progress.file_done()  # queued files count once written
             self._flush()
         finally:
             self._progress.close()
-        self._handle_gone(found, manifest)
+        if not self.report.cancelled:
+            self._handle_gone(found, manifest)
         elapsed = time.perf_counter() - started
         self.report.seconds = round(elapsed, 3)
         self.report.chunks_per_second = round(self.report.chunks_written / elapsed, 1)
@@ -190,43 +245,45 @@ class IngestJob:
 
     # -- one file ------------------------------------------------------------------------------
 
-    def _ingest_file(self, file: SourceFile, previous: SourceState | None) -> None:
+    def _ingest_file(self, file: SourceFile, previous: SourceState | None) -> bool:
+        """Handle one file; True when its chunks were queued for writing (see _flush)."""
         try:
             data = read_source(file.path, self.settings.max_file_bytes)
         except UnreadableSource as exc:  # it changed since the walk; it stays "present"
             self._skip(file, str(exc), exc.kind)
-            return
+            return False
         digest = content_hash(data)
         if previous is not None and previous.is_complete(digest):
             self.report.unchanged += 1
-            return
+            return False
         try:
             pieces = chunk_file(
                 file, data, self.domain, self.budget, self.settings.code_overlap_lines
             )
         except SkipFile as exc:
             self._skip(file, str(exc))
-            return
+            return False
         except Exception as exc:  # a parser bug on one odd file must not stop the run
             logger.debug("chunking %s failed", file.source, exc_info=True)
             self._skip(file, f"cannot chunk: {type(exc).__name__}: {exc}")
-            return
+            return False
         if not pieces:
             self._skip(file, "no text to index")
             if previous is not None and not self.dry_run:
                 self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {SOURCE: file.source}
                 )
-            return
+            return False
         (self.report.added if previous is None else self.report.updated).append(file.source)
         chunks = self._chunks(file, digest, pieces)
         if self.dry_run:
             self.report.chunks_written += len(chunks)
-            return
+            return False
         self._pending.extend(chunks)
         self._pending_sources.append(_Written(file.source, len(chunks), previous))
-        if len(self._pending) >= self.settings.batch_chunks:
+        if len(self._pending) >= self.flush_chunks:
             self._flush()
+        return True
 
     def _skip(self, file: SourceFile, reason: str, kind: SkipKind = "file") -> None:
         self.report.skipped.append(SkippedFile(path=file.source, reason=reason, kind=kind))
@@ -276,6 +333,8 @@ class IngestJob:
                 self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {SOURCE: written.source, CHUNK_INDEX: stale}
                 )
+        if self._progress is not None:
+            self._progress.file_done(len(self._pending_sources))
         self._pending = []
         self._pending_sources = []
 
@@ -308,10 +367,27 @@ def run_ingest(
     dry_run: bool = False,
     prune: bool = False,
     progress: bool = True,
+    observer: ProgressObserver | None = None,
+    should_stop: StopRequested | None = None,
+    flush_chunks: int | None = None,
 ) -> IngestReport:
-    """Ingest files and folders for one tenant into one domain (see :class:`IngestJob`)."""
+    """Ingest files and folders for one tenant into one domain (see :class:`IngestJob`).
+
+    ``progress`` draws a bar on stderr; ``observer`` receives :class:`IngestProgress`
+    snapshots; ``should_stop`` is polled between files (a stopped run sets ``cancelled``);
+    ``flush_chunks`` (default ``ingest.batch_chunks``) is how many chunks of whole files are
+    gathered per store write.
+    """
     job = IngestJob(
-        indexer, domain=domain, tenant=tenant, dry_run=dry_run, prune=prune, progress=progress
+        indexer,
+        domain=domain,
+        tenant=tenant,
+        dry_run=dry_run,
+        prune=prune,
+        progress=progress,
+        observer=observer,
+        should_stop=should_stop,
+        flush_chunks=flush_chunks,
     )
     return job.run(paths)
 

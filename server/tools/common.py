@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -19,6 +19,9 @@ from server.retrieval.results import SearchResponse
 from server.retrieval.types import SearchRequest
 from server.runtime import ServerRuntime
 from server.settings import Domain
+
+if TYPE_CHECKING:
+    from server.jobs import JobManager
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ class AppState:
     runtime: ServerRuntime
     stdio_tenant: str | None
     """Tenant fixed at launch (stdio, in-process); None on HTTP, where the token decides."""
+    jobs: JobManager | None = None
+    """The server's index jobs (write tools); shared by every session of the server."""
 
 
 def app_state(ctx: Context) -> AppState:
