@@ -115,6 +115,21 @@ def _pieces(indexer: Indexer, domain: Domain, text: str, title: str) -> list[Pie
     return chunk_plain_text(text, budget, title)
 
 
+def _checked_title(text: str, title: str, max_chars: int) -> str:
+    """The title with whitespace folded; InvalidRequestError for an empty or over-long text or
+    title."""
+    if not text.strip():
+        raise InvalidRequestError("the text is empty")
+    if len(text) > max_chars:
+        raise InvalidRequestError(f"the text is longer than {max_chars} characters")
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidRequestError("the title is empty")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InvalidRequestError(f"the title is longer than {MAX_TITLE_CHARS} characters")
+    return title
+
+
 def add_note(
     indexer: Indexer,
     *,
@@ -128,21 +143,13 @@ def add_note(
     """Chunk, embed and store a note for ``tenant``; InvalidRequestError for an empty or
     over-long text or title, or bad metadata (see :func:`check_metadata`)."""
     validate_tenant(tenant)
-    if not text.strip():
-        raise InvalidRequestError("the text is empty")
-    if len(text) > max_chars:
-        raise InvalidRequestError(f"the text is longer than {max_chars} characters")
-    title = " ".join(title.split())
-    if not title:
-        raise InvalidRequestError("the title is empty")
-    if len(title) > MAX_TITLE_CHARS:
-        raise InvalidRequestError(f"the title is longer than {MAX_TITLE_CHARS} characters")
+    title = _checked_title(text, title, max_chars)
     extra = check_metadata(metadata)
     source = note_source(text)
     # the version identity covers everything stored: re-adding with a new title updates it
     identity = json.dumps([title, text, extra], sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(identity.encode()).hexdigest()
-    collection = indexer.settings.domain(domain).collection
+    collection = indexer.settings.domains[domain].collection
     previous = load_manifest(indexer.store, collection, tenant, {SOURCE: source}).get(source)
     if previous is not None and previous.is_complete(digest):
         (count,) = previous.chunk_counts

@@ -52,7 +52,7 @@ def remove_sources(
         filters = {SOURCE: source}
     else:
         filters = dict(path_prefix_filter(path_prefix or ""))
-    collection = indexer.settings.domain(domain).collection
+    collection = indexer.settings.domains[domain].collection
     sources = sorted(load_manifest(indexer.store, collection, tenant, filters))
     chunks = indexer.delete(domain, tenant, filters) if sources else 0
     return RemoveResult(
