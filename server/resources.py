@@ -61,25 +61,39 @@ def _domain(name: str) -> Domain:
         ) from None
 
 
-def _chunk_window(domain: str, chunk_id: str, ctx: Context, neighbors: int) -> ChunkContext:
+def _count(name: str, value: str) -> int:
+    """A query parameter that must be a whole number; the SDK passes it as text and would
+    answer a malformed one with an opaque internal error."""
+    try:
+        return int(value)
+    except ValueError:
+        raise ResourceError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _chunk_window(domain: str, chunk_id: str, ctx: Context, neighbors: str) -> ChunkContext:
     runtime = app_state(ctx).runtime
     name = _domain(domain)
     return browse.read_chunk(
-        runtime.store(), runtime.settings, caller_tenant(ctx), chunk_id, neighbors, domain=name
+        runtime.store(),
+        runtime.settings,
+        caller_tenant(ctx),
+        chunk_id,
+        _count("neighbors", neighbors),
+        domain=name,
     )
 
 
-Neighbors = Annotated[int, Field(description="Chunks either side of the chunk.")]
+Neighbors = Annotated[str, Field(description="Chunks either side of the chunk (a number).")]
 
 
-def chunk_text(domain: str, id: str, ctx: Context, neighbors: Neighbors = 1) -> str:
+def chunk_text(domain: str, id: str, ctx: Context, neighbors: Neighbors = "1") -> str:
     """A chunk with its neighbouring chunks from the same source, in reading order, as text
     (the get_chunk rendering); ``?neighbors=N`` widens the window."""
     with resource_errors("chunk"):
         return render_chunk(_chunk_window(domain, id, ctx, neighbors))
 
 
-def chunk_json(domain: str, id: str, ctx: Context, neighbors: Neighbors = 1) -> str:
+def chunk_json(domain: str, id: str, ctx: Context, neighbors: Neighbors = "1") -> str:
     """The same window as JSON: the get_chunk result (chunk, before, after)."""
     with resource_errors("chunk"):
         return _chunk_window(domain, id, ctx, neighbors).model_dump_json()
@@ -102,7 +116,7 @@ def render_source(result: SourceChunks) -> str:
     return "\n\n".join(parts)
 
 
-def source_text(domain: str, path: str, ctx: Context, start: int = 0) -> str:
+def source_text(domain: str, path: str, ctx: Context, start: str = "0") -> str:
     """A whole indexed source (the hit's 'source'), chunk by chunk in reading order;
     ``?start=N`` continues a long source where the previous read said."""
     with resource_errors("source"):
@@ -113,7 +127,7 @@ def source_text(domain: str, path: str, ctx: Context, start: int = 0) -> str:
             caller_tenant(ctx),
             _domain(domain),
             path,
-            start=start,
+            start=_count("start", start),
         )
         return render_source(result)
 

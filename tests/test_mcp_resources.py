@@ -230,6 +230,14 @@ async def test_a_chunk_is_found_only_under_its_own_domain(
         await acme.read_resource(
             chunk_uri(Domain.DOCS, chunk_id) + "?neighbors=99", cache_mode="bypass"
         )
+    with pytest.raises(MCPError, match="neighbors must be an integer, got 'two'"):
+        await acme.read_resource(
+            chunk_uri(Domain.DOCS, chunk_id) + "?neighbors=two", cache_mode="bypass"
+        )
+    source = source_uri(Domain.DOCS, INSTALL.format(tenant="acme"))
+    for start, message in (("-1", "start must be a chunk index"), ("x", "start must be an")):
+        with pytest.raises(MCPError, match=message):
+            await acme.read_resource(f"{source}?start={start}", cache_mode="bypass")
 
 
 async def test_search_payload_drops_repeated_fields(acme: Client, tools: dict[str, Tool]) -> None:
