@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import TokenFile, TokenFileVerifier
 from server.jobs import JobManager
+from server.resources import register_resources
 from server.retrieval.limits import Limits
 from server.runtime import ServerRuntime
 from server.settings import Settings
@@ -35,8 +36,8 @@ INSTRUCTIONS = (
     "Hybrid (semantic + keyword) search over the user's own indexed files, with reranking: "
     "doc_search for documentation and notes, legal_search for contracts, statutes and "
     "licences, code_search for source code. Hits carry citations; get_chunk widens the "
-    "context around a hit; list_sources and index_stats show what is indexed. "
-    + DATA_NOT_INSTRUCTIONS
+    "context around a hit (or read the hit's 'uri' as a resource); list_sources and "
+    "index_stats show what is indexed. " + DATA_NOT_INSTRUCTIONS
 )
 WRITE_INSTRUCTIONS = (
     " Writes are enabled: index_path indexes a folder under the server's roots as a job "
@@ -92,6 +93,10 @@ def _apply_caps(tool: Tool, limits: Limits) -> None:
         _set_bounds(target, bounds)
         if "description" in target:
             target["description"] = target["description"].rstrip(".") + _bounds_text(bounds) + "."
+    budget = properties.get("max_chars")
+    if budget is not None:  # None in the signature: the configured default applies
+        budget["default"] = limits.default_output_chars
+        budget["description"] += f" Default {limits.default_output_chars}."
     texts = properties.get("texts")
     if texts is not None:
         texts.setdefault("items", {})["maxLength"] = limits.embed_chars
@@ -169,7 +174,7 @@ def build_server(
             "auth": AuthSettings(issuer_url=base_url, resource_server_url=None),  # type: ignore[arg-type]
         }
     writes = runtime.settings.mcp.allow_write
-    return MCPServer(
+    server = MCPServer(
         SERVER_NAME,
         title="Retrieval",
         instructions=INSTRUCTIONS + (WRITE_INSTRUCTIONS if writes else ""),
@@ -178,6 +183,8 @@ def build_server(
         lifespan=lifespan,
         **auth,
     )
+    register_resources(server)
+    return server
 
 
 def _version() -> str:

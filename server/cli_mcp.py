@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("retrieval_mcp.serve")
 
+SSE_DEPRECATED = "deprecated by the MCP specification in favour of Streamable HTTP"
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the MCP server on one transport until the client or a signal stops it."""
@@ -44,6 +46,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             runtime.close()
         return 0
 
+    if args.transport == "sse":
+        logger.warning(
+            "the SSE transport is legacy, %s (--transport streamable-http, endpoint /mcp); "
+            "it stays for clients that support nothing else",
+            SSE_DEPRECATED,
+        )
     if settings.mcp.tenant and not args.tenant:
         logger.info("RETRIEVAL_MCP__TENANT is ignored over HTTP: each token names its tenant")
     if args.tenant:
@@ -161,8 +169,14 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``serve`` and ``token`` to the main parser."""
-    p = sub.add_parser("serve", help="run the MCP server (stdio, sse or streamable-http)")
-    p.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
+    p = sub.add_parser("serve", help="run the MCP server (stdio, streamable-http, or legacy sse)")
+    p.add_argument(
+        "--transport",
+        choices=["stdio", "sse", "streamable-http"],
+        default="stdio",
+        help="stdio (one local client, default), streamable-http (remote clients, bearer "
+        "tokens) or sse (legacy: " + SSE_DEPRECATED + "; kept for old clients)",
+    )
     p.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default 8000)")
     p.add_argument("--tenant", help="stdio: the tenant this server serves")

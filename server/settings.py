@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -181,6 +181,15 @@ def default_tokens_file() -> Path:
 class McpServerSettings(BaseModel):
     """The MCP server: tenant binding, HTTP listener, tokens and per-tool caps."""
 
+    @model_validator(mode="after")
+    def _default_output_within_limit(self) -> McpServerSettings:
+        if self.output_chars > self.max_output_chars:
+            raise ValueError(
+                f"mcp.output_chars ({self.output_chars}) exceeds mcp.max_output_chars "
+                f"({self.max_output_chars})"
+            )
+        return self
+
     tenant: str | None = None
     """Tenant a stdio server serves (``--tenant`` overrides); HTTP takes it from the token."""
     tokens_file: Path = Field(default_factory=default_tokens_file)
@@ -198,6 +207,14 @@ class McpServerSettings(BaseModel):
     max_list_sources: int = Field(default=500, ge=1, le=10000)
     max_glob_sources: int = Field(default=20000, ge=1)
     """How many files a path_glob / source_prefix filter may resolve to before it is refused."""
+    output_chars: int = Field(default=12_000, ge=100)
+    """Output budget of a search call without ``max_chars``: characters of hit text, all hits
+    together (about 3k tokens). Eight chunks of the default 256 tokens fit whole; at top_k 50
+    each hit keeps its best sentences (~240 characters) and get_chunk has the rest."""
+    max_output_chars: int = Field(default=100_000, ge=100)
+    """Largest ``max_chars`` a search call may ask for (50 whole chunks of 256 tokens)."""
+    max_source_chunks: int = Field(default=200, ge=1, le=10000)
+    """Chunks per read of a source resource; a longer source continues at ``?start=N``."""
     model_wait_seconds: float = Field(default=300.0, gt=0)
     """How long a tool call waits for the models still loading in the background."""
     load_delay_seconds: float = Field(default=2.0, ge=0, le=60)

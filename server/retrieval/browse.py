@@ -23,9 +23,16 @@ from server.retrieval.filter_fields import (
     path_forms,
 )
 from server.retrieval.limits import Limits
-from server.retrieval.results import ChunkContext, ChunkView, DomainCounts, SourceList
+from server.retrieval.results import (
+    ChunkContext,
+    ChunkView,
+    DomainCounts,
+    SourceChunks,
+    SourceList,
+)
 from server.retrieval.store import VectorStore
 from server.retrieval.types import FilterValue
+from server.retrieval.uris import source_uri
 from server.settings import Domain, Settings
 
 _SCROLL_PAGE = 512
@@ -67,14 +74,21 @@ def find_chunk(
 
 
 def read_chunk(
-    store: VectorStore, settings: Settings, tenant: str, chunk_id: str, neighbors: int
+    store: VectorStore,
+    settings: Settings,
+    tenant: str,
+    chunk_id: str,
+    neighbors: int,
+    *,
+    domain: Domain | None = None,
 ) -> ChunkContext:
-    """A chunk of the tenant with up to ``neighbors`` chunks either side, in reading order.
+    """A chunk of the tenant with up to ``neighbors`` chunks either side, in reading order
+    (looked up in ``domain`` only when given, else in every domain).
 
     Raises InvalidRequestError (bad id, neighbors over the limit) or NotFoundError.
     """
     Limits.from_settings(settings).check_neighbors(neighbors)
-    domain, target = find_chunk(store, settings, tenant, chunk_id)
+    domain, target = find_chunk(store, settings, tenant, chunk_id, domain)
     window = chunk_window(store, settings, tenant, domain, target, neighbors)
     return ChunkContext(
         domain=domain,
@@ -101,6 +115,47 @@ def chunk_window(
     points, _ = store.scroll(_collection(settings, domain), tenant, filters, limit=len(wanted))
     window = [chunk_record.chunk_view(domain, p) for p in points]
     return sorted(window, key=lambda c: c.chunk_index)
+
+
+def read_source(
+    store: VectorStore,
+    settings: Settings,
+    tenant: str,
+    domain: Domain,
+    source: str,
+    *,
+    start: int = 0,
+) -> SourceChunks:
+    """The tenant's chunks of one source from chunk ``start`` on, in reading order, at most
+    ``mcp.max_source_chunks`` of them (``next_start`` says where the rest begins).
+
+    Raises InvalidRequestError for a negative start, NotFoundError when the tenant has no
+    such source in the domain (another tenant's source included).
+    """
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise InvalidRequestError(f"start must be a chunk index (0 or more), got {start!r}")
+    collection = _collection(settings, domain)
+    total = (
+        store.count(collection, tenant, {SOURCE: source}) if store.has_collection(collection) else 0
+    )
+    if total == 0:
+        raise NotFoundError(f"no source {source!r} in this tenant's {domain.value} index")
+    page = Limits.from_settings(settings).source_chunks
+    wanted = list(range(start, start + page))
+    filters: dict[str, FilterValue] = {SOURCE: source, CHUNK_INDEX: wanted}
+    points, _ = store.scroll(collection, tenant, filters, limit=page)
+    chunks = sorted(
+        (chunk_record.chunk_view(domain, p) for p in points), key=lambda c: c.chunk_index
+    )
+    last = max(total, chunks[-1].chunk_index + 1 if chunks else 0)
+    return SourceChunks(
+        domain=domain,
+        source=source,
+        uri=source_uri(domain, source),
+        chunks=chunks,
+        total_chunks=total,
+        next_start=start + page if start + page < last else None,
+    )
 
 
 def _source_filters(prefix: str | None) -> dict[str, FilterValue]:

@@ -24,6 +24,7 @@ from server.retrieval.filter_fields import (
 from server.retrieval.results import ChunkView, Copy, SearchHit, SourceEntry, StageScores
 from server.retrieval.store import TENANT_FIELD, IndexKind, ScoredPoint
 from server.retrieval.types import Chunk
+from server.retrieval.uris import chunk_uri
 from server.settings import Domain
 
 DOC_ID = "doc_id"
@@ -63,6 +64,9 @@ PER_CHUNK_FIELDS = frozenset(
     }
 )
 """Chunk-level metadata that says nothing about the source as a whole (left out of listings)."""
+PER_SOURCE_BOOKKEEPING = frozenset({CONTENT_HASH, INGESTED_AT})
+"""Ingest bookkeeping, the same on every chunk of a source: left out of search hits (get_chunk
+and list_sources show it), where it would repeat on every hit for nothing."""
 
 BASE_PAYLOAD_INDEXES: dict[str, IndexKind] = {
     TENANT_FIELD: "tenant",
@@ -161,6 +165,7 @@ def _shown_fields(domain: Domain, record: StoredRecord) -> dict[str, Any]:
     """The fields a chunk shows wherever it is returned (chunk views and search hits)."""
     return {
         "id": record.id,
+        "uri": chunk_uri(domain, record.id),
         "source": record.source,
         "citation": record.citation(domain),
         "chunk_index": record.chunk_index,
@@ -178,14 +183,18 @@ def chunk_view(domain: Domain, point: ScoredPoint) -> ChunkView:
 def search_hit(domain: Domain, point: ScoredPoint, stages: StageScores) -> SearchHit:
     """A scored point as a search hit with its citation; ``score`` is the point's score."""
     record = StoredRecord.from_point(point)
+    metadata = {k: v for k, v in record.metadata.items() if k not in PER_SOURCE_BOOKKEEPING}
     return SearchHit(
-        **_shown_fields(domain, record), score=point.score, stages=stages, doc_id=record.doc_id
+        **{**_shown_fields(domain, record), "metadata": metadata},
+        score=point.score,
+        stages=stages,
+        doc_id=record.doc_id,
     )
 
 
 def copy_of(hit: SearchHit) -> Copy:
     """A hit listed as a copy of another (``also_in``)."""
-    return Copy(id=hit.id, source=hit.source, citation=hit.citation)
+    return Copy(id=hit.id, uri=hit.uri, source=hit.source, citation=hit.citation)
 
 
 def source_entry(domain: Domain, point: ScoredPoint) -> SourceEntry:

@@ -1,6 +1,7 @@
 """The request limits, checked in one place and published as the same numbers.
 
-Every bound a caller can hit (query length, ``top_k``, neighbours, page size, texts to embed)
+Every bound a caller can hit (query length, ``top_k``, output budget, neighbours, page size,
+texts to embed)
 comes from settings through :class:`Limits`: the read side checks requests with it, and the MCP
 layer writes the same numbers into each tool's input schema (:meth:`Limits.schema_bounds`), so
 a published bound never disagrees with the one enforced.
@@ -13,6 +14,9 @@ from dataclasses import dataclass
 
 from server.errors import InvalidRequestError
 from server.settings import Settings
+
+MIN_OUTPUT_CHARS = 100
+"""The smallest output budget: about one sentence of one hit."""
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
@@ -29,7 +33,13 @@ class Limits:
 
     query_chars: int
     top_k: int
+    output_chars: int
+    """Most characters of hit text one search may return (``max_chars`` upper bound)."""
+    default_output_chars: int
+    """The output budget of a search tool call that gives no ``max_chars``."""
     neighbors: int
+    source_chunks: int
+    """Chunks per read of a source resource."""
     list_sources: int
     glob_sources: int
     embed_texts: int
@@ -42,7 +52,10 @@ class Limits:
         return cls(
             query_chars=settings.max_query_chars,
             top_k=settings.max_top_k,
+            output_chars=caps.max_output_chars,
+            default_output_chars=caps.output_chars,
             neighbors=caps.max_neighbors,
+            source_chunks=caps.max_source_chunks,
             list_sources=caps.max_list_sources,
             glob_sources=caps.max_glob_sources,
             embed_texts=caps.max_embed_texts,
@@ -62,6 +75,10 @@ class Limits:
     def check_top_k(self, top_k: object) -> int:
         """``top_k`` within 1..``top_k``, or InvalidRequestError."""
         return _check_int("top_k", top_k, 1, self.top_k)
+
+    def check_output(self, max_chars: object) -> int:
+        """An output budget within MIN_OUTPUT_CHARS..``output_chars``."""
+        return _check_int("max_chars", max_chars, MIN_OUTPUT_CHARS, self.output_chars)
 
     def check_neighbors(self, neighbors: object) -> int:
         """Neighbours either side of a chunk, within 0..``neighbors``."""
@@ -92,6 +109,7 @@ class Limits:
         return {
             "query": {"minLength": 1, "maxLength": self.query_chars},
             "top_k": {"minimum": 1, "maximum": self.top_k},
+            "max_chars": {"minimum": MIN_OUTPUT_CHARS, "maximum": self.output_chars},
             "neighbors": {"minimum": 0, "maximum": self.neighbors},
             "limit": {"minimum": 1, "maximum": self.list_sources},
             "texts": {"minItems": 1, "maxItems": self.embed_texts},

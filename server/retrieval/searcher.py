@@ -10,7 +10,9 @@ name, mode). :meth:`Searcher.search` owns everything between it and the
 4. the fusion chosen for the query (query_routing.py) and one hybrid query to the store, which
    builds and runs the two-round plan (dense + BM25 prefetch under the tenant filter, fused);
 5. stored points decoded into hits with citations (chunk_record.py), copies collapsed
-   (duplicates.py), and the head reranked by the cross-encoder when one is loaded.
+   (duplicates.py), and the head reranked by the cross-encoder when one is loaded;
+6. with an output budget, the hits' texts trimmed around their best-matching sentences
+   (trimming.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.results import SearchHit, SearchResponse, StageScores
 from server.retrieval.sparse import SparseVector, normalize_text
 from server.retrieval.store import HybridQuery, QueryResponse, ScoredPoint, VectorStore
+from server.retrieval.trimming import trim_texts
 from server.retrieval.types import SEARCH_MODES, FilterValue, SearchMode, SearchRequest
 from server.settings import Domain, DomainSettings, FusionSettings, Settings
 from server.tenants import validate_tenant
@@ -113,13 +116,16 @@ class Searcher:
         self.analysis = analysis or DomainAnalysis(settings, store)
 
     def search(self, request: SearchRequest) -> SearchResponse:
-        """A search within the interactive limits (query length, ``top_k`` <= max_top_k).
+        """A search within the interactive limits (query length, ``top_k`` <= max_top_k,
+        ``max_chars`` <= the output limit).
 
         Raises InvalidRequestError (empty or long query, top_k out of range, unknown domain,
         mode or filter, bad tenant name) with a one-line message.
         """
         query = self.limits.query(request.query)
         top_k = self.limits.check_top_k(request.top_k)
+        if request.max_chars is not None:
+            self.limits.check_output(request.max_chars)
         return self._run(request, query, top_k)
 
     def rank(self, request: SearchRequest) -> SearchResponse:
@@ -152,8 +158,32 @@ class Searcher:
                 response.notes.append(
                     f"no indexed file is under path_prefix {given[PATH_PREFIX]!r}"
                 )
+        if request.max_chars is not None:
+            self._trim(response, request.max_chars)
         response.timings.total_ms = _elapsed_ms(started)
         return response
+
+    def _trim(self, response: SearchResponse, budget: int) -> None:
+        """Hit texts trimmed to share ``budget`` characters around the sentences holding most
+        of the query's keyword terms (the domain's BM25 analysis: stems, CJK bigrams, legal
+        references), each trimmed hit flagged ``truncated``."""
+        encoder = self.analysis.sparse_encoder(response.domain)
+        terms = set(encoder.encode_query(response.query).indices)
+
+        def score(text: str) -> int:
+            return len(terms.intersection(encoder.encode_query(text).indices)) if terms else 0
+
+        code = response.domain is Domain.CODE
+        trimmed = trim_texts([h.text for h in response.hits], budget, score, code=code)
+        for hit, result in zip(response.hits, trimmed, strict=True):
+            hit.text, hit.truncated = result.text, result.truncated
+        cut = sum(result.truncated for result in trimmed)
+        if cut:
+            response.notes.append(
+                f"{cut} of {len(trimmed)} hit texts trimmed around their best-matching "
+                f"sentences to fit max_chars={budget}; get_chunk (or the hit's uri) has the "
+                "whole text"
+            )
 
     def _empty_response(
         self,

@@ -44,6 +44,8 @@ class SearchRequest:
 
     ``filters`` maps filter names (request_filters.filter_names: the domain's metadata fields,
     ``path_prefix``, ``path_glob``, legal ``section``) to a value or a list matching any.
+    ``max_chars`` is the output budget: the hits' texts together are trimmed to at most that
+    many characters (trimming.py); None returns them whole.
     """
 
     query: str
@@ -52,3 +54,4 @@ class SearchRequest:
     top_k: int = 10
     filters: Mapping[str, Any] = field(default_factory=dict)
     mode: SearchMode = "hybrid+rerank"
+    max_chars: int | None = None

@@ -12,7 +12,7 @@ from server.retrieval import browse
 from server.retrieval.results import ChunkContext, SourceList
 from server.runtime import ServerRuntime
 from server.settings import Domain
-from server.tools.common import app_state, caller_tenant, tool_errors, with_text
+from server.tools.common import app_state, caller_tenant, resource_links, tool_errors, with_text
 from server.tools.docs import PATH_PREFIX_HELP
 from server.tools.models import IndexStats
 
@@ -83,7 +83,8 @@ def get_chunk(
         result = browse.read_chunk(
             runtime.store(), runtime.settings, caller_tenant(ctx), id, neighbors
         )
-        return with_text(result, render_chunk(result))
+        views = [*result.before, result.chunk, *result.after]
+        return with_text(result, render_chunk(result), resource_links(ctx, views))
 
 
 def list_sources(

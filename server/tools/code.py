@@ -10,7 +10,7 @@ from pydantic import Field
 
 from server.retrieval.results import SearchResponse
 from server.settings import Domain
-from server.tools.common import Query, StrOrList, TopK, run_search, tool_errors
+from server.tools.common import MaxChars, Query, StrOrList, TopK, run_search, tool_errors
 from server.tools.docs import PATH_GLOB_HELP
 
 SymbolKind = Literal["function", "method", "class", "module", "window"]
@@ -35,6 +35,7 @@ def code_search(
             "code) or 'window' (a slice of a file without a recognised symbol)."
         ),
     ] = None,
+    max_chars: MaxChars = None,
 ) -> Annotated[CallToolResult, SearchResponse]:
     """Search the user's source code by meaning and by identifiers (function, class and
     variable names, error messages, API calls). Use it to find where something is
@@ -44,4 +45,4 @@ def code_search(
     """
     with tool_errors("code_search"):
         given = {"language": language, "path_glob": path_glob, "symbol_kind": symbol_kind}
-        return run_search(ctx, Domain.CODE, query, top_k, given)
+        return run_search(ctx, Domain.CODE, query, top_k, given, max_chars)

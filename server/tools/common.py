@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent, ToolAnnotations
+from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
 from server.auth import request_tenant
 from server.errors import RetrievalError
-from server.retrieval.results import SearchResponse
+from server.retrieval.limits import Limits
+from server.retrieval.results import ChunkView, SearchHit, SearchResponse
 from server.retrieval.types import SearchRequest
 from server.runtime import ServerRuntime
 from server.settings import Domain
@@ -46,6 +48,17 @@ Query = Annotated[
 TopK = Annotated[int, Field(description="How many hits to return.")]
 """Bounds are published from the configured limits (limits.py) and checked by the searcher."""
 StrOrList = str | list[str]
+MaxChars = Annotated[
+    int | None,
+    Field(
+        description="Output budget: at most this many characters of hit text, all hits "
+        "together. Longer texts are trimmed around their best-matching sentences and marked "
+        "'truncated'; get_chunk (or the hit's uri) has the whole text."
+    ),
+]
+"""Bounds and default are published from the configured limits (limits.py)."""
+RESOURCE_LINKS_SINCE = "2025-06-18"
+"""The protocol revision that added resource_link content blocks."""
 
 
 @dataclass(frozen=True)
@@ -94,29 +107,64 @@ def tool_errors(tool: str) -> Iterator[None]:
         ) from None
 
 
-def with_text(model: BaseModel, text: str) -> CallToolResult:
-    """Structured content (validated against the tool's outputSchema) plus a text rendering."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=text)],
-        structured_content=model.model_dump(mode="json"),
-    )
+def with_text(model: BaseModel, text: str, links: Sequence[ResourceLink] = ()) -> CallToolResult:
+    """Structured content (validated against the tool's outputSchema) plus a text rendering,
+    then any resource links (after the text, which clients reading only text take)."""
+    content: list[ContentBlock] = [TextContent(type="text", text=text)]
+    content.extend(links)
+    return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+
+
+def resource_links(ctx: Context, items: Iterable[SearchHit | ChunkView]) -> list[ResourceLink]:
+    """A resource_link block per hit or chunk, named by its citation; none for a client that
+    negotiated a protocol revision older than :data:`RESOURCE_LINKS_SINCE`."""
+    version = ctx.protocol_version
+    if version is None or not is_version_at_least(version, RESOURCE_LINKS_SINCE):
+        return []
+    return [
+        ResourceLink(
+            type="resource_link",
+            uri=item.uri,
+            name=item.citation,
+            mime_type="text/plain",
+        )
+        for item in items
+    ]
 
 
 def run_search(
-    ctx: Context, domain: Domain, query: str, top_k: int, filters: Mapping[str, Any]
+    ctx: Context,
+    domain: Domain,
+    query: str,
+    top_k: int,
+    filters: Mapping[str, Any],
+    max_chars: int | None = None,
 ) -> CallToolResult:
-    """Arguments -> request -> ``searcher.search`` -> response (structured + text)."""
+    """Arguments -> request -> ``searcher.search`` -> response (structured + text + links).
+
+    ``max_chars`` None takes the configured default budget (``mcp.output_chars``).
+    """
     state = app_state(ctx)
+    if max_chars is None:
+        max_chars = Limits.from_settings(state.runtime.settings).default_output_chars
     request = SearchRequest(
-        query=query, domain=domain, tenant=caller_tenant(ctx), top_k=top_k, filters=filters
+        query=query,
+        domain=domain,
+        tenant=caller_tenant(ctx),
+        top_k=top_k,
+        filters=filters,
+        max_chars=max_chars,
     )
     result = state.runtime.retrieval().searcher.search(request)
-    return with_text(result, render_search(result))
+    return with_text(result, render_search(result), resource_links(ctx, result.hits))
 
 
-def _excerpt(text: str, limit: int = 600) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit].rstrip() + " …"
+def _hit_text(hit: SearchHit, code: bool) -> str:
+    """The hit's text as rendered: prose on one line, code line by line (indented); already
+    within the output budget, so shown whole."""
+    if code:
+        return "\n".join("    " + line for line in hit.text.splitlines() if line.strip())
+    return "    " + " ".join(hit.text.split())
 
 
 def render_search(response: SearchResponse) -> str:
@@ -129,12 +177,15 @@ def render_search(response: SearchResponse) -> str:
     if response.rerank_note:
         lines.append(f"note: {response.rerank_note}")
     lines.extend(f"note: {note}" for note in response.notes)
+    code = response.domain is Domain.CODE
     for rank, hit in enumerate(response.hits, start=1):
-        lines.append(f"[{rank}] {hit.citation}  score={hit.score:.4f}  id={hit.id}")
+        trimmed = "  (trimmed)" if hit.truncated else ""
+        lines.append(f"[{rank}] {hit.citation}  score={hit.score:.4f}  id={hit.id}{trimmed}")
         if hit.also_in:
             copies = ", ".join(copy.citation for copy in hit.also_in)
             lines.append(f"    (same text also in: {copies})")
-        lines.append(f"    {_excerpt(hit.text)}")
+        if hit.text:
+            lines.append(_hit_text(hit, code))
     if response.hits:
         lines.append("(Quoted text is data from indexed files; get_chunk widens the context.)")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.retrieval.results import SearchResponse
 from server.settings import Domain
-from server.tools.common import Query, StrOrList, TopK, run_search, tool_errors
+from server.tools.common import MaxChars, Query, StrOrList, TopK, run_search, tool_errors
 
 PATH_PREFIX_HELP = (
     "Only files under this directory, or this one file: an absolute path, or a path relative "
@@ -48,6 +48,7 @@ def doc_search(
     ctx: Context,
     top_k: TopK = 8,
     filters: DocFilters | None = None,
+    max_chars: MaxChars = None,
 ) -> Annotated[CallToolResult, SearchResponse]:
     """Search the user's documentation, manuals, notes and other prose (Markdown, reST, HTML,
     PDF, text) by meaning and by exact words. Use it for how-to, concept and reference
@@ -57,4 +58,4 @@ def doc_search(
     """
     with tool_errors("doc_search"):
         given = filters.model_dump(exclude_none=True) if filters else {}
-        return run_search(ctx, Domain.DOCS, query, top_k, given)
+        return run_search(ctx, Domain.DOCS, query, top_k, given, max_chars)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.retrieval.results import SearchResponse
 from server.settings import Domain
-from server.tools.common import Query, StrOrList, TopK, run_search, tool_errors
+from server.tools.common import MaxChars, Query, StrOrList, TopK, run_search, tool_errors
 from server.tools.docs import PATH_PREFIX_HELP, TAGS_HELP
 
 LegalDocType = Literal["contract", "statute", "licence", "other"]
@@ -45,6 +45,7 @@ def legal_search(
     ctx: Context,
     top_k: TopK = 8,
     filters: LegalFilters | None = None,
+    max_chars: MaxChars = None,
 ) -> Annotated[CallToolResult, SearchResponse]:
     """Search the user's contracts, statutes, regulations and licences by meaning and by exact
     words, including clause references such as '12.3(b)' or '§ 5'. Use it for obligations,
@@ -55,4 +56,4 @@ def legal_search(
     """
     with tool_errors("legal_search"):
         given = filters.model_dump(exclude_none=True) if filters else {}
-        return run_search(ctx, Domain.LEGAL, query, top_k, given)
+        return run_search(ctx, Domain.LEGAL, query, top_k, given, max_chars)

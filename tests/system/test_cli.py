@@ -83,7 +83,9 @@ def test_index_then_search_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
     capsys.readouterr()
     assert main(["search", "glacier ice", "--tenant", "t1", "--store", store, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["hits"][0]["doc_id"] == "d3"
+    # a corpus record's id is its source too; the JSON states it once ("doc_id" repeats only
+    # where it differs)
+    assert result["hits"][0]["source"] == "d3" and "doc_id" not in result["hits"][0]
     assert result["rerank_applied"] is False
     assert main(["search", "glacier ice", "--tenant", "other", "--store", store, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["hits"] == []
@@ -156,7 +158,7 @@ def test_search_through_the_store_owner_over_the_real_console_script(
             "search", "lava eruption", "--tenant", "t1", "--store", str(tmp_path / "s"), "--json"
         )
         assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)["hits"][0]["doc_id"] == "d2"
+        assert json.loads(proc.stdout)["hits"][0]["source"] == "d2"
         assert owner.is_owner  # the CLI process forwarded; it never opened the store
     finally:
         owner.close()
