@@ -33,6 +33,8 @@ from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.sparse import SparseEncoder
 from server.settings import Bm25Settings
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -219,6 +219,7 @@ MORE_LANGUAGES: dict[str, Callable[[str], str]] = {
 }
 
 
+@pytest.mark.slow
 def test_other_parsed_languages_keep_every_line(embedder: DenseEmbedder, tmp_path: Path) -> None:
     """The same invariant for the other tree-sitter languages (one language per example)."""
 
@@ -251,6 +252,7 @@ CODE_CASES: list[tuple[str, str | None, Callable[[str], str]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "language", "build"), CODE_CASES, ids=[c[0] for c in CODE_CASES])
 def test_code_chunkers_keep_every_line(
     embedder: DenseEmbedder,

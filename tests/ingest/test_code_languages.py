@@ -857,6 +857,7 @@ SEARCHES = {
 """language -> (query: a name defined once in that language's sample, the symbol it names)."""
 
 
+@pytest.mark.slow
 def test_ingest_and_search_a_symbol_in_every_language(tmp_path: Path, retrieval: Retrieval) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(SAMPLES, repo / "src")

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from server.cli import main
 from server.ingest.manifest import load_manifest
 from server.ingest.runner import run_ingest
@@ -34,6 +36,7 @@ def _make_corpus(folder: Path, files: int) -> None:
         (folder / f"note_{i:03d}.md").write_text(f"# Note {i}\n\n{body}\n")
 
 
+@pytest.mark.slow
 def test_killed_ingest_leaves_a_queryable_store_and_rerun_completes(
     tmp_path: Path, embedder: DenseEmbedder
 ) -> None:

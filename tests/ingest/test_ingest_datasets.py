@@ -15,6 +15,8 @@ from server.retrieval.factory import assemble
 from server.retrieval.types import SearchRequest
 from server.settings import Settings
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
+
 
 @pytest.mark.parametrize("domain", ["docs", "legal", "code"])
 def test_sample_corpus_queries_find_the_expected_source(

@@ -63,6 +63,7 @@ def _ingest(retrieval: Retrieval, path: Path, domain: str = "docs", **kw: object
                       progress=False, **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_reingest_unchanged_writes_nothing_and_edits_replace_all_chunks(
     tmp_path: Path, retrieval: Retrieval
 ) -> None:

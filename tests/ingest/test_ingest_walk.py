@@ -204,6 +204,7 @@ def collect(root: Path) -> tuple[Discovery, dict[str, str]]:
     return found, reads
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=trees())
 def test_random_trees_every_error_and_link_reported_and_prune_only_proven_gone(tree: Tree) -> None:
@@ -559,6 +560,7 @@ def test_cli_prune_never_deletes_under_an_unreadable_folder(
     assert sources == {f"{handbook}/{rel}" for rel in notes if rel != "retired.md"}
 
 
+@pytest.mark.slow
 def test_cli_symlink_field_case_counts_each_file_once_and_reports_every_link(
     tmp_path: Path,
 ) -> None:

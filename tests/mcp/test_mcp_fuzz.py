@@ -7,12 +7,15 @@ from typing import Any
 
 import anyio
 import jsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
 from server.app import build_server
 from server.runtime import ServerRuntime
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
 
 TOOLS = [
     "doc_search",

@@ -26,6 +26,8 @@ from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
+
 INSPECTOR = REPO_ROOT / ".ci/node/node_modules/@modelcontextprotocol/inspector-cli/build/index.js"
 
 

@@ -29,7 +29,7 @@ from mcp_support import (
     free_port,
     http_server,
     index_corpus,
-    open_pipeline,
+    open_retrieval,
     server_settings,
     validate_structured,
 )
@@ -69,8 +69,8 @@ def runtime(
     path = tmp_path_factory.mktemp("mcp-resources") / "store"
     store = EdgeStore(path)
     settings = server_settings(path, mcp={"max_source_chunks": 2})
-    pipeline = open_pipeline(store, settings, embedder)
-    index_corpus(pipeline)
+    retrieval = open_retrieval(store, settings, embedder)
+    index_corpus(retrieval)
     copy = Chunk(
         tenant="acme",
         doc_id=MIRROR,
@@ -79,7 +79,7 @@ def runtime(
         title="Installation > Linux",
         metadata={"rel_path": "install copy (old).md", "content_hash": "1" * 64},
     )
-    pipeline.indexer.index("docs", [copy])
+    retrieval.indexer.index("docs", [copy])
     yield ServerRuntime(settings, store=store, embedder=embedder)
     store.close()
 

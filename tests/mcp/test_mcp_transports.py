@@ -204,6 +204,7 @@ def disk_store(tmp_path_factory: pytest.TempPathFactory, embedder: DenseEmbedder
     return path
 
 
+@pytest.mark.slow
 async def test_stdio_round_trip_through_the_cli(disk_store: Path) -> None:
     command = serve_command(disk_store, "--transport", "stdio", "--tenant", "globex")
     params = StdioServerParameters(command=command[0], args=command[1:], env=cli_env())

@@ -399,6 +399,7 @@ def test_a_holder_that_does_not_share_gets_a_clear_error(tmp_path: Path) -> None
 # --------------------------------------------------------------------------- two processes
 
 
+@pytest.mark.slow
 def test_two_processes_search_and_write_one_store(tmp_path: Path, embedder: DenseEmbedder) -> None:
     """A subprocess owns and indexes; this process searches through it and writes into it."""
     script = textwrap.dedent(

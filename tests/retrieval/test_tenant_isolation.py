@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from server.retrieval.store import (
     point_id,
 )
 from server.settings import Bm25Settings, FusionSettings
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
 
 WORDS = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "theta", "kappa", "lambda", "zeta"]
 TENANTS = ["a", "b", "c"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Settings
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
 
 WORDS = [
     "vault",

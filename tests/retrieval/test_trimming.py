@@ -184,7 +184,7 @@ def retrieval(
 ) -> Iterator[Retrieval]:
     path: Path = tmp_path_factory.mktemp("trimming") / "store"
     store = EdgeStore(path)
-    pipeline = assemble(Settings(store_path=path, reranker_model="none"), store, embedder)
+    retrieval = assemble(Settings(store_path=path, reranker_model="none"), store, embedder)
     chunks = [
         Chunk(
             tenant="acme",
@@ -196,8 +196,8 @@ def retrieval(
         )
         for i in range(24)
     ]
-    pipeline.indexer.index("docs", chunks)
-    yield pipeline
+    retrieval.indexer.index("docs", chunks)
+    yield retrieval
     store.close()
 
 

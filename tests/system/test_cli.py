@@ -136,6 +136,7 @@ def test_locked_store_over_the_real_console_script(tmp_path: Path) -> None:
     assert proc.stdout == ""
 
 
+@pytest.mark.slow
 def test_search_through_the_store_owner_over_the_real_console_script(
     tmp_path: Path, embedder: DenseEmbedder
 ) -> None:
