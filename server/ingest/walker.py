@@ -283,6 +283,21 @@ class _IgnoreRules:
         return False
 
 
+def gitignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
+    """The rules of ``directory/.gitignore`` exactly as a walk applies them below
+    ``directory`` (invalid lines dropped); None when there is none, or it cannot be read, or
+    it is a symlink."""
+    rules = _IgnoreRules()
+    rules.load(directory)
+    return rules._specs[0][1] if rules._specs else None
+
+
+def repo_folders_above(start: Path) -> list[Path]:
+    """The folders above ``start`` whose ``.gitignore`` a walk of ``start`` applies (up to the
+    enclosing repository's root, outermost first; none outside a repository)."""
+    return _enclosing_repo(start)
+
+
 def _compile(path: Path, lines: list[str]) -> tuple[pathspec.GitIgnoreSpec, list[Skip]]:
     """The spec of the valid lines; each invalid one is skipped with a reason (git ignores
     them too)."""
