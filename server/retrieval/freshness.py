@@ -115,6 +115,12 @@ def cached_git_state(root: str) -> GitState | None:
     return state
 
 
+def clear_git_cache() -> None:
+    """Forget every probed git state (the next read probes again)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def now_iso() -> str:
     """The current UTC time as freshness records store it."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
