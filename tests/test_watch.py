@@ -296,3 +296,27 @@ def test_freshness_states_of_a_record() -> None:
     assert pending.status == "stale" and pending.pending == 2
     dead = {"pid": 2**22 + 12345, "host": __import__("socket").gethostname()}
     assert not freshness.describe(here, Domain.DOCS, {**synced, "watcher": dead}).watched
+
+
+def test_a_store_inside_an_ingested_folder_is_never_ingested(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    """Its JSON files are code-domain files: a walk that entered the store would index the
+    store's own metadata (and change it by doing so)."""
+    root = tmp_path / "repo"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("def main():\n    return 42\n")
+    settings = Settings(store_path=root / "store", reranker_model="none")
+    store = EdgeStore(settings.store_path)
+    try:
+        retrieval = assemble(settings, store, embedder, None)
+        for _ in range(2):  # the second run sees the store's files written by the first
+            report = run_ingest(
+                retrieval.indexer, [root], domain="code", tenant=TENANT, progress=False
+            )
+            assert not [s for s in report.skipped if "/store/" in s.path]
+        real = root.resolve()
+        assert sources(retrieval, TENANT, "code") == {f"{real}/src/app.py"}
+        assert any(p.suffix == ".json" for p in (root / "store").rglob("*"))
+    finally:
+        store.close()

@@ -179,7 +179,11 @@ class IngestJob:
         in_scope = _scope_test(scope)
         manifest = load_manifest(self.indexer.store, self.collection, self.tenant)
         # a file reached by several hard links stays under the path it is stored under
-        found = discover(paths, self.domain, self.settings.max_file_bytes, prefer=manifest.keys())
+        settings = self.indexer.settings
+        store = [] if settings.qdrant_url else [settings.store_path]  # its files are not sources
+        found = discover(
+            paths, self.domain, self.settings.max_file_bytes, prefer=manifest.keys(), exclude=store
+        )
         if not found.roots:
             why = "; ".join(f"{s.path}: {s.reason}" for s in found.skipped)
             raise InvalidRequestError(f"nothing to ingest: {why}")

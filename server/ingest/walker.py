@@ -211,15 +211,19 @@ def discover(
     domain: Domain,
     max_file_bytes: int,
     prefer: Collection[str] = (),
+    exclude: Collection[Path] = (),
 ) -> Discovery:
     """Files under ``paths`` worth ingesting for ``domain``; everything else has a reason.
 
     Folders are walked depth-first in name order; see the module docstring for what is
     guaranteed. Of several hard links to one file, the first in that order is taken, unless
     another one is in ``prefer`` (the sources already stored): a new link never moves a stored
-    file to a new path. Never raises for anything found on disk: problems become skips.
+    file to a new path. ``exclude``: folders never walked, counted as ignored (the store, which
+    may live under an ingested folder). Never raises for anything found on disk: problems
+    become skips.
     """
     walk = _Walk(domain, max_file_bytes, frozenset(prefer))
+    walk.exclude = frozenset(Path(os.path.realpath(p)) for p in exclude)
     for raw in paths:
         walk.add_root(raw)
     walk.classify_links()
@@ -351,6 +355,8 @@ class _Walk:
         self.domain = domain
         self.max_file_bytes = max_file_bytes
         self.prefer = prefer
+        self.exclude: frozenset[Path] = frozenset()
+        """Folders never walked (the store, when it lives under an ingested folder)."""
         self.found = Discovery()
         self.walked: set[Path] = set()
         self.taken: dict[_Identity, Path] = {}
@@ -434,8 +440,10 @@ class _Walk:
                 continue
             is_dir = entry.kind == "dir"
             if (
-                entry.kind in ("dir", "link") and entry.name in ALWAYS_IGNORED_DIRS
-            ) or rules.ignored(child, is_dir=is_dir):
+                (entry.kind in ("dir", "link") and entry.name in ALWAYS_IGNORED_DIRS)
+                or (is_dir and child in self.exclude)
+                or rules.ignored(child, is_dir=is_dir)
+            ):
                 self.found.ignored += 1
             elif entry.kind == "link":
                 self.links.append((child, here, root))
