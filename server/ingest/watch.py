@@ -240,7 +240,7 @@ class Watcher:
         with self._cond:
             batch, rescan = state.pending, state.rescan
             state.pending, state.rescan = set(), False
-            state.in_progress = len(batch)
+            state.in_progress = max(len(batch), 1 if rescan else 0)
         return None if rescan else batch
 
     def _run(self, indexer: Indexer, state: _RootState, batch: set[str] | None) -> None:
