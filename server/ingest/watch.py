@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,10 @@ class Watcher:
         self.runs = 0
         """Ingest runs so far (catch-up included)."""
         self.errors = 0
+        self.kept_paths: deque[str] = deque(maxlen=10_000)
+        """The most recent event paths kept (diagnostics: what caused the syncs)."""
+        self.dropped_events = 0
+        """Events dropped by the filter (ignored, hidden, the store's own writes)."""
 
     @property
     def roots(self) -> list[WatchRoot]:
@@ -172,7 +177,9 @@ class Watcher:
             for path in paths:
                 for state in self._roots_of(path):
                     if not state.filter.keeps(path):
+                        self.dropped_events += 1
                         continue
+                    self.kept_paths.append(path)
                     if Path(path).name == GITIGNORE:
                         state.filter.forget_rules()
                         state.rescan = True
