@@ -212,12 +212,22 @@ def server_section(ctx: BenchContext) -> list[Row]:
     return [("--- MCP server (subprocesses: `retrieval-mcp serve`)", ""), *rows]
 
 
+def watch_section(ctx: BenchContext) -> list[Row]:
+    """`retrieval-mcp watch`: save-to-searchable latency, idle CPU and memory (subprocess)."""
+    from retrieval_eval.bench_watch import run_watch_bench
+
+    progress("watch: saving files with a watcher running, then idle")
+    rows = run_watch_bench()
+    return [("--- watch (subprocess: `retrieval-mcp watch`, editor-style saves)", ""), *rows]
+
+
 SECTIONS: list[BenchSection] = [
     environment_section,
     ingest_section,
     stores_section,
     domain_ingest_section,
     server_section,
+    watch_section,
 ]
 """The report, in order. Other benchmark modules add their section function here."""
 
@@ -227,6 +237,7 @@ SECTION_NAMES: dict[str, BenchSection] = {
     "stores": stores_section,
     "domains": domain_ingest_section,
     "server": server_section,
+    "watch": watch_section,
 }
 """Names for `retrieval-mcp bench --sections`."""
 

@@ -215,9 +215,10 @@ def _register_evaluation_commands(sub: Any) -> None:
     )
     p.add_argument(
         "--sections",
-        default="environment,ingest,stores,domains,server",
+        default="environment,ingest,stores,domains,server,watch",
         help="comma-separated: environment, ingest, stores, domains (per-domain ingest and "
-        "no-op re-ingest), server (MCP start-up and protocol overhead)",
+        "no-op re-ingest), server (MCP start-up and protocol overhead), watch (save to "
+        "searchable, idle overhead)",
     )
     p.add_argument(
         "--ingest", action="store_true", help="shorthand for --sections environment,domains"

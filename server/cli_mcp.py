@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 from server.errors import InvalidRequestError
+from server.ingest.watch_roots import WatchRoot
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,26 +27,46 @@ SSE_DEPRECATED = "deprecated by the MCP specification in favour of Streamable HT
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the MCP server on one transport until the client or a signal stops it."""
-    from server.auth import TokenFile as Tokens
+    settings = Settings.from_cli(args)
+    watch_roots = [WatchRoot.parse(spec) for spec in args.watch or []]
+    # a watched folder is kept indexed anyway: index_path may refresh it too
+    settings.mcp.roots = [*settings.mcp.roots, *(root.path for root in watch_roots)]
+    if args.transport == "stdio":
+        return _serve_stdio_command(args, settings, watch_roots)
+    return _serve_http_command(args, settings, watch_roots)
+
+
+def _serve_stdio_command(
+    args: argparse.Namespace, settings: Settings, watch_roots: list[WatchRoot]
+) -> int:
     from server.runtime import ServerRuntime as Runtime
     from server.tenants import validate_tenant
 
-    settings = Settings.from_cli(args)
-    host = args.host or settings.mcp.host
-    port = settings.mcp.port if args.port is None else args.port
-    if args.transport == "stdio":
-        tenant = args.tenant or settings.mcp.tenant
-        if not tenant:
-            raise InvalidRequestError(
-                "stdio needs a tenant: pass --tenant T or set RETRIEVAL_MCP__TENANT"
-            )
-        validate_tenant(tenant)
-        runtime = Runtime(settings)
-        try:
-            serve_stdio(runtime, tenant)
-        finally:
-            runtime.close()
-        return 0
+    tenant = args.tenant or settings.mcp.tenant
+    if not tenant:
+        raise InvalidRequestError(
+            "stdio needs a tenant: pass --tenant T or set RETRIEVAL_MCP__TENANT"
+        )
+    validate_tenant(tenant)
+    if args.watch_tenant and args.watch_tenant != tenant:
+        raise InvalidRequestError(
+            "over stdio the watched folders belong to the served tenant: drop --watch-tenant"
+        )
+    runtime = Runtime(settings)
+    watching = BackgroundWatch(runtime, watch_roots, tenant)
+    try:
+        serve_stdio(runtime, tenant, watching)
+    finally:
+        watching.stop()
+        runtime.close()
+    return 0
+
+
+def _check_http_arguments(
+    args: argparse.Namespace, settings: Settings, watch_roots: list[WatchRoot], host: str
+) -> None:
+    """One-line errors for arguments HTTP cannot take; warnings for risky ones."""
+    from server.tenants import validate_tenant
 
     if args.transport == "sse":
         logger.warning(
@@ -59,6 +81,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--tenant applies to stdio only; over HTTP each token carries its tenant "
             "(retrieval-mcp token add --tenant T)"
         )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning(
+            "listening on %s: reachable beyond this machine; add the names clients use to "
+            "RETRIEVAL_MCP__ALLOWED_HOSTS",
+            host,
+        )
+    if watch_roots and not args.watch_tenant:
+        raise InvalidRequestError(
+            "--watch over HTTP needs --watch-tenant T: the tenant whose index the folders feed"
+        )
+    if args.watch_tenant:
+        validate_tenant(args.watch_tenant)
+
+
+def _serve_http_command(
+    args: argparse.Namespace, settings: Settings, watch_roots: list[WatchRoot]
+) -> int:
+    from server.auth import TokenFile as Tokens
+    from server.runtime import ServerRuntime as Runtime
+
+    host = args.host or settings.mcp.host
+    port = settings.mcp.port if args.port is None else args.port
+    _check_http_arguments(args, settings, watch_roots, host)
     tokens = Tokens(settings.mcp.tokens_file)
     if not tokens.records():
         logger.warning(
@@ -66,20 +111,75 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "`retrieval-mcp token add --tenant T`.",
             tokens.path,
         )
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning(
-            "listening on %s: reachable beyond this machine; add the names clients use to "
-            "RETRIEVAL_MCP__ALLOWED_HOSTS",
-            host,
-        )
     _check_port_free(host, port)
     runtime = Runtime(settings)
     runtime.acquire()  # held for the process: SSE sessions come and go, the store stays open
+    watching = BackgroundWatch(runtime, watch_roots, args.watch_tenant or "")
     try:
+        watching.start()
         serve_http(runtime, tokens, args.transport, host, port)
     finally:
+        watching.stop()
         runtime.release()
     return 0
+
+
+class BackgroundWatch:
+    """``serve --watch``: a watcher started on a background thread (its imports and the
+    catch-up never delay the protocol), fed by the runtime's indexer once the models are up,
+    logging to stderr only (stdout is the protocol over stdio)."""
+
+    def __init__(self, runtime: ServerRuntime, roots: list[WatchRoot], tenant: str) -> None:
+        self.runtime = runtime
+        self.roots = roots
+        self.tenant = tenant
+        self.watcher: Any = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin watching in the background (nothing to do without roots)."""
+        if not self.roots:
+            return
+        self._thread = threading.Thread(
+            target=self._start, name="retrieval-mcp-watch-start", daemon=True
+        )
+        self._thread.start()
+
+    def _start(self) -> None:
+        # the runtime holds the store and models back this long so the handshake goes first
+        if self._stop.wait(self.runtime.settings.mcp.load_delay_seconds):
+            return
+        from server.ingest.watch import Watcher
+
+        try:
+            watcher = Watcher(
+                lambda: self.runtime.retrieval().indexer,
+                self.roots,
+                self.tenant,
+                settings=self.runtime.settings,
+            )
+            with self._lock:
+                if self._stopped:
+                    return
+                self.watcher = watcher
+                watcher.start()
+        except Exception as exc:  # the server keeps serving; the log says why nothing syncs
+            logger.error("watching failed to start: %s", exc)
+            return
+        shown = ", ".join(f"{r.path} ({r.domain.value})" for r in watcher.roots)
+        logger.info("watching %s for tenant %s", shown, self.tenant)
+
+    def stop(self) -> None:
+        """Stop the watcher (a sync in progress finishes first)."""
+        self._stop.set()
+        with self._lock:
+            self._stopped = True
+            watcher = self.watcher
+        if watcher is not None:
+            watcher.stop()
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -97,8 +197,10 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def serve_stdio(runtime: ServerRuntime, tenant: str) -> None:
-    """Serve one client over stdin/stdout for ``tenant``."""
+def serve_stdio(
+    runtime: ServerRuntime, tenant: str, watching: BackgroundWatch | None = None
+) -> None:
+    """Serve one client over stdin/stdout for ``tenant`` (and keep ``watching`` in sync)."""
     import anyio
 
     from server.app import build_server
@@ -107,6 +209,8 @@ def serve_stdio(runtime: ServerRuntime, tenant: str) -> None:
     jobs = JobManager(runtime)
     server = build_server(runtime, stdio_tenant=tenant, jobs=jobs)
     runtime.start()  # after the protocol code is imported: models load while clients connect
+    if watching is not None:
+        watching.start()
     logger.info("serving tenant %s over stdio", tenant)
     try:
         anyio.run(server.run_stdio_async)
@@ -194,6 +298,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="append",
         metavar="PATH",
         help="a folder index_path may read (repeatable; adds to RETRIEVAL_MCP__ROOTS)",
+    )
+    p.add_argument(
+        "--watch",
+        action="append",
+        metavar="PATH:DOMAIN",
+        help="keep this folder indexed into DOMAIN while serving (repeatable; a watched folder "
+        "is also a root for index_path)",
+    )
+    p.add_argument(
+        "--watch-tenant", help="HTTP: the tenant the watched folders are indexed for (required)"
     )
     p.set_defaults(func=cmd_serve)
 

@@ -122,6 +122,18 @@ class IngestSettings(BaseModel):
     """Chunks embedded and upserted per store write."""
 
 
+class WatchSettings(BaseModel):
+    """``retrieval-mcp watch`` and ``serve --watch``: how file-system events are batched."""
+
+    debounce_ms: int = Field(default=1600, ge=10, le=60_000)
+    """The longest a batch keeps collecting events before it is ingested (a long burst, such
+    as a big ``git checkout``, is cut into batches this long at most)."""
+    step_ms: int = Field(default=50, ge=5, le=10_000)
+    """A batch closes once no event came for this long (an editor's save is one batch)."""
+    retry_seconds: float = Field(default=2.0, gt=0, le=600)
+    """Wait before retrying a batch whose ingest failed (store busy, model loading)."""
+
+
 def _default_domains() -> dict[Domain, DomainSettings]:
     # Chosen by `make sweep-<domain>` (README, "Evaluation"): the best worst-set nDCG@10 over
     # each domain's tuning sets (tune parts; held-out parts reported). docs and code keep DBSF
@@ -277,6 +289,7 @@ class Settings(BaseSettings):
 
     domains: dict[Domain, DomainSettings] = Field(default_factory=_default_domains)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
 
     mcp: McpServerSettings = Field(default_factory=McpServerSettings)
     """MCP server options (``RETRIEVAL_MCP__TENANT``, ``RETRIEVAL_MCP__TOKENS_FILE``, ...)."""

@@ -148,6 +148,40 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Catch up, then keep the folders in sync until interrupted (Ctrl-C or SIGTERM); one
+    summary line per sync on stdout, logs on stderr."""
+    import signal
+    import threading
+
+    from server.ingest.watch import Watcher
+    from server.ingest.watch_roots import WatchRoot
+
+    roots = [WatchRoot.of(path, args.domain) for path in args.paths]
+    settings = Settings.from_cli(args)
+    indexer = _open_indexer(settings)
+    stop = threading.Event()
+
+    def report(root: Any, result: Any) -> None:
+        print(format_report(result).splitlines()[0] + f" [{root.path}]", flush=True)
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    watcher = Watcher(indexer, roots, args.tenant, settings=settings, on_report=report)
+    try:
+        watcher.start()
+        shown = ", ".join(str(r.path) for r in watcher.roots)
+        print(f"watching {shown} ({args.domain}, tenant {args.tenant}); Ctrl-C stops", flush=True)
+        while not stop.wait(0.5):  # short waits: Ctrl-C is delivered between them
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        watcher.stop()
+        indexer.store.close()
+    return 0
+
+
 def register_ingest_commands(sub: Any) -> None:
     """Add the ``ingest`` and ``delete`` subcommands to the main parser."""
     p = sub.add_parser("ingest", help="ingest files and folders for a tenant (incremental)")
@@ -162,6 +196,15 @@ def register_ingest_commands(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser(
+        "watch", help="keep folders indexed: catch up, then sync every change (incremental)"
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders to watch")
+    p.add_argument("--domain", choices=_DOMAINS, required=True)
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("delete", help="delete a source's chunks, or all of a tenant's")
     p.add_argument("--tenant", required=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -27,6 +28,7 @@ from server.ingest.chunking import chunk_file
 from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
 from server.ingest.walker import Discovery, SourceFile, discover, under_roots
+from server.retrieval import freshness
 from server.retrieval.analysis import resolve_domain
 from server.retrieval.chunk_record import (
     CHUNK_COUNT,
@@ -208,27 +210,57 @@ class IngestJob:
         self._pending_sources: list[_Written] = []
         self._progress: _Progress | None = None
 
-    def run(self, paths: Sequence[Path | str]) -> IngestReport:
-        """Ingest ``paths`` (files and folders) and return the summary."""
+    def run(
+        self, paths: Sequence[Path | str], scope: Collection[str] | None = None
+    ) -> IngestReport:
+        """Ingest ``paths`` (files and folders) and return the summary.
+
+        ``scope`` (absolute paths, e.g. what a watcher saw change): the walk still covers
+        ``paths`` (so ``.gitignore`` rules and relative paths are exactly a full run's), but
+        only files at or under a scope path are read, and only stored sources at or under one
+        are pruned. A full run (no scope, not a dry run) records each folder's freshness.
+        """
         started = time.perf_counter()
+        synced_at = freshness.now_iso()
+        git_before = self._git_states(paths) if scope is None and not self.dry_run else {}
+        in_scope = _scope_test(scope)
         manifest = load_manifest(self.indexer.store, self.collection, self.tenant)
         # a file reached by several hard links stays under the path it is stored under
-        found = discover(paths, self.domain, self.settings.max_file_bytes, prefer=manifest.keys())
+        settings = self.indexer.settings
+        store = [] if settings.qdrant_url else [settings.store_path]  # its files are not sources
+        found = discover(
+            paths, self.domain, self.settings.max_file_bytes, prefer=manifest.keys(), exclude=store
+        )
         if not found.roots:
             why = "; ".join(f"{s.path}: {s.reason}" for s in found.skipped)
             raise InvalidRequestError(f"nothing to ingest: {why}")
         self.report.ignored = found.ignored
         self.report.skipped.extend(
-            SkippedFile(path=s.path, reason=s.reason, kind=s.kind) for s in found.skipped
+            SkippedFile(path=s.path, reason=s.reason, kind=s.kind)
+            for s in found.skipped
+            if in_scope(s.path)
         )
-        self._progress = _Progress(
-            len(found.files), self.show_progress, self.observer, started=started
-        )
+        files = [f for f in found.files if in_scope(f.source)]
+        self._ingest_all(files, manifest, started)
+        if not self.report.cancelled:  # a stopped run has not seen every file: no prune, no sync
+            self._handle_gone(found, {k: v for k, v in manifest.items() if in_scope(k)})
+            if scope is None and not self.dry_run:
+                self._record_sync(found.folders, synced_at, git_before)
+        elapsed = time.perf_counter() - started
+        self.report.seconds = round(elapsed, 3)
+        self.report.chunks_per_second = round(self.report.chunks_written / elapsed, 1)
+        return self.report
+
+    def _ingest_all(
+        self, files: Sequence[SourceFile], manifest: dict[str, SourceState], started: float
+    ) -> None:
+        """Read, chunk and write ``files``; stops between files when asked (``cancelled``):
+        files already chunked are written whole."""
+        self._progress = _Progress(len(files), self.show_progress, self.observer, started=started)
         self._progress.notify()
         try:
-            for file in found.files:
+            for file in files:
                 if self.should_stop is not None and self.should_stop():
-                    # files already chunked are written whole; pruning needs a full walk
                     self.report.cancelled = True
                     break
                 if not self._ingest_file(file, manifest.get(file.source)):
@@ -236,12 +268,35 @@ class IngestJob:
             self._flush()
         finally:
             self._progress.close()
-        if not self.report.cancelled:
-            self._handle_gone(found, manifest)
-        elapsed = time.perf_counter() - started
-        self.report.seconds = round(elapsed, 3)
-        self.report.chunks_per_second = round(self.report.chunks_written / elapsed, 1)
-        return self.report
+
+    def _git_states(self, paths: Sequence[Path | str]) -> dict[Path, freshness.GitState | None]:
+        """Each folder argument's git state before the walk: if the tree moves during the run,
+        the recorded state is older than what was read, so it reads as moved (never as fresh
+        when it is not)."""
+        states: dict[Path, freshness.GitState | None] = {}
+        for raw in paths:
+            path = Path(raw).expanduser()
+            if path.is_dir():
+                real = Path(os.path.realpath(path))
+                states[real] = freshness.git_state(real)
+        return states
+
+    def _record_sync(
+        self,
+        folders: Sequence[Path],
+        synced_at: str,
+        git_before: dict[Path, freshness.GitState | None],
+    ) -> None:
+        store = self.indexer.store
+        if not folders:
+            return
+        if not store.has_collection(self.collection):
+            freshness.ensure_collection(
+                store, self.indexer.settings, self.domain, self.indexer.embedder.dimension
+            )
+        for folder in folders:
+            fields = freshness.sync_fields(synced_at, git_before.get(folder))
+            freshness.update_root(store, self.collection, self.tenant, folder, fields)
 
     # -- one file ------------------------------------------------------------------------------
 
@@ -370,6 +425,7 @@ def run_ingest(
     observer: ProgressObserver | None = None,
     should_stop: StopRequested | None = None,
     flush_chunks: int | None = None,
+    scope: Collection[str] | None = None,
 ) -> IngestReport:
     """Ingest files and folders for one tenant into one domain (see :class:`IngestJob`).
 
@@ -389,7 +445,22 @@ def run_ingest(
         should_stop=should_stop,
         flush_chunks=flush_chunks,
     )
-    return job.run(paths)
+    return job.run(paths, scope)
+
+
+def _scope_test(scope: Collection[str] | None) -> Callable[[str], bool]:
+    """A test "is this path at or under one of ``scope``" in O(depth) per path (a burst of
+    thousands of changed files against thousands of stored sources stays linear)."""
+    if scope is None:
+        return lambda _path: True
+    wanted = frozenset(os.path.normpath(p) for p in scope)
+
+    def test(path: str) -> bool:
+        if path in wanted:
+            return True
+        return any(parent.as_posix() in wanted for parent in PurePosixPath(path).parents)
+
+    return test
 
 
 def delete_sources(

@@ -211,15 +211,19 @@ def discover(
     domain: Domain,
     max_file_bytes: int,
     prefer: Collection[str] = (),
+    exclude: Collection[Path] = (),
 ) -> Discovery:
     """Files under ``paths`` worth ingesting for ``domain``; everything else has a reason.
 
     Folders are walked depth-first in name order; see the module docstring for what is
     guaranteed. Of several hard links to one file, the first in that order is taken, unless
     another one is in ``prefer`` (the sources already stored): a new link never moves a stored
-    file to a new path. Never raises for anything found on disk: problems become skips.
+    file to a new path. ``exclude``: folders never walked, counted as ignored (the store, which
+    may live under an ingested folder). Never raises for anything found on disk: problems
+    become skips.
     """
     walk = _Walk(domain, max_file_bytes, frozenset(prefer))
+    walk.exclude = frozenset(Path(os.path.realpath(p)) for p in exclude)
     for raw in paths:
         walk.add_root(raw)
     walk.classify_links()
@@ -283,6 +287,21 @@ class _IgnoreRules:
         return False
 
 
+def gitignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
+    """The rules of ``directory/.gitignore`` exactly as a walk applies them below
+    ``directory`` (invalid lines dropped); None when there is none, or it cannot be read, or
+    it is a symlink."""
+    rules = _IgnoreRules()
+    rules.load(directory)
+    return rules._specs[0][1] if rules._specs else None
+
+
+def repo_folders_above(start: Path) -> list[Path]:
+    """The folders above ``start`` whose ``.gitignore`` a walk of ``start`` applies (up to the
+    enclosing repository's root, outermost first; none outside a repository)."""
+    return _enclosing_repo(start)
+
+
 def _compile(path: Path, lines: list[str]) -> tuple[pathspec.GitIgnoreSpec, list[Skip]]:
     """The spec of the valid lines; each invalid one is skipped with a reason (git ignores
     them too)."""
@@ -336,6 +355,8 @@ class _Walk:
         self.domain = domain
         self.max_file_bytes = max_file_bytes
         self.prefer = prefer
+        self.exclude: frozenset[Path] = frozenset()
+        """Folders never walked (the store, when it lives under an ingested folder)."""
         self.found = Discovery()
         self.walked: set[Path] = set()
         self.taken: dict[_Identity, Path] = {}
@@ -419,8 +440,10 @@ class _Walk:
                 continue
             is_dir = entry.kind == "dir"
             if (
-                entry.kind in ("dir", "link") and entry.name in ALWAYS_IGNORED_DIRS
-            ) or rules.ignored(child, is_dir=is_dir):
+                (entry.kind in ("dir", "link") and entry.name in ALWAYS_IGNORED_DIRS)
+                or (is_dir and child in self.exclude)
+                or rules.ignored(child, is_dir=is_dir)
+            ):
                 self.found.ignored += 1
             elif entry.kind == "link":
                 self.links.append((child, here, root))

@@ -6,7 +6,7 @@ the retrieval layer, the tools, the CLI and the evaluation: no mirrored copies f
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -130,6 +130,35 @@ class SearchHit(BaseModel):
         return data
 
 
+FreshnessStatus = Literal["fresh", "stale", "never synced", "unknown"]
+
+
+class RootFreshness(BaseModel):
+    """How current the index is for one indexed folder (one tenant, one domain)."""
+
+    root: str = Field(description="The indexed folder (absolute path).")
+    domain: Domain
+    status: FreshnessStatus = Field(
+        description="fresh: nothing known to be missing; stale: changes are pending or the git "
+        "work tree moved since the sync; never synced: no sync has finished yet; unknown: not "
+        "watched and not a git work tree, so changes since the sync are not tracked."
+    )
+    synced_at: str | None = Field(
+        default=None, description="ISO-8601 UTC start of the last finished sync."
+    )
+    pending: int = Field(default=0, description="Changes a watcher saw and has not ingested.")
+    watched: bool = Field(default=False, description="A live watcher keeps this root in sync.")
+    commit: str | None = Field(
+        default=None, description="Git HEAD the index reflects (None: not a git work tree)."
+    )
+    moved: bool | None = Field(
+        default=None,
+        description="The work tree's HEAD or tracked files changed since the sync "
+        "(None: not a git work tree).",
+    )
+    error: str | None = Field(default=None, description="Why the last sync failed, if it did.")
+
+
 class SearchResponse(BaseModel):
     """The hits of one search, best first, with how they were ranked."""
 
@@ -151,6 +180,11 @@ class SearchResponse(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     notes: list[str] = Field(
         default_factory=list, description="Anything the caller should know about this result."
+    )
+    freshness: list[RootFreshness] = Field(
+        default_factory=list,
+        description="Per indexed folder of this domain: when it was synced, pending changes, "
+        "and whether its git work tree moved since.",
     )
 
 

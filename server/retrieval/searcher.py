@@ -28,6 +28,7 @@ from server.retrieval import chunk_record
 from server.retrieval.analysis import DomainAnalysis, dense_text, resolve_domain
 from server.retrieval.duplicates import collapse_duplicates
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.freshness import root_freshness
 from server.retrieval.limits import Limits
 from server.retrieval.query_routing import fusion_for
 from server.retrieval.request_filters import PATH_PREFIX, resolve_filters
@@ -126,7 +127,15 @@ class Searcher:
         top_k = self.limits.check_top_k(request.top_k)
         if request.max_chars is not None:
             self.limits.check_output(request.max_chars)
-        return self._run(request, query, top_k)
+        response = self._run(request, query, top_k)
+        try:
+            response.freshness = root_freshness(
+                self.store, self.settings, request.tenant, response.domain
+            )
+        except Exception:  # freshness is a report about the index, never a reason to fail
+            logger.exception("reading the freshness of %s failed", response.domain.value)
+            response.notes.append("the freshness of the indexed folders could not be read")
+        return response
 
     def rank(self, request: SearchRequest) -> SearchResponse:
         """The same ranking without the interactive limits: evaluations ask for 100+ hits."""

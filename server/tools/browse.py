@@ -9,10 +9,18 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from server.retrieval import browse
+from server.retrieval.freshness import root_freshness
 from server.retrieval.results import ChunkContext, SourceList
 from server.runtime import ServerRuntime
 from server.settings import Domain
-from server.tools.common import app_state, caller_tenant, resource_links, tool_errors, with_text
+from server.tools.common import (
+    app_state,
+    caller_tenant,
+    render_freshness,
+    resource_links,
+    tool_errors,
+    with_text,
+)
 from server.tools.docs import PATH_PREFIX_HELP
 from server.tools.models import IndexStats
 
@@ -42,6 +50,7 @@ def tenant_stats(runtime: ServerRuntime, tenant: str) -> IndexStats:
     """Counts per domain for the tenant and the state of the models (does not wait for them)."""
     store = runtime.store()
     status = runtime.model_status()
+    fresh = [r for d in Domain for r in root_freshness(store, runtime.settings, tenant, d)]
     return IndexStats(
         tenant=tenant,
         domains=[browse.domain_counts(store, runtime.settings, tenant, d) for d in Domain],
@@ -51,6 +60,7 @@ def tenant_stats(runtime: ServerRuntime, tenant: str) -> IndexStats:
         reranker_model=status.reranker_model,
         reranker_available=status.reranker_available,
         reranker_note=status.reranker_note,
+        freshness=fresh,
     )
 
 
@@ -62,6 +72,7 @@ def render_stats(result: IndexStats) -> str:
     lines.append(f"embedding model {result.embedding_model} ({loaded})")
     rerank = "available" if result.reranker_available else (result.reranker_note or "off")
     lines.append(f"reranker {result.reranker_model or '-'}: {rerank}")
+    lines += [render_freshness(root) for root in result.freshness]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from server.auth import request_tenant
 from server.errors import RetrievalError
 from server.retrieval.limits import Limits
-from server.retrieval.results import ChunkView, SearchHit, SearchResponse
+from server.retrieval.results import ChunkView, RootFreshness, SearchHit, SearchResponse
 from server.retrieval.types import SearchRequest
 from server.runtime import ServerRuntime
 from server.settings import Domain
@@ -167,6 +167,24 @@ def _hit_text(hit: SearchHit, code: bool) -> str:
     return "    " + " ".join(hit.text.split())
 
 
+def render_freshness(root: RootFreshness) -> str:
+    """One line: ``root (domain): status, synced .., N pending, commit .. (moved)``."""
+    parts: list[str] = [root.status]
+    if root.synced_at:
+        parts.append(f"synced {root.synced_at}")
+    if root.pending:
+        parts.append(f"{root.pending} change(s) pending")
+    if root.commit:
+        parts.append(f"commit {root.commit[:12]}")
+    if root.moved:
+        parts.append("work tree moved since")
+    if root.watched:
+        parts.append("watched")
+    if root.error:
+        parts.append(f"last error: {root.error}")
+    return f"index of {root.root} ({root.domain.value}): {', '.join(parts)}"
+
+
 def render_search(response: SearchResponse) -> str:
     """A compact text view for clients that show only text content."""
     how = "hybrid + rerank" if response.rerank_applied else f"hybrid ({response.fusion})"
@@ -177,6 +195,7 @@ def render_search(response: SearchResponse) -> str:
     if response.rerank_note:
         lines.append(f"note: {response.rerank_note}")
     lines.extend(f"note: {note}" for note in response.notes)
+    lines.extend(render_freshness(r) for r in response.freshness if r.status != "fresh")
     code = response.domain is Domain.CODE
     for rank, hit in enumerate(response.hits, start=1):
         trimmed = "  (trimmed)" if hit.truncated else ""

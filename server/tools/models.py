@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from server.retrieval.results import DomainCounts
+from server.retrieval.results import DomainCounts, RootFreshness
 
 
 class EmbedResponse(BaseModel):
@@ -30,3 +30,8 @@ class IndexStats(BaseModel):
     reranker_model: str | None
     reranker_available: bool
     reranker_note: str | None = None
+    freshness: list[RootFreshness] = Field(
+        default_factory=list,
+        description="Per indexed folder: last sync, pending changes, git commit and whether "
+        "the work tree moved since.",
+    )

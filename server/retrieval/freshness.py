@@ -1,0 +1,251 @@
+"""Freshness per indexed root: when it was synced, what is pending, which git commit it reflects.
+
+Where it lives: in the collection metadata of the root's domain (``adjust_meta``), under
+``{"freshness": {tenant: {root: record}}}``. The record describes the index, so it lives with
+the index: it is written under the same lock as the points (a watcher and a server in other
+processes see it at once, the shared embedded store forwards it like every other write), it
+disappears with the collection, and a Qdrant server keeps it next to the vectors it describes
+(a JSON file in a data directory would survive a deleted store and lie about it).
+
+A record holds ``synced_at`` (start of the last finished sync: everything on disk at that moment
+was read), ``pending`` (changes a watcher saw and has not ingested), ``commit`` and ``tree`` (the
+git HEAD and a fingerprint of the tracked files' state at the start of the sync), the live
+``watcher`` (pid and host) and the last ``error``. Whether the work tree ``moved`` is computed on
+read by comparing the current git state with the recorded one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from server.retrieval import chunk_record
+from server.retrieval.analysis import resolve_domain
+from server.retrieval.results import FreshnessStatus, RootFreshness
+from server.retrieval.store import VectorStore
+from server.settings import Domain, Settings
+
+logger = logging.getLogger(__name__)
+
+FRESHNESS_KEY = "freshness"
+GIT_TIMEOUT_SECONDS = 10.0
+GIT_CACHE_SECONDS = 2.0
+"""How long a read reuses a root's probed git state: searches in a burst run git once."""
+
+
+@dataclass(frozen=True)
+class GitState:
+    """A work tree's state: HEAD (None before the first commit) and a fingerprint of its tracked
+    changes (``git status`` lines plus each listed file's size and mtime, so a second edit of an
+    already modified file changes it too)."""
+
+    commit: str | None
+    tree: str
+
+
+def _git(root: Path, *args: str) -> bytes | None:
+    """stdout of ``git -C root args``; None when git is missing, fails or times out."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # status writes no index.lock
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            env=env,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state(root: Path | str) -> GitState | None:
+    """The git state of the work tree holding ``root`` (tracked files under ``root`` only), or
+    None when ``root`` is not in a git work tree (or git is not installed)."""
+    root = Path(root)
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None or not top.strip():
+        return None
+    toplevel = Path(os.fsdecode(top.strip()))
+    head = _git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+    commit = head.decode().strip() if head else None
+    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no", "--", ".")
+    if status is None:
+        return None
+    digest = hashlib.sha256(status)
+    for field in status.split(b"\0"):
+        if not field:
+            continue
+        # "XY path" entries; a rename's original path follows as a bare field
+        name = field[3:] if len(field) > 3 and field[2:3] == b" " else field
+        try:
+            info = os.lstat(toplevel / os.fsdecode(name))
+        except OSError:
+            digest.update(b"\0-")
+            continue
+        digest.update(f"\0{info.st_size}:{info.st_mtime_ns}".encode())
+    return GitState(commit, digest.hexdigest())
+
+
+_cache: dict[str, tuple[float, GitState | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_git_state(root: str) -> GitState | None:
+    """:func:`git_state`, reused for :data:`GIT_CACHE_SECONDS` per root."""
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(root)
+        if hit is not None and now - hit[0] < GIT_CACHE_SECONDS:
+            return hit[1]
+    state = git_state(root) if os.path.isdir(root) else None
+    with _cache_lock:
+        _cache[root] = (now, state)
+    return state
+
+
+def clear_git_cache() -> None:
+    """Forget every probed git state (the next read probes again)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def now_iso() -> str:
+    """The current UTC time as freshness records store it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def update_root(
+    store: VectorStore, collection: str, tenant: str, root: Path | str, fields: Mapping[str, Any]
+) -> None:
+    """Set ``fields`` of one root's record (the collection must exist; atomic per store)."""
+    key = Path(root).as_posix()
+    store.adjust_meta(collection, {}, {FRESHNESS_KEY: {tenant: {key: dict(fields)}}})
+
+
+def sync_fields(started_at: str, git: GitState | None, pending: int = 0) -> dict[str, Any]:
+    """The fields a finished sync sets: it started at ``started_at`` with ``git`` the state then."""
+    return {
+        "synced_at": started_at,
+        "pending": pending,
+        "commit": git.commit if git else None,
+        "tree": git.tree if git else None,
+        "git": git is not None,
+        "error": None,
+    }
+
+
+def watcher_fields(watching: bool) -> dict[str, Any]:
+    """The fields naming this process as the root's watcher (or clearing it)."""
+    if not watching:
+        return {"watcher": None}
+    return {"watcher": {"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()}}
+
+
+def ensure_collection(
+    store: VectorStore, settings: Settings, domain: Domain, dimension: int
+) -> str:
+    """The domain's collection, created when missing (a root with nothing to index yet still
+    gets its record); returns its name."""
+    name, domain_settings = resolve_domain(settings, domain)
+    store.ensure_collection(
+        domain_settings.collection,
+        dimension,
+        chunk_record.payload_indexes(name),
+        part_vectors=domain_settings.part_sentences > 0,
+    )
+    return domain_settings.collection
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def _watcher_alive(watcher: Any) -> bool:
+    if not isinstance(watcher, Mapping):
+        return False
+    pid, host = watcher.get("pid"), watcher.get("host")
+    if host != socket.gethostname():
+        return bool(pid)  # another machine's process cannot be probed: trust its record
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def _status(
+    synced: bool, pending: int, moved: bool | None, watched: bool, error: Any
+) -> FreshnessStatus:
+    if not synced:
+        return "never synced"
+    if pending > 0 or moved or error:
+        return "stale"
+    if watched or moved is False:
+        return "fresh"
+    return "unknown"
+
+
+def describe(root: str, domain: Domain, record: Mapping[str, Any]) -> RootFreshness:
+    """One stored record as the public model, ``moved`` probed now (cached briefly)."""
+    synced_at = record.get("synced_at")
+    pending = int(record.get("pending") or 0)
+    watched = _watcher_alive(record.get("watcher"))
+    commit = record.get("commit")
+    moved: bool | None = None
+    if record.get("git") and synced_at:
+        current = cached_git_state(root)
+        moved = current is None or current.commit != commit or current.tree != record.get("tree")
+    error = record.get("error")
+    if synced_at and not os.path.isdir(root) and not os.path.isfile(root):
+        error = error or "the root no longer exists"
+    status = _status(bool(synced_at), pending, moved, watched, error)
+    return RootFreshness(
+        root=root,
+        domain=domain,
+        status=status,
+        synced_at=synced_at if isinstance(synced_at, str) else None,
+        pending=pending,
+        watched=watched,
+        commit=commit if isinstance(commit, str) else None,
+        moved=moved,
+        error=str(error) if error else None,
+    )
+
+
+def root_freshness(
+    store: VectorStore, settings: Settings, tenant: str, domain: Domain
+) -> list[RootFreshness]:
+    """The tenant's indexed roots of one domain with their freshness, sorted by root."""
+    collection = settings.domains[domain].collection
+    if not store.has_collection(collection):
+        return []
+    meta = store.read_meta(collection)
+    records = meta.get(FRESHNESS_KEY, {})
+    mine = records.get(tenant, {}) if isinstance(records, Mapping) else {}
+    if not isinstance(mine, Mapping):
+        return []
+    out: list[RootFreshness] = []
+    for root in sorted(mine):
+        record = mine[root]
+        if isinstance(record, Mapping):
+            with contextlib.suppress(ValueError, TypeError):  # a damaged record is left out
+                out.append(describe(root, domain, record))
+    return out
