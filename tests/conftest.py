@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp_support import index_corpus, open_retrieval, server_settings
@@ -114,12 +115,33 @@ def fresh_store(store_variant: str, tmp_path_factory: pytest.TempPathFactory) ->
     return opener
 
 
+MakeRetrieval = Callable[..., Retrieval]
+"""``make_retrieval(store_class=EdgeStore, **settings)``: searcher and indexer over a fresh
+embedded store (``store_class`` may be an EdgeStore subclass that counts or fails calls)."""
+
+
 @pytest.fixture
-def retrieval(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
-    """Searcher and indexer over an empty embedded store (no reranker)."""
-    store = EdgeStore(tmp_path / "store")
-    yield assemble(Settings(store_path=store.root, reranker_model="none"), store, embedder, None)
-    store.close()
+def make_retrieval(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[MakeRetrieval]:
+    """Builds searcher + indexer over fresh embedded stores in ``tmp_path`` (no reranker unless
+    the settings name one); every store is closed at teardown."""
+    opened: list[EdgeStore] = []
+
+    def make(store_class: type[EdgeStore] = EdgeStore, **overrides: Any) -> Retrieval:
+        path = tmp_path / f"store-{len(opened)}"
+        settings = Settings(**{"store_path": path, "reranker_model": "none", **overrides})
+        store = store_class(path)
+        opened.append(store)
+        return assemble(settings, store, embedder, None)
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def retrieval(make_retrieval: MakeRetrieval) -> Retrieval:
+    """Searcher and indexer over an empty embedded store (default settings, no reranker)."""
+    return make_retrieval()
 
 
 @pytest.fixture(scope="session")

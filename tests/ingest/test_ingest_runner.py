@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import MakeRetrieval
 from ingest_samples import CONTRACT, MARKDOWN, PYTHON_MODULE, make_pdf
 
 from server.ingest.manifest import load_manifest
 from server.ingest.runner import delete_sources, run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.factory import Retrieval, assemble
+from server.retrieval.factory import Retrieval
 from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.store import StoredPoint
 from server.retrieval.types import SearchRequest
-from server.settings import Domain, IngestSettings, Settings
+from server.settings import Domain, IngestSettings
 
 
 class CountingStore(EdgeStore):
@@ -36,15 +37,11 @@ class CountingStore(EdgeStore):
 
 
 @pytest.fixture
-def retrieval(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
-    settings = Settings(
-        store_path=tmp_path / "store",
-        reranker_model="none",
-        ingest=IngestSettings(chunk_tokens=64, max_file_bytes=100_000),
+def retrieval(make_retrieval: MakeRetrieval) -> Retrieval:
+    """Small chunks, so short test files make several."""
+    return make_retrieval(
+        CountingStore, ingest=IngestSettings(chunk_tokens=64, max_file_bytes=100_000)
     )
-    store = CountingStore(settings.store_path)
-    yield assemble(settings, store, embedder, None)
-    store.close()
 
 
 def _points(retrieval: Retrieval, domain: str, tenant: str) -> list[dict[str, object]]:

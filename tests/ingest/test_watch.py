@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import MakeRetrieval
 from watch_support import git, hits_text, poll, sources, write_atomic
 
 from server.ingest.runner import run_ingest
@@ -27,15 +28,9 @@ StartWatcher = Callable[..., Watcher]
 
 
 @pytest.fixture
-def retrieval(tmp_path: Path, embedder: DenseEmbedder) -> Iterator[Retrieval]:
-    settings = Settings(
-        store_path=tmp_path / "store",
-        reranker_model="none",
-        ingest=IngestSettings(chunk_tokens=64, max_file_bytes=100_000),
-    )
-    store = EdgeStore(settings.store_path)
-    yield assemble(settings, store, embedder, None)
-    store.close()
+def retrieval(make_retrieval: MakeRetrieval) -> Retrieval:
+    """Small chunks, so short test files make several."""
+    return make_retrieval(ingest=IngestSettings(chunk_tokens=64, max_file_bytes=100_000))
 
 
 @pytest.fixture
@@ -108,6 +103,7 @@ def test_atomic_saves_and_renames(
     assert "cerulean release" in hits_text(retrieval, TENANT, "cerulean release")
 
 
+@pytest.mark.slow
 def test_a_git_checkout_of_500_files_is_a_few_runs(
     tmp_path: Path, retrieval: Retrieval, start_watcher: StartWatcher
 ) -> None:

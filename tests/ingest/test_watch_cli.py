@@ -68,6 +68,7 @@ def watch_process(docs: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen
     process.communicate(timeout=60)
 
 
+@pytest.mark.slow
 def test_the_watch_command(
     watch_process: tuple[subprocess.Popen[str], _Lines],
     docs: Path,
@@ -103,6 +104,7 @@ def test_the_watch_command(
     assert process.wait(timeout=60) == 0
 
 
+@pytest.mark.slow
 def test_serve_watch_over_a_real_stdio_session(docs: Path, tmp_path: Path) -> None:
     import anyio
 

@@ -457,6 +457,7 @@ def test_token_scopes_in_the_file(tmp_path: Path) -> None:
     assert TokenFile(path).records()[record.id].scope == "read"
 
 
+@pytest.mark.slow
 async def test_stdio_agent_indexes_with_progress(tmp_path: Path, roots: Path) -> None:
     folder = make_folder(roots / "repo-docs", 6).resolve()
     store = tmp_path / "stdio-store"
