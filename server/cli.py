@@ -168,7 +168,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Ingest the bundled sample corpora (embedded store), then query them through a real MCP
     session with the server (in-process client): tools/list and one search per domain."""
-    from server.demo import run_demo
+    from server.cli_demo import run_demo
 
     run_demo(Settings.from_cli(args), args.tenant)
     return 0
