@@ -54,6 +54,10 @@ NO_KEYWORD_MATCH = (
     "no indexed passage contains any of the query's keywords: ranked by meaning alone"
 )
 NO_KEYWORD_MATCH_BM25 = "no indexed passage contains any of the query's keywords"
+NOTHING_INDEXED = (
+    "nothing is indexed for this tenant in the {domain} domain yet: ingest files first "
+    "(retrieval-mcp ingest, or index_path where writes are enabled)"
+)
 RERANK_DISABLED = "reranking is disabled (RETRIEVAL_RERANKER_MODEL=none)"
 
 
@@ -74,6 +78,10 @@ class _Scope:
     fusion: FusionSettings
     conditions: Mapping[str, FilterValue]
     limit: int
+
+
+def _nothing_indexed(domain: Domain) -> str:
+    return NOTHING_INDEXED.format(domain=domain.value)
 
 
 def _elapsed_ms(start: float) -> float:
@@ -162,11 +170,10 @@ class Searcher:
         elif self.store.has_collection(settings.collection):
             scope = _Scope(request.tenant, settings, fusion, resolved.conditions, limit)
             self._retrieve(response, scope)
-            if not response.hits and PATH_PREFIX in given:
-                # the dense stage returns something whenever any file passes the filters
-                response.notes.append(
-                    f"no indexed file is under path_prefix {given[PATH_PREFIX]!r}"
-                )
+            if not response.hits:
+                self._say_why_nothing(response, settings.collection, request.tenant, given)
+        else:
+            response.notes.append(_nothing_indexed(domain))
         if request.max_chars is not None:
             self._trim(response, request.max_chars)
         response.timings.total_ms = _elapsed_ms(started)
@@ -214,6 +221,17 @@ class Searcher:
             if self.reranker and self._wants_rerank(settings, mode)
             else None,
         )
+
+    def _say_why_nothing(
+        self, response: SearchResponse, collection: str, tenant: str, given: Mapping[str, Any]
+    ) -> None:
+        """A note on an empty result: the tenant has nothing indexed here, or nothing under
+        the path prefix (counted only when nothing was found: searches that hit pay nothing)."""
+        if self.store.count(collection, tenant) == 0:
+            response.notes.append(_nothing_indexed(response.domain))
+        elif PATH_PREFIX in given:
+            # the dense stage returns something whenever any file passes the filters
+            response.notes.append(f"no indexed file is under path_prefix {given[PATH_PREFIX]!r}")
 
     @staticmethod
     def _wants_rerank(settings: DomainSettings, mode: SearchMode) -> bool:

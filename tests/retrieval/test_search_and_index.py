@@ -20,6 +20,7 @@ from server.retrieval.searcher import (
     NO_KEYWORD_MATCH_BM25,
     NO_QUERY_TERMS,
     NO_QUERY_TERMS_BM25,
+    NOTHING_INDEXED,
 )
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk, SearchRequest
@@ -85,9 +86,11 @@ def test_tenants_never_see_each_other(retrieval: Retrieval) -> None:
         SearchRequest("bees flowers", domain="docs", tenant="globex")
     )
     assert {h.doc_id for h in as_globex.hits} == {"moon"}
-    assert (
-        retrieval.searcher.search(SearchRequest("bees", domain="docs", tenant="nobody")).hits == []
-    )
+    nobody = retrieval.searcher.search(SearchRequest("bees", domain="docs", tenant="nobody"))
+    assert nobody.hits == [] and nobody.notes == [NOTHING_INDEXED.format(domain="docs")]
+    # a domain whose collection does not exist yet says the same
+    empty = retrieval.searcher.search(SearchRequest("bees", domain="legal", tenant="acme"))
+    assert empty.hits == [] and empty.notes == [NOTHING_INDEXED.format(domain="legal")]
 
 
 def test_rerank_unavailable_is_reported_not_fatal(
