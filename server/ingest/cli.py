@@ -88,7 +88,10 @@ def format_report(report: Any, verbose: bool = False) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Walk, chunk, embed and upsert files for one tenant; print the summary."""
+    """Walk, chunk, embed and upsert files for one tenant; print the summary.
+
+    Returns the exit code: 0, or 1 when a file or folder could not be read (skips of kind
+    ``error``; the rest was indexed). Bad usage raises (the CLI prints one line, exit 2)."""
     from server.ingest.runner import run_ingest
 
     missing = [p for p in args.paths if _missing(p)]
@@ -111,7 +114,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(report.model_dump_json(indent=2))
     else:
         print(format_report(report, verbose=args.verbose))
-    return 0
+    # Exit 1, as rsync and cp do for a partial run: everything readable was indexed, but a script
+    # must be able to tell that some files or folders could not be read (usage errors are 2).
+    return 1 if any(skip.kind == "error" for skip in report.skipped) else 0
 
 
 def _missing(path: str) -> bool:
