@@ -21,7 +21,7 @@ node-deps: .ci/node/node_modules/.package-lock.json
 .ci/node/node_modules/.package-lock.json: .ci/node/package.json .ci/node/package-lock.json
 	npm ci --prefix .ci/node --no-audit --no-fund --loglevel=error
 
-# Ingests the bundled samples (server/samples/{docs,legal,code}/corpus, package data) into an
+# Ingests the bundled samples (retrieval_samples/{docs,legal,code}/corpus, package data) into an
 # embedded store and runs one search per domain over MCP.
 demo: install
 	$(BIN)/retrieval-mcp demo --store $(or $(STORE),.demo-store)

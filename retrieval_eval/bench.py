@@ -198,7 +198,7 @@ def domain_ingest_section(ctx: BenchContext) -> list[Row]:
     progress("ingest per domain: sample corpora, then a no-op re-ingest of 1,000 files")
     rows = bench_ingest(load_embedder(Settings(reranker_model="none")))
     return [
-        ("--- ingest per domain (server/samples/*/corpus, `retrieval-mcp ingest` path)", ""),
+        ("--- ingest per domain (retrieval_samples/*/corpus, `retrieval-mcp ingest` path)", ""),
         *rows,
     ]
 

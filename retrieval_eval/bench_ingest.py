@@ -1,6 +1,6 @@
 """Ingest benchmark: throughput per domain against raw encode, and the cost of a no-op re-ingest.
 
-Per domain, the bundled sample corpus (``server/samples/<domain>/corpus``) goes through the
+Per domain, the bundled sample corpus (``retrieval_samples/<domain>/corpus``) goes through the
 real ingest job (walk, chunk, embed, BM25, upsert) into a scratch Qdrant Edge store; the baseline is
 ``embed_documents`` alone on exactly the texts that were embedded (title + chunk). The no-op
 case ingests a folder of small files once, then times the second run over the unchanged

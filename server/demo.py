@@ -1,8 +1,8 @@
 """The bundled sample corpora that `retrieval-mcp demo` ingests and searches (cli_demo.py).
 
-The samples ship inside the package (``server/samples/<domain>/``: ``corpus/``, ``queries.jsonl``
-and a README naming each file's origin and licence), read through ``importlib.resources``, so
-the demo runs from any install and any working directory.
+The samples ship as their own data package beside the product (``retrieval_samples/<domain>/``:
+``corpus/``, ``queries.jsonl`` and a README naming each file's origin and licence), read through
+``importlib.resources``, so the demo runs from any install and any working directory.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def sample_folder(domain: Domain | str) -> Iterator[Path]:
     imported from a zip archive is copied to a temporary directory first (the ingest walk needs
     real files).
     """
-    resource = files("server") / "samples" / Domain(domain).value
+    resource = files("retrieval_samples") / Domain(domain).value
     if isinstance(resource, Path):
         yield resource
         return
@@ -50,5 +50,5 @@ def _copy_tree(source: Traversable, target: Path) -> None:
 def sample_queries(domain: Domain | str) -> list[dict[str, str]]:
     """The sample queries of ``domain``: ``{"query", "expected"}`` (expected: a path under
     ``corpus/`` that must be among the top hits)."""
-    text = (files("server") / "samples" / Domain(domain).value / "queries.jsonl").read_text()
+    text = (files("retrieval_samples") / Domain(domain).value / "queries.jsonl").read_text()
     return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -77,7 +77,7 @@ def seam_violations(source: str, *, adapter: bool) -> list[str]:
 
 
 def _modules(package: str) -> list[Path]:
-    return sorted(p for p in (REPO / package).rglob("*.py") if "samples" not in p.parts)
+    return sorted((REPO / package).rglob("*.py"))
 
 
 def test_the_checks_catch_what_they_forbid() -> None:
@@ -158,7 +158,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, source / name)
-    for package in ("server", EVAL_PACKAGE):
+    for package in ("server", EVAL_PACKAGE, "retrieval_samples"):
         shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("*.pyc"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
@@ -171,7 +171,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_every_sample_file(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    samples = REPO / "server" / "samples"
+    samples = REPO / "retrieval_samples"
     expected = {
         p.relative_to(REPO).as_posix()
         for p in samples.rglob("*")
@@ -180,7 +180,7 @@ def test_the_wheel_carries_every_sample_file(wheel: Path) -> None:
     assert len(expected) > 25
     assert expected <= names, sorted(expected - names)
     for licence in ("docs/httpx-LICENSE.md", "code/tiny-invariant-LICENSE", "legal/README.md"):
-        assert f"server/samples/{licence}" in names
+        assert f"retrieval_samples/{licence}" in names
     assert not [n for n in names if n.startswith(("tests/", "datasets/", "scripts/"))]
 
 
