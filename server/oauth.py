@@ -170,7 +170,8 @@ class JwtVerifier:
             token=f"jwt:{claims.get('jti') or subject or ''}",  # the bearer secret is not kept
             client_id=str(client),
             scopes=sorted(set(scopes)) if granted else [],
-            expires_at=int(claims["exp"]),
+            # the SDK refuses an AccessToken past expires_at with no leeway of its own
+            expires_at=int(claims["exp"] + s.leeway_seconds),
             resource=self.config.resource,
             subject=str(subject) if subject is not None else None,
             claims={"tenant": tenant, "iss": self.config.issuer, "write_scope": s.write_scope},

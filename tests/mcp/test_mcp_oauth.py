@@ -9,9 +9,12 @@ call can change it. Every refusal is a 401 (403 for a missing scope) with a one-
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,17 +36,20 @@ from mcp.types import Tool
 from mcp_support import (
     SECRET_WORD,
     TENANTS,
+    cli_env,
     error_text,
+    free_port,
     http_server,
     index_corpus,
     open_retrieval,
+    serve_command,
     server_settings,
     validate_structured,
 )
 from oauth_support import LocalIssuer, ec_key, rsa_key
 
 from server.cli import main
-from server.oauth import JwtVerifier, OAuthConfig
+from server.oauth import JwtVerifier, OAuthConfig, TokenRejected
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
@@ -353,6 +359,37 @@ def test_made_up_key_ids_fetch_the_keys_at_most_once_per_interval() -> None:
         assert issuer.hits[issuer.metadata_path] == 1  # OpenID discovery, once
 
 
+def test_a_token_within_the_leeway_is_accepted_by_the_server_too(
+    mcp_url: str, issuer: LocalIssuer
+) -> None:
+    """The SDK checks ``expires_at`` again without leeway: the verifier's leeway must hold."""
+    token = issuer.token("k1", aud=mcp_url, exp=int(time.time()) - 10)  # leeway is 30 s
+    response = anyio.run(probe, "streamable-http", mcp_url, token)
+    assert response.status_code == 200, response.text
+
+
+def test_an_unreachable_issuer_or_a_look_alike_metadata_refuses_in_one_line() -> None:
+    audience = "http://127.0.0.1:8000/mcp"
+    with LocalIssuer() as issuer:
+        issuer.add_key("k1", rsa_key())
+        token = issuer.token("k1", aud=audience)
+    # the issuer is gone: its port is closed
+    gone = verifier_for(issuer, audience, http_timeout_seconds=2)
+    with pytest.raises(TokenRejected, match=r"^cannot fetch the issuer's keys \(.*\)$"):
+        anyio.run(gone.verify, token)
+    with LocalIssuer() as other:
+        other.add_key("k1", rsa_key())
+        # metadata of another issuer at the configured issuer's address is not trusted
+        impostor = OAuthSettings(issuer=other.issuer + "/", jwks_min_refresh_seconds=0)
+        verifier = JwtVerifier(OAuthConfig.resolve(impostor, audience))
+        with pytest.raises(TokenRejected, match="names another issuer"):
+            anyio.run(verifier.verify, other.token("k1", aud=audience, iss=other.issuer + "/"))
+        assert other.hits[other.jwks_path] == 0
+        # with jwks_url the metadata is not consulted at all
+        direct = verifier_for(other, audience, jwks_url=other.issuer + "/jwks")
+        assert anyio.run(direct.verify, other.token("k1", aud=audience)).subject == "user-1"
+
+
 PROPERTY_AUDIENCE = "http://127.0.0.1:8000/mcp"
 
 
@@ -415,3 +452,58 @@ def test_serve_refuses_unsafe_or_mixed_oauth_settings(
     assert "must use https" in capsys.readouterr().err
     assert main([*base, "--oauth-issuer", "https://idp.example", "--oauth-resource", "x"]) == 2
     assert "resource 'x' is not an http(s) URL" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_through_the_cli_with_oauth(
+    runtime: ServerRuntime, issuer: LocalIssuer, tmp_path: Path
+) -> None:
+    """The real `serve --oauth-issuer` process (tenant claim from the environment): metadata
+    served, 401 with the reason, the claim's tenant, the tokens file never created."""
+    port = free_port()
+    command = serve_command(
+        runtime.settings.store_path, "--transport", "streamable-http", "--port", str(port)
+    )
+    tokens_file = tmp_path / "tokens.json"
+    env = cli_env(
+        RETRIEVAL_MCP__OAUTH__TENANT_CLAIM="org_id",
+        RETRIEVAL_MCP__TOKENS_FILE=str(tokens_file),
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    with running([*command, "--oauth-issuer", issuer.issuer], env, port) as process:
+        metadata = httpx.get(metadata_url(url), timeout=30).json()
+        assert metadata["resource"] == url
+        assert metadata["authorization_servers"] == [issuer.issuer]
+        headers = {**ACCEPT, "Authorization": f"Bearer {issuer.token('k1', aud=url)}"}
+        refused = httpx.post(url, json=INIT, headers=headers, timeout=30)
+        assert refused.status_code == 401
+        assert refused.json()["error_description"] == "the token has no valid 'org_id' claim"
+        token = issuer.token("k1", aud=url, org_id="globex")
+        headers["Authorization"] = f"Bearer {token}"
+        ok = httpx.post(url, json=INIT, headers=headers, timeout=30)
+        assert ok.status_code == 200 and "retrieval-mcp" in ok.text
+    out, err = process.communicate(timeout=60)
+    assert out == ""
+    assert f"OAuth: issuer {issuer.issuer}, resource {url}" in err
+    assert not tokens_file.exists()
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[str]]:
+    """A server process, yielded once it listens on ``port``; terminated on exit."""
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "the server did not start listening"
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
