@@ -137,6 +137,8 @@ def _http_access(args: argparse.Namespace, settings: Settings, served_url: str) 
             raise InvalidRequestError(
                 "--tokens-file and OAuth exclude each other: drop one (OAuth takes JWTs only)"
             )
+        if settings.mcp.tokens_file.exists():
+            logger.warning("OAuth is on: the tokens file %s is not read", settings.mcp.tokens_file)
         return JwtVerifier(OAuthConfig.resolve(settings.mcp.oauth, served_url))
     tokens = Tokens(settings.mcp.tokens_file)
     if not tokens.records():

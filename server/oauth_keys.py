@@ -36,13 +36,17 @@ def metadata_urls(issuer: str) -> list[str]:
     ]
 
 
-def _get_json(client: httpx.AsyncClient, url: str) -> Any:
-    async def fetch() -> Any:
-        response = await client.get(url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        return response.json()
+async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+    response = await client.get(url, headers={"Accept": "application/json"})
+    response.raise_for_status()
+    return response.json()
 
-    return fetch()
+
+def _safe_url(url: str) -> bool:
+    """https, or plain http to this machine only (keys fetched in clear text can be swapped)."""
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    return parts.scheme == "https" or (parts.scheme == "http" and loopback)
 
 
 class JwksCache:
@@ -134,10 +138,10 @@ class JwksCache:
                 problems.append(f"{url}: names another issuer")
                 continue
             jwks_uri = metadata.get("jwks_uri")
-            if isinstance(jwks_uri, str) and jwks_uri:
+            if isinstance(jwks_uri, str) and _safe_url(jwks_uri):
                 self.jwks_url = jwks_uri
                 return jwks_uri
-            problems.append(f"{url}: no jwks_uri")
+            problems.append(f"{url}: no https jwks_uri")
         raise ValueError("no usable issuer metadata (" + "; ".join(problems) + ")")
 
 

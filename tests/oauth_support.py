@@ -51,6 +51,8 @@ class LocalIssuer:
         self.published: list[str] = []
         self.hits: Counter[str] = Counter()
         self.flavour = flavour
+        self.advertised_jwks: str | None = None
+        """A jwks_uri the metadata names instead of the real one."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}{ISSUER_PATH}"
         self.jwks_path = f"{ISSUER_PATH}/jwks"
@@ -80,7 +82,7 @@ class LocalIssuer:
         return {
             self.metadata_path: {
                 "issuer": self.issuer,
-                "jwks_uri": origin + self.jwks_path,
+                "jwks_uri": self.advertised_jwks or origin + self.jwks_path,
                 "authorization_endpoint": self.issuer + "/authorize",
                 "token_endpoint": self.issuer + "/token",
                 "response_types_supported": ["code"],

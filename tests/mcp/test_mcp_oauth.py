@@ -385,6 +385,11 @@ def test_an_unreachable_issuer_or_a_look_alike_metadata_refuses_in_one_line() ->
         with pytest.raises(TokenRejected, match="names another issuer"):
             anyio.run(verifier.verify, other.token("k1", aud=audience, iss=other.issuer + "/"))
         assert other.hits[other.jwks_path] == 0
+        # keys are never fetched in clear text from another machine
+        other.advertised_jwks = "http://idp.example/jwks"
+        cleartext = verifier_for(other, audience)
+        with pytest.raises(TokenRejected, match="no https jwks_uri"):
+            anyio.run(cleartext.verify, other.token("k1", aud=audience))
         # with jwks_url the metadata is not consulted at all
         direct = verifier_for(other, audience, jwks_url=other.issuer + "/jwks")
         assert anyio.run(direct.verify, other.token("k1", aud=audience)).subject == "user-1"
