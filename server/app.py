@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import TokenFile, TokenFileVerifier
 from server.jobs import JobManager
+from server.oauth import JwtVerifier
+from server.oauth_http import publish_oauth
 from server.resources import register_resources
 from server.retrieval.limits import Limits
 from server.runtime import ServerRuntime
@@ -145,18 +147,21 @@ def build_server(
     *,
     stdio_tenant: str | None = None,
     tokens: TokenFile | None = None,
+    oauth: JwtVerifier | None = None,
     base_url: str = "http://127.0.0.1:8000",
     jobs: JobManager | None = None,
 ) -> MCPServer[AppState]:
     """An MCPServer whose sessions share ``runtime``.
 
     ``stdio_tenant`` binds every call to one tenant (stdio, in-process). With ``tokens`` the
-    HTTP transports require a bearer token and each request acts for the token's tenant.
+    HTTP transports require a bearer token and each request acts for the token's tenant; with
+    ``oauth`` (instead: the two never mix) a JWT of the configured issuer, whose tenant claim
+    names the tenant, and the protected resource metadata is served (RFC 9728).
     ``jobs`` holds the index jobs (a new JobManager when not given; the caller that passes
     one shuts it down when the process exits).
     """
-    if stdio_tenant is not None and tokens is not None:
-        raise ValueError("a server binds either a launch tenant or tokens, not both")
+    if sum(x is not None for x in (stdio_tenant, tokens, oauth)) > 1:
+        raise ValueError("a server binds one of a launch tenant, tokens or OAuth")
     state = AppState(runtime=runtime, stdio_tenant=stdio_tenant, jobs=jobs or JobManager(runtime))
 
     @asynccontextmanager
@@ -173,6 +178,8 @@ def build_server(
             "token_verifier": TokenFileVerifier(tokens),
             "auth": AuthSettings(issuer_url=base_url, resource_server_url=None),  # type: ignore[arg-type]
         }
+    if oauth is not None:
+        auth = {"token_verifier": oauth, "auth": oauth_auth_settings(oauth)}
     writes = runtime.settings.mcp.allow_write
     server = MCPServer(
         SERVER_NAME,
@@ -185,6 +192,18 @@ def build_server(
     )
     register_resources(server)
     return server
+
+
+def oauth_auth_settings(oauth: JwtVerifier) -> AuthSettings:
+    """The SDK's resource-server settings: the issuer, this server's resource URL, the read
+    scope required of every request (403 ``insufficient_scope`` without it). The verifier
+    checks the audience itself, so the SDK's own resource check stays off."""
+    return AuthSettings(
+        issuer_url=oauth.config.issuer,  # type: ignore[arg-type]
+        resource_server_url=oauth.config.resource,  # type: ignore[arg-type]
+        required_scopes=[oauth.config.settings.read_scope],
+        validate_token_resource=False,
+    )
 
 
 def _version() -> str:
@@ -239,5 +258,10 @@ def http_app(
         app = server.streamable_http_app(transport_security=security, host=host)
     else:
         raise ValueError(f"{transport!r} is not an HTTP transport")
+    auth = server.settings.auth
+    if auth is not None and auth.resource_server_url is not None:  # OAuth mode
+        oauth = settings.mcp.oauth
+        scopes = [oauth.read_scope, oauth.write_scope]
+        publish_oauth(app, auth.resource_server_url, auth.issuer_url, scopes)
     app.add_middleware(HostOriginGuard, security=security)
     return app

@@ -220,3 +220,17 @@ def request_scopes(request: Any) -> list[str] | None:
     if isinstance(user, AuthenticatedUser):
         return list(user.access_token.scopes)
     return None
+
+
+def write_refusal(request: Any) -> str:
+    """Why this request's token may not write, and how to get one that may (one line)."""
+    scope = getattr(request, "scope", None)
+    user = scope.get("user") if isinstance(scope, dict) else None
+    if isinstance(user, AuthenticatedUser):
+        oauth_scope = (user.access_token.claims or {}).get("write_scope")
+        if oauth_scope:  # an OAuth token (server/oauth.py)
+            return f"this token may only read; writing needs a token with the scope {oauth_scope}"
+    return (
+        "this token may only read; writing needs a token made with "
+        "`retrieval-mcp token add --scope write`"
+    )

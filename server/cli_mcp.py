@@ -18,7 +18,10 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from server.app import Transport
     from server.auth import TokenFile
+    from server.oauth import JwtVerifier
     from server.runtime import ServerRuntime
+
+    HttpAccess = TokenFile | JwtVerifier
 
 logger = logging.getLogger("retrieval_mcp.serve")
 
@@ -98,12 +101,45 @@ def _check_http_arguments(
 def _serve_http_command(
     args: argparse.Namespace, settings: Settings, watch_roots: list[WatchRoot]
 ) -> int:
-    from server.auth import TokenFile as Tokens
     from server.runtime import ServerRuntime as Runtime
 
     host = args.host or settings.mcp.host
     port = settings.mcp.port if args.port is None else args.port
     _check_http_arguments(args, settings, watch_roots, host)
+    access = _http_access(args, settings, _served_url(host, port, args.transport))
+    _check_port_free(host, port)
+    runtime = Runtime(settings)
+    runtime.acquire()  # held for the process: SSE sessions come and go, the store stays open
+    watching = BackgroundWatch(runtime, watch_roots, args.watch_tenant or "")
+    try:
+        watching.start()
+        serve_http(runtime, access, args.transport, host, port)
+    finally:
+        watching.stop()
+        runtime.release()
+    return 0
+
+
+def _served_url(host: str, port: int, transport: str) -> str:
+    base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    return base + ("/sse" if transport == "sse" else "/mcp")
+
+
+def _http_access(args: argparse.Namespace, settings: Settings, served_url: str) -> HttpAccess:
+    """The tokens file, or with an OAuth issuer configured the JWT verifier (exclusive: the
+    tokens file is then never read, so a revoked-by-deletion file cannot reopen access)."""
+    from server.auth import TokenFile as Tokens
+
+    if settings.mcp.oauth.enabled:
+        from server.oauth import JwtVerifier, OAuthConfig
+
+        if args.tokens_file:
+            raise InvalidRequestError(
+                "--tokens-file and OAuth exclude each other: drop one (OAuth takes JWTs only)"
+            )
+        if settings.mcp.tokens_file.exists():
+            logger.warning("OAuth is on: the tokens file %s is not read", settings.mcp.tokens_file)
+        return JwtVerifier(OAuthConfig.resolve(settings.mcp.oauth, served_url))
     tokens = Tokens(settings.mcp.tokens_file)
     if not tokens.records():
         logger.warning(
@@ -111,17 +147,7 @@ def _serve_http_command(
             "`retrieval-mcp token add --tenant T`.",
             tokens.path,
         )
-    _check_port_free(host, port)
-    runtime = Runtime(settings)
-    runtime.acquire()  # held for the process: SSE sessions come and go, the store stays open
-    watching = BackgroundWatch(runtime, watch_roots, args.watch_tenant or "")
-    try:
-        watching.start()
-        serve_http(runtime, tokens, args.transport, host, port)
-    finally:
-        watching.stop()
-        runtime.release()
-    return 0
+    return tokens
 
 
 class BackgroundWatch:
@@ -220,20 +246,27 @@ def serve_stdio(
 
 
 def serve_http(
-    runtime: ServerRuntime, tokens: TokenFile, transport: Transport, host: str, port: int
+    runtime: ServerRuntime, access: HttpAccess, transport: Transport, host: str, port: int
 ) -> None:
-    """Serve SSE or Streamable HTTP with bearer tokens until interrupted."""
+    """Serve SSE or Streamable HTTP with bearer tokens (a tokens file, or OAuth JWTs) until
+    interrupted."""
     import uvicorn
 
     from server.app import build_server, http_app
+    from server.auth import TokenFile as Tokens
     from server.jobs import JobManager
 
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     jobs = JobManager(runtime)
-    server = build_server(runtime, tokens=tokens, base_url=base, jobs=jobs)
+    if isinstance(access, Tokens):
+        server = build_server(runtime, tokens=access, base_url=base, jobs=jobs)
+        described = f"tokens: {access.path}"
+    else:
+        server = build_server(runtime, oauth=access, base_url=base, jobs=jobs)
+        described = f"OAuth: issuer {access.config.issuer}, resource {access.config.resource}"
     app = http_app(server, transport, runtime.settings, host)
     path = "/sse" if transport == "sse" else "/mcp"
-    logger.info("serving %s on %s%s (tokens: %s)", transport, base, path, tokens.path)
+    logger.info("serving %s on %s%s (%s)", transport, base, path, described)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")
     try:
         uvicorn.Server(config).run()
@@ -269,6 +302,24 @@ def cmd_token(args: argparse.Namespace) -> int:
         record = tokens.revoke(args.id)
         print(f"revoked token {record.id} (tenant {record.tenant})")
     return 0
+
+
+def _add_oauth_arguments(p: argparse.ArgumentParser) -> None:
+    oauth = p.add_argument_group(
+        "OAuth resource server (HTTP; instead of the tokens file, RETRIEVAL_MCP__OAUTH__*)"
+    )
+    oauth.add_argument("--oauth-issuer", metavar="URL", help="authorization server (iss)")
+    oauth.add_argument(
+        "--oauth-resource",
+        metavar="URL",
+        help="this server's public URL, the audience of its tokens (default http://HOST:PORT/mcp)",
+    )
+    oauth.add_argument(
+        "--oauth-tenant-claim", metavar="NAME", help="claim naming the tenant (default tenant)"
+    )
+    oauth.add_argument(
+        "--oauth-jwks-url", metavar="URL", help="the issuer's JWKS (default: from its metadata)"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -309,8 +360,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--watch-tenant", help="HTTP: the tenant the watched folders are indexed for (required)"
     )
+    _add_oauth_arguments(p)
     p.set_defaults(func=cmd_serve)
 
+    _register_token(sub)
+
+
+def _register_token(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
     tsub = t.add_subparsers(dest="token_command", required=True)
     add = tsub.add_parser("add", help="create a token for a tenant (printed once)")

@@ -190,6 +190,57 @@ def default_tokens_file() -> Path:
     return _data_dir() / "tokens.json"
 
 
+JwtAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"
+]
+"""Asymmetric JWS algorithms only: ``none`` and the HMAC family (HS*) are never accepted."""
+DEFAULT_JWT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "ES256")
+
+
+class OAuthSettings(BaseModel):
+    """OAuth 2.1 resource-server mode of the HTTP transports (server/oauth.py): bearer JWTs
+    from one authorization server instead of the tokens file. On when ``issuer`` is set."""
+
+    issuer: str | None = None
+    """The authorization server's issuer identifier (the ``iss`` every token must carry);
+    its keys come from its metadata (RFC 8414, else OpenID discovery) unless ``jwks_url``."""
+    resource: str | None = None
+    """This server's resource URL (RFC 8707/9728); default ``http://HOST:PORT/mcp`` (``/sse``)
+    as served. Set it to the public URL clients use behind a proxy."""
+    audience: str | None = None
+    """The ``aud`` tokens must carry; default the resource URL (RFC 8707 audience binding)."""
+    tenant_claim: str = "tenant"
+    """The claim naming the tenant a token acts for (e.g. ``org_id``); a token without it is
+    refused."""
+    read_scope: str = "retrieval:read"
+    """Scope that grants search and browse (``scope`` or ``scp`` claim)."""
+    write_scope: str = "retrieval:write"
+    """Scope that also grants the write tools of a server started with ``--allow-write``."""
+    jwks_url: str | None = None
+    """The issuer's JWKS URL, skipping metadata discovery."""
+    algorithms: list[JwtAlgorithm] = Field(default_factory=lambda: list(DEFAULT_JWT_ALGORITHMS))
+    leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    """Clock skew allowed on ``exp``, ``nbf`` and ``iat``."""
+    http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """Timeout of each metadata or JWKS request to the issuer."""
+    jwks_cache_seconds: float = Field(default=3600.0, gt=0)
+    """Keys are re-fetched this long after the last fetch (a retired key stops working)."""
+    jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+    """A token with an unknown ``kid`` re-fetches the keys (rotation), at most this often:
+    tokens with made-up key ids cannot make the server hammer the issuer."""
+
+    @model_validator(mode="after")
+    def _distinct_scopes(self) -> OAuthSettings:
+        if self.read_scope == self.write_scope or self.read_scope == "write":
+            raise ValueError("mcp.oauth.read_scope must differ from write_scope and 'write'")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """True when an issuer is configured."""
+        return bool(self.issuer)
+
+
 class McpServerSettings(BaseModel):
     """The MCP server: tenant binding, HTTP listener, tokens and per-tool caps."""
 
@@ -250,6 +301,9 @@ class McpServerSettings(BaseModel):
     """Least time between two progress notifications of one tool call (at most 4 a second)."""
     max_note_chars: int = Field(default=100_000, ge=1)
     """Longest text add_text accepts."""
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    """OAuth resource-server mode (``RETRIEVAL_MCP__OAUTH__ISSUER``, ``serve --oauth-issuer``);
+    with an issuer the HTTP transports take JWTs and never read the tokens file."""
 
 
 class Settings(BaseSettings):
@@ -312,8 +366,8 @@ class Settings(BaseSettings):
     @classmethod
     def from_cli(cls, args: object) -> Settings:
         """Settings from the environment and the config file, with the command line's
-        ``--store``, ``--reranker``, ``--tokens-file``, ``--allow-write`` and ``--root``
-        (added to the configured roots) applied where given: the one way
+        ``--store``, ``--reranker``, ``--tokens-file``, ``--allow-write``, ``--root``
+        (added to the configured roots) and ``--oauth-*`` applied where given: the one way
         every ``retrieval-mcp`` command builds its settings."""
         overrides: dict[str, Any] = {}
         store, reranker = getattr(args, "store", None), getattr(args, "reranker", None)
@@ -330,6 +384,10 @@ class Settings(BaseSettings):
         roots = getattr(args, "root", None)
         if roots:
             settings.mcp.roots = [*settings.mcp.roots, *(Path(r) for r in roots)]
+        for name in ("issuer", "resource", "tenant_claim", "jwks_url"):
+            value = getattr(args, f"oauth_{name}", None)  # serve --oauth-*
+            if value:
+                setattr(settings.mcp.oauth, name, value)
         return settings
 
     @property

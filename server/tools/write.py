@@ -15,7 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from server.auth import WRITE_SCOPE, request_scopes
+from server.auth import WRITE_SCOPE, request_scopes, write_refusal
 from server.ingest.notes import MetadataValue, NoteResult
 from server.ingest.removal import RemoveResult
 from server.jobs import Job, JobManager, JobState, JobView, job_progress, progress_message
@@ -51,10 +51,7 @@ def require_write(ctx: Context) -> AppState:
         raise ToolError("writes are disabled on this server (start it with --allow-write)")
     scopes = request_scopes(ctx.request_context.request)
     if scopes is not None and WRITE_SCOPE not in scopes:
-        raise ToolError(
-            "this token may only read; writing needs a token made with "
-            "`retrieval-mcp token add --scope write`"
-        )
+        raise ToolError(write_refusal(ctx.request_context.request))
     return state
 
 
