@@ -63,6 +63,8 @@ def open_client(location: str, api_key: str | None = None, timeout: int = 30) ->
             f"unsupported Qdrant location {location!r}: expected http(s)://host:port "
             "(a server or cluster) or path:/dir (qdrant-client's local mode)"
         )
+    # an unreachable server is reported once, by the caller's first request
+    warnings.filterwarnings("ignore", message="Failed to obtain server version")
     try:
         return QdrantClient(url=location, api_key=api_key, timeout=timeout)
     except Exception as exc:  # e.g. a port that is not a number
