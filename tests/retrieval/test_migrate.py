@@ -315,5 +315,5 @@ def test_a_bad_location_is_one_readable_line(location: str) -> None:
 
 
 def test_an_unreachable_server_is_one_readable_line() -> None:
-    with pytest.raises(StoreError, match="cannot reach Qdrant at http://127.0.0.1:1"):
+    with pytest.raises(StoreError, match=r"cannot reach Qdrant at http://127\.0\.0\.1:1"):
         QdrantStore.connect("http://127.0.0.1:1", timeout=2)
