@@ -176,7 +176,11 @@ def register(sub: Any) -> None:
         type=_positive,
         help="stop after this many upserts (exit 3); the next run continues",
     )
-    p.add_argument("--restart", action="store_true", help="ignore checkpoints, copy everything")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete the target's copy of each collection first, then copy it whole",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=cmd_migrate)
 

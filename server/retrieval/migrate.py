@@ -46,7 +46,9 @@ class MigrateOptions:
     max_batches: int | None = None
     """Stop after this many pages in this run (the rest is copied by the next run)."""
     restart: bool = False
-    """Ignore checkpoints: copy every collection from its first point again."""
+    """Start over: delete the target's copy of each collection, then copy it whole (the way to
+    bring over a store that changed after it was migrated, or to repair a target that failed
+    verification)."""
     progress: bool = True
     """A tqdm bar per collection on stderr."""
 
@@ -134,8 +136,10 @@ def copy_collection(
     ones) once the checkpoint is read and after each page is upserted and recorded.
     """
     report = CollectionReport(name, source.count(name, None))
+    if options.restart and target.has_collection(name):
+        target.client.delete_collection(name)
     prepare_collection(source, target, name)
-    checkpoint = Checkpoint() if options.restart else Checkpoint.read(target, name)
+    checkpoint = Checkpoint.read(target, name)
     if checkpoint.complete:
         report.complete = True
         return report

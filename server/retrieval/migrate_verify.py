@@ -49,7 +49,10 @@ def verify_collection(
 
 
 def _failed(name: str, what: str) -> MigrationError:
-    return MigrationError(f"verification failed: collection {name!r}: {what}")
+    return MigrationError(
+        f"verification failed: collection {name!r}: {what} "
+        "(migrate --restart copies it again from scratch)"
+    )
 
 
 def _verify_layout(source: EdgeStore, target: QdrantStore, name: str) -> None:

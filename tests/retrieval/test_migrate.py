@@ -22,7 +22,12 @@ from server.errors import StoreError
 from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.migrate import Checkpoint, MigrateOptions, MigrationError
-from server.retrieval.point_copy import edge_page, point_difference, target_points
+from server.retrieval.point_copy import (
+    edge_page,
+    point_difference,
+    target_points,
+    target_tenant_counts,
+)
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import StoredPoint, point_id
@@ -205,6 +210,23 @@ def test_a_complete_migration_is_verified_again_not_copied_again(
     assert restarted.reports[0].copied_now == 23 and target.count("docs", None) == 23
 
 
+def test_restart_repairs_a_target_that_failed_verification(
+    source: EdgeStore, target: QdrantStore
+) -> None:
+    """--restart starts over: a point the source no longer has does not survive it."""
+    run_migration(source, target, ["docs"], MigrateOptions())
+    _add_foreign(source, target)
+    with pytest.raises(MigrationError):
+        run_migration(source, target, ["docs"], MigrateOptions())
+    repaired = run_migration(source, target, ["docs"], MigrateOptions(restart=True))
+    assert repaired.complete and repaired.reports[0].sampled == 23
+    assert point_copy_tenants(target) == {"acme": 8, "globex": 8, "initech": 7}
+
+
+def point_copy_tenants(target: QdrantStore) -> dict[str, int]:
+    return target_tenant_counts(target, "docs")
+
+
 def _first_id(source: EdgeStore) -> str:
     return _all_points(source, "docs")[0].id
 
@@ -272,6 +294,7 @@ def test_verification_fails_on_a_tampered_target(
         run_migration(source, target, ["docs"], MigrateOptions())
     text = str(failure.value)
     assert text.startswith("verification failed: collection 'docs': ") and "\n" not in text
+    assert text.endswith("(migrate --restart copies it again from scratch)")
     assert message in text
 
 
