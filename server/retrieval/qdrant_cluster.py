@@ -8,6 +8,11 @@ creation as they are. ``tenant_shards`` switches a new collection to custom shar
 tiered multitenancy: one shared shard key (:data:`DEFAULT_SHARD_KEY`) for the many small
 tenants and one key per large tenant, each point written under its tenant's key. Reads need no
 key: a read without one searches every shard key, and the tenant filter still isolates tenants.
+
+The tenant shard keys a collection was created with are recorded in its metadata
+(:data:`SHARD_LAYOUT_KEY`) and writes are routed by that record, never by the current setting:
+a point re-written under another key than its first copy would exist twice. Changing
+``tenant_shards`` therefore applies to collections created afterwards (migrate --restart).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_SHARD_KEY = "default"
 """The shard key of every tenant without a dedicated one (custom sharding only)."""
 LOCAL_PREFIX = "path:"
+SHARD_LAYOUT_KEY = "retrieval_mcp_tenant_shards"
+"""Collection metadata key: the tenants with a dedicated shard key (custom sharding only)."""
 
 T = TypeVar("T")
 
@@ -91,6 +98,7 @@ def creation_params(cluster: QdrantClusterSettings) -> dict[str, Any]:
         params["replication_factor"] = cluster.replication_factor
     if uses_shard_keys(cluster):
         params["sharding_method"] = models.ShardingMethod.CUSTOM
+        params["metadata"] = {SHARD_LAYOUT_KEY: list(cluster.tenant_shards)}
     elif cluster.shard_number is not None:
         params["shard_number"] = cluster.shard_number
     return params
@@ -110,6 +118,12 @@ def create_shard_keys(client: QdrantClient, name: str, cluster: QdrantClusterSet
             shards_number=cluster.shard_number if key == DEFAULT_SHARD_KEY else None,
             replication_factor=cluster.replication_factor,
         )
+
+
+def recorded_layout(metadata: dict[str, Any] | None) -> QdrantClusterSettings:
+    """The tenant shard keys a collection was created with (none: no custom sharding)."""
+    tenants = (metadata or {}).get(SHARD_LAYOUT_KEY)
+    return QdrantClusterSettings(tenant_shards=[str(t) for t in tenants or []])
 
 
 def shard_key(cluster: QdrantClusterSettings, tenant: str) -> str | None:

@@ -7,6 +7,7 @@ qdrant_cluster.py, which also lays collections out across a cluster).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from server.retrieval.types import FilterValue
 from server.settings import QdrantClusterSettings
 
 _META_KEY = "retrieval_mcp"
+logger = logging.getLogger(__name__)
 
 
 def _client_filter(
@@ -73,6 +75,7 @@ class QdrantStore:
         self.cluster = cluster or QdrantClusterSettings()
         """Shards, replicas and tenant shard keys for the collections this store creates."""
         self._meta_lock = threading.RLock()
+        self._layouts: dict[str, QdrantClusterSettings] = {}
 
     @classmethod
     def connect(
@@ -109,6 +112,7 @@ class QdrantStore:
         part_vectors: bool = False,
     ) -> None:
         if not self.has_collection(name):
+            self._layouts.pop(name, None)
             vectors = {
                 DENSE_VECTOR: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
             }
@@ -130,6 +134,13 @@ class QdrantStore:
                 **qdrant_cluster.creation_params(self.cluster),
             )
             qdrant_cluster.create_shard_keys(self.client, name, self.cluster)
+        elif self._layout(name).tenant_shards != self.cluster.tenant_shards:
+            logger.warning(
+                "collection %r keeps the tenant shard keys it was created with (%s); "
+                "tenant_shards applies to new collections",
+                name,
+                ", ".join(self._layout(name).tenant_shards) or "none",
+            )
         existing = set(self.client.get_collection(name).payload_schema or {})
         for field_name, kind in payload_indexes.items():
             if field_name not in existing:
@@ -150,7 +161,7 @@ class QdrantStore:
 
     def _upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
         groups = qdrant_cluster.by_shard_key(
-            self.cluster, points, lambda p: qdrant_cluster.tenant_of_payload(p.payload)
+            self._layout(name), points, lambda p: qdrant_cluster.tenant_of_payload(p.payload)
         )
         for key, group in groups.items():
             self.client.upsert(
@@ -181,11 +192,21 @@ class QdrantStore:
         self, name: str, vectors: Sequence[tuple[str, SparseVector]]
     ) -> dict[str | None, list[tuple[str, SparseVector]]]:
         """Updates grouped by the shard key their points live under (read from their tenant)."""
-        if not qdrant_cluster.uses_shard_keys(self.cluster):
+        layout = self._layout(name)
+        if not qdrant_cluster.uses_shard_keys(layout):
             return {None: list(vectors)}
         records = self.client.retrieve(name, ids=[pid for pid, _ in vectors], with_payload=True)
         tenants = {str(r.id): qdrant_cluster.tenant_of_payload(r.payload) for r in records}
-        return qdrant_cluster.by_shard_key(self.cluster, vectors, lambda v: tenants.get(v[0], ""))
+        return qdrant_cluster.by_shard_key(layout, vectors, lambda v: tenants.get(v[0], ""))
+
+    def _layout(self, name: str) -> QdrantClusterSettings:
+        """The tenant shard keys the collection was created with (read once, then cached)."""
+        layout = self._layouts.get(name)
+        if layout is None:
+            metadata = self.client.get_collection(name).config.metadata
+            layout = qdrant_cluster.recorded_layout(metadata)
+            self._layouts[name] = layout
+        return layout
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one

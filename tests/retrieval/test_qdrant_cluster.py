@@ -22,8 +22,10 @@ from server.errors import RetrievalError
 from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.qdrant_cluster import (
     DEFAULT_SHARD_KEY,
+    SHARD_LAYOUT_KEY,
     by_shard_key,
     creation_params,
+    recorded_layout,
     shard_key,
 )
 from server.retrieval.qdrant_store import QdrantStore
@@ -65,7 +67,11 @@ def test_creation_parameters() -> None:
     # custom sharding: the shard number belongs to each shard key, not to the collection
     assert creation_params(
         QdrantClusterSettings(shard_number=4, replication_factor=3, tenant_shards=["bigco"])
-    ) == {"replication_factor": 3, "sharding_method": models.ShardingMethod.CUSTOM}
+    ) == {
+        "replication_factor": 3,
+        "sharding_method": models.ShardingMethod.CUSTOM,
+        "metadata": {SHARD_LAYOUT_KEY: ["bigco"]},
+    }
 
 
 @given(
@@ -122,3 +128,26 @@ def test_a_store_configured_for_a_cluster_reads_and_writes_in_local_mode(
     assert response.final[0].id == point_id("small", "docs", "s", 0)
     sharded.delete("docs", "big")
     assert sharded.count("docs", None) == 12
+
+
+def test_writes_follow_the_shard_keys_a_collection_was_created_with(
+    sharded: QdrantStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A point re-written under another key than its first copy would exist twice: a changed
+    tenant_shards setting must not move the routing of an existing collection."""
+    sharded.ensure_collection("docs", 4, BASE_PAYLOAD_INDEXES)
+    metadata = sharded.client.get_collection("docs").config.metadata
+    assert recorded_layout(metadata) == QdrantClusterSettings(tenant_shards=["big"])
+    later = QdrantStore(sharded.client, QdrantClusterSettings(tenant_shards=["small"]))
+    later.ensure_collection("docs", 4, BASE_PAYLOAD_INDEXES)
+    assert "keeps the tenant shard keys it was created with (big)" in caplog.text
+    later.upsert("docs", [_point("small", 1), _point("big", 1)])
+    sharded.upsert("docs", [_point("small", 1)])
+    assert later.count("docs", None) == 2
+    assert recorded_layout(later.client.get_collection("docs").config.metadata).tenant_shards == [
+        "big"
+    ]
+    plain = QdrantStore(QdrantClient(location=":memory:"))
+    plain.ensure_collection("docs", 4, BASE_PAYLOAD_INDEXES)
+    assert recorded_layout(plain.client.get_collection("docs").config.metadata).tenant_shards == []
+    plain.close()
