@@ -72,8 +72,9 @@ def _verify_layout(source: EdgeStore, target: QdrantStore, name: str) -> None:
 def sample_ids(
     source: EdgeStore, name: str, points: int, sample: int, rng: random.Random
 ) -> list[str]:
-    """Every id when ``points <= sample``; else up to ``sample`` distinct ids, each the first at
-    or after a random UUID (ids are UUIDs; past the last one, the first id)."""
+    """Every id when ``points <= sample``; else ``sample`` distinct ids (fewer only after 4x as
+    many draws), each the first at or after a random UUID (ids are UUIDs; past the last one,
+    the first id)."""
     if points <= sample:
         ids: list[str] = []
         offset: str | None = None
@@ -83,7 +84,9 @@ def sample_ids(
             if offset is None:
                 return ids
     chosen: dict[str, None] = {}
-    for _ in range(sample):
+    for _ in range(4 * sample):  # draws land on the same point now and then
+        if len(chosen) >= sample:
+            break
         start = str(uuid.UUID(int=rng.getrandbits(128)))
         found, _ = point_copy.edge_ids(source, name, start, 1)
         if not found:
