@@ -6,11 +6,13 @@ local mode persisted in ``/dir`` (pure Python, one process; for tests and trials
 Layout (``QdrantClusterSettings``): shard number and replication factor go to collection
 creation as they are. ``tenant_shards`` switches a new collection to custom sharding, Qdrant's
 tiered multitenancy: one shared shard key (:data:`DEFAULT_SHARD_KEY`) for the many small
-tenants and one key per large tenant, each point written under its tenant's key. Reads need no
-key: a read without one searches every shard key, and the tenant filter still isolates tenants.
+tenants and one key per large tenant, each point written under its tenant's key. Searches go to
+the tenant's key only; the other reads (counts, scrolls, deletes by filter) name no key, so they
+cover every shard key, and the tenant filter isolates tenants there as everywhere.
 
 The tenant shard keys a collection was created with are recorded in its metadata
-(:data:`SHARD_LAYOUT_KEY`) and writes are routed by that record, never by the current setting:
+(:data:`SHARD_LAYOUT_KEY`) and writes and searches are routed by that record, never by the
+current setting:
 a point re-written under another key than its first copy would exist twice. Changing
 ``tenant_shards`` therefore applies to collections created afterwards (migrate --restart).
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -199,6 +199,21 @@ class QdrantStore:
         tenants = {str(r.id): qdrant_cluster.tenant_of_payload(r.payload) for r in records}
         return qdrant_cluster.by_shard_key(layout, vectors, lambda v: tenants.get(v[0], ""))
 
+    def _routed(
+        self, name: str, tenant: str
+    ) -> Callable[[list[models.QueryRequest]], list[models.QueryRequest]]:
+        """Sends a tenant's queries to its shard key only (custom sharding; the key is the one
+        its points were written under, see :meth:`_layout`)."""
+        key = qdrant_cluster.shard_key(self._layout(name), tenant)
+
+        def route(requests: list[models.QueryRequest]) -> list[models.QueryRequest]:
+            if key is not None:
+                for query in requests:
+                    query.shard_key = key
+            return requests
+
+        return route
+
     def _layout(self, name: str) -> QdrantClusterSettings:
         """The tenant shard keys the collection was created with (read once, then cached)."""
         layout = self._layouts.get(name)
@@ -212,12 +227,15 @@ class QdrantStore:
         """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one
         ``query_batch_points`` call."""
         plan = QueryPlan.build(request)
+        route = self._routed(name, request.tenant)
         results = self.client.query_batch_points(
-            name, requests=qdrant_convert.round_one(plan.round_one)
+            name, requests=route(qdrant_convert.round_one(plan.round_one))
         )
         second = plan.round_two([qdrant_convert.found(r.points) for r in results])
         answers = (
-            self.client.query_batch_points(name, requests=qdrant_convert.round_two(second.requests))
+            self.client.query_batch_points(
+                name, requests=route(qdrant_convert.round_two(second.requests))
+            )
             if second.requests
             else []
         )

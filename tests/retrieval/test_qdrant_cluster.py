@@ -126,6 +126,14 @@ def test_a_store_configured_for_a_cluster_reads_and_writes_in_local_mode(
         "docs", HybridQuery("small", limit=3, candidates=10, sparse=SparseVector([7], [1.0]))
     )
     assert response.final[0].id == point_id("small", "docs", "s", 0)
+    big = sharded.query(
+        "docs", HybridQuery("big", limit=3, candidates=10, sparse=SparseVector([7], [1.0]))
+    )
+    assert big.final[0].id == point_id("big", "docs", "s", 0)
+    # what a server would be sent: each search names the tenant's shard key
+    for tenant, key in (("big", "big"), ("small", DEFAULT_SHARD_KEY)):
+        routed = sharded._routed("docs", tenant)([models.QueryRequest(query=[1.0, 0, 0, 0])])
+        assert routed[0].shard_key == key
     sharded.delete("docs", "big")
     assert sharded.count("docs", None) == 12
 
