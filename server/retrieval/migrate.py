@@ -59,7 +59,10 @@ class Checkpoint:
 
     next_offset: str | None = None
     copied: int = 0
+    pages_done: bool = False
+    """Every page is in (the metadata may still be missing)."""
     complete: bool = False
+    """Pages and metadata are in."""
 
     @classmethod
     def read(cls, target: QdrantStore, name: str) -> Checkpoint:
@@ -71,11 +74,17 @@ class Checkpoint:
         return cls(
             None if offset is None else str(offset),
             int(raw.get("copied") or 0),
+            bool(raw.get("pages_done")),
             bool(raw.get("complete")),
         )
 
     def write(self, target: QdrantStore, name: str) -> None:
-        state = {"next_offset": self.next_offset, "copied": self.copied, "complete": self.complete}
+        state = {
+            "next_offset": self.next_offset,
+            "copied": self.copied,
+            "pages_done": self.pages_done,
+            "complete": self.complete,
+        }
         target.client.update_collection(name, metadata={CHECKPOINT_KEY: state})
 
 
@@ -143,24 +152,21 @@ def copy_collection(
     if checkpoint.complete:
         report.complete = True
         return report
-    report.resumed = checkpoint.next_offset is not None
-    offset = checkpoint.next_offset
+    report.resumed = checkpoint.copied > 0
     if on_page is not None:
         on_page(checkpoint.copied)
-    while True:
+    while not checkpoint.pages_done:
         if not budget.spend():
             return report
-        points, offset = point_copy.edge_page(source, name, offset, options.batch)
+        points, offset = point_copy.edge_page(source, name, checkpoint.next_offset, options.batch)
         target.upsert(name, points)
-        checkpoint = Checkpoint(offset, checkpoint.copied + len(points))
+        checkpoint = Checkpoint(offset, checkpoint.copied + len(points), offset is None)
         checkpoint.write(target, name)
         report.copied_now += len(points)
         if on_page is not None:
             on_page(checkpoint.copied)
-        if offset is None:
-            break
     target.write_meta(name, source.read_meta(name))
-    Checkpoint(None, checkpoint.copied, complete=True).write(target, name)
+    Checkpoint(None, checkpoint.copied, pages_done=True, complete=True).write(target, name)
     report.complete = True
     return report
 

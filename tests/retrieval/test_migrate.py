@@ -206,6 +206,19 @@ def test_a_lost_checkpoint_copies_pages_again_without_duplicates(
     assert target.count("docs", None) == 23
 
 
+def test_a_run_stopped_after_the_last_page_only_copies_the_statistics(
+    source: EdgeStore, target: QdrantStore
+) -> None:
+    """Killed between the last page and the metadata: the next run copies no page again."""
+    run_migration(source, target, ["docs"], MigrateOptions(batch=10))
+    assert Checkpoint.read(target, "docs") == Checkpoint(None, 23, pages_done=True, complete=True)
+    target.write_meta("docs", {})  # the state such a kill leaves
+    Checkpoint(None, 23, pages_done=True).write(target, "docs")
+    result = run_migration(source, target, ["docs"], MigrateOptions(batch=10))
+    assert result.complete and result.reports[0].copied_now == 0
+    assert target.read_meta("docs") == META
+
+
 def test_a_complete_migration_is_verified_again_not_copied_again(
     source: EdgeStore, target: QdrantStore
 ) -> None:
