@@ -1,4 +1,5 @@
-"""Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token}``.
+"""Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token,
+migrate}``.
 
 Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
 (exit code 2), never a traceback. ``index``, ``eval`` and ``bench`` run the evaluation package
@@ -253,8 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     from server.cli_mcp import register as register_mcp_commands
+    from server.cli_migrate import register as register_migrate_command
 
     register_mcp_commands(sub)
+    register_migrate_command(sub)
     return parser
 
 

@@ -134,6 +134,24 @@ class WatchSettings(BaseModel):
     """Wait before retrying a batch whose ingest failed (store busy, model loading)."""
 
 
+class QdrantClusterSettings(BaseModel):
+    """Collection settings for a Qdrant cluster (``RETRIEVAL_QDRANT_CLUSTER__*``), applied when
+    a collection is created on the server (``qdrant_url``; ``retrieval-mcp migrate``).
+
+    Qdrant's own defaults where None. qdrant-client's local mode ignores all three (it has one
+    shard and no replicas). See README, "Moving to a Qdrant server or cluster".
+    """
+
+    shard_number: int | None = Field(default=None, ge=1, le=1024)
+    """Shards per collection (with ``tenant_shards``: shards of the shared ``default`` key)."""
+    replication_factor: int | None = Field(default=None, ge=1, le=64)
+    """Copies of each shard across the cluster's peers."""
+    tenant_shards: list[str] = Field(default_factory=list)
+    """Tenants large enough for a dedicated shard key of their own (Qdrant's tiered
+    multitenancy): the collection uses custom sharding, these tenants' points live under the key
+    named after the tenant, every other tenant's under the shared key ``default``."""
+
+
 def _default_domains() -> dict[Domain, DomainSettings]:
     # Chosen by `make sweep-<domain>` (README, "Evaluation"): the best worst-set nDCG@10 over
     # each domain's tuning sets (tune parts; held-out parts reported). docs and code keep DBSF
@@ -320,6 +338,8 @@ class Settings(BaseSettings):
     qdrant_url: str | None = None
     """URL of a Qdrant server or cluster; when set, the embedded store is not used."""
     qdrant_api_key: SecretStr | None = None
+    qdrant_cluster: QdrantClusterSettings = Field(default_factory=QdrantClusterSettings)
+    """Shards, replicas and tenant shard keys of collections created on a Qdrant server."""
 
     embedding_model: str = BUNDLED_EMBEDDING_MODEL
     """Sentence-transformers model id or local path; the default loads the bundled weights."""

@@ -179,6 +179,11 @@ class EdgeStore:
             self._shards[name] = shard
             return shard
 
+    def shard(self, name: str) -> qe.EdgeShard:
+        """The open Qdrant Edge shard of a collection (for whole-store tools: migrate);
+        StoreError when it does not exist."""
+        return self._shard(name)
+
     def has_collection(self, name: str) -> bool:
         return (self._shard_dir(name) / "edge_config.json").exists()
 

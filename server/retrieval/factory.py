@@ -32,7 +32,7 @@ def open_store(settings: Settings) -> VectorStore:
     """
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return QdrantStore.connect(settings.qdrant_url, api_key)
+        return QdrantStore.connect(settings.qdrant_url, api_key, cluster=settings.qdrant_cluster)
     return SharedStore(settings.store_path)
 
 

@@ -1,19 +1,21 @@
 """Remote store on qdrant-client: a Qdrant server or cluster by URL, one collection per domain.
 
 qdrant-client's local mode (``QdrantClient(path=...)`` / ``":memory:"``) runs the same API in
-pure Python; tests use it as the stand-in for a server.
+pure Python; tests use it as the stand-in for a server (``path:/dir`` as the URL, see
+qdrant_cluster.py, which also lays collections out across a cluster).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
 
 from server.errors import StoreError
-from server.retrieval import qdrant_convert
+from server.retrieval import qdrant_cluster, qdrant_convert
 from server.retrieval.qdrant_convert import client_filter, client_sparse
 from server.retrieval.query_plan import QueryPlan
 from server.retrieval.sparse import SparseVector
@@ -30,8 +32,10 @@ from server.retrieval.store import (
     filter_conditions,
 )
 from server.retrieval.types import FilterValue
+from server.settings import QdrantClusterSettings
 
 _META_KEY = "retrieval_mcp"
+logger = logging.getLogger(__name__)
 
 
 def _client_filter(
@@ -66,19 +70,30 @@ class QdrantStore:
     of collection metadata), which the pipeline's recount check repairs on its next run.
     """
 
-    def __init__(self, client: QdrantClient) -> None:
+    def __init__(self, client: QdrantClient, cluster: QdrantClusterSettings | None = None) -> None:
         self.client = client
+        self.cluster = cluster or QdrantClusterSettings()
+        """Shards, replicas and tenant shard keys for the collections this store creates."""
         self._meta_lock = threading.RLock()
+        self._layouts: dict[str, QdrantClusterSettings] = {}
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None = None, timeout: int = 30) -> QdrantStore:
-        """Connect to a Qdrant server or cluster; fails fast with a readable StoreError."""
-        client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+    def connect(
+        cls,
+        url: str,
+        api_key: str | None = None,
+        timeout: int = 30,
+        cluster: QdrantClusterSettings | None = None,
+    ) -> QdrantStore:
+        """Connect to a Qdrant server or cluster (``http(s)://``) or a local-mode folder
+        (``path:/dir``); fails fast with a readable StoreError."""
+        client = qdrant_cluster.open_client(url, api_key, timeout)
         try:
             client.get_collections()
         except Exception as exc:
+            client.close()
             raise StoreError(f"cannot reach Qdrant at {url}: {exc}") from None
-        return cls(client)
+        return cls(client, cluster)
 
     def has_collection(self, name: str) -> bool:
         return bool(self.client.collection_exists(name))
@@ -97,6 +112,7 @@ class QdrantStore:
         part_vectors: bool = False,
     ) -> None:
         if not self.has_collection(name):
+            self._layouts.pop(name, None)
             vectors = {
                 DENSE_VECTOR: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
             }
@@ -115,6 +131,15 @@ class QdrantStore:
                 sparse_vectors_config={
                     SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
+                **qdrant_cluster.creation_params(self.cluster),
+            )
+            qdrant_cluster.create_shard_keys(self.client, name, self.cluster)
+        elif self._layout(name).tenant_shards != self.cluster.tenant_shards:
+            logger.warning(
+                "collection %r keeps the tenant shard keys it was created with (%s); "
+                "tenant_shards applies to new collections",
+                name,
+                ", ".join(self._layout(name).tenant_shards) or "none",
             )
         existing = set(self.client.get_collection(name).payload_schema or {})
         for field_name, kind in payload_indexes.items():
@@ -135,37 +160,82 @@ class QdrantStore:
                 self.adjust_meta(name, meta_deltas)
 
     def _upsert(self, name: str, points: Sequence[StoredPoint]) -> None:
-        self.client.upsert(
-            name,
-            points=[
-                models.PointStruct(id=p.id, vector=_client_vectors(p), payload=p.payload)
-                for p in points
-            ],
-            wait=True,
+        groups = qdrant_cluster.by_shard_key(
+            self._layout(name), points, lambda p: qdrant_cluster.tenant_of_payload(p.payload)
         )
+        for key, group in groups.items():
+            self.client.upsert(
+                name,
+                points=[
+                    models.PointStruct(id=p.id, vector=_client_vectors(p), payload=p.payload)
+                    for p in group
+                ],
+                wait=True,
+                shard_key_selector=key,
+            )
 
     def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
         if not vectors:
             return
-        self.client.update_vectors(
-            name,
-            points=[
-                models.PointVectors(id=pid, vector={SPARSE_VECTOR: client_sparse(v)})
-                for pid, v in vectors
-            ],
-            wait=True,
-        )
+        for key, group in self._by_stored_shard_key(name, vectors).items():
+            self.client.update_vectors(
+                name,
+                points=[
+                    models.PointVectors(id=pid, vector={SPARSE_VECTOR: client_sparse(v)})
+                    for pid, v in group
+                ],
+                wait=True,
+                shard_key_selector=key,
+            )
+
+    def _by_stored_shard_key(
+        self, name: str, vectors: Sequence[tuple[str, SparseVector]]
+    ) -> dict[str | None, list[tuple[str, SparseVector]]]:
+        """Updates grouped by the shard key their points live under (read from their tenant)."""
+        layout = self._layout(name)
+        if not qdrant_cluster.uses_shard_keys(layout):
+            return {None: list(vectors)}
+        records = self.client.retrieve(name, ids=[pid for pid, _ in vectors], with_payload=True)
+        tenants = {str(r.id): qdrant_cluster.tenant_of_payload(r.payload) for r in records}
+        return qdrant_cluster.by_shard_key(layout, vectors, lambda v: tenants.get(v[0], ""))
+
+    def _routed(
+        self, name: str, tenant: str
+    ) -> Callable[[list[models.QueryRequest]], list[models.QueryRequest]]:
+        """Sends a tenant's queries to its shard key only (custom sharding; the key is the one
+        its points were written under, see :meth:`_layout`)."""
+        key = qdrant_cluster.shard_key(self._layout(name), tenant)
+
+        def route(requests: list[models.QueryRequest]) -> list[models.QueryRequest]:
+            if key is not None:
+                for query in requests:
+                    query.shard_key = key
+            return requests
+
+        return route
+
+    def _layout(self, name: str) -> QdrantClusterSettings:
+        """The tenant shard keys the collection was created with (read once, then cached)."""
+        layout = self._layouts.get(name)
+        if layout is None:
+            metadata = self.client.get_collection(name).config.metadata
+            layout = qdrant_cluster.recorded_layout(metadata)
+            self._layouts[name] = layout
+        return layout
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one
         ``query_batch_points`` call."""
         plan = QueryPlan.build(request)
+        route = self._routed(name, request.tenant)
         results = self.client.query_batch_points(
-            name, requests=qdrant_convert.round_one(plan.round_one)
+            name, requests=route(qdrant_convert.round_one(plan.round_one))
         )
         second = plan.round_two([qdrant_convert.found(r.points) for r in results])
         answers = (
-            self.client.query_batch_points(name, requests=qdrant_convert.round_two(second.requests))
+            self.client.query_batch_points(
+                name, requests=route(qdrant_convert.round_two(second.requests))
+            )
             if second.requests
             else []
         )
