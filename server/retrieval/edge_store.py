@@ -39,6 +39,7 @@ from server.retrieval.store import (
     changed_meta,
     filter_conditions,
 )
+from server.retrieval.store_identity import StoreIdentity, process_alive, process_start_time
 from server.retrieval.types import FilterValue
 
 LOCK_FILE = "store.lock"
@@ -66,11 +67,20 @@ def _index_params(kind: IndexKind) -> Any:
 
 @dataclass(frozen=True)
 class LockInfo:
-    """What a lock file says: the holder line, its pid and the socket it serves on (if any)."""
+    """What a lock file says: the holder line, its pid, and the notes below it.
+
+    Everything here is a claim, not a proof (the file may have been copied with its store, or
+    left by a killed holder): ``started`` (the holder's start time, see
+    :func:`~server.retrieval.store_identity.process_start_time`) tells a live holder from a
+    recycled pid, and ``store`` (the identity of the directory it locked) a copy from the
+    original. ``socket`` is a hint for clients, never a path to remove.
+    """
 
     holder: str = ""
     pid: int | None = None
     socket: str | None = None
+    started: int | None = None
+    store: StoreIdentity | None = None
 
     @classmethod
     def parse(cls, text: str) -> LockInfo:
@@ -78,7 +88,18 @@ class LockInfo:
         holder = lines[0].strip() if lines else ""
         match = re.match(r"pid (\d+)", holder)
         notes = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
-        return cls(holder, int(match.group(1)) if match else None, notes.get("socket"))
+        started = notes.get("started", "")
+        return cls(
+            holder,
+            int(match.group(1)) if match else None,
+            notes.get("socket"),
+            int(started) if started.isdigit() else None,
+            StoreIdentity.parse(notes.get("store")),
+        )
+
+    def holder_alive(self) -> bool:
+        """True when the recorded holder still runs (same pid and start time)."""
+        return process_alive(self.pid, self.started)
 
 
 def read_lock_info(root: Path) -> LockInfo:
@@ -117,8 +138,11 @@ class StoreLock:
         handle.truncate()
         command = " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
         handle.write(f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
-        handle.flush()
         self._handle = handle
+        started = process_start_time(os.getpid())
+        if started is not None:
+            self.note("started", str(started))
+        self.note("store", str(StoreIdentity.of(self.path.parent)))
 
     def note(self, key: str, value: str) -> None:
         """Add a ``key value`` line to the held lock file (read by other processes)."""

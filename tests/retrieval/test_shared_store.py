@@ -28,6 +28,7 @@ from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore, read_lock_info
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble, open_store
+from server.retrieval.owner_socket import socket_is_live
 from server.retrieval.shared_store import (
     FORWARDED_METHODS,
     PROTOCOL_METHODS,
@@ -535,6 +536,42 @@ def test_a_silent_owner_times_out_instead_of_hanging(owner_process: _Owner, tmp_
         client.close()
     with SharedStoreClient(tmp_path / "store") as again:  # the owner serves again
         assert again.count(COLLECTION, None) == 4
+
+
+def test_opening_a_copy_leaves_the_original_owner_and_its_clients_working(
+    owner_process: _Owner, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    original_socket = Path(str(read_lock_info(root).socket))
+    client = SharedStore(root)
+    assert not client.is_owner and client.count(COLLECTION, None) == 4
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(root), str(copy)], check=True)
+    assert read_lock_info(copy).socket == str(original_socket)  # the copied claim
+    try:
+        copied = SharedStore(copy)
+        try:
+            assert copied.is_owner  # the copy is a store of its own, free to open
+            assert copied.count(COLLECTION, None) == 4
+            copied.upsert(COLLECTION, [_point(9, "copy")])
+            assert socket_is_live(original_socket)
+            assert read_lock_info(copy).socket != str(original_socket)
+            # the original's existing client and a new process both still reach the original
+            assert client.count(COLLECTION, None) == 4
+            with SharedStoreClient(root) as newcomer:
+                assert newcomer.owner_pid == owner_process.proc.pid
+                assert newcomer.count(COLLECTION, None) == 4  # not the copy's 5
+            # and a client of the copy reaches the copy's owner, not the original
+            with SharedStoreClient(copy) as copy_client:
+                assert copy_client.owner_pid == os.getpid()
+                assert copy_client.count(COLLECTION, None) == 5
+        finally:
+            copied.close()
+        assert socket_is_live(original_socket)
+        owner_process.send("count")
+        assert owner_process.expect("count") == "count 4"
+    finally:
+        client.close()
 
 
 class SharedStoreClient:
