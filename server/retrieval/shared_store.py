@@ -40,7 +40,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from server.errors import StoreError, StoreLockedError
-from server.retrieval.edge_store import EdgeStore, LockInfo, read_lock_info
+from server.retrieval.edge_store import (
+    DEFAULT_DISK_RESERVE_MB,
+    EdgeStore,
+    LockInfo,
+    read_lock_info,
+)
 from server.retrieval.owner_socket import listen_first_free, socket_paths_for, still_bound
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
@@ -407,8 +412,10 @@ class SharedStore:
     call_timeout_s = 3600.0
     """Longest any one forwarded call may take."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, disk_reserve_mb: int = DEFAULT_DISK_RESERVE_MB) -> None:
         self.root = Path(root).expanduser()
+        self.disk_reserve_mb = disk_reserve_mb
+        """Applied by whichever process owns the store (its own setting, see EdgeStore)."""
         self._state = threading.RLock()
         self._owner: StoreOwner | None = None
         self._connection: _Connection | None = None
@@ -537,7 +544,7 @@ class SharedStore:
 
     def _become_owner(self) -> bool:
         try:
-            store = EdgeStore(self.root)
+            store = EdgeStore(self.root, self.disk_reserve_mb)
         except StoreLockedError:
             return False
         owner = StoreOwner(store)
