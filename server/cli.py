@@ -1,4 +1,4 @@
-"""Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token}``.
+"""Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token,doctor}``.
 
 Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
 (exit code 2), never a traceback. ``index``, ``eval`` and ``bench`` run the evaluation package
@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     from server.cli_mcp import register as register_mcp_commands
 
     register_mcp_commands(sub)
+    from server.cli_doctor import register as register_doctor
+
+    register_doctor(sub)
     return parser
 
 

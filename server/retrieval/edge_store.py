@@ -107,6 +107,16 @@ class LockInfo:
         return process_alive(self.pid, self.started)
 
 
+def collection_dense_dim(root: Path, name: str) -> int | None:
+    """The dense vector size collection ``name`` of the store at ``root`` was created with
+    (None when its config is missing or unreadable)."""
+    try:
+        config = json.loads((Path(root) / name / "edge_config.json").read_text())
+        return int(config["vectors"][DENSE_VECTOR]["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def read_lock_info(root: Path) -> LockInfo:
     """The current content of the store's lock file (empty when free or unreadable)."""
     try:
@@ -399,6 +409,22 @@ class EdgeStore:
         shard = self._shard(name)
         shard.optimize()  # builds HNSW / merges segments once per batch, not per upsert
         shard.flush()
+
+    def set_aside(self, name: str) -> Path:
+        """Move a (damaged) collection to ``<root>/.damaged/<name>-<time>``; returns the new path.
+
+        The collection no longer exists afterwards: the next ingest creates it again. Not part
+        of the VectorStore protocol: only the process holding the store may do it.
+        """
+        with self._guard:
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                with contextlib.suppress(Exception):
+                    shard.close()
+            target = self.root / ".damaged" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            target.parent.mkdir(exist_ok=True)
+            os.replace(self._shard_dir(name), target)
+            return target
 
     def close(self) -> None:
         with self._guard:

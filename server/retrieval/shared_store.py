@@ -428,6 +428,11 @@ class SharedStore:
         return self._owner is not None
 
     @property
+    def local_store(self) -> EdgeStore | None:
+        """The EdgeStore itself while this process owns it (maintenance), else None."""
+        return None if self._owner is None else self._owner.store
+
+    @property
     def owner_pid(self) -> int:
         """The pid of the process that holds the store now."""
         return os.getpid() if self._connection is None else self._connection.owner_pid
