@@ -187,7 +187,9 @@ class EdgeStore:
         self.root = Path(root).expanduser()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
+            # one probe name per process: processes taking over a store at the same moment
+            # must not remove each other's probe (that read as "not writable")
+            probe = self.root / f".write-test-{os.getpid()}"
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
