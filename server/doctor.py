@@ -128,7 +128,8 @@ def check_lock(root: Path) -> Iterator[Finding]:
 
 def check_disk(root: Path, settings: Settings) -> Iterator[Finding]:
     """Free space on the store's file system against the reserve writes keep."""
-    free = free_bytes(root if root.exists() else root.parent)
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    free = free_bytes(existing)
     reserve = settings.disk_reserve_mb * MIB
     detail = f"{free / MIB:.0f} MiB free, reserve {settings.disk_reserve_mb} MiB"
     if free < reserve:
@@ -203,6 +204,9 @@ def check_collection(store: SharedStore, name: str) -> Finding:
 def check_store(settings: Settings, repair: bool = False) -> Iterator[Finding]:
     """Open the embedded store (as its owner or through it) and check each collection."""
     root = Path(settings.store_path).expanduser()
+    if not root.exists():  # opening would create it: a check must not change anything
+        yield Finding("store", "ok", f"no store at {root} yet (the first ingest creates it)")
+        return
     try:
         store = SharedStore(root, settings.disk_reserve_mb)
     except RetrievalError as exc:

@@ -167,6 +167,7 @@ class StoreOwner:
         self.socket_path: Path | None = None
         self.identity: StoreIdentity | None = None
         self._socket_inode = 0
+        self._socket_guard = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
         self._listener: socket.socket | None = None
@@ -211,14 +212,15 @@ class StoreOwner:
 
     def _keep_socket(self) -> None:
         """Recreate the socket when its file vanished or was replaced (clients find it again)."""
-        path = self.socket_path
-        if path is None or still_bound(path, self._socket_inode):
-            return
-        logger.warning("the store socket %s disappeared; listening again", path)
-        try:
-            self._bind()
-        except (OSError, StoreError) as exc:
-            logger.warning("cannot listen for the store at %s again: %s", self.store.root, exc)
+        with self._socket_guard:  # never rebind after close() removed the socket
+            path = self.socket_path
+            if self._stop.is_set() or path is None or still_bound(path, self._socket_inode):
+                return
+            logger.warning("the store socket %s disappeared; listening again", path)
+            try:
+                self._bind()
+            except (OSError, StoreError) as exc:
+                logger.warning("cannot listen for the store at %s again: %s", self.store.root, exc)
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
@@ -308,7 +310,8 @@ class StoreOwner:
 
     def close(self) -> None:
         """Stop listening, drop clients, remove the socket, then close the store."""
-        self._stop.set()
+        with self._socket_guard:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join()
         if self._listener is not None:

@@ -115,6 +115,14 @@ def test_a_damaged_collection_is_reported_and_the_documented_recovery_works(
     assert code == 0
 
 
+def test_a_missing_store_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere" / "store"
+    code = main(["doctor", "--store", str(missing)])
+    out = capsys.readouterr().out
+    assert code == 0 and f"no store at {missing} yet" in out
+    assert not missing.exists() and not missing.parent.exists()
+
+
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["doctor", "--no-such-flag"])
