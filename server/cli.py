@@ -1,5 +1,5 @@
 """Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token,
-migrate}``.
+migrate,doctor}``.
 
 Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
 (exit code 2), never a traceback. ``index``, ``eval`` and ``bench`` run the evaluation package
@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_mcp_commands(sub)
     register_migrate_command(sub)
+    from server.cli_doctor import register as register_doctor
+
+    register_doctor(sub)
     return parser
 
 

@@ -21,3 +21,11 @@ class StoreLockedError(StoreError):
 
 class NotFoundError(RetrievalError, LookupError):
     """An id or source that does not exist for this tenant."""
+
+
+class DiskFullError(StoreError):
+    """A write refused because the store's file system has less free space than it needs."""
+
+
+class DamagedStoreError(StoreError):
+    """A collection's files are truncated or corrupted (the message names them and the fix)."""

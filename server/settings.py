@@ -340,6 +340,13 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = None
     qdrant_cluster: QdrantClusterSettings = Field(default_factory=QdrantClusterSettings)
     """Shards, replicas and tenant shard keys of collections created on a Qdrant server."""
+    disk_reserve_mb: int = Field(default=256, ge=0)
+    """Free space (MiB) the embedded store keeps on its file system: a write that would leave
+    less is refused with a one-line error instead of letting the engine's memory-mapped files
+    hit a full disk (which kills the process with SIGBUS). The engine grows its files in 32 MiB
+    steps and one write can grow the WAL, the vectors, the payload and an index at once; 256 MiB
+    covers that with room for the optimizer. A batch's own estimate times four counts when it is
+    larger (see server/retrieval/disk_space.py). 0 switches the check off."""
 
     embedding_model: str = BUNDLED_EMBEDDING_MODEL
     """Sentence-transformers model id or local path; the default loads the bundled weights."""

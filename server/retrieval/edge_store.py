@@ -8,6 +8,7 @@ clear StoreLockedError instead of Qdrant's WAL error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -22,9 +23,11 @@ from typing import IO, Any
 
 import qdrant_edge as qe
 
-from server.errors import StoreError, StoreLockedError
+from server.errors import DiskFullError, StoreError, StoreLockedError
 from server.retrieval import edge_convert
+from server.retrieval.disk_space import MIB, DiskGuard, batch_bytes
 from server.retrieval.edge_convert import edge_filter, edge_sparse
+from server.retrieval.engine_errors import engine_errors, translate
 from server.retrieval.query_plan import QueryPlan
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
@@ -39,10 +42,13 @@ from server.retrieval.store import (
     changed_meta,
     filter_conditions,
 )
+from server.retrieval.store_identity import StoreIdentity, process_alive, process_start_time
 from server.retrieval.types import FilterValue
 
 LOCK_FILE = "store.lock"
 META_FILE = "retrieval_meta.json"
+DEFAULT_DISK_RESERVE_MB = 256
+"""``Settings.disk_reserve_mb``'s default (the reasoning is there)."""
 
 
 def _edge_filter(tenant: str | None, filters: Mapping[str, FilterValue] | None) -> qe.Filter | None:
@@ -66,11 +72,20 @@ def _index_params(kind: IndexKind) -> Any:
 
 @dataclass(frozen=True)
 class LockInfo:
-    """What a lock file says: the holder line, its pid and the socket it serves on (if any)."""
+    """What a lock file says: the holder line, its pid, and the notes below it.
+
+    Everything here is a claim, not a proof (the file may have been copied with its store, or
+    left by a killed holder): ``started`` (the holder's start time, see
+    :func:`~server.retrieval.store_identity.process_start_time`) tells a live holder from a
+    recycled pid, and ``store`` (the identity of the directory it locked) a copy from the
+    original. ``socket`` is a hint for clients, never a path to remove.
+    """
 
     holder: str = ""
     pid: int | None = None
     socket: str | None = None
+    started: int | None = None
+    store: StoreIdentity | None = None
 
     @classmethod
     def parse(cls, text: str) -> LockInfo:
@@ -78,7 +93,28 @@ class LockInfo:
         holder = lines[0].strip() if lines else ""
         match = re.match(r"pid (\d+)", holder)
         notes = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
-        return cls(holder, int(match.group(1)) if match else None, notes.get("socket"))
+        started = notes.get("started", "")
+        return cls(
+            holder,
+            int(match.group(1)) if match else None,
+            notes.get("socket"),
+            int(started) if started.isdigit() else None,
+            StoreIdentity.parse(notes.get("store")),
+        )
+
+    def holder_alive(self) -> bool:
+        """True when the recorded holder still runs (same pid and start time)."""
+        return process_alive(self.pid, self.started)
+
+
+def collection_dense_dim(root: Path, name: str) -> int | None:
+    """The dense vector size collection ``name`` of the store at ``root`` was created with
+    (None when its config is missing or unreadable)."""
+    try:
+        config = json.loads((Path(root) / name / "edge_config.json").read_text())
+        return int(config["vectors"][DENSE_VECTOR]["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def read_lock_info(root: Path) -> LockInfo:
@@ -117,8 +153,11 @@ class StoreLock:
         handle.truncate()
         command = " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
         handle.write(f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
-        handle.flush()
         self._handle = handle
+        started = process_start_time(os.getpid())
+        if started is not None:
+            self.note("started", str(started))
+        self.note("store", str(StoreIdentity.of(self.path.parent)))
 
     def note(self, key: str, value: str) -> None:
         """Add a ``key value`` line to the held lock file (read by other processes)."""
@@ -138,20 +177,33 @@ class StoreLock:
 
 
 class EdgeStore:
-    """Persistent embedded store: ``root/<collection>/`` holds one Qdrant Edge shard each."""
+    """Persistent embedded store: ``root/<collection>/`` holds one Qdrant Edge shard each.
 
-    def __init__(self, root: Path) -> None:
+    Every write first checks the free disk space against ``disk_reserve_mb`` (see
+    disk_space.py) and the engine's failures arrive as one-line StoreErrors (engine_errors.py).
+    """
+
+    def __init__(self, root: Path, disk_reserve_mb: int = DEFAULT_DISK_RESERVE_MB) -> None:
         self.root = Path(root).expanduser()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
+            # one probe name per process: processes taking over a store at the same moment
+            # must not remove each other's probe (that read as "not writable")
+            probe = self.root / f".write-test-{os.getpid()}"
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(
+                    f"the disk of the store at {self.root} is full; free some space and retry"
+                ) from None
             raise StoreError(
-                f"store path {self.root} is not writable ({exc.strerror or exc}); "
-                "set RETRIEVAL_STORE_PATH to a writable directory"
+                f"store path {self.root} is not writable ({exc.strerror or exc}); the embedded "
+                "store needs write access even to search (its engine maps its files "
+                "read-write): make it writable, or copy it to a writable place and set "
+                "RETRIEVAL_STORE_PATH there"
             ) from None
+        self.disk = DiskGuard(self.root, disk_reserve_mb * MIB)
         self.lock = StoreLock(self.root)
         self.lock.acquire()
         self._shards: dict[str, qe.EdgeShard] = {}
@@ -168,6 +220,10 @@ class EdgeStore:
             path = self._shard_dir(name)
             if not (path / "edge_config.json").exists():
                 raise StoreError(f"collection {name!r} does not exist in {self.root}")
+            # loading fills pages of the engine's preallocated files: on a full disk that is a
+            # SIGBUS, so a process that has not loaded the collection yet refuses instead (one
+            # that has, such as a running server or store owner, keeps searching)
+            self.disk.require(action=f"open collection {name!r}")
             try:
                 shard = qe.EdgeShard.load(str(path))
             except Exception as exc:  # qdrant_edge raises a bare Exception
@@ -175,7 +231,7 @@ class EdgeStore:
                     raise StoreLockedError(
                         f"collection {name!r} in {self.root} is open in another process"
                     ) from None
-                raise StoreError(f"cannot open collection {name!r}: {exc}") from None
+                raise translate(exc, self.root, name, "open", loading=True) from None
             self._shards[name] = shard
             return shard
 
@@ -194,6 +250,7 @@ class EdgeStore:
             return False
         return PARTS_VECTOR in (config.get("vectors") or {})
 
+    @engine_errors
     def ensure_collection(
         self,
         name: str,
@@ -203,6 +260,7 @@ class EdgeStore:
     ) -> None:
         with self._guard:
             if not self.has_collection(name):
+                self.disk.require(action=f"create collection {name!r}")
                 vectors = {
                     DENSE_VECTOR: qe.EdgeVectorParams(size=dense_dim, distance=qe.Distance.Cosine)
                 }
@@ -230,6 +288,7 @@ class EdgeStore:
                         qe.UpdateOperation.create_field_index(field_name, _index_params(kind))
                     )
 
+    @engine_errors
     def upsert(
         self,
         name: str,
@@ -238,18 +297,22 @@ class EdgeStore:
     ) -> None:
         if not points:
             return
+        self.disk.require(batch_bytes(points), f"write {len(points)} chunks")
         edge_points = [qe.Point(p.id, _edge_vectors(p), p.payload) for p in points]
         with self._guard:
             self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
             if meta_deltas:
                 self.adjust_meta(name, meta_deltas)
 
+    @engine_errors
     def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
         if not vectors:
             return
+        self.disk.require(12 * sum(len(v.indices) for _, v in vectors), "update sparse vectors")
         updates = [qe.PointVectors(pid, {SPARSE_VECTOR: edge_sparse(v)}) for pid, v in vectors]
         self._shard(name).update(qe.UpdateOperation.update_vectors(updates))
 
+    @engine_errors
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one
         batch on the shard."""
@@ -265,11 +328,13 @@ class EdgeStore:
             lambda ids: self.retrieve(name, request.tenant, ids),
         )
 
+    @engine_errors
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
         records = self._shard(name).retrieve(list(ids), with_payload=True, with_vector=False)
         found = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
         return [p for p in found if p.payload.get("tenant") == tenant]
 
+    @engine_errors
     def scroll(
         self,
         name: str,
@@ -290,6 +355,7 @@ class EdgeStore:
         points = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
         return points, None if next_offset is None else str(next_offset)
 
+    @engine_errors
     def delete(
         self,
         name: str,
@@ -299,11 +365,13 @@ class EdgeStore:
     ) -> None:
         flt = _edge_filter(tenant, filters)
         assert flt is not None
+        self.disk.require(action="delete")  # the WAL grows before anything is freed
         with self._guard:
             self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(flt))
             if meta_deltas:
                 self.adjust_meta(name, meta_deltas)
 
+    @engine_errors
     def count(
         self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
     ) -> int:
@@ -319,10 +387,16 @@ class EdgeStore:
         data: dict[str, Any] = json.loads(path.read_text())
         return data
 
+    @engine_errors
     def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
         path = self._shard_dir(name) / META_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(meta), indent=2, sort_keys=True))
+        try:
+            tmp.write_text(json.dumps(dict(meta), indent=2, sort_keys=True))
+        except OSError as exc:  # a small file: ENOSPC arrives as an error here, not as SIGBUS
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise translate(exc, self.root, name, "write the metadata of") from None
         os.replace(tmp, path)
 
     def adjust_meta(
@@ -336,10 +410,28 @@ class EdgeStore:
             self.write_meta(name, meta)
             return meta
 
+    @engine_errors
     def finish_writes(self, name: str) -> None:
+        self.disk.require(action="optimize")
         shard = self._shard(name)
         shard.optimize()  # builds HNSW / merges segments once per batch, not per upsert
         shard.flush()
+
+    def set_aside(self, name: str) -> Path:
+        """Move a (damaged) collection to ``<root>/.damaged/<name>-<time>``; returns the new path.
+
+        The collection no longer exists afterwards: the next ingest creates it again. Not part
+        of the VectorStore protocol: only the process holding the store may do it.
+        """
+        with self._guard:
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                with contextlib.suppress(Exception):
+                    shard.close()
+            target = self.root / ".damaged" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            target.parent.mkdir(exist_ok=True)
+            os.replace(self._shard_dir(name), target)
+            return target
 
     def close(self) -> None:
         with self._guard:

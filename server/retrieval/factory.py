@@ -33,7 +33,7 @@ def open_store(settings: Settings) -> VectorStore:
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantStore.connect(settings.qdrant_url, api_key, cluster=settings.qdrant_cluster)
-    return SharedStore(settings.store_path)
+    return SharedStore(settings.store_path, settings.disk_reserve_mb)
 
 
 def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:

@@ -27,16 +27,12 @@ store gets a clear StoreLockedError naming its pid.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import logging
 import os
 import pickle
 import socket
-import stat
 import struct
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -44,7 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from server.errors import StoreError, StoreLockedError
-from server.retrieval.edge_store import EdgeStore, LockInfo, read_lock_info
+from server.retrieval.edge_store import (
+    DEFAULT_DISK_RESERVE_MB,
+    EdgeStore,
+    LockInfo,
+    read_lock_info,
+)
+from server.retrieval.owner_socket import listen_first_free, socket_paths_for, still_bound
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     HybridQuery,
@@ -54,15 +56,15 @@ from server.retrieval.store import (
     StoredPoint,
     VectorStore,
 )
+from server.retrieval.store_identity import StoreIdentity
 from server.retrieval.types import FilterValue
+
+__all__ = ["FORWARDED_METHODS", "PROTOCOL_METHODS", "SharedStore", "socket_paths_for"]
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
-SOCKET_DIR = ".ipc"
-SOCKET_NAME = "owner.sock"
-MAX_SOCKET_PATH = 103 if sys.platform == "darwin" else 107
-"""Longest socket path (bytes) that fits ``sockaddr_un.sun_path`` with its NUL."""
+PROTOCOL_VERSION = 2
+"""2: the greeting carries the store's identity, which the client checks (1 had none)."""
 MAX_FRAME = 1 << 31
 
 PROTOCOL_METHODS = frozenset(
@@ -91,6 +93,10 @@ class _Disconnected(ConnectionError):
 
 class _ChannelError(StoreError):
     """The socket answers but cannot be used (wrong user, other protocol version, bad frame)."""
+
+
+class _OtherStoreError(_ChannelError):
+    """The socket's owner serves a different store directory (e.g. the original of a copy)."""
 
 
 # --------------------------------------------------------------------------- framing
@@ -146,64 +152,6 @@ def peer_credentials(sock: socket.socket) -> tuple[int | None, int]:
     raise _ChannelError("this platform cannot tell who is at the other end of a Unix socket")
 
 
-# --------------------------------------------------------------------------- socket location
-
-
-def _private_dir(path: Path) -> None:
-    """Create ``path`` (mode 0700) or check that an existing one is ours and private."""
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise StoreError(f"{path} is not a directory owned by this user; not sharing the store")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        os.chmod(path, 0o700)
-
-
-def socket_paths_for(root: Path) -> list[Path]:
-    """Where the owner of the store at ``root`` may listen, best first.
-
-    In the store directory when the path fits ``sun_path``; otherwise (or when the store's file
-    system cannot hold a socket) a short private path named after the store.
-    """
-    preferred = root / SOCKET_DIR / SOCKET_NAME
-    paths = [preferred] if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH else []
-    digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:24]
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    bases = [Path(runtime) / "retrieval-mcp"] if runtime and Path(runtime).is_dir() else []
-    bases += [Path(tempfile.gettempdir()) / f"retrieval-mcp-{os.getuid()}"]
-    bases += [Path("/tmp") / f"retrieval-mcp-{os.getuid()}"]
-    for base in bases:
-        candidate = base / f"{digest}.sock"
-        if len(os.fsencode(candidate)) <= MAX_SOCKET_PATH and candidate not in paths:
-            paths.append(candidate)
-    return paths
-
-
-def _listen(path: Path) -> socket.socket:
-    """A listening socket at ``path`` (0600 in a private directory), replacing a stale one."""
-    _private_dir(path.parent)
-    _remove_stale_socket(path)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        listener.bind(str(path))
-        os.chmod(path, 0o600)  # the 0700 directory already keeps others out meanwhile
-        listener.listen(32)
-    except OSError:
-        listener.close()
-        raise
-    return listener
-
-
-def _remove_stale_socket(path: Path) -> None:
-    """Unlink a socket left by a dead owner (only a socket, only one of ours)."""
-    with contextlib.suppress(FileNotFoundError):
-        info = os.lstat(path)
-        if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid():
-            path.unlink()
-            logger.debug("removed a stale store socket %s", path)
-
-
 # --------------------------------------------------------------------------- owner side
 
 
@@ -217,6 +165,9 @@ class StoreOwner:
         self.store = store
         self.lock = threading.RLock()
         self.socket_path: Path | None = None
+        self.identity: StoreIdentity | None = None
+        self._socket_inode = 0
+        self._socket_guard = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
         self._listener: socket.socket | None = None
@@ -235,39 +186,53 @@ class StoreOwner:
             return getattr(self.store, method)(*args, **kwargs)
 
     def start(self) -> None:
-        """Listen on the store's socket and record its path in the lock file."""
-        previous = self.store.lock.previous.socket
-        if previous:
-            _remove_stale_socket(Path(previous))
-        failures: list[str] = []
-        for path in socket_paths_for(self.store.root):
-            try:
-                listener = _listen(path)
-            except (OSError, StoreError) as exc:
-                failures.append(f"{path}: {exc}")
-                continue
-            break
-        else:
-            raise StoreError("; ".join(failures) or "no socket path short enough")
-        listener.settimeout(self.accept_poll_s)
-        self._listener = listener
-        self.socket_path = path
+        """Listen on one of the store's own socket paths and record it in the lock file.
+
+        Only paths derived from the store directory are used (and only dead sockets there are
+        replaced): the socket named in a lock file copied from another store is never touched.
+        """
+        self.identity = StoreIdentity.of(self.store.root)
+        self._bind()
         self._thread = threading.Thread(target=self._accept_loop, name="store-owner", daemon=True)
         self._thread.start()
         threading.Thread(target=self._heartbeat_loop, name="store-heartbeat", daemon=True).start()
+        logger.info(
+            "sharing the store at %s with other processes via %s", self.store.root, self.socket_path
+        )
+
+    def _bind(self) -> None:
+        """Listen at the first free socket path of the store; swap out any previous listener."""
+        listener, path, inode = listen_first_free(self.store.root)
+        listener.settimeout(self.accept_poll_s)
+        previous, self._listener = self._listener, listener
+        self.socket_path, self._socket_inode = path, inode
+        if previous is not None:
+            previous.close()
         self.store.lock.note("socket", str(path))
-        logger.info("sharing the store at %s with other processes via %s", self.store.root, path)
+
+    def _keep_socket(self) -> None:
+        """Recreate the socket when its file vanished or was replaced (clients find it again)."""
+        with self._socket_guard:  # never rebind after close() removed the socket
+            path = self.socket_path
+            if self._stop.is_set() or path is None or still_bound(path, self._socket_inode):
+                return
+            logger.warning("the store socket %s disappeared; listening again", path)
+            try:
+                self._bind()
+            except (OSError, StoreError) as exc:
+                logger.warning("cannot listen for the store at %s again: %s", self.store.root, exc)
 
     def _accept_loop(self) -> None:
-        assert self._listener is not None
         while not self._stop.is_set():
+            listener = self._listener
+            assert listener is not None
             try:
-                conn, _ = self._listener.accept()
+                conn, _ = listener.accept()
             except TimeoutError:
                 continue
             except OSError:
-                if self._stop.is_set():
-                    return
+                if self._stop.is_set() or listener is not self._listener:
+                    continue  # closed by close(), or replaced by _keep_socket
                 logger.exception("store socket accept failed")
                 time.sleep(self.accept_poll_s)
                 continue
@@ -285,7 +250,8 @@ class StoreOwner:
                 logger.warning("refused a store connection from uid %s (pid %s)", uid, pid)
                 return
             logger.info("pid %s uses the store at %s through this process", pid, self.store.root)
-            _send_frame(conn, _dumps(("hello", PROTOCOL_VERSION, os.getpid())))
+            hello = ("hello", PROTOCOL_VERSION, os.getpid(), str(self.identity))
+            _send_frame(conn, _dumps(hello))
             send_lock = threading.Lock()
             while not self._stop.is_set():
                 method, args, kwargs = _recv_frame(conn)
@@ -329,9 +295,11 @@ class StoreOwner:
         return payload
 
     def _heartbeat_loop(self) -> None:
-        """Tell clients whose call runs long (or waits for the lock) that the owner is alive."""
+        """Tell clients whose call runs long (or waits for the lock) that the owner is alive;
+        put the socket back if its file went away."""
         beat = _dumps(("beat",))
         while not self._stop.wait(self.heartbeat_s):
+            self._keep_socket()
             now = time.monotonic()
             with self._clients_guard:
                 busy = [(c, lock) for c, (t, lock) in self._busy.items() if now - t >= 0.5]
@@ -342,14 +310,15 @@ class StoreOwner:
 
     def close(self) -> None:
         """Stop listening, drop clients, remove the socket, then close the store."""
-        self._stop.set()
+        with self._socket_guard:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join()
         if self._listener is not None:
             self._listener.close()
-        if self.socket_path is not None:
+        if self.socket_path is not None and still_bound(self.socket_path, self._socket_inode):
             with contextlib.suppress(FileNotFoundError):
-                self.socket_path.unlink()
+                self.socket_path.unlink()  # ours: the inode this process bound
         with self._clients_guard:
             for conn in self._clients:
                 with contextlib.suppress(OSError):
@@ -371,7 +340,13 @@ class _Connection:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, timeout: float) -> _Connection:
+    def open(cls, path: Path, timeout: float, identity: StoreIdentity) -> _Connection:
+        """Connect to the owner at ``path`` and check that it serves the store ``identity``.
+
+        Raises _OtherStoreError when the socket belongs to the owner of another store (e.g. the
+        original of a copied store), _ChannelError when it cannot be used, OSError when no one
+        answers.
+        """
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
@@ -380,13 +355,15 @@ class _Connection:
             if uid != os.getuid():
                 raise _ChannelError(f"{path} belongs to uid {uid}, not to this user")
             hello = _recv_frame(sock)
-            if not (isinstance(hello, tuple) and len(hello) == 3 and hello[0] == "hello"):
+            if not (isinstance(hello, tuple) and len(hello) >= 3 and hello[0] == "hello"):
                 raise _ChannelError(f"{path} does not speak the retrieval-mcp store protocol")
             if hello[1] != PROTOCOL_VERSION:
                 raise _ChannelError(
                     f"the owner speaks store protocol {hello[1]}, this process {PROTOCOL_VERSION}"
                     " (different retrieval-mcp versions)"
                 )
+            if StoreIdentity.parse(hello[3]) != identity:
+                raise _OtherStoreError(f"{path} serves another store (identity {hello[3]})")
         except BaseException:
             sock.close()
             raise
@@ -438,8 +415,10 @@ class SharedStore:
     call_timeout_s = 3600.0
     """Longest any one forwarded call may take."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, disk_reserve_mb: int = DEFAULT_DISK_RESERVE_MB) -> None:
         self.root = Path(root).expanduser()
+        self.disk_reserve_mb = disk_reserve_mb
+        """Applied by whichever process owns the store (its own setting, see EdgeStore)."""
         self._state = threading.RLock()
         self._owner: StoreOwner | None = None
         self._connection: _Connection | None = None
@@ -450,6 +429,11 @@ class SharedStore:
     def is_owner(self) -> bool:
         """True while this process holds the store (and serves the others)."""
         return self._owner is not None
+
+    @property
+    def local_store(self) -> EdgeStore | None:
+        """The EdgeStore itself while this process owns it (maintenance), else None."""
+        return None if self._owner is None else self._owner.store
 
     @property
     def owner_pid(self) -> int:
@@ -568,7 +552,7 @@ class SharedStore:
 
     def _become_owner(self) -> bool:
         try:
-            store = EdgeStore(self.root)
+            store = EdgeStore(self.root, self.disk_reserve_mb)
         except StoreLockedError:
             return False
         owner = StoreOwner(store)
@@ -591,17 +575,8 @@ class SharedStore:
             info = read_lock_info(self.root)
             problem: Exception | None = None
             if info.socket:
-                try:
-                    self._connection = _Connection.open(Path(info.socket), self.connect_timeout_s)
-                except (OSError, EOFError, pickle.UnpicklingError, StoreError) as exc:
-                    problem = exc
-                else:
-                    logger.info(
-                        "the store at %s is held by pid %s; forwarding to it via %s",
-                        self.root,
-                        self._connection.owner_pid,
-                        info.socket,
-                    )
+                problem = self._connect(info)
+                if problem is None:
                     return
             elif info.pid is not None:
                 first_seen = silent_since.setdefault(info.pid, time.monotonic())
@@ -610,6 +585,39 @@ class SharedStore:
             if isinstance(problem, _ChannelError | PermissionError) or time.monotonic() > deadline:
                 raise StoreLockedError(self._unreachable_message(info, problem))
             time.sleep(0.05)
+
+    def _connect(self, info: LockInfo) -> Exception | None:
+        """Connect to the owner of this store; None on success, else the last problem.
+
+        The lock file's socket path is only a hint (tried first): a connection is kept only when
+        the owner greets with this store's identity, so a lock file copied from another store
+        never routes calls to that store's owner. The paths derived from the store are tried too.
+        """
+        try:
+            identity = StoreIdentity.of(self.root)
+        except OSError as exc:
+            return exc
+        hint = [Path(info.socket)] if info.socket else []
+        candidates = list(dict.fromkeys([*hint, *socket_paths_for(self.root)]))
+        problem: Exception | None = None
+        for path in candidates:
+            if path != candidates[0] and not path.exists():
+                continue
+            try:
+                self._connection = _Connection.open(path, self.connect_timeout_s, identity)
+            except _OtherStoreError as exc:
+                problem = OSError(str(exc))  # not fatal: the owner may still be starting
+            except (OSError, EOFError, pickle.UnpicklingError, StoreError) as exc:
+                problem = exc
+            else:
+                logger.info(
+                    "the store at %s is held by pid %s; forwarding to it via %s",
+                    self.root,
+                    self._connection.owner_pid,
+                    path,
+                )
+                return None
+        return problem
 
     def _not_shared_message(self, info: LockInfo) -> str:
         return (

@@ -28,6 +28,7 @@ from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore, read_lock_info
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble, open_store
+from server.retrieval.owner_socket import socket_is_live
 from server.retrieval.shared_store import (
     FORWARDED_METHODS,
     PROTOCOL_METHODS,
@@ -495,6 +496,68 @@ def test_killed_owner_is_replaced_by_the_client(owner_process: _Owner, tmp_path:
         client.close()
 
 
+FORWARDER_SCRIPT = f"""
+import sys
+from server.retrieval.shared_store import SharedStore
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import StoredPoint, point_id
+COLLECTION, DIM = {COLLECTION!r}, {DIM}
+{inspect.getsource(_point)}
+store, tenant, steps = SharedStore(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+for i in range(steps):
+    store.upsert(COLLECTION, [_point(i, tenant)])
+    assert store.count(COLLECTION, tenant) == i + 1
+    print("step", i, flush=True)
+print("done", store.count(COLLECTION, tenant), store.count(COLLECTION, None), flush=True)
+store.close()
+"""
+
+
+@pytest.mark.slow
+def test_killing_the_owner_while_two_processes_forward_loses_no_call(
+    owner_process: _Owner, tmp_path: Path
+) -> None:
+    """Issue 14's fault run as a test: kill -9 of the owner while two other processes write and
+    read through it. Every call of both succeeds (one of them takes the store over, the other
+    forwards to it, and takes over again when that one exits); nothing lost, nothing doubled."""
+    root, steps = tmp_path / "store", 40
+    forwarders = [
+        subprocess.Popen(
+            [sys.executable, "-c", FORWARDER_SCRIPT, str(root), tenant, str(steps)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=REPO_ROOT,
+        )
+        for tenant in ("f1", "f2")
+    ]
+    try:
+        for forwarder in forwarders:  # both are mid-way through their calls
+            assert forwarder.stdout is not None
+            for _ in range(5):
+                assert forwarder.stdout.readline().startswith("step")
+        owner_process.proc.send_signal(signal.SIGKILL)
+        owner_process.proc.wait(timeout=30)
+        for forwarder in forwarders:
+            assert forwarder.stdout is not None and forwarder.stderr is not None
+            out, err = forwarder.stdout.read(), forwarder.stderr.read()  # after the lines read
+            assert forwarder.wait(timeout=300) == 0, err[-2000:]
+            assert out.splitlines()[-1].split()[:2] == ["done", str(steps)]
+        store = SharedStore(root)
+        try:
+            assert store.count(COLLECTION, "a") == 4  # the dead owner's own data
+            assert store.count(COLLECTION, "f1") == store.count(COLLECTION, "f2") == steps
+            assert store.count(COLLECTION, None) == 4 + 2 * steps
+        finally:
+            store.close()
+    finally:
+        for forwarder in forwarders:
+            if forwarder.poll() is None:
+                forwarder.kill()
+                forwarder.wait(timeout=30)
+
+
 def test_stale_socket_of_a_killed_owner_is_replaced(owner_process: _Owner, tmp_path: Path) -> None:
     root = tmp_path / "store"
     sock = Path(str(read_lock_info(root).socket))
@@ -535,6 +598,42 @@ def test_a_silent_owner_times_out_instead_of_hanging(owner_process: _Owner, tmp_
         client.close()
     with SharedStoreClient(tmp_path / "store") as again:  # the owner serves again
         assert again.count(COLLECTION, None) == 4
+
+
+def test_opening_a_copy_leaves_the_original_owner_and_its_clients_working(
+    owner_process: _Owner, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    original_socket = Path(str(read_lock_info(root).socket))
+    client = SharedStore(root)
+    assert not client.is_owner and client.count(COLLECTION, None) == 4
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(root), str(copy)], check=True)
+    assert read_lock_info(copy).socket == str(original_socket)  # the copied claim
+    try:
+        copied = SharedStore(copy)
+        try:
+            assert copied.is_owner  # the copy is a store of its own, free to open
+            assert copied.count(COLLECTION, None) == 4
+            copied.upsert(COLLECTION, [_point(9, "copy")])
+            assert socket_is_live(original_socket)
+            assert read_lock_info(copy).socket != str(original_socket)
+            # the original's existing client and a new process both still reach the original
+            assert client.count(COLLECTION, None) == 4
+            with SharedStoreClient(root) as newcomer:
+                assert newcomer.owner_pid == owner_process.proc.pid
+                assert newcomer.count(COLLECTION, None) == 4  # not the copy's 5
+            # and a client of the copy reaches the copy's owner, not the original
+            with SharedStoreClient(copy) as copy_client:
+                assert copy_client.owner_pid == os.getpid()
+                assert copy_client.count(COLLECTION, None) == 5
+        finally:
+            copied.close()
+        assert socket_is_live(original_socket)
+        owner_process.send("count")
+        assert owner_process.expect("count") == "count 4"
+    finally:
+        client.close()
 
 
 class SharedStoreClient:

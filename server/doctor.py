@@ -1,0 +1,257 @@
+"""``retrieval-mcp doctor``: what is wrong with this installation, one actionable line each.
+
+Checks, in order: versions; the embedding model (loads offline and embeds); the cross-encoder
+(loads, or why not); the store's lock and socket (recorded owner alive? stale lock? socket
+answering?); free disk against the reserve; every collection of the embedded store (opens,
+counts against the recorded statistics, payloads and vectors readable); the tokens file's
+permissions. Each check yields a :class:`Finding` with status ``ok``, ``warn`` (works, but worth
+knowing) or ``problem`` (something fails until the user acts; ``action`` says how).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import stat
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from server.errors import DamagedStoreError, RetrievalError, StoreError
+from server.retrieval.disk_space import MIB, free_bytes
+from server.retrieval.edge_store import collection_dense_dim, read_lock_info
+from server.retrieval.length_stats import TENANTS_KEY
+from server.retrieval.owner_socket import socket_is_live, socket_paths_for
+from server.retrieval.shared_store import SharedStore
+from server.retrieval.store import HybridQuery
+from server.settings import Settings
+
+Status = Literal["ok", "warn", "problem"]
+PACKAGES = ("qdrant-edge-py", "mcp", "sentence-transformers", "torch")
+"""Distributions whose versions the report lists (beside Python's)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's outcome; ``action`` is what the user does about a warn or problem."""
+
+    check: str
+    status: Status
+    detail: str
+    action: str = ""
+
+    def line(self) -> str:
+        """The finding as one line of text."""
+        text = f"{self.status:<7} {self.check}: {self.detail}"
+        return f"{text} -> {self.action}" if self.action else text
+
+
+def check_versions() -> Iterator[Finding]:
+    """Python and the main libraries (a missing one is a broken install)."""
+    found = [f"python {platform.python_version()}"]
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            yield Finding(
+                "versions", "problem", f"{name} is not installed", "reinstall retrieval-mcp"
+            )
+    yield Finding("versions", "ok", ", ".join(found))
+
+
+def check_embedder(settings: Settings) -> Iterator[Finding]:
+    """The bi-encoder loads from local files (``HF_HUB_OFFLINE``) and embeds a query."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # "loads offline" is what the check promises
+    from server.retrieval.factory import load_embedder
+
+    try:
+        dim = len(load_embedder(settings).embed_query("doctor"))
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:300]
+        yield Finding(
+            "embedding model",
+            "problem",
+            f"{settings.embedding_model} does not load offline ({type(exc).__name__}: {reason})",
+            "set RETRIEVAL_EMBEDDING_MODEL to a local sentence-transformers directory, or "
+            "reinstall retrieval-mcp (the MiniLM weights are bundled)",
+        )
+        return
+    yield Finding("embedding model", "ok", f"{settings.embedding_model} loads offline ({dim} dims)")
+
+
+def check_reranker(settings: Settings) -> Iterator[Finding]:
+    """The cross-encoder: off by setting, loaded, or unavailable and why (a warning: search
+    still works without it)."""
+    from server.retrieval.factory import load_reranker
+
+    reranker = load_reranker(settings)
+    if reranker is None:
+        yield Finding("cross-encoder", "ok", "reranking is off (RETRIEVAL_RERANKER_MODEL=none)")
+    elif reranker.load():
+        yield Finding("cross-encoder", "ok", f"{settings.reranker_model} loads")
+    else:
+        yield Finding(
+            "cross-encoder",
+            "warn",
+            reranker.unavailable_reason or f"{settings.reranker_model} does not load",
+            "",  # the reason already says what to set
+        )
+
+
+def check_lock(root: Path) -> Iterator[Finding]:
+    """The lock file's claims against the facts: holder alive, socket answering."""
+    info = read_lock_info(root)
+    if info.pid is None:
+        yield Finding("store lock", "ok", f"{root} is not in use by another process")
+        return
+    if not info.holder_alive():
+        yield Finding(
+            "store lock",
+            "ok",
+            f"stale lock of pid {info.pid}, which no longer runs (the next opener takes it over)",
+        )
+        return
+    live = [p for p in socket_paths_for(root) if p.exists() and socket_is_live(p)]
+    if live:
+        yield Finding("store lock", "ok", f"held by {info.holder}, serving on {live[0]}")
+    else:
+        yield Finding(
+            "store lock",
+            "problem",
+            f"held by {info.holder}, but no socket of this store answers, so other processes "
+            "cannot use the store",
+            f"restart that process (kill {info.pid}); an older retrieval-mcp does not share",
+        )
+
+
+def check_disk(root: Path, settings: Settings) -> Iterator[Finding]:
+    """Free space on the store's file system against the reserve writes keep."""
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    free = free_bytes(existing)
+    reserve = settings.disk_reserve_mb * MIB
+    detail = f"{free / MIB:.0f} MiB free, reserve {settings.disk_reserve_mb} MiB"
+    if free < reserve:
+        yield Finding(
+            "disk",
+            "problem",
+            f"{detail}: writes to the store are refused",
+            "free space on that disk (or lower RETRIEVAL_DISK_RESERVE_MB)",
+        )
+    else:
+        yield Finding("disk", "ok", detail)
+
+
+def check_tokens_file(path: Path) -> Iterator[Finding]:
+    """A tokens file readable by the group or others leaks the token hashes and tenants."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        yield Finding("tokens file", "ok", f"no tokens file at {path} (HTTP needs one)")
+        return
+    if mode & 0o077:
+        yield Finding(
+            "tokens file",
+            "problem",
+            f"{path} has mode {mode:04o}: readable or writable by other users",
+            f"chmod 600 {path}",
+        )
+    else:
+        yield Finding("tokens file", "ok", f"{path} (mode {mode:04o})")
+
+
+def collections_of(root: Path) -> list[str]:
+    """Names of the embedded store's collections (directories with an engine config)."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "edge_config.json").is_file())
+
+
+def check_collection(store: SharedStore, name: str) -> Finding:
+    """Open one collection and read all of it: counts, every payload, a dense search."""
+    meta = store.read_meta(name)
+    tenants = sorted((meta.get(TENANTS_KEY) or {}).keys())
+    recorded = sum(int((meta[TENANTS_KEY][t] or {}).get("points") or 0) for t in tenants)
+    stored = store.count(name, None)
+    scanned, offset = 0, None
+    while True:
+        page, offset = store.scroll(name, None, limit=512, offset=offset)
+        scanned += len(page)
+        if offset is None:
+            break
+    dim = collection_dense_dim(store.root, name) or 0
+    if tenants and dim:  # a dense query reads vectors (an unreadable vector file fails here)
+        probe = [1.0] + [0.0] * (dim - 1)
+        store.query(name, HybridQuery(tenant=tenants[0], limit=5, candidates=20, dense=probe))
+    if scanned != stored:
+        return Finding(
+            f"collection {name}",
+            "problem",
+            f"counts {stored} points but {scanned} are readable",
+            f"run `retrieval-mcp doctor --repair`, then ingest the sources of {name} again",
+        )
+    if tenants and recorded != stored:
+        return Finding(
+            f"collection {name}",
+            "warn",
+            f"{stored} points, statistics record {recorded} (an interrupted write)",
+            "none needed: the next ingest into it recounts",
+        )
+    return Finding(f"collection {name}", "ok", f"{stored} points, {len(tenants)} tenant(s)")
+
+
+def check_store(settings: Settings, repair: bool = False) -> Iterator[Finding]:
+    """Open the embedded store (as its owner or through it) and check each collection."""
+    root = Path(settings.store_path).expanduser()
+    if not root.exists():  # opening would create it: a check must not change anything
+        yield Finding("store", "ok", f"no store at {root} yet (the first ingest creates it)")
+        return
+    try:
+        store = SharedStore(root, settings.disk_reserve_mb)
+    except RetrievalError as exc:
+        yield Finding("store", "problem", str(exc), "see the message")
+        return
+    try:
+        names = collections_of(root)
+        yield Finding("store", "ok", f"{root}: {len(names)} collection(s)")
+        for name in names:
+            try:
+                yield check_collection(store, name)
+            except DamagedStoreError as exc:
+                yield (
+                    set_aside(store, name)
+                    if repair
+                    else Finding(f"collection {name}", "problem", str(exc))
+                )
+            except StoreError as exc:
+                yield Finding(f"collection {name}", "problem", str(exc), "see the message")
+    finally:
+        store.close()
+
+
+def set_aside(store: SharedStore, name: str) -> Finding:
+    """``--repair``: move a damaged collection aside (only the store's holder may)."""
+    local = store.local_store
+    if local is None:
+        return Finding(
+            f"collection {name}",
+            "problem",
+            f"damaged, and pid {store.owner_pid} holds the store, so it cannot be repaired now",
+            f"stop that process (kill {store.owner_pid}) and run `retrieval-mcp doctor --repair`",
+        )
+    target = local.set_aside(name)
+    return Finding(
+        f"collection {name}",
+        "warn",
+        f"was damaged; moved aside to {target}",
+        f"ingest the sources of {name} again (delete {target} once they are back)",
+    )
+
+
+def to_json(findings: list[Finding]) -> dict[str, object]:
+    """``{"healthy": bool, "findings": [{check, status, detail, action}, ...]}``."""
+    return {
+        "healthy": not any(f.status == "problem" for f in findings),
+        "findings": [asdict(f) for f in findings],
+    }

@@ -1,0 +1,129 @@
+"""``retrieval-mcp doctor``: one line per finding, exit 0 healthy / 1 problems / 2 bad usage.
+
+Real stores, the real bundled embedding model, real damaged files and a real stale lock; the
+documented recovery of a damaged collection (``doctor --repair``, then ingest again) is run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+from server.retrieval.edge_store import LOCK_FILE
+from server.retrieval.shared_store import SharedStore
+from tests.retrieval.test_shared_store import COLLECTION
+from tests.retrieval.test_store_faults import _filled_store
+
+
+@pytest.fixture(autouse=True)
+def _offline_no_reranker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", "none")
+    monkeypatch.setenv("RETRIEVAL_MCP__TOKENS_FILE", str(tmp_path / "tokens.json"))
+    monkeypatch.delenv("RETRIEVAL_DISK_RESERVE_MB", raising=False)
+
+
+def _doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+    code = main(["doctor", "--json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _by_check(report: dict[str, object]) -> dict[str, dict[str, str]]:
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    return {f["check"]: f for f in findings}
+
+
+@pytest.mark.slow
+def test_a_healthy_installation_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _filled_store(tmp_path / "store")
+    code, report = _doctor(capsys, "--store", str(tmp_path / "store"))
+    found = _by_check(report)
+    assert code == 0 and report["healthy"] is True
+    model = found["embedding model"]
+    assert model["status"] == "ok" and "384 dims" in model["detail"]
+    assert found[f"collection {COLLECTION}"]["detail"].startswith("40 points")
+    versions = found["versions"]["detail"]
+    assert "python" in versions and "qdrant-edge-py" in versions and "torch" in versions
+    assert found["cross-encoder"]["detail"].startswith("reranking is off")
+
+
+def test_problems_exit_1_with_one_actionable_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    _filled_store(store)
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text("{}")
+    tokens.chmod(0o644)
+    monkeypatch.setenv("RETRIEVAL_DISK_RESERVE_MB", str(10**9))  # more than any disk has
+    code = main(["doctor", "--store", str(store)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    problems = [line for line in lines if line.startswith("problem")]
+    assert any("tokens file" in p and f"chmod 600 {tokens}" in p for p in problems), problems
+    assert any(p.startswith("problem disk:") and "RETRIEVAL_DISK_RESERVE_MB" in p for p in problems)
+    assert lines[-1] == f"{len(problems)} problem(s) found"
+
+
+def test_lock_state_stale_and_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    _filled_store(store)
+    (store / LOCK_FILE).write_text("pid 999999999 (retrieval-mcp serve, since 2026-01-01)\n")
+    code, report = _doctor(capsys, "--store", str(store))
+    assert code == 0
+    assert "stale lock of pid 999999999" in _by_check(report)["store lock"]["detail"]
+    owner = SharedStore(store)  # held and shared by this process: doctor goes through it
+    try:
+        code, report = _doctor(capsys, "--store", str(store))
+        lock = _by_check(report)["store lock"]
+        assert code == 0 and lock["status"] == "ok"
+        assert f"pid {os.getpid()}" in lock["detail"] and "serving on" in lock["detail"]
+    finally:
+        owner.close()
+
+
+@pytest.mark.slow
+def test_a_damaged_collection_is_reported_and_the_documented_recovery_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "lava.md").write_text("# Volcanoes\n\nMagma rises through the crust as lava.\n")
+    ingest = ["ingest", str(docs), "--domain", "docs", "--tenant", "t", "--store", str(store)]
+    assert main([*ingest, "--no-progress"]) == 0
+    capsys.readouterr()
+    (vectors,) = store.rglob("vector_storage-dense/vectors/chunk_0.mmap")
+    os.truncate(vectors, 0)
+    code = main(["doctor", "--store", str(store)])
+    lines = capsys.readouterr().out.splitlines()
+    damaged = [line for line in lines if line.startswith("problem collection docs")]
+    assert code == 1 and len(damaged) == 1
+    assert str(vectors.parent) in damaged[0] and "doctor --repair" in damaged[0]
+    code, report = _doctor(capsys, "--store", str(store), "--repair")
+    repaired = _by_check(report)["collection docs"]
+    assert code == 0 and repaired["status"] == "warn" and "moved aside" in repaired["detail"]
+    assert not (store / "docs").exists() and list((store / ".damaged").iterdir())
+    assert main([*ingest, "--no-progress"]) == 0
+    assert main(["search", "lava", "--tenant", "t", "--store", str(store), "--json"]) == 0
+    assert "lava.md" in capsys.readouterr().out
+    code, _ = _doctor(capsys, "--store", str(store))
+    assert code == 0
+
+
+def test_a_missing_store_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere" / "store"
+    code = main(["doctor", "--store", str(missing)])
+    out = capsys.readouterr().out
+    assert code == 0 and f"no store at {missing} yet" in out
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["doctor", "--no-such-flag"])
+    assert exc.value.code == 2
