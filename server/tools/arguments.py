@@ -69,21 +69,27 @@ def describe_errors(
     elsewhere: Mapping[str, list[str]] | None = None,
 ) -> str:
     """One line for pydantic ``errors`` of a call to ``tool`` with input ``schema`` (the
-    published, inlined form): problems of one argument merged, unknown arguments first, at
-    most :data:`MAX_PROBLEMS` spelled out."""
+    published, inlined form): unknown arguments first (those without a better place named
+    together with what the tool takes), problems of one argument merged, at most
+    :data:`MAX_PROBLEMS` spelled out."""
     problems: dict[str, list[str]] = {}
+    strays: dict[str, list[str]] = {}  # parent path -> unknown names with no better place
     for error in sorted(errors, key=lambda e: e["type"] != "extra_forbidden"):
         unknown = error["type"] == "extra_forbidden"
         path, parent, name = _path(schema, error["loc"], unknown)
         if unknown:
-            where = (path, parent, name)
-            line = _unknown(tool, schema, where, error.get("input"), elsewhere or {})
-            problems.setdefault(line, [])
+            line = _misplaced(tool, schema, (path, parent, name), error.get("input"))
+            if line is None:
+                note = _elsewhere_note(name, elsewhere or {})
+                strays.setdefault(parent, []).append(_quote(path) + note)
+            else:
+                problems.setdefault(line, [])
         elif error["type"] == "missing":
             problems.setdefault(f"missing required argument {_quote(path)}", [])
         else:
             problems.setdefault(f"argument {_quote(path)}", []).append(_one_line(error["msg"]))
-    lines = [_merge(head, messages) for head, messages in problems.items()]
+    lines = [_strays(tool, schema, parent, names) for parent, names in strays.items()]
+    lines += [_merge(head, messages) for head, messages in problems.items()]
     shown = "; ".join(lines[:MAX_PROBLEMS])
     more = len(lines) - MAX_PROBLEMS
     return shown + (f" (and {more} more problem(s))" if more > 0 else "")
@@ -111,29 +117,33 @@ def _path(
     return path, parent, name
 
 
-def _unknown(
-    tool: str,
-    schema: Mapping[str, Any],
-    where: tuple[str, str, str],
-    value: Any,
-    elsewhere: Mapping[str, list[str]],
-) -> str:
+def _misplaced(
+    tool: str, schema: Mapping[str, Any], where: tuple[str, str, str], value: Any
+) -> str | None:
+    """The line for an unknown argument that belongs somewhere else in this tool, or None."""
     path, parent, name = where
     top = schema.get("properties", {})
     head = f"unknown argument {_quote(path)}"
+    if parent:
+        inside = f"pass it beside {_quote(parent)}, not inside"
+        return f"{head}: it is a top-level argument — {inside}" if name in top else None
+    owner = next((arg for arg, prop in top.items() if name in prop.get("properties", {})), None)
+    if owner is not None:
+        kind = "a filter" if owner == "filters" else f"part of {_quote(owner)}"
+        return f"{head}: it is {kind} — pass it inside {_quote(owner)}"
+    if isinstance(value, Mapping) and value and all(key in top for key in value):
+        keys = ", ".join(_quote(key) for key in value)
+        return f"{head}: {tool} takes {keys} as top-level arguments — pass them beside 'query'"
+    return None
+
+
+def _strays(tool: str, schema: Mapping[str, Any], parent: str, names: list[str]) -> str:
+    """'unknown argument(s) ...; <tool or object> takes <its arguments>'."""
+    head = f"unknown argument{'s' if len(names) > 1 else ''} {', '.join(names)}"
     if not parent:
-        owner = next((arg for arg, prop in top.items() if name in prop.get("properties", {})), None)
-        if owner is not None:
-            kind = "a filter" if owner == "filters" else f"part of {_quote(owner)}"
-            return f"{head}: it is {kind} — pass it inside {_quote(owner)}"
-        if isinstance(value, Mapping) and value and all(key in top for key in value):
-            keys = ", ".join(_quote(key) for key in value)
-            return f"{head}: {tool} takes {keys} as top-level arguments — pass them beside 'query'"
-        return head + _elsewhere_note(name, elsewhere) + f"; {tool} takes {_listing(top)}"
-    if name in top:
-        return f"{head}: it is a top-level argument — pass it beside {_quote(parent)}, not inside"
+        return f"{head}; {tool} takes {_listing(schema.get('properties', {}))}"
     inner = _node_at(schema, parent).get("properties", {})
-    return f"{head}{_elsewhere_note(name, elsewhere)}; {_quote(parent)} takes {', '.join(inner)}"
+    return f"{head}; {_quote(parent)} takes {', '.join(inner)}"
 
 
 def _elsewhere_note(name: str, elsewhere: Mapping[str, list[str]]) -> str:

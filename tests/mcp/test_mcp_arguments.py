@@ -147,7 +147,7 @@ def test_many_bad_arguments_are_still_one_line(
 ) -> None:
     arguments = {**WRONG_TYPE[tool], **extra}
     text = call(empty_runtime, tool, arguments)
-    assert_one_line(text)
+    assert_one_line(text, *(quoted(name) for name in extra))  # unknown names come first
     assert text.count(";") + text.count("more problem") >= 1  # several problems, one line
 
 
@@ -183,6 +183,15 @@ def test_type_errors_are_merged_per_argument(empty_runtime: ServerRuntime) -> No
     )
     text = call(empty_runtime, "legal_search", {"query": "x", "filters": {"doc_type": ["deed"]}})
     assert_one_line(text, "'filters.doc_type[0]'", "'contract'")
+
+
+def test_unknown_arguments_are_named_together(empty_runtime: ServerRuntime) -> None:
+    text = call(empty_runtime, "embed", {"texts": ["a"], "foo": 1, "bar": 2, "normalize": "x"})
+    assert text == (
+        "Error executing tool embed: unknown arguments 'foo', 'bar'; embed takes texts, "
+        "normalize; argument 'normalize': input should be a valid boolean, unable to interpret "
+        "input"
+    )
 
 
 def test_names_with_line_breaks_stay_on_one_line(empty_runtime: ServerRuntime) -> None:
