@@ -45,6 +45,8 @@ class CheckedTool(Tool):
     async def run(
         self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False
     ) -> Any:
+        """``Tool.run``, except that arguments the tool's model rejects raise a one-line
+        ToolError (the ValidationError as its cause, so the SDK logs the field names)."""
         try:
             self.fn_metadata.validate_arguments(arguments)
         except ValidationError as exc:

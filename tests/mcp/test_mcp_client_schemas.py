@@ -116,6 +116,8 @@ async def test_published_input_schemas_avoid_what_clients_reject(
             branches = node.get("anyOf", [])
             assert all(b.get("type") != "null" for b in branches), (name, node)
         assert tool.title, name
+        assert tool.output_schema is not None, name
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
     filters = published["doc_search"].input_schema["properties"]["filters"]
     assert filters["type"] == "object" and set(filters["properties"]) == {
         "doc_type",
