@@ -4,7 +4,8 @@ Invariant: every tool this server publishes (read tools, and the write tools wit
 --allow-write) converts without error in google-genai's MCP path, in openai-agents' strict
 mode (add_text excepted: its free-form metadata object cannot be strict), and in the
 TypeScript SDK's client, which also checks each call's structured content against the tool's
-outputSchema. The schemas come from a real MCP listing, never from server internals.
+outputSchema. The converters get the schemas from a real MCP listing; the property test
+generates calls from the same schemas as built (checked equal to the listing).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mcp import Client
 from mcp.types import Tool
 from mcp_support import (
@@ -30,7 +33,7 @@ from mcp_support import (
     server_settings,
 )
 
-from server.app import build_server
+from server.app import build_server, build_tools
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
@@ -104,8 +107,10 @@ def nodes(schema: Any) -> Iterator[dict[str, Any]]:
 
 
 async def test_published_input_schemas_avoid_what_clients_reject(
-    published: dict[str, Tool],
+    published: dict[str, Tool], runtime: ServerRuntime
 ) -> None:
+    built = {tool.name: tool.parameters for tool in build_tools(runtime.settings)}
+    assert built == {name: tool.input_schema for name, tool in published.items()}
     for name, tool in published.items():
         schema = tool.input_schema
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -146,6 +151,55 @@ async def test_published_schemas_describe_the_calls_the_server_takes(
         jsonschema.validate(arguments, published[name].input_schema)
         result = await client.call_tool(name, arguments)
         assert not result.is_error, (name, result.content)
+
+
+def values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values valid under ``schema``, for the JSON Schema subset the published schemas use
+    (unknown object keys never generated: the server refuses them by design)."""
+    if "anyOf" in schema:
+        return st.one_of([values(branch) for branch in schema["anyOf"]])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "string":
+        high = min(schema.get("maxLength", 40), 40)
+        return st.text(min_size=schema.get("minLength", 0), max_size=high)
+    if kind == "integer":
+        return st.integers(schema.get("minimum"), schema.get("maximum"))
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "number":
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if kind == "array":
+        high = min(schema.get("maxItems", 4), 4)
+        return st.lists(values(schema["items"]), min_size=schema.get("minItems", 0), max_size=high)
+    assert kind == "object", schema
+    mapping = schema.get("additionalProperties")
+    if isinstance(mapping, dict):
+        return st.dictionaries(st.text(min_size=1, max_size=8), values(mapping), max_size=3)
+    required = set(schema.get("required", []))
+    properties = schema.get("properties", {})
+    return st.fixed_dictionaries(
+        {key: values(prop) for key, prop in properties.items() if key in required},
+        optional={key: values(prop) for key, prop in properties.items() if key not in required},
+    )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_every_call_the_published_schema_allows_the_server_accepts(
+    runtime: ServerRuntime, data: st.DataObject
+) -> None:
+    """Publishing drops the null branches and defaults, never a value the server takes: any
+    arguments valid under the published schema pass the tool's own validation."""
+    tools = {tool.name: tool for tool in build_tools(runtime.settings)}
+    name = data.draw(st.sampled_from(sorted(tools)))
+    arguments = data.draw(values(tools[name].parameters), label=name)
+    tools[name].fn_metadata.validate_arguments(arguments)  # raises if the server refuses
 
 
 async def test_google_genai_converts_every_tool(client: Client) -> None:
