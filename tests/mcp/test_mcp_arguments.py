@@ -133,6 +133,7 @@ def test_any_bad_argument_is_one_line_naming_it(
     assert_one_line(call(empty_runtime, tool, arguments), naming)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25,
     deadline=None,

@@ -185,6 +185,7 @@ def values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,
