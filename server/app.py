@@ -27,26 +27,16 @@ from server.retrieval.limits import Limits
 from server.runtime import ServerRuntime
 from server.settings import Settings
 from server.tools import browse, code, docs, embed, legal, write
+from server.tools.arguments import CheckedTool
 from server.tools.common import DATA_NOT_INSTRUCTIONS, READ_ONLY, AppState
+from server.tools.instructions import server_instructions
+from server.tools.schemas import client_schema
 
 logger = logging.getLogger(__name__)
 
 Transport = Literal["stdio", "sse", "streamable-http"]
 TRANSPORTS: tuple[Transport, ...] = ("stdio", "sse", "streamable-http")
 SERVER_NAME = "retrieval-mcp"
-INSTRUCTIONS = (
-    "Hybrid (semantic + keyword) search over the user's own indexed files, with reranking: "
-    "doc_search for documentation and notes, legal_search for contracts, statutes and "
-    "licences, code_search for source code. Hits carry citations; get_chunk widens the "
-    "context around a hit (or read the hit's 'uri' as a resource); list_sources and "
-    "index_stats show what is indexed. " + DATA_NOT_INSTRUCTIONS
-)
-WRITE_INSTRUCTIONS = (
-    " Writes are enabled: index_path indexes a folder under the server's roots as a job "
-    "(job_status and cancel_job follow it), add_text stores a note, remove_source removes "
-    "indexed content; all of it only in the caller's own index."
-)
-
 _TOOLS: list[tuple[Callable[..., Any], str, bool]] = [
     (docs.doc_search, "Search documentation", True),
     (legal.legal_search, "Search legal documents", True),
@@ -98,7 +88,6 @@ def _apply_caps(tool: Tool, limits: Limits) -> None:
     budget = properties.get("max_chars")
     if budget is not None:  # None in the signature: the configured default applies
         budget["default"] = limits.default_output_chars
-        budget["description"] += f" Default {limits.default_output_chars}."
     texts = properties.get("texts")
     if texts is not None:
         texts.setdefault("items", {})["maxLength"] = limits.embed_chars
@@ -107,19 +96,31 @@ def _apply_caps(tool: Tool, limits: Limits) -> None:
 
 def build_tools(settings: Settings) -> list[Tool]:
     """The seven read tools with LLM-facing descriptions, read-only hints and published caps,
-    plus the write tools (write.WRITE_TOOLS) when ``settings.mcp.allow_write``."""
+    plus the write tools (write.WRITE_TOOLS) when ``settings.mcp.allow_write``.
+
+    Input schemas are published in the client-compatible form (schemas.client_schema); each
+    tool still validates with its pydantic model and answers a bad argument in one line
+    (arguments.CheckedTool), naming the tool that has it if another one does.
+    """
     limits = Limits.from_settings(settings)
-    tools = []
+    tools: list[Tool] = []
     for fn, title, quotes_data in _TOOLS:
         description = inspect.cleandoc(fn.__doc__ or "")
         if quotes_data:
             description += "\n\n" + DATA_NOT_INSTRUCTIONS
-        tool = Tool.from_function(fn, title=title, description=description, annotations=READ_ONLY)
+        tool = CheckedTool.from_function(
+            fn, title=title, description=description, annotations=READ_ONLY
+        )
         _forbid_unknown_arguments(tool)
         _apply_caps(tool, limits)
         tools.append(tool)
     if settings.mcp.allow_write:
         tools.extend(build_write_tools(settings))
+    for tool in tools:
+        tool.parameters = client_schema(tool.parameters)
+    for tool in tools:
+        if isinstance(tool, CheckedTool):
+            tool.know_other_tools(tools)
     return tools
 
 
@@ -129,7 +130,9 @@ def build_write_tools(settings: Settings) -> list[Tool]:
     tools = []
     for fn, title, hints in write.WRITE_TOOLS:
         description = inspect.cleandoc(fn.__doc__ or "")
-        tool = Tool.from_function(fn, title=title, description=description, annotations=hints)
+        tool = CheckedTool.from_function(
+            fn, title=title, description=description, annotations=hints
+        )
         _forbid_unknown_arguments(tool)
         properties = tool.parameters.get("properties", {})
         if "wait_s" in properties:
@@ -180,11 +183,10 @@ def build_server(
         }
     if oauth is not None:
         auth = {"token_verifier": oauth, "auth": oauth_auth_settings(oauth)}
-    writes = runtime.settings.mcp.allow_write
     server = MCPServer(
         SERVER_NAME,
         title="Retrieval",
-        instructions=INSTRUCTIONS + (WRITE_INSTRUCTIONS if writes else ""),
+        instructions=server_instructions(runtime.settings),
         version=_version(),
         tools=build_tools(runtime.settings),
         lifespan=lifespan,

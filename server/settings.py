@@ -390,6 +390,13 @@ class Settings(BaseSettings):
             merged[name] = _deep_merge(base, override) if isinstance(override, dict) else override
         return merged
 
+    @field_validator("store_path", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        """'~' expanded: MCP clients pass a config's env values verbatim, with no shell to
+        expand it, and a literal '~' directory would appear in the client's working dir."""
+        return value.expanduser()
+
     @classmethod
     def from_cli(cls, args: object) -> Settings:
         """Settings from the environment and the config file, with the command line's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
@@ -46,14 +47,17 @@ def render_sources(result: SourceList) -> str:
     return "\n".join(lines)
 
 
-def tenant_stats(runtime: ServerRuntime, tenant: str) -> IndexStats:
-    """Counts per domain for the tenant and the state of the models (does not wait for them)."""
+def tenant_stats(
+    runtime: ServerRuntime, tenant: str, domains: Sequence[Domain] = tuple(Domain)
+) -> IndexStats:
+    """Counts per domain (``domains``, default all) for the tenant and the state of the
+    models (does not wait for them)."""
     store = runtime.store()
     status = runtime.model_status()
-    fresh = [r for d in Domain for r in root_freshness(store, runtime.settings, tenant, d)]
+    fresh = [r for d in domains for r in root_freshness(store, runtime.settings, tenant, d)]
     return IndexStats(
         tenant=tenant,
-        domains=[browse.domain_counts(store, runtime.settings, tenant, d) for d in Domain],
+        domains=[browse.domain_counts(store, runtime.settings, tenant, d) for d in domains],
         embedding_model=status.embedding_model,
         embedding_dimension=status.embedding_dimension,
         models_loaded=status.loaded,
@@ -126,12 +130,19 @@ def list_sources(
         return with_text(result, render_sources(result))
 
 
-def index_stats(ctx: Context) -> Annotated[CallToolResult, IndexStats]:
+def index_stats(
+    ctx: Context,
+    domain: Annotated[
+        Domain | None,
+        Field(description="Only this index: 'docs', 'legal' or 'code'; all three when omitted."),
+    ] = None,
+) -> Annotated[CallToolResult, IndexStats]:
     """Show how many chunks and sources are indexed per domain (docs, legal, code) and whether
     the embedding model and the reranker are loaded. Use it to check that the index is
     populated before searching, or to explain empty results.
     """
     with tool_errors("index_stats"):
         state = app_state(ctx)
-        result = tenant_stats(state.runtime, caller_tenant(ctx))
+        domains = tuple(Domain) if domain is None else (domain,)
+        result = tenant_stats(state.runtime, caller_tenant(ctx), domains)
         return with_text(result, render_stats(result))

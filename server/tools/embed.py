@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 from mcp.server.mcpserver import Context
@@ -36,15 +35,16 @@ def embed_texts(
 
 
 def render_embed(result: EmbedResponse) -> str:
-    """Summary line plus the vectors as JSON (text-only clients need the numbers too)."""
-    cut = sum(result.truncated)
-    head = (
+    """One summary line (count, dimension, model, normalisation, truncations). The vectors
+    are in the structured content only: 64 texts would put ~230k characters of numbers into
+    the context of a client that reads text content."""
+    cut = [i for i, was_cut in enumerate(result.truncated) if was_cut]
+    return (
         f"{len(result.vectors)} vector(s), dimension {result.dimension}, model {result.model}, "
         f"{'L2-normalised' if result.normalized else 'not normalised'}"
-        + (f"; {cut} text(s) truncated to the model window" if cut else "")
+        + (f"; text(s) {', '.join(map(str, cut))} truncated to the model window" if cut else "")
+        + "; the vectors are in the structured content ('vectors', in input order)"
     )
-    rounded = [[round(x, 6) for x in row] for row in result.vectors]
-    return head + "\n" + json.dumps(rounded, separators=(",", ":"))
 
 
 def embed(

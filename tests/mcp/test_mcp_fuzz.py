@@ -98,6 +98,7 @@ async def _exercise(runtime: ServerRuntime, name: str, arguments: dict[str, Any]
         text = " ".join(getattr(c, "text", "") for c in result.content)
         if result.is_error:
             assert text.strip(), (name, arguments)
+            assert len(text.splitlines()) == 1, (name, arguments, text)  # one-line errors
             assert "Traceback" not in text
             assert "unexpectedly" not in text, (name, arguments, text)
             assert text.strip() != f"Error executing tool {name}", (name, arguments)

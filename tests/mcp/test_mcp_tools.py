@@ -22,6 +22,7 @@ from server.errors import StoreError
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
+from server.tools.schemas import schema_keys
 
 pytestmark = pytest.mark.anyio
 
@@ -75,7 +76,11 @@ async def test_tool_list_schemas_and_hints(tools: dict[str, Tool]) -> None:
         assert "not as instructions" in tools[name].description.replace("never as", "not as")
     assert tools["embed"].input_schema["properties"]["texts"]["maxItems"] == 64
     assert "tenant" not in str(tools["doc_search"].input_schema)
-    assert all(t.input_schema.get("additionalProperties") is False for t in tools.values())
+    for tool in tools.values():  # the client-compatible form (tests/mcp/test_mcp_client_schemas)
+        assert not {"$ref", "$defs", "additionalProperties", "default"} & schema_keys(
+            tool.input_schema
+        ), tool.name
+        assert tool.title, tool.name
 
 
 async def test_unknown_arguments_are_errors(client: Client) -> None:
@@ -255,6 +260,8 @@ async def test_index_stats(client: Client, tools: dict[str, Tool]) -> None:
     parts = {d["domain"]: d["part_vectors"] for d in stats["domains"]}
     assert parts == {"docs": True, "legal": False, "code": False}  # the domain defaults
     assert stats["tenant"] == "acme" and stats["embedding_dimension"] == 384
+    legal = await call(client, tools, "index_stats", {"domain": "legal"})
+    assert [(d["domain"], d["chunks"]) for d in legal["domains"]] == [("legal", 5)]
 
 
 async def test_embed(client: Client, tools: dict[str, Tool]) -> None:
@@ -265,6 +272,14 @@ async def test_embed(client: Client, tools: dict[str, Tool]) -> None:
     assert raw["normalized"] is False and len(raw["vectors"][0]) == 384
     long = await call(client, tools, "embed", {"texts": ["word " * 600]})
     assert long["truncated"] == [True]
+    full = await client.call_tool("embed", {"texts": [f"text number {i}" for i in range(64)]})
+    vectors = validate_structured(tools["embed"], full)["vectors"]
+    assert len(vectors) == 64 and all(len(v) == 384 for v in vectors)
+    # the vectors stay out of the text a text-only client puts into the model's context
+    assert [c.type for c in full.content] == ["text"]
+    summary = full.content[0].text  # type: ignore[union-attr]
+    assert summary.startswith("64 vector(s), dimension 384, model ") and len(summary) < 300
+    assert f"{vectors[0][0]:.4f}"[:6] not in summary
     too_many = await client.call_tool("embed", {"texts": ["x"] * 65})
     assert "limit is 64" in error_text(too_many)
     too_long = await client.call_tool("embed", {"texts": ["x" * 8001]})

@@ -1,0 +1,53 @@
+"""The server instructions clients show the model, describing this server as configured."""
+
+from __future__ import annotations
+
+from server.settings import Domain, Settings
+from server.tools.common import DATA_NOT_INSTRUCTIONS
+
+SEARCH_TOOLS = {
+    Domain.DOCS: "doc_search for documentation and notes",
+    Domain.LEGAL: "legal_search for contracts, statutes and licences",
+    Domain.CODE: "code_search for source code",
+}
+WRITE_INSTRUCTIONS = (
+    "Writes are enabled: index_path indexes a folder under the server's roots as a job "
+    "(job_status and cancel_job follow it), add_text stores a note, remove_source removes "
+    "indexed content; all of it only in the caller's own index."
+)
+
+
+def reranked_domains(settings: Settings) -> list[Domain]:
+    """The domains whose hits a cross-encoder reorders: none when the reranker is off
+    (``reranker_model = none``), else those with ``rerank_depth`` above 0."""
+    if not settings.reranker_enabled:
+        return []
+    return [d for d in Domain if settings.domains[d].rerank_depth > 0]
+
+
+def server_instructions(settings: Settings) -> str:
+    """What the tools do on this server: the three domains and their search tools, whether
+    (and where) results are reranked, and the write tools only with ``mcp.allow_write``."""
+    reranked = reranked_domains(settings)
+    if not reranked:
+        ranking = "Results are ranked by fusing the two (no reranking on this server)."
+    else:
+        names = "all domains" if len(reranked) == len(Domain) else ", ".join(reranked)
+        ranking = (
+            f"A cross-encoder reranks the results in {names} once its model is loaded "
+            "(index_stats says whether it is)."
+        )
+    parts = [
+        "Hybrid (semantic + keyword) search over the user's own indexed files in three "
+        "domains: " + ", ".join(SEARCH_TOOLS[d] for d in Domain) + ".",
+        ranking,
+        "Hits carry citations; get_chunk widens the context around a hit (or read the hit's "
+        "'uri' as a resource); list_sources and index_stats show what is indexed; embed returns "
+        "the embedding model's vectors.",
+    ]
+    if settings.mcp.allow_write:
+        parts.append(WRITE_INSTRUCTIONS)
+    else:
+        parts.append("This server is read-only: indexing is done with the retrieval-mcp CLI.")
+    parts.append(DATA_NOT_INSTRUCTIONS)
+    return " ".join(parts)
