@@ -32,8 +32,8 @@ def open_store(settings: Settings) -> VectorStore:
     """
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return QdrantStore.connect(settings.qdrant_url, api_key)
-    return SharedStore(settings.store_path)
+        return QdrantStore.connect(settings.qdrant_url, api_key, tuning=settings.store_tuning)
+    return SharedStore(settings.store_path, settings.store_tuning)
 
 
 def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:

@@ -54,6 +54,7 @@ from server.retrieval.store import (
     StoredPoint,
     VectorStore,
 )
+from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
 logger = logging.getLogger(__name__)
@@ -438,8 +439,11 @@ class SharedStore:
     call_timeout_s = 3600.0
     """Longest any one forwarded call may take."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, tuning: StoreTuning | None = None) -> None:
+        """``tuning``: the layout and search parameters when this process becomes the owner
+        (a forwarding process searches with the owner's)."""
         self.root = Path(root).expanduser()
+        self.tuning = tuning
         self._state = threading.RLock()
         self._owner: StoreOwner | None = None
         self._connection: _Connection | None = None
@@ -568,7 +572,7 @@ class SharedStore:
 
     def _become_owner(self) -> bool:
         try:
-            store = EdgeStore(self.root)
+            store = EdgeStore(self.root, self.tuning)
         except StoreLockedError:
             return False
         owner = StoreOwner(store)
