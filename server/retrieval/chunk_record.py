@@ -156,6 +156,11 @@ class StoredRecord:
         return citation(domain, self.source, self.title, self.metadata)
 
 
+def point_text(point: ScoredPoint) -> str:
+    """The chunk text of a stored point, as :meth:`StoredRecord.from_point` decodes it."""
+    return str(point.payload.get(TEXT) or "")
+
+
 def bm25_len(payload: Mapping[str, Any]) -> float:
     """The stored BM25 length of a point (0 for points written before lengths were kept)."""
     return float(payload.get(BM25_LEN, 0))

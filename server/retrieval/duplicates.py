@@ -9,11 +9,14 @@ re-wrapped or re-saved with other line endings still counts as the same passage.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from server.retrieval.chunk_record import copy_of
 from server.retrieval.results import SearchHit
 from server.retrieval.sparse import normalize_text
+
+T = TypeVar("T")
 
 
 def passage_key(text: str) -> str:
@@ -35,4 +38,26 @@ def collapse_duplicates(hits: Sequence[SearchHit]) -> list[SearchHit]:
             out.append(hit)
             continue
         first.also_in.append(copy_of(hit))
+    return out
+
+
+def collapsed_head(
+    items: Iterable[T], text_of: Callable[[T], str], to_hit: Callable[[T], SearchHit], depth: int
+) -> list[SearchHit]:
+    """``collapse_duplicates([to_hit(i) for i in items])[:depth]``, building only the hits that
+    list keeps and their copies: a passage first met once ``depth`` hits are kept is skipped
+    with its copies (its hit would be cut), so a deep candidate list costs only its head.
+
+    ``text_of`` must give the text ``to_hit`` puts in the hit (the identity is its
+    :func:`passage_key`)."""
+    kept: dict[str, SearchHit] = {}
+    out: list[SearchHit] = []
+    for item in items:
+        key = passage_key(text_of(item))
+        first = kept.get(key)
+        if first is not None:
+            first.also_in.append(copy_of(to_hit(item)))
+        elif len(out) < depth:
+            kept[key] = hit = to_hit(item)
+            out.append(hit)
     return out
