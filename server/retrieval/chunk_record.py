@@ -202,6 +202,18 @@ def copy_of(hit: SearchHit) -> Copy:
     return Copy(id=hit.id, uri=hit.uri, source=hit.source, citation=hit.citation)
 
 
+def point_copy(domain: Domain, point: ScoredPoint) -> Copy:
+    """A stored point listed as a copy of a hit: ``copy_of(search_hit(domain, point, ...))``
+    without decoding the rest of the hit."""
+    record = StoredRecord.from_point(point)
+    return Copy(
+        id=record.id,
+        uri=chunk_uri(domain, record.id),
+        source=record.source,
+        citation=record.citation(domain),
+    )
+
+
 def source_entry(domain: Domain, point: ScoredPoint) -> SourceEntry:
     """A source's first chunk as a listing entry: document title, chunk count, the metadata
     that describes the whole source."""

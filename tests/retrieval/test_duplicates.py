@@ -5,8 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.retrieval.chunk_record import copy_of, point_copy, search_hit
 from server.retrieval.duplicates import collapse_duplicates, collapsed_head
 from server.retrieval.results import SearchHit, StageScores
+from server.retrieval.store import ScoredPoint
+from server.settings import Domain
 
 TEXTS = ["alpha beta", "Alpha  beta", "gamma", "delta\nepsilon", "delta epsilon", "zeta"]
 """Texts with copies after normalisation (whitespace runs fold; case does not)."""
@@ -42,3 +45,26 @@ def test_head_collapse_is_the_full_collapse_cut(texts: list[str], depth: int) ->
     assert [h.model_dump() for h in head] == [h.model_dump() for h in full]
     listed = {h.id for h in full} | {c.id for h in full for c in h.also_in}
     assert {f"p{i}" for i in decoded} == listed
+    decoded.clear()
+    cheap = collapsed_head(
+        items, lambda item: item[1], to_hit, depth, lambda item: copy_of(_hit(*item))
+    )
+    assert [h.model_dump() for h in cheap] == [h.model_dump() for h in full]
+    assert {f"p{i}" for i in decoded} == {h.id for h in full}  # copies never decoded as hits
+
+
+def test_a_point_copy_is_the_copy_of_its_hit() -> None:
+    payload = {
+        "tenant": "t",
+        "doc_id": "/d/a.md",
+        "source": "/d/a.md",
+        "chunk_index": 2,
+        "title": "A > Intro",
+        "text": "some text",
+        "rel_path": "a.md",
+        "heading_path": ["A", "Intro"],
+    }
+    point = ScoredPoint("3f1c1d7e-0000-4000-8000-000000000001", 0.5, payload)
+    for domain in Domain:
+        hit = search_hit(domain, point, StageScores())
+        assert point_copy(domain, point) == copy_of(hit)
