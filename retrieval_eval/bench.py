@@ -92,6 +92,16 @@ def _load_average() -> str:
 # -- sections ----------------------------------------------------------------------------------
 
 
+def _tuning_label(settings: Settings) -> str:
+    tuning = settings.store_tuning
+    disk = "on disk" if tuning.vectors_on_disk else "in RAM"
+    return (
+        f"vectors {disk}, quantization {tuning.quantization} (rescore {tuning.rescore}, "
+        f"oversampling {tuning.oversampling}), HNSW m {tuning.hnsw_m} / ef_construct "
+        f"{tuning.hnsw_ef_construct}, segments <= {tuning.max_segment_mb} MB"
+    )
+
+
 def environment_section(ctx: BenchContext) -> list[Row]:
     """Machine and run parameters: the context every figure below is read in."""
     settings = Settings()
@@ -101,6 +111,7 @@ def environment_section(ctx: BenchContext) -> list[Row]:
         ("CPUs / load average at start", f"{os.cpu_count()} / {_load_average()}"),
         ("torch threads (RETRIEVAL_TORCH_THREADS)", threads),
         ("rerank batch (RETRIEVAL_RERANK_BATCH_SIZE)", str(settings.rerank_batch_size)),
+        ("store layout (RETRIEVAL_STORE_TUNING__*)", _tuning_label(settings)),
         ("queries per latency figure", f"{ctx.queries} (rerank: {ctx.rerank_queries})"),
     ]
 
