@@ -75,6 +75,13 @@ class BenchCorpus:
         if self.part_vectors is not None and self.part_offsets is not None:
             np.savez(directory / PARTS_FILE, vectors=self.part_vectors, offsets=self.part_offsets)
 
+    @property
+    def parts_per_point(self) -> float:
+        """Mean number of part vectors per passage (0 without part vectors)."""
+        if self.part_offsets is None or len(self.passages) == 0:
+            return 0.0
+        return float(self.part_offsets[-1]) / len(self.passages)
+
     def parts_of(self, row: int, dense: NDArray[np.float32]) -> NDArray[np.float32]:
         """Part vectors of passage ``row`` (just ``dense`` when it has none of its own)."""
         if self.part_vectors is None or self.part_offsets is None:

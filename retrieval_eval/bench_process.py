@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -61,6 +62,11 @@ def memory_figures() -> MemoryFigures:
         anon=fields.get("RssAnon", current),
         file=fields.get("RssFile", 0.0) + fields.get("RssShmem", 0.0),
     )
+
+
+def progress_line(message: str) -> None:
+    """A progress line on stderr (stdout carries the report), from any bench process."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 def run_in_fresh_process(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +26,22 @@ from retrieval_eval.bench_corpus import (
     pick_passages,
     synthetic_chunk,
 )
-from retrieval_eval.bench_process import memory_figures
+from retrieval_eval.bench_process import memory_figures, progress_line
+from retrieval_eval.bench_recall import RecallFigures, measure_recall, product_query
 from retrieval_eval.bench_test_models import build_test_cross_encoder
 from retrieval_eval.product import (
     DEFAULT_PART_SENTENCES,
     TENANTS_KEY,
     CrossEncoderReranker,
     EdgeStore,
+    HybridQuery,
+    ScoredPoint,
     SparseEncoder,
+    StoredPoint,
     assemble_pipeline,
     index_chunks,
     load_embedder,
+    normalize_text,
     part_texts,
     payload_indexes,
     rank,
@@ -141,41 +146,76 @@ def measure_ingest(dataset: str, sample: int, rounds: int = INGEST_ROUNDS) -> di
 
 
 def build_store(corpus_dir: str, store_dir: str, size: int) -> dict[str, Any]:
-    """Stream ``size`` synthetic chunks into a new embedded store (docs collection)."""
+    """Stream ``size`` synthetic chunks into a new embedded store (docs collection).
+
+    Memory stays bounded whatever ``size``: points go in batches (bench_corpus), and every
+    segment's worth of points (``StoreTuning.segment_points``) the store is optimized, which
+    turns the in-memory appendable segment into an indexed, memory-mapped one of the size the
+    optimizer would not merge further, so no graph is built twice.
+    """
     settings = _bench_settings()
     corpus = BenchCorpus.load(Path(corpus_dir))
     encoder = SparseEncoder(settings.domains[Domain.DOCS].bm25)  # as the pipeline builds it
     collection = settings.domains[Domain.DOCS].collection
     start = time.perf_counter()
     avg_len = average_length(corpus.passages, size, encoder)
-    store = EdgeStore(Path(store_dir))
+    store = EdgeStore(Path(store_dir), tuning=settings.store_tuning)
     try:
         with_parts = settings.domains[Domain.DOCS].part_sentences > 0
+        dim = int(corpus.vectors.shape[1])
         store.ensure_collection(
-            collection,
-            int(corpus.vectors.shape[1]),
-            payload_indexes(Domain.DOCS),
-            part_vectors=with_parts,
+            collection, dim, payload_indexes(Domain.DOCS), part_vectors=with_parts
         )
-        # per-tenant statistics as the pipeline keeps them (length_stats.py); the synthetic
-        # tenants share one length distribution, so one average encodes them all
-        per_tenant: dict[str, list[float]] = {}
+        parts = corpus.parts_per_point if with_parts else 0.0
+        segment = settings.store_tuning.segment_points(dim, parts)
         batches = iter_point_batches(corpus, size, encoder, avg_len, with_parts=with_parts)
-        for batch, _ in batches:
-            store.upsert(collection, batch)
-            for point in batch:
-                tally = per_tenant.setdefault(str(point.payload["tenant"]), [0, 0.0])
-                tally[0] += 1
-                tally[1] += float(point.payload["bm25_len"])
-        tenants = {
-            tenant: {"points": int(n), "total_len": total, "encoded_avg_len": avg_len}
-            for tenant, (n, total) in per_tenant.items()
-        }
+        tenants = stream_points(store, collection, batches, size, segment, avg_len)
         store.write_meta(collection, {TENANTS_KEY: tenants})
         store.finish_writes(collection)
     finally:
         store.close()
-    return {"seconds": time.perf_counter() - start, "memory": memory_figures()}
+    return {
+        "seconds": time.perf_counter() - start,
+        "memory": memory_figures(),
+        "segment_points": segment,
+        "disk_mb": _disk_mb(Path(store_dir)),
+    }
+
+
+def stream_points(
+    store: EdgeStore,
+    collection: str,
+    batches: Iterable[tuple[list[StoredPoint], int]],
+    size: int,
+    segment: int,
+    avg_len: float,
+) -> dict[str, dict[str, Any]]:
+    """Upsert the synthetic points batch by batch, optimizing every ``segment`` points; the
+    per-tenant statistics as the pipeline keeps them (length_stats.py). The synthetic tenants
+    share one length distribution, so one average encodes them all (``encoded_avg_len``)."""
+    per_tenant: dict[str, list[float]] = {}
+    since_optimize = 0
+    for batch, _ in batches:
+        store.upsert(collection, batch)
+        for point in batch:
+            tally = per_tenant.setdefault(str(point.payload["tenant"]), [0, 0.0])
+            tally[0] += 1
+            tally[1] += float(point.payload["bm25_len"])
+        since_optimize += len(batch)
+        if since_optimize >= segment:
+            store.finish_writes(collection)
+            since_optimize = 0
+            progress_line(f"built {sum(int(t[0]) for t in per_tenant.values()):,} of {size:,}")
+    return {
+        tenant: {"points": int(n), "total_len": total, "encoded_avg_len": avg_len}
+        for tenant, (n, total) in per_tenant.items()
+    }
+
+
+def _disk_mb(directory: Path) -> float:
+    """Bytes on disk under ``directory`` (allocated blocks, as ``du``), in MiB."""
+    total = sum(p.lstat().st_blocks * 512 for p in directory.rglob("*") if p.is_file())
+    return total / (1024 * 1024)
 
 
 def _load_reranker(corpus_dir: Path, batch_size: int) -> tuple[CrossEncoderReranker, str]:
@@ -195,52 +235,108 @@ def _load_reranker(corpus_dir: Path, batch_size: int) -> tuple[CrossEncoderReran
     )
 
 
-def serve_queries(store_dir: str, corpus_dir: str, rerank_queries: int) -> dict[str, Any]:
+def serve_queries(
+    store_dir: str, corpus_dir: str, rerank_queries: int, recall_queries: int = 50
+) -> dict[str, Any]:
     """Open the built store with the models, as the server does, and time queries.
 
     Bare query embedding and hybrid search (query embedding included, cache cleared) are
-    measured alternately, query by query, so load from other processes hits both alike.
+    measured alternately, query by query, so load from other processes hits both alike. The
+    serving memory is read before the recall check, whose exact searches read every original
+    vector of the tenant (bench_recall).
     """
     settings = _bench_settings()
     queries = BenchCorpus.load(Path(corpus_dir)).queries
-    store = EdgeStore(Path(store_dir))
+    store = EdgeStore(Path(store_dir), tuning=settings.store_tuning)
     try:
         embedder = load_embedder(settings)
         reranker, reranker_label = _load_reranker(Path(corpus_dir), settings.rerank_batch_size)
         pipeline = assemble_pipeline(settings, store, embedder, reranker)
         ready = memory_figures()
-
-        def search(query: str, mode: str) -> None:
-            rank(pipeline, query, domain=Domain.DOCS, tenant=QUERY_TENANT, limit=10, mode=mode)
-
-        def bare_embed(query: str) -> None:
-            embedder.embed_documents([query])
-
-        for query in queries[:WARMUP_QUERIES]:  # first-call costs stay out of the figures
-            bare_embed(query)
-            search(query, "hybrid")
-        embedder.cache.clear()
-        embed_ms: list[float] = []
-        hybrid_ms: list[float] = []
-        for query in queries:
-            embed_ms += _latencies(bare_embed, [query])
-            hybrid_ms += _latencies(lambda q: search(q, "hybrid"), [query])
-        cached_ms = _latencies(lambda q: search(q, "hybrid"), queries)  # embeddings now cached
-        no_rerank = memory_figures()
-        search(queries[-1], "hybrid+rerank")  # the reranker's first call, untimed
-        embedder.cache.clear()
-        rerank_ms = _latencies(lambda q: search(q, "hybrid+rerank"), queries[:rerank_queries])
-        depth = settings.domains[Domain.DOCS].rerank_depth
+        figures = _search_latencies(pipeline, embedder, queries, rerank_queries)
+        serving = memory_figures()
+        vectors = [(q, embedder.embed_query(normalize_text(q))) for q in queries]
+        figures["store_ms"] = _store_latencies(store, settings, vectors)
+        figures["recall"] = _recall(store, settings, vectors[:recall_queries])
     finally:
         store.close()
+    return {
+        **figures,
+        "reranker": reranker_label,
+        "ready_memory": ready,
+        "memory": serving,
+        "after_recall_memory": memory_figures(),
+    }
+
+
+def _search_latencies(
+    pipeline: Any, embedder: Any, queries: Sequence[str], rerank_queries: int
+) -> dict[str, Any]:
+    """Bare embedding, hybrid, hybrid with the embedding cached, and hybrid + rerank (ms)."""
+
+    def search(query: str, mode: str) -> None:
+        rank(pipeline, query, domain=Domain.DOCS, tenant=QUERY_TENANT, limit=10, mode=mode)
+
+    def bare_embed(query: str) -> None:
+        embedder.embed_documents([query])
+
+    for query in queries[:WARMUP_QUERIES]:  # first-call costs stay out of the figures
+        bare_embed(query)
+        search(query, "hybrid")
+    embedder.cache.clear()
+    embed_ms: list[float] = []
+    hybrid_ms: list[float] = []
+    for query in queries:
+        embed_ms += _latencies(bare_embed, [query])
+        hybrid_ms += _latencies(lambda q: search(q, "hybrid"), [query])
+    cached_ms = _latencies(lambda q: search(q, "hybrid"), queries)  # embeddings now cached
+    no_rerank = memory_figures()
+    search(queries[-1], "hybrid+rerank")  # the reranker's first call, untimed
+    embedder.cache.clear()
+    rerank_ms = _latencies(lambda q: search(q, "hybrid+rerank"), queries[:rerank_queries])
     return {
         "embed_ms": embed_ms,
         "hybrid_ms": hybrid_ms,
         "cached_ms": cached_ms,
         "rerank_ms": rerank_ms,
-        "rerank_depth": depth,
-        "reranker": reranker_label,
-        "ready_memory": ready,
+        "rerank_depth": _bench_settings().domains[Domain.DOCS].rerank_depth,
         "no_rerank_memory": no_rerank,
-        "memory": memory_figures(),
     }
+
+
+def _docs_query(
+    store: EdgeStore, settings: Settings
+) -> tuple[str, Callable[[str, list[float]], HybridQuery]]:
+    """The docs collection and the Searcher's hybrid query for (text, dense vector)."""
+    docs = settings.domains[Domain.DOCS]
+    encoder = SparseEncoder(docs.bm25)
+    parts = docs.part_sentences > 0 and store.has_part_vectors(docs.collection)
+
+    def query(text: str, vector: list[float]) -> HybridQuery:
+        return product_query(docs, QUERY_TENANT, vector, encoder, text, parts=parts)
+
+    return docs.collection, query
+
+
+def _store_latencies(
+    store: EdgeStore, settings: Settings, vectors: Sequence[tuple[str, list[float]]]
+) -> list[float]:
+    """Milliseconds of the store's hybrid query alone (both round trips), per query."""
+    collection, query = _docs_query(store, settings)
+    requests = {text: query(text, vector) for text, vector in vectors}
+    return _latencies(lambda text: store.query(collection, requests[text]), list(requests))
+
+
+def _recall(
+    store: EdgeStore, settings: Settings, vectors: Sequence[tuple[str, list[float]]]
+) -> RecallFigures:
+    """Top-10 recall of the approximate search against exact dense search (bench_recall)."""
+    docs = settings.domains[Domain.DOCS]
+    parts = docs.part_sentences > 0 and store.has_part_vectors(docs.collection)
+
+    def run(request: HybridQuery) -> tuple[list[ScoredPoint], list[ScoredPoint]]:
+        response = store.query(docs.collection, request)
+        return response.final, response.dense
+
+    encoder = SparseEncoder(docs.bm25)
+    return measure_recall(run, docs, QUERY_TENANT, vectors, encoder, parts=parts)

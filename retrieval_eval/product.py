@@ -45,8 +45,8 @@ from server.retrieval.length_stats import TENANTS_KEY
 from server.retrieval.query_routing import QueryFeatures, query_features
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.results import SearchResponse
-from server.retrieval.sparse import SparseEncoder
-from server.retrieval.store import HybridQuery, StoredPoint, point_id
+from server.retrieval.sparse import SparseEncoder, normalize_text
+from server.retrieval.store import HybridQuery, ScoredPoint, StoredPoint, point_id
 from server.retrieval.types import Chunk, IndexReport, SearchMode, SearchRequest
 from server.settings import Domain, DomainSettings, Settings
 
@@ -59,6 +59,7 @@ __all__ = [
     "HybridQuery",
     "Pipeline",
     "QueryFeatures",
+    "ScoredPoint",
     "SparseEncoder",
     "StoredPoint",
     "TokenFile",
@@ -72,6 +73,7 @@ __all__ = [
     "keyword_text",
     "load_embedder",
     "make_budget",
+    "normalize_text",
     "open_store",
     "pack_passages",
     "part_texts",

@@ -105,7 +105,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         raise MigrationError("give the target with --to URL (or set RETRIEVAL_QDRANT_URL)")
     collections = source_collections(settings, args.domain)
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-    target = QdrantStore.connect(location, api_key, cluster=cluster_settings(settings, args))
+    target = QdrantStore.connect(
+        location, api_key, cluster=cluster_settings(settings, args), tuning=settings.store_tuning
+    )
     try:
         source = EdgeStore(Path(settings.store_path))
         try:

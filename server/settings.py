@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from server.retrieval.store_tuning import StoreTuning
+
 BUNDLED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 CONFIG_FILE_ENV = "RETRIEVAL_CONFIG_FILE"
@@ -374,6 +376,10 @@ class Settings(BaseSettings):
 
     mcp: McpServerSettings = Field(default_factory=McpServerSettings)
     """MCP server options (``RETRIEVAL_MCP__TENANT``, ``RETRIEVAL_MCP__TOKENS_FILE``, ...)."""
+
+    store_tuning: StoreTuning = Field(default_factory=StoreTuning)
+    """Layout of new collections (vectors on disk, int8 quantization, HNSW) and the quantized
+    search's rescoring (``RETRIEVAL_STORE_TUNING__OVERSAMPLING``, ...; store_tuning.py)."""
 
     @field_validator("domains", mode="before")
     @classmethod

@@ -156,6 +156,11 @@ class StoredRecord:
         return citation(domain, self.source, self.title, self.metadata)
 
 
+def point_text(point: ScoredPoint) -> str:
+    """The chunk text of a stored point, as :meth:`StoredRecord.from_point` decodes it."""
+    return str(point.payload.get(TEXT) or "")
+
+
 def bm25_len(payload: Mapping[str, Any]) -> float:
     """The stored BM25 length of a point (0 for points written before lengths were kept)."""
     return float(payload.get(BM25_LEN, 0))
@@ -195,6 +200,18 @@ def search_hit(domain: Domain, point: ScoredPoint, stages: StageScores) -> Searc
 def copy_of(hit: SearchHit) -> Copy:
     """A hit listed as a copy of another (``also_in``)."""
     return Copy(id=hit.id, uri=hit.uri, source=hit.source, citation=hit.citation)
+
+
+def point_copy(domain: Domain, point: ScoredPoint) -> Copy:
+    """A stored point listed as a copy of a hit: ``copy_of(search_hit(domain, point, ...))``
+    without decoding the rest of the hit."""
+    record = StoredRecord.from_point(point)
+    return Copy(
+        id=record.id,
+        uri=chunk_uri(domain, record.id),
+        source=record.source,
+        citation=record.citation(domain),
+    )
 
 
 def source_entry(domain: Domain, point: ScoredPoint) -> SourceEntry:

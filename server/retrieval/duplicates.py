@@ -9,11 +9,14 @@ re-wrapped or re-saved with other line endings still counts as the same passage.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from server.retrieval.chunk_record import copy_of
-from server.retrieval.results import SearchHit
+from server.retrieval.results import Copy, SearchHit
 from server.retrieval.sparse import normalize_text
+
+T = TypeVar("T")
 
 
 def passage_key(text: str) -> str:
@@ -35,4 +38,35 @@ def collapse_duplicates(hits: Sequence[SearchHit]) -> list[SearchHit]:
             out.append(hit)
             continue
         first.also_in.append(copy_of(hit))
+    return out
+
+
+def collapsed_head(
+    items: Iterable[T],
+    text_of: Callable[[T], str],
+    to_hit: Callable[[T], SearchHit],
+    depth: int,
+    to_copy: Callable[[T], Copy] | None = None,
+) -> list[SearchHit]:
+    """``collapse_duplicates([to_hit(i) for i in items])[:depth]``, building only the hits that
+    list keeps and their copies: a passage first met once ``depth`` hits are kept is skipped
+    with its copies (its hit would be cut), so a deep candidate list costs only its head.
+
+    ``text_of`` must give the text ``to_hit`` puts in the hit (the identity is its
+    :func:`passage_key`, computed once per distinct text); ``to_copy`` (default
+    ``copy_of(to_hit(item))``) must give the same :class:`Copy`, cheaper."""
+    kept: dict[str, SearchHit] = {}
+    keys: dict[str, str] = {}
+    out: list[SearchHit] = []
+    for item in items:
+        text = text_of(item)
+        key = keys.get(text)
+        if key is None:
+            key = keys[text] = passage_key(text)
+        first = kept.get(key)
+        if first is not None:
+            first.also_in.append(to_copy(item) if to_copy else copy_of(to_hit(item)))
+        elif len(out) < depth:
+            kept[key] = hit = to_hit(item)
+            out.append(hit)
     return out

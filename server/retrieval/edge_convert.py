@@ -11,9 +11,11 @@ from typing import Any
 
 import qdrant_edge as qe
 
+from server.retrieval import edge_tuning
 from server.retrieval import query_plan as qp
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import ScoredPoint
+from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
 FilterOf = Callable[[qp.Conditions], qe.Filter | None]
@@ -43,12 +45,26 @@ def edge_sparse(vector: SparseVector) -> qe.SparseVector:
     return qe.SparseVector(vector.indices, vector.values)
 
 
-def search_params(params: qp.SearchParams) -> qe.SearchParams | None:
-    """None when nothing is set (Qdrant's defaults)."""
-    if params.hnsw_ef is None and params.idf_corpus is None:
+def search_params(
+    params: qp.SearchParams, tuning: StoreTuning | None = None
+) -> qe.SearchParams | None:
+    """None when nothing is set (Qdrant's defaults). ``tuning``: a dense search's use of the
+    quantized vectors (rescoring, oversampling; none for an exact search)."""
+    if params.hnsw_ef is None and params.idf_corpus is None and tuning is None:
         return None
     idf = None if params.idf_corpus is None else qe.IdfParams(corpus=edge_filter(params.idf_corpus))
-    return qe.SearchParams(hnsw_ef=params.hnsw_ef, idf=idf)
+    quantization = (
+        None if tuning is None else edge_tuning.quantization_params(tuning, exact=params.exact)
+    )
+    return qe.SearchParams(
+        hnsw_ef=params.hnsw_ef, exact=params.exact, quantization=quantization, idf=idf
+    )
+
+
+def _params(search: qp.NeighbourSearch, tuning: StoreTuning | None) -> qe.SearchParams | None:
+    """The search's params; a dense search's with the quantization parameters of ``tuning``."""
+    dense = not isinstance(search.vector, SparseVector)
+    return search_params(search.params, tuning if dense else None)
 
 
 def nearest(search: qp.NeighbourSearch) -> Any:
@@ -73,24 +89,29 @@ def fusion(spec: qp.Fusion) -> Any:
     return qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
 
 
-def prefetch(stage: qp.Stage, ids_of: IdsOf = id_filter) -> qe.Prefetch:
+def prefetch(
+    stage: qp.Stage, ids_of: IdsOf = id_filter, tuning: StoreTuning | None = None
+) -> qe.Prefetch:
     """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
     if isinstance(stage, qp.Rerun):
         return qe.Prefetch(
             limit=stage.limit,
             query=nearest(stage.search),
             filter=ids_of(stage.ids),
-            params=search_params(stage.search.params),
+            params=_params(stage.search, tuning),
         )
     return qe.Prefetch(
         limit=stage.limit,
         query=formula(stage),
-        prefetches=[prefetch(s, ids_of) for s in stage.inputs],
+        prefetches=[prefetch(s, ids_of, tuning) for s in stage.inputs],
     )
 
 
-def round_one(searches: Sequence[qp.NeighbourSearch]) -> qe.QueryBatchRequest:
-    """The neighbour searches as one batch, without payloads."""
+def round_one(
+    searches: Sequence[qp.NeighbourSearch], tuning: StoreTuning | None = None
+) -> qe.QueryBatchRequest:
+    """The neighbour searches as one batch, without payloads (dense ones with the quantization
+    parameters of ``tuning``)."""
     filter_of = qp.converted_once(edge_filter)
     return qe.QueryBatchRequest(
         [
@@ -98,22 +119,27 @@ def round_one(searches: Sequence[qp.NeighbourSearch]) -> qe.QueryBatchRequest:
                 limit=s.limit,
                 query=nearest(s),
                 filter=filter_of(s.filter),
-                params=search_params(s.params),
+                params=_params(s, tuning),
                 with_payload=False,
+                with_vector=False,
             )
             for s in searches
         ]
     )
 
 
-def round_two(requests: Sequence[qp.Request]) -> qe.QueryBatchRequest:
+def round_two(
+    requests: Sequence[qp.Request], tuning: StoreTuning | None = None
+) -> qe.QueryBatchRequest:
     """Round 2's requests as one batch; filters and id sets they share are converted once."""
     filter_of = qp.converted_once(edge_filter)
     ids_of: IdsOf = qp.converted_once(id_filter)
-    return qe.QueryBatchRequest([_request(r, filter_of, ids_of) for r in requests])
+    return qe.QueryBatchRequest([_request(r, filter_of, ids_of, tuning) for r in requests])
 
 
-def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> qe.QueryRequest:
+def _request(
+    request: qp.Request, filter_of: FilterOf, ids_of: IdsOf, tuning: StoreTuning | None
+) -> qe.QueryRequest:
     query: qp.Blend | qp.Fuse = request.query
     stages: list[qp.Stage]
     if isinstance(query, qp.Blend):
@@ -123,9 +149,10 @@ def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> qe.Quer
     return qe.QueryRequest(
         limit=query.limit,
         query=top,
-        prefetches=[prefetch(s, ids_of) for s in stages],
+        prefetches=[prefetch(s, ids_of, tuning) for s in stages],
         filter=filter_of(request.filter),
         with_payload=request.with_payload,
+        with_vector=False,
     )
 
 

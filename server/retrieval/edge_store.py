@@ -24,7 +24,7 @@ from typing import IO, Any
 import qdrant_edge as qe
 
 from server.errors import DiskFullError, StoreError, StoreLockedError
-from server.retrieval import edge_convert
+from server.retrieval import edge_convert, edge_tuning
 from server.retrieval.disk_space import MIB, DiskGuard, batch_bytes
 from server.retrieval.edge_convert import edge_filter, edge_sparse
 from server.retrieval.engine_errors import engine_errors, translate
@@ -43,6 +43,7 @@ from server.retrieval.store import (
     filter_conditions,
 )
 from server.retrieval.store_identity import StoreIdentity, process_alive, process_start_time
+from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
 LOCK_FILE = "store.lock"
@@ -60,14 +61,6 @@ def _edge_vectors(point: StoredPoint) -> dict[str, Any]:
     if point.parts:
         vectors[PARTS_VECTOR] = point.parts
     return vectors
-
-
-def _index_params(kind: IndexKind) -> Any:
-    if kind == "tenant":
-        return qe.KeywordIndexParams(is_tenant=True)
-    if kind == "integer":
-        return qe.PayloadSchemaType.Integer
-    return qe.PayloadSchemaType.Keyword
 
 
 @dataclass(frozen=True)
@@ -183,8 +176,16 @@ class EdgeStore:
     disk_space.py) and the engine's failures arrive as one-line StoreErrors (engine_errors.py).
     """
 
-    def __init__(self, root: Path, disk_reserve_mb: int = DEFAULT_DISK_RESERVE_MB) -> None:
+    def __init__(
+        self,
+        root: Path,
+        disk_reserve_mb: int = DEFAULT_DISK_RESERVE_MB,
+        tuning: StoreTuning | None = None,
+    ) -> None:
+        """Open (creating) the store directory. ``tuning``: layout of collections created from
+        now on, and the quantized-search parameters (default: :class:`StoreTuning`'s)."""
         self.root = Path(root).expanduser()
+        self.tuning = tuning or StoreTuning()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             # one probe name per process: processes taking over a store at the same moment
@@ -258,35 +259,19 @@ class EdgeStore:
         payload_indexes: Mapping[str, IndexKind],
         part_vectors: bool = False,
     ) -> None:
+        """Create ``name`` laid out by :attr:`tuning` if it does not exist (an existing one keeps
+        its layout), and add any missing payload index."""
         with self._guard:
             if not self.has_collection(name):
                 self.disk.require(action=f"create collection {name!r}")
-                vectors = {
-                    DENSE_VECTOR: qe.EdgeVectorParams(size=dense_dim, distance=qe.Distance.Cosine)
-                }
-                if part_vectors:
-                    vectors[PARTS_VECTOR] = qe.EdgeVectorParams(
-                        size=dense_dim,
-                        distance=qe.Distance.Cosine,
-                        multivector_config=qe.MultiVectorConfig(
-                            comparator=qe.MultiVectorComparator.MaxSim
-                        ),
-                        datatype=qe.VectorStorageDatatype.Float16,
-                    )
-                config = qe.EdgeConfig(
-                    vectors=vectors,
-                    sparse_vectors={
-                        SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
-                    },
-                )
+                config = edge_tuning.collection_config(self.tuning, dense_dim, part_vectors)
                 self._shards[name] = qe.EdgeShard.create(str(self._shard_dir(name)), config)
             shard = self._shard(name)
             existing = set(shard.info().payload_schema)
             for field_name, kind in payload_indexes.items():
                 if field_name not in existing:
-                    shard.update(
-                        qe.UpdateOperation.create_field_index(field_name, _index_params(kind))
-                    )
+                    params = edge_tuning.index_params(self.tuning, kind)
+                    shard.update(qe.UpdateOperation.create_field_index(field_name, params))
 
     @engine_errors
     def upsert(
@@ -318,10 +303,12 @@ class EdgeStore:
         batch on the shard."""
         shard = self._shard(name)
         plan = QueryPlan.build(request)
-        results = shard.query_batch(edge_convert.round_one(plan.round_one))
+        results = shard.query_batch(edge_convert.round_one(plan.round_one, self.tuning))
         second = plan.round_two([edge_convert.found(points) for points in results])
         answers = (
-            shard.query_batch(edge_convert.round_two(second.requests)) if second.requests else []
+            shard.query_batch(edge_convert.round_two(second.requests, self.tuning))
+            if second.requests
+            else []
         )
         return second.response(
             [edge_convert.scored(points) for points in answers],

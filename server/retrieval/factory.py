@@ -32,8 +32,13 @@ def open_store(settings: Settings) -> VectorStore:
     """
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return QdrantStore.connect(settings.qdrant_url, api_key, cluster=settings.qdrant_cluster)
-    return SharedStore(settings.store_path, settings.disk_reserve_mb)
+        return QdrantStore.connect(
+            settings.qdrant_url,
+            api_key,
+            cluster=settings.qdrant_cluster,
+            tuning=settings.store_tuning,
+        )
+    return SharedStore(settings.store_path, settings.disk_reserve_mb, settings.store_tuning)
 
 
 def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:

@@ -10,9 +10,11 @@ from collections.abc import Callable, Collection, Sequence
 
 from qdrant_client import models
 
+from server.retrieval import qdrant_tuning
 from server.retrieval import query_plan as qp
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import ScoredPoint
+from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
 FilterOf = Callable[[qp.Conditions], models.Filter | None]
@@ -45,13 +47,27 @@ def client_sparse(vector: SparseVector) -> models.SparseVector:
     return models.SparseVector(indices=vector.indices, values=vector.values)
 
 
-def search_params(params: qp.SearchParams) -> models.SearchParams | None:
-    """None when nothing is set (Qdrant's defaults)."""
-    if params.hnsw_ef is None and params.idf_corpus is None:
+def search_params(
+    params: qp.SearchParams, tuning: StoreTuning | None = None
+) -> models.SearchParams | None:
+    """None when nothing is set (Qdrant's defaults). ``tuning``: a dense search's use of the
+    quantized vectors (rescoring, oversampling; none for an exact search)."""
+    if params.hnsw_ef is None and params.idf_corpus is None and tuning is None:
         return None
     corpus = None if params.idf_corpus is None else client_filter(params.idf_corpus)
     idf = None if corpus is None else models.IdfCorpusParams(corpus=corpus)
-    return models.SearchParams(hnsw_ef=params.hnsw_ef, idf=idf)
+    quantization = (
+        None if tuning is None else qdrant_tuning.quantization_params(tuning, exact=params.exact)
+    )
+    return models.SearchParams(
+        hnsw_ef=params.hnsw_ef, exact=params.exact, quantization=quantization, idf=idf
+    )
+
+
+def _params(search: qp.NeighbourSearch, tuning: StoreTuning | None) -> models.SearchParams | None:
+    """The search's params; a dense search's with the quantization parameters of ``tuning``."""
+    dense = not isinstance(search.vector, SparseVector)
+    return search_params(search.params, tuning if dense else None)
 
 
 def query_vector(vector: qp.QueryVector) -> list[float] | list[list[float]] | models.SparseVector:
@@ -72,7 +88,9 @@ def fusion(spec: qp.Fusion) -> models.Query:
     return models.RrfQuery(rrf=models.Rrf(k=spec.rrf_k, weights=list(spec.weights)))
 
 
-def prefetch(stage: qp.Stage, ids_of: IdsOf = id_filter) -> models.Prefetch:
+def prefetch(
+    stage: qp.Stage, ids_of: IdsOf = id_filter, tuning: StoreTuning | None = None
+) -> models.Prefetch:
     """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
     if isinstance(stage, qp.Rerun):
         search = stage.search
@@ -80,40 +98,48 @@ def prefetch(stage: qp.Stage, ids_of: IdsOf = id_filter) -> models.Prefetch:
             query=query_vector(search.vector),
             using=search.using,
             filter=ids_of(stage.ids),
-            params=search_params(search.params),
+            params=_params(search, tuning),
             limit=stage.limit,
         )
     return models.Prefetch(
-        prefetch=[prefetch(s, ids_of) for s in stage.inputs],
+        prefetch=[prefetch(s, ids_of, tuning) for s in stage.inputs],
         query=formula(stage),
         limit=stage.limit,
     )
 
 
-def round_one(searches: Sequence[qp.NeighbourSearch]) -> list[models.QueryRequest]:
-    """The neighbour searches as one batch, without payloads."""
+def round_one(
+    searches: Sequence[qp.NeighbourSearch], tuning: StoreTuning | None = None
+) -> list[models.QueryRequest]:
+    """The neighbour searches as one batch, without payloads (dense ones with the quantization
+    parameters of ``tuning``)."""
     filter_of = qp.converted_once(client_filter)
     return [
         models.QueryRequest(
             query=query_vector(s.vector),
             using=s.using,
             filter=filter_of(s.filter),
-            params=search_params(s.params),
+            params=_params(s, tuning),
             limit=s.limit,
             with_payload=False,
+            with_vector=False,
         )
         for s in searches
     ]
 
 
-def round_two(requests: Sequence[qp.Request]) -> list[models.QueryRequest]:
+def round_two(
+    requests: Sequence[qp.Request], tuning: StoreTuning | None = None
+) -> list[models.QueryRequest]:
     """Round 2's requests as one batch; filters and id sets they share are converted once."""
     filter_of = qp.converted_once(client_filter)
     ids_of: IdsOf = qp.converted_once(id_filter)
-    return [_request(r, filter_of, ids_of) for r in requests]
+    return [_request(r, filter_of, ids_of, tuning) for r in requests]
 
 
-def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> models.QueryRequest:
+def _request(
+    request: qp.Request, filter_of: FilterOf, ids_of: IdsOf, tuning: StoreTuning | None
+) -> models.QueryRequest:
     query: qp.Blend | qp.Fuse = request.query
     top: models.Query
     if isinstance(query, qp.Blend):
@@ -122,11 +148,12 @@ def _request(request: qp.Request, filter_of: FilterOf, ids_of: IdsOf) -> models.
     else:
         stages, top = list(query.stages), fusion(query.fusion)
     return models.QueryRequest(
-        prefetch=[prefetch(s, ids_of) for s in stages],
+        prefetch=[prefetch(s, ids_of, tuning) for s in stages],
         query=top,
         filter=filter_of(request.filter),
         limit=query.limit,
         with_payload=request.with_payload,
+        with_vector=False,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from server.errors import StoreError
-from server.retrieval import qdrant_cluster, qdrant_convert
+from server.retrieval import qdrant_cluster, qdrant_convert, qdrant_tuning
 from server.retrieval.qdrant_convert import client_filter, client_sparse
 from server.retrieval.query_plan import QueryPlan
 from server.retrieval.sparse import SparseVector
@@ -31,6 +31,7 @@ from server.retrieval.store import (
     changed_meta,
     filter_conditions,
 )
+from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 from server.settings import QdrantClusterSettings
 
@@ -54,14 +55,6 @@ def _client_vectors(point: StoredPoint) -> dict[str, Any]:
     return vectors
 
 
-def _index_schema(kind: IndexKind) -> Any:
-    if kind == "tenant":
-        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
-    if kind == "integer":
-        return models.PayloadSchemaType.INTEGER
-    return models.PayloadSchemaType.KEYWORD
-
-
 class QdrantStore:
     """Store backed by a Qdrant server (or qdrant-client's local mode in tests).
 
@@ -70,10 +63,18 @@ class QdrantStore:
     of collection metadata), which the pipeline's recount check repairs on its next run.
     """
 
-    def __init__(self, client: QdrantClient, cluster: QdrantClusterSettings | None = None) -> None:
+    def __init__(
+        self,
+        client: QdrantClient,
+        cluster: QdrantClusterSettings | None = None,
+        tuning: StoreTuning | None = None,
+    ) -> None:
+        """``tuning``: layout of collections created from now on, and the quantized-search
+        parameters (default: :class:`StoreTuning`'s)."""
         self.client = client
         self.cluster = cluster or QdrantClusterSettings()
         """Shards, replicas and tenant shard keys for the collections this store creates."""
+        self.tuning = tuning or StoreTuning()
         self._meta_lock = threading.RLock()
         self._layouts: dict[str, QdrantClusterSettings] = {}
 
@@ -84,6 +85,7 @@ class QdrantStore:
         api_key: str | None = None,
         timeout: int = 30,
         cluster: QdrantClusterSettings | None = None,
+        tuning: StoreTuning | None = None,
     ) -> QdrantStore:
         """Connect to a Qdrant server or cluster (``http(s)://``) or a local-mode folder
         (``path:/dir``); fails fast with a readable StoreError."""
@@ -93,7 +95,7 @@ class QdrantStore:
         except Exception as exc:
             client.close()
             raise StoreError(f"cannot reach Qdrant at {url}: {exc}") from None
-        return cls(client, cluster)
+        return cls(client, cluster, tuning)
 
     def has_collection(self, name: str) -> bool:
         return bool(self.client.collection_exists(name))
@@ -113,24 +115,14 @@ class QdrantStore:
     ) -> None:
         if not self.has_collection(name):
             self._layouts.pop(name, None)
-            vectors = {
-                DENSE_VECTOR: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
-            }
-            if part_vectors:
-                vectors[PARTS_VECTOR] = models.VectorParams(
-                    size=dense_dim,
-                    distance=models.Distance.COSINE,
-                    multivector_config=models.MultiVectorConfig(
-                        comparator=models.MultiVectorComparator.MAX_SIM
-                    ),
-                    datatype=models.Datatype.FLOAT16,
-                )
             self.client.create_collection(
                 name,
-                vectors_config=vectors,
+                vectors_config=qdrant_tuning.vectors_config(self.tuning, dense_dim, part_vectors),
                 sparse_vectors_config={
                     SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
+                hnsw_config=qdrant_tuning.hnsw_config(self.tuning),
+                optimizers_config=qdrant_tuning.optimizers_config(self.tuning),
                 **qdrant_cluster.creation_params(self.cluster),
             )
             qdrant_cluster.create_shard_keys(self.client, name, self.cluster)
@@ -144,7 +136,8 @@ class QdrantStore:
         existing = set(self.client.get_collection(name).payload_schema or {})
         for field_name, kind in payload_indexes.items():
             if field_name not in existing:
-                self.client.create_payload_index(name, field_name, _index_schema(kind))
+                schema = qdrant_tuning.index_schema(self.tuning, kind)
+                self.client.create_payload_index(name, field_name, schema)
 
     def upsert(
         self,
@@ -229,12 +222,12 @@ class QdrantStore:
         plan = QueryPlan.build(request)
         route = self._routed(name, request.tenant)
         results = self.client.query_batch_points(
-            name, requests=route(qdrant_convert.round_one(plan.round_one))
+            name, requests=route(qdrant_convert.round_one(plan.round_one, self.tuning))
         )
         second = plan.round_two([qdrant_convert.found(r.points) for r in results])
         answers = (
             self.client.query_batch_points(
-                name, requests=route(qdrant_convert.round_two(second.requests))
+                name, requests=route(qdrant_convert.round_two(second.requests, self.tuning))
             )
             if second.requests
             else []

@@ -70,10 +70,13 @@ class SearchParams:
 
     ``hnsw_ef``: None leaves Qdrant's default (max(ef_construct, limit)).
     ``idf_corpus``: None is IDF over the whole collection; the plan always sets the tenant.
+    ``exact``: a dense search by brute force over the original vectors (no graph, no quantized
+    copies): the reference an approximate search is measured against.
     """
 
     hnsw_ef: int | None = None
     idf_corpus: Conditions | None = None
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +222,7 @@ class QueryPlan:
         """
         conditions = tuple(filter_conditions(request.tenant, request.filters))
         depth = request.candidates
-        dense_params = SearchParams(hnsw_ef=request.dense_beam)
+        dense_params = SearchParams(hnsw_ef=request.dense_beam, exact=request.exact)
         searches: list[NeighbourSearch] = []
         if request.dense is not None:
             searches.append(

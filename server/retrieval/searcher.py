@@ -26,7 +26,7 @@ from typing import Any
 from server.errors import InvalidRequestError
 from server.retrieval import chunk_record
 from server.retrieval.analysis import DomainAnalysis, dense_text, resolve_domain
-from server.retrieval.duplicates import collapse_duplicates
+from server.retrieval.duplicates import collapsed_head
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.freshness import root_freshness
 from server.retrieval.limits import Limits
@@ -299,26 +299,32 @@ class Searcher:
     def _query(
         self, collection: str, request: HybridQuery, response: SearchResponse, depth: int
     ) -> tuple[QueryResponse, list[SearchHit]]:
-        """Run the hybrid query and decode it; with copies collapsing, go once more as deep as
-        the stages go when so many copies collapsed that the list ran short."""
+        """Run the hybrid query and decode its first ``depth`` hits; with copies collapsing, go
+        once more as deep as the stages go when so many copies collapsed that the list ran
+        short."""
         stored = self.store.query(collection, request)
-        hits = self._hits(stored, response)
-        if self.settings.collapse_duplicates:
-            hits = collapse_duplicates(hits)
-            if len(hits) < depth and len(stored.final) == request.limit:
-                deeper = replace(request, limit=2 * request.candidates)
-                stored = self.store.query(collection, deeper)
-                hits = collapse_duplicates(self._hits(stored, response))
+        if not self.settings.collapse_duplicates:
+            return stored, self._hits(stored, response)[:depth]
+        hits = self._hits(stored, response, collapse_to=depth)
+        if len(hits) < depth and len(stored.final) == request.limit:
+            deeper = replace(request, limit=2 * request.candidates)
+            stored = self.store.query(collection, deeper)
+            hits = self._hits(stored, response, collapse_to=depth)
         return stored, hits
 
     @staticmethod
-    def _hits(stored: QueryResponse, response: SearchResponse) -> list[SearchHit]:
-        """The fused list as hits, each with its rank and score at every stage."""
+    def _hits(
+        stored: QueryResponse, response: SearchResponse, collapse_to: int | None = None
+    ) -> list[SearchHit]:
+        """The fused list as hits, each with its rank and score at every stage; with
+        ``collapse_to``, copies collapsed and only the first ``collapse_to`` hits decoded
+        (duplicates.collapsed_head: the list is the same as collapsing every hit and cutting)."""
         dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(stored.dense))}
         sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(stored.sparse))}
         fused = response.mode in ("hybrid", "hybrid+rerank")
-        hits: list[SearchHit] = []
-        for rank, point in enumerate(_by_score(stored.final), start=1):
+
+        def hit(ranked: tuple[int, ScoredPoint]) -> SearchHit:
+            rank, point = ranked
             stages = StageScores()
             if point.id in dense_ranks:
                 stages.dense_rank, stages.dense = dense_ranks[point.id]
@@ -326,8 +332,14 @@ class Searcher:
                 stages.sparse_rank, stages.sparse = sparse_ranks[point.id]
             if fused:
                 stages.fused, stages.fused_rank = point.score, rank
-            hits.append(chunk_record.search_hit(response.domain, point, stages))
-        return hits
+            return chunk_record.search_hit(response.domain, point, stages)
+
+        ranked = list(enumerate(_by_score(stored.final), start=1))
+        if collapse_to is None:
+            return [hit(item) for item in ranked]
+        return collapsed_head(
+            ranked, lambda item: chunk_record.point_text(item[1]), hit, collapse_to
+        )
 
     def _rerank(
         self, response: SearchResponse, settings: DomainSettings, hits: list[SearchHit]

@@ -57,6 +57,7 @@ from server.retrieval.store import (
     VectorStore,
 )
 from server.retrieval.store_identity import StoreIdentity
+from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
 __all__ = ["FORWARDED_METHODS", "PROTOCOL_METHODS", "SharedStore", "socket_paths_for"]
@@ -415,10 +416,18 @@ class SharedStore:
     call_timeout_s = 3600.0
     """Longest any one forwarded call may take."""
 
-    def __init__(self, root: Path | str, disk_reserve_mb: int = DEFAULT_DISK_RESERVE_MB) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        disk_reserve_mb: int = DEFAULT_DISK_RESERVE_MB,
+        tuning: StoreTuning | None = None,
+    ) -> None:
+        """``tuning``: the layout and search parameters when this process becomes the owner
+        (a forwarding process searches with the owner's)."""
         self.root = Path(root).expanduser()
         self.disk_reserve_mb = disk_reserve_mb
         """Applied by whichever process owns the store (its own setting, see EdgeStore)."""
+        self.tuning = tuning
         self._state = threading.RLock()
         self._owner: StoreOwner | None = None
         self._connection: _Connection | None = None
@@ -552,7 +561,7 @@ class SharedStore:
 
     def _become_owner(self) -> bool:
         try:
-            store = EdgeStore(self.root, self.disk_reserve_mb)
+            store = EdgeStore(self.root, self.disk_reserve_mb, self.tuning)
         except StoreLockedError:
             return False
         owner = StoreOwner(store)

@@ -74,6 +74,9 @@ class HybridQuery:
     part_weight: float | None = None
     hnsw_ef: int | None = None
     """HNSW beam width of the dense searches (None: Qdrant's default, max(ef_construct, depth))."""
+    exact: bool = False
+    """Dense searches by brute force over the original vectors (no HNSW, no quantization): the
+    reference for measuring the approximate search's recall (`retrieval-mcp bench`)."""
 
     def __post_init__(self) -> None:
         if not self.tenant:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,12 +26,14 @@ from retrieval_eval.bench_steps import (
     build_store,
     measure_ingest,
     serve_queries,
+    stream_points,
 )
 from server.retrieval.analysis import part_texts
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.sparse import SparseEncoder
+from server.retrieval.store_tuning import StoreTuning
 from server.settings import Bm25Settings
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
@@ -108,7 +111,7 @@ def test_build_then_serve_from_a_fresh_store(
     store_dir = tmp_path / "store"
 
     built = build_store(str(corpus_dir), str(store_dir), 60)
-    assert built["memory"].peak > 0
+    assert built["memory"].peak > 0 and built["disk_mb"] > 0
     store = EdgeStore(store_dir)
     try:
         assert store.count("docs", None) == 60
@@ -125,6 +128,10 @@ def test_build_then_serve_from_a_fresh_store(
     assert len(served["rerank_ms"]) == 2
     assert "TEST-SIZE" in served["reranker"]
     assert served["memory"].peak >= served["ready_memory"].current
+    assert len(served["store_ms"]) == queries
+    # 60 points are searched by full scan over the original vectors: nothing approximate
+    recall = served["recall"]
+    assert (recall.chunk, recall.dense, recall.hybrid, recall.queries) == (1.0, 1.0, 1.0, queries)
 
 
 def test_run_bench_prints_each_section_in_order(tmp_path: Path) -> None:
@@ -167,3 +174,49 @@ def test_measure_ingest_times_both_paths_on_the_same_chunks() -> None:
     assert result["raw_rate"] > 0 and result["ingest_rate"] > 0
     # the fair baseline encodes the part texts too, so it is slower than chunk texts alone
     assert result["part_sentences"] == 2 and result["raw_all_rate"] > 0
+
+
+class _RecordingStore(EdgeStore):
+    """A real embedded store that also records the upserted batch sizes and when it was
+    optimized (in points upserted so far)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.batches: list[int] = []
+        self.optimized_at: list[int] = []
+
+    def upsert(self, name: str, points: Any, meta_deltas: Any = None) -> None:
+        super().upsert(name, points, meta_deltas)
+        self.batches.append(len(points))
+
+    def finish_writes(self, name: str) -> None:
+        super().finish_writes(name)
+        self.optimized_at.append(sum(self.batches))
+
+
+def test_streaming_builder_writes_every_point_in_bounded_batches(
+    bench_corpus: BenchCorpus, tmp_path: Path
+) -> None:
+    """The builder holds one batch at a time and optimizes every segment's worth of points,
+    so its memory does not grow with the store; every point and tenant tally arrives."""
+    encoder = SparseEncoder(Bm25Settings())
+    store = _RecordingStore(tmp_path / "store")
+    try:
+        store.ensure_collection("docs", bench_corpus.vectors.shape[1], {"tenant": "tenant"})
+        batches = iter_point_batches(bench_corpus, 130, encoder, 50.0, batch_size=40)
+        tenants = stream_points(store, "docs", batches, 130, segment=50, avg_len=50.0)
+        assert store.batches == [40, 40, 40, 10]
+        assert store.optimized_at == [80, 130]  # after the batch that reaches each 50
+        assert store.count("docs", None) == 130
+        assert sum(t["points"] for t in tenants.values()) == 130
+        assert {t: v["points"] for t, v in tenants.items()} == {
+            t: store.count("docs", t) for t in tenants
+        }
+    finally:
+        store.close()
+
+
+def test_segment_points_follow_the_largest_vector_storage() -> None:
+    tuning = StoreTuning(max_segment_mb=1)
+    assert tuning.segment_points(384) == 1024 * 1024 // (4 * 384)  # float32 chunk vectors
+    assert tuning.segment_points(384, 3.0) == 1024 * 1024 // (2 * 384 * 3)  # float16 parts

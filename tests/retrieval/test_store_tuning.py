@@ -1,0 +1,227 @@
+"""Collection layout and quantized search (store_tuning.py) on the embedded and server stores.
+
+A new collection gets int8 copies of its dense vectors with the originals on disk; dense searches
+rescore the quantized candidates with the original vectors, so reported scores are the exact
+cosines; a collection created before (no quantization, vectors in RAM) opens and searches as it
+did.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import qdrant_edge as qe
+from qdrant_client import QdrantClient, models
+
+from server.retrieval import edge_convert, qdrant_convert
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.qdrant_store import QdrantStore
+from server.retrieval.query_plan import QueryPlan
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import (
+    DENSE_VECTOR,
+    PARTS_VECTOR,
+    SPARSE_VECTOR,
+    HybridQuery,
+    StoredPoint,
+    point_id,
+)
+from server.retrieval.store_tuning import StoreTuning
+
+PAYLOAD = {"tenant": "t", "doc_id": "d", "source": "s", "chunk_index": 0}
+
+
+def _points(vectors: np.ndarray) -> list[StoredPoint]:
+    return [
+        StoredPoint(
+            point_id("t", "docs", f"s{i}", 0), v.tolist(), SparseVector([i % 7], [1.0]), PAYLOAD
+        )
+        for i, v in enumerate(vectors)
+    ]
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _request(tenant: str = "t", **extra: object) -> HybridQuery:
+    return HybridQuery(
+        tenant=tenant,
+        limit=5,
+        candidates=5,
+        dense=[1.0, 0.0, 0.0, 0.0],
+        sparse=SparseVector([1], [1.0]),
+        part_weight=0.5,
+        hnsw_ef=64,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_new_edge_collection_is_quantized_with_vectors_on_disk(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "s")
+    try:
+        store.ensure_collection("c", 4, BASE_PAYLOAD_INDEXES, part_vectors=True)
+    finally:
+        store.close()
+    config = json.loads((tmp_path / "s" / "c" / "edge_config.json").read_text())
+    dense, parts = config["vectors"][DENSE_VECTOR], config["vectors"][PARTS_VECTOR]
+    assert dense["memory"] == parts["memory"] == "cold"
+    assert dense["quantization_config"]["scalar"] == {
+        "type": "int8",
+        "quantile": 0.99,
+        "memory": "pinned",
+    }
+    assert parts["quantization_config"]["scalar"]["memory"] == "cold"
+    assert parts["datatype"] == "float16"
+    hnsw = config["hnsw_config"]
+    assert (hnsw["m"], hnsw["ef_construct"]) == (16, 100)
+    assert config["optimizers"]["max_segment_size"] == 512 * 1024
+
+
+def test_unquantized_tuning_keeps_the_plain_layout(tmp_path: Path) -> None:
+    tuning = StoreTuning(quantization="none", vectors_on_disk=False, hnsw_m=32)
+    store = EdgeStore(tmp_path / "s", tuning=tuning)
+    try:
+        store.ensure_collection("c", 4, BASE_PAYLOAD_INDEXES)
+    finally:
+        store.close()
+    config = json.loads((tmp_path / "s" / "c" / "edge_config.json").read_text())
+    dense = config["vectors"][DENSE_VECTOR]
+    assert dense.get("quantization_config") is None and dense.get("memory") is None
+    assert config["hnsw_config"]["m"] == 32
+
+
+def _round_one_params(backend: str, plan: QueryPlan, tuning: StoreTuning) -> list[object]:
+    """The search params of round 1's requests as the backend's converter builds them."""
+    if backend == "edge":
+        return [r.params for r in edge_convert.round_one(plan.round_one, tuning).queries]
+    return [r.params for r in qdrant_convert.round_one(plan.round_one, tuning)]
+
+
+@pytest.mark.parametrize("backend", ["edge", "qdrant"])
+def test_dense_searches_rescore_and_exact_ones_skip_quantization(backend: str) -> None:
+    tuning = StoreTuning(oversampling=3.0)
+    plan = QueryPlan.build(_request())
+    assert [s.stage for s in plan.round_one] == ["chunk", "parts", "sparse"]
+    chunk, parts, sparse = _round_one_params(backend, plan, tuning)
+    for dense in (chunk, parts):
+        assert dense.quantization.rescore is True  # type: ignore[attr-defined]
+        assert dense.quantization.oversampling == 3.0  # type: ignore[attr-defined]
+        assert not dense.exact  # type: ignore[attr-defined]
+    assert sparse.quantization is None  # type: ignore[attr-defined]
+    exact = QueryPlan.build(_request(exact=True))
+    for dense in _round_one_params(backend, exact, tuning)[:2]:
+        assert dense.exact and dense.quantization.ignore  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_quantized_search_reports_exact_cosines_and_finds_the_exact_top(tmp_path: Path) -> None:
+    """3,000 1024-d vectors (12 MB, past Qdrant's indexing threshold) get an HNSW graph over
+    int8 copies. Rescored, every score is the float cosine; without rescoring the int8 scores
+    show (so the quantized copies are in use); exact search is the brute-force top."""
+    n, dim, k = 3000, 1024, 10
+    rng = np.random.default_rng(3)
+    vectors = _unit(rng, n, dim)
+    ids = [point_id("t", "docs", f"s{i}", 0) for i in range(n)]
+    store = EdgeStore(tmp_path / "s")
+    try:
+        store.ensure_collection("c", dim, BASE_PAYLOAD_INDEXES)
+        store.upsert("c", _points(vectors))
+        store.finish_writes("c")
+        queries = _unit(rng, 10, dim)
+        unrescored = 0
+        for q in queries:
+            cosines = vectors @ q
+            request = HybridQuery(tenant="t", limit=k, candidates=k, dense=q.tolist(), hnsw_ef=400)
+            found = store.query("c", request).dense
+            for point in found:
+                assert point.score == pytest.approx(float(cosines[ids.index(point.id)]), abs=1e-4)
+            exact = store.query("c", HybridQuery(**{**request.__dict__, "exact": True})).dense
+            assert [p.id for p in exact] == [ids[j] for j in np.argsort(-cosines)[:k]]
+            store.tuning = StoreTuning(rescore=False)
+            raw = store.query("c", request).dense
+            store.tuning = StoreTuning()
+            unrescored += sum(abs(p.score - float(cosines[ids.index(p.id)])) > 1e-4 for p in raw)
+        assert unrescored > 0
+    finally:
+        store.close()
+
+
+def _old_edge_collection(path: Path, dim: int) -> None:
+    """A collection as stores made it before the tuning: plain float vectors in RAM."""
+    config = qe.EdgeConfig(
+        vectors={DENSE_VECTOR: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+    qe.EdgeShard.create(str(path), config).close()
+
+
+def test_edge_collection_made_before_the_tuning_opens_and_searches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    vectors = _unit(rng, 40, 8)
+    root = tmp_path / "s"
+    root.mkdir()
+    _old_edge_collection(root / "c", 8)
+    before = (root / "c" / "edge_config.json").read_text()
+    store = EdgeStore(root)
+    try:
+        store.ensure_collection("c", 8, BASE_PAYLOAD_INDEXES)
+        store.upsert("c", _points(vectors))
+        store.finish_writes("c")
+        request = HybridQuery(tenant="t", limit=3, candidates=3, dense=vectors[7].tolist())
+        top = store.query("c", request).dense
+        assert top[0].id == point_id("t", "docs", "s7", 0)
+        assert top[0].score == pytest.approx(1.0, abs=1e-5)
+        assert store.count("c", "t") == 40
+    finally:
+        store.close()
+    config = json.loads((root / "c" / "edge_config.json").read_text())
+    assert config["vectors"] == json.loads(before)["vectors"]  # layout kept, not migrated
+    assert config["vectors"][DENSE_VECTOR].get("quantization_config") is None
+
+
+def test_new_qdrant_collection_is_quantized_with_vectors_on_disk() -> None:
+    store = QdrantStore(QdrantClient(location=":memory:"))
+    try:
+        store.ensure_collection("c", 4, BASE_PAYLOAD_INDEXES, part_vectors=True)
+        config = store.client.get_collection("c").config
+        vectors = config.params.vectors
+        assert isinstance(vectors, dict)
+        for name, in_ram in ((DENSE_VECTOR, True), (PARTS_VECTOR, False)):
+            params = vectors[name]
+            assert params.on_disk is True
+            assert isinstance(params.quantization_config, models.ScalarQuantization)
+            scalar = params.quantization_config.scalar
+            assert scalar.type == models.ScalarType.INT8 and bool(scalar.always_ram) is in_ram
+        assert (config.hnsw_config.m, config.hnsw_config.ef_construct) == (16, 100)
+        # (local mode reports its own optimizer defaults; a server keeps max_segment_size)
+    finally:
+        store.close()
+
+
+def test_qdrant_collection_made_before_the_tuning_opens_and_searches() -> None:
+    client = QdrantClient(location=":memory:")
+    client.create_collection(
+        "c",
+        vectors_config={DENSE_VECTOR: models.VectorParams(size=8, distance=models.Distance.COSINE)},
+        sparse_vectors_config={
+            SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+        },
+    )
+    store = QdrantStore(client)
+    try:
+        vectors = _unit(np.random.default_rng(5), 40, 8)
+        store.ensure_collection("c", 8, BASE_PAYLOAD_INDEXES)
+        store.upsert("c", _points(vectors))
+        request = HybridQuery(tenant="t", limit=3, candidates=3, dense=vectors[7].tolist())
+        top = store.query("c", request).dense
+        assert top[0].id == point_id("t", "docs", "s7", 0)
+        dense = client.get_collection("c").config.params.vectors[DENSE_VECTOR]  # type: ignore[index]
+        assert dense.quantization_config is None
+    finally:
+        store.close()
