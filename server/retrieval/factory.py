@@ -49,6 +49,9 @@ def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:
         batch_size=settings.embedding_batch_size,
         cache_size=settings.query_cache_size,
         device=settings.device,
+        backend=settings.inference_backend,
+        model_cache=settings.model_cache_path,
+        threads=settings.torch_threads,
     )
 
 
@@ -57,7 +60,12 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker | None:
     if not settings.reranker_enabled:
         return None
     return CrossEncoderReranker(
-        settings.reranker_model, batch_size=settings.rerank_batch_size, device=settings.device
+        settings.reranker_model,
+        batch_size=settings.rerank_batch_size,
+        device=settings.device,
+        backend=settings.inference_backend,
+        model_cache=settings.model_cache_path,
+        threads=settings.torch_threads,
     )
 
 
