@@ -44,15 +44,6 @@ def resolve_model_location(name: str) -> str:
     return name
 
 
-def set_torch_threads(threads: int) -> None:
-    """Set torch's intra-op thread count for this process (0 leaves torch's default)."""
-    if threads > 0:
-        import torch
-
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-
-
 class LruCache:
     """A small thread-safe LRU map of query vectors (kept as float32 arrays, 1.5 kB each)."""
 

@@ -110,6 +110,15 @@ class ExportedCrossEncoder:
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
 
+def set_torch_threads(threads: int) -> None:
+    """Set torch's intra-op thread count for this process (0 leaves torch's default)."""
+    if threads > 0:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 def local_model_dir(location: str) -> Path:
     """``location`` as a directory: itself, or its snapshot in the local Hugging Face cache.
 
@@ -163,6 +172,7 @@ def load_sentence_model(
     session = export_session(location, "sentence", backend, cache_root, threads)
     if session is not None:
         return ExportedSentenceEncoder(location, session)
+    set_torch_threads(threads)
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(location), device=device)
@@ -175,6 +185,7 @@ def load_cross_model(
     session = export_session(location, "cross", backend, cache_root, threads)
     if session is not None:
         return ExportedCrossEncoder(session)
+    set_torch_threads(threads)
     from sentence_transformers import CrossEncoder
 
     return CrossEncoder(str(location), device=device)

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from server.retrieval.analysis import DomainAnalysis
-from server.retrieval.embedder import DenseEmbedder, set_torch_threads
+from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.indexer import Indexer
 from server.retrieval.lazy_embedder import LazyEmbedder
 from server.retrieval.qdrant_store import QdrantStore
@@ -42,7 +42,6 @@ def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:
     ``lazy``: load the weights on the first embedding (token counts and the window size come
     from the tokenizer and config alone), for commands that may embed nothing (ingest).
     """
-    set_torch_threads(settings.torch_threads)
     embedder_class = LazyEmbedder if lazy else DenseEmbedder
     return embedder_class(
         settings.embedding_model,

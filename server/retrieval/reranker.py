@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from server.retrieval.exported_models import load_cross_model, local_model_dir
+from server.retrieval.exported_models import load_cross_model, local_model_dir, set_torch_threads
 from server.retrieval.heap import release_free_heap
 from server.retrieval.inference import InferenceBackend
 from server.settings import default_model_cache_path
@@ -96,6 +96,7 @@ class CrossEncoderReranker:
             return load_cross_model(
                 location, self.backend, self.model_cache, self.threads, self.device
             )
+        set_torch_threads(self.threads)
         from sentence_transformers import CrossEncoder
 
         try:  # the Hugging Face cache first: no network round trip

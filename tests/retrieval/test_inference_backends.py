@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import load_embedder, load_reranker
 from server.retrieval.model_export import cache_key, exported_model
 from server.retrieval.reranker import CrossEncoderReranker
 from server.settings import Settings
@@ -158,6 +159,22 @@ def test_export_is_made_once_and_keyed_by_the_weights(
     assert cache_key(tiny_cross_encoder, "sentence") != cache_key(tiny_cross_encoder, "cross")
 
 
+@pytest.mark.slow
+def test_factory_builds_both_models_on_the_configured_backend(
+    tiny_cross_encoder: Path, model_cache: Path, exported_embedders: dict[str, DenseEmbedder]
+) -> None:
+    settings = Settings(
+        inference_backend="onnx",
+        model_cache_path=model_cache,
+        reranker_model=str(tiny_cross_encoder),
+    )
+    embedder = load_embedder(settings)
+    reranker = load_reranker(settings)
+    assert embedder.backend == "onnx" and len(embedder.embed_query("a query")) == 384
+    assert reranker is not None and len(reranker.score("a query", ["a passage"])) == 1
+    assert reranker._model.backend == "onnx"
+
+
 def test_backend_falls_back_to_torch_and_says_why(
     tiny_cross_encoder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -175,6 +192,7 @@ def test_backend_falls_back_to_torch_and_says_why(
 
 
 def test_backend_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RETRIEVAL_INFERENCE_BACKEND", raising=False)
     assert Settings().inference_backend == "openvino"
     monkeypatch.setenv("RETRIEVAL_INFERENCE_BACKEND", "onnx")
     assert Settings().inference_backend == "onnx"
