@@ -31,6 +31,7 @@ from retrieval_eval.product import (
     assemble_pipeline,
     index_chunks,
     load_embedder,
+    load_reranker,
 )
 from server.settings import Domain, Settings
 
@@ -123,32 +124,41 @@ def measure_backends(dataset: str, sample: int, queries: int, rounds: int) -> di
 
 
 def serving_memory(backend: InferenceBackend, dataset: str, queries: int) -> dict[str, Any]:
-    """A serving process's memory: embedder + ms-marco-shape cross-encoder on ``backend``."""
+    """A serving process's memory: embedder + ms-marco-shape cross-encoder on ``backend``.
+
+    A child process builds the cross-encoder, exports both models (their first use) and picks
+    the texts, so this process holds only what a warm server holds.
+    """
     with tempfile.TemporaryDirectory(prefix="retrieval-bench-serve-") as scratch:
-        cache = Path(scratch) / "cache"
-        cross = build_test_cross_encoder(Path(scratch) / "cross-encoder")
-        # Export (the first use) in a child of its own: the figure is a warm server's.
-        run_in_fresh_process(_export_only, backend, str(cross), str(cache))
-        base = memory_figures()
+        cache, cross = Path(scratch) / "cache", Path(scratch) / "cross-encoder"
+        passages, query_texts = run_in_fresh_process(
+            _prepare_serving, backend, dataset, queries, str(cross), str(cache)
+        )
         settings = Settings(
             reranker_model=str(cross), inference_backend=backend, model_cache_path=cache
         )
         embedder = load_embedder(settings)
-        reranker = CrossEncoderReranker(
-            str(cross), batch_size=settings.rerank_batch_size, backend=backend, model_cache=cache
-        )
-        passages, query_texts = pick_passages(Path(dataset), embedder, unique=40, queries=queries)
+        reranker = load_reranker(settings)
+        assert reranker is not None
         for query in query_texts:
             embedder.embed_query(query)
             reranker.score(query, passages[:RERANK_DEPTH])
-        return {"before": base, "memory": memory_figures(), "torch": "torch" in sys.modules}
+        return {"memory": memory_figures(), "torch": "torch" in sys.modules}
 
 
-def _export_only(backend: InferenceBackend, cross: str, cache: str) -> None:
-    settings = Settings(inference_backend=backend, model_cache_path=Path(cache))
-    load_embedder(settings).embed_query("warm")
-    reranker = CrossEncoderReranker(cross, backend=backend, model_cache=Path(cache))
+def _prepare_serving(
+    backend: InferenceBackend, dataset: str, queries: int, cross: str, cache: str
+) -> tuple[list[str], list[str]]:
+    build_test_cross_encoder(Path(cross))
+    settings = Settings(
+        reranker_model=cross, inference_backend=backend, model_cache_path=Path(cache)
+    )
+    embedder = load_embedder(settings)
+    embedder.embed_query("warm")
+    reranker = load_reranker(settings)
+    assert reranker is not None
     reranker.score("warm", ["up"])
+    return pick_passages(Path(dataset), embedder, unique=RERANK_DEPTH, queries=queries)
 
 
 def backend_rows(ctx: BenchContext) -> list[Row]:
