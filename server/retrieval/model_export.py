@@ -93,7 +93,11 @@ def weights_digest(location: Path) -> str:
 
 
 def cache_key(location: Path, kind: ModelKind) -> str:
-    """Weights digest + export format + the versions of every library the export goes through."""
+    """Weights digest + export format + the versions of every library the export goes through.
+
+    The backend is not part of the key: onnxruntime and OpenVINO read the same float32 graph
+    (OpenVINO picks its precision when it compiles), and no quantized graph is written.
+    """
     parts = [weights_digest(location), kind, str(EXPORT_FORMAT), f"opset{_OPSET}"]
     parts += [f"{name}={_package_version(name)}" for name in _KEY_PACKAGES]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
