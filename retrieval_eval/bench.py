@@ -110,6 +110,7 @@ def environment_section(ctx: BenchContext) -> list[Row]:
         ("--- environment", ""),
         ("CPUs / load average at start", f"{os.cpu_count()} / {_load_average()}"),
         ("torch threads (RETRIEVAL_TORCH_THREADS)", threads),
+        ("inference backend (RETRIEVAL_INFERENCE_BACKEND)", settings.inference_backend),
         ("rerank batch (RETRIEVAL_RERANK_BATCH_SIZE)", str(settings.rerank_batch_size)),
         ("store layout (RETRIEVAL_STORE_TUNING__*)", _tuning_label(settings)),
         ("queries per latency figure", f"{ctx.queries} (rerank: {ctx.rerank_queries})"),
@@ -258,8 +259,16 @@ def watch_section(ctx: BenchContext) -> list[Row]:
     return [("--- watch (subprocess: `retrieval-mcp watch`, editor-style saves)", ""), *rows]
 
 
+def backends_section(ctx: BenchContext) -> list[Row]:
+    """Each inference backend beside torch float32 (latency, ingest, cosine, serving RSS)."""
+    from retrieval_eval.bench_backends import backend_rows
+
+    return backend_rows(ctx)
+
+
 SECTIONS: list[BenchSection] = [
     environment_section,
+    backends_section,
     ingest_section,
     stores_section,
     domain_ingest_section,
@@ -270,6 +279,7 @@ SECTIONS: list[BenchSection] = [
 
 SECTION_NAMES: dict[str, BenchSection] = {
     "environment": environment_section,
+    "backends": backends_section,
     "ingest": ingest_section,
     "stores": stores_section,
     "domains": domain_ingest_section,

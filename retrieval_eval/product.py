@@ -40,7 +40,15 @@ from server.retrieval.chunk_record import payload_indexes
 from server.retrieval.chunk_record import to_payload as point_payload
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder, resolve_model_location
-from server.retrieval.factory import Retrieval, assemble, build_retrieval, load_embedder, open_store
+from server.retrieval.factory import (
+    Retrieval,
+    assemble,
+    build_retrieval,
+    load_embedder,
+    load_reranker,
+    open_store,
+)
+from server.retrieval.inference import InferenceBackend
 from server.retrieval.length_stats import TENANTS_KEY
 from server.retrieval.query_routing import QueryFeatures, query_features
 from server.retrieval.reranker import CrossEncoderReranker
@@ -57,6 +65,7 @@ __all__ = [
     "DenseEmbedder",
     "EdgeStore",
     "HybridQuery",
+    "InferenceBackend",
     "Pipeline",
     "QueryFeatures",
     "ScoredPoint",
@@ -72,6 +81,7 @@ __all__ = [
     "index_chunks",
     "keyword_text",
     "load_embedder",
+    "load_reranker",
     "make_budget",
     "normalize_text",
     "open_store",

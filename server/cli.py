@@ -217,7 +217,8 @@ def _register_evaluation_commands(sub: Any) -> None:
     p.add_argument(
         "--sections",
         default="environment,ingest,stores,domains,server,watch",
-        help="comma-separated: environment, ingest, stores, domains (per-domain ingest and "
+        help="comma-separated: environment, backends (each inference backend beside torch), "
+        "ingest, stores, domains (per-domain ingest and "
         "no-op re-ingest), server (MCP start-up and protocol overhead), watch (save to "
         "searchable, idle overhead)",
     )

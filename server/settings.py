@@ -205,6 +205,11 @@ def default_store_path() -> Path:
     return _data_dir() / "store"
 
 
+def default_model_cache_path() -> Path:
+    """Where exported inference graphs are cached (XDG data directory)."""
+    return _data_dir() / "models"
+
+
 def default_tokens_file() -> Path:
     """Where the HTTP transports keep their token hashes (XDG data directory)."""
     return _data_dir() / "tokens.json"
@@ -363,6 +368,14 @@ class Settings(BaseSettings):
     """Cross-encoder id or local path, or ``none`` to disable reranking."""
     rerank_batch_size: int = Field(default=8, ge=1, le=1024)
     """Pairs per cross-encoder forward pass; small batches keep activation memory low."""
+
+    inference_backend: Literal["torch", "onnx", "openvino"] = "openvino"
+    """Runtime of the embedder and the cross-encoder. ``openvino`` (default, fastest measured)
+    and ``onnx`` (onnxruntime) run an ONNX export of the local weights, made on first use and
+    cached under ``model_cache_path``; ``torch`` runs sentence-transformers, and is the
+    fallback (logged once) when an export or its runtime is unavailable."""
+    model_cache_path: Path = Field(default_factory=default_model_cache_path)
+    """Directory of the exported models, keyed by weights hash, backend and library versions."""
 
     max_query_chars: int = Field(default=2000, ge=1)
     max_top_k: int = Field(default=50, ge=1)

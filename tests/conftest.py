@@ -24,6 +24,10 @@ from server.settings import Settings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The suite's models run on torch, the reference (and what the `embedder` fixture loads), so
+# no test pays for an export it does not check; tests/retrieval/test_inference_backends.py
+# holds the exported backends (the default) to torch and exports once per session.
+os.environ.setdefault("RETRIEVAL_INFERENCE_BACKEND", "torch")
 
 
 @pytest.fixture(scope="session")

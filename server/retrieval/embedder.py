@@ -6,13 +6,16 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from server.errors import RetrievalError
-from server.settings import BUNDLED_EMBEDDING_MODEL
+from server.retrieval.exported_models import load_sentence_model, local_model_dir
+from server.retrieval.inference import InferenceBackend
+from server.settings import BUNDLED_EMBEDDING_MODEL, default_model_cache_path
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +42,6 @@ def resolve_model_location(name: str) -> str:
         except ImportError:
             return BUNDLED_EMBEDDING_MODEL
     return name
-
-
-def set_torch_threads(threads: int) -> None:
-    """Set torch's intra-op thread count for this process (0 leaves torch's default)."""
-    if threads > 0:
-        import torch
-
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
 
 
 class LruCache:
@@ -90,6 +84,11 @@ class DenseEmbedder:
 
     Documents are embedded in batches; queries go through an LRU cache keyed by
     (model id, text), so repeated agent queries cost no model call.
+
+    ``backend``: ``torch`` runs sentence-transformers; ``onnx`` / ``openvino`` run the model's
+    export (made from the local weights on first use, cached under ``model_cache``, default
+    :func:`server.settings.default_model_cache_path`), falling back to torch when it cannot.
+    ``threads``: intra-op threads of the exported runtime (0: one per core).
     """
 
     def __init__(
@@ -99,12 +98,19 @@ class DenseEmbedder:
         batch_size: int = 32,
         cache_size: int = 2048,
         device: str = "cpu",
+        backend: InferenceBackend = "torch",
+        model_cache: Path | None = None,
+        threads: int = 0,
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-
         location = resolve_model_location(model)
         try:
-            self._model = SentenceTransformer(location, device=device)
+            self._model: Any = load_sentence_model(
+                local_model_dir(location),
+                backend if device == "cpu" else "torch",
+                model_cache or default_model_cache_path(),
+                threads,
+                device,
+            )
         except Exception as exc:  # the library raises many kinds (OSError, HTTP, ValueError)
             raise RetrievalError(
                 f"cannot load embedding model {model!r} from {location!r}: {exc}. "
@@ -113,6 +119,7 @@ class DenseEmbedder:
             ) from exc
         self.model_id = model
         self.batch_size = batch_size
+        self.backend: InferenceBackend = getattr(self._model, "backend", "torch")
         self._cache = LruCache(cache_size)
         dim = self._model.get_embedding_dimension()
         if dim is None:

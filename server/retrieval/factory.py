@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from server.retrieval.analysis import DomainAnalysis
-from server.retrieval.embedder import DenseEmbedder, set_torch_threads
+from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.indexer import Indexer
 from server.retrieval.lazy_embedder import LazyEmbedder
 from server.retrieval.qdrant_store import QdrantStore
@@ -47,13 +47,15 @@ def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:
     ``lazy``: load the weights on the first embedding (token counts and the window size come
     from the tokenizer and config alone), for commands that may embed nothing (ingest).
     """
-    set_torch_threads(settings.torch_threads)
     embedder_class = LazyEmbedder if lazy else DenseEmbedder
     return embedder_class(
         settings.embedding_model,
         batch_size=settings.embedding_batch_size,
         cache_size=settings.query_cache_size,
         device=settings.device,
+        backend=settings.inference_backend,
+        model_cache=settings.model_cache_path,
+        threads=settings.torch_threads,
     )
 
 
@@ -62,7 +64,12 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker | None:
     if not settings.reranker_enabled:
         return None
     return CrossEncoderReranker(
-        settings.reranker_model, batch_size=settings.rerank_batch_size, device=settings.device
+        settings.reranker_model,
+        batch_size=settings.rerank_batch_size,
+        device=settings.device,
+        backend=settings.inference_backend,
+        model_cache=settings.model_cache_path,
+        threads=settings.torch_threads,
     )
 
 

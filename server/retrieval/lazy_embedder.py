@@ -17,6 +17,7 @@ from typing import Any
 
 from server.errors import RetrievalError
 from server.retrieval.embedder import DenseEmbedder, resolve_model_location
+from server.retrieval.inference import InferenceBackend
 
 _LOCAL_SETTINGS = "sentence_bert_config.json"
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
@@ -32,12 +33,18 @@ class LazyEmbedder(DenseEmbedder):
         batch_size: int = 32,
         cache_size: int = 2048,
         device: str = "cpu",
+        backend: InferenceBackend = "torch",
+        model_cache: Path | None = None,
+        threads: int = 0,
     ) -> None:
         # DenseEmbedder.__init__ (which loads the weights) runs later, in _load_model.
         self.model_id = model
         self.batch_size = batch_size
         self._cache_size = cache_size
         self._device = device
+        self._backend: InferenceBackend = backend
+        self._model_cache = model_cache
+        self._threads = threads
         self._location = Path(resolve_model_location(model))
         self._load_guard = threading.Lock()
         self._model_loaded = False
@@ -68,6 +75,9 @@ class LazyEmbedder(DenseEmbedder):
                     batch_size=self.batch_size,
                     cache_size=self._cache_size,
                     device=self._device,
+                    backend=self._backend,
+                    model_cache=self._model_cache,
+                    threads=self._threads,
                 )
                 self._model_loaded = True
 

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from server.retrieval.exported_models import load_cross_model, local_model_dir, set_torch_threads
 from server.retrieval.heap import release_free_heap
+from server.retrieval.inference import InferenceBackend
+from server.settings import default_model_cache_path
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +42,28 @@ def hub_reachable(timeout: float = 2.0) -> bool:
 
 
 class CrossEncoderReranker:
-    """Scores (query, passage) pairs; loaded lazily once per process."""
+    """Scores (query, passage) pairs; loaded lazily once per process.
 
-    def __init__(self, model: str, *, batch_size: int = 32, device: str = "cpu") -> None:
+    ``backend``, ``model_cache`` and ``threads`` as for DenseEmbedder: an exported graph on
+    onnxruntime / OpenVINO, or sentence-transformers' CrossEncoder on torch (the fallback).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 32,
+        device: str = "cpu",
+        backend: InferenceBackend = "torch",
+        model_cache: Path | None = None,
+        threads: int = 0,
+    ) -> None:
         self.model_id = model
         self.batch_size = batch_size
         self.device = device
+        self.backend = backend if device == "cpu" else "torch"
+        self.model_cache = model_cache or default_model_cache_path()
+        self.threads = threads
         self._model: Any = None
         self._error: str | None = None
         self._lock = threading.Lock()
@@ -72,10 +91,14 @@ class CrossEncoderReranker:
             return True
 
     def _load_model(self) -> Any:
+        location = local_model_dir(self.model_id)
+        if location.is_dir():  # a local directory, or the model's Hugging Face cache snapshot
+            return load_cross_model(
+                location, self.backend, self.model_cache, self.threads, self.device
+            )
+        set_torch_threads(self.threads)
         from sentence_transformers import CrossEncoder
 
-        if Path(self.model_id).expanduser().is_dir():
-            return CrossEncoder(str(Path(self.model_id).expanduser()), device=self.device)
         try:  # the Hugging Face cache first: no network round trip
             return CrossEncoder(self.model_id, device=self.device, local_files_only=True)
         except Exception:
