@@ -61,6 +61,10 @@ def test_point_batches_are_bounded_deterministic_and_complete(bench_corpus: Benc
     assert points[n].payload["text"] != points[0].payload["text"]
     assert points[n].payload["text"].startswith(bench_corpus.passages[0])
     assert points[7].payload["text"] == chunk_text(bench_corpus.passages, 7)
+    # No exact copies within a tenant across rounds (copies would make every search collapse
+    # them and query again, which is not the path real folders take).
+    texts = [chunk_text(bench_corpus.passages, i) for i in range(12 * n)]
+    assert len(set(texts)) == len(texts)
     assert points[3].payload["content_hash"] and points[3].payload["doc_type"] == "text"
     again = next(iter_point_batches(bench_corpus, 130, encoder, 50.0, batch_size=40))[0]
     assert [p.dense for p in again] == [p.dense for p in batches[0][0]]
