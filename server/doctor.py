@@ -67,7 +67,8 @@ def check_embedder(settings: Settings) -> Iterator[Finding]:
     from server.retrieval.factory import load_embedder
 
     try:
-        dim = len(load_embedder(settings).embed_query("doctor"))
+        embedder = load_embedder(settings)
+        dim = len(embedder.embed_query("doctor"))
     except Exception as exc:
         reason = " ".join(str(exc).split())[:300]
         yield Finding(
@@ -79,6 +80,18 @@ def check_embedder(settings: Settings) -> Iterator[Finding]:
         )
         return
     yield Finding("embedding model", "ok", f"{settings.embedding_model} loads offline ({dim} dims)")
+    running = getattr(embedder, "backend", "torch")
+    if running != settings.inference_backend:
+        yield Finding(
+            "inference backend",
+            "warn",
+            f"{settings.inference_backend} is configured but the embedder runs on {running} "
+            "(the log line 'inference backend ... unavailable' says why)",
+            "reinstall retrieval-mcp (onnx, onnxruntime and openvino are dependencies), or set "
+            f"RETRIEVAL_INFERENCE_BACKEND={running} to silence this",
+        )
+    else:
+        yield Finding("inference backend", "ok", f"the embedder runs on {running}")
 
 
 def check_reranker(settings: Settings) -> Iterator[Finding]:

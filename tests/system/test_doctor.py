@@ -49,6 +49,10 @@ def test_a_healthy_installation_exits_0(tmp_path: Path, capsys: pytest.CaptureFi
     versions = found["versions"]["detail"]
     assert "python" in versions and "qdrant-edge-py" in versions and "torch" in versions
     assert found["cross-encoder"]["detail"].startswith("reranking is off")
+    # the backend the embedder really runs on (the suite runs on torch: tests/conftest.py)
+    backend = found["inference backend"]
+    assert backend["status"] == "ok", backend
+    assert backend["detail"] == f"the embedder runs on {os.environ['RETRIEVAL_INFERENCE_BACKEND']}"
 
 
 def test_problems_exit_1_with_one_actionable_line_each(
