@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import TokenFile, TokenFileVerifier
 from server.jobs import JobManager
+from server.request_gate import BusyResponder, RequestGate
 from server.resources import register_resources
 from server.retrieval.limits import Limits
 from server.runtime import ServerRuntime
@@ -140,6 +141,15 @@ def build_write_tools(settings: Settings) -> list[Tool]:
     return tools
 
 
+def gated_tools(settings: Settings, gate: RequestGate) -> list[Tool]:
+    """:func:`build_tools`, the read tools run through ``gate`` (bounded, with a timeout).
+
+    The write tools keep the SDK's own worker threads: a write cut off by a timeout would go
+    on in the background while the caller was told it failed."""
+    read_tools = {fn.__name__ for fn, _, _ in _TOOLS}
+    return [gate.guard(t) if t.name in read_tools else t for t in build_tools(settings)]
+
+
 def build_server(
     runtime: ServerRuntime,
     *,
@@ -147,13 +157,16 @@ def build_server(
     tokens: TokenFile | None = None,
     base_url: str = "http://127.0.0.1:8000",
     jobs: JobManager | None = None,
+    gate: RequestGate | None = None,
 ) -> MCPServer[AppState]:
     """An MCPServer whose sessions share ``runtime``.
 
     ``stdio_tenant`` binds every call to one tenant (stdio, in-process). With ``tokens`` the
     HTTP transports require a bearer token and each request acts for the token's tenant.
     ``jobs`` holds the index jobs (a new JobManager when not given; the caller that passes
-    one shuts it down when the process exits).
+    one shuts it down when the process exits). ``gate`` bounds the read tools' work (a new
+    RequestGate from ``settings.concurrency`` when not given; pass the same one to
+    :func:`http_app` for the HTTP 503 answers).
     """
     if stdio_tenant is not None and tokens is not None:
         raise ValueError("a server binds either a launch tenant or tokens, not both")
@@ -179,7 +192,7 @@ def build_server(
         title="Retrieval",
         instructions=INSTRUCTIONS + (WRITE_INSTRUCTIONS if writes else ""),
         version=_version(),
-        tools=build_tools(runtime.settings),
+        tools=gated_tools(runtime.settings, gate or RequestGate(runtime.settings.concurrency)),
         lifespan=lifespan,
         **auth,
     )
@@ -229,9 +242,16 @@ class HostOriginGuard:
 
 
 def http_app(
-    server: MCPServer[AppState], transport: Transport, settings: Settings, host: str
+    server: MCPServer[AppState],
+    transport: Transport,
+    settings: Settings,
+    host: str,
+    gate: RequestGate | None = None,
 ) -> Starlette:
-    """The Starlette app of an HTTP transport (``/mcp`` or ``/sse`` + ``/messages/``)."""
+    """The Starlette app of an HTTP transport (``/mcp`` or ``/sse`` + ``/messages/``).
+
+    With the server's ``gate``, a tool call arriving while it is saturated gets 503 with
+    ``Retry-After`` before it reaches the transport."""
     security = transport_security(settings, host)
     if transport == "sse":
         app = server.sse_app(transport_security=security, host=host)
@@ -239,5 +259,7 @@ def http_app(
         app = server.streamable_http_app(transport_security=security, host=host)
     else:
         raise ValueError(f"{transport!r} is not an HTTP transport")
-    app.add_middleware(HostOriginGuard, security=security)
+    if gate is not None:
+        app.add_middleware(BusyResponder, gate=gate)
+    app.add_middleware(HostOriginGuard, security=security)  # outermost: checked first
     return app

@@ -227,11 +227,13 @@ def serve_http(
 
     from server.app import build_server, http_app
     from server.jobs import JobManager
+    from server.request_gate import RequestGate
 
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     jobs = JobManager(runtime)
-    server = build_server(runtime, tokens=tokens, base_url=base, jobs=jobs)
-    app = http_app(server, transport, runtime.settings, host)
+    gate = RequestGate(runtime.settings.concurrency)
+    server = build_server(runtime, tokens=tokens, base_url=base, jobs=jobs, gate=gate)
+    app = http_app(server, transport, runtime.settings, host, gate)
     path = "/sse" if transport == "sse" else "/mcp"
     logger.info("serving %s on %s%s (tokens: %s)", transport, base, path, tokens.path)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")

@@ -19,6 +19,7 @@ from mcp.types import CallToolResult, Tool
 
 from server.app import build_server, http_app
 from server.auth import TokenFile
+from server.request_gate import RequestGate
 from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk
@@ -231,11 +232,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def http_server(runtime: ServerRuntime, tokens: TokenFile, transport: str) -> Iterator[str]:
-    """Serve ``runtime`` over an HTTP transport on 127.0.0.1 in a thread; yields the base URL."""
+def http_server(
+    runtime: ServerRuntime, tokens: TokenFile, transport: str, gate: RequestGate | None = None
+) -> Iterator[str]:
+    """Serve ``runtime`` over an HTTP transport on 127.0.0.1 in a thread; yields the base URL.
+    ``gate``: the server's request gate (its 503 answers included), else a private one."""
     port = free_port()
-    server = build_server(runtime, tokens=tokens, base_url=f"http://127.0.0.1:{port}")
-    app = http_app(server, transport, runtime.settings, "127.0.0.1")  # type: ignore[arg-type]
+    base = f"http://127.0.0.1:{port}"
+    server = build_server(runtime, tokens=tokens, base_url=base, gate=gate)
+    app = http_app(server, transport, runtime.settings, "127.0.0.1", gate)  # type: ignore[arg-type]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
