@@ -62,6 +62,8 @@ class BenchContext:
     unique_passages: int = 1000
     ingest_sample: int = 400
     rerank_queries: int = 50
+    soak_seconds: float = 0.0
+    """``--soak-seconds``: the concurrency section's soak at 16 clients (0: no soak)."""
     shared: dict[str, object] = field(default_factory=dict)
     """Results sections hand to later sections (e.g. the prepared corpus directory)."""
 
@@ -221,6 +223,16 @@ def watch_section(ctx: BenchContext) -> list[Row]:
     return [("--- watch (subprocess: `retrieval-mcp watch`, editor-style saves)", ""), *rows]
 
 
+def concurrency_section(ctx: BenchContext) -> list[Row]:
+    """1, 4 and 16 Streamable HTTP clients, before/after batching and bounds (subprocesses)."""
+    from retrieval_eval.bench_concurrency import run_concurrency_bench
+
+    progress("concurrency: 1, 4, 16 HTTP clients, two tenants, before and after")
+    rows = run_concurrency_bench(soak_seconds=ctx.soak_seconds)
+    heading = "--- concurrency (Streamable HTTP clients, two tenants, mixed tools; subprocesses)"
+    return [(heading, ""), *rows]
+
+
 SECTIONS: list[BenchSection] = [
     environment_section,
     ingest_section,
@@ -238,6 +250,7 @@ SECTION_NAMES: dict[str, BenchSection] = {
     "domains": domain_ingest_section,
     "server": server_section,
     "watch": watch_section,
+    "concurrency": concurrency_section,
 }
 """Names for `retrieval-mcp bench --sections`."""
 
@@ -259,6 +272,7 @@ def run_bench(
     unique_passages: int = 1000,
     ingest_sample: int = 400,
     rerank_queries: int = 50,
+    soak_seconds: float = 0.0,
 ) -> str:
     """Run each section in order and return the printed report."""
     with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as scratch:
@@ -270,6 +284,7 @@ def run_bench(
             unique_passages=unique_passages,
             ingest_sample=ingest_sample,
             rerank_queries=min(rerank_queries, queries),
+            soak_seconds=soak_seconds,
         )
         rows: list[Row] = []
         for section in SECTIONS if sections is None else sections:
