@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -339,6 +340,10 @@ def _soak_rows(stats: RunStats) -> list[tuple[str, str]]:
     first_peak = max(first, default=0.0)
     later_peak = max(later, default=0.0)
     verdict = "bounded" if later_peak <= first_peak else "GREW"
+    minutes: dict[int, float] = {}
+    for t, rss in stats.rss_mb:
+        minutes[int(t // 60)] = max(minutes.get(int(t // 60), 0.0), rss)
+    by_minute = ", ".join(f"{rss:.0f}" for _, rss in sorted(minutes.items()))
     return [
         *_run_rows(f"soak: {max(LEVELS)} clients, {stats.seconds:.0f} s (after)", stats),
         (
@@ -346,6 +351,7 @@ def _soak_rows(stats: RunStats) -> list[tuple[str, str]]:
             f"{first_peak:.0f} MB / {later_peak:.0f} MB ({verdict}; "
             f"last {stats.rss_mb[-1][1] if stats.rss_mb else 0:.0f} MB)",
         ),
+        ("soak RSS peak minute by minute (MB)", by_minute),
     ]
 
 
@@ -354,6 +360,8 @@ def run_concurrency_bench(
 ) -> list[tuple[str, str]]:
     """The concurrency figures as (label, figures) rows (see the module docstring)."""
     rows: list[tuple[str, str]] = []
+    for name in ("httpx", "httpx2", "mcp"):  # a log line per request would load the clients
+        logging.getLogger(name).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp:
         root = Path(tmp)
         chunks = _build_store(root)
