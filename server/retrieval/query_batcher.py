@@ -62,6 +62,12 @@ class QueryBatcher:
         self.batches = 0
         """Embedding calls made (statistics: queries per call = misses / batches)."""
 
+    @property
+    def gathering(self) -> int:
+        """Distinct queries in the batch now gathering (not yet handed to the model)."""
+        with self._turn:
+            return 0 if self._open is None else len(self._open.futures)
+
     def embed_query(self, text: str) -> list[float]:
         """The query's vector: from the cache, else from a (possibly shared) model call."""
         cached = self.embedder.cached_query(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -96,4 +98,45 @@ def test_any_batching_gives_the_single_call_vectors(
     batcher = QueryBatcher(embedder, 0.002, max_batch=max_batch)
     vectors = _concurrently(batcher, texts)
     for text, vector in zip(texts, vectors, strict=True):
+        assert _cosine(vector, _single(embedder, text)) >= 0.9999
+
+
+class _SlowFirstCall:
+    """The real embedder, whose first model call waits until the test lets it go (a busy
+    model, without timing)."""
+
+    def __init__(self, real: DenseEmbedder) -> None:
+        self.real = real
+        self.calls: list[list[str]] = []
+        self.busy = threading.Event()
+        self.release = threading.Event()
+
+    def cached_query(self, text: str) -> list[float] | None:
+        return self.real.cached_query(text)
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls.append(list(texts))
+        self.busy.set()
+        self.release.wait()
+        return self.real.embed_queries(texts)
+
+
+def test_queries_arriving_while_the_model_is_busy_share_the_next_call(
+    embedder: DenseEmbedder,
+) -> None:
+    embedder.cache.clear()
+    slow = _SlowFirstCall(embedder)
+    batcher = QueryBatcher(slow, 0.001, max_batch=32)
+    later = QUERIES[1:5]
+    with ThreadPoolExecutor(max_workers=1 + len(later)) as pool:
+        first = pool.submit(batcher.embed_query, QUERIES[0])
+        assert slow.busy.wait(60)
+        rest = [pool.submit(batcher.embed_query, text) for text in later]
+        while batcher.gathering < len(later):  # all four joined the waiting batch
+            threading.Event().wait(0.01)
+        slow.release.set()
+        vectors = [first.result(), *(f.result() for f in rest)]
+    assert len(slow.calls) == 2 and slow.calls[0] == [QUERIES[0]]
+    assert sorted(slow.calls[1]) == sorted(later)
+    for text, vector in zip(QUERIES[:5], vectors, strict=True):
         assert _cosine(vector, _single(embedder, text)) >= 0.9999
