@@ -64,6 +64,8 @@ class BenchContext:
     unique_passages: int = 1000
     ingest_sample: int = 400
     rerank_queries: int = 50
+    soak_seconds: float = 0.0
+    """``--soak-seconds``: the concurrency section's soak at 16 clients (0: no soak)."""
     shared: dict[str, object] = field(default_factory=dict)
     """Results sections hand to later sections (e.g. the prepared corpus directory)."""
 
@@ -266,6 +268,16 @@ def backends_section(ctx: BenchContext) -> list[Row]:
     return backend_rows(ctx)
 
 
+def concurrency_section(ctx: BenchContext) -> list[Row]:
+    """1, 4 and 16 Streamable HTTP clients, before/after batching and bounds (subprocesses)."""
+    from retrieval_eval.bench_concurrency import run_concurrency_bench
+
+    progress("concurrency: 1, 4, 16 HTTP clients, two tenants, before and after")
+    rows = run_concurrency_bench(soak_seconds=ctx.soak_seconds)
+    heading = "--- concurrency (Streamable HTTP clients, two tenants, mixed tools; subprocesses)"
+    return [(heading, ""), *rows]
+
+
 SECTIONS: list[BenchSection] = [
     environment_section,
     backends_section,
@@ -285,6 +297,7 @@ SECTION_NAMES: dict[str, BenchSection] = {
     "domains": domain_ingest_section,
     "server": server_section,
     "watch": watch_section,
+    "concurrency": concurrency_section,
 }
 """Names for `retrieval-mcp bench --sections`."""
 
@@ -306,6 +319,7 @@ def run_bench(
     unique_passages: int = 1000,
     ingest_sample: int = 400,
     rerank_queries: int = 50,
+    soak_seconds: float = 0.0,
 ) -> str:
     """Run each section in order and return the printed report."""
     with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as scratch:
@@ -317,6 +331,7 @@ def run_bench(
             unique_passages=unique_passages,
             ingest_sample=ingest_sample,
             rerank_queries=min(rerank_queries, queries),
+            soak_seconds=soak_seconds,
         )
         rows: list[Row] = []
         for section in SECTIONS if sections is None else sections:

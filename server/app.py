@@ -22,6 +22,7 @@ from server.auth import TokenFile, TokenFileVerifier
 from server.jobs import JobManager
 from server.oauth import JwtVerifier
 from server.oauth_http import publish_oauth
+from server.request_gate import BusyResponder, RequestGate
 from server.resources import register_resources
 from server.retrieval.limits import Limits
 from server.runtime import ServerRuntime
@@ -145,6 +146,15 @@ def build_write_tools(settings: Settings) -> list[Tool]:
     return tools
 
 
+def gated_tools(settings: Settings, gate: RequestGate) -> list[Tool]:
+    """:func:`build_tools`, the read tools run through ``gate`` (bounded, with a timeout).
+
+    The write tools keep the SDK's own worker threads: a write cut off by a timeout would go
+    on in the background while the caller was told it failed."""
+    read_tools = {fn.__name__ for fn, _, _ in _TOOLS}
+    return [gate.guard(t) if t.name in read_tools else t for t in build_tools(settings)]
+
+
 def build_server(
     runtime: ServerRuntime,
     *,
@@ -153,6 +163,7 @@ def build_server(
     oauth: JwtVerifier | None = None,
     base_url: str = "http://127.0.0.1:8000",
     jobs: JobManager | None = None,
+    gate: RequestGate | None = None,
 ) -> MCPServer[AppState]:
     """An MCPServer whose sessions share ``runtime``.
 
@@ -161,7 +172,9 @@ def build_server(
     ``oauth`` (instead: the two never mix) a JWT of the configured issuer, whose tenant claim
     names the tenant, and the protected resource metadata is served (RFC 9728).
     ``jobs`` holds the index jobs (a new JobManager when not given; the caller that passes
-    one shuts it down when the process exits).
+    one shuts it down when the process exits). ``gate`` bounds the read tools' work (a new
+    RequestGate from ``settings.concurrency`` when not given; pass the same one to
+    :func:`http_app` for the HTTP 503 answers).
     """
     if sum(x is not None for x in (stdio_tenant, tokens, oauth)) > 1:
         raise ValueError("a server binds one of a launch tenant, tokens or OAuth")
@@ -188,7 +201,7 @@ def build_server(
         title="Retrieval",
         instructions=server_instructions(runtime.settings),
         version=_version(),
-        tools=build_tools(runtime.settings),
+        tools=gated_tools(runtime.settings, gate or RequestGate(runtime.settings.concurrency)),
         lifespan=lifespan,
         **auth,
     )
@@ -250,9 +263,16 @@ class HostOriginGuard:
 
 
 def http_app(
-    server: MCPServer[AppState], transport: Transport, settings: Settings, host: str
+    server: MCPServer[AppState],
+    transport: Transport,
+    settings: Settings,
+    host: str,
+    gate: RequestGate | None = None,
 ) -> Starlette:
-    """The Starlette app of an HTTP transport (``/mcp`` or ``/sse`` + ``/messages/``)."""
+    """The Starlette app of an HTTP transport (``/mcp`` or ``/sse`` + ``/messages/``).
+
+    With the server's ``gate``, a tool call arriving while it is saturated gets 503 with
+    ``Retry-After`` before it reaches the transport."""
     security = transport_security(settings, host)
     if transport == "sse":
         app = server.sse_app(transport_security=security, host=host)
@@ -265,5 +285,7 @@ def http_app(
         oauth = settings.mcp.oauth
         scopes = [oauth.read_scope, oauth.write_scope]
         publish_oauth(app, auth.resource_server_url, auth.issuer_url, scopes)
-    app.add_middleware(HostOriginGuard, security=security)
+    if gate is not None:
+        app.add_middleware(BusyResponder, gate=gate)
+    app.add_middleware(HostOriginGuard, security=security)  # outermost: checked first
     return app

@@ -162,7 +162,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise RetrievalError("--chunks takes positive integers, e.g. 10000,100000")
     sections = [SECTION_NAMES[n.strip()] for n in names]
     dataset = Path(args.dataset) if args.dataset else SCIFACT
-    print(run_bench(sizes, dataset, queries=args.queries, sections=sections))
+    soak = args.soak_seconds
+    print(run_bench(sizes, dataset, queries=args.queries, sections=sections, soak_seconds=soak))
     return 0
 
 
@@ -220,10 +221,17 @@ def _register_evaluation_commands(sub: Any) -> None:
         help="comma-separated: environment, backends (each inference backend beside torch), "
         "ingest, stores, domains (per-domain ingest and "
         "no-op re-ingest), server (MCP start-up and protocol overhead), watch (save to "
-        "searchable, idle overhead)",
+        "searchable, idle overhead), concurrency (1/4/16 HTTP clients, not in the default)",
     )
     p.add_argument(
         "--ingest", action="store_true", help="shorthand for --sections environment,domains"
+    )
+    p.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=0.0,
+        help="concurrency section: afterwards, 16 clients for this long; RSS must stay within "
+        "the first minute's peak",
     )
     p.set_defaults(func=cmd_bench)
 

@@ -255,16 +255,18 @@ def serve_http(
     from server.app import build_server, http_app
     from server.auth import TokenFile as Tokens
     from server.jobs import JobManager
+    from server.request_gate import RequestGate
 
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     jobs = JobManager(runtime)
+    gate = RequestGate(runtime.settings.concurrency)
     if isinstance(access, Tokens):
-        server = build_server(runtime, tokens=access, base_url=base, jobs=jobs)
+        server = build_server(runtime, tokens=access, base_url=base, jobs=jobs, gate=gate)
         described = f"tokens: {access.path}"
     else:
-        server = build_server(runtime, oauth=access, base_url=base, jobs=jobs)
+        server = build_server(runtime, oauth=access, base_url=base, jobs=jobs, gate=gate)
         described = f"OAuth: issuer {access.config.issuer}, resource {access.config.resource}"
-    app = http_app(server, transport, runtime.settings, host)
+    app = http_app(server, transport, runtime.settings, host, gate)
     path = "/sse" if transport == "sse" else "/mcp"
     logger.info("serving %s on %s%s (%s)", transport, base, path, described)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")

@@ -20,6 +20,7 @@ from mcp.types import CallToolResult, Tool
 from server.app import build_server, http_app
 from server.auth import TokenFile
 from server.oauth import JwtVerifier, OAuthConfig
+from server.request_gate import RequestGate
 from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.store import VectorStore
 from server.retrieval.types import Chunk
@@ -232,18 +233,24 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def http_server(runtime: ServerRuntime, tokens: TokenFile | None, transport: str) -> Iterator[str]:
+def http_server(
+    runtime: ServerRuntime,
+    tokens: TokenFile | None,
+    transport: str,
+    gate: RequestGate | None = None,
+) -> Iterator[str]:
     """Serve ``runtime`` over an HTTP transport on 127.0.0.1 in a thread; yields the base URL.
-    Without ``tokens``, OAuth as ``runtime.settings.mcp.oauth`` configures it."""
+    Without ``tokens``, OAuth as ``runtime.settings.mcp.oauth`` configures it. ``gate``: the
+    server's request gate (its 503 answers included), else a private one."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     if tokens is not None:
-        server = build_server(runtime, tokens=tokens, base_url=base)
+        server = build_server(runtime, tokens=tokens, base_url=base, gate=gate)
     else:
         served = base + ("/sse" if transport == "sse" else "/mcp")
         config = OAuthConfig.resolve(runtime.settings.mcp.oauth, served)
-        server = build_server(runtime, oauth=JwtVerifier(config), base_url=base)
-    app = http_app(server, transport, runtime.settings, "127.0.0.1")  # type: ignore[arg-type]
+        server = build_server(runtime, oauth=JwtVerifier(config), base_url=base, gate=gate)
+    app = http_app(server, transport, runtime.settings, "127.0.0.1", gate)  # type: ignore[arg-type]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)

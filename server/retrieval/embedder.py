@@ -152,14 +152,29 @@ class DenseEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query, served from the LRU cache when seen before."""
-        key = (self.model_id, text)
-        cached = self._cache.get(key)
-        if cached is None:
+        cached = self.cached_query(text)
+        if cached is not None:
+            return cached
+        return self.embed_queries([text])[0]
+
+    def cached_query(self, text: str) -> list[float] | None:
+        """The cached vector of ``text`` as a query, or None (no model call)."""
+        cached = self._cache.get((self.model_id, text))
+        return None if cached is None else list(cached.tolist())
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed many queries in one model call (no cache lookup: :meth:`cached_query` is the
+        caller's fast path) and remember each vector in the query cache.
+
+        Returns one L2-normalised vector (``dimension`` floats) per text, in order.
+        """
+        rows = self.embed_documents(list(texts))
+        vectors: list[list[float]] = []
+        for text, row in zip(texts, rows, strict=True):
             # A float32 row, not a list of Python floats (8x smaller in the cache).
-            cached = self.embed_documents([text])[0].copy()
-            self._cache.put(key, cached)
-        vector: list[float] = cached.tolist()
-        return vector
+            self._cache.put((self.model_id, text), row.copy())
+            vectors.append(row.tolist())
+        return vectors
 
     def count_tokens(self, text: str) -> int:
         """Word-pieces the model sees for ``text`` (special tokens excluded)."""

@@ -30,6 +30,7 @@ from server.retrieval.duplicates import collapsed_head
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.freshness import root_freshness
 from server.retrieval.limits import Limits
+from server.retrieval.query_batcher import QueryBatcher
 from server.retrieval.query_routing import fusion_for
 from server.retrieval.request_filters import PATH_PREFIX, resolve_filters
 from server.retrieval.reranker import CrossEncoderReranker
@@ -120,6 +121,12 @@ class Searcher:
         self.settings = settings
         self.store = store
         self.embedder = embedder
+        # concurrent searches share one embedding call (the embedder's query cache still first)
+        self.query_embedder = QueryBatcher(
+            embedder,
+            settings.concurrency.batch_window_ms / 1000,
+            settings.concurrency.max_batch,
+        )
         self.reranker = reranker
         self.limits = Limits.from_settings(settings)
         self.analysis = analysis or DomainAnalysis(settings, store)
@@ -246,7 +253,7 @@ class Searcher:
         encoded = _Encoded(None, None)
         if mode != "bm25":
             t = time.perf_counter()
-            encoded.dense = self.embedder.embed_query(normalize_text(response.query))
+            encoded.dense = self.query_embedder.embed_query(normalize_text(response.query))
             timings.embed_ms = _elapsed_ms(t)
         if mode != "dense":
             t = time.perf_counter()

@@ -47,6 +47,7 @@ from server.retrieval.edge_store import (
     read_lock_info,
 )
 from server.retrieval.owner_socket import listen_first_free, socket_paths_for, still_bound
+from server.retrieval.rwlock import ReadWriteLock
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     HybridQuery,
@@ -156,6 +157,13 @@ def peer_credentials(sock: socket.socket) -> tuple[int | None, int]:
 # --------------------------------------------------------------------------- owner side
 
 
+READ_METHODS = frozenset(
+    {"has_collection", "has_part_vectors", "query", "retrieve", "scroll", "count", "read_meta"}
+)
+"""Store methods that only read: Qdrant Edge serves concurrent reads of a shard (its own
+locks), so the owner runs them side by side."""
+
+
 class StoreOwner:
     """Serves one open EdgeStore to this user's other processes; one lock serialises all calls."""
 
@@ -164,7 +172,8 @@ class StoreOwner:
 
     def __init__(self, store: EdgeStore) -> None:
         self.store = store
-        self.lock = threading.RLock()
+        self.lock = ReadWriteLock()
+        """Reads (searches, counts, scrolls) run side by side; writes and close run alone."""
         self.socket_path: Path | None = None
         self.identity: StoreIdentity | None = None
         self._socket_inode = 0
@@ -181,7 +190,7 @@ class StoreOwner:
         """Run one VectorStore method on the store, serialised with every other caller."""
         if method not in FORWARDED_METHODS:
             raise StoreError(f"{method!r} is not a store method")
-        with self.lock:
+        with self.lock.read() if method in READ_METHODS else self.lock.write():
             if self._closed:
                 raise StoreError(f"the store at {self.store.root} has been closed")
             return getattr(self.store, method)(*args, **kwargs)
@@ -324,7 +333,7 @@ class StoreOwner:
             for conn in self._clients:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-        with self.lock:  # waits for a call in progress
+        with self.lock.write():  # waits for the calls in progress
             self._closed = True
             self.store.close()
 
@@ -649,6 +658,9 @@ class SharedStore:
         )
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        owner = self._owner
+        if owner is not None:  # the owner's reads run in parallel (its lock decides)
+            return owner.call(method, args, kwargs)
         with self._state:
             for _attempt in range(3):
                 if self._closed:

@@ -1,0 +1,396 @@
+"""``bench --sections concurrency``: many Streamable HTTP clients at once, before and after.
+
+Two server processes (``retrieval-mcp serve --transport streamable-http``) run side by side,
+each on its own copy of one store holding two tenants' sample docs and code:
+
+- **before**: query batching off (``batch_window_ms=0``) and no practical bound on work
+  (``max_in_flight=40``, anyio's default thread pool, as the SDK ran sync tools), i.e. each
+  request embedding its query alone;
+- **after**: the configured defaults (query micro-batching, bounded work, backpressure).
+
+1, 4 and 16 clients (alternating tenants, each with its own token and session) call a mix of
+doc_search, code_search, get_chunk and list_sources for a fixed time; the two servers take
+turns level by level, so load on the machine hits both alike. Every query is unique (a counter
+appended), so the query cache does not hide the embedding cost. Reported per run: calls/s,
+p50/p95 per tool, errors, cross-tenant leaks (a result naming the other tenant's folder; must
+be 0) and the server's peak RSS. ``--soak-seconds`` then runs 16 clients against the "after"
+server and checks RSS after the first minute never exceeds the first minute's peak.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from retrieval_eval.bench_server import _env, _free_port, _serve_args
+from retrieval_eval.metrics import percentile
+from server.settings import Settings
+
+TENANTS = ("tenant-a", "tenant-b")
+MIX = ("doc_search", "code_search", "get_chunk", "list_sources")
+SEARCH_TOOLS = ("doc_search", "code_search")
+LEVELS = (1, 4, 16)
+SOAK_FIRST_MINUTE_S = 60.0
+BEFORE_ENV = {
+    "RETRIEVAL_CONCURRENCY__BATCH_WINDOW_MS": "0",
+    "RETRIEVAL_CONCURRENCY__MAX_IN_FLIGHT": "40",
+    "RETRIEVAL_CONCURRENCY__MAX_QUEUED": "100000",
+}
+"""Today's code path as far as settings reach: each query embedded alone, work unbounded."""
+ONE_THREAD_ENV = {"RETRIEVAL_TORCH_THREADS": "1"}
+"""The defaults with one intra-op torch thread: on a machine whose cores are all busy, torch's
+default (a thread per core) spends its time spinning, not computing."""
+SAMPLES = Path(__file__).resolve().parents[1] / "server" / "samples"
+
+
+@dataclass
+class RunStats:
+    """What one measured run saw, client side and server side."""
+
+    seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {t: [] for t in MIX})
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    leaks: int = 0
+    rss_mb: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+    def search_p95(self) -> float:
+        return percentile([ms for t in SEARCH_TOOLS for ms in self.latencies[t]], 95)
+
+    def note_error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 3:
+            self.error_samples.append(" ".join(text.split())[:160])
+
+
+# -- corpus and servers --------------------------------------------------------------------------
+
+
+def _build_store(root: Path) -> dict[str, int]:
+    """The sample docs and code of each tenant, copied under ``root/<tenant>-corpus`` (so a
+    leak shows as a foreign folder in a result) and ingested; chunks per tenant."""
+    from retrieval_eval.product import build_pipeline, run_ingest
+
+    pipeline = build_pipeline(Settings(store_path=root / "store", reranker_model="none"))
+    chunks: dict[str, int] = {}
+    try:
+        for tenant in TENANTS:
+            total = 0
+            for domain in ("docs", "code"):
+                folder = root / f"{tenant}-corpus" / domain
+                shutil.copytree(SAMPLES / domain / "corpus", folder)
+                report = run_ingest(
+                    pipeline.indexer, [folder], domain=domain, tenant=tenant, progress=False
+                )
+                total += report.chunks_written
+            chunks[tenant] = total
+    finally:
+        pipeline.store.close()
+    return chunks
+
+
+@dataclass
+class ServerProcess:
+    """A running ``serve --transport streamable-http`` and what clients need to reach it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    tokens: dict[str, str]
+
+    def rss_mb(self) -> float:
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+@contextlib.contextmanager
+def _server(store: Path, tokens_file: Path, extra_env: dict[str, str]) -> Iterator[ServerProcess]:
+    from retrieval_eval.product import TokenFile
+
+    tokens = {t: TokenFile(tokens_file).add(t, label="bench")[0] for t in TENANTS}
+    port = _free_port()
+    args = _serve_args(store, "--transport", "streamable-http", "--port", str(port))
+    process = subprocess.Popen(
+        [sys.executable, *args, "--tokens-file", str(tokens_file)],
+        env={**_env(), **extra_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(process, port)
+        yield ServerProcess(process, f"http://127.0.0.1:{port}/mcp", tokens)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _wait_for_port(process: subprocess.Popen[bytes], port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the HTTP server did not start") from None
+            time.sleep(0.1)
+
+
+# -- clients -------------------------------------------------------------------------------------
+
+
+def _queries() -> dict[str, list[str]]:
+    def read(path: Path) -> list[str]:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [str(r.get("query") or r.get("text")) for r in rows]
+
+    from retrieval_eval.bench_server import QUERIES
+
+    docs = read(SAMPLES / "docs" / "queries.jsonl") + read(QUERIES)[:100]
+    return {"doc_search": docs, "code_search": read(SAMPLES / "code" / "queries.jsonl")}
+
+
+class _Start:
+    """The start line: the run's clock starts once every client has its session open."""
+
+    def __init__(self, clients: int, seconds: float) -> None:
+        self.waiting = clients
+        self.seconds = seconds
+        self.go = anyio.Event()
+        self.started = 0.0
+
+    async def ready(self) -> float:
+        """Wait for the others; the time the run ends."""
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.started = time.perf_counter()
+            self.go.set()
+        await self.go.wait()
+        return self.started + self.seconds
+
+
+class _Client:
+    """One client's session and the state its mix needs (a hit id for get_chunk)."""
+
+    def __init__(self, index: int, server: ServerProcess, queries: dict[str, list[str]]) -> None:
+        self.index = index
+        self.tenant = TENANTS[index % len(TENANTS)]
+        self.foreign = f"{TENANTS[(index + 1) % len(TENANTS)]}-corpus"
+        self.server = server
+        self.queries = queries
+        self.last_hit: str | None = None
+        self.calls = 0
+
+    def arguments(self, tool: str) -> dict[str, Any]:
+        self.calls += 1
+        if tool == "get_chunk" and self.last_hit:
+            return {"id": self.last_hit, "neighbors": 1}
+        if tool == "list_sources":
+            return {"domain": "docs" if self.calls % 2 else "code"}
+        name = tool if tool in SEARCH_TOOLS else "doc_search"
+        pool = self.queries[name]
+        text = pool[(self.index * 7 + self.calls) % len(pool)]
+        return {"query": f"{text} {self.index}-{self.calls}", "top_k": 5}
+
+    async def run(self, start: _Start, stats: RunStats) -> None:
+        """Open a session, wait for every client's, then call the mix until the run ends."""
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        headers = {"Authorization": f"Bearer {self.server.tokens[self.tenant]}"}
+        http = create_mcp_http_client(headers=headers)
+        async with Client(streamable_http_client(self.server.url, http_client=http)) as client:
+            await client.list_tools()
+            until = await start.ready()
+            step = self.index
+            while time.perf_counter() < until:
+                tool = MIX[step % len(MIX)]
+                step += 1
+                if tool == "get_chunk" and not self.last_hit:
+                    tool = "doc_search"
+                await self._call(client, tool, stats)
+
+    async def _call(self, client: Any, tool: str, stats: RunStats) -> None:
+        args = self.arguments(tool)
+        start = time.perf_counter()
+        try:
+            result = await client.call_tool(tool, args)
+        except Exception as exc:  # a refused or failed call is counted, not fatal
+            stats.note_error(f"{tool}: {type(exc).__name__}: {exc}")
+            return
+        elapsed = (time.perf_counter() - start) * 1000
+        if result.is_error:
+            stats.note_error(f"{tool}: {getattr(result.content[0], 'text', '')}")
+            return
+        stats.latencies[tool].append(elapsed)
+        content = result.structured_content or {}
+        if self.foreign in json.dumps(content):
+            stats.leaks += 1
+        hits = content.get("hits") or []
+        if tool == "doc_search" and hits:
+            self.last_hit = str(hits[0]["id"])
+
+
+async def _measure(server: ServerProcess, clients: int, seconds: float) -> RunStats:
+    stats = RunStats()
+    queries = _queries()
+    stop = threading.Event()
+
+    def sample_rss() -> None:
+        started = time.perf_counter()
+        while not stop.wait(0.5):
+            stats.rss_mb.append((time.perf_counter() - started, server.rss_mb()))
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+    start = _Start(clients, seconds)
+    try:
+        async with anyio.create_task_group() as group:
+            for i in range(clients):
+                group.start_soon(_Client(i, server, queries).run, start, stats)
+    finally:
+        stop.set()
+        sampler.join()
+    stats.seconds = time.perf_counter() - start.started
+    return stats
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def _run_rows(label: str, stats: RunStats) -> list[tuple[str, str]]:
+    peak = max((rss for _, rss in stats.rss_mb), default=0.0)
+    rows = [
+        (
+            label,
+            f"{stats.throughput:6.1f} calls/s   {stats.calls} calls   errors {stats.errors}   "
+            f"leaks {stats.leaks}   server RSS peak {peak:.0f} MB",
+        )
+    ]
+    for tool in MIX:
+        values = stats.latencies[tool]
+        if values:
+            rows.append(
+                (
+                    f"    {tool}",
+                    f"p50 {percentile(values, 50):7.1f} ms   p95 {percentile(values, 95):7.1f} ms",
+                )
+            )
+    rows.extend(("    error", sample) for sample in stats.error_samples)
+    return rows
+
+
+def _ratio_rows(runs: dict[tuple[str, int], RunStats]) -> list[tuple[str, str]]:
+    top = max(LEVELS)
+    configs = list(dict.fromkeys(name for name, _ in runs))
+    before = runs[("before", top)]
+    rows = [
+        (
+            f"throughput at {top} clients, {config} / before",
+            f"x{runs[(config, top)].throughput / max(before.throughput, 1e-9):.2f} "
+            f"({runs[(config, top)].throughput:.1f} vs {before.throughput:.1f} calls/s)",
+        )
+        for config in configs[1:]
+    ]
+    for config in configs:
+        single = runs[(config, 1)].search_p95()
+        loaded = runs[(config, top)].search_p95()
+        rows.append(
+            (
+                f"search p95, {top} clients / 1 client ({config})",
+                f"x{loaded / max(single, 1e-9):.2f} ({loaded:.0f} ms vs {single:.0f} ms)",
+            )
+        )
+    return rows
+
+
+def _soak_rows(stats: RunStats) -> list[tuple[str, str]]:
+    first = [rss for t, rss in stats.rss_mb if t <= SOAK_FIRST_MINUTE_S]
+    later = [rss for t, rss in stats.rss_mb if t > SOAK_FIRST_MINUTE_S]
+    first_peak = max(first, default=0.0)
+    later_peak = max(later, default=0.0)
+    verdict = "bounded" if later_peak <= first_peak else "GREW"
+    minutes: dict[int, float] = {}
+    for t, rss in stats.rss_mb:
+        minutes[int(t // 60)] = max(minutes.get(int(t // 60), 0.0), rss)
+    by_minute = ", ".join(f"{rss:.0f}" for _, rss in sorted(minutes.items()))
+    return [
+        *_run_rows(f"soak: {max(LEVELS)} clients, {stats.seconds:.0f} s (after)", stats),
+        (
+            "soak RSS: first-minute peak / later peak",
+            f"{first_peak:.0f} MB / {later_peak:.0f} MB ({verdict}; "
+            f"last {stats.rss_mb[-1][1] if stats.rss_mb else 0:.0f} MB)",
+        ),
+        ("soak RSS peak minute by minute (MB)", by_minute),
+    ]
+
+
+def run_concurrency_bench(
+    *, seconds: float = 20.0, soak_seconds: float = 0.0
+) -> list[tuple[str, str]]:
+    """The concurrency figures as (label, figures) rows (see the module docstring)."""
+    rows: list[tuple[str, str]] = []
+    for name in ("httpx", "httpx2", "mcp"):  # a log line per request would load the clients
+        logging.getLogger(name).setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp:
+        root = Path(tmp)
+        chunks = _build_store(root)
+        shutil.copytree(root / "store", root / "store-before")
+        shutil.copytree(root / "store", root / "store-1thread")
+        rows.append(
+            (
+                "corpus",
+                ", ".join(f"{t}: {n} chunks" for t, n in chunks.items())
+                + " (sample docs + code), reranker off",
+            )
+        )
+        with (
+            _server(root / "store-before", root / "tokens-before.json", BEFORE_ENV) as before,
+            _server(root / "store", root / "tokens.json", {}) as after,
+            _server(root / "store-1thread", root / "tokens-1.json", ONE_THREAD_ENV) as single,
+        ):
+            servers = {"before": before, "after": after, "after, torch 1 thread": single}
+            for server in servers.values():  # first calls wait for the models to load
+                anyio.run(_measure, server, 2, 3.0)
+            runs: dict[tuple[str, int], RunStats] = {}
+            for clients in LEVELS:
+                for name, server in servers.items():
+                    runs[(name, clients)] = anyio.run(_measure, server, clients, seconds)
+                    rows += _run_rows(f"{name}: {clients} client(s)", runs[(name, clients)])
+            rows += _ratio_rows(runs)
+            if soak_seconds > 0:
+                for other in (before, single):  # the soak measures the "after" server alone
+                    other.process.terminate()
+                rows += _soak_rows(anyio.run(_measure, after, max(LEVELS), soak_seconds))
+    rows.append(("load average at end", " / ".join(f"{x:.1f}" for x in os.getloadavg())))
+    return rows

@@ -1,0 +1,131 @@
+"""Dynamic micro-batching of query embeddings.
+
+Under concurrent load each search embedding its query alone costs one model call per query;
+a transformer forward pass over 16 short queries costs little more than over one. The
+:class:`QueryBatcher` lets concurrent callers (tool handlers run on worker threads) share one
+call: the first query to miss the cache leads a batch that every later miss joins until the
+model is free to take it (while another batch is being embedded; when the model is idle, for a
+short window or until ``max_batch`` have joined); the leader embeds them all in one
+``embed_queries(list)`` call and hands each caller its vector. A query already in the cache
+never waits.
+
+It wraps anything with ``cached_query(text)`` and ``embed_queries(texts)``
+(:class:`~server.retrieval.embedder.DenseEmbedder` and any backend with the same two methods).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Protocol
+
+
+class BatchQueryEmbedder(Protocol):
+    """What the batcher needs of an embedder."""
+
+    def cached_query(self, text: str) -> list[float] | None: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class _Batch:
+    """Queries waiting for one embedding call: each distinct text once, its callers' future."""
+
+    def __init__(self) -> None:
+        self.futures: dict[str, Future[list[float]]] = {}
+        self.full = False
+
+
+class QueryBatcher:
+    """``embed_query(text)`` with concurrent cache misses embedded together.
+
+    A batch closes when the model is free to take it: while an embedding call runs, every
+    query that misses the cache joins the next batch; when the model is idle, the batch's
+    first query waits up to ``window_s`` (seconds, from ``concurrency.batch_window_ms``) for
+    company. 0 embeds each query alone, as without the batcher. ``max_batch`` (from
+    ``concurrency.max_batch``): a batch that reaches it runs as soon as the model is free.
+    Vectors equal the single-call ones (same model, same normalisation; padding is masked).
+    An error of the embedding call is raised in every caller of the batch.
+    """
+
+    def __init__(self, embedder: BatchQueryEmbedder, window_s: float, max_batch: int) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.embedder = embedder
+        self.window_s = max(0.0, window_s)
+        self.max_batch = max_batch
+        self._turn = threading.Condition()
+        self._open: _Batch | None = None
+        self._running = 0
+        self.batches = 0
+        """Embedding calls made (statistics: queries per call = misses / batches)."""
+
+    @property
+    def gathering(self) -> int:
+        """Distinct queries in the batch now gathering (not yet handed to the model)."""
+        with self._turn:
+            return 0 if self._open is None else len(self._open.futures)
+
+    def embed_query(self, text: str) -> list[float]:
+        """The query's vector: from the cache, else from a (possibly shared) model call."""
+        cached = self.embedder.cached_query(text)
+        if cached is not None:
+            return cached
+        if self.window_s <= 0 or self.max_batch == 1:
+            return self._run_alone(text)
+        future, batch = self._join(text)
+        if batch is not None:
+            self._lead(batch)
+        return future.result()
+
+    def _run_alone(self, text: str) -> list[float]:
+        with self._turn:
+            self.batches += 1
+        return self.embedder.embed_queries([text])[0]
+
+    def _join(self, text: str) -> tuple[Future[list[float]], _Batch | None]:
+        """Add ``text`` to the open batch; returns its future and, for a new batch's first
+        query, the batch this caller now leads."""
+        with self._turn:
+            batch, leader = self._open, None
+            if batch is None:
+                batch = leader = self._open = _Batch()
+            future = batch.futures.get(text)
+            if future is None:
+                future = batch.futures[text] = Future()
+                if len(batch.futures) >= self.max_batch:
+                    self._open = None  # later queries start the next batch
+                    batch.full = True
+                    self._turn.notify_all()
+            return future, leader
+
+    def _close(self, batch: _Batch) -> list[str]:
+        """Wait until the model is free (and, when it is idle, out the window or until the
+        batch is full), then close the batch; its texts."""
+        deadline = time.monotonic() + self.window_s
+        with self._turn:
+            while self._running or (not batch.full and time.monotonic() < deadline):
+                self._turn.wait(None if self._running else deadline - time.monotonic())
+            if self._open is batch:
+                self._open = None
+            self._running += 1
+            self.batches += 1
+            return list(batch.futures)
+
+    def _lead(self, batch: _Batch) -> None:
+        """Close the batch when its turn comes, embed it in one call, answer every caller."""
+        texts = self._close(batch)
+        try:
+            vectors = self.embedder.embed_queries(texts)
+        except BaseException as exc:
+            for future in batch.futures.values():
+                future.set_exception(exc)
+            raise
+        finally:
+            with self._turn:
+                self._running -= 1
+                self._turn.notify_all()
+        for text, vector in zip(texts, vectors, strict=True):
+            batch.futures[text].set_result(vector)
