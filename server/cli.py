@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from server.cli_types import positive_int
 from server.errors import RetrievalError
 from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
@@ -23,16 +24,6 @@ from server.settings import Domain, Settings
 logger = logging.getLogger("retrieval_mcp")
 
 DOMAINS = [d.value for d in Domain]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def _print_result_text(result_json: dict[str, object]) -> None:
@@ -197,7 +188,7 @@ def _register_evaluation_commands(sub: Any) -> None:
     p.add_argument("--domain", choices=DOMAINS, default="docs")
     p.add_argument("--modes", default="bm25-baseline,bm25,dense,hybrid,hybrid+rerank")
     p.add_argument("--json", help="write the report here")
-    p.add_argument("--limit", type=_positive_int, help="evaluate only the first N queries")
+    p.add_argument("--limit", type=positive_int, help="evaluate only the first N queries")
     p.add_argument(
         "--split",
         choices=["all", "tune", "heldout"],
@@ -209,7 +200,7 @@ def _register_evaluation_commands(sub: Any) -> None:
 
     p = sub.add_parser("bench", help="latency / throughput / memory benchmark")
     p.add_argument("--chunks", default="10000,100000", help="store sizes, comma-separated")
-    p.add_argument("--queries", type=_positive_int, default=200, help="queries per measurement")
+    p.add_argument("--queries", type=positive_int, default=200, help="queries per measurement")
     p.add_argument(
         "--dataset",
         help="BEIR directory whose corpus provides the text (default: ../shared/datasets/scifact "
@@ -246,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--domain", choices=DOMAINS, default="docs")
     p.add_argument("--tenant", required=True)
-    p.add_argument("--top-k", type=_positive_int, default=10)
+    p.add_argument("--top-k", type=positive_int, default=10)
     p.add_argument(
         "--mode", choices=["bm25", "dense", "hybrid", "hybrid+rerank"], default="hybrid+rerank"
     )

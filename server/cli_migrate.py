@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from server.cli_types import positive_int
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.migrate import (
     DEFAULT_BATCH,
@@ -160,22 +161,22 @@ def register(sub: Any) -> None:
         choices=[d.value for d in Domain],
         help="copy only this domain's collection (repeatable; default: every one the store has)",
     )
-    p.add_argument("--batch", type=_positive, default=DEFAULT_BATCH, help="points per upsert")
-    p.add_argument("--shards", type=_positive, help="shard number of new collections")
-    p.add_argument("--replication", type=_positive, help="replication factor of new collections")
+    p.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH, help="points per upsert")
+    p.add_argument("--shards", type=positive_int, help="shard number of new collections")
+    p.add_argument("--replication", type=positive_int, help="replication factor of new collections")
     p.add_argument(
         "--tenant-shards",
         help="comma-separated tenants that get a dedicated shard key (tiered multitenancy)",
     )
     p.add_argument(
         "--sample",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_SAMPLE,
         help="points per collection compared vector by vector after the copy",
     )
     p.add_argument(
         "--max-batches",
-        type=_positive,
+        type=positive_int,
         help="stop after this many upserts (exit 3); the next run continues",
     )
     p.add_argument(
@@ -185,13 +186,3 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=cmd_migrate)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
