@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,20 @@ def _serve_stdio_command(
     finally:
         watching.stop()
         runtime.close()
+        exit_after_models(runtime)
     return 0
+
+
+def exit_after_models(runtime: ServerRuntime, timeout: float = 120.0) -> None:
+    """Let a model load in progress end before the interpreter exits (a native runtime's
+    threads abort the process otherwise); after ``timeout`` seconds, leave at once with
+    ``os._exit`` (the store is closed by then, stdout flushed)."""
+    if runtime.wait_for_models(timeout):
+        return
+    logger.warning("the models were still loading after %.0fs; exiting without them", timeout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _check_http_arguments(
@@ -117,6 +131,7 @@ def _serve_http_command(
     finally:
         watching.stop()
         runtime.release()
+        exit_after_models(runtime)
     return 0
 
 

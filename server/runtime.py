@@ -85,6 +85,7 @@ class ServerRuntime:
         self._users = 0
         self._models_started = False
         self._closed = False
+        self._closing = False
         self.started_at: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -94,7 +95,7 @@ class ServerRuntime:
         with self._lock:
             if self._thread is not None:
                 return
-            self._closed = False
+            self._closed = self._closing = False
             self.started_at = time.perf_counter()
             self._thread = threading.Thread(
                 target=self._load, name="retrieval-mcp-loader", daemon=True
@@ -118,6 +119,8 @@ class ServerRuntime:
     def close(self) -> None:
         """Close the store if this runtime opened it. Models still loading are left to finish
         on their daemon thread: a client that disconnects early need not wait for them."""
+        with self._lock:
+            self._closing = True  # a loader that has not begun the models leaves them
         self._go.set()
         if self._thread is not None:
             self._store_ready.wait(timeout=60)
@@ -135,6 +138,19 @@ class ServerRuntime:
             self._thread = None
             self._store_ready.clear()
 
+    def wait_for_models(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a model load in progress to end; True when no
+        load is running (any more).
+
+        A process must not exit while the loader thread is inside a native inference runtime
+        (OpenVINO, onnxruntime, torch): their threads abort the process with std::terminate
+        (SIGABRT) when the interpreter shuts down under them. Waiting also leaves a first-use
+        export complete in the cache for the next start.
+        """
+        with self._lock:
+            loading = self._models_started
+        return not loading or self._models_ready.wait(timeout)
+
     def _load(self) -> None:
         # Let the protocol handshake go first; a tool call that needs the store sets _go.
         self._go.wait(self.settings.mcp.load_delay_seconds)
@@ -142,7 +158,9 @@ class ServerRuntime:
         self._try_open_store()
         self._store_ready.set()
         with self._lock:
-            if self._models_started:  # models outlive a close/start cycle: load them once
+            # models outlive a close/start cycle: load them once; and not at all when the
+            # runtime closed before they began (the client is gone, the process may be exiting)
+            if self._models_started or self._closing:
                 return
             self._models_started = True
         try:
