@@ -22,6 +22,7 @@ from typing import Literal
 from server.errors import DamagedStoreError, RetrievalError, StoreError
 from server.retrieval.disk_space import MIB, free_bytes
 from server.retrieval.edge_store import collection_dense_dim, read_lock_info
+from server.retrieval.engine_errors import REPAIR_HINT
 from server.retrieval.length_stats import TENANTS_KEY
 from server.retrieval.owner_socket import socket_is_live, socket_paths_for
 from server.retrieval.shared_store import SharedStore
@@ -235,7 +236,12 @@ def check_store(settings: Settings, repair: bool = False) -> Iterator[Finding]:
                 yield (
                     set_aside(store, name)
                     if repair
-                    else Finding(f"collection {name}", "problem", str(exc))
+                    else Finding(
+                        f"collection {name}",
+                        "problem",
+                        str(exc).removesuffix(f"; {REPAIR_HINT}"),
+                        REPAIR_HINT,  # the action goes after "->", as on every problem line
+                    )
                 )
             except StoreError as exc:
                 yield Finding(f"collection {name}", "problem", str(exc), "see the message")

@@ -14,6 +14,7 @@ import pytest
 
 from server.cli import main
 from server.retrieval.edge_store import LOCK_FILE
+from server.retrieval.engine_errors import REPAIR_HINT
 from server.retrieval.shared_store import SharedStore
 from tests.retrieval.test_shared_store import COLLECTION
 from tests.retrieval.test_store_faults import _filled_store
@@ -107,7 +108,8 @@ def test_a_damaged_collection_is_reported_and_the_documented_recovery_works(
     lines = capsys.readouterr().out.splitlines()
     damaged = [line for line in lines if line.startswith("problem collection docs")]
     assert code == 1 and len(damaged) == 1
-    assert str(vectors.parent) in damaged[0] and "doctor --repair" in damaged[0]
+    assert str(vectors.parent) in damaged[0]
+    assert damaged[0].endswith("-> " + REPAIR_HINT)  # the action after "->", as documented
     code, report = _doctor(capsys, "--store", str(store), "--repair")
     repaired = _by_check(report)["collection docs"]
     assert code == 0 and repaired["status"] == "warn" and "moved aside" in repaired["detail"]
