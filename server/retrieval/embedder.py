@@ -178,13 +178,19 @@ class DenseEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Word-pieces the model sees for ``text`` (special tokens excluded)."""
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        # verbose=False: counting a text longer than the window is the point here, not a
+        # mistake to warn about ("Token indices sequence length is longer than ...")
+        return len(self._tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def truncate(self, text: str, max_tokens: int | None = None) -> str:
         """Cut ``text`` to the model's window (minus special tokens) at a word-piece edge."""
         limit = (max_tokens or self.max_tokens) - 2
         encoded = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
+            text,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
+            verbose=False,  # a text past the window is what truncate is for
         )
         offsets = encoded["offset_mapping"]
         if len(offsets) <= limit:

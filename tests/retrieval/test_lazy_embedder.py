@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from server.ingest.budget import TokenBudget
 from server.ingest.runner import run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
@@ -61,3 +63,20 @@ def test_a_noop_reingest_never_loads_the_model(tmp_path: Path, embedder: DenseEm
         assert report.updated and lazy.model_loaded
     finally:
         store.close()
+
+
+def test_measuring_a_text_past_the_window_prints_no_tokenizer_warning(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Ingest measures whole files in word-pieces; transformers' "Token indices sequence length
+    is longer than the specified maximum" warning then reads to users as an error."""
+    lazy = load_embedder(Settings(reranker_model="none"), lazy=True)
+    tokenizer = lazy._tokenizer
+    tokenizer.deprecation_warnings.clear()  # the warning is printed once per tokenizer
+    long_text = " ".join(["tokenisation"] * 700)
+    assert lazy.count_tokens(long_text) > lazy.max_tokens
+    assert lazy.truncate(long_text) != long_text
+    budget = TokenBudget(lazy.count_tokens, lazy.max_tokens - 2)
+    assert budget.measure(long_text) > lazy.max_tokens  # the offsets path of long texts
+    assert len(budget.split_oversized(long_text, 100)) > 1
+    assert "longer than the specified maximum" not in capfd.readouterr().err
