@@ -54,7 +54,7 @@ BEFORE_ENV = {
 ONE_THREAD_ENV = {"RETRIEVAL_TORCH_THREADS": "1"}
 """The defaults with one intra-op torch thread: on a machine whose cores are all busy, torch's
 default (a thread per core) spends its time spinning, not computing."""
-SAMPLES = Path(__file__).resolve().parents[1] / "server" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "retrieval_samples"
 
 
 @dataclass

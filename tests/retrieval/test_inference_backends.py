@@ -27,7 +27,7 @@ from server.retrieval.reranker import CrossEncoderReranker
 from server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "server" / "samples"
+SAMPLES = REPO / "retrieval_samples"
 SCIFACT = REPO.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
 EXPORTED = ("onnx", "openvino")
 FIDELITY = 0.99
@@ -38,6 +38,7 @@ def fidelity_sample() -> list[str]:
     texts: list[str] = []
     for domain in ("docs", "legal", "code"):
         files = sorted(p for p in (SAMPLES / domain / "corpus").rglob("*") if p.is_file())
+        assert len(files) >= 3, f"the {domain} sample corpus is missing: {SAMPLES}"
         for path in files[:8]:
             text = path.read_text(errors="replace")
             paragraphs = [p.strip() for p in text.split("\n\n") if len(p.strip()) > 20]

@@ -284,7 +284,7 @@ def test_a_client_waits_for_the_lock_while_the_owner_vouches_for_it(tmp_path: Pa
     held = threading.Event()
 
     def hold_the_store() -> None:
-        with owner_lock:  # as a long write in the owner's own thread would
+        with owner_lock.write():  # as a long write in the owner's own thread would
             held.set()
             time.sleep(3.5)
 
