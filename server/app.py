@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -271,8 +272,9 @@ def http_app(
 ) -> Starlette:
     """The Starlette app of an HTTP transport (``/mcp`` or ``/sse`` + ``/messages/``).
 
-    With the server's ``gate``, a tool call arriving while it is saturated gets 503 with
-    ``Retry-After`` before it reaches the transport."""
+    With the server's ``gate``, an authenticated tool call arriving while it is saturated gets
+    503 with ``Retry-After`` before it reaches the transport; without a valid token it gets the
+    route's 401 whatever the load."""
     security = transport_security(settings, host)
     if transport == "sse":
         app = server.sse_app(transport_security=security, host=host)
@@ -286,6 +288,9 @@ def http_app(
         scopes = [oauth.read_scope, oauth.write_scope]
         publish_oauth(app, auth.resource_server_url, auth.issuer_url, scopes)
     if gate is not None:
-        app.add_middleware(BusyResponder, gate=gate)
+        # innermost middleware, inside the SDK's authentication: a call that carries no valid
+        # token is answered 401 by the route, never 503, so the busy answer says nothing to
+        # a caller that is not allowed in (and the refusal costs an attacker a valid token)
+        app.user_middleware.append(Middleware(BusyResponder, gate=gate))
     app.add_middleware(HostOriginGuard, security=security)  # outermost: checked first
     return app

@@ -181,7 +181,12 @@ class BusyResponder:
         self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not self.gate.saturated:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not self.gate.saturated
+            or not _authenticated(scope)
+        ):
             await self.app(scope, receive, send)
             return
         body, complete = await _read_body(receive, self.max_inspected_bytes)
@@ -203,6 +208,13 @@ class BusyResponder:
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _authenticated(scope: Scope) -> bool:
+    """False only when the SDK's authentication ran and found no valid token (its
+    ``UnauthenticatedUser``); without authentication configured there is no ``user``."""
+    user = scope.get("user")
+    return user is None or bool(getattr(user, "is_authenticated", False))
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:

@@ -153,3 +153,22 @@ async def test_http_answers_503_with_retry_after_and_keeps_serving(
             assert (await client.list_tools()).tools  # protocol messages pass while busy
         await _search_works(client)
     assert gate.pending == 0
+
+
+@pytest.mark.parametrize("token", ["x", "not-a-token"])
+async def test_a_call_without_a_valid_token_gets_401_even_while_saturated(
+    gated_http: tuple[str, RequestGate], acme_token: tuple[TokenFile, str], token: str
+) -> None:
+    """Authentication comes before backpressure: the busy answer (and its Retry-After) goes
+    only to callers who are let in; anyone else learns nothing about the server's load."""
+    base, gate = gated_http
+    async with held(gate, 1):
+        assert gate.saturated
+        refused_before = gate.refused
+        response = await _raw_tool_call(base, token, None)
+        assert response.status_code == 401
+        assert "retry-after" not in response.headers
+        assert gate.refused == refused_before  # never reached the gate's refusal
+        allowed = await _raw_tool_call(base, acme_token[1], None)
+        assert allowed.status_code == 503  # the same moment, a valid token: busy
+    assert gate.pending == 0
