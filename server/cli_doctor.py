@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from server.cli_mcp import add_oauth_arguments
 from server.doctor import (
     Finding,
     check_disk,
     check_embedder,
     check_lock,
+    check_oauth,
     check_reranker,
     check_store,
     check_tokens_file,
@@ -43,6 +45,7 @@ def run_checks(settings: Settings, *, repair: bool = False) -> list[Finding]:
         findings += [*check_lock(root), *check_disk(root, settings)]
         findings += check_store(settings, repair=repair)
     findings += check_tokens_file(Path(settings.mcp.tokens_file).expanduser())
+    findings += check_oauth(settings)
     return findings
 
 
@@ -64,7 +67,7 @@ def register(sub: Any) -> None:
     """Add ``doctor`` to the main parser."""
     p = sub.add_parser(
         "doctor",
-        help="check models, store, lock and socket, disk, tokens file, versions "
+        help="check models, store, lock and socket, disk, tokens file, OAuth issuer, versions "
         "(exit 0 healthy, 1 problems found)",
     )
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
@@ -76,4 +79,5 @@ def register(sub: Any) -> None:
     p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
     p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
     p.add_argument("--tokens-file", help="tokens file (default: RETRIEVAL_MCP__TOKENS_FILE)")
+    add_oauth_arguments(p)
     p.set_defaults(func=cmd_doctor)

@@ -321,7 +321,8 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_oauth_arguments(p: argparse.ArgumentParser) -> None:
+def add_oauth_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``--oauth-*`` flags (``serve``, and ``doctor`` to check the issuer)."""
     oauth = p.add_argument_group(
         "OAuth resource server (HTTP; instead of the tokens file, RETRIEVAL_MCP__OAUTH__*)"
     )
@@ -377,7 +378,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--watch-tenant", help="HTTP: the tenant the watched folders are indexed for (required)"
     )
-    _add_oauth_arguments(p)
+    add_oauth_arguments(p)
     p.set_defaults(func=cmd_serve)
 
     _register_token(sub)

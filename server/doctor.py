@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
+import anyio
+
 from server.errors import DamagedStoreError, RetrievalError, StoreError
 from server.retrieval.disk_space import MIB, free_bytes
 from server.retrieval.edge_store import collection_dense_dim, read_lock_info
@@ -173,6 +175,39 @@ def check_tokens_file(path: Path) -> Iterator[Finding]:
         )
     else:
         yield Finding("tokens file", "ok", f"{path} (mode {mode:04o})")
+
+
+def check_oauth(settings: Settings) -> Iterator[Finding]:
+    """With OAuth configured: the issuer and JWKS URLs are usable and the issuer's signing
+    keys can be fetched now (what the server does on the first token), within the configured
+    HTTP timeout. Nothing is reported without OAuth."""
+    oauth = settings.mcp.oauth
+    if not oauth.enabled:
+        return
+    from server.oauth import OAuthConfig
+    from server.oauth_keys import JwksCache, KeyLookupError
+
+    issuer = str(oauth.issuer)
+    try:
+        # the resource URL is the server's business; a placeholder lets the issuer be checked
+        OAuthConfig.resolve(oauth, oauth.resource or "http://127.0.0.1/mcp")
+    except RetrievalError as exc:
+        yield Finding("oauth issuer", "problem", str(exc), "fix --oauth-issuer / --oauth-jwks-url")
+        return
+    keys = JwksCache(issuer, jwks_url=oauth.jwks_url, timeout=oauth.http_timeout_seconds)
+    try:
+        anyio.run(keys.refresh_now)
+    except KeyLookupError as exc:
+        yield Finding(
+            "oauth issuer",
+            "problem",
+            str(exc),
+            "check that the issuer is reachable from this machine and its URL is right",
+        )
+        return
+    yield Finding(
+        "oauth issuer", "ok", f"{issuer}: {keys.key_count} signing key(s) at {keys.jwks_url}"
+    )
 
 
 def collections_of(root: Path) -> list[str]:

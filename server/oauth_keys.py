@@ -92,6 +92,18 @@ class JwksCache:
             )
         return found
 
+    @property
+    def key_count(self) -> int:
+        """Signing keys held now."""
+        return len(self._keys)
+
+    async def refresh_now(self) -> None:
+        """Fetch the keys at once (``doctor``); KeyLookupError with the one-line reason when
+        they cannot be fetched."""
+        await self._refresh(since=time.monotonic())
+        if self._error is not None:
+            raise KeyLookupError(self._error)
+
     def _due(self, now: float, kid: str | None) -> bool:
         """A fetch is due for keys never fetched, too old, or missing ``kid`` (a rotation);
         after the first attempt, at most one per ``min_refresh`` (failures included)."""

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
+from mcp_support import free_port
+from oauth_support import LocalIssuer, ec_key
 
 from server.cli import main
 from server.retrieval.edge_store import LOCK_FILE
@@ -133,3 +135,41 @@ def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["doctor", "--no-such-flag"])
     assert exc.value.code == 2
+
+
+def test_oauth_issuer_reachable_with_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with LocalIssuer() as issuer:
+        issuer.add_key("k1")
+        issuer.add_key("k2", ec_key())
+        code, report = _doctor(
+            capsys, "--store", str(tmp_path / "s"), "--oauth-issuer", issuer.issuer
+        )
+    found = _by_check(report)["oauth issuer"]
+    assert found["status"] == "ok", found
+    assert found["detail"] == f"{issuer.issuer}: 2 signing key(s) at {issuer.issuer}/jwks"
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("issuer", "expected"),
+    [
+        ("http://127.0.0.1:{port}/realms/test", "cannot fetch the issuer's keys"),
+        ("http://auth.example.com/realms/test", "must use https"),
+    ],
+)
+def test_an_unusable_oauth_issuer_is_one_actionable_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], issuer: str, expected: str
+) -> None:
+    issuer = issuer.format(port=free_port())  # nothing listens there
+    code = main(["doctor", "--store", str(tmp_path / "s"), "--oauth-issuer", issuer])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "oauth issuer" in line]
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith("problem oauth issuer:"), lines
+    assert expected in lines[0] and " -> " in lines[0]
+
+
+def test_no_oauth_no_issuer_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, report = _doctor(capsys, "--store", str(tmp_path / "s"))
+    assert "oauth issuer" not in _by_check(report)
