@@ -181,6 +181,8 @@ class Searcher:
                 self._say_why_nothing(response, settings.collection, request.tenant, given)
         else:
             response.notes.append(_nothing_indexed(domain))
+        if response.mode == "hybrid+rerank" and not response.rerank_applied:
+            response.mode = "hybrid"  # the stages that ranked; rerank_note says why not
         if request.max_chars is not None:
             self._trim(response, request.max_chars)
         response.timings.total_ms = _elapsed_ms(started)

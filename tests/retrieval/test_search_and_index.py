@@ -106,6 +106,7 @@ def test_rerank_unavailable_is_reported_not_fatal(
     assert result.rerank_applied is False
     assert result.rerank_note and "could not be loaded" in result.rerank_note
     assert all(h.stages.rerank is None for h in result.hits)
+    assert result.mode == "hybrid"  # the stages that ranked, not the mode asked for
 
 
 def test_rerank_with_a_real_cross_encoder(
@@ -118,6 +119,7 @@ def test_rerank_with_a_real_cross_encoder(
         SearchRequest("rust ownership", domain="docs", tenant="acme", top_k=5)
     )
     assert result.rerank_applied and result.rerank_note is None
+    assert result.mode == "hybrid+rerank"
     scores = [h.stages.rerank for h in result.hits]
     assert None not in scores and scores == sorted(scores, reverse=True)  # type: ignore[type-var]
     assert [h.stages.rerank_rank for h in result.hits] == [1, 2, 3, 4, 5]
