@@ -23,8 +23,10 @@ TAGS_HELP = (
 )
 PATH_GLOB_HELP = (
     "Only files whose path matches this glob: '*' and '?' stay within one path segment, '**' "
-    "spans directories, '[ab]' is a character class. Relative globs match the path relative to "
-    "the ingested folder; a glob without '/' matches the file name anywhere ('*.md')."
+    "spans directories, '[ab]' matches 'a' or 'b' and also the literal text '[ab]' (so "
+    "'app/[id]/page.tsx' finds that folder); '\\[' '\\*' '\\?' match the character only. "
+    "Relative globs match the path relative to the ingested folder; a glob without '/' matches "
+    "the file name anywhere ('*.md')."
 )
 
 
