@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from server.cli_types import positive_int
-from server.errors import RetrievalError
+from server.errors import InvalidRequestError, RetrievalError
 from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
 
@@ -80,7 +80,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     from server.retrieval.factory import build_retrieval
     from server.retrieval.types import SearchRequest
 
-    retrieval = build_retrieval(Settings.from_cli(args))
+    settings = Settings.from_cli(args)
+    store = Path(settings.store_path).expanduser()
+    if not settings.qdrant_url and not store.exists():
+        # a search never creates a store: a mistyped --store would leave an empty one behind
+        raise InvalidRequestError(f"no store at {store}: ingest creates it (or check --store)")
+    retrieval = build_retrieval(settings)
     try:
         request = SearchRequest(
             args.query, domain=args.domain, tenant=args.tenant, top_k=args.top_k, mode=args.mode

@@ -102,10 +102,20 @@ def test_index_then_search_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_errors_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
+    (tmp_path / "s").mkdir()
     assert main([*argv, "--store", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert f"error: {message}" in err
     assert "Traceback" not in err
+
+
+def test_search_never_creates_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped --store is an error naming the path, and nothing is left behind there."""
+    missing = tmp_path / "typo" / "store"
+    assert main(["search", "q", "--tenant", "t", "--store", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: no store at {missing}: ingest creates it (or check --store)"
+    assert not (tmp_path / "typo").exists()
 
 
 def _run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
