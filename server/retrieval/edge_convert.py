@@ -90,9 +90,20 @@ def fusion(spec: qp.Fusion) -> Any:
 
 
 def prefetch(
-    stage: qp.Stage, ids_of: IdsOf = id_filter, tuning: StoreTuning | None = None
+    stage: qp.Stage,
+    ids_of: IdsOf = id_filter,
+    tuning: StoreTuning | None = None,
+    filter_of: FilterOf = edge_filter,
 ) -> qe.Prefetch:
-    """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
+    """A round-2 stage as a prefetch (a rerun under its id filter, a blend of reruns, or a
+    search under its own filter)."""
+    if isinstance(stage, qp.NeighbourSearch):
+        return qe.Prefetch(
+            limit=stage.limit,
+            query=nearest(stage),
+            filter=filter_of(stage.filter),
+            params=_params(stage, tuning),
+        )
     if isinstance(stage, qp.Rerun):
         return qe.Prefetch(
             limit=stage.limit,
@@ -103,7 +114,7 @@ def prefetch(
     return qe.Prefetch(
         limit=stage.limit,
         query=formula(stage),
-        prefetches=[prefetch(s, ids_of, tuning) for s in stage.inputs],
+        prefetches=[prefetch(s, ids_of, tuning, filter_of) for s in stage.inputs],
     )
 
 
@@ -140,7 +151,16 @@ def round_two(
 def _request(
     request: qp.Request, filter_of: FilterOf, ids_of: IdsOf, tuning: StoreTuning | None
 ) -> qe.QueryRequest:
-    query: qp.Blend | qp.Fuse = request.query
+    query = request.query
+    if isinstance(query, qp.NeighbourSearch):
+        return qe.QueryRequest(
+            limit=query.limit,
+            query=nearest(query),
+            filter=filter_of(request.filter),
+            params=_params(query, tuning),
+            with_payload=request.with_payload,
+            with_vector=False,
+        )
     stages: list[qp.Stage]
     if isinstance(query, qp.Blend):
         stages, top = list(query.inputs), formula(query)
@@ -149,7 +169,7 @@ def _request(
     return qe.QueryRequest(
         limit=query.limit,
         query=top,
-        prefetches=[prefetch(s, ids_of, tuning) for s in stages],
+        prefetches=[prefetch(s, ids_of, tuning, filter_of) for s in stages],
         filter=filter_of(request.filter),
         with_payload=request.with_payload,
         with_vector=False,

@@ -89,9 +89,21 @@ def fusion(spec: qp.Fusion) -> models.Query:
 
 
 def prefetch(
-    stage: qp.Stage, ids_of: IdsOf = id_filter, tuning: StoreTuning | None = None
+    stage: qp.Stage,
+    ids_of: IdsOf = id_filter,
+    tuning: StoreTuning | None = None,
+    filter_of: FilterOf = client_filter,
 ) -> models.Prefetch:
-    """A round-2 stage as a prefetch (a rerun under its id filter, or a blend of reruns)."""
+    """A round-2 stage as a prefetch (a rerun under its id filter, a blend of reruns, or a
+    search under its own filter)."""
+    if isinstance(stage, qp.NeighbourSearch):
+        return models.Prefetch(
+            query=query_vector(stage.vector),
+            using=stage.using,
+            filter=filter_of(stage.filter),
+            params=_params(stage, tuning),
+            limit=stage.limit,
+        )
     if isinstance(stage, qp.Rerun):
         search = stage.search
         return models.Prefetch(
@@ -102,7 +114,7 @@ def prefetch(
             limit=stage.limit,
         )
     return models.Prefetch(
-        prefetch=[prefetch(s, ids_of, tuning) for s in stage.inputs],
+        prefetch=[prefetch(s, ids_of, tuning, filter_of) for s in stage.inputs],
         query=formula(stage),
         limit=stage.limit,
     )
@@ -140,7 +152,17 @@ def round_two(
 def _request(
     request: qp.Request, filter_of: FilterOf, ids_of: IdsOf, tuning: StoreTuning | None
 ) -> models.QueryRequest:
-    query: qp.Blend | qp.Fuse = request.query
+    query = request.query
+    if isinstance(query, qp.NeighbourSearch):
+        return models.QueryRequest(
+            query=query_vector(query.vector),
+            using=query.using,
+            filter=filter_of(request.filter),
+            params=_params(query, tuning),
+            limit=query.limit,
+            with_payload=request.with_payload,
+            with_vector=False,
+        )
     top: models.Query
     if isinstance(query, qp.Blend):
         stages: list[qp.Stage] = list(query.inputs)
@@ -148,7 +170,7 @@ def _request(
     else:
         stages, top = list(query.stages), fusion(query.fusion)
     return models.QueryRequest(
-        prefetch=[prefetch(s, ids_of, tuning) for s in stages],
+        prefetch=[prefetch(s, ids_of, tuning, filter_of) for s in stages],
         query=top,
         filter=filter_of(request.filter),
         limit=query.limit,

@@ -7,7 +7,9 @@ call: the first query to miss the cache leads a batch that every later miss join
 model is free to take it (while another batch is being embedded; when the model is idle, for a
 short window or until ``max_batch`` have joined); the leader embeds them all in one
 ``embed_queries(list)`` call and hands each caller its vector. A query already in the cache
-never waits.
+never waits, and neither does the query of the only search in progress (:meth:`searching`):
+nobody could join it, so its window would be pure latency (the window, and on a loaded machine
+the thread's wake-up after it).
 
 It wraps anything with ``cached_query(text)`` and ``embed_queries(texts)``
 (:class:`~server.retrieval.embedder.DenseEmbedder` and any backend with the same two methods).
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Protocol
 
 
@@ -44,7 +47,9 @@ class QueryBatcher:
     A batch closes when the model is free to take it: while an embedding call runs, every
     query that misses the cache joins the next batch; when the model is idle, the batch's
     first query waits up to ``window_s`` (seconds, from ``concurrency.batch_window_ms``) for
-    company. 0 embeds each query alone, as without the batcher. ``max_batch`` (from
+    company, unless its search is the only one in progress (callers mark their searches with
+    :meth:`searching`; a caller that marks none may have company it does not know of, and
+    waits). 0 embeds each query alone, as without the batcher. ``max_batch`` (from
     ``concurrency.max_batch``): a batch that reaches it runs as soon as the model is free.
     Vectors equal the single-call ones (same model, same normalisation; padding is masked).
     An error of the embedding call is raised in every caller of the batch.
@@ -59,6 +64,7 @@ class QueryBatcher:
         self._turn = threading.Condition()
         self._open: _Batch | None = None
         self._running = 0
+        self._searches = 0
         self.batches = 0
         """Embedding calls made (statistics: queries per call = misses / batches)."""
 
@@ -67,6 +73,20 @@ class QueryBatcher:
         """Distinct queries in the batch now gathering (not yet handed to the model)."""
         with self._turn:
             return 0 if self._open is None else len(self._open.futures)
+
+    @contextmanager
+    def searching(self) -> Iterator[None]:
+        """Mark one search in progress for its duration (the Searcher wraps each search in it).
+
+        While it is the only one, its query skips the window: no other search could join.
+        """
+        with self._turn:
+            self._searches += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._searches -= 1
 
     def embed_query(self, text: str) -> list[float]:
         """The query's vector: from the cache, else from a (possibly shared) model call."""
@@ -102,10 +122,12 @@ class QueryBatcher:
             return future, leader
 
     def _close(self, batch: _Batch) -> list[str]:
-        """Wait until the model is free (and, when it is idle, out the window or until the
-        batch is full), then close the batch; its texts."""
-        deadline = time.monotonic() + self.window_s
+        """Wait until the model is free (and, when it is idle and another search is in progress
+        or unknown, out the window or until the batch is full), then close the batch; its
+        texts."""
         with self._turn:
+            alone = self._searches == 1  # the caller's own search, and no other
+            deadline = time.monotonic() + (0.0 if alone else self.window_s)
             while self._running or (not batch.full and time.monotonic() < deadline):
                 self._turn.wait(None if self._running else deadline - time.monotonic())
             if self._open is batch:

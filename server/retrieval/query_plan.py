@@ -11,20 +11,29 @@ and how the two stages are fused is decided here and nowhere else::
     answers = <run second.requests>          # one ScoredPoint list per request, in order
     response = second.response(answers, fetch_payloads)
 
-Round 1 runs each costly neighbour search once, over the tenant (and the caller's payload
-filters): the chunk-vector nearest neighbours, the part-vector (MaxSim) nearest neighbours when
-``part_weight`` is set, and BM25 with IDF over the tenant's own points. Round 2 reruns the
-stages over the ids round 1 found only (an id filter, so no graph or index walk): a formula
-blends the chunk and best-part cosines of the union of both neighbour lists, and the store fuses
-that dense list with the BM25 list. So the final ranking is exactly the store's fusion of the
-dense and sparse lists the response reports (the store contract suite checks it).
+Round 1 runs the dense neighbour searches once, over the tenant (and the caller's payload
+filters): the chunk-vector nearest neighbours, and the part-vector (MaxSim) nearest neighbours
+when ``part_weight`` is set. Round 2 reruns them over the ids round 1 found only (an id filter,
+so no graph walk; scored exactly, so no pass over the quantized copies): a formula blends the
+chunk and best-part cosines of the union of both neighbour lists. BM25, with IDF over the
+tenant's own points, needs no ids from round 1: when it is fused it runs in round 2, both as its
+own request (the reported list) and as the fusion's sparse stage, so the store computes the
+tenant's IDF statistics once per query (a batch shares them) instead of once per round. The
+store fuses the dense list with the BM25 list, so the final ranking is exactly the store's
+fusion of the dense and sparse lists the response reports (the store contract suite checks it).
+With one stage (no fusion) every search runs in round 1.
+
+Round 2 needs no tenant condition of its own: its reruns are over ids round 1 found under the
+tenant filter, and a point id is derived from its tenant (``store.point_id``), so no id names
+another tenant's point. The BM25 search carries the tenant filter itself, and the final list is
+checked against the tenant once more when its payloads arrive (:meth:`RoundTwo.response`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
 from server.retrieval.sparse import SparseVector
@@ -32,6 +41,7 @@ from server.retrieval.store import (
     DENSE_VECTOR,
     PARTS_VECTOR,
     SPARSE_VECTOR,
+    TENANT_FIELD,
     HybridQuery,
     QueryResponse,
     ScoredPoint,
@@ -71,7 +81,9 @@ class SearchParams:
     ``hnsw_ef``: None leaves Qdrant's default (max(ef_construct, limit)).
     ``idf_corpus``: None is IDF over the whole collection; the plan always sets the tenant.
     ``exact``: a dense search by brute force over the original vectors (no graph, no quantized
-    copies): the reference an approximate search is measured against.
+    copies): the reference an approximate search is measured against, and how round 2 scores
+    the few ids it reruns (the same cosines a rescored quantized search returns, without first
+    scoring the int8 copies).
     """
 
     hnsw_ef: int | None = None
@@ -96,9 +108,9 @@ class NeighbourSearch:
 class Rerun:
     """A round-1 search rerun over ``ids`` only (its vector, named vector and params).
 
-    Its own filter is the id condition alone: the tenant and payload conditions sit at the top
-    of the round-2 request, and Qdrant applies a request's filter inside every prefetch (a
-    second copy of the tenant condition here cost ~0.3 ms at 100k chunks).
+    Its own filter is the id condition alone: the payload conditions sit at the top of the
+    round-2 request (Qdrant applies a request's filter inside every prefetch), and the ids imply
+    the tenant (module docstring; a tenant condition here cost ~0.3 ms at 100k chunks).
     """
 
     search: NeighbourSearch
@@ -133,8 +145,9 @@ class Fusion:
     weights: tuple[float, float]
 
 
-Stage = Rerun | Blend
-"""A list the fusion draws on: a rerun search, or the blend of the chunk and part reruns."""
+Stage = Rerun | Blend | NeighbourSearch
+"""A list the fusion draws on: a rerun search, the blend of the chunk and part reruns, or a
+search run where it is fused (BM25: under its own filter, with its own IDF corpus)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +161,13 @@ class Fuse:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A top-level round-2 request: ``query`` under ``filter`` (tenant + payload conditions)."""
+    """A top-level round-2 request: ``query`` under ``filter``.
 
-    query: Blend | Fuse
+    ``filter``: the payload conditions for a blend or a fusion (the ids imply the tenant); a
+    neighbour search's own filter (tenant + payload conditions) for a search.
+    """
+
+    query: Blend | Fuse | NeighbourSearch
     filter: Conditions
     with_payload: bool
 
@@ -160,17 +177,20 @@ class RoundTwo:
     """Round 2, built from round 1's results, and how its answers become the response.
 
     ``requests`` run as one batch. The dense list is answer ``dense_answer`` when the stage is
-    a blend, else round 1's chunk list (``dense``); the sparse list is always round 1's BM25 list
-    (its rerun over its own ids scores them identically). ``final`` is answer ``final_answer``
-    when two stages ran; with one stage there is nothing to fuse, and ``final`` is the top
-    ``limit`` of that stage's list with payloads fetched by id.
+    a blend, else round 1's chunk list (``dense``); the sparse list is answer ``sparse_answer``
+    when BM25 runs in round 2 (with the fusion), else round 1's (``sparse``). ``final`` is answer
+    ``final_answer`` when two stages ran, keeping only ``tenant``'s points; with one stage there
+    is nothing to fuse, and ``final`` is the top ``limit`` of that stage's list with payloads
+    fetched by id.
     """
 
     requests: tuple[Request, ...]
     limit: int
+    tenant: str = ""
     dense: tuple[ScoredPoint, ...] = ()
     sparse: tuple[ScoredPoint, ...] = ()
     dense_answer: int | None = None
+    sparse_answer: int | None = None
     final_answer: int | None = None
 
     def response(
@@ -184,9 +204,11 @@ class RoundTwo:
         if len(answers) != len(self.requests):
             raise ValueError(f"{len(answers)} answers for {len(self.requests)} round-2 requests")
         dense = list(self.dense if self.dense_answer is None else answers[self.dense_answer])
-        sparse = list(self.sparse)
+        sparse = list(self.sparse if self.sparse_answer is None else answers[self.sparse_answer])
         if self.final_answer is not None:
-            final = list(answers[self.final_answer])
+            # the ids imply the tenant (module docstring); a payload says so once more
+            fused = answers[self.final_answer]
+            final = [p for p in fused if p.payload.get(TENANT_FIELD) == self.tenant]
         else:
             top = (dense or sparse)[: self.limit]  # one stage ran: the other list is empty
             final = with_payloads(top, fetch_payloads([p.id for p in top])) if top else []
@@ -197,9 +219,11 @@ class RoundTwo:
 class QueryPlan:
     """Both rounds of one tenant-scoped :class:`HybridQuery`; build with :meth:`build`.
 
-    ``round_one``: the neighbour searches, run as one batch, in this order. ``depth`` is every
-    stage's candidate depth (the request's ``candidates``); ``limit`` the length of the final
-    list; ``filter`` the tenant and payload conditions every search and request runs under.
+    ``round_one``: the neighbour searches that run first, as one batch, in this order;
+    ``fused_sparse``: the BM25 search when it runs in round 2 with the fusion (a dense stage
+    runs too). ``depth`` is every stage's candidate depth (the request's ``candidates``);
+    ``limit`` the length of the final list; ``filter`` the tenant and payload conditions every
+    neighbour search runs under.
     """
 
     limit: int
@@ -208,6 +232,7 @@ class QueryPlan:
     round_one: tuple[NeighbourSearch, ...]
     fusion: Fusion
     part_weight: float | None = None
+    fused_sparse: NeighbourSearch | None = None
 
     @classmethod
     def build(cls, request: HybridQuery) -> QueryPlan:
@@ -236,11 +261,15 @@ class QueryPlan:
                         "parts", PARTS_VECTOR, [request.dense], depth, conditions, dense_params
                     )
                 )
+        sparse: NeighbourSearch | None = None
         if request.sparse is not None:
             idf = SearchParams(idf_corpus=tuple(filter_conditions(request.tenant, None)))
-            searches.append(
-                NeighbourSearch("sparse", SPARSE_VECTOR, request.sparse, depth, conditions, idf)
+            sparse = NeighbourSearch(
+                "sparse", SPARSE_VECTOR, request.sparse, depth, conditions, idf
             )
+        fused = bool(searches) and sparse is not None  # BM25 then runs with the fusion
+        if sparse is not None and not fused:
+            searches.append(sparse)
         fusion = request.fusion
         return cls(
             limit=request.limit,
@@ -249,7 +278,13 @@ class QueryPlan:
             round_one=tuple(searches),
             fusion=Fusion(fusion.method, fusion.rrf_k, (fusion.dense_weight, fusion.sparse_weight)),
             part_weight=request.part_weight,
+            fused_sparse=sparse if fused else None,
         )
+
+    @property
+    def tenant(self) -> str:
+        """The tenant every search is scoped to (the first condition, store.filter_conditions)."""
+        return str(self.filter[0][1])
 
     def round_two(self, found: Sequence[Found]) -> RoundTwo:
         """Round 2 from round 1's results (one list per :attr:`round_one` search, in order).
@@ -258,10 +293,11 @@ class QueryPlan:
         neighbour lists, each ``2 * depth`` deep (the union has at most that many points, so
         each rerun scores every candidate) and blended ``(1 - w) * chunk + w * best part``,
         ``depth`` deep: the dense list is the exact top of the union by the blend. Without
-        parts, the chunk list is the dense list as found. Each other stage is rerun over its own
-        ids, ``depth`` deep. With two stages, one more request fuses them, ``limit`` deep, with
-        payloads; it carries the blend as its dense stage, so the blend is computed once per
-        request and no neighbour search is repeated.
+        parts, the chunk list is the dense list as found, rerun over its own ids for the
+        fusion. With two stages, BM25 runs here as its own request, and one more request fuses
+        the dense stage with the same BM25 search, ``limit`` deep, with payloads; it carries the
+        blend as its dense stage, so the blend is computed once per request and no neighbour
+        search of round 1 is repeated.
 
         Raises ValueError when ``found`` does not match :attr:`round_one`.
         """
@@ -269,6 +305,7 @@ class QueryPlan:
             raise ValueError(f"{len(found)} result lists for {len(self.round_one)} searches")
         searches = {s.stage: s for s in self.round_one}
         results = {s.stage: f for s, f in zip(self.round_one, found, strict=True)}
+        payload_filter = self.filter[1:]  # the ids imply the tenant
         requests: list[Request] = []
         dense_stage: Stage | None = None
         dense: tuple[ScoredPoint, ...] = ()
@@ -278,35 +315,43 @@ class QueryPlan:
             weight = self.part_weight or 0.0
             dense_stage = Blend(
                 inputs=(
-                    Rerun(searches["chunk"], union, 2 * self.depth),
-                    Rerun(searches["parts"], union, 2 * self.depth),
+                    _rerun(searches["chunk"], union, 2 * self.depth),
+                    _rerun(searches["parts"], union, 2 * self.depth),
                 ),
                 weights=(1.0 - weight, weight),
                 limit=self.depth,
             )
             dense_answer = len(requests)
-            requests.append(Request(dense_stage, self.filter, with_payload=False))
+            requests.append(Request(dense_stage, payload_filter, with_payload=False))
         elif "chunk" in results:
             dense = _listed(results["chunk"])
-            dense_stage = Rerun(searches["chunk"], _ids(results["chunk"]), self.depth)
-        sparse_stage: Stage | None = None
-        sparse: tuple[ScoredPoint, ...] = ()
-        if "sparse" in results:
-            sparse = _listed(results["sparse"])
-            sparse_stage = Rerun(searches["sparse"], _ids(results["sparse"]), self.depth)
+            dense_stage = _rerun(searches["chunk"], _ids(results["chunk"]), self.depth)
+        sparse = _listed(results["sparse"]) if "sparse" in results else ()
+        sparse_answer: int | None = None
         final_answer: int | None = None
-        if dense_stage is not None and sparse_stage is not None:
-            fuse = Fuse((dense_stage, sparse_stage), self.fusion, self.limit)
+        if dense_stage is not None and self.fused_sparse is not None:
+            sparse_answer = len(requests)
+            requests.append(Request(self.fused_sparse, self.filter, with_payload=False))
+            fuse = Fuse((dense_stage, self.fused_sparse), self.fusion, self.limit)
             final_answer = len(requests)
-            requests.append(Request(fuse, self.filter, with_payload=True))
+            requests.append(Request(fuse, payload_filter, with_payload=True))
         return RoundTwo(
             requests=tuple(requests),
             limit=self.limit,
+            tenant=self.tenant,
             dense=dense,
             sparse=sparse,
             dense_answer=dense_answer,
+            sparse_answer=sparse_answer,
             final_answer=final_answer,
         )
+
+
+def _rerun(search: NeighbourSearch, ids: frozenset[PointKey], limit: int) -> Rerun:
+    """``search`` over ``ids`` only, scored exactly: a filter this narrow is scored point by
+    point, and the exact cosines are what a rescored quantized search would return, without
+    the int8 pass before them."""
+    return Rerun(replace(search, params=replace(search.params, exact=True)), ids, limit)
 
 
 def with_payloads(top: Sequence[ScoredPoint], found: Sequence[ScoredPoint]) -> list[ScoredPoint]:

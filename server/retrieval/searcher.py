@@ -159,6 +159,10 @@ class Searcher:
         return self._run(request, request.query.strip(), request.top_k)
 
     def _run(self, request: SearchRequest, query: str, limit: int) -> SearchResponse:
+        with self.query_embedder.searching():  # a lone search's query skips the batch window
+            return self._run_marked(request, query, limit)
+
+    def _run_marked(self, request: SearchRequest, query: str, limit: int) -> SearchResponse:
         started = time.perf_counter()
         validate_tenant(request.tenant)
         if request.mode not in SEARCH_MODES:

@@ -140,3 +140,42 @@ def test_queries_arriving_while_the_model_is_busy_share_the_next_call(
     assert sorted(slow.calls[1]) == sorted(later)
     for text, vector in zip(QUERIES[:5], vectors, strict=True):
         assert _cosine(vector, _single(embedder, text)) >= 0.9999
+
+
+def test_the_only_search_in_progress_does_not_wait_for_company(embedder: DenseEmbedder) -> None:
+    """Invariant: a window only ever waits for queries that could join it. With its search the
+    only one in progress, a query is embedded at once, whatever the window (here an hour: a
+    wait would never end within the test)."""
+    embedder.cache.clear()
+    batcher = QueryBatcher(embedder, 3600.0, max_batch=32)
+    got: list[list[float]] = []
+
+    def lone_search() -> None:
+        with batcher.searching():
+            got.append(batcher.embed_query(QUERIES[0]))
+
+    thread = threading.Thread(target=lone_search, daemon=True)
+    thread.start()
+    thread.join(120)  # a model call, not the window; the window would be an hour
+    assert not thread.is_alive(), "a lone search waited out the batch window"
+    assert batcher.batches == 1
+    assert _cosine(got[0], _single(embedder, QUERIES[0])) >= 0.9999
+
+
+def test_searches_in_progress_together_still_share_one_call(embedder: DenseEmbedder) -> None:
+    """Two searches in progress at once: the first query waits for the second (the window is
+    long; the full batch closes it), and both are embedded in one call."""
+    embedder.cache.clear()
+    batcher = QueryBatcher(embedder, LONG_WINDOW_S, max_batch=2)
+    both_searching = threading.Barrier(2)
+
+    def search(text: str) -> list[float]:
+        with batcher.searching():
+            both_searching.wait()
+            return batcher.embed_query(text)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        vectors = list(pool.map(search, QUERIES[:2]))
+    assert batcher.batches == 1
+    for text, vector in zip(QUERIES[:2], vectors, strict=True):
+        assert _cosine(vector, _single(embedder, text)) >= 0.9999

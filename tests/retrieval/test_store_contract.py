@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     HybridQuery,
+    ScoredPoint,
     StoredPoint,
     VectorStore,
     point_id,
@@ -360,3 +362,44 @@ def test_blended_dense_list_is_exact_over_both_neighbour_lists(
     assert [p.id for p in dense] == [i for i, _ in expected]
     assert [p.score for p in dense] == pytest.approx([s for _, s in expected], abs=2e-3)
     _assert_weighted_rrf(store, "blend", request)
+
+
+@pytest.mark.parametrize("parts", [False, True])
+def test_hybrid_stage_lists_are_each_stage_run_alone(store: VectorStore, parts: bool) -> None:
+    """Invariant: the dense and sparse lists a hybrid query reports (and fuses) are exactly the
+    lists a dense-only and a BM25-only query of the same tenant return, ids and scores: where a
+    stage runs (BM25 with the fusion in round 2, the dense searches in round 1) and how round 2
+    scores its reruns (exactly, over round 1's ids) never change a stage's list."""
+    rng = random.Random(7)
+    store.ensure_collection("stages", DIM, BASE_PAYLOAD_INDEXES, part_vectors=parts)
+    points = []
+    for i in range(60):
+        point = _point(i, "a" if i % 3 else "b", term=i % 6)
+        extra = [_vec(rng.randrange(10**6)) for _ in range(rng.randint(1, 3))] if parts else None
+        points.append(StoredPoint(point.id, point.dense, point.sparse, point.payload, extra))
+    store.upsert("stages", points)
+    store.finish_writes("stages")
+    request = HybridQuery(
+        tenant="a",
+        limit=12,
+        candidates=12,
+        dense=_vec(11),
+        sparse=SparseVector([1, 2, 1003], [1.0, 0.7, 0.4]),
+        part_weight=0.5 if parts else None,
+    )
+    hybrid = store.query("stages", request)
+    dense_alone = store.query("stages", replace(request, sparse=None))
+    sparse_alone = store.query("stages", replace(request, dense=None))
+
+    def same(stage: list[ScoredPoint], alone: list[ScoredPoint]) -> None:
+        # the same points with the same scores (so the same order, up to equal scores; approx:
+        # qdrant-client's local mode computes cosines in float32 or float64 by batch)
+        assert [p.score for p in stage] == sorted((p.score for p in stage), reverse=True)
+        scores = {p.id: p.score for p in stage}
+        assert len(scores) == len(stage) == len(alone)
+        assert scores == pytest.approx({p.id: p.score for p in alone}, rel=1e-6)
+
+    assert hybrid.dense and hybrid.sparse
+    same(hybrid.dense, dense_alone.final)
+    same(hybrid.sparse, sparse_alone.final)
+    _assert_weighted_rrf(store, "stages", replace(request, fusion=FusionSettings(method="rrf")))

@@ -20,7 +20,7 @@ from server.retrieval import edge_convert, qdrant_convert
 from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.qdrant_store import QdrantStore
-from server.retrieval.query_plan import QueryPlan
+from server.retrieval.query_plan import NeighbourSearch, QueryPlan
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     DENSE_VECTOR,
@@ -96,27 +96,46 @@ def test_unquantized_tuning_keeps_the_plain_layout(tmp_path: Path) -> None:
     assert config["hnsw_config"]["m"] == 32
 
 
-def _round_one_params(backend: str, plan: QueryPlan, tuning: StoreTuning) -> list[object]:
-    """The search params of round 1's requests as the backend's converter builds them."""
+def _round_one_params(
+    backend: str, searches: list[NeighbourSearch], tuning: StoreTuning
+) -> list[object]:
+    """The search params of these searches' requests as the backend's converter builds them."""
     if backend == "edge":
-        return [r.params for r in edge_convert.round_one(plan.round_one, tuning).queries]
-    return [r.params for r in qdrant_convert.round_one(plan.round_one, tuning)]
+        return [r.params for r in edge_convert.round_one(searches, tuning).queries]
+    return [r.params for r in qdrant_convert.round_one(searches, tuning)]
+
+
+def _blend_input_params(backend: str, plan: QueryPlan, tuning: StoreTuning) -> list[object]:
+    """The params of round 2's blend inputs (the chunk and part reruns) as converted."""
+    a, b = point_id("t", "docs", "a", 0), point_id("t", "docs", "b", 0)
+    second = plan.round_two([[(a, 0.9)], [(b, 0.8)]])
+    blend = second.requests[0]
+    if backend == "edge":
+        [request] = edge_convert.round_two([blend], tuning).queries
+        return [p.params for p in request.prefetches]
+    [client_request] = qdrant_convert.round_two([blend], tuning)
+    return [p.params for p in client_request.prefetch or []]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("backend", ["edge", "qdrant"])
 def test_dense_searches_rescore_and_exact_ones_skip_quantization(backend: str) -> None:
     tuning = StoreTuning(oversampling=3.0)
     plan = QueryPlan.build(_request())
-    assert [s.stage for s in plan.round_one] == ["chunk", "parts", "sparse"]
-    chunk, parts, sparse = _round_one_params(backend, plan, tuning)
+    assert [s.stage for s in plan.round_one] == ["chunk", "parts"]
+    assert plan.fused_sparse is not None
+    searches = [*plan.round_one, plan.fused_sparse]
+    chunk, parts, sparse = _round_one_params(backend, searches, tuning)
     for dense in (chunk, parts):
         assert dense.quantization.rescore is True  # type: ignore[attr-defined]
         assert dense.quantization.oversampling == 3.0  # type: ignore[attr-defined]
         assert not dense.exact  # type: ignore[attr-defined]
     assert sparse.quantization is None  # type: ignore[attr-defined]
     exact = QueryPlan.build(_request(exact=True))
-    for dense in _round_one_params(backend, exact, tuning)[:2]:
+    for dense in _round_one_params(backend, list(exact.round_one), tuning):
         assert dense.exact and dense.quantization.ignore  # type: ignore[attr-defined]
+    # round 2 scores the ids it reruns exactly: the same cosines rescoring gives, no int8 pass
+    for rerun in _blend_input_params(backend, plan, tuning):
+        assert rerun.exact and rerun.quantization.ignore  # type: ignore[attr-defined]
 
 
 @pytest.mark.slow
