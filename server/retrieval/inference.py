@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from server.retrieval.input_shapes import padded_size
 from server.retrieval.model_export import ExportedModel
 
 InferenceBackend = Literal["torch", "onnx", "openvino"]
@@ -102,22 +103,29 @@ class GraphTokenizer:
         self._tokenizer.enable_truncation(export.max_length)
         self._inputs = export.inputs
         self._pad = export.pad_token_id
+        self._window = export.max_length
 
     def encode(self, inputs: Sequence[TextInput]) -> list[Any]:
         """One ``tokenizers.Encoding`` per input, unpadded."""
         return list(self._tokenizer.encode_batch(list(inputs)))
 
     def pad(self, encodings: Sequence[Any]) -> dict[str, NDArray[np.int64]]:
-        """Right-pad a batch to its longest member: int64 arrays (batch, longest)."""
-        longest = max(len(encoding.ids) for encoding in encodings)
-        ids = np.full((len(encodings), longest), self._pad, dtype=np.int64)
-        mask = np.zeros((len(encodings), longest), dtype=np.int64)
-        types = np.zeros((len(encodings), longest), dtype=np.int64)
+        """Right-pad a batch to one of a bounded set of shapes: int64 arrays (rows, tokens),
+        rows and tokens the :func:`~server.retrieval.input_shapes.padded_size` of the batch's
+        size and of its longest member (within the model window). Rows past the batch repeat
+        its first row; the caller keeps the first ``len(encodings)`` outputs."""
+        rows = padded_size(len(encodings))
+        tokens = padded_size(max(len(encoding.ids) for encoding in encodings), self._window)
+        ids = np.full((rows, tokens), self._pad, dtype=np.int64)
+        mask = np.zeros((rows, tokens), dtype=np.int64)
+        types = np.zeros((rows, tokens), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             size = len(encoding.ids)
             ids[row, :size] = encoding.ids
             mask[row, :size] = 1
             types[row, :size] = encoding.type_ids
+        for array in (ids, mask, types):
+            array[len(encodings) :] = array[0]
         every = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {name: every[name] for name in self._inputs}
 
@@ -131,12 +139,13 @@ def run_batched(
     """Outputs for ``inputs`` in their order, shape (len(inputs), dimension).
 
     Inputs are batched by token length (longest first) so a batch pads little; padding does
-    not change an output, since the graph masks padded positions.
+    not change an output, since the graph masks padded positions (and padded rows are dropped).
     """
     encodings = tokenizer.encode(inputs)
     order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")
     result = np.zeros((len(inputs), session.export.dimension), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        result[rows] = session.run(tokenizer.pad([encodings[row] for row in rows]))
+        outputs = session.run(tokenizer.pad([encodings[row] for row in rows]))
+        result[rows] = outputs[: len(rows)]
     return result
