@@ -269,6 +269,7 @@ def serve_http(
 
     from server.app import build_server, http_app
     from server.auth import TokenFile as Tokens
+    from server.gc_freeze import freeze_when_loaded
     from server.http_stack import http_stack
     from server.jobs import JobManager
     from server.request_gate import RequestGate
@@ -285,6 +286,7 @@ def serve_http(
     app = http_app(server, transport, runtime.settings, host, gate)
     path = "/sse" if transport == "sse" else "/mcp"
     stack = http_stack(runtime.settings.concurrency)
+    freeze_when_loaded(runtime)  # many clients: full GC passes skip the long-lived heap
     logger.info("serving %s on %s%s (%s; %s)", transport, base, path, described, stack.describe())
     config = uvicorn.Config(
         app,
