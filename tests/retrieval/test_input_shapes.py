@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server.retrieval.embedder import DenseEmbedder
-from server.retrieval.input_shapes import padded_size
+from server.retrieval.input_shapes import GEOMETRIC_UP_TO, STEP, padded_size
 
 
 @given(st.integers(min_value=1, max_value=5_000))
@@ -28,7 +28,10 @@ def test_padded_size_is_the_next_member_of_the_series(size: int) -> None:
     assert size <= padded < 1.5 * size or padded == size
     assert padded_size(padded) == padded  # the series is closed: padding twice is padding once
     power = 1 << (padded.bit_length() - 1)
-    assert padded in (power, 3 * power // 2)  # a power of two or 1.5 times one
+    if padded <= GEOMETRIC_UP_TO:
+        assert padded in (power, 3 * power // 2)  # a power of two or 1.5 times one
+    else:
+        assert padded % STEP == 0 and padded - size < STEP
     assert all(padded_size(m) != m for m in range(size, padded))  # none smaller would do
 
 
@@ -41,9 +44,12 @@ def test_padded_size_never_passes_the_window(size: int, window: int) -> None:
     assert size <= padded_size(size, window) <= window
 
 
-def test_sizes_up_to_n_share_a_logarithmic_number_of_shapes() -> None:
-    for n in (16, 64, 512, 4096):
+def test_sizes_share_few_shapes() -> None:
+    for n in (16, 64):  # query batches and query lengths: a logarithmic number
         assert len({padded_size(s) for s in range(1, n + 1)}) <= 2 * math.log2(n) + 1
+    for window in (256, 512):  # passages: one per 16 tokens beyond 64
+        sizes = {padded_size(s, window) for s in range(1, window + 1)}
+        assert len(sizes) <= 12 + (window - GEOMETRIC_UP_TO) // STEP
     with pytest.raises(ValueError):
         padded_size(0)
 
