@@ -8,8 +8,9 @@ against torch float32 in the tests.
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -46,10 +47,13 @@ class GraphSession:
     def __init__(self, export: ExportedModel, backend: InferenceBackend, threads: int) -> None:
         self.export = export
         self.backend = backend
+        self.requests: InferRequestPool | None = None
+        """OpenVINO's infer requests (None for onnxruntime, whose session is shared)."""
         if backend == "onnx":
             self._run = self._onnxruntime(export, threads)
         elif backend == "openvino":
-            self._run = self._openvino(export, threads)
+            self.requests = self._openvino(export, threads)
+            self._run = self.requests.infer
         else:
             raise ValueError(f"no exported-graph runtime for backend {backend!r}")
 
@@ -70,22 +74,45 @@ class GraphSession:
         return lambda features: session.run(None, features)[0]
 
     @staticmethod
-    def _openvino(export: ExportedModel, threads: int) -> Any:
+    def _openvino(export: ExportedModel, threads: int) -> InferRequestPool:
         import openvino
 
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = openvino.Core().compile_model(str(export.graph), "CPU", config)
-        local = threading.local()  # an infer request serves one call at a time
+        return InferRequestPool(compiled.create_infer_request)
 
-        def run(features: dict[str, NDArray[np.int64]]) -> Any:
-            request = getattr(local, "request", None)
-            if request is None:
-                request = local.request = compiled.create_infer_request()
-            return request.infer(features)[0]
 
-        return run
+class InferRequestPool:
+    """OpenVINO infer requests shared by every calling thread, as many as have run at once.
+
+    An infer request serves one call at a time and keeps working memory for the shapes it
+    ran. One per thread (as before) meant a new request, and its memory, for every worker
+    thread that happened to embed a batch: with 32 worker threads under load, memory kept
+    growing for minutes. A request returns to the pool after its call, so the pool holds no
+    more requests than calls ran together (one, for micro-batched queries).
+    """
+
+    def __init__(self, create: Callable[[], Any]) -> None:
+        self._create = create
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self.created = 0
+        """Requests made so far (the most calls that ran at once)."""
+
+    def infer(self, features: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        """The graph's first output for one batch, copied out of the request."""
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                self.created += 1
+            request = self._create()
+        try:
+            return np.array(request.infer(features)[0], dtype=np.float32)
+        finally:
+            self._idle.put(request)
 
 
 class GraphTokenizer:

@@ -1,15 +1,17 @@
 """Bounded input shapes for the exported graphs (server/retrieval/input_shapes.py).
 
-Invariant: however many batches of whatever sizes and lengths a process embeds, the shapes that
-reach the runtime come from a fixed, small set (the runtime keeps memory per shape it has
+Invariants: however many batches of whatever sizes and lengths a process embeds, the shapes
+that reach the runtime come from a fixed, small set (the runtime keeps memory per shape it has
 run, so unbounded shapes meant memory growing for minutes under load), and padding to them
-changes no vector.
+changes no vector; however many threads embed, OpenVINO holds no more infer requests (each
+with its working memory) than calls ran at once.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +107,20 @@ def test_many_distinct_batches_reach_the_graph_in_few_shapes(
     one_by_one = np.vstack([exported.embed_documents([text]) for text in texts[:40]])
     cosine = (batched[:40] * one_by_one).sum(axis=1)
     assert cosine.min() >= 0.999  # padding (tokens and rows) changes no vector
+
+
+@pytest.mark.slow
+def test_threads_that_come_and_go_share_one_infer_request(
+    openvino_embedder: DenseEmbedder,
+) -> None:
+    pool = openvino_embedder._model.session.requests
+    assert pool is not None
+    openvino_embedder.embed_documents(["warm"])
+    made = pool.created
+    for i in range(20):  # worker threads one after another, as a server's pool turns over
+        worker = threading.Thread(target=openvino_embedder.embed_documents, args=([f"t {i}"],))
+        worker.start()
+        worker.join()
+    assert pool.created == made == 1
+    vectors = openvino_embedder.embed_documents(["retention clause", "notice period"])
+    assert vectors.shape == (2, openvino_embedder.dimension)
