@@ -3,9 +3,9 @@
 Two server processes (``retrieval-mcp serve --transport streamable-http``) run side by side,
 each on its own copy of one store holding two tenants' sample docs and code:
 
-- **before**: query batching off (``batch_window_ms=0``) and no practical bound on work
-  (``max_in_flight=40``, anyio's default thread pool, as the SDK ran sync tools), i.e. each
-  request embedding its query alone;
+- **before**: query batching off (``batch_window_ms=0``), no practical bound on work
+  (``max_in_flight=40``, anyio's default thread pool, as the SDK ran sync tools) and HTTP on
+  asyncio + h11 (``fast_http=false``), i.e. each request embedding its query alone;
 - **after**: the configured defaults (query micro-batching, bounded work, backpressure).
 
 1, 4 and 16 clients (alternating tenants, each with its own token and session) call a mix of
@@ -49,8 +49,10 @@ BEFORE_ENV = {
     "RETRIEVAL_CONCURRENCY__BATCH_WINDOW_MS": "0",
     "RETRIEVAL_CONCURRENCY__MAX_IN_FLIGHT": "40",
     "RETRIEVAL_CONCURRENCY__MAX_QUEUED": "100000",
+    "RETRIEVAL_CONCURRENCY__FAST_HTTP": "false",
 }
-"""Today's code path as far as settings reach: each query embedded alone, work unbounded."""
+"""Today's code path as far as settings reach: each query embedded alone, work unbounded, HTTP
+on asyncio + h11."""
 ONE_THREAD_ENV = {"RETRIEVAL_TORCH_THREADS": "1"}
 """The defaults with one intra-op torch thread: on a machine whose cores are all busy, torch's
 default (a thread per core) spends its time spinning, not computing."""

@@ -269,6 +269,8 @@ def serve_http(
 
     from server.app import build_server, http_app
     from server.auth import TokenFile as Tokens
+    from server.gc_freeze import freeze_when_loaded
+    from server.http_stack import http_stack
     from server.jobs import JobManager
     from server.request_gate import RequestGate
 
@@ -283,8 +285,18 @@ def serve_http(
         described = f"OAuth: issuer {access.config.issuer}, resource {access.config.resource}"
     app = http_app(server, transport, runtime.settings, host, gate)
     path = "/sse" if transport == "sse" else "/mcp"
-    logger.info("serving %s on %s%s (%s)", transport, base, path, described)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")
+    stack = http_stack(runtime.settings.concurrency)
+    freeze_when_loaded(runtime)  # many clients: full GC passes skip the long-lived heap
+    logger.info("serving %s on %s%s (%s; %s)", transport, base, path, described, stack.describe())
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level="warning",
+        loop=stack.loop,
+        http=stack.http,
+    )
     try:
         uvicorn.Server(config).run()
     finally:

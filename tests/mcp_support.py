@@ -19,6 +19,7 @@ from mcp.types import CallToolResult, Tool
 
 from server.app import build_server, http_app
 from server.auth import TokenFile
+from server.http_stack import http_stack
 from server.oauth import JwtVerifier, OAuthConfig
 from server.request_gate import RequestGate
 from server.retrieval.factory import Retrieval, assemble
@@ -251,7 +252,16 @@ def http_server(
         config = OAuthConfig.resolve(runtime.settings.mcp.oauth, served)
         server = build_server(runtime, oauth=JwtVerifier(config), base_url=base, gate=gate)
     app = http_app(server, transport, runtime.settings, "127.0.0.1", gate)  # type: ignore[arg-type]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning")
+    stack = http_stack(runtime.settings.concurrency)  # the event loop and parser serve_http uses
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        log_level="warning",
+        loop=stack.loop,
+        http=stack.http,
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     runtime.acquire()

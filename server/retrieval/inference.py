@@ -8,13 +8,15 @@ against torch float32 in the tests.
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from server.retrieval.input_shapes import padded_size
 from server.retrieval.model_export import ExportedModel
 
 InferenceBackend = Literal["torch", "onnx", "openvino"]
@@ -45,10 +47,13 @@ class GraphSession:
     def __init__(self, export: ExportedModel, backend: InferenceBackend, threads: int) -> None:
         self.export = export
         self.backend = backend
+        self.requests: InferRequestPool | None = None
+        """OpenVINO's infer requests (None for onnxruntime, whose session is shared)."""
         if backend == "onnx":
             self._run = self._onnxruntime(export, threads)
         elif backend == "openvino":
-            self._run = self._openvino(export, threads)
+            self.requests = self._openvino(export, threads)
+            self._run = self.requests.infer
         else:
             raise ValueError(f"no exported-graph runtime for backend {backend!r}")
 
@@ -69,22 +74,45 @@ class GraphSession:
         return lambda features: session.run(None, features)[0]
 
     @staticmethod
-    def _openvino(export: ExportedModel, threads: int) -> Any:
+    def _openvino(export: ExportedModel, threads: int) -> InferRequestPool:
         import openvino
 
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = openvino.Core().compile_model(str(export.graph), "CPU", config)
-        local = threading.local()  # an infer request serves one call at a time
+        return InferRequestPool(compiled.create_infer_request)
 
-        def run(features: dict[str, NDArray[np.int64]]) -> Any:
-            request = getattr(local, "request", None)
-            if request is None:
-                request = local.request = compiled.create_infer_request()
-            return request.infer(features)[0]
 
-        return run
+class InferRequestPool:
+    """OpenVINO infer requests shared by every calling thread, as many as have run at once.
+
+    An infer request serves one call at a time and keeps working memory for the shapes it
+    ran. One per thread (as before) meant a new request, and its memory, for every worker
+    thread that happened to embed a batch: with 32 worker threads under load, memory kept
+    growing for minutes. A request returns to the pool after its call, so the pool holds no
+    more requests than calls ran together (one, for micro-batched queries).
+    """
+
+    def __init__(self, create: Callable[[], Any]) -> None:
+        self._create = create
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self.created = 0
+        """Requests made so far (the most calls that ran at once)."""
+
+    def infer(self, features: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        """The graph's first output for one batch, copied out of the request."""
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                self.created += 1
+            request = self._create()
+        try:
+            return np.array(request.infer(features)[0], dtype=np.float32)
+        finally:
+            self._idle.put(request)
 
 
 class GraphTokenizer:
@@ -102,22 +130,29 @@ class GraphTokenizer:
         self._tokenizer.enable_truncation(export.max_length)
         self._inputs = export.inputs
         self._pad = export.pad_token_id
+        self._window = export.max_length
 
     def encode(self, inputs: Sequence[TextInput]) -> list[Any]:
         """One ``tokenizers.Encoding`` per input, unpadded."""
         return list(self._tokenizer.encode_batch(list(inputs)))
 
     def pad(self, encodings: Sequence[Any]) -> dict[str, NDArray[np.int64]]:
-        """Right-pad a batch to its longest member: int64 arrays (batch, longest)."""
-        longest = max(len(encoding.ids) for encoding in encodings)
-        ids = np.full((len(encodings), longest), self._pad, dtype=np.int64)
-        mask = np.zeros((len(encodings), longest), dtype=np.int64)
-        types = np.zeros((len(encodings), longest), dtype=np.int64)
+        """Right-pad a batch to one of a bounded set of shapes: int64 arrays (rows, tokens),
+        rows and tokens the :func:`~server.retrieval.input_shapes.padded_size` of the batch's
+        size and of its longest member (within the model window). Rows past the batch repeat
+        its first row; the caller keeps the first ``len(encodings)`` outputs."""
+        rows = padded_size(len(encodings))
+        tokens = padded_size(max(len(encoding.ids) for encoding in encodings), self._window)
+        ids = np.full((rows, tokens), self._pad, dtype=np.int64)
+        mask = np.zeros((rows, tokens), dtype=np.int64)
+        types = np.zeros((rows, tokens), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             size = len(encoding.ids)
             ids[row, :size] = encoding.ids
             mask[row, :size] = 1
             types[row, :size] = encoding.type_ids
+        for array in (ids, mask, types):
+            array[len(encodings) :] = array[0]
         every = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {name: every[name] for name in self._inputs}
 
@@ -131,12 +166,13 @@ def run_batched(
     """Outputs for ``inputs`` in their order, shape (len(inputs), dimension).
 
     Inputs are batched by token length (longest first) so a batch pads little; padding does
-    not change an output, since the graph masks padded positions.
+    not change an output, since the graph masks padded positions (and padded rows are dropped).
     """
     encodings = tokenizer.encode(inputs)
     order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")
     result = np.zeros((len(inputs), session.export.dimension), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        result[rows] = session.run(tokenizer.pad([encodings[row] for row in rows]))
+        outputs = session.run(tokenizer.pad([encodings[row] for row in rows]))
+        result[rows] = outputs[: len(rows)]
     return result

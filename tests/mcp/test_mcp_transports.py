@@ -289,3 +289,4 @@ def test_http_serve_through_the_cli(disk_store: Path, tmp_path: Path) -> None:
         out, err = process.communicate(timeout=60)
     assert out == ""  # logs go to stderr only
     assert "serving streamable-http" in err
+    assert "uvloop + httptools" in err  # the fast HTTP stack is the default (http_stack.py)
