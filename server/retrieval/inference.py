@@ -25,6 +25,21 @@ BACKENDS: tuple[InferenceBackend, ...] = ("torch", "onnx", "openvino")
 
 TextInput = str | tuple[str, str]
 
+OPENVINO_CONFIG: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
+"""OpenVINO CPU compile properties (``INFERENCE_NUM_THREADS`` is added from ``threads``).
+
+LATENCY: one stream, since each call is one synchronous request (a query, a rerank, an ingest
+batch). Pinning off: pinned to a core another process keeps busy, the inference thread waited
+for that core instead of moving; measured under load (2 cores, load average 7-15) pinning made
+a depth-20 rerank 0.63x torch instead of 0.39x."""
+
+PAD_MULTIPLE: dict[InferenceBackend, int] = {"torch": 1, "onnx": 1, "openvino": 16}
+"""Batches are padded to a multiple of this many tokens (capped at the model's window).
+
+OpenVINO prepares kernels for every new input shape (a first query of a new length cost about
+twice the CPU time of a repeat); rounding lengths up to 16 leaves a handful of shapes for short
+queries, all prepared after the first few. onnxruntime has no per-shape cost, so no padding."""
+
 
 def runtime_missing(backend: InferenceBackend) -> str | None:
     """Why ``backend`` cannot run here (its package is not importable), or None."""
@@ -45,16 +60,26 @@ class GraphSession:
     def __init__(self, export: ExportedModel, backend: InferenceBackend, threads: int) -> None:
         self.export = export
         self.backend = backend
+        self.length_multiple = PAD_MULTIPLE[backend]
+        self._compiled: Any = None
         if backend == "onnx":
             self._run = self._onnxruntime(export, threads)
         elif backend == "openvino":
-            self._run = self._openvino(export, threads)
+            self._compiled, self._run = self._openvino(export, threads)
         else:
             raise ValueError(f"no exported-graph runtime for backend {backend!r}")
 
     def run(self, features: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
         """Graph output for one padded batch: shape (batch, dimension), float32."""
         return np.asarray(self._run(features), dtype=np.float32)
+
+    def properties(self) -> dict[str, Any]:
+        """OpenVINO's own values of the properties compiled with (:data:`OPENVINO_CONFIG`,
+        threads) and the precision it chose; empty for onnxruntime."""
+        if self._compiled is None:
+            return {}
+        names = [*OPENVINO_CONFIG, "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT"]
+        return {name: self._compiled.get_property(name) for name in names}
 
     @staticmethod
     def _onnxruntime(export: ExportedModel, threads: int) -> Any:
@@ -69,10 +94,10 @@ class GraphSession:
         return lambda features: session.run(None, features)[0]
 
     @staticmethod
-    def _openvino(export: ExportedModel, threads: int) -> Any:
+    def _openvino(export: ExportedModel, threads: int) -> tuple[Any, Any]:
         import openvino
 
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        config = dict(OPENVINO_CONFIG)
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = openvino.Core().compile_model(str(export.graph), "CPU", config)
@@ -84,7 +109,7 @@ class GraphSession:
                 request = local.request = compiled.create_infer_request()
             return request.infer(features)[0]
 
-        return run
+        return compiled, run
 
 
 class GraphTokenizer:
@@ -102,14 +127,17 @@ class GraphTokenizer:
         self._tokenizer.enable_truncation(export.max_length)
         self._inputs = export.inputs
         self._pad = export.pad_token_id
+        self._window = export.max_length
 
     def encode(self, inputs: Sequence[TextInput]) -> list[Any]:
         """One ``tokenizers.Encoding`` per input, unpadded."""
         return list(self._tokenizer.encode_batch(list(inputs)))
 
-    def pad(self, encodings: Sequence[Any]) -> dict[str, NDArray[np.int64]]:
-        """Right-pad a batch to its longest member: int64 arrays (batch, longest)."""
+    def pad(self, encodings: Sequence[Any], multiple: int = 1) -> dict[str, NDArray[np.int64]]:
+        """Right-pad a batch to its longest member rounded up to ``multiple`` tokens (never past
+        the model's window): int64 arrays (batch, width). Padded positions are masked out."""
         longest = max(len(encoding.ids) for encoding in encodings)
+        longest = max(longest, min(-(-longest // multiple) * multiple, self._window))
         ids = np.full((len(encodings), longest), self._pad, dtype=np.int64)
         mask = np.zeros((len(encodings), longest), dtype=np.int64)
         types = np.zeros((len(encodings), longest), dtype=np.int64)
@@ -131,12 +159,14 @@ def run_batched(
     """Outputs for ``inputs`` in their order, shape (len(inputs), dimension).
 
     Inputs are batched by token length (longest first) so a batch pads little; padding does
-    not change an output, since the graph masks padded positions.
+    not change an output, since the graph masks padded positions. Widths are rounded up to the
+    session's ``length_multiple``.
     """
     encodings = tokenizer.encode(inputs)
     order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")
     result = np.zeros((len(inputs), session.export.dimension), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        result[rows] = session.run(tokenizer.pad([encodings[row] for row in rows]))
+        batch = [encodings[row] for row in rows]
+        result[rows] = session.run(tokenizer.pad(batch, session.length_multiple))
     return result
