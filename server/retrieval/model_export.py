@@ -36,8 +36,16 @@ ModelKind = Literal["sentence", "cross"]
 """``sentence``: a bi-encoder (one vector per text); ``cross``: a cross-encoder (one score per
 (query, passage) pair)."""
 
-EXPORT_FORMAT = 1
-"""Bumped when the layout or the exported graph changes; part of the cache key."""
+EXPORT_FORMAT = 2
+"""Bumped when the layout or the exported graph changes; part of the cache key.
+2: attention traced in its eager form (see :data:`ATTENTION`)."""
+
+ATTENTION = "eager"
+"""The transformers attention implementation the export traces. The eager form (matmul, masked
+add, softmax, matmul) is the pattern OpenVINO fuses into one attention kernel; the SDPA form
+traces into extra IsNaN/Select/Transpose nodes around the softmax that it runs one by one
+(a cross-encoder at depth 20 spent about a third of its time there). Both compute the same
+function; the fidelity tests hold the export to torch's default."""
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 _KEY_PACKAGES = ("torch", "transformers", "sentence-transformers", "onnx")
@@ -189,11 +197,15 @@ def _load_torch_model(location: Path, kind: ModelKind) -> tuple[Any, Any, int]:
     if kind == "sentence":
         from sentence_transformers import SentenceTransformer
 
-        model: Any = SentenceTransformer(str(location), device="cpu")
+        model: Any = SentenceTransformer(
+            str(location), device="cpu", model_kwargs={"attn_implementation": ATTENTION}
+        )
         return model, model.tokenizer, int(model.max_seq_length or 512)
     from sentence_transformers import CrossEncoder
 
-    model = CrossEncoder(str(location), device="cpu")
+    model = CrossEncoder(
+        str(location), device="cpu", model_kwargs={"attn_implementation": ATTENTION}
+    )
     return model, model.tokenizer, int(model.max_seq_length or 512)
 
 

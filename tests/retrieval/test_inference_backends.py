@@ -19,9 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from retrieval_eval.bench_test_models import build_test_cross_encoder
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import load_embedder, load_reranker
+from server.retrieval.inference import GraphSession, GraphTokenizer, run_batched
+from server.retrieval.input_shapes import padded_size
 from server.retrieval.model_export import cache_key, exported_model
 from server.retrieval.reranker import CrossEncoderReranker
 from server.settings import Settings
@@ -63,6 +68,17 @@ def exported_embedders(model_cache: Path) -> dict[str, DenseEmbedder]:
         backend: DenseEmbedder("bundled", backend=backend, model_cache=model_cache)  # type: ignore[arg-type]
         for backend in EXPORTED
     }
+
+
+@pytest.fixture(scope="module")
+def graph_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> GraphTokenizer:
+    """The tokenizer of an export whose window is 48 tokens."""
+    model = build_test_cross_encoder(
+        tmp_path_factory.mktemp("window-48"), layers=1, hidden=32, max_length=48
+    )
+    export = exported_model(model, "cross", tmp_path_factory.mktemp("window-48-cache"))
+    assert export.max_length == 48
+    return GraphTokenizer(export)
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -200,3 +216,59 @@ def test_backend_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("RETRIEVAL_INFERENCE_BACKEND", "tensorflow")
     with pytest.raises(ValueError, match="inference_backend"):
         Settings()
+
+
+def test_export_traces_eager_attention_which_openvino_fuses(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    """The SDPA trace wraps the softmax in IsNaN/Select nodes that OpenVINO runs one by one;
+    the eager trace is plain masked softmax attention, one Softmax per layer."""
+    import onnx
+
+    export = exported_model(tiny_cross_encoder, "cross", tmp_path / "cache")
+    ops = [node.op_type for node in onnx.load(str(export.graph)).graph.node]
+    assert "IsNaN" not in ops
+    assert ops.count("Softmax") == 2  # the tiny model's two layers
+
+
+def test_openvino_compiles_for_latency_unpinned_with_the_configured_threads(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    export = exported_model(tiny_cross_encoder, "cross", tmp_path / "cache")
+    properties = GraphSession(export, "openvino", threads=1).properties()
+    assert str(properties["PERFORMANCE_HINT"]) == "LATENCY"
+    assert properties["ENABLE_CPU_PINNING"] is False
+    assert properties["INFERENCE_NUM_THREADS"] == 1
+    assert GraphSession(export, "onnx", threads=1).properties() == {}
+
+
+@given(lengths=st.lists(st.integers(min_value=1, max_value=80), min_size=1, max_size=6))
+@settings(max_examples=25, deadline=None)
+def test_padding_goes_to_a_bounded_shape_within_the_window_and_masks_the_rest(
+    graph_tokenizer: GraphTokenizer, lengths: list[int]
+) -> None:
+    texts = [" ".join(["word"] * n) for n in lengths]
+    encodings = graph_tokenizer.encode(texts)
+    longest = max(len(encoding.ids) for encoding in encodings)
+    batch = graph_tokenizer.pad(encodings)
+    rows, width = batch["input_ids"].shape
+    window = 48  # the fixture export's max_length
+    assert width == padded_size(longest, window) and longest <= width <= window
+    assert rows == padded_size(len(encodings))
+    real = batch["attention_mask"][: len(encodings)].sum(axis=1).tolist()
+    assert real == [len(e.ids) for e in encodings]
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_how_a_batch_is_padded_changes_no_output(
+    backend: str, tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    """Same scores whether each pair runs alone (its own padded shape) or in batches of 5
+    padded to the longest pair's bounded shape, with extra rows."""
+    export = exported_model(tiny_cross_encoder, "cross", tmp_path / "cache")
+    session = GraphSession(export, backend, threads=1)  # type: ignore[arg-type]
+    tokenizer = GraphTokenizer(export)
+    pairs = [("a query", text[:300]) for text in fidelity_sample()[:12]]
+    alone = run_batched(session, tokenizer, pairs, batch_size=1)
+    padded = run_batched(session, tokenizer, pairs, batch_size=5)
+    assert np.abs(padded - alone).max() < 1e-3
