@@ -21,9 +21,10 @@ logger = logging.getLogger(__name__)
 
 
 def freeze_when_loaded(runtime: ServerRuntime, poll_seconds: float = 0.5) -> threading.Thread:
-    """A started daemon thread that waits for ``runtime``'s models to load (or fail), then
-    collects once and freezes the survivors (:func:`gc.freeze`). ``poll_seconds``: how often
-    it looks; it never triggers the load itself."""
+    """A started daemon thread that waits for ``runtime``'s models to load, then collects
+    once and freezes the survivors (:func:`gc.freeze`). ``poll_seconds``: how often it looks;
+    it never triggers the load itself. After a failed load it keeps looking (a later call may
+    load the models), at the cost of one flag read per poll."""
 
     def wait_then_freeze() -> None:
         while not runtime.model_status().loaded:
