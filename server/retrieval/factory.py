@@ -126,6 +126,6 @@ def build_retrieval(
         store.close()
         raise
     reranker = load_reranker(settings) if with_reranker else None
-    if reranker is not None and not reranker.load():
-        logger.warning("reranking is off: %s", reranker.unavailable_reason)
+    if reranker is not None:
+        reranker.load()  # logs once why reranking is off, if it is
     return assemble(settings, store, embedder, reranker)

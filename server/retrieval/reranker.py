@@ -96,6 +96,10 @@ class CrossEncoderReranker:
             return load_cross_model(
                 location, self.backend, self.model_cache, self.threads, self.device
             )
+        if "/" in self.model_id and not hub_reachable():
+            # local_model_dir already looked in the Hugging Face cache: fail before importing
+            # sentence-transformers and torch, which costs seconds on every offline command
+            raise OSError("not in the local Hugging Face cache and the hub is unreachable")
         set_torch_threads(self.threads)
         from sentence_transformers import CrossEncoder
 

@@ -1,0 +1,46 @@
+"""An unavailable cross-encoder is known unavailable without importing torch.
+
+Offline, with the default hub id not in the Hugging Face cache, every command that ranks used
+to import sentence-transformers and torch (about 8 s here) only to fail. The invariant: when
+the model is neither a local directory nor cached and the hub is unreachable, loading fails
+with the usual one-line reason and neither package is imported. Checked in a fresh
+interpreter, since the test process has both imported already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import json, sys
+from server.retrieval.reranker import CrossEncoderReranker
+reranker = CrossEncoderReranker("cross-encoder/not-in-any-cache-here", backend="openvino")
+loaded = reranker.load()
+print(json.dumps({
+    "loaded": loaded,
+    "reason": reranker.unavailable_reason,
+    "imported": sorted(m for m in ("torch", "sentence_transformers") if m in sys.modules),
+}))
+"""
+
+
+def test_an_uncached_reranker_offline_fails_without_importing_torch(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),  # an empty cache
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["loaded"] is False
+    assert "could not be loaded" in result["reason"]
+    assert "hub is unreachable" in result["reason"]
+    assert result["imported"] == []
