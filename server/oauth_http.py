@@ -33,7 +33,9 @@ def _quoted(text: str) -> str:
 
 
 class RejectionReason:
-    """ASGI middleware: a 401 ``invalid_token`` answer carries the recorded reason."""
+    """ASGI middleware: a 401 ``invalid_token`` answer carries the recorded reason; a 401 to a
+    request that sent no credentials carries no error code (RFC 6750 section 3.1: the client
+    did not know authentication was needed), only where the resource metadata is."""
 
     def __init__(self, app: ASGIApp, resource_metadata_url: str) -> None:
         self.app = app
@@ -46,14 +48,16 @@ class RejectionReason:
         slot: list[str] = []
         reset = _REASON.set(slot)
         rewriting = False
+        anonymous = not any(name == b"authorization" for name, _ in scope.get("headers", []))
 
         async def send_with_reason(message: Message) -> None:
             nonlocal rewriting
-            if message["type"] == "http.response.start" and message["status"] == 401 and slot:
-                rewriting = True
-                return  # sent with the body, whose length changes
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                rewriting = bool(slot) or anonymous
+                if rewriting:
+                    return  # sent with the body, whose length changes
             if rewriting and message["type"] == "http.response.body":
-                await self._send_401(send, slot[-1])
+                await self._send_401(send, slot[-1] if slot else None)
                 return
             await send(message)
 
@@ -62,13 +66,17 @@ class RejectionReason:
         finally:
             _REASON.reset(reset)
 
-    async def _send_401(self, send: Send, reason: str) -> None:
-        description = _quoted(reason)
-        body = json.dumps({"error": "invalid_token", "error_description": description}).encode()
-        challenge = (
-            f'Bearer error="invalid_token", error_description="{description}", '
-            f'resource_metadata="{self.resource_metadata_url}"'
-        )
+    async def _send_401(self, send: Send, reason: str | None) -> None:
+        if reason is None:  # no credentials sent: no error code, just where to get a token
+            body = json.dumps({"error_description": "Authentication required"}).encode()
+            challenge = f'Bearer resource_metadata="{self.resource_metadata_url}"'
+        else:
+            description = _quoted(reason)
+            body = json.dumps({"error": "invalid_token", "error_description": description}).encode()
+            challenge = (
+                f'Bearer error="invalid_token", error_description="{description}", '
+                f'resource_metadata="{self.resource_metadata_url}"'
+            )
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -267,7 +267,10 @@ async def test_no_token_gets_401_pointing_at_the_metadata(served: tuple[str, str
     transport, url = served
     response = await probe(transport, url, None)
     assert response.status_code == 401
-    assert f'resource_metadata="{metadata_url(url)}"' in response.headers["www-authenticate"]
+    # RFC 6750 section 3.1: a request without credentials gets no error code
+    challenge = response.headers["www-authenticate"]
+    assert challenge == f'Bearer resource_metadata="{metadata_url(url)}"', challenge
+    assert "error" not in response.json()
 
 
 async def test_a_token_without_the_read_scope_gets_403(
