@@ -24,13 +24,23 @@ from server.settings import default_model_cache_path
 logger = logging.getLogger(__name__)
 
 
+def hub_disabled() -> bool:
+    """Whether downloads from the Hugging Face hub are switched off (``HF_HUB_OFFLINE``)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def loadable_without_download(model_id: str) -> bool:
+    """Whether ``model_id`` is a local directory or in the local Hugging Face cache."""
+    return local_model_dir(model_id).is_dir()
+
+
 def hub_reachable(timeout: float = 2.0) -> bool:
     """Whether the Hugging Face hub answers a TCP connect (honours HF_HUB_OFFLINE/HF_ENDPOINT).
 
     Checked before a hub download so an offline machine fails in milliseconds instead of
     sitting through the hub client's retry back-off.
     """
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+    if hub_disabled():
         return False
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = endpoint.port or (80 if endpoint.scheme == "http" else 443)

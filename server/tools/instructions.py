@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from server.retrieval.reranker import hub_disabled, loadable_without_download
 from server.settings import Domain, Settings
 from server.tools.common import DATA_NOT_INSTRUCTIONS
 
@@ -25,18 +26,29 @@ def reranked_domains(settings: Settings) -> list[Domain]:
     return [d for d in Domain if settings.domains[d].rerank_depth > 0]
 
 
+def ranking_sentence(settings: Settings) -> str:
+    """How results are ranked: fused only when no domain reranks, or when the cross-encoder is
+    neither on this machine nor downloadable (``HF_HUB_OFFLINE``), so no search will rerank."""
+    reranked = reranked_domains(settings)
+    if not reranked:
+        return "Results are ranked by fusing the two (no reranking on this server)."
+    if hub_disabled() and not loadable_without_download(settings.reranker_model):
+        return (
+            "Results are ranked by fusing the two: reranking is configured, but its "
+            "cross-encoder is not on this machine and downloads are off (each search's "
+            "rerank_note says so)."
+        )
+    names = "all domains" if len(reranked) == len(Domain) else ", ".join(reranked)
+    return (
+        f"A cross-encoder reranks the results in {names} once its model is loaded "
+        "(index_stats says whether it is)."
+    )
+
+
 def server_instructions(settings: Settings) -> str:
     """What the tools do on this server: the three domains and their search tools, whether
     (and where) results are reranked, and the write tools only with ``mcp.allow_write``."""
-    reranked = reranked_domains(settings)
-    if not reranked:
-        ranking = "Results are ranked by fusing the two (no reranking on this server)."
-    else:
-        names = "all domains" if len(reranked) == len(Domain) else ", ".join(reranked)
-        ranking = (
-            f"A cross-encoder reranks the results in {names} once its model is loaded "
-            "(index_stats says whether it is)."
-        )
+    ranking = ranking_sentence(settings)
     parts = [
         "Hybrid (semantic + keyword) search over the user's own indexed files in three "
         "domains: " + ", ".join(SEARCH_TOOLS[d] for d in Domain) + ".",

@@ -64,3 +64,12 @@ def test_reranking_named_per_domain_when_on(
 def test_write_tools_only_with_allow_write(store: tuple[EdgeStore, DenseEmbedder]) -> None:
     text = instructions(store, mcp={"allow_write": True})
     assert all(name in text for name in WRITE_TOOL_NAMES) and "read-only" not in text
+
+
+def test_no_rerank_claim_when_the_cross_encoder_cannot_load_offline(
+    store: tuple[EdgeStore, DenseEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a hub id in no local cache, downloads off: no search can ever rerank
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    text = instructions(store, reranker_model="example-org/no-such-cross-encoder")
+    assert "not on this machine" in text and "reranks the results" not in text
