@@ -24,7 +24,7 @@ from server.retrieval.inference import (
     run_batched,
     runtime_missing,
 )
-from server.retrieval.model_export import ModelKind, exported_model
+from server.retrieval.model_export import ModelKind, exported_model, quiet_weight_loading
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,8 @@ def load_sentence_model(
     set_torch_threads(threads)
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(location), device=device)
+    with quiet_weight_loading():
+        return SentenceTransformer(str(location), device=device)
 
 
 def load_cross_model(
@@ -188,4 +189,5 @@ def load_cross_model(
     set_torch_threads(threads)
     from sentence_transformers import CrossEncoder
 
-    return CrossEncoder(str(location), device=device)
+    with quiet_weight_loading():
+        return CrossEncoder(str(location), device=device)

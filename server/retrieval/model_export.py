@@ -25,6 +25,8 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -193,19 +195,29 @@ def _export(location: Path, kind: ModelKind, out: Path) -> None:
     (out / "export.json").write_text(json.dumps(meta, indent=2))
 
 
-def _load_torch_model(location: Path, kind: ModelKind) -> tuple[Any, Any, int]:
-    if kind == "sentence":
-        from sentence_transformers import SentenceTransformer
+@contextmanager
+def quiet_weight_loading() -> Iterator[None]:
+    """transformers' per-tensor "Loading weights" progress bar off while a model loads: on a
+    server, stderr is the log, and a bar there is a burst of carriage returns, not a message."""
+    from transformers.utils import logging as hf_logging
 
-        model: Any = SentenceTransformer(
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def _load_torch_model(location: Path, kind: ModelKind) -> tuple[Any, Any, int]:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    model_class: Any = SentenceTransformer if kind == "sentence" else CrossEncoder
+    with quiet_weight_loading():
+        model = model_class(
             str(location), device="cpu", model_kwargs={"attn_implementation": ATTENTION}
         )
-        return model, model.tokenizer, int(model.max_seq_length or 512)
-    from sentence_transformers import CrossEncoder
-
-    model = CrossEncoder(
-        str(location), device="cpu", model_kwargs={"attn_implementation": ATTENTION}
-    )
     return model, model.tokenizer, int(model.max_seq_length or 512)
 
 

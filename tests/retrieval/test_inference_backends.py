@@ -160,10 +160,11 @@ def test_tiny_cross_encoder_ranks_alike_under_every_backend(
 
 
 def test_export_is_made_once_and_keyed_by_the_weights(
-    tiny_cross_encoder: Path, tmp_path: Path
+    tiny_cross_encoder: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     cache = tmp_path / "cache"
     first = exported_model(tiny_cross_encoder, "cross", cache)
+    assert "Loading weights" not in capfd.readouterr().err  # stderr is the server's log
     made = first.graph.stat().st_mtime_ns
     again = exported_model(tiny_cross_encoder, "cross", cache)
     assert again.directory == first.directory and again.graph.stat().st_mtime_ns == made
