@@ -34,6 +34,24 @@ SECRET_WORD = {"acme": "zephyrium", "globex": "quasarite"}
 """A word only that tenant's documents contain: seeing it elsewhere is a leak."""
 
 
+def initialize_request(client: str = "probe") -> dict[str, Any]:
+    """A raw JSON-RPC ``initialize`` request, for tests that speak the wire format directly."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": client, "version": "0"},
+        },
+    }
+
+
+HTTP_ACCEPT = {"Accept": "application/json, text/event-stream"}
+"""The Accept header a Streamable HTTP client sends."""
+
+
 def _docs(tenant: str) -> list[Chunk]:
     root = f"/srv/{tenant}/handbook"
     word = SECRET_WORD[tenant]

@@ -14,18 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mcp_support import cli_env, serve_command
+from mcp_support import cli_env, initialize_request, serve_command
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "leaves-early", "version": "0"},
-    },
-}
+INIT = initialize_request("leaves-early")
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 SEARCH = {
     "jsonrpc": "2.0",

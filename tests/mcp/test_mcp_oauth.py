@@ -34,6 +34,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import Tool
 from mcp_support import (
+    HTTP_ACCEPT,
     SECRET_WORD,
     TENANTS,
     cli_env,
@@ -41,6 +42,7 @@ from mcp_support import (
     free_port,
     http_server,
     index_corpus,
+    initialize_request,
     open_retrieval,
     serve_command,
     server_settings,
@@ -57,17 +59,8 @@ from server.settings import OAuthSettings
 
 pytestmark = pytest.mark.anyio
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "0"},
-    },
-}
-ACCEPT = {"Accept": "application/json, text/event-stream"}
+INIT = initialize_request()
+ACCEPT = HTTP_ACCEPT
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_support import (
+    HTTP_ACCEPT,
     SECRET_WORD,
     TENANTS,
     cli_env,
@@ -25,6 +26,7 @@ from mcp_support import (
     free_port,
     http_server,
     index_corpus,
+    initialize_request,
     open_retrieval,
     serve_command,
     server_settings,
@@ -267,17 +269,8 @@ def test_http_serve_through_the_cli(disk_store: Path, tmp_path: Path) -> None:
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
                 assert time.monotonic() < deadline, "the server did not start listening"
                 time.sleep(0.1)
-        init = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "test", "version": "0"},
-            },
-        }
-        accept = {"Accept": "application/json, text/event-stream"}
+        init = initialize_request("test")
+        accept = HTTP_ACCEPT
         url = f"http://127.0.0.1:{port}/mcp"
         assert httpx.post(url, json=init, headers=accept, timeout=30).status_code == 401
         ok = httpx.post(
