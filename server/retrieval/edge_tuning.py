@@ -53,11 +53,16 @@ def collection_config(tuning: StoreTuning, dense_dim: int, part_vectors: bool) -
             # only the pages the part searches touch are read
             quantization_config=_quantization(tuning, qe.Memory.Cold),
         )
+    sparse_memory = qe.Memory.Cold if tuning.sparse_index_on_disk else None
     return qe.EdgeConfig(
         vectors=vectors,
-        sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        sparse_vectors={
+            SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=sparse_memory)
+        },
         hnsw_config=qe.HnswIndexConfig(
-            m=tuning.hnsw_m,
+            # per-tenant graphs: no collection-wide graph, one of degree hnsw_m per tenant
+            m=0 if tuning.tenant_graphs else tuning.hnsw_m,
+            payload_m=tuning.hnsw_m if tuning.tenant_graphs else None,
             ef_construct=tuning.hnsw_ef_construct,
             full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
         ),
@@ -66,17 +71,19 @@ def collection_config(tuning: StoreTuning, dense_dim: int, part_vectors: bool) -
 
 
 def index_params(tuning: StoreTuning, kind: IndexKind) -> Any:
-    """Payload index parameters of one field kind (the tenant field is the tenant index)."""
+    """Payload index parameters of one field kind (the tenant field is the tenant index; with
+    :attr:`StoreTuning.tenant_graphs` only it grows HNSW graphs)."""
     memory = qe.Memory.Cold if tuning.payload_indexes_on_disk else None
     if kind == "tenant":
         return qe.KeywordIndexParams(is_tenant=True, memory=memory)
+    graph = False if tuning.tenant_graphs else None
     if kind == "integer":
-        if memory is None:
+        if memory is None and graph is None:
             return qe.PayloadSchemaType.Integer
-        return qe.IntegerIndexParams(lookup=True, range=True, memory=memory)
-    if memory is None:
+        return qe.IntegerIndexParams(lookup=True, range=True, memory=memory, enable_hnsw=graph)
+    if memory is None and graph is None:
         return qe.PayloadSchemaType.Keyword
-    return qe.KeywordIndexParams(memory=memory)
+    return qe.KeywordIndexParams(memory=memory, enable_hnsw=graph)
 
 
 def quantization_params(tuning: StoreTuning, *, exact: bool) -> qe.QuantizationSearchParams:

@@ -119,7 +119,7 @@ class QdrantStore:
                 name,
                 vectors_config=qdrant_tuning.vectors_config(self.tuning, dense_dim, part_vectors),
                 sparse_vectors_config={
-                    SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    SPARSE_VECTOR: qdrant_tuning.sparse_vector_params(self.tuning)
                 },
                 hnsw_config=qdrant_tuning.hnsw_config(self.tuning),
                 optimizers_config=qdrant_tuning.optimizers_config(self.tuning),

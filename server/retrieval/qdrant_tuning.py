@@ -53,7 +53,18 @@ def vectors_config(
 
 
 def hnsw_config(tuning: StoreTuning) -> models.HnswConfigDiff:
+    """Graph degree and build beam; with ``tenant_graphs`` one graph per tenant, none global."""
+    if tuning.tenant_graphs:
+        return models.HnswConfigDiff(
+            m=0, payload_m=tuning.hnsw_m, ef_construct=tuning.hnsw_ef_construct
+        )
     return models.HnswConfigDiff(m=tuning.hnsw_m, ef_construct=tuning.hnsw_ef_construct)
+
+
+def sparse_vector_params(tuning: StoreTuning) -> models.SparseVectorParams:
+    """The BM25 vector: Qdrant applies the IDF; its inverted index on disk or in RAM."""
+    index = models.SparseIndexParams(on_disk=True) if tuning.sparse_index_on_disk else None
+    return models.SparseVectorParams(modifier=models.Modifier.IDF, index=index)
 
 
 def optimizers_config(tuning: StoreTuning) -> models.OptimizersConfigDiff:
@@ -61,21 +72,29 @@ def optimizers_config(tuning: StoreTuning) -> models.OptimizersConfigDiff:
 
 
 def index_schema(tuning: StoreTuning, kind: IndexKind) -> Any:
-    """Payload index schema of one field kind (the tenant field is the tenant index)."""
+    """Payload index schema of one field kind (the tenant field is the tenant index; with
+    ``tenant_graphs`` only it grows HNSW graphs)."""
     on_disk = tuning.payload_indexes_on_disk or None
     if kind == "tenant":
         return models.KeywordIndexParams(
             type=models.KeywordIndexType.KEYWORD, is_tenant=True, on_disk=on_disk
         )
+    graph = False if tuning.tenant_graphs else None
     if kind == "integer":
-        if on_disk is None:
+        if on_disk is None and graph is None:
             return models.PayloadSchemaType.INTEGER
         return models.IntegerIndexParams(
-            type=models.IntegerIndexType.INTEGER, lookup=True, range=True, on_disk=True
+            type=models.IntegerIndexType.INTEGER,
+            lookup=True,
+            range=True,
+            on_disk=on_disk,
+            enable_hnsw=graph,
         )
-    if on_disk is None:
+    if on_disk is None and graph is None:
         return models.PayloadSchemaType.KEYWORD
-    return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, on_disk=True)
+    return models.KeywordIndexParams(
+        type=models.KeywordIndexType.KEYWORD, on_disk=on_disk, enable_hnsw=graph
+    )
 
 
 def quantization_params(tuning: StoreTuning, *, exact: bool) -> models.QuantizationSearchParams:

@@ -29,9 +29,15 @@ class StoreTuning(BaseModel):
     ``rescore`` / ``oversampling``: a quantized search fetches ``oversampling * limit`` candidates
     and re-scores them with the original vectors (``rescore``). ``hnsw_m`` / ``hnsw_ef_construct``:
     graph degree and build beam (Qdrant's defaults 16 / 100). ``payload_indexes_on_disk``: keyword
-    and integer payload indexes memory-mapped rather than in RAM. ``max_segment_mb``: the optimizer
-    merges segments up to this size of their largest vector storage (~260k chunks with part
-    vectors), so a million chunks search four HNSW graphs, and a builder that optimizes every
+    and integer payload indexes memory-mapped rather than in RAM. ``sparse_index_on_disk``: the BM25
+    inverted index memory-mapped rather than in RAM. ``tenant_graphs``: Qdrant's multitenancy
+    layout (its "Multitenancy" guide): no collection-wide HNSW graph (``m`` 0); each tenant's
+    points get their own graph of degree ``hnsw_m`` (``payload_m``) from the tenant index, and
+    the other payload indexes serve filters only (``enable_hnsw`` false). Every search here is
+    tenant-filtered, so a dense search walks only its tenant's graph; a tenant too small for a
+    graph (below Qdrant's full-scan threshold) is searched exactly. ``max_segment_mb``: the
+    optimizer merges segments up to this size of their largest vector storage (~260k chunks with
+    part vectors), so a million chunks search four segments, and a builder that optimizes every
     :meth:`segment_points` points never rebuilds a graph it has built.
     """
 
@@ -42,7 +48,9 @@ class StoreTuning(BaseModel):
     oversampling: float = Field(default=2.0, ge=1.0, le=16.0)
     hnsw_m: int = Field(default=16, ge=4, le=128)
     hnsw_ef_construct: int = Field(default=100, ge=4, le=2000)
-    payload_indexes_on_disk: bool = False
+    payload_indexes_on_disk: bool = True
+    sparse_index_on_disk: bool = True
+    tenant_graphs: bool = True
     max_segment_mb: int = Field(default=512, ge=1)
 
     @property

@@ -16,7 +16,7 @@ import pytest
 import qdrant_edge as qe
 from qdrant_client import QdrantClient, models
 
-from server.retrieval import edge_convert, qdrant_convert
+from server.retrieval import edge_convert, qdrant_convert, qdrant_tuning
 from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.qdrant_store import QdrantStore
@@ -79,8 +79,66 @@ def test_new_edge_collection_is_quantized_with_vectors_on_disk(tmp_path: Path) -
     assert parts["quantization_config"]["scalar"]["memory"] == "cold"
     assert parts["datatype"] == "float16"
     hnsw = config["hnsw_config"]
-    assert (hnsw["m"], hnsw["ef_construct"]) == (16, 100)
+    # Qdrant's multitenancy layout: no collection-wide graph, one of degree 16 per tenant
+    assert (hnsw["m"], hnsw["payload_m"], hnsw["ef_construct"]) == (0, 16, 100)
+    assert config["sparse_vectors"][SPARSE_VECTOR]["memory"] == "cold"
     assert config["optimizers"]["max_segment_size"] == 512 * 1024
+
+
+def test_only_the_tenant_index_grows_graphs_and_indexes_live_on_disk(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "s")
+    try:
+        store.ensure_collection("c", 4, BASE_PAYLOAD_INDEXES)
+        schema = store._shard("c").info().payload_schema
+    finally:
+        store.close()
+    assert schema["tenant"].params.is_tenant  # type: ignore[union-attr]
+    for field in set(BASE_PAYLOAD_INDEXES) - {"tenant"}:
+        params = schema[field].params
+        assert params is not None and params.enable_hnsw is False, field
+        assert params.memory == qe.Memory.Cold, field
+
+
+@pytest.mark.slow
+def test_tenant_graphs_find_the_exact_top_inside_the_tenant(tmp_path: Path) -> None:
+    """Two tenants of 2,600 1024-d vectors each (10.6 MB, past Qdrant's full-scan threshold,
+    so each gets its own graph): a tenant's HNSW search returns only its points, and nearly
+    the exact top 10."""
+    n, dim, k = 2600, 1024, 10
+    rng = np.random.default_rng(11)
+    store = EdgeStore(tmp_path / "s")
+    try:
+        store.ensure_collection("c", dim, BASE_PAYLOAD_INDEXES)
+        vectors = {t: _unit(rng, n, dim) for t in ("acme", "globex")}
+        for tenant, block in vectors.items():
+            store.upsert("c", [_tenant_point(tenant, i, v) for i, v in enumerate(block)])
+        store.finish_writes("c")
+        segments = (tmp_path / "s" / "c" / "segments").iterdir()
+        configs = [json.loads((d / "segment.json").read_text())["config"] for d in segments]
+        indexes = [c["vector_data"][DENSE_VECTOR]["index"] for c in configs if c["vector_data"]]
+        graphs = [i["options"] for i in indexes if i["type"] == "hnsw"]
+        assert graphs and all((g["m"], g["payload_m"]) == (0, 16) for g in graphs)
+        acme_ids = {point_id("acme", "docs", f"s{i}", 0) for i in range(n)}
+        found = 0
+        for q in _unit(rng, 10, dim):
+            request = HybridQuery(tenant="acme", limit=k, candidates=k, dense=q.tolist())
+            approx = store.query("c", HybridQuery(**{**request.__dict__, "hnsw_ef": 128})).dense
+            exact = store.query("c", HybridQuery(**{**request.__dict__, "exact": True})).dense
+            assert len(approx) == k and {p.id for p in approx} <= acme_ids
+            assert [p.id for p in exact] == [
+                point_id("acme", "docs", f"s{j}", 0) for j in np.argsort(-(vectors["acme"] @ q))[:k]
+            ]
+            found += len({p.id for p in approx} & {p.id for p in exact})
+        assert found / (10 * k) >= 0.9
+    finally:
+        store.close()
+
+
+def _tenant_point(tenant: str, i: int, vector: np.ndarray) -> StoredPoint:
+    payload = {**PAYLOAD, "tenant": tenant, "source": f"s{i}"}
+    return StoredPoint(
+        point_id(tenant, "docs", f"s{i}", 0), vector.tolist(), SparseVector([i % 7], [1.0]), payload
+    )
 
 
 def test_unquantized_tuning_keeps_the_plain_layout(tmp_path: Path) -> None:
@@ -93,7 +151,20 @@ def test_unquantized_tuning_keeps_the_plain_layout(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "s" / "c" / "edge_config.json").read_text())
     dense = config["vectors"][DENSE_VECTOR]
     assert dense.get("quantization_config") is None and dense.get("memory") is None
-    assert config["hnsw_config"]["m"] == 32
+    assert config["hnsw_config"]["payload_m"] == 32  # the degree of each tenant's graph
+
+
+def test_one_collection_wide_graph_when_tenant_graphs_are_off(tmp_path: Path) -> None:
+    tuning = StoreTuning(tenant_graphs=False, payload_indexes_on_disk=False)
+    store = EdgeStore(tmp_path / "s", tuning=tuning)
+    try:
+        store.ensure_collection("c", 4, BASE_PAYLOAD_INDEXES)
+        schema = store._shard("c").info().payload_schema
+    finally:
+        store.close()
+    config = json.loads((tmp_path / "s" / "c" / "edge_config.json").read_text())
+    assert config["hnsw_config"]["m"] == 16 and config["hnsw_config"].get("payload_m") is None
+    assert schema["doc_id"].params is None  # a plain keyword index, in RAM
 
 
 def _round_one_params(
@@ -217,7 +288,7 @@ def test_new_qdrant_collection_is_quantized_with_vectors_on_disk() -> None:
             assert isinstance(params.quantization_config, models.ScalarQuantization)
             scalar = params.quantization_config.scalar
             assert scalar.type == models.ScalarType.INT8 and bool(scalar.always_ram) is in_ram
-        assert (config.hnsw_config.m, config.hnsw_config.ef_construct) == (16, 100)
+        assert config.hnsw_config.ef_construct == 100
         # (local mode reports its own optimizer defaults; a server keeps max_segment_size)
     finally:
         store.close()
@@ -244,3 +315,21 @@ def test_qdrant_collection_made_before_the_tuning_opens_and_searches() -> None:
         assert dense.quantization_config is None
     finally:
         store.close()
+
+
+def test_server_collections_get_the_same_tenant_layout() -> None:
+    # qdrant-client's local mode keeps no HNSW or index settings: check what is sent
+    tuning = StoreTuning()
+    hnsw = qdrant_tuning.hnsw_config(tuning)
+    assert (hnsw.m, hnsw.payload_m, hnsw.ef_construct) == (0, 16, 100)
+    sparse = qdrant_tuning.sparse_vector_params(tuning)
+    assert sparse.modifier == models.Modifier.IDF and sparse.index is not None
+    assert sparse.index.on_disk is True
+    tenant = qdrant_tuning.index_schema(tuning, "tenant")
+    assert tenant.is_tenant and tenant.on_disk
+    for kind in ("keyword", "integer"):
+        schema = qdrant_tuning.index_schema(tuning, kind)
+        assert schema.enable_hnsw is False and schema.on_disk is True, kind
+    plain = StoreTuning(tenant_graphs=False, payload_indexes_on_disk=False)
+    assert qdrant_tuning.hnsw_config(plain).m == 16
+    assert qdrant_tuning.index_schema(plain, "keyword") == models.PayloadSchemaType.KEYWORD
