@@ -89,10 +89,22 @@ def _elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
+SCORE_TIE = 6
+"""Decimals to which scores are compared for ties: copies of one text embedded in different
+batches differ in the last float bits, not in anything a ranking can mean."""
+
+
 def _by_score(points: Sequence[ScoredPoint]) -> list[ScoredPoint]:
-    """Score order, equal scores by point id: the store's order among ties depends on its
-    segment layout, which other tenants' writes change."""
-    return sorted(points, key=lambda p: (-p.score, p.id))
+    """Score order. Equal scores (copies of one passage, mostly) go nearest the root first,
+    then by source and point id: an archived or vendored copy sits deeper than the live one,
+    and the store's own order among ties depends on its segment layout, which other tenants'
+    writes change. Copies collapse into the first one met, so this also picks the copy shown."""
+
+    def key(point: ScoredPoint) -> tuple[float, int, str, str]:
+        source = str((point.payload or {}).get(chunk_record.SOURCE) or "")
+        return (-round(point.score, SCORE_TIE), source.count("/"), source, point.id)
+
+    return sorted(points, key=key)
 
 
 def fusion_label(fusion: FusionSettings, keyword_reason: str | None, mode: SearchMode) -> str:

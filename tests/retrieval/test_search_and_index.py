@@ -321,7 +321,10 @@ def test_identical_passages_collapse_into_one_hit(
     store: VectorStore, embedder: DenseEmbedder
 ) -> None:
     policy = "Rotate credentials every 90 days and never share security keys."
-    copies = {f"team{i}/security": policy for i in range(4)}
+    copies = {
+        name: policy
+        for name in ("archive/2025/security", "team1/security", "team0/security", "old/a/security")
+    }
     docs = {**copies, **DOCS}
     chunks = _chunks("acme", docs)
     retrieval = assemble(Settings(reranker_model="none"), store, embedder, None)
@@ -335,8 +338,8 @@ def test_identical_passages_collapse_into_one_hit(
         f"{k}.txt" for k in copies
     )
     assert len(result.hits) == 3 and len({h.text for h in result.hits}) == 3
-    # the kept copy does not depend on store order: equal scores rank by id
-    assert top.id == min([top.id] + [c.id for c in top.also_in])
+    # the copy shown does not depend on store order: nearest the root, then by name
+    assert top.source == "team0/security.txt"
     off = assemble(
         Settings(reranker_model="none", collapse_duplicates=False), store, embedder, None
     )
