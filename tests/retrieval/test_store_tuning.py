@@ -117,19 +117,19 @@ def test_tenant_graphs_find_the_exact_top_inside_the_tenant(tmp_path: Path) -> N
         configs = [json.loads((d / "segment.json").read_text())["config"] for d in segments]
         indexes = [c["vector_data"][DENSE_VECTOR]["index"] for c in configs if c["vector_data"]]
         graphs = [i["options"] for i in indexes if i["type"] == "hnsw"]
-        assert graphs and all((g["m"], g["payload_m"]) == (0, 16) for g in graphs)
+        assert graphs and all((g["m"], g["payload_m"]) == (0, 16) for g in graphs), indexes
         acme_ids = {point_id("acme", "docs", f"s{i}", 0) for i in range(n)}
         found = 0
         for q in _unit(rng, 10, dim):
             request = HybridQuery(tenant="acme", limit=k, candidates=k, dense=q.tolist())
-            approx = store.query("c", HybridQuery(**{**request.__dict__, "hnsw_ef": 128})).dense
+            approx = store.query("c", HybridQuery(**{**request.__dict__, "hnsw_ef": 256})).dense
             exact = store.query("c", HybridQuery(**{**request.__dict__, "exact": True})).dense
-            assert len(approx) == k and {p.id for p in approx} <= acme_ids
+            assert len(approx) == k and {p.id for p in approx} <= acme_ids, approx
             assert [p.id for p in exact] == [
                 point_id("acme", "docs", f"s{j}", 0) for j in np.argsort(-(vectors["acme"] @ q))[:k]
             ]
             found += len({p.id for p in approx} & {p.id for p in exact})
-        assert found / (10 * k) >= 0.9
+        assert found / (10 * k) >= 0.9, found
     finally:
         store.close()
 
