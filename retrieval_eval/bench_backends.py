@@ -93,7 +93,11 @@ def measure_backends(dataset: str, sample: int, queries: int, rounds: int) -> di
         cross = build_test_cross_encoder(Path(scratch) / "cross-encoder")
         rerankers = {
             b: CrossEncoderReranker(
-                str(cross), batch_size=settings.rerank_batch_size, backend=b, model_cache=cache
+                str(cross),
+                batch_size=settings.rerank_batch_size,
+                backend=b,
+                model_cache=cache,
+                threads=settings.torch_threads,  # as load_reranker: same threads as the embedder
             )
             for b in BACKENDS
         }

@@ -69,6 +69,7 @@ class RunStats:
     error_samples: list[str] = field(default_factory=list)
     leaks: int = 0
     rss_mb: list[tuple[float, float]] = field(default_factory=list)
+    anon_mb: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
@@ -121,13 +122,15 @@ class ServerProcess:
     url: str
     tokens: dict[str, str]
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        """The server's resident set (``VmRSS``), or one part of it (``RssAnon``: heap,
+        stacks, runtime buffers; ``RssFile``: mapped libraries and files), in MB."""
         try:
             status = Path(f"/proc/{self.process.pid}/status").read_text()
         except OSError:
             return 0.0
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         return 0.0
 
@@ -271,7 +274,9 @@ async def _measure(server: ServerProcess, clients: int, seconds: float) -> RunSt
     def sample_rss() -> None:
         started = time.perf_counter()
         while not stop.wait(0.5):
-            stats.rss_mb.append((time.perf_counter() - started, server.rss_mb()))
+            now = time.perf_counter() - started
+            stats.rss_mb.append((now, server.rss_mb()))
+            stats.anon_mb.append((now, server.rss_mb("RssAnon")))
 
     sampler = threading.Thread(target=sample_rss, daemon=True)
     sampler.start()
@@ -342,10 +347,7 @@ def _soak_rows(stats: RunStats) -> list[tuple[str, str]]:
     first_peak = max(first, default=0.0)
     later_peak = max(later, default=0.0)
     verdict = "bounded" if later_peak <= first_peak else "GREW"
-    minutes: dict[int, float] = {}
-    for t, rss in stats.rss_mb:
-        minutes[int(t // 60)] = max(minutes.get(int(t // 60), 0.0), rss)
-    by_minute = ", ".join(f"{rss:.0f}" for _, rss in sorted(minutes.items()))
+    by_minute = _by_minute(stats.rss_mb)
     return [
         *_run_rows(f"soak: {max(LEVELS)} clients, {stats.seconds:.0f} s (after)", stats),
         (
@@ -354,7 +356,16 @@ def _soak_rows(stats: RunStats) -> list[tuple[str, str]]:
             f"last {stats.rss_mb[-1][1] if stats.rss_mb else 0:.0f} MB)",
         ),
         ("soak RSS peak minute by minute (MB)", by_minute),
+        ("  of which anonymous (heap, stacks, runtime)", _by_minute(stats.anon_mb)),
     ]
+
+
+def _by_minute(samples: list[tuple[float, float]]) -> str:
+    """The peak of each minute's samples, comma-separated."""
+    minutes: dict[int, float] = {}
+    for t, mb in samples:
+        minutes[int(t // 60)] = max(minutes.get(int(t // 60), 0.0), mb)
+    return ", ".join(f"{mb:.0f}" for _, mb in sorted(minutes.items()))
 
 
 def run_concurrency_bench(

@@ -273,6 +273,7 @@ def serve_http(
     from server.http_stack import http_stack
     from server.jobs import JobManager
     from server.request_gate import RequestGate
+    from server.retrieval.heap import trim_periodically
 
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     jobs = JobManager(runtime)
@@ -287,6 +288,7 @@ def serve_http(
     path = "/sse" if transport == "sse" else "/mcp"
     stack = http_stack(runtime.settings.concurrency)
     freeze_when_loaded(runtime)  # many clients: full GC passes skip the long-lived heap
+    trim_periodically()  # many worker threads: freed heap goes back to the OS, not kept
     logger.info("serving %s on %s%s (%s; %s)", transport, base, path, described, stack.describe())
     config = uvicorn.Config(
         app,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from numpy.typing import NDArray
 from server.errors import RetrievalError
 from server.retrieval.exported_models import load_sentence_model, local_model_dir
 from server.retrieval.inference import InferenceBackend
+from server.retrieval.query_cache import QueryVectorCache
 from server.settings import BUNDLED_EMBEDDING_MODEL, default_model_cache_path
 
 logger = logging.getLogger(__name__)
@@ -44,46 +44,12 @@ def resolve_model_location(name: str) -> str:
     return name
 
 
-class LruCache:
-    """A small thread-safe LRU map of query vectors (kept as float32 arrays, 1.5 kB each)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._data: OrderedDict[tuple[str, str], NDArray[np.float32]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: tuple[str, str]) -> NDArray[np.float32] | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def clear(self) -> None:
-        """Forget every entry (benchmarks use it to measure cold queries)."""
-        with self._lock:
-            self._data.clear()
-
-    def put(self, key: tuple[str, str], value: NDArray[np.float32]) -> None:
-        if self.capacity <= 0:
-            return
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.capacity:
-                self._data.popitem(last=False)
-
-
 class DenseEmbedder:
     """A sentence-transformers bi-encoder.
 
-    Documents are embedded in batches; queries go through an LRU cache keyed by
-    (model id, text), so repeated agent queries cost no model call.
+    Documents are embedded in batches; queries go through an LRU cache keyed by their text
+    (:class:`~server.retrieval.query_cache.QueryVectorCache`, one per model, its vectors
+    allocated at load), so repeated agent queries cost no model call.
 
     ``backend``: ``torch`` runs sentence-transformers; ``onnx`` / ``openvino`` run the model's
     export (made from the local weights on first use, cached under ``model_cache``, default
@@ -120,17 +86,17 @@ class DenseEmbedder:
         self.model_id = model
         self.batch_size = batch_size
         self.backend: InferenceBackend = getattr(self._model, "backend", "torch")
-        self._cache = LruCache(cache_size)
         dim = self._model.get_embedding_dimension()
         if dim is None:
             raise RetrievalError(f"embedding model {model!r} does not report its dimension")
         self.dimension: int = int(dim)
+        self._cache = QueryVectorCache(cache_size, self.dimension)
         self.max_tokens: int = int(self._model.max_seq_length or 512)
         self._tokenizer: Any = self._model.tokenizer
         self._lock = threading.Lock()
 
     @property
-    def cache(self) -> LruCache:
+    def cache(self) -> QueryVectorCache:
         """The query-embedding cache (hit/miss counters for stats)."""
         return self._cache
 
@@ -159,8 +125,7 @@ class DenseEmbedder:
 
     def cached_query(self, text: str) -> list[float] | None:
         """The cached vector of ``text`` as a query, or None (no model call)."""
-        cached = self._cache.get((self.model_id, text))
-        return None if cached is None else list(cached.tolist())
+        return self._cache.get(text)
 
     def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed many queries in one model call (no cache lookup: :meth:`cached_query` is the
@@ -171,8 +136,7 @@ class DenseEmbedder:
         rows = self.embed_documents(list(texts))
         vectors: list[list[float]] = []
         for text, row in zip(texts, rows, strict=True):
-            # A float32 row, not a list of Python floats (8x smaller in the cache).
-            self._cache.put((self.model_id, text), row.copy())
+            self._cache.put(text, row)  # copied into the cache's own float32 matrix
             vectors.append(row.tolist())
         return vectors
 

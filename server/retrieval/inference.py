@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from server.retrieval.input_shapes import padded_size
+from server.retrieval.length_batches import length_batches
 from server.retrieval.model_export import ExportedModel
 
 InferenceBackend = Literal["torch", "onnx", "openvino"]
@@ -182,14 +183,15 @@ def run_batched(
 ) -> NDArray[np.float32]:
     """Outputs for ``inputs`` in their order, shape (len(inputs), dimension).
 
-    Inputs are batched by token length (longest first) so a batch pads little; padding does
-    not change an output, since the graph masks padded positions (and padded rows are dropped).
+    Inputs are batched by token length (longest first, at most ``batch_size`` a batch, cut
+    where the padded work is least: :func:`~server.retrieval.length_batches.length_batches`);
+    padding does not change an output, since the graph masks padded positions (and padded rows
+    are dropped).
     """
     encodings = tokenizer.encode(inputs)
-    order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")
+    lengths = [len(encoding.ids) for encoding in encodings]
     result = np.zeros((len(inputs), session.export.dimension), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
+    for rows in length_batches(lengths, batch_size, session.export.max_length):
         outputs = session.run(tokenizer.pad([encodings[row] for row in rows]))
         result[rows] = outputs[: len(rows)]
     return result

@@ -103,7 +103,9 @@ def test_many_distinct_batches_reach_the_graph_in_few_shapes(
     rows = {padded_size(n) for n in range(1, 17)}
     tokens = {padded_size(n) for n in range(1, 129)}
     assert {r for r, _ in shapes} <= rows and {t for _, t in shapes} <= tokens
-    assert len(shapes) * 3 < len(unpadded)
+    # Batches cut by padded work (length_batches) split some batches of 1-16, so more of the
+    # bounded set is met than with fixed cuts; still well under the distinct batches.
+    assert len(shapes) * 2 < len(unpadded)
     one_by_one = np.vstack([exported.embed_documents([text]) for text in texts[:40]])
     cosine = (batched[:40] * one_by_one).sum(axis=1)
     assert cosine.min() >= 0.999  # padding (tokens and rows) changes no vector
