@@ -272,10 +272,13 @@ class Searcher:
             else:
                 response.notes.append(NO_QUERY_TERMS)
         if mode != "bm25":
-            if encoded.sparse is not None:
-                encoded.sparse_found = self._bm25_ahead(scope, encoded.sparse, depth)
             t = time.perf_counter()
-            encoded.dense = self.query_embedder.embed_query(normalize_text(response.query))
+            text = normalize_text(response.query)
+            encoded.dense = self.query_embedder.embedder.cached_query(text)
+            if encoded.dense is None:  # a model call: time for BM25 to run meanwhile
+                if encoded.sparse is not None:
+                    encoded.sparse_found = self._bm25_ahead(scope, encoded.sparse, depth)
+                encoded.dense = self.query_embedder.embed_query(text)
             timings.embed_ms = _elapsed_ms(t)
         return encoded
 
