@@ -6,9 +6,11 @@ name, mode). :meth:`Searcher.search` owns everything between it and the
 
 1. limits (limits.py) and the tenant rule (tenants.py);
 2. filters resolved into exact store conditions (request_filters.py: globs to file lists);
-3. the query encoded: dense vector (bi-encoder) and BM25 terms (sparse.py);
+3. the query encoded: BM25 terms (sparse.py), then the dense vector (bi-encoder); a hybrid
+   search's BM25 search runs on a worker thread while the query is embedded (run_ahead.py);
 4. the fusion chosen for the query (query_routing.py) and one hybrid query to the store, which
-   builds and runs the two-round plan (dense + BM25 prefetch under the tenant filter, fused);
+   runs the plan (query_plan.py: dense searches under the tenant filter, the blend, and the
+   fusion of the dense and BM25 lists, score_fusion.py);
 5. stored points decoded into hits with citations (chunk_record.py), copies collapsed
    (duplicates.py), and the head reranked by the cross-encoder when one is loaded;
 6. with an output budget, the hits' texts trimmed around their best-matching sentences

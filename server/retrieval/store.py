@@ -201,8 +201,9 @@ class VectorStore(Protocol):
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """Run one tenant-scoped query: the dense and sparse lists, and Qdrant's fusion of them.
 
-        ``final`` is exactly the store's fusion of the ``dense`` and ``sparse`` lists returned.
-        Implementations run the request's ``QueryPlan`` (query_plan.py) and decide nothing else.
+        ``final`` is exactly Qdrant's fusion of the ``dense`` and ``sparse`` lists returned
+        (computed by the plan, score_fusion.py), with payloads. Implementations run the
+        request's ``QueryPlan`` (query_plan.py) and decide nothing else.
         """
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
