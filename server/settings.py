@@ -354,6 +354,11 @@ class ConcurrencySettings(BaseModel):
     timeout error (the work it started finishes in the background, still counted as busy)."""
     retry_after_seconds: int = Field(default=1, ge=1, le=3600)
     """The ``Retry-After`` a refused call is given."""
+    search_ahead_threads: int = Field(default=2, ge=0, le=64)
+    """Threads that run a hybrid search's BM25 search while its query is being embedded (it
+    needs only the query's terms; the model leaves the interpreter free while it runs), so its
+    list is ready when the vector is (server/retrieval/run_ahead.py). 0: BM25 runs after the
+    embedding, with the dense searches. The results are the same either way."""
     fast_http: bool = True
     """Serve the HTTP transports on uvloop's event loop and httptools' parser (both
     dependencies; server/http_stack.py) rather than asyncio's loop and the pure-Python h11: a

@@ -18,8 +18,6 @@ from server.retrieval.store import ScoredPoint
 from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
-FilterOf = Callable[[qp.Conditions], qe.Filter | None]
-"""Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
 IdsOf = Callable[[frozenset[qp.PointKey]], qe.Filter]
 """Id filter conversion, once per distinct id set in a batch."""
 
@@ -83,38 +81,15 @@ def formula(blend: qp.Blend) -> qe.Formula:
     return qe.Formula(qe.Expression.Sum(terms))
 
 
-def fusion(spec: qp.Fusion) -> Any:
-    if spec.method == "dbsf":
-        return qe.Fusion.Dbsf()
-    return qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
-
-
-def prefetch(
-    stage: qp.Stage,
-    ids_of: IdsOf = id_filter,
-    tuning: StoreTuning | None = None,
-    filter_of: FilterOf = edge_filter,
+def rerun(
+    stage: qp.Rerun, ids_of: IdsOf = id_filter, tuning: StoreTuning | None = None
 ) -> qe.Prefetch:
-    """A round-2 stage as a prefetch (a rerun under its id filter, a blend of reruns, or a
-    search under its own filter)."""
-    if isinstance(stage, qp.NeighbourSearch):
-        return qe.Prefetch(
-            limit=stage.limit,
-            query=nearest(stage),
-            filter=filter_of(stage.filter),
-            params=_params(stage, tuning),
-        )
-    if isinstance(stage, qp.Rerun):
-        return qe.Prefetch(
-            limit=stage.limit,
-            query=nearest(stage.search),
-            filter=ids_of(stage.ids),
-            params=_params(stage.search, tuning),
-        )
+    """A rerun as a prefetch: its search under its id filter."""
     return qe.Prefetch(
         limit=stage.limit,
-        query=formula(stage),
-        prefetches=[prefetch(s, ids_of, tuning, filter_of) for s in stage.inputs],
+        query=nearest(stage.search),
+        filter=ids_of(stage.ids),
+        params=_params(stage.search, tuning),
     )
 
 
@@ -142,37 +117,22 @@ def round_one(
 def round_two(
     requests: Sequence[qp.Request], tuning: StoreTuning | None = None
 ) -> qe.QueryBatchRequest:
-    """Round 2's requests as one batch; filters and id sets they share are converted once."""
+    """Round 2's blends as one batch, without payloads; filters and id sets they share are
+    converted once."""
     filter_of = qp.converted_once(edge_filter)
     ids_of: IdsOf = qp.converted_once(id_filter)
-    return qe.QueryBatchRequest([_request(r, filter_of, ids_of, tuning) for r in requests])
-
-
-def _request(
-    request: qp.Request, filter_of: FilterOf, ids_of: IdsOf, tuning: StoreTuning | None
-) -> qe.QueryRequest:
-    query = request.query
-    if isinstance(query, qp.NeighbourSearch):
-        return qe.QueryRequest(
-            limit=query.limit,
-            query=nearest(query),
-            filter=filter_of(request.filter),
-            params=_params(query, tuning),
-            with_payload=request.with_payload,
-            with_vector=False,
-        )
-    stages: list[qp.Stage]
-    if isinstance(query, qp.Blend):
-        stages, top = list(query.inputs), formula(query)
-    else:
-        stages, top = list(query.stages), fusion(query.fusion)
-    return qe.QueryRequest(
-        limit=query.limit,
-        query=top,
-        prefetches=[prefetch(s, ids_of, tuning, filter_of) for s in stages],
-        filter=filter_of(request.filter),
-        with_payload=request.with_payload,
-        with_vector=False,
+    return qe.QueryBatchRequest(
+        [
+            qe.QueryRequest(
+                limit=r.query.limit,
+                query=formula(r.query),
+                prefetches=[rerun(s, ids_of, tuning) for s in r.query.inputs],
+                filter=filter_of(r.filter),
+                with_payload=False,
+                with_vector=False,
+            )
+            for r in requests
+        ]
     )
 
 

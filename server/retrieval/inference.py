@@ -151,7 +151,17 @@ class GraphTokenizer:
         self._window = export.max_length
 
     def encode(self, inputs: Sequence[TextInput]) -> list[Any]:
-        """One ``tokenizers.Encoding`` per input, unpadded."""
+        """One ``tokenizers.Encoding`` per input, unpadded (the same encodings either way)."""
+        if len(inputs) == 1:
+            # ``encode_batch`` lets go of the GIL, and a search's BM25 search waiting to run
+            # meanwhile (run_ahead.py) would take it before the model starts, so the query would
+            # wait for BM25 instead of BM25 running while the model does; ``encode`` holds it
+            one = inputs[0]
+            return [
+                self._tokenizer.encode(*one)
+                if isinstance(one, tuple)
+                else self._tokenizer.encode(one)
+            ]
         return list(self._tokenizer.encode_batch(list(inputs)))
 
     def pad(self, encodings: Sequence[Any]) -> dict[str, NDArray[np.int64]]:

@@ -17,8 +17,6 @@ from server.retrieval.store import ScoredPoint
 from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
-FilterOf = Callable[[qp.Conditions], models.Filter | None]
-"""Filter conversion, once per distinct conditions tuple in a batch (:func:`qp.converted_once`)."""
 IdsOf = Callable[[frozenset[qp.PointKey]], models.Filter]
 """Id filter conversion, once per distinct id set in a batch."""
 
@@ -82,40 +80,16 @@ def formula(blend: qp.Blend) -> models.FormulaQuery:
     return models.FormulaQuery(formula=models.SumExpression(sum=terms))
 
 
-def fusion(spec: qp.Fusion) -> models.Query:
-    if spec.method == "dbsf":
-        return models.FusionQuery(fusion=models.Fusion.DBSF)
-    return models.RrfQuery(rrf=models.Rrf(k=spec.rrf_k, weights=list(spec.weights)))
-
-
-def prefetch(
-    stage: qp.Stage,
-    ids_of: IdsOf = id_filter,
-    tuning: StoreTuning | None = None,
-    filter_of: FilterOf = client_filter,
+def rerun(
+    stage: qp.Rerun, ids_of: IdsOf = id_filter, tuning: StoreTuning | None = None
 ) -> models.Prefetch:
-    """A round-2 stage as a prefetch (a rerun under its id filter, a blend of reruns, or a
-    search under its own filter)."""
-    if isinstance(stage, qp.NeighbourSearch):
-        return models.Prefetch(
-            query=query_vector(stage.vector),
-            using=stage.using,
-            filter=filter_of(stage.filter),
-            params=_params(stage, tuning),
-            limit=stage.limit,
-        )
-    if isinstance(stage, qp.Rerun):
-        search = stage.search
-        return models.Prefetch(
-            query=query_vector(search.vector),
-            using=search.using,
-            filter=ids_of(stage.ids),
-            params=_params(search, tuning),
-            limit=stage.limit,
-        )
+    """A rerun as a prefetch: its search under its id filter."""
+    search = stage.search
     return models.Prefetch(
-        prefetch=[prefetch(s, ids_of, tuning, filter_of) for s in stage.inputs],
-        query=formula(stage),
+        query=query_vector(search.vector),
+        using=search.using,
+        filter=ids_of(stage.ids),
+        params=_params(search, tuning),
         limit=stage.limit,
     )
 
@@ -143,40 +117,21 @@ def round_one(
 def round_two(
     requests: Sequence[qp.Request], tuning: StoreTuning | None = None
 ) -> list[models.QueryRequest]:
-    """Round 2's requests as one batch; filters and id sets they share are converted once."""
+    """Round 2's blends as one batch, without payloads; filters and id sets they share are
+    converted once."""
     filter_of = qp.converted_once(client_filter)
     ids_of: IdsOf = qp.converted_once(id_filter)
-    return [_request(r, filter_of, ids_of, tuning) for r in requests]
-
-
-def _request(
-    request: qp.Request, filter_of: FilterOf, ids_of: IdsOf, tuning: StoreTuning | None
-) -> models.QueryRequest:
-    query = request.query
-    if isinstance(query, qp.NeighbourSearch):
-        return models.QueryRequest(
-            query=query_vector(query.vector),
-            using=query.using,
-            filter=filter_of(request.filter),
-            params=_params(query, tuning),
-            limit=query.limit,
-            with_payload=request.with_payload,
+    return [
+        models.QueryRequest(
+            prefetch=[rerun(s, ids_of, tuning) for s in r.query.inputs],
+            query=formula(r.query),
+            filter=filter_of(r.filter),
+            limit=r.query.limit,
+            with_payload=False,
             with_vector=False,
         )
-    top: models.Query
-    if isinstance(query, qp.Blend):
-        stages: list[qp.Stage] = list(query.inputs)
-        top = formula(query)
-    else:
-        stages, top = list(query.stages), fusion(query.fusion)
-    return models.QueryRequest(
-        prefetch=[prefetch(s, ids_of, tuning, filter_of) for s in stages],
-        query=top,
-        filter=filter_of(request.filter),
-        limit=query.limit,
-        with_payload=request.with_payload,
-        with_vector=False,
-    )
+        for r in requests
+    ]
 
 
 def found(points: Sequence[models.ScoredPoint]) -> list[tuple[qp.PointKey, float]]:

@@ -1,4 +1,4 @@
-"""The hybrid query plan: both round trips of a :class:`HybridQuery`, decided once, as data.
+"""The hybrid query plan: the round trips of a :class:`HybridQuery`, decided once, as data.
 
 Every store runs the same plan; a backend only converts it to its own request types
 (``edge_convert.py`` for Qdrant Edge, ``qdrant_convert.py`` for qdrant-client) and hands the
@@ -9,24 +9,26 @@ and how the two stages are fused is decided here and nowhere else::
     found = <run plan.round_one>             # one (id, score) list per search, in order
     second = plan.round_two(found)           # round 2: second.requests
     answers = <run second.requests>          # one ScoredPoint list per request, in order
-    response = second.response(answers, fetch_payloads)
+    response = second.response(answers, fetch_payloads)   # fused here; payloads by id
 
-Round 1 runs the dense neighbour searches once, over the tenant (and the caller's payload
-filters): the chunk-vector nearest neighbours, and the part-vector (MaxSim) nearest neighbours
-when ``part_weight`` is set. Round 2 reruns them over the ids round 1 found only (an id filter,
-so no graph walk; scored exactly, so no pass over the quantized copies): a formula blends the
-chunk and best-part cosines of the union of both neighbour lists. BM25, with IDF over the
-tenant's own points, needs no ids from round 1: when it is fused it runs in round 2, both as its
-own request (the reported list) and as the fusion's sparse stage, so the store computes the
-tenant's IDF statistics once per query (a batch shares them) instead of once per round. The
-store fuses the dense list with the BM25 list, so the final ranking is exactly the store's
-fusion of the dense and sparse lists the response reports (the store contract suite checks it).
-With one stage (no fusion) every search runs in round 1.
+Round 1 runs every neighbour search once, as one batch, over the tenant (and the caller's
+payload filters): the chunk-vector nearest neighbours, the part-vector (MaxSim) nearest
+neighbours when ``part_weight`` is set, and BM25 with IDF over the tenant's own points (unless
+the request brings its BM25 list, ``HybridQuery.sparse_found``: the Searcher runs BM25 while
+the query is being embedded). With part vectors, round 2 reruns the two dense searches over the
+ids round 1 found only (an id filter, so no graph walk; scored exactly, so no pass over the
+quantized copies): a formula blends the chunk and best-part cosines of the union of both
+neighbour lists. The two stage lists are then fused here (score_fusion.py: Qdrant's RRF and
+DBSF, bit for bit), not in the store: a store fusion request would compute the blend and BM25
+a second time, since Qdrant fuses only lists computed in the same request. The final list is
+the fused top with payloads fetched by id (tenant-scoped), so it is exactly the fusion of the
+dense and sparse lists the response reports (the store contract suite checks it). With one
+stage there is nothing to fuse: its top is the final list.
 
 Round 2 needs no tenant condition of its own: its reruns are over ids round 1 found under the
 tenant filter, and a point id is derived from its tenant (``store.point_id``), so no id names
-another tenant's point. The BM25 search carries the tenant filter itself, and the final list is
-checked against the tenant once more when its payloads arrive (:meth:`RoundTwo.response`).
+another tenant's point. The payloads of the final list are fetched for the tenant only, so a
+point of another tenant could never be shown (:meth:`RoundTwo.response`).
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
+from server.retrieval.score_fusion import Fusion as Fusion  # the plan's fusion, re-exported
+from server.retrieval.score_fusion import fuse
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     DENSE_VECTOR,
     PARTS_VECTOR,
     SPARSE_VECTOR,
-    TENANT_FIELD,
     HybridQuery,
     QueryResponse,
     ScoredPoint,
@@ -133,43 +136,12 @@ class Blend:
 
 
 @dataclass(frozen=True, slots=True)
-class Fusion:
-    """How the store fuses the stages: ``rrf`` (weighted, constant ``rrf_k``) or ``dbsf``.
-
-    ``weights`` are per stage, in the order of :attr:`Fuse.stages` (dense, sparse); DBSF has
-    none and ignores them. From the request's ``FusionSettings``.
-    """
-
-    method: Literal["rrf", "dbsf"]
-    rrf_k: int
-    weights: tuple[float, float]
-
-
-Stage = Rerun | Blend | NeighbourSearch
-"""A list the fusion draws on: a rerun search, the blend of the chunk and part reruns, or a
-search run where it is fused (BM25: under its own filter, with its own IDF corpus)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Fuse:
-    """The fusion of the dense and the sparse stage (in that order), top ``limit``."""
-
-    stages: tuple[Stage, Stage]
-    fusion: Fusion
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
 class Request:
-    """A top-level round-2 request: ``query`` under ``filter``.
+    """A top-level round-2 request: the blend ``query`` under ``filter`` (the payload
+    conditions; the ids imply the tenant), without payloads."""
 
-    ``filter``: the payload conditions for a blend or a fusion (the ids imply the tenant); a
-    neighbour search's own filter (tenant + payload conditions) for a search.
-    """
-
-    query: Blend | Fuse | NeighbourSearch
+    query: Blend
     filter: Conditions
-    with_payload: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +149,10 @@ class RoundTwo:
     """Round 2, built from round 1's results, and how its answers become the response.
 
     ``requests`` run as one batch. The dense list is answer ``dense_answer`` when the stage is
-    a blend, else round 1's chunk list (``dense``); the sparse list is answer ``sparse_answer``
-    when BM25 runs in round 2 (with the fusion), else round 1's (``sparse``). ``final`` is answer
-    ``final_answer`` when two stages ran, keeping only ``tenant``'s points; with one stage there
-    is nothing to fuse, and ``final`` is the top ``limit`` of that stage's list with payloads
-    fetched by id.
+    a blend, else round 1's chunk list (``dense``); the sparse list is round 1's, or the one
+    the request brought (``sparse``). With ``fusion`` (both stages ran), ``final`` is the top
+    ``limit`` of the fusion of the two lists (score_fusion.py); with one stage, the top
+    ``limit`` of its list; either way with payloads fetched by id for ``tenant`` only.
     """
 
     requests: tuple[Request, ...]
@@ -190,28 +161,25 @@ class RoundTwo:
     dense: tuple[ScoredPoint, ...] = ()
     sparse: tuple[ScoredPoint, ...] = ()
     dense_answer: int | None = None
-    sparse_answer: int | None = None
-    final_answer: int | None = None
+    fusion: Fusion | None = None
 
     def response(
         self, answers: Sequence[Sequence[ScoredPoint]], fetch_payloads: PayloadFetch
     ) -> QueryResponse:
         """The store's answers (one list per request, in order) as a :class:`QueryResponse`.
 
-        ``fetch_payloads`` is only called when one stage ran (the fused answer already carries
-        payloads). Raises ValueError when ``answers`` does not match ``requests``.
+        ``fetch_payloads`` is called once, for the final list's ids, when it is not empty.
+        Raises ValueError when ``answers`` does not match ``requests``.
         """
         if len(answers) != len(self.requests):
             raise ValueError(f"{len(answers)} answers for {len(self.requests)} round-2 requests")
         dense = list(self.dense if self.dense_answer is None else answers[self.dense_answer])
-        sparse = list(self.sparse if self.sparse_answer is None else answers[self.sparse_answer])
-        if self.final_answer is not None:
-            # the ids imply the tenant (module docstring); a payload says so once more
-            fused = answers[self.final_answer]
-            final = [p for p in fused if p.payload.get(TENANT_FIELD) == self.tenant]
+        sparse = list(self.sparse)
+        if self.fusion is not None:
+            top = fuse(dense, sparse, self.fusion, self.limit)
         else:
             top = (dense or sparse)[: self.limit]  # one stage ran: the other list is empty
-            final = with_payloads(top, fetch_payloads([p.id for p in top])) if top else []
+        final = with_payloads(top, fetch_payloads([p.id for p in top])) if top else []
         return QueryResponse(final=final, dense=dense, sparse=sparse)
 
 
@@ -220,10 +188,10 @@ class QueryPlan:
     """Both rounds of one tenant-scoped :class:`HybridQuery`; build with :meth:`build`.
 
     ``round_one``: the neighbour searches that run first, as one batch, in this order;
-    ``fused_sparse``: the BM25 search when it runs in round 2 with the fusion (a dense stage
-    runs too). ``depth`` is every stage's candidate depth (the request's ``candidates``);
-    ``limit`` the length of the final list; ``filter`` the tenant and payload conditions every
-    neighbour search runs under.
+    ``sparse_found``: the BM25 list the request brought (its search is then not in round 1).
+    ``fused``: whether a dense and a sparse stage both run (their lists are fused). ``depth`` is
+    every stage's candidate depth (the request's ``candidates``); ``limit`` the length of the
+    final list; ``filter`` the tenant and payload conditions every neighbour search runs under.
     """
 
     limit: int
@@ -232,7 +200,8 @@ class QueryPlan:
     round_one: tuple[NeighbourSearch, ...]
     fusion: Fusion
     part_weight: float | None = None
-    fused_sparse: NeighbourSearch | None = None
+    fused: bool = False
+    sparse_found: tuple[ScoredPoint, ...] | None = None
 
     @classmethod
     def build(cls, request: HybridQuery) -> QueryPlan:
@@ -247,29 +216,12 @@ class QueryPlan:
         """
         conditions = tuple(filter_conditions(request.tenant, request.filters))
         depth = request.candidates
-        dense_params = SearchParams(hnsw_ef=request.dense_beam, exact=request.exact)
-        searches: list[NeighbourSearch] = []
-        if request.dense is not None:
-            searches.append(
-                NeighbourSearch(
-                    "chunk", DENSE_VECTOR, request.dense, depth, conditions, dense_params
-                )
-            )
-            if request.part_weight is not None:
-                searches.append(
-                    NeighbourSearch(
-                        "parts", PARTS_VECTOR, [request.dense], depth, conditions, dense_params
-                    )
-                )
-        sparse: NeighbourSearch | None = None
-        if request.sparse is not None:
+        searches = list(_dense_searches(request, conditions))
+        if request.sparse is not None and request.sparse_found is None:
             idf = SearchParams(idf_corpus=tuple(filter_conditions(request.tenant, None)))
-            sparse = NeighbourSearch(
-                "sparse", SPARSE_VECTOR, request.sparse, depth, conditions, idf
+            searches.append(
+                NeighbourSearch("sparse", SPARSE_VECTOR, request.sparse, depth, conditions, idf)
             )
-        fused = bool(searches) and sparse is not None  # BM25 then runs with the fusion
-        if sparse is not None and not fused:
-            searches.append(sparse)
         fusion = request.fusion
         return cls(
             limit=request.limit,
@@ -278,7 +230,8 @@ class QueryPlan:
             round_one=tuple(searches),
             fusion=Fusion(fusion.method, fusion.rrf_k, (fusion.dense_weight, fusion.sparse_weight)),
             part_weight=request.part_weight,
-            fused_sparse=sparse if fused else None,
+            fused=request.dense is not None and request.sparse is not None,
+            sparse_found=None if request.sparse is None else request.sparse_found,
         )
 
     @property
@@ -292,12 +245,8 @@ class QueryPlan:
         With part vectors, the chunk and part searches are rerun over the union of both
         neighbour lists, each ``2 * depth`` deep (the union has at most that many points, so
         each rerun scores every candidate) and blended ``(1 - w) * chunk + w * best part``,
-        ``depth`` deep: the dense list is the exact top of the union by the blend. Without
-        parts, the chunk list is the dense list as found, rerun over its own ids for the
-        fusion. With two stages, BM25 runs here as its own request, and one more request fuses
-        the dense stage with the same BM25 search, ``limit`` deep, with payloads; it carries the
-        blend as its dense stage, so the blend is computed once per request and no neighbour
-        search of round 1 is repeated.
+        ``depth`` deep: the dense list is the exact top of the union by the blend, computed
+        once. Without parts, the chunk list is the dense list as found, and round 2 is empty.
 
         Raises ValueError when ``found`` does not match :attr:`round_one`.
         """
@@ -305,15 +254,13 @@ class QueryPlan:
             raise ValueError(f"{len(found)} result lists for {len(self.round_one)} searches")
         searches = {s.stage: s for s in self.round_one}
         results = {s.stage: f for s, f in zip(self.round_one, found, strict=True)}
-        payload_filter = self.filter[1:]  # the ids imply the tenant
         requests: list[Request] = []
-        dense_stage: Stage | None = None
         dense: tuple[ScoredPoint, ...] = ()
         dense_answer: int | None = None
         if "parts" in results:
             union = _ids(results["chunk"]) | _ids(results["parts"])
             weight = self.part_weight or 0.0
-            dense_stage = Blend(
+            blend = Blend(
                 inputs=(
                     _rerun(searches["chunk"], union, 2 * self.depth),
                     _rerun(searches["parts"], union, 2 * self.depth),
@@ -322,19 +269,13 @@ class QueryPlan:
                 limit=self.depth,
             )
             dense_answer = len(requests)
-            requests.append(Request(dense_stage, payload_filter, with_payload=False))
+            requests.append(Request(blend, self.filter[1:]))  # the ids imply the tenant
         elif "chunk" in results:
             dense = _listed(results["chunk"])
-            dense_stage = _rerun(searches["chunk"], _ids(results["chunk"]), self.depth)
-        sparse = _listed(results["sparse"]) if "sparse" in results else ()
-        sparse_answer: int | None = None
-        final_answer: int | None = None
-        if dense_stage is not None and self.fused_sparse is not None:
-            sparse_answer = len(requests)
-            requests.append(Request(self.fused_sparse, self.filter, with_payload=False))
-            fuse = Fuse((dense_stage, self.fused_sparse), self.fusion, self.limit)
-            final_answer = len(requests)
-            requests.append(Request(fuse, payload_filter, with_payload=True))
+        if self.sparse_found is not None:
+            sparse = self.sparse_found
+        else:
+            sparse = _listed(results["sparse"]) if "sparse" in results else ()
         return RoundTwo(
             requests=tuple(requests),
             limit=self.limit,
@@ -342,9 +283,22 @@ class QueryPlan:
             dense=dense,
             sparse=sparse,
             dense_answer=dense_answer,
-            sparse_answer=sparse_answer,
-            final_answer=final_answer,
+            fusion=self.fusion if self.fused else None,
         )
+
+
+def _dense_searches(request: HybridQuery, conditions: Conditions) -> list[NeighbourSearch]:
+    """The chunk-vector search and, with ``part_weight``, the part-vector (MaxSim) search."""
+    if request.dense is None:
+        return []
+    params = SearchParams(hnsw_ef=request.dense_beam, exact=request.exact)
+    depth = request.candidates
+    searches = [NeighbourSearch("chunk", DENSE_VECTOR, request.dense, depth, conditions, params)]
+    if request.part_weight is not None:
+        searches.append(
+            NeighbourSearch("parts", PARTS_VECTOR, [request.dense], depth, conditions, params)
+        )
+    return searches
 
 
 def _rerun(search: NeighbourSearch, ids: frozenset[PointKey], limit: int) -> Rerun:

@@ -6,9 +6,11 @@ name, mode). :meth:`Searcher.search` owns everything between it and the
 
 1. limits (limits.py) and the tenant rule (tenants.py);
 2. filters resolved into exact store conditions (request_filters.py: globs to file lists);
-3. the query encoded: dense vector (bi-encoder) and BM25 terms (sparse.py);
+3. the query encoded: BM25 terms (sparse.py), then the dense vector (bi-encoder); a hybrid
+   search's BM25 search runs on a worker thread while the query is embedded (run_ahead.py);
 4. the fusion chosen for the query (query_routing.py) and one hybrid query to the store, which
-   builds and runs the two-round plan (dense + BM25 prefetch under the tenant filter, fused);
+   runs the plan (query_plan.py: dense searches under the tenant filter, the blend, and the
+   fusion of the dense and BM25 lists, score_fusion.py);
 5. stored points decoded into hits with citations (chunk_record.py), copies collapsed
    (duplicates.py), and the head reranked by the cross-encoder when one is loaded;
 6. with an output budget, the hits' texts trimmed around their best-matching sentences
@@ -35,6 +37,7 @@ from server.retrieval.query_routing import fusion_for
 from server.retrieval.request_filters import PATH_PREFIX, resolve_filters
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.results import SearchHit, SearchResponse, StageScores
+from server.retrieval.run_ahead import Ahead, RunAhead
 from server.retrieval.sparse import SparseVector, normalize_text
 from server.retrieval.store import HybridQuery, QueryResponse, ScoredPoint, VectorStore
 from server.retrieval.trimming import trim_texts
@@ -64,10 +67,12 @@ RERANK_DISABLED = "reranking is disabled (RETRIEVAL_RERANKER_MODEL=none)"
 
 @dataclass
 class _Encoded:
-    """The query as the two stages read it (None: the stage does not run)."""
+    """The query as the two stages read it (None: the stage does not run), and the BM25 list
+    when it was searched while the query was embedded."""
 
     dense: list[float] | None
     sparse: SparseVector | None
+    sparse_found: Ahead[list[ScoredPoint]] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,7 @@ class Searcher:
         self.reranker = reranker
         self.limits = Limits.from_settings(settings)
         self.analysis = analysis or DomainAnalysis(settings, store)
+        self.run_ahead = RunAhead(settings.concurrency.search_ahead_threads)
 
     def search(self, request: SearchRequest) -> SearchResponse:
         """A search within the interactive limits (query length, ``top_k`` <= max_top_k,
@@ -262,40 +268,46 @@ class Searcher:
     def _wants_rerank(settings: DomainSettings, mode: SearchMode) -> bool:
         return mode == "hybrid+rerank" and settings.rerank_depth > 0
 
-    def _encode(
-        self, response: SearchResponse, settings: DomainSettings, domain: Domain
-    ) -> _Encoded | None:
-        """The query's dense vector and BM25 terms; None when there is nothing to search
-        (a BM25-only search of a query without keyword terms)."""
+    def _encode(self, response: SearchResponse, scope: _Scope, depth: int) -> _Encoded | None:
+        """The query's BM25 terms and dense vector; None when there is nothing to search
+        (a BM25-only search of a query without keyword terms). A hybrid search's BM25 search
+        starts before the embedding, to run while it does (run_ahead.py)."""
         timings, mode = response.timings, response.mode
         encoded = _Encoded(None, None)
-        if mode != "bm25":
-            t = time.perf_counter()
-            encoded.dense = self.query_embedder.embed_query(normalize_text(response.query))
-            timings.embed_ms = _elapsed_ms(t)
         if mode != "dense":
             t = time.perf_counter()
-            sparse = self.analysis.sparse_encoder(domain).encode_query(response.query)
+            sparse = self.analysis.sparse_encoder(response.domain).encode_query(response.query)
             timings.sparse_ms = _elapsed_ms(t)
             if sparse.indices:
                 encoded.sparse = sparse
-            elif encoded.dense is not None:
-                response.notes.append(NO_QUERY_TERMS)
-            else:
+            elif mode == "bm25":
                 response.notes.append(NO_QUERY_TERMS_BM25)
                 return None
+            else:
+                response.notes.append(NO_QUERY_TERMS)
+        if mode != "bm25":
+            t = time.perf_counter()
+            text = normalize_text(response.query)
+            encoded.dense = self.query_embedder.embedder.cached_query(text)
+            if encoded.dense is None:  # a model call: time for BM25 to run meanwhile
+                if encoded.sparse is not None:
+                    encoded.sparse_found = self._bm25_ahead(scope, encoded.sparse, depth)
+                encoded.dense = self.query_embedder.embed_query(text)
+            timings.embed_ms = _elapsed_ms(t)
         return encoded
 
-    def _retrieve(self, response: SearchResponse, scope: _Scope) -> None:
-        """Fill ``response.hits``: the store's hybrid query, decoded, collapsed, reranked."""
+    def _bm25_ahead(
+        self, scope: _Scope, sparse: SparseVector, depth: int
+    ) -> Ahead[list[ScoredPoint]]:
+        """The search's BM25 list, searched on a spare thread: a BM25-only query of the same
+        tenant, terms, filters and depth, asking for no final list (nothing fetched)."""
+        bm25 = replace(self._request(scope, _Encoded(None, sparse), depth, parts=False), limit=0)
+        collection = scope.settings.collection
+        return self.run_ahead.start(lambda: self.store.query(collection, bm25).sparse)
+
+    def _request(self, scope: _Scope, encoded: _Encoded, depth: int, parts: bool) -> HybridQuery:
         settings, limit = scope.settings, scope.limit
-        encoded = self._encode(response, settings, response.domain)
-        if encoded is None:
-            return
-        want_rerank = self._wants_rerank(settings, response.mode)
-        depth = max(limit, settings.rerank_depth if want_rerank else 0)
-        parts = encoded.dense is not None and self.analysis.parts_in_queries(settings)
-        request = HybridQuery(
+        return HybridQuery(
             tenant=scope.tenant,
             # room for copies that collapse away, so they do not shorten the list (the fused
             # list may be longer than each stage's: it draws on both)
@@ -307,8 +319,22 @@ class Searcher:
             filters=dict(scope.conditions),
             part_weight=settings.part_weight if parts else None,
             hnsw_ef=settings.hnsw_ef,
+            sparse_found=None
+            if encoded.sparse_found is None
+            else tuple(encoded.sparse_found.result()),
         )
+
+    def _retrieve(self, response: SearchResponse, scope: _Scope) -> None:
+        """Fill ``response.hits``: the store's hybrid query, decoded, collapsed, reranked."""
+        settings, limit = scope.settings, scope.limit
+        want_rerank = self._wants_rerank(settings, response.mode)
+        depth = max(limit, settings.rerank_depth if want_rerank else 0)
+        encoded = self._encode(response, scope, depth)
+        if encoded is None:
+            return
+        parts = encoded.dense is not None and self.analysis.parts_in_queries(settings)
         t = time.perf_counter()
+        request = self._request(scope, encoded, depth, parts)
         stored, hits = self._query(settings.collection, request, response, depth)
         response.timings.search_ms = _elapsed_ms(t)
         dense_ran = encoded.dense is not None

@@ -77,6 +77,11 @@ class HybridQuery:
     exact: bool = False
     """Dense searches by brute force over the original vectors (no HNSW, no quantization): the
     reference for measuring the approximate search's recall (`retrieval-mcp bench`)."""
+    sparse_found: tuple[ScoredPoint, ...] | None = None
+    """The BM25 list, when it was already searched: the ``sparse`` list of a BM25-only query
+    (``dense=None``) of the same tenant, terms, filters and ``candidates`` (its ``limit`` may be
+    0: nothing fetched). The store then does not search BM25 again; the Searcher runs that query
+    while the query text is being embedded (``concurrency.search_ahead``)."""
 
     def __post_init__(self) -> None:
         if not self.tenant:
@@ -87,6 +92,8 @@ class HybridQuery:
             raise InvalidRequestError("part_weight must be between 0 and 1")
         if self.hnsw_ef is not None and self.hnsw_ef < 1:
             raise InvalidRequestError("hnsw_ef must be at least 1")
+        if self.sparse_found is not None and self.sparse is None:
+            raise InvalidRequestError("sparse_found needs the sparse vector it was searched with")
 
     @property
     def dense_beam(self) -> int | None:
@@ -194,8 +201,9 @@ class VectorStore(Protocol):
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """Run one tenant-scoped query: the dense and sparse lists, and Qdrant's fusion of them.
 
-        ``final`` is exactly the store's fusion of the ``dense`` and ``sparse`` lists returned.
-        Implementations run the request's ``QueryPlan`` (query_plan.py) and decide nothing else.
+        ``final`` is exactly Qdrant's fusion of the ``dense`` and ``sparse`` lists returned
+        (computed by the plan, score_fusion.py), with payloads. Implementations run the
+        request's ``QueryPlan`` (query_plan.py) and decide nothing else.
         """
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:

@@ -273,3 +273,21 @@ def test_how_a_batch_is_padded_changes_no_output(
     alone = run_batched(session, tokenizer, pairs, batch_size=1)
     padded = run_batched(session, tokenizer, pairs, batch_size=5)
     assert np.abs(padded - alone).max() < 1e-3
+
+
+@given(
+    texts=st.lists(st.text(min_size=0, max_size=120), min_size=1, max_size=4),
+    pair=st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_one_input_encodes_as_it_does_in_a_batch(
+    graph_tokenizer: GraphTokenizer, texts: list[str], pair: bool
+) -> None:
+    """A single input is tokenized with ``encode`` (which keeps the GIL, for run_ahead.py),
+    a batch with ``encode_batch``: the same ids, type ids and truncation, texts or pairs."""
+    inputs: list[str] | list[tuple[str, str]] = (
+        [(text, text[::-1] * 3) for text in texts] if pair else texts
+    )
+    batch = graph_tokenizer.encode(inputs)  # type: ignore[arg-type]
+    alone = [graph_tokenizer.encode([one])[0] for one in inputs]  # type: ignore[list-item]
+    assert [(e.ids, e.type_ids) for e in alone] == [(e.ids, e.type_ids) for e in batch]

@@ -5,7 +5,6 @@ round 1's results become round 2 and the response. No store: the stores' contrac
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -15,14 +14,13 @@ from server.errors import InvalidRequestError
 from server.retrieval.query_plan import (
     Blend,
     Found,
-    Fuse,
     Fusion,
-    NeighbourSearch,
     QueryPlan,
     Rerun,
     SearchParams,
     converted_once,
 )
+from server.retrieval.score_fusion import fuse
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     DENSE_VECTOR,
@@ -62,33 +60,35 @@ def _payloads(ids: list[str]) -> list[ScoredPoint]:
 
 
 def _unused(ids: list[str]) -> list[ScoredPoint]:
-    raise AssertionError(f"payloads fetched for {ids}, but the fused answer carries them")
+    raise AssertionError(f"payloads fetched for {ids}, but there is nothing to show")
 
 
 # -- round 1 ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("overrides", "stages", "fused_sparse"),
+    ("overrides", "stages", "fused"),
     [
         ({"sparse": None}, ["chunk"], False),
-        ({"dense": None}, ["sparse"], False),  # nothing to fuse: BM25 alone, in round 1
-        ({}, ["chunk"], True),
+        ({"dense": None}, ["sparse"], False),
+        ({}, ["chunk", "sparse"], True),
         ({"sparse": None, "part_weight": 0.3}, ["chunk", "parts"], False),
-        ({"part_weight": 0.3}, ["chunk", "parts"], True),
+        ({"part_weight": 0.3}, ["chunk", "parts", "sparse"], True),
         ({"dense": None, "part_weight": 0.3}, ["sparse"], False),  # no dense vector: no parts
+        # the request brings its BM25 list: BM25 is not searched again
+        ({"sparse_found": (ScoredPoint("a", 1.0),)}, ["chunk"], True),
+        ({"dense": None, "sparse_found": ()}, [], False),
     ],
 )
 def test_round_one_runs_each_requested_search_once(
-    overrides: dict[str, object], stages: list[str], fused_sparse: bool
+    overrides: dict[str, object], stages: list[str], fused: bool
 ) -> None:
-    """Each search runs once: a fused BM25 search waits for round 2, where the fusion is."""
+    """Every neighbour search runs once, all in round 1 (the fusion is computed here, so BM25
+    need not run next to it)."""
     plan = QueryPlan.build(_request(**overrides))
     assert [s.stage for s in plan.round_one] == stages
-    assert (plan.fused_sparse is not None) == fused_sparse
+    assert plan.fused == fused
     named = {s.stage: s for s in plan.round_one}
-    if plan.fused_sparse is not None:
-        named["sparse"] = plan.fused_sparse
     if "chunk" in named:
         assert (named["chunk"].using, named["chunk"].vector) == (DENSE_VECTOR, DENSE)
     if "parts" in named:  # one query vector, MaxSim against each chunk's part vectors
@@ -104,9 +104,7 @@ def test_every_search_is_candidates_deep_under_tenant_and_payload_filters() -> N
     conditions = (("tenant", "t"), ("source", ["a", "b"]))
     assert plan.filter == conditions
     assert (plan.depth, plan.limit) == (13, 5)
-    assert plan.fused_sparse is not None
-    searches = [*plan.round_one, plan.fused_sparse]
-    assert [(s.limit, s.filter) for s in searches] == [(13, conditions)] * 3
+    assert [(s.limit, s.filter) for s in plan.round_one] == [(13, conditions)] * 3
 
 
 @pytest.mark.parametrize(("hnsw_ef", "beam"), [(None, None), (300, 300), (15, 26)])
@@ -119,8 +117,7 @@ def test_dense_searches_take_the_beam_and_bm25_the_tenant_idf(
     params = {s.stage: s.params for s in plan.round_one}
     assert params["chunk"] == params["parts"] == SearchParams(hnsw_ef=beam)
     # IDF over the tenant's own points, whatever the payload filters narrow the search to
-    assert plan.fused_sparse is not None
-    assert plan.fused_sparse.params == SearchParams(idf_corpus=TENANT)
+    assert params["sparse"] == SearchParams(idf_corpus=TENANT)
 
 
 def test_fusion_weights_follow_the_stage_order() -> None:
@@ -137,79 +134,89 @@ def test_a_filter_on_tenant_is_refused() -> None:
 # -- round 2 ---------------------------------------------------------------------------------
 
 
-def test_round_two_blends_the_union_and_fuses_it_with_bm25() -> None:
+def test_round_two_blends_the_union_once_and_fuses_it_with_bm25_here() -> None:
     plan = QueryPlan.build(_request(candidates=3, limit=4, part_weight=0.25))
-    chunk, parts = _found("a", "b", "c"), _found("c", "d", "e")
-    second = plan.round_two([chunk, parts])
-    blend_request, sparse_request, fuse_request = second.requests
+    chunk, parts, bm25 = _found("a", "b", "c"), _found("c", "d", "e"), _found("e", "f")
+    second = plan.round_two([chunk, parts, bm25])
+    [blend_request] = second.requests  # the blend alone: no fusion request computes it again
     blend = blend_request.query
     assert isinstance(blend, Blend)
     assert [r.search.stage for r in blend.inputs] == ["chunk", "parts"]
-    # both reruns score all five candidates exactly: the union, 2 * depth deep
+    # both reruns score all five candidates exactly: the union, 2 * depth deep, one id set
     assert all(r.ids == frozenset("abcde") and r.limit == 6 for r in blend.inputs)
+    assert blend.inputs[0].ids is blend.inputs[1].ids
     assert all(r.search.params.exact for r in blend.inputs)
     assert blend.weights == (0.75, 0.25)
     assert blend.limit == 3
-    # no tenant condition: the ids imply it
-    assert (blend_request.filter, blend_request.with_payload) == ((), False)
-
-    # BM25 runs here, once as the reported list and once as the fusion's sparse stage: the
-    # same search, so the store computes the tenant's IDF once for both (one batch)
-    assert sparse_request.query is plan.fused_sparse
-    assert (sparse_request.filter, sparse_request.with_payload) == (TENANT, False)
-    fuse = fuse_request.query
-    assert isinstance(fuse, Fuse)
-    # the dense stage is the blend itself, and its reruns share one id set: the same objects,
-    # so a backend converts each once per batch (converted_once)
-    assert fuse.stages[0] is blend
-    assert blend.inputs[0].ids is blend.inputs[1].ids
-    assert fuse.stages[1] is plan.fused_sparse
-    assert (fuse.limit, fuse.fusion) == (4, plan.fusion)
-    assert (fuse_request.filter, fuse_request.with_payload) == ((), True)
+    assert blend_request.filter == ()  # no tenant condition: the ids imply it
 
     dense_answer = [ScoredPoint("c", 0.9), ScoredPoint("a", 0.8)]
-    sparse_answer = [ScoredPoint("e", 1.0), ScoredPoint("f", 0.99)]
-    final_answer = [ScoredPoint("e", 0.5, {"tenant": "t"})]
-    response = second.response([dense_answer, sparse_answer, final_answer], _unused)
+    fetched: list[list[str]] = []
+
+    def fetch(ids: list[str]) -> list[ScoredPoint]:
+        fetched.append(ids)
+        return _payloads(ids)
+
+    response = second.response([dense_answer], fetch)
     assert response.dense == dense_answer
-    assert response.sparse == sparse_answer
-    assert response.final == final_answer
+    assert response.sparse == [ScoredPoint("e", 1.0), ScoredPoint("f", 0.99)]
+    # weighted RRF (k 7, weights 2 and 0.5) of exactly the reported lists, payloads fetched once
+    expected = fuse(response.dense, response.sparse, plan.fusion, 4)
+    assert [(p.id, p.score) for p in response.final] == [(p.id, p.score) for p in expected]
+    assert [p.id for p in expected] == ["c", "a", "e", "f"]
+    assert fetched == [["c", "a", "e", "f"]]
+    assert all(p.payload["tenant"] == "t" for p in response.final)
 
 
 def test_round_two_keeps_payload_filters_and_only_the_tenants_final_points() -> None:
     """Round 2 drops the tenant condition (its ids imply it) but keeps the caller's payload
-    conditions; a fused point whose payload names another tenant is never returned."""
-    plan = QueryPlan.build(_request(filters={"source": "a"}))
-    second = plan.round_two([_found("a", "b")])
-    sparse_request, fuse_request = second.requests
-    assert sparse_request.filter == (("tenant", "t"), ("source", "a"))
-    assert fuse_request.filter == (("source", "a"),)
-    final_answer = [
-        ScoredPoint("a", 0.9, {"tenant": "t"}),
-        ScoredPoint("x", 0.8, {"tenant": "other"}),
-        ScoredPoint("b", 0.7, {"tenant": "t"}),
-    ]
-    response = second.response([[], final_answer], _unused)
-    assert [p.id for p in response.final] == ["a", "b"]
+    conditions; a fused point the tenant-scoped fetch does not return is never shown."""
+    plan = QueryPlan.build(_request(filters={"source": "a"}, part_weight=0.5))
+    second = plan.round_two([_found("a", "b"), _found("b"), _found("other-x", "b")])
+    [blend_request] = second.requests
+    assert blend_request.filter == (("source", "a"),)
+    dense_answer = [ScoredPoint("a", 0.9), ScoredPoint("b", 0.7)]
+    response = second.response([dense_answer], _payloads)
+    assert {p.id for p in response.final} == {"a", "b"}
 
 
-def test_without_parts_round_two_fuses_reruns_and_reports_round_one() -> None:
+def test_without_parts_round_two_is_empty_and_fuses_round_ones_lists() -> None:
     plan = QueryPlan.build(_request(candidates=3, limit=2))
     ids = [uuid.uuid5(uuid.NAMESPACE_URL, str(i)) for i in range(3)]
     chunk: Found = [(ids[0], 0.9), (ids[1], 0.7)]
-    second = plan.round_two([chunk])
-    sparse_request, fuse_request = second.requests
-    assert sparse_request.query is plan.fused_sparse
-    fuse = fuse_request.query
-    assert isinstance(fuse, Fuse)
-    exact_chunk = replace(plan.round_one[0], params=replace(plan.round_one[0].params, exact=True))
-    assert fuse.stages == (Rerun(exact_chunk, frozenset(ids[:2]), 3), plan.fused_sparse)
-    final = [ScoredPoint(str(ids[1]), 0.5, {"tenant": "t"})]
-    response = second.response([[], final], _unused)  # no BM25 match: an empty sparse list
+    second = plan.round_two([chunk, []])  # no BM25 match: an empty sparse list
+    assert second.requests == ()
+    response = second.response([], _payloads)
     # backend ids (here UUIDs, as qdrant_edge returns them) are reported as strings
     assert response.dense == [ScoredPoint(str(ids[0]), 0.9), ScoredPoint(str(ids[1]), 0.7)]
     assert response.sparse == []
-    assert response.final == final
+    # still fused (an empty list fuses to the dense list's RRF scores), as the store would
+    assert [(p.id, p.score) for p in response.final] == [
+        (str(ids[0]), pytest.approx(1 / (1 / 2 + 6))),
+        (str(ids[1]), pytest.approx(1 / (2 / 2 + 6))),
+    ]
+
+
+def test_a_brought_bm25_list_is_reported_and_fused_as_if_searched() -> None:
+    """Invariant: a request that brings its BM25 list (``sparse_found``) gets the response of
+    one that searched it, from round 1 without the BM25 search."""
+    searched = QueryPlan.build(_request(part_weight=0.5))
+    bm25 = _found("e", "a")
+    brought = QueryPlan.build(_request(part_weight=0.5, sparse_found=tuple(_listed(bm25))))
+    assert [s.stage for s in brought.round_one] == ["chunk", "parts"]
+    dense_answer = [ScoredPoint("a", 0.9), ScoredPoint("c", 0.8)]
+    one = searched.round_two([_found("a"), _found("c"), bm25]).response([dense_answer], _payloads)
+    two = brought.round_two([_found("a"), _found("c")]).response([dense_answer], _payloads)
+    assert one == two
+
+
+def test_sparse_found_needs_the_sparse_vector() -> None:
+    with pytest.raises(InvalidRequestError, match="sparse_found"):
+        _request(sparse=None, sparse_found=())
+
+
+def _listed(found: list[tuple[str, float]]) -> list[ScoredPoint]:
+    return [ScoredPoint(i, s) for i, s in found]
 
 
 @pytest.mark.parametrize("stage", ["dense", "sparse"])
@@ -239,7 +246,7 @@ def test_blended_dense_alone_is_final_from_the_blend_answer() -> None:
     plan = QueryPlan.build(_request(sparse=None, part_weight=0.5, limit=2, candidates=2))
     second = plan.round_two([_found("a", "b"), _found("b", "c")])
     [request] = second.requests
-    assert isinstance(request.query, Blend) and not request.with_payload
+    assert isinstance(request.query, Blend)
     blended = [ScoredPoint("c", 0.9), ScoredPoint("b", 0.8), ScoredPoint("a", 0.1)]
     response = second.response([blended], _payloads)
     assert response.dense == blended
@@ -254,10 +261,10 @@ def test_no_hits_fetch_nothing() -> None:
 
 def test_mismatched_lists_are_refused() -> None:
     plan = QueryPlan.build(_request(part_weight=0.5))
-    with pytest.raises(ValueError, match="2 searches"):
+    with pytest.raises(ValueError, match="3 searches"):
         plan.round_two([_found("a")])
     with pytest.raises(ValueError, match="round-2 requests"):
-        plan.round_two([_found("a"), _found("b")]).response([], _unused)
+        plan.round_two([_found("a"), _found("b"), []]).response([], _unused)
 
 
 ids = st.lists(st.sampled_from([f"p{i}" for i in range(30)]), unique=True, max_size=12)
@@ -272,34 +279,28 @@ ids = st.lists(st.sampled_from([f"p{i}" for i in range(30)]), unique=True, max_s
 def test_every_rerun_scores_every_candidate_of_its_stage(
     depth: int, chunk: list[str], parts: list[str] | None, sparse: list[str] | None
 ) -> None:
-    """Invariant: round 2 reruns each stage over exactly the ids round 1 found for it, at
-    least as deep as there are ids, so no candidate is dropped or added, and a blend's inputs
-    score every candidate (a point missing from one input would have no score to blend)."""
+    """Invariant: round 2 reruns each dense stage over exactly the ids round 1 found for it,
+    at least as deep as there are ids, so no candidate is dropped or added, and a blend's inputs
+    score every candidate (a point missing from one input would have no score to blend); no
+    other search runs twice."""
     request = _request(
         candidates=depth,
         part_weight=None if parts is None else 0.5,
         sparse=None if sparse is None else SPARSE,
     )
     found = [chunk[:depth], *([] if parts is None else [parts[:depth]])]
+    found += [] if sparse is None else [sparse[:depth]]
     plan = QueryPlan.build(request)
     second = plan.round_two([_found(*f) for f in found])
-    fused = [r.query for r in second.requests if isinstance(r.query, Fuse)]
-    assert len(fused) == (sparse is not None)
-    dense_stage = fused[0].stages[0] if fused else None
-    if parts is not None:
-        [blend] = [r.query for r in second.requests if isinstance(r.query, Blend)]
-        assert dense_stage == (blend if fused else None)
-        union = frozenset(chunk[:depth]) | frozenset(parts[:depth])
-        assert all(r.ids == union and r.limit >= len(union) for r in blend.inputs)
-        assert blend.limit == depth
-    elif dense_stage is not None:
-        assert isinstance(dense_stage, Rerun)
-        assert (dense_stage.ids, dense_stage.limit) == (frozenset(chunk[:depth]), depth)
-    if fused:
-        # BM25 is not rerun: the fusion draws on the very search whose list is reported
-        [search] = [r.query for r in second.requests if isinstance(r.query, NeighbourSearch)]
-        assert fused[0].stages[1] is search is plan.fused_sparse
-        assert search.limit == depth
+    assert plan.fused == (sparse is not None)
+    if parts is None:
+        assert second.requests == ()  # round 1's chunk list is the dense list
+        return
+    [request_two] = second.requests
+    blend = request_two.query
+    union = frozenset(chunk[:depth]) | frozenset(parts[:depth])
+    assert all(r.ids == union and r.limit >= len(union) for r in blend.inputs)
+    assert blend.limit == depth
 
 
 @given(
@@ -314,7 +315,7 @@ def test_round_two_reruns_only_round_one_ids_exactly_without_the_tenant_conditio
 ) -> None:
     """Invariant: every round-2 rerun is an exact scoring of ids round 1 found under the tenant
     filter (so it needs no tenant condition, and none is added: it cost ~0.3 ms per copy); the
-    only round-2 search that is not over ids carries the tenant filter and the tenant's IDF."""
+    request keeps the caller's payload conditions."""
     request = _request(
         candidates=depth,
         part_weight=None if parts is None else 0.5,
@@ -323,26 +324,13 @@ def test_round_two_reruns_only_round_one_ids_exactly_without_the_tenant_conditio
     )
     plan = QueryPlan.build(request)
     found = [chunk[:depth], *([] if parts is None else [parts[:depth]])]
-    second = plan.round_two([_found(*f) for f in found])
     seen = frozenset(i for f in found for i in f)
-
-    def reruns(stage: object) -> list[Rerun]:
-        if isinstance(stage, Rerun):
-            return [stage]
-        if isinstance(stage, Blend):
-            return list(stage.inputs)
-        if isinstance(stage, Fuse):
-            return [r for s in stage.stages for r in reruns(s)]
-        return []
-
-    payload_conditions = tuple(filters.items())
+    found += [["s1", "s2"]] if sparse else []
+    second = plan.round_two([_found(*f) for f in found])
     for r in second.requests:
-        if isinstance(r.query, NeighbourSearch):
-            assert r.filter == r.query.filter == (("tenant", "t"), *payload_conditions)
-            assert r.query.params.idf_corpus == TENANT
-        else:
-            assert r.filter == payload_conditions
-        for rerun in reruns(r.query):
+        assert r.filter == tuple(filters.items())
+        for rerun in r.query.inputs:
+            assert isinstance(rerun, Rerun)
             assert rerun.ids <= seen and rerun.search.params.exact
 
 

@@ -179,7 +179,7 @@ def _round_one_params(
 def _blend_input_params(backend: str, plan: QueryPlan, tuning: StoreTuning) -> list[object]:
     """The params of round 2's blend inputs (the chunk and part reruns) as converted."""
     a, b = point_id("t", "docs", "a", 0), point_id("t", "docs", "b", 0)
-    second = plan.round_two([[(a, 0.9)], [(b, 0.8)]])
+    second = plan.round_two([[(a, 0.9)], [(b, 0.8)], []])  # chunk, parts, BM25
     blend = second.requests[0]
     if backend == "edge":
         [request] = edge_convert.round_two([blend], tuning).queries
@@ -192,17 +192,15 @@ def _blend_input_params(backend: str, plan: QueryPlan, tuning: StoreTuning) -> l
 def test_dense_searches_rescore_and_exact_ones_skip_quantization(backend: str) -> None:
     tuning = StoreTuning(oversampling=3.0)
     plan = QueryPlan.build(_request())
-    assert [s.stage for s in plan.round_one] == ["chunk", "parts"]
-    assert plan.fused_sparse is not None
-    searches = [*plan.round_one, plan.fused_sparse]
-    chunk, parts, sparse = _round_one_params(backend, searches, tuning)
+    assert [s.stage for s in plan.round_one] == ["chunk", "parts", "sparse"]
+    chunk, parts, sparse = _round_one_params(backend, list(plan.round_one), tuning)
     for dense in (chunk, parts):
         assert dense.quantization.rescore is True  # type: ignore[attr-defined]
         assert dense.quantization.oversampling == 3.0  # type: ignore[attr-defined]
         assert not dense.exact  # type: ignore[attr-defined]
     assert sparse.quantization is None  # type: ignore[attr-defined]
     exact = QueryPlan.build(_request(exact=True))
-    for dense in _round_one_params(backend, list(exact.round_one), tuning):
+    for dense in _round_one_params(backend, list(exact.round_one[:2]), tuning):
         assert dense.exact and dense.quantization.ignore  # type: ignore[attr-defined]
     # round 2 scores the ids it reruns exactly: the same cosines rescoring gives, no int8 pass
     for rerun in _blend_input_params(backend, plan, tuning):

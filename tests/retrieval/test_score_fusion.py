@@ -1,0 +1,154 @@
+"""The fusion computed in the process against Qdrant's own, on a real Qdrant Edge shard.
+
+The store used to fuse the stage lists itself; score_fusion.py now does it from the lists the
+store reports. Invariant: for any lists and any fusion settings, the fused scores are Qdrant's,
+bit for bit, and the ranking is Qdrant's up to the order of equal scores.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import qdrant_edge as qe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.retrieval import edge_convert
+from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.score_fusion import Fusion, dbsf_scores, fuse, rrf_scores
+from server.retrieval.sparse import SparseVector
+from server.retrieval.store import (
+    DENSE_VECTOR,
+    SPARSE_VECTOR,
+    ScoredPoint,
+    StoredPoint,
+    point_id,
+)
+
+DIM = 8
+COLLECTION = "fusion"
+POINTS = 60
+
+
+def _vec(rng: random.Random) -> list[float]:
+    return [rng.uniform(-1, 1) for _ in range(DIM)]
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[qe.EdgeShard]:
+    """60 points with random vectors, each with 2-4 of 12 terms (so BM25 lists vary in length
+    and score ties occur)."""
+    rng = random.Random(5)
+    store = EdgeStore(Path(tmp_path_factory.mktemp("fusion")) / "store")
+    store.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    points = []
+    for i in range(POINTS):
+        terms = sorted(rng.sample(range(12), rng.randint(2, 4)))
+        points.append(
+            StoredPoint(
+                id=point_id("t", "docs", f"s{i}", 0),
+                dense=_vec(rng),
+                sparse=SparseVector(terms, [rng.choice([0.5, 1.0, 2.0]) for _ in terms]),
+                payload={"tenant": "t", "doc_id": f"d{i}", "source": f"s{i}", "chunk_index": 0},
+            )
+        )
+    store.upsert(COLLECTION, points)
+    store.finish_writes(COLLECTION)
+    yield store.shard(COLLECTION)
+    store.close()
+
+
+def _searches(seed: int, depth: int) -> tuple[Any, Any]:
+    rng = random.Random(seed)
+    dense = qe.Prefetch(limit=depth, query=qe.Query.Nearest(_vec(rng), using=DENSE_VECTOR))
+    terms = sorted(rng.sample(range(12), rng.randint(1, 3)))
+    sparse_query = edge_convert.edge_sparse(SparseVector(terms, [1.0] * len(terms)))
+    sparse = qe.Prefetch(limit=depth, query=qe.Query.Nearest(sparse_query, using=SPARSE_VECTOR))
+    return dense, sparse
+
+
+def _alone(shard: qe.EdgeShard, prefetch: Any) -> list[ScoredPoint]:
+    [points] = shard.query_batch(
+        qe.QueryBatchRequest(
+            [qe.QueryRequest(limit=prefetch.limit, query=prefetch.query, with_payload=False)]
+        )
+    )
+    return [ScoredPoint(str(p.id), float(p.score)) for p in points]
+
+
+def _qdrant_fusion(shard: qe.EdgeShard, spec: Fusion, prefetches: list[Any], limit: int) -> Any:
+    fusion = (
+        qe.Fusion.Dbsf()
+        if spec.method == "dbsf"
+        else qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
+    )
+    [points] = shard.query_batch(
+        qe.QueryBatchRequest(
+            [qe.QueryRequest(limit=limit, query=fusion, prefetches=prefetches, with_payload=False)]
+        )
+    )
+    return [(str(p.id), float(p.score)) for p in points]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 10_000),
+    depth=st.integers(1, 30),
+    limit=st.integers(1, 40),
+    method=st.sampled_from(["rrf", "dbsf"]),
+    rrf_k=st.integers(1, 80),
+    weights=st.tuples(st.floats(0.1, 10.0), st.floats(0.1, 10.0)),
+)
+def test_fused_scores_are_qdrants_bit_for_bit(
+    shard: qe.EdgeShard,
+    seed: int,
+    depth: int,
+    limit: int,
+    method: str,
+    rrf_k: int,
+    weights: tuple[float, float],
+) -> None:
+    spec = Fusion(method, rrf_k, weights)  # type: ignore[arg-type]
+    dense, sparse = _searches(seed, depth)
+    expected = _qdrant_fusion(shard, spec, [dense, sparse], limit)
+    got = [(p.id, p.score) for p in fuse(_alone(shard, dense), _alone(shard, sparse), spec, limit)]
+    assert [score for _, score in got] == [score for _, score in expected]  # exact floats
+    # the same points, except where equal scores straddle the cut (Qdrant's order among them
+    # is a hash map's; ours is by id)
+    cut = got[-1][1] if got else None
+    assert {i for i, s in got if s != cut} == {i for i, s in expected if s != cut}
+    assert got == sorted(got, key=lambda item: (-item[1], item[0]))
+
+
+def test_an_empty_list_fuses_to_the_other_alone(shard: qe.EdgeShard) -> None:
+    """A query whose terms no point has: Qdrant fuses the dense list with nothing, and so do we
+    (the response then still carries fused scores, as before)."""
+    dense, _ = _searches(1, 10)
+    nothing = qe.Prefetch(
+        limit=10,
+        query=qe.Query.Nearest(qe.SparseVector([99], [1.0]), using=SPARSE_VECTOR),
+    )
+    for spec in (Fusion("dbsf", 2, (1.0, 1.0)), Fusion("rrf", 60, (2.0, 1.0))):
+        expected = _qdrant_fusion(shard, spec, [dense, nothing], 10)
+        got = fuse(_alone(shard, dense), [], spec, 10)
+        assert [(p.id, p.score) for p in got] == expected
+
+
+def test_dbsf_degenerate_lists_score_one_half() -> None:
+    """As Qdrant: one point, or a list of equal scores (no spread), normalises to 0.5."""
+    assert dbsf_scores([]).tolist() == []
+    assert dbsf_scores([3.0]).tolist() == [0.5]
+    assert dbsf_scores([2.0, 2.0, 2.0]).tolist() == [0.5, 0.5, 0.5]
+
+
+def test_rrf_weight_stretches_positions() -> None:
+    """Weighted RRF: position p of a list of weight w scores 1 / ((p + 1) / w + k - 1)."""
+    assert rrf_scores(3, 2.0, 1).tolist() == pytest.approx([2.0, 1.0, 2 / 3])
+    assert rrf_scores(2, 1.0, 60).tolist() == pytest.approx([1 / 60, 1 / 61])
