@@ -90,12 +90,13 @@ class DomainSettings(BaseModel):
     keyword_max_words: int = Field(default=0, ge=0, le=20)
     candidates: int = Field(default=100, ge=1, le=1000)
     """How many candidates each of the dense and sparse prefetches returns."""
-    hnsw_ef: int = Field(default=200, ge=1, le=10_000)
+    hnsw_ef: int = Field(default=800, ge=1, le=10_000)
     """Beam width of the dense HNSW searches (Qdrant's ``hnsw_ef``; never below twice the
-    candidate depth). Qdrant's default, max(ef_construct 100, depth), found 86% of the exact 100
-    nearest chunk vectors and 74% of part vectors at 100k chunks over 8 tenants; 200 finds 97%
-    and 86% (400: 99% and 97%, ~1 ms more per query; README, "Configuration"). Collections small
-    enough for exact search ignore it."""
+    candidate depth). Chosen on one half of the bench queries as the smallest beam whose
+    returned lists (dense stage and fused) hold >= 0.95 of the exact top 10 at both 100k and
+    1M chunks (200 and 400 fell short at 1M), and reported on the other half (README,
+    "Benchmark"). Costs ~2 ms per query at 100k, ~3 ms at 1M against 200. A tenant small enough
+    for exact search (about 6,500 chunks) ignores it."""
     rerank_depth: int = Field(default=20, ge=0, le=200)
     """How many fused candidates the cross-encoder rescores (0 disables reranking)."""
     title_in_dense: bool = True
