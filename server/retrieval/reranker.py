@@ -34,6 +34,11 @@ def loadable_without_download(model_id: str) -> bool:
     return local_model_dir(model_id).is_dir()
 
 
+def _no_hub() -> str:
+    """Why the hub cannot be used, for an error message."""
+    return "downloads are off (HF_HUB_OFFLINE)" if hub_disabled() else "the hub is unreachable"
+
+
 def hub_reachable(timeout: float = 2.0) -> bool:
     """Whether the Hugging Face hub answers a TCP connect (honours HF_HUB_OFFLINE/HF_ENDPOINT).
 
@@ -109,7 +114,7 @@ class CrossEncoderReranker:
         if "/" in self.model_id and not hub_reachable():
             # local_model_dir already looked in the Hugging Face cache: fail before importing
             # sentence-transformers and torch, which costs seconds on every offline command
-            raise OSError("not in the local Hugging Face cache and the hub is unreachable")
+            raise OSError(f"not in the local Hugging Face cache and {_no_hub()}")
         set_torch_threads(self.threads)
         from sentence_transformers import CrossEncoder
 
@@ -117,9 +122,7 @@ class CrossEncoderReranker:
             return CrossEncoder(self.model_id, device=self.device, local_files_only=True)
         except Exception:
             if not hub_reachable():
-                raise OSError(
-                    "not in the local Hugging Face cache and the hub is unreachable"
-                ) from None
+                raise OSError(f"not in the local Hugging Face cache and {_no_hub()}") from None
         return CrossEncoder(self.model_id, device=self.device)
 
     @property

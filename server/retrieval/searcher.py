@@ -99,14 +99,19 @@ SCORE_TIE = 6
 batches differ in the last float bits, not in anything a ranking can mean."""
 
 
-def _by_score(points: Sequence[ScoredPoint]) -> list[ScoredPoint]:
+def _by_score(
+    points: Sequence[ScoredPoint], sources: Mapping[str, str] | None = None
+) -> list[ScoredPoint]:
     """Score order. Equal scores (copies of one passage, mostly) go nearest the root first,
     then by source and point id: an archived or vendored copy sits deeper than the live one,
     and the store's own order among ties depends on its segment layout, which other tenants'
-    writes change. Copies collapse into the first one met, so this also picks the copy shown."""
+    writes change. Copies collapse into the first one met, so this also picks the copy shown.
+    ``sources``: point id -> source for points that carry no payload (the stage lists)."""
 
     def key(point: ScoredPoint) -> tuple[float, int, str, str]:
         source = str((point.payload or {}).get(chunk_record.SOURCE) or "")
+        if not source and sources:
+            source = sources.get(point.id, "")
         return (-round(point.score, SCORE_TIE), source.count("/"), source, point.id)
 
     return sorted(points, key=key)
@@ -370,8 +375,15 @@ class Searcher:
         """The fused list as hits, each with its rank and score at every stage; with
         ``collapse_to``, copies collapsed and only the first ``collapse_to`` hits decoded
         (duplicates.collapsed_head: the list is the same as collapsing every hit and cutting)."""
-        dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(stored.dense))}
-        sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(_by_score(stored.sparse))}
+        # the stage lists carry no payloads: their ties take the fused list's sources, so a
+        # copy's stage ranks follow the same order as the copy shown
+        sources = {
+            p.id: str((p.payload or {}).get(chunk_record.SOURCE) or "") for p in stored.final
+        }
+        dense = _by_score(stored.dense, sources)
+        sparse = _by_score(stored.sparse, sources)
+        dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(dense)}
+        sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(sparse)}
         fused = response.mode in ("hybrid", "hybrid+rerank")
 
         def hit(ranked: tuple[int, ScoredPoint]) -> SearchHit:

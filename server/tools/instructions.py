@@ -32,16 +32,23 @@ def ranking_sentence(settings: Settings) -> str:
     reranked = reranked_domains(settings)
     if not reranked:
         return "Results are ranked by fusing the two (no reranking on this server)."
-    if hub_disabled() and not loadable_without_download(settings.reranker_model):
+    names = "all domains" if len(reranked) == len(Domain) else ", ".join(reranked)
+    if loadable_without_download(settings.reranker_model):
+        return (
+            f"A cross-encoder reranks the results in {names} once its model is loaded "
+            "(index_stats says whether it is)."
+        )
+    if hub_disabled():
         return (
             "Results are ranked by fusing the two: reranking is configured, but its "
             "cross-encoder is not on this machine and downloads are off (each search's "
             "rerank_note says so)."
         )
-    names = "all domains" if len(reranked) == len(Domain) else ", ".join(reranked)
+    # not on this machine: it loads only if the hub can be reached, which is not probed here
     return (
-        f"A cross-encoder reranks the results in {names} once its model is loaded "
-        "(index_stats says whether it is)."
+        f"A cross-encoder reranks the results in {names} if its model can be downloaded "
+        "(it is not on this machine yet); until then results are fused only, and each "
+        "search's rerank_applied and rerank_note say which."
     )
 
 

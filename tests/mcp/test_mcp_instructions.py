@@ -73,3 +73,12 @@ def test_no_rerank_claim_when_the_cross_encoder_cannot_load_offline(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     text = instructions(store, reranker_model="example-org/no-such-cross-encoder")
     assert "not on this machine" in text and "reranks the results" not in text
+
+
+def test_a_cross_encoder_to_download_is_named_as_such(
+    store: tuple[EdgeStore, DenseEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # downloads allowed but the model not here: it may never load, so no unconditional claim
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    text = instructions(store, reranker_model="example-org/no-such-cross-encoder")
+    assert "if its model can be downloaded" in text and "fused only" in text

@@ -340,6 +340,8 @@ def test_identical_passages_collapse_into_one_hit(
     assert len(result.hits) == 3 and len({h.text for h in result.hits}) == 3
     # the copy shown does not depend on store order: nearest the root, then by name
     assert top.source == "team0/security.txt"
+    # its stage ranks follow the same order: the copy shown is first in each stage too
+    assert top.stages.dense_rank == 1 and top.stages.sparse_rank == 1
     off = assemble(
         Settings(reranker_model="none", collapse_duplicates=False), store, embedder, None
     )
