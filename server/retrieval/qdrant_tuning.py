@@ -74,11 +74,9 @@ def optimizers_config(tuning: StoreTuning) -> models.OptimizersConfigDiff:
 def index_schema(tuning: StoreTuning, kind: IndexKind) -> Any:
     """Payload index schema of one field kind (the tenant field is the tenant index; with
     ``tenant_graphs`` only it grows HNSW graphs)."""
+    if kind == "tenant":  # in RAM whatever the setting, as edge_tuning.index_params says
+        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
     on_disk = tuning.payload_indexes_on_disk or None
-    if kind == "tenant":
-        return models.KeywordIndexParams(
-            type=models.KeywordIndexType.KEYWORD, is_tenant=True, on_disk=on_disk
-        )
     graph = False if tuning.tenant_graphs else None
     if kind == "integer":
         if on_disk is None and graph is None:

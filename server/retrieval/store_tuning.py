@@ -29,7 +29,8 @@ class StoreTuning(BaseModel):
     ``rescore`` / ``oversampling``: a quantized search fetches ``oversampling * limit`` candidates
     and re-scores them with the original vectors (``rescore``). ``hnsw_m`` / ``hnsw_ef_construct``:
     graph degree and build beam (Qdrant's defaults 16 / 100). ``payload_indexes_on_disk``: keyword
-    and integer payload indexes memory-mapped rather than in RAM. ``sparse_index_on_disk``: the BM25
+    and integer payload indexes memory-mapped rather than in RAM (the tenant index stays in
+    RAM: every search filters by it). ``sparse_index_on_disk``: the BM25
     inverted index memory-mapped rather than in RAM. ``tenant_graphs``: Qdrant's multitenancy
     layout (its "Multitenancy" guide): no collection-wide HNSW graph (``m`` 0); each tenant's
     points get their own graph of degree ``hnsw_m`` (``payload_m``) from the tenant index, and

@@ -92,7 +92,8 @@ def test_only_the_tenant_index_grows_graphs_and_indexes_live_on_disk(tmp_path: P
         schema = store._shard("c").info().payload_schema
     finally:
         store.close()
-    assert schema["tenant"].params.is_tenant  # type: ignore[union-attr]
+    tenant = schema["tenant"].params
+    assert tenant is not None and tenant.is_tenant and tenant.memory is None  # in RAM
     for field in set(BASE_PAYLOAD_INDEXES) - {"tenant"}:
         params = schema[field].params
         assert params is not None and params.enable_hnsw is False, field
@@ -324,7 +325,7 @@ def test_server_collections_get_the_same_tenant_layout() -> None:
     assert sparse.modifier == models.Modifier.IDF and sparse.index is not None
     assert sparse.index.on_disk is True
     tenant = qdrant_tuning.index_schema(tuning, "tenant")
-    assert tenant.is_tenant and tenant.on_disk
+    assert tenant.is_tenant and not tenant.on_disk  # every search filters by it: in RAM
     for kind in ("keyword", "integer"):
         schema = qdrant_tuning.index_schema(tuning, kind)
         assert schema.enable_hnsw is False and schema.on_disk is True, kind
