@@ -74,8 +74,11 @@ def render_stats(result: IndexStats) -> str:
     lines += [f"{c.domain.value}: {c.chunks} chunks in {c.sources} sources" for c in result.domains]
     loaded = "loaded" if result.models_loaded else "loading"
     lines.append(f"embedding model {result.embedding_model} ({loaded})")
-    rerank = "available" if result.reranker_available else (result.reranker_note or "off")
-    lines.append(f"reranker {result.reranker_model or '-'}: {rerank}")
+    if result.reranker_available or not result.reranker_note:
+        rerank = "available" if result.reranker_available else "off"
+        lines.append(f"reranker {result.reranker_model or '-'}: {rerank}")
+    else:  # the note names the model already
+        lines.append(f"reranker: {result.reranker_note}")
     lines += [render_freshness(root) for root in result.freshness]
     return "\n".join(lines)
 

@@ -22,6 +22,8 @@ from server.errors import StoreError
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
+from server.tools.browse import render_stats
+from server.tools.models import IndexStats
 from server.tools.schemas import schema_keys
 
 pytestmark = pytest.mark.anyio
@@ -373,3 +375,23 @@ async def test_missing_reranker_is_reported_and_search_still_works(
         assert stats is not None and stats["reranker_available"] is False
     warnings = [r for r in caplog.records if "could not be loaded" in r.getMessage()]
     assert len(warnings) == 1  # logged once, not per search
+
+
+def test_index_stats_text_names_the_reranker_once() -> None:
+    note = (
+        "reranker 'cross-encoder/x' could not be loaded (OSError: not in the local Hugging Face "
+        "cache and downloads are off (HF_HUB_OFFLINE)); serving hybrid results without reranking."
+    )
+    base = dict(
+        tenant="acme",
+        domains=[],
+        embedding_model="m",
+        embedding_dimension=384,
+        models_loaded=True,
+        reranker_model="cross-encoder/x",
+    )
+    failed = render_stats(IndexStats(**base, reranker_available=False, reranker_note=note))
+    [line] = [ln for ln in failed.splitlines() if ln.startswith("reranker")]
+    assert line == f"reranker: {note}" and line.count("cross-encoder/x") == 1
+    ok = render_stats(IndexStats(**base, reranker_available=True))
+    assert "reranker cross-encoder/x: available" in ok.splitlines()
