@@ -30,8 +30,17 @@ def hub_disabled() -> bool:
 
 
 def loadable_without_download(model_id: str) -> bool:
-    """Whether ``model_id`` is a local directory or in the local Hugging Face cache."""
-    return local_model_dir(model_id).is_dir()
+    """Whether ``model_id`` is a local directory or has a snapshot in the local Hugging Face
+    cache (its documented layout, ``models--{org}--{name}/snapshots``). Read at server start-up:
+    only the cache root is imported, not the hub client (~0.3 s) that
+    :func:`local_model_dir` resolves snapshots with."""
+    path = Path(model_id).expanduser()
+    if path.is_dir() or "/" not in model_id or model_id.startswith((".", "/", "~")):
+        return path.is_dir()
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    snapshots = Path(HF_HUB_CACHE) / f"models--{model_id.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
 
 
 def _no_hub() -> str:

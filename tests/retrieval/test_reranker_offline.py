@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROBE = """
 import json, sys
 from server.retrieval.reranker import CrossEncoderReranker
@@ -44,3 +46,17 @@ def test_an_uncached_reranker_offline_fails_without_importing_torch(tmp_path: Pa
     assert "could not be loaded" in result["reason"]
     assert "downloads are off (HF_HUB_OFFLINE)" in result["reason"]  # the test sets it
     assert result["imported"] == []
+
+
+def test_a_cached_hub_id_counts_as_loadable_without_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    from server.retrieval.reranker import loadable_without_download
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert not loadable_without_download("example-org/cross")
+    (tmp_path / "models--example-org--cross" / "snapshots" / "abc123").mkdir(parents=True)
+    assert loadable_without_download("example-org/cross")
+    assert loadable_without_download(str(tmp_path)) and not loadable_without_download("./nope")
