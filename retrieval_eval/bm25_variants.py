@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from retrieval_eval import product
-from retrieval_eval.product import Pipeline, SparseEncoder, keyword_text
+from retrieval_eval.product import Pipeline, SparseEncoder, SparseVector, keyword_text
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def encode_variant(pipeline: Pipeline, domain: str, k1: float, b: float) -> int:
     if stored_variant(pipeline, domain) == (k1, b):
         return 0
     encoder = SparseEncoder(settings.bm25.model_copy(update={"k1": k1, "b": b}))
-    points: list[tuple[str, str]] = []
+    points: list[tuple[str, str, str]] = []
     total_len = 0.0
     offset: str | int | None = None
     while True:
@@ -52,16 +52,17 @@ def encode_variant(pipeline: Pipeline, domain: str, k1: float, b: float) -> int:
         for point in page:
             payload = point.payload
             text = keyword_text(str(payload.get("title", "")), str(payload.get("text", "")))
-            points.append((point.id, text))
+            points.append((point.id, text, str(payload.get("tenant", ""))))
             total_len += float(payload.get("bm25_len", 0))
         if offset is None:
             break
     avg_len = total_len / len(points) if points else 1.0
     for start in range(0, len(points), 512):
-        batch = points[start : start + 512]
-        pipeline.store.update_sparse(
-            collection, [(pid, encoder.encode_document(text, avg_len)) for pid, text in batch]
-        )
+        by_tenant: dict[str, list[tuple[str, SparseVector]]] = {}
+        for pid, text, tenant in points[start : start + 512]:
+            by_tenant.setdefault(tenant, []).append((pid, encoder.encode_document(text, avg_len)))
+        for tenant, vectors in by_tenant.items():
+            pipeline.store.update_sparse(collection, tenant, vectors)
     pipeline.store.finish_writes(collection)
     default = (settings.bm25.k1, settings.bm25.b)
     marker = None if (k1, b) == default else {"k1": k1, "b": b}

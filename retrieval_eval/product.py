@@ -53,7 +53,7 @@ from server.retrieval.length_stats import TENANTS_KEY
 from server.retrieval.query_routing import QueryFeatures, query_features
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.results import SearchResponse
-from server.retrieval.sparse import SparseEncoder, normalize_text
+from server.retrieval.sparse import SparseEncoder, SparseVector, normalize_text
 from server.retrieval.store import HybridQuery, ScoredPoint, StoredPoint, point_id
 from server.retrieval.types import Chunk, IndexReport, SearchMode, SearchRequest
 from server.settings import Domain, DomainSettings, Settings
@@ -70,6 +70,7 @@ __all__ = [
     "QueryFeatures",
     "ScoredPoint",
     "SparseEncoder",
+    "SparseVector",
     "StoredPoint",
     "TokenFile",
     "assemble_pipeline",

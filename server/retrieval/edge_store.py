@@ -24,7 +24,7 @@ from typing import IO, Any
 import qdrant_edge as qe
 
 from server.errors import DiskFullError, StoreError, StoreLockedError
-from server.retrieval import edge_convert, edge_tuning
+from server.retrieval import edge_convert, edge_tuning, term_space
 from server.retrieval.disk_space import MIB, DiskGuard, batch_bytes
 from server.retrieval.edge_convert import edge_filter, edge_sparse
 from server.retrieval.engine_errors import engine_errors, translate
@@ -44,6 +44,7 @@ from server.retrieval.store import (
 )
 from server.retrieval.store_identity import StoreIdentity, process_alive, process_start_time
 from server.retrieval.store_tuning import StoreTuning
+from server.retrieval.term_space import TERM_SPACE_FILE
 from server.retrieval.types import FilterValue
 
 LOCK_FILE = "store.lock"
@@ -208,6 +209,7 @@ class EdgeStore:
         self.lock = StoreLock(self.root)
         self.lock.acquire()
         self._shards: dict[str, qe.EdgeShard] = {}
+        self._spaces: dict[str, term_space.TermSpace] = {}
         self._guard = threading.RLock()
 
     def _shard_dir(self, name: str) -> Path:
@@ -266,6 +268,9 @@ class EdgeStore:
                 self.disk.require(action=f"create collection {name!r}")
                 config = edge_tuning.collection_config(self.tuning, dense_dim, part_vectors)
                 self._shards[name] = qe.EdgeShard.create(str(self._shard_dir(name)), config)
+                self._record_term_space(
+                    name, term_space.new_collections(self.tuning.tenant_term_spaces)
+                )
             shard = self._shard(name)
             existing = set(shard.info().payload_schema)
             for field_name, kind in payload_indexes.items():
@@ -283,18 +288,22 @@ class EdgeStore:
         if not points:
             return
         self.disk.require(batch_bytes(points), f"write {len(points)} chunks")
-        edge_points = [qe.Point(p.id, _edge_vectors(p), p.payload) for p in points]
         with self._guard:
+            stored = term_space.stored_points(points, self.bm25_term_space(name))
+            edge_points = [qe.Point(p.id, _edge_vectors(p), p.payload) for p in stored]
             self._shard(name).update(qe.UpdateOperation.upsert_points(edge_points))
             if meta_deltas:
                 self.adjust_meta(name, meta_deltas)
 
     @engine_errors
-    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
+    def update_sparse(
+        self, name: str, tenant: str, vectors: Sequence[tuple[str, SparseVector]]
+    ) -> None:
         if not vectors:
             return
         self.disk.require(12 * sum(len(v.indices) for _, v in vectors), "update sparse vectors")
-        updates = [qe.PointVectors(pid, {SPARSE_VECTOR: edge_sparse(v)}) for pid, v in vectors]
+        stored = term_space.stored_vectors(vectors, tenant, self.bm25_term_space(name))
+        updates = [qe.PointVectors(pid, {SPARSE_VECTOR: edge_sparse(v)}) for pid, v in stored]
         self._shard(name).update(qe.UpdateOperation.update_vectors(updates))
 
     @engine_errors
@@ -302,6 +311,7 @@ class EdgeStore:
         """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one
         batch on the shard."""
         shard = self._shard(name)
+        request = term_space.stored_query(request, self.bm25_term_space(name))
         plan = QueryPlan.build(request)
         results = shard.query_batch(edge_convert.round_one(plan.round_one, self.tuning))
         second = plan.round_two([edge_convert.found(points) for points in results])
@@ -386,6 +396,22 @@ class EdgeStore:
             raise translate(exc, self.root, name, "write the metadata of") from None
         os.replace(tmp, path)
 
+    def bm25_term_space(self, name: str) -> term_space.TermSpace:
+        """The collection's BM25 term space (term_space.py), read from its record once."""
+        space = self._spaces.get(name)
+        if space is None:
+            path = self._shard_dir(name) / TERM_SPACE_FILE
+            recorded = path.read_text().strip() if path.exists() else None
+            space = self._spaces[name] = term_space.term_space(recorded)
+        return space
+
+    def _record_term_space(self, name: str, space: term_space.TermSpace) -> None:
+        path = self._shard_dir(name) / TERM_SPACE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(space + "\n")
+        os.replace(tmp, path)
+        self._spaces[name] = space
+
     def adjust_meta(
         self,
         name: str,
@@ -412,6 +438,7 @@ class EdgeStore:
         """
         with self._guard:
             shard = self._shards.pop(name, None)
+            self._spaces.pop(name, None)  # the record moves with the collection
             if shard is not None:
                 with contextlib.suppress(Exception):
                     shard.close()

@@ -298,7 +298,7 @@ class Indexer:
                 record = chunk_record.StoredRecord.from_point(point)
                 text = keyword_text(record.title, record.text)
                 vectors.append((point.id, encoder.encode_document(text, avg_len)))
-            self.store.update_sparse(collection, vectors)
+            self.store.update_sparse(collection, tenant, vectors)
             updated += len(vectors)
             if offset is None:
                 break

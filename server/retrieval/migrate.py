@@ -128,7 +128,17 @@ def prepare_collection(source: EdgeStore, target: QdrantStore, name: str) -> Non
                 f"(dense {existing.dense_dim}, parts {existing.part_vectors}; the store has "
                 f"dense {layout.dense_dim}, parts {layout.part_vectors}); delete it there first"
             )
+        space = target.bm25_term_space(name)
+        if space != source.bm25_term_space(name) and target.count(name, None):
+            raise MigrationError(
+                f"collection {name!r} already exists in the target with BM25 terms in another "
+                f"layout ({space}; the store has {source.bm25_term_space(name)}); delete it there "
+                "first"
+            )
     target.ensure_collection(name, layout.dense_dim, layout.payload_indexes, layout.part_vectors)
+    # the copy's BM25 vectors are laid out as the source's (term_space.py), so they compare
+    # equal point by point
+    target.record_term_space(name, source.bm25_term_space(name))
 
 
 def copy_collection(

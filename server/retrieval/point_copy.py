@@ -17,6 +17,7 @@ import qdrant_edge as qe
 from qdrant_client import models
 
 from server.errors import StoreError
+from server.retrieval import term_space
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.qdrant_store import QdrantStore
 from server.retrieval.sparse import SparseVector
@@ -86,12 +87,18 @@ def _stored(point_id: Any, vector: Any, payload: Any) -> StoredPoint:
 def edge_page(
     store: EdgeStore, name: str, offset: str | None, limit: int
 ) -> tuple[list[StoredPoint], str | None]:
-    """Up to ``limit`` points from ``offset`` (inclusive) in id order, and the next offset."""
+    """Up to ``limit`` points from ``offset`` (inclusive) in id order, as written (the BM25
+    vectors out of the collection's term space), and the next offset."""
     records, next_offset = store.shard(name).scroll(
         qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
     )
     points = [_stored(r.id, r.vector, r.payload) for r in records]
-    return points, None if next_offset is None else str(next_offset)
+    # the BM25 vectors as written, out of the tenants' term spaces (XOR undoes itself): the
+    # target's upsert moves them into its own, which prepare_collection made the same
+    space = store.bm25_term_space(name)
+    return list(term_space.stored_points(points, space)), None if next_offset is None else str(
+        next_offset
+    )
 
 
 def edge_ids(

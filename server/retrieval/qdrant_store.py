@@ -15,7 +15,7 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from server.errors import StoreError
-from server.retrieval import qdrant_cluster, qdrant_convert, qdrant_tuning
+from server.retrieval import qdrant_cluster, qdrant_convert, qdrant_tuning, term_space
 from server.retrieval.qdrant_convert import client_filter, client_sparse
 from server.retrieval.query_plan import QueryPlan
 from server.retrieval.sparse import SparseVector
@@ -32,6 +32,7 @@ from server.retrieval.store import (
     filter_conditions,
 )
 from server.retrieval.store_tuning import StoreTuning
+from server.retrieval.term_space import TERM_SPACE_KEY
 from server.retrieval.types import FilterValue
 from server.settings import QdrantClusterSettings
 
@@ -77,6 +78,7 @@ class QdrantStore:
         self.tuning = tuning or StoreTuning()
         self._meta_lock = threading.RLock()
         self._layouts: dict[str, QdrantClusterSettings] = {}
+        self._spaces: dict[str, term_space.TermSpace] = {}
 
     @classmethod
     def connect(
@@ -126,6 +128,7 @@ class QdrantStore:
                 **qdrant_cluster.creation_params(self.cluster),
             )
             qdrant_cluster.create_shard_keys(self.client, name, self.cluster)
+            self.record_term_space(name, term_space.new_collections(self.tuning.tenant_term_spaces))
         elif self._layout(name).tenant_shards != self.cluster.tenant_shards:
             logger.warning(
                 "collection %r keeps the tenant shard keys it was created with (%s); "
@@ -148,7 +151,7 @@ class QdrantStore:
         if not points:
             return
         with self._meta_lock:
-            self._upsert(name, points)
+            self._upsert(name, term_space.stored_points(points, self.bm25_term_space(name)))
             if meta_deltas:
                 self.adjust_meta(name, meta_deltas)
 
@@ -167,10 +170,13 @@ class QdrantStore:
                 shard_key_selector=key,
             )
 
-    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
+    def update_sparse(
+        self, name: str, tenant: str, vectors: Sequence[tuple[str, SparseVector]]
+    ) -> None:
         if not vectors:
             return
-        for key, group in self._by_stored_shard_key(name, vectors).items():
+        stored = term_space.stored_vectors(vectors, tenant, self.bm25_term_space(name))
+        for key, group in self._by_stored_shard_key(name, stored).items():
             self.client.update_vectors(
                 name,
                 points=[
@@ -219,6 +225,7 @@ class QdrantStore:
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one
         ``query_batch_points`` call."""
+        request = term_space.stored_query(request, self.bm25_term_space(name))
         plan = QueryPlan.build(request)
         route = self._routed(name, request.tenant)
         results = self.client.query_batch_points(
@@ -290,6 +297,20 @@ class QdrantStore:
 
     def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
         self.client.update_collection(name, metadata={_META_KEY: dict(meta)})
+
+    def bm25_term_space(self, name: str) -> term_space.TermSpace:
+        """The collection's BM25 term space (term_space.py), read from its record once."""
+        space = self._spaces.get(name)
+        if space is None:
+            metadata = self.client.get_collection(name).config.metadata or {}
+            space = self._spaces[name] = term_space.term_space(metadata.get(TERM_SPACE_KEY))
+        return space
+
+    def record_term_space(self, name: str, space: term_space.TermSpace) -> None:
+        """Record the collection's BM25 term space: at creation, and by migrate before it
+        copies points laid out in the source's (Qdrant merges metadata keys)."""
+        self.client.update_collection(name, metadata={TERM_SPACE_KEY: space})
+        self._spaces[name] = space
 
     def adjust_meta(
         self,

@@ -491,9 +491,11 @@ class SharedStore:
         """See :meth:`VectorStore.upsert`."""
         self._forward("upsert", name, points, meta_deltas=meta_deltas)
 
-    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
+    def update_sparse(
+        self, name: str, tenant: str, vectors: Sequence[tuple[str, SparseVector]]
+    ) -> None:
         """See :meth:`VectorStore.update_sparse`."""
-        self._forward("update_sparse", name, vectors)
+        self._forward("update_sparse", name, tenant, vectors)
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """See :meth:`VectorStore.query`."""

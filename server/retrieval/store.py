@@ -195,8 +195,11 @@ class VectorStore(Protocol):
         embedded store, every process) takes, so concurrent writers never lose an update.
         """
 
-    def update_sparse(self, name: str, vectors: Sequence[tuple[str, SparseVector]]) -> None:
-        """Replace the sparse vector of existing points."""
+    def update_sparse(
+        self, name: str, tenant: str, vectors: Sequence[tuple[str, SparseVector]]
+    ) -> None:
+        """Replace the sparse vector of existing points, all of ``tenant`` (a collection with
+        tenant term spaces stores them in the tenant's, term_space.py)."""
 
     def query(self, name: str, request: HybridQuery) -> QueryResponse:
         """Run one tenant-scoped query: the dense and sparse lists, and Qdrant's fusion of them.

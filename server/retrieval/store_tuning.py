@@ -36,7 +36,10 @@ class StoreTuning(BaseModel):
     points get their own graph of degree ``hnsw_m`` (``payload_m``) from the tenant index, and
     the other payload indexes serve filters only (``enable_hnsw`` false). Every search here is
     tenant-filtered, so a dense search walks only its tenant's graph; a tenant too small for a
-    graph (below Qdrant's full-scan threshold) is searched exactly. ``max_segment_mb``: the
+    graph (below Qdrant's full-scan threshold) is searched exactly. ``tenant_term_spaces``: each
+    tenant's BM25 terms stored at indices of its own (term_space.py), so a tenant's BM25 search
+    and IDF walk its own posting lists; off, all tenants share them (a client querying the
+    collection with plain Qdrant BM25 indices needs that). ``max_segment_mb``: the
     optimizer merges segments up to this size of their largest vector storage (~260k chunks with
     part vectors), so a million chunks search four segments, and a builder that optimizes every
     :meth:`segment_points` points never rebuilds a graph it has built.
@@ -52,6 +55,7 @@ class StoreTuning(BaseModel):
     payload_indexes_on_disk: bool = True
     sparse_index_on_disk: bool = True
     tenant_graphs: bool = True
+    tenant_term_spaces: bool = True
     max_segment_mb: int = Field(default=512, ge=1)
 
     @property

@@ -29,6 +29,7 @@ from server.retrieval.edge_store import EdgeStore
 from server.retrieval.migrate import Checkpoint, MigrateOptions, MigrationError
 from server.retrieval.point_copy import (
     edge_page,
+    edge_points,
     point_difference,
     target_points,
     target_tenant_counts,
@@ -116,7 +117,10 @@ def test_migrate_copies_points_vectors_payloads_and_statistics(
         assert target.count(name, None) == 23
         assert target.read_meta(name) == META
         assert target.has_part_vectors(name) is parts
-        originals = _all_points(source, name)
+        # as stored: both collections lay BM25 terms out in the same term spaces
+        originals = list(
+            edge_points(source, name, [p.id for p in _all_points(source, name)]).values()
+        )
         copies = target_points(target, name, [p.id for p in originals])
         for original in originals:
             copy = copies[original.id]
@@ -277,7 +281,9 @@ def _edit_dense(source: EdgeStore, target: QdrantStore) -> None:
 
 
 def _edit_sparse(source: EdgeStore, target: QdrantStore) -> None:
-    target.update_sparse("docs", [(_first_id(source), SparseVector([1, 2], [1.0, 1.0]))])
+    [first], _ = edge_page(source, "docs", None, 1)
+    tenant = str(first.payload["tenant"])
+    target.update_sparse("docs", tenant, [(first.id, SparseVector([1, 2], [1.0, 1.0]))])
 
 
 def _edit_parts(source: EdgeStore, target: QdrantStore) -> None:

@@ -120,8 +120,8 @@ def test_a_store_configured_for_a_cluster_reads_and_writes_in_local_mode(
         "small": 6,
         "tiny": 6,
     }
-    moved = [(point_id(t, "docs", "s", 0), SparseVector([7], [2.0])) for t in ("big", "small")]
-    sharded.update_sparse("docs", moved)
+    for t in ("big", "small"):
+        sharded.update_sparse("docs", t, [(point_id(t, "docs", "s", 0), SparseVector([7], [2.0]))])
     response = sharded.query(
         "docs", HybridQuery("small", limit=3, candidates=10, sparse=SparseVector([7], [1.0]))
     )

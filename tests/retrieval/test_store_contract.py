@@ -181,7 +181,7 @@ def test_scroll_pages_through_everything(filled: VectorStore) -> None:
 
 def test_update_sparse_changes_matches(filled: VectorStore) -> None:
     target = point_id("a", "docs", "s1", 1)
-    filled.update_sparse(COLLECTION, [(target, SparseVector([777], [1.0]))])
+    filled.update_sparse(COLLECTION, "a", [(target, SparseVector([777], [1.0]))])
     request = HybridQuery(tenant="a", limit=5, candidates=20, sparse=SparseVector([777], [1.0]))
     assert [p.id for p in filled.query(COLLECTION, request).final] == [target]
 
