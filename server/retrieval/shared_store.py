@@ -59,6 +59,7 @@ from server.retrieval.store import (
 )
 from server.retrieval.store_identity import StoreIdentity
 from server.retrieval.store_tuning import StoreTuning
+from server.retrieval.store_users import StoreUsers
 from server.retrieval.types import FilterValue
 
 __all__ = ["FORWARDED_METHODS", "PROTOCOL_METHODS", "SharedStore", "socket_paths_for"]
@@ -185,6 +186,7 @@ class StoreOwner:
         self._clients: set[socket.socket] = set()
         self._busy: dict[socket.socket, tuple[float, threading.Lock]] = {}
         self._clients_guard = threading.Lock()
+        self._users = StoreUsers(store.root)
 
     def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run one VectorStore method on the store, serialised with every other caller."""
@@ -254,17 +256,20 @@ class StoreOwner:
             ).start()
 
     def _serve_client(self, conn: socket.socket) -> None:
+        pid, used = None, False
         try:
             pid, uid = peer_credentials(conn)
             if uid != os.getuid():
                 logger.warning("refused a store connection from uid %s (pid %s)", uid, pid)
                 return
-            logger.info("pid %s uses the store at %s through this process", pid, self.store.root)
             hello = ("hello", PROTOCOL_VERSION, os.getpid(), str(self.identity))
             _send_frame(conn, _dumps(hello))
             send_lock = threading.Lock()
             while not self._stop.is_set():
                 method, args, kwargs = _recv_frame(conn)
+                if not used:  # a user from its first request (probes send none)
+                    used = True
+                    self._users.arrived(pid)
                 payload = self._answer(conn, send_lock, method, args, kwargs)
                 with send_lock:  # never interleave with a heartbeat
                     _send_frame(conn, payload)
@@ -273,6 +278,8 @@ class StoreOwner:
         except Exception:
             logger.exception("store client connection failed")
         finally:
+            if used:
+                self._users.left(pid)
             with self._clients_guard:
                 self._clients.discard(conn)
             conn.close()
