@@ -21,6 +21,7 @@ from server.errors import InvalidRequestError, RetrievalError
 from server.hit_preview import hit_text, preview_budget
 from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
+from server.shutdown import Terminated, terminate_like_interrupt
 
 if TYPE_CHECKING:
     from server.retrieval.results import SearchResponse
@@ -292,12 +293,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "huggingface_hub", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    terminate_like_interrupt()  # SIGTERM unwinds like Ctrl-C: the store is closed on the way
     try:
         code: int = args.func(args)
         return code
     except RetrievalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        print(f"terminated ({exc})", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

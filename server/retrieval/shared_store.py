@@ -46,6 +46,7 @@ from server.retrieval.edge_store import (
     LockInfo,
     read_lock_info,
 )
+from server.retrieval.exit_release import release_socket_at_exit
 from server.retrieval.owner_socket import listen_first_free, socket_paths_for, still_bound
 from server.retrieval.rwlock import ReadWriteLock
 from server.retrieval.sparse import SparseVector
@@ -218,6 +219,7 @@ class StoreOwner:
         listener.settimeout(self.accept_poll_s)
         previous, self._listener = self._listener, listener
         self.socket_path, self._socket_inode = path, inode
+        release_socket_at_exit(self)  # even when an exit skips close()
         if previous is not None:
             previous.close()
         self.store.lock.note("socket", str(path))
@@ -325,6 +327,14 @@ class StoreOwner:
                     if conn in self._busy:
                         _send_frame(conn, beat)
 
+    def release_at_exit(self) -> None:
+        """Remove the socket file if it is still the one this process bound (never another
+        process's: identity is the inode, not the path)."""
+        path = self.socket_path
+        if path is not None and still_bound(path, self._socket_inode):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
     def close(self) -> None:
         """Stop listening, drop clients, remove the socket, then close the store."""
         with self._socket_guard:
@@ -333,9 +343,7 @@ class StoreOwner:
             self._thread.join()
         if self._listener is not None:
             self._listener.close()
-        if self.socket_path is not None and still_bound(self.socket_path, self._socket_inode):
-            with contextlib.suppress(FileNotFoundError):
-                self.socket_path.unlink()  # ours: the inode this process bound
+        self.release_at_exit()
         with self._clients_guard:
             for conn in self._clients:
                 with contextlib.suppress(OSError):
