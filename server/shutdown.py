@@ -45,8 +45,10 @@ def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
 
 
 def terminate_like_interrupt() -> None:
-    """From now on SIGTERM raises :class:`Terminated` in the main thread (call it there)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    """From now on SIGTERM raises :class:`Terminated` in the main thread (nothing when called
+    from another thread: only the main thread may set handlers, and it gets the signal)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 class ExitOnSignal:
@@ -67,6 +69,8 @@ class ExitOnSignal:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> ExitOnSignal:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread gets signals and may set handlers
         for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._on_signal)
         return self

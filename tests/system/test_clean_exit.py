@@ -23,6 +23,7 @@ import pytest
 
 from server.retrieval.edge_store import read_lock_info
 from server.retrieval.owner_socket import socket_paths_for
+from tests.mcp_support import free_port
 from tests.retrieval.test_store_faults import _filled_store
 from tests.serve_process import REPO_ROOT, ServeProcess, cli_env
 
@@ -137,3 +138,30 @@ def test_a_killed_owners_record_is_called_harmless(tmp_path: Path) -> None:
     assert lock["status"] == "ok", lock
     assert f"left by pid {owner.proc.pid}" in lock["detail"] and "harmless" in lock["detail"]
     assert "takes it over" in lock["detail"]
+
+
+@pytest.mark.slow
+def test_a_terminated_http_server_removes_its_lock_record_and_socket(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    _filled_store(root)
+    serve = [sys.executable, "-m", "server.cli", "serve", "--transport", "streamable-http"]
+    proc = subprocess.Popen(
+        [*serve, "--port", str(free_port()), "--store", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=cli_env(RETRIEVAL_MCP__TOKENS_FILE=str(tmp_path / "tokens.json")),
+        cwd=REPO_ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while read_lock_info(root).socket is None or read_lock_info(root).pid != proc.pid:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # uvicorn shuts down, then re-raises it
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == STOPS["SIGTERM"], err.decode()[-2000:]
+    _assert_released(root, tmp_path)
