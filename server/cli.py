@@ -14,38 +14,43 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.cli_types import positive_int
 from server.errors import InvalidRequestError, RetrievalError
+from server.hit_preview import hit_text, preview_budget
 from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
+from server.shutdown import Terminated, terminate_like_interrupt
+
+if TYPE_CHECKING:
+    from server.retrieval.results import SearchResponse
 
 logger = logging.getLogger("retrieval_mcp")
 
 DOMAINS = [d.value for d in Domain]
 
 
-def _print_result_text(result_json: dict[str, object]) -> None:
-    hits = result_json["hits"]
-    assert isinstance(hits, list)
+def _print_result_text(result: SearchResponse) -> None:
+    """The text view: a header, notes, and per hit its citation line and its preview (the
+    text the Searcher trimmed around the query's matches for the preview budget)."""
     print(
-        f"{len(hits)} hits for {result_json['query']!r} in {result_json['domain']} "
-        f"(fusion {result_json['fusion']}, rerank_applied={result_json['rerank_applied']})"
+        f"{len(result.hits)} hits for {result.query!r} in {result.domain.value} "
+        f"(fusion {result.fusion}, rerank_applied={result.rerank_applied})"
     )
-    if result_json.get("rerank_note"):
-        print(f"  note: {result_json['rerank_note']}")
-    for note in result_json.get("notes") or []:  # type: ignore[attr-defined]
+    if result.rerank_note:
+        print(f"  note: {result.rerank_note}")
+    for note in result.notes:
         print(f"  note: {note}")
-    for rank, hit in enumerate(hits, start=1):
-        text = " ".join(str(hit["text"]).split())
-        title = f" [{hit['title']}]" if hit.get("title") else ""
-        print(f"{rank:>2}. {hit['score']:.4f}  {hit['source']}#{hit['chunk_index']}{title}")
-        copies = hit.get("also_in") or []
-        if copies:
-            places = ", ".join(str(c["citation"]) for c in copies)
+    code = result.domain is Domain.CODE
+    for rank, hit in enumerate(result.hits, start=1):
+        title = f" [{hit.title}]" if hit.title else ""
+        trimmed = "  (trimmed)" if hit.truncated else ""
+        print(f"{rank:>2}. {hit.score:.4f}  {hit.source}#{hit.chunk_index}{title}{trimmed}")
+        if hit.also_in:
+            places = ", ".join(copy.citation for copy in hit.also_in)
             print(f"    same text also in: {places}")
-        print(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
+        print(hit_text(hit.text, code=code))
 
 
 def _no_evaluation(exc: ImportError) -> RetrievalError:
@@ -87,8 +92,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise InvalidRequestError(f"no store at {store}: ingest creates it (or check --store)")
     retrieval = build_retrieval(settings)
     try:
+        # the text view shows each hit's preview (trimmed around its matches, as the MCP text
+        # content is); --json keeps the whole texts
+        budget = None if args.json else preview_budget(args.top_k)
         request = SearchRequest(
-            args.query, domain=args.domain, tenant=args.tenant, top_k=args.top_k, mode=args.mode
+            args.query,
+            domain=args.domain,
+            tenant=args.tenant,
+            top_k=args.top_k,
+            mode=args.mode,
+            max_chars=budget,
         )
         result = retrieval.searcher.search(request)
     finally:
@@ -96,7 +109,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
-        _print_result_text(result.model_dump())
+        _print_result_text(result)
     return 0
 
 
@@ -280,12 +293,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "huggingface_hub", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    terminate_like_interrupt()  # SIGTERM unwinds like Ctrl-C: the store is closed on the way
     try:
         code: int = args.func(args)
         return code
     except RetrievalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        print(f"terminated ({exc})", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

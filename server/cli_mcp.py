@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from server.errors import InvalidRequestError
 from server.ingest.watch_roots import WatchRoot
 from server.settings import Settings
+from server.shutdown import ExitOnSignal
 
 if TYPE_CHECKING:
     from server.app import Transport
@@ -253,8 +254,17 @@ def serve_stdio(
     if watching is not None:
         watching.start()
     logger.info("serving tenant %s over stdio", tenant)
+
+    def release() -> None:  # what this process owns, as the finally blocks release it
+        jobs.shutdown()
+        if watching is not None:
+            watching.stop()
+        runtime.close()
+
     try:
-        anyio.run(server.run_stdio_async)
+        # a stop signal cannot unwind anyio.run (the SDK's stdin read blocks it): release, leave
+        with ExitOnSignal(release):
+            anyio.run(server.run_stdio_async)
     finally:
         # the client is gone: running jobs stop after their current files, never mid-batch
         jobs.shutdown()

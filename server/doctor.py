@@ -126,7 +126,8 @@ def check_lock(root: Path) -> Iterator[Finding]:
         yield Finding(
             "store lock",
             "ok",
-            f"stale lock of pid {info.pid}, which no longer runs (the next opener takes it over)",
+            f"left by pid {info.pid}, which ended without closing the store (killed); harmless: "
+            "the next process to open the store takes it over",
         )
         return
     live = [p for p in socket_paths_for(root) if p.exists() and socket_is_live(p)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from server.ingest.chunking import chunk_file
 from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
 from server.ingest.walker import Discovery, SourceFile, discover, under_roots
+from server.progress_bar import ProgressBar
 from server.retrieval import freshness
 from server.retrieval.analysis import resolve_domain
 from server.retrieval.chunk_record import (
@@ -131,7 +131,7 @@ class _Written:
 
 
 class _Progress:
-    """tqdm on stderr: files done, chunks written, chunks/s."""
+    """A bar on stderr (files done, chunks written, chunks/s; log lines printed above it)."""
 
     def __init__(
         self,
@@ -145,11 +145,9 @@ class _Progress:
         self.files = 0
         self.chunks = 0
         self.observer = observer
-        self.bar: Any = None
+        self.bar: ProgressBar | None = None
         if enabled and total:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
+            self.bar = ProgressBar(total, unit="file")
 
     def file_done(self, n: int = 1) -> None:
         self.files += n
@@ -161,7 +159,7 @@ class _Progress:
         self.chunks += n
         if self.bar is not None:
             rate = self.chunks / max(time.perf_counter() - self.started, 1e-9)
-            self.bar.set_postfix(chunks=self.chunks, chunks_s=f"{rate:.1f}", refresh=False)
+            self.bar.set_postfix(chunks=self.chunks, chunks_s=f"{rate:.1f}")
         self.notify()
 
     def notify(self) -> None:

@@ -28,6 +28,7 @@ from server.retrieval import edge_convert, edge_tuning, term_space
 from server.retrieval.disk_space import MIB, DiskGuard, batch_bytes
 from server.retrieval.edge_convert import edge_filter, edge_sparse
 from server.retrieval.engine_errors import engine_errors, translate
+from server.retrieval.exit_release import release_lock_at_exit
 from server.retrieval.query_plan import QueryPlan
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
@@ -152,6 +153,11 @@ class StoreLock:
         if started is not None:
             self.note("started", str(started))
         self.note("store", str(StoreIdentity.of(self.path.parent)))
+        release_lock_at_exit(self)  # even when an exit skips close()
+
+    def release_at_exit(self) -> None:
+        """:meth:`release` (exit_release.py)."""
+        self.release()
 
     def note(self, key: str, value: str) -> None:
         """Add a ``key value`` line to the held lock file (read by other processes)."""

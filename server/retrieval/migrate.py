@@ -12,12 +12,11 @@ the checkpoint marked complete. Then every collection is verified (migrate_verif
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from server.errors import RetrievalError
+from server.progress_bar import ProgressBar
 from server.retrieval import point_copy
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.qdrant_store import QdrantStore
@@ -202,19 +201,10 @@ def copy_all(
     return reports
 
 
-def _moved_to(bar: Any) -> Callable[[int], None]:
+def _moved_to(bar: ProgressBar) -> Callable[[int], None]:
     """A callback setting the bar to the number of points copied so far."""
     return lambda copied: bar.update(copied - bar.n)
 
 
-def _progress_bar(name: str, total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=f"migrate {name}",
-        unit="pt",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        disable=not enabled,
-    )
+def _progress_bar(name: str, total: int, enabled: bool) -> ProgressBar:
+    return ProgressBar(total, unit="pt", desc=f"migrate {name}", enabled=enabled)

@@ -89,10 +89,22 @@ class QueryBatcher:
                 self._searches -= 1
 
     def embed_query(self, text: str) -> list[float]:
-        """The query's vector: from the cache, else from a (possibly shared) model call."""
-        cached = self.embedder.cached_query(text)
+        """The query's vector: from the cache, else from a (possibly shared) model call.
+
+        The cache is looked up once (one hit or one miss in its counters)."""
+        cached = self.cached_query(text)
         if cached is not None:
             return cached
+        return self.embed_missed(text)
+
+    def cached_query(self, text: str) -> list[float] | None:
+        """The cached vector of ``text``, or None: the search's one cache lookup (counted)."""
+        return self.embedder.cached_query(text)
+
+    def embed_missed(self, text: str) -> list[float]:
+        """The vector of a query the caller has just missed in the cache (:meth:`cached_query`),
+        from a (possibly shared) model call; it does not look the cache up again, so a search
+        is counted once, as a miss. The vector is then cached by ``embed_queries``."""
         if self.window_s <= 0 or self.max_batch == 1:
             return self._run_alone(text)
         future, batch = self._join(text)

@@ -293,11 +293,12 @@ class Searcher:
         if mode != "bm25":
             t = time.perf_counter()
             text = normalize_text(response.query)
-            encoded.dense = self.query_embedder.embedder.cached_query(text)
+            # one cache lookup per search: embed_missed does not look again (hit/miss counted once)
+            encoded.dense = self.query_embedder.cached_query(text)
             if encoded.dense is None:  # a model call: time for BM25 to run meanwhile
                 if encoded.sparse is not None:
                     encoded.sparse_found = self._bm25_ahead(scope, encoded.sparse, depth)
-                encoded.dense = self.query_embedder.embed_query(text)
+                encoded.dense = self.query_embedder.embed_missed(text)
             timings.embed_ms = _elapsed_ms(t)
         return encoded
 

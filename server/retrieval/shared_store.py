@@ -46,6 +46,7 @@ from server.retrieval.edge_store import (
     LockInfo,
     read_lock_info,
 )
+from server.retrieval.exit_release import release_socket_at_exit
 from server.retrieval.owner_socket import listen_first_free, socket_paths_for, still_bound
 from server.retrieval.rwlock import ReadWriteLock
 from server.retrieval.sparse import SparseVector
@@ -59,6 +60,7 @@ from server.retrieval.store import (
 )
 from server.retrieval.store_identity import StoreIdentity
 from server.retrieval.store_tuning import StoreTuning
+from server.retrieval.store_users import StoreUsers
 from server.retrieval.types import FilterValue
 
 __all__ = ["FORWARDED_METHODS", "PROTOCOL_METHODS", "SharedStore", "socket_paths_for"]
@@ -185,6 +187,7 @@ class StoreOwner:
         self._clients: set[socket.socket] = set()
         self._busy: dict[socket.socket, tuple[float, threading.Lock]] = {}
         self._clients_guard = threading.Lock()
+        self._users = StoreUsers(store.root)
 
     def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run one VectorStore method on the store, serialised with every other caller."""
@@ -216,6 +219,7 @@ class StoreOwner:
         listener.settimeout(self.accept_poll_s)
         previous, self._listener = self._listener, listener
         self.socket_path, self._socket_inode = path, inode
+        release_socket_at_exit(self)  # even when an exit skips close()
         if previous is not None:
             previous.close()
         self.store.lock.note("socket", str(path))
@@ -254,17 +258,20 @@ class StoreOwner:
             ).start()
 
     def _serve_client(self, conn: socket.socket) -> None:
+        pid, used = None, False
         try:
             pid, uid = peer_credentials(conn)
             if uid != os.getuid():
                 logger.warning("refused a store connection from uid %s (pid %s)", uid, pid)
                 return
-            logger.info("pid %s uses the store at %s through this process", pid, self.store.root)
             hello = ("hello", PROTOCOL_VERSION, os.getpid(), str(self.identity))
             _send_frame(conn, _dumps(hello))
             send_lock = threading.Lock()
             while not self._stop.is_set():
                 method, args, kwargs = _recv_frame(conn)
+                if not used:  # a user from its first request (probes send none)
+                    used = True
+                    self._users.arrived(pid)
                 payload = self._answer(conn, send_lock, method, args, kwargs)
                 with send_lock:  # never interleave with a heartbeat
                     _send_frame(conn, payload)
@@ -273,6 +280,8 @@ class StoreOwner:
         except Exception:
             logger.exception("store client connection failed")
         finally:
+            if used:
+                self._users.left(pid)
             with self._clients_guard:
                 self._clients.discard(conn)
             conn.close()
@@ -318,6 +327,14 @@ class StoreOwner:
                     if conn in self._busy:
                         _send_frame(conn, beat)
 
+    def release_at_exit(self) -> None:
+        """Remove the socket file if it is still the one this process bound (never another
+        process's: identity is the inode, not the path)."""
+        path = self.socket_path
+        if path is not None and still_bound(path, self._socket_inode):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
     def close(self) -> None:
         """Stop listening, drop clients, remove the socket, then close the store."""
         with self._socket_guard:
@@ -326,9 +343,7 @@ class StoreOwner:
             self._thread.join()
         if self._listener is not None:
             self._listener.close()
-        if self.socket_path is not None and still_bound(self.socket_path, self._socket_inode):
-            with contextlib.suppress(FileNotFoundError):
-                self.socket_path.unlink()  # ours: the inode this process bound
+        self.release_at_exit()
         with self._clients_guard:
             for conn in self._clients:
                 with contextlib.suppress(OSError):

@@ -1,0 +1,28 @@
+"""A search hit's text as plain-text output shows it: the MCP text content and the CLI.
+
+The text is the one the Searcher returns for the search's output budget (``max_chars``):
+trimmed around the sentences that match the query (server/retrieval/trimming.py), so a long
+chunk's matching sentence is what a reader sees, not its first characters. This module only
+lays it out: prose on one indented line, code line by line.
+"""
+
+from __future__ import annotations
+
+from server.retrieval.limits import MIN_OUTPUT_CHARS
+
+PREVIEW_CHARS = 200
+"""Characters of hit text the CLI's text view budgets per hit (fair shares: a short hit leaves
+the rest to the others; server/retrieval/trimming.py)."""
+
+
+def preview_budget(top_k: int) -> int:
+    """The output budget (``max_chars``) of a CLI text-view search for ``top_k`` hits."""
+    return max(MIN_OUTPUT_CHARS, PREVIEW_CHARS * top_k)
+
+
+def hit_text(text: str, *, code: bool) -> str:
+    """The hit's (already trimmed) text laid out under its citation: prose on one line, code
+    line by line, each indented four spaces; blank lines dropped."""
+    if code:
+        return "\n".join("    " + line for line in text.splitlines() if line.strip())
+    return "    " + " ".join(text.split())
