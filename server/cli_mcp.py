@@ -274,7 +274,6 @@ def serve_http(
     from server.jobs import JobManager
     from server.request_gate import RequestGate
     from server.retrieval.heap import trim_periodically
-    from server.shape_warmup import warm_when_loaded
 
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     jobs = JobManager(runtime)
@@ -290,7 +289,6 @@ def serve_http(
     stack = http_stack(runtime.settings.concurrency)
     freeze_when_loaded(runtime)  # many clients: full GC passes skip the long-lived heap
     trim_periodically()  # many worker threads: freed heap goes back to the OS, not kept
-    warm_when_loaded(runtime)  # long-running: query-shape memory reached at start, then flat
     logger.info("serving %s on %s%s (%s; %s)", transport, base, path, described, stack.describe())
     config = uvicorn.Config(
         app,
