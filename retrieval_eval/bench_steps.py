@@ -218,16 +218,28 @@ def _disk_mb(directory: Path) -> float:
     return total / (1024 * 1024)
 
 
-def _load_reranker(corpus_dir: Path, batch_size: int) -> tuple[CrossEncoderReranker, str]:
-    """The configured cross-encoder if it loads, else the test-size one (labelled as such)."""
+def _load_reranker(corpus_dir: Path, settings: Settings) -> tuple[CrossEncoderReranker, str]:
+    """The configured cross-encoder if it loads, else the test-size one (labelled as such),
+    either on the inference backend the server would run it on (``settings``, as
+    factory.load_reranker builds it): loaded on torch, the serving figures carried torch's
+    memory, which a server on the exported graphs never holds."""
     configured = Settings().reranker_model
+
+    def reranker(model: str) -> CrossEncoderReranker:
+        return CrossEncoderReranker(
+            model,
+            batch_size=settings.rerank_batch_size,
+            device=settings.device,
+            backend=settings.inference_backend,
+            model_cache=settings.model_cache_path,
+            threads=settings.torch_threads,
+        )
+
     if configured.strip().lower() != "none":
-        real = CrossEncoderReranker(configured, batch_size=batch_size)
+        real = reranker(configured)
         if real.load():
             return real, configured
-    test_model = CrossEncoderReranker(
-        str(corpus_dir / TEST_CROSS_ENCODER_DIR), batch_size=batch_size
-    )
+    test_model = reranker(str(corpus_dir / TEST_CROSS_ENCODER_DIR))
     if not test_model.load():
         raise RuntimeError(test_model.unavailable_reason or "test cross-encoder did not load")
     return test_model, (
@@ -250,7 +262,7 @@ def serve_queries(
     store = EdgeStore(Path(store_dir), tuning=settings.store_tuning)
     try:
         embedder = load_embedder(settings)
-        reranker, reranker_label = _load_reranker(Path(corpus_dir), settings.rerank_batch_size)
+        reranker, reranker_label = _load_reranker(Path(corpus_dir), settings)
         pipeline = assemble_pipeline(settings, store, embedder, reranker)
         ready = memory_figures()
         figures = _search_latencies(pipeline, embedder, queries, rerank_queries)

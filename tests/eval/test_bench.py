@@ -23,6 +23,7 @@ from retrieval_eval.bench_process import memory_figures, run_in_fresh_process
 from retrieval_eval.bench_steps import (
     QUERY_TENANT,
     TEST_CROSS_ENCODER_DIR,
+    _load_reranker,
     build_store,
     measure_ingest,
     serve_queries,
@@ -34,7 +35,7 @@ from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.sparse import SparseEncoder
 from server.retrieval.store_tuning import StoreTuning
-from server.settings import Bm25Settings
+from server.settings import Bm25Settings, Settings
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` skips it
 
@@ -225,3 +226,22 @@ def test_segment_points_follow_the_largest_vector_storage() -> None:
     tuning = StoreTuning(max_segment_mb=1)
     assert tuning.segment_points(384) == 1024 * 1024 // (4 * 384)  # float32 chunk vectors
     assert tuning.segment_points(384, 3.0) == 1024 * 1024 // (2 * 384 * 3)  # float16 parts
+
+
+@pytest.mark.parametrize("backend", ["openvino", "torch"])
+def test_bench_reranks_on_the_backend_the_server_would_use(
+    tiny_cross_encoder: Path, tmp_path: Path, backend: str
+) -> None:
+    """The serving figures are the server's: the cross-encoder runs on the configured inference
+    backend (on torch regardless, the 100k serving peak carried torch's ~390 MB)."""
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(tiny_cross_encoder, corpus_dir / TEST_CROSS_ENCODER_DIR)
+    settings = Settings(
+        reranker_model="none", inference_backend=backend, model_cache_path=tmp_path / "cache"
+    )
+    reranker, label = _load_reranker(corpus_dir, settings)
+    assert "TEST-SIZE" in label
+    assert reranker.batch_size == settings.rerank_batch_size
+    assert getattr(reranker._model, "backend", "torch") == backend
+    scores = reranker.score("a query", ["a passage", "another passage", "a third"])
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
