@@ -1,5 +1,4 @@
-"""Command line: ``retrieval-mcp {index,search,eval,bench,ingest,delete,demo,serve,token,
-migrate,doctor}``.
+"""Command line: ``retrieval-mcp COMMAND``, the commands listed above (``--help``).
 
 Results go to stdout; logs and progress bars go to stderr. Errors are one readable line
 (exit code 2), never a traceback. ``index``, ``eval`` and ``bench`` run the evaluation package
@@ -35,7 +34,8 @@ def _print_result_text(result: SearchResponse) -> None:
     """The text view: a header, notes, and per hit its citation line and its preview (the
     text the Searcher trimmed around the query's matches for the preview budget)."""
     print(
-        f"{len(result.hits)} hits for {result.query!r} in {result.domain.value} "
+        f"{len(result.hits)} hit{'' if len(result.hits) == 1 else 's'} for {result.query!r} "
+        f"in {result.domain.value} "
         f"(fusion {result.fusion}, rerank_applied={result.rerank_applied})"
     )
     if result.rerank_note:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +52,40 @@ def run_checks(settings: Settings, *, repair: bool = False) -> list[Finding]:
     return findings
 
 
+@contextmanager
+def said_once(findings: list[Finding]) -> Iterator[None]:
+    """Warnings the checked components log while the checks run are held back, and after them
+    logged only when no finding already says them: a component that cannot load logs why (a
+    server needs that line) and doctor reports the same sentence as a finding, which a terminal
+    showed twice."""
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            held.append(record)
+            return False
+        return True
+
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(hold)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(hold)
+        said = [f.detail for f in findings]
+        for record in held:
+            message = record.getMessage()
+            if not any(message in detail for detail in said):
+                logging.getLogger(record.name).handle(record)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Run the checks; print one line per finding (or JSON); 1 when any is a problem."""
-    findings = run_checks(Settings.from_cli(args), repair=args.repair)
+    findings: list[Finding] = []
+    with said_once(findings):
+        findings += run_checks(Settings.from_cli(args), repair=args.repair)
     report = to_json(findings)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -54,8 +54,12 @@ def open_client(location: str, api_key: str | None = None, timeout: int = 30) ->
         folder = Path(location[len(LOCAL_PREFIX) :]).expanduser()
         if not location[len(LOCAL_PREFIX) :]:
             raise StoreError("a local-mode target needs a folder: path:/some/dir")
-        # local mode warns on every payload index it is asked for (it filters by scanning)
+        # local mode warns on every payload index it is asked for (it filters by scanning) and
+        # on every search with a beam or quantization parameters (it searches exactly): both
+        # known and documented for a mode meant for trials, and a warning with a source line
+        # on stderr per search
         warnings.filterwarnings("ignore", message="Payload indexes have no effect in the local")
+        warnings.filterwarnings("ignore", message="Local mode performs exact")
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return QdrantClient(path=str(folder))

@@ -9,7 +9,9 @@ other; the parameters themselves are checked as the values handed to the client.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -159,3 +161,22 @@ def test_writes_follow_the_shard_keys_a_collection_was_created_with(
     plain.ensure_collection("docs", 4, BASE_PAYLOAD_INDEXES)
     assert recorded_layout(plain.client.get_collection("docs").config.metadata).tenant_shards == []
     plain.close()
+
+
+def test_a_local_mode_store_searches_without_warnings(tmp_path: Path) -> None:
+    """qdrant-client's local mode (``path:``, for trials) warns that it ignores the beam and
+    quantization parameters on every search: known and documented, so not printed per search."""
+    store = QdrantStore.connect(f"path:{tmp_path / 'local'}")
+    try:
+        store.ensure_collection("docs", 4, BASE_PAYLOAD_INDEXES)
+        store.upsert("docs", [_point("a", i) for i in range(3)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            QdrantStore.connect(f"path:{tmp_path / 'other'}").close()  # its filters, anew
+            request = HybridQuery(
+                "a", limit=3, candidates=10, dense=[1.0, 0, 0, 0], sparse=SparseVector([10], [1.0])
+            )
+            assert store.query("docs", request).final
+        assert [str(w.message) for w in caught] == []
+    finally:
+        store.close()

@@ -62,3 +62,26 @@ def test_every_line_of_a_doctor_run_is_said_once(tmp_path: Path) -> None:
             assert during.count(" uses the store at ") == 1, during  # the client, once
     finally:
         owner.stop()
+
+
+@pytest.mark.slow
+def test_a_finding_is_not_also_a_log_line(tmp_path: Path) -> None:
+    """The default cross-encoder cannot load offline: its reason is one finding on stdout, not
+    also a WARNING log line on stderr (the terminal shows both streams)."""
+    root = tmp_path / "store"
+    _filled_store(root)
+    env = cli_env(RETRIEVAL_MCP__TOKENS_FILE=str(tmp_path / "tokens.json"))
+    env.pop("RETRIEVAL_RERANKER_MODEL")  # the default id, not on this machine
+    proc = subprocess.run(
+        [sys.executable, "-m", "server.cli", "doctor", "--store", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "HF_HUB_CACHE": str(tmp_path / "hub")},
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = proc.stdout + proc.stderr
+    assert "warn    cross-encoder: reranker " in proc.stdout
+    assert shown.count("could not be loaded") == 1, shown
+    assert _repeated(shown) == []
