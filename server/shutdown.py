@@ -40,8 +40,35 @@ class Terminated(KeyboardInterrupt):
         return 128 + self.signum
 
 
-def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
-    raise Terminated(signum)
+_pending: int | None = None
+"""The stop signal received, once one was (see :func:`raise_if_terminated`)."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    global _pending
+    _pending = signum
+    # Python runs a handler wherever the main thread is; an exception raised inside a
+    # finalizer (a __del__ run by the garbage collector) is printed and dropped, and the
+    # command went on to the end (seen: an ingest finished and exited 0). There the exception
+    # waits for the next checkpoint instead.
+    if not _in_finalizer(frame):
+        raise Terminated(signum)
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def raise_if_terminated() -> None:
+    """Raise :class:`Terminated` when a stop signal arrived (in the main thread only; a no-op
+    elsewhere). Long loops call it at safe points, so a signal whose exception could not be
+    raised where it arrived still stops the command there."""
+    if _pending is not None and threading.current_thread() is threading.main_thread():
+        raise Terminated(_pending)
 
 
 def terminate_like_interrupt() -> None:

@@ -43,6 +43,7 @@ from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.indexer import Indexer
 from server.retrieval.types import Chunk
 from server.settings import Domain, IngestSettings
+from server.shutdown import raise_if_terminated
 from server.tenants import validate_tenant
 
 logger = logging.getLogger(__name__)
@@ -258,6 +259,7 @@ class IngestJob:
         self._progress.notify()
         try:
             for file in files:
+                raise_if_terminated()  # a stop signal whose exception was lost (shutdown.py)
                 if self.should_stop is not None and self.should_stop():
                     self.report.cancelled = True
                     break

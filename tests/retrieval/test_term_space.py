@@ -145,6 +145,11 @@ def _forget_record(store: VectorStore) -> None:
     assert inner.bm25_term_space(COLLECTION) == "shared"
 
 
+def _assert_plain(stored: dict[str, StoredPoint], points: list[StoredPoint]) -> None:
+    """Every point's BM25 vector stored at its plain term indices (one shared space)."""
+    assert all(stored[p.id].sparse.indices == p.sparse.indices for p in points)
+
+
 @pytest.fixture
 def edge(tmp_path: Path) -> Iterator[EdgeStore]:
     store = EdgeStore(tmp_path / "edge")
@@ -175,8 +180,7 @@ def test_a_collection_without_the_record_keeps_one_space(tmp_path: Path) -> None
         points = _corpus(3)
         _filled(reopened, points)
         assert reopened.bm25_term_space(COLLECTION) == "shared"
-        stored = edge_points(reopened, COLLECTION, [p.id for p in points])
-        assert all(stored[p.id].sparse.indices == p.sparse.indices for p in points)
+        _assert_plain(edge_points(reopened, COLLECTION, [p.id for p in points]), points)
         assert _bm25(reopened, "acme", _queries(points, 3)[0])
     finally:
         reopened.close()
@@ -220,8 +224,7 @@ def test_the_setting_off_gives_new_collections_one_space(tmp_path: Path) -> None
         points = _corpus(5)
         _filled(store, points)
         assert store.bm25_term_space(COLLECTION) == "shared"
-        stored = edge_points(store, COLLECTION, [p.id for p in points])
-        assert all(stored[p.id].sparse.indices == p.sparse.indices for p in points)
+        _assert_plain(edge_points(store, COLLECTION, [p.id for p in points]), points)
     finally:
         store.close()
     server = QdrantStore(

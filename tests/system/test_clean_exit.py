@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,22 +53,52 @@ def _assert_released(root: Path, tmp_path: Path) -> None:
     assert lock["status"] == "ok" and "is not in use by another process" in lock["detail"], lock
 
 
+def _terminated_once(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> bytes:
+    """SIGTERM to ``proc`` once ``ready()`` (within 120 s, while it runs); its stderr once it
+    has exited (killed at the end if it has not)."""
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return err
+
+
+def _owner_stopped_by(
+    tmp_path: Path, stop: Callable[[ServeProcess], None]
+) -> tuple[Path, ServeProcess, int]:
+    """A stdio ``serve`` owning a filled store, stopped by ``stop``: the store, the process,
+    its exit status (waited for, so a hang fails)."""
+    root = tmp_path / "store"
+    _filled_store(root)
+    owner = ServeProcess(root, tmp_path / "serve.log")
+    try:
+        stop(owner)
+        code = owner.wait(timeout_s=120)
+    finally:
+        owner.stop()
+    return root, owner, code
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", list(STOPS))
 def test_a_stopped_stdio_owner_removes_its_lock_record_and_socket(
     tmp_path: Path, stop: str
 ) -> None:
-    root = tmp_path / "store"
-    _filled_store(root)
-    owner = ServeProcess(root, tmp_path / "serve.log")
-    try:
+    def stopping(owner: ServeProcess) -> None:
         if stop == "stdin EOF":
             owner.close_stdin()
         else:
             owner.proc.send_signal(getattr(signal, stop))
-        assert owner.wait(timeout_s=120) == STOPS[stop], owner.log()  # exits: no hang
-    finally:
-        owner.stop()
+
+    root, owner, code = _owner_stopped_by(tmp_path, stopping)
+    assert code == STOPS[stop], owner.log()  # it exits: no hang
     _assert_released(root, tmp_path)
 
 
@@ -107,17 +138,8 @@ def test_a_terminated_ingest_removes_its_lock_record_and_socket(tmp_path: Path) 
         env=cli_env(RETRIEVAL_INFERENCE_BACKEND="torch"),
         cwd=REPO_ROOT,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while read_lock_info(root).pid != proc.pid:  # it holds the store: mid-ingest
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # it holds the store: mid-ingest
+    err = _terminated_once(proc, lambda: read_lock_info(root).pid == proc.pid)
     assert proc.returncode == STOPS["SIGTERM"], err.decode()[-2000:]
     assert "Traceback" not in err.decode()
     _assert_released(root, tmp_path)
@@ -125,14 +147,7 @@ def test_a_terminated_ingest_removes_its_lock_record_and_socket(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_a_killed_owners_record_is_called_harmless(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    _filled_store(root)
-    owner = ServeProcess(root, tmp_path / "serve.log")
-    try:
-        owner.proc.send_signal(signal.SIGKILL)
-        owner.wait()
-    finally:
-        owner.stop()
+    root, owner, _ = _owner_stopped_by(tmp_path, lambda o: o.proc.send_signal(signal.SIGKILL))
     assert read_lock_info(root).pid == owner.proc.pid  # the record a dead owner leaves
     lock = _doctor_lock(root, tmp_path)
     assert lock["status"] == "ok", lock
@@ -152,16 +167,8 @@ def test_a_terminated_http_server_removes_its_lock_record_and_socket(tmp_path: P
         env=cli_env(RETRIEVAL_MCP__TOKENS_FILE=str(tmp_path / "tokens.json")),
         cwd=REPO_ROOT,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while read_lock_info(root).socket is None or read_lock_info(root).pid != proc.pid:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)  # uvicorn shuts down, then re-raises it
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # it serves (its socket recorded); uvicorn shuts down on SIGTERM, then re-raises it
+    info = lambda: read_lock_info(root)  # noqa: E731
+    err = _terminated_once(proc, lambda: info().socket is not None and info().pid == proc.pid)
     assert proc.returncode == STOPS["SIGTERM"], err.decode()[-2000:]
     _assert_released(root, tmp_path)
