@@ -119,6 +119,7 @@ class _Budget:
 def prepare_collection(source: EdgeStore, target: QdrantStore, name: str) -> None:
     """Create the target collection like the source's (or check an existing one matches)."""
     layout = point_copy.edge_layout(source, name)
+    terms = source.bm25_term_space(name)
     if target.has_collection(name):
         existing = point_copy.target_layout(target, name)
         if existing.dense_dim != layout.dense_dim or (existing.part_vectors != layout.part_vectors):
@@ -127,17 +128,16 @@ def prepare_collection(source: EdgeStore, target: QdrantStore, name: str) -> Non
                 f"(dense {existing.dense_dim}, parts {existing.part_vectors}; the store has "
                 f"dense {layout.dense_dim}, parts {layout.part_vectors}); delete it there first"
             )
-        space = target.bm25_term_space(name)
-        if space != source.bm25_term_space(name) and target.count(name, None):
+        have = target.bm25_term_space(name)
+        if have != terms and target.count(name, None):
             raise MigrationError(
                 f"collection {name!r} already exists in the target with BM25 terms in another "
-                f"layout ({space}; the store has {source.bm25_term_space(name)}); delete it there "
-                "first"
+                f"layout ({have}; the store has {terms}); delete it there first"
             )
     target.ensure_collection(name, layout.dense_dim, layout.payload_indexes, layout.part_vectors)
     # the copy's BM25 vectors are laid out as the source's (term_space.py), so they compare
     # equal point by point
-    target.record_term_space(name, source.bm25_term_space(name))
+    target.record_term_space(name, terms)
 
 
 def copy_collection(
