@@ -25,7 +25,7 @@ from server.errors import DamagedStoreError, RetrievalError, StoreError
 from server.retrieval.disk_space import MIB, free_bytes
 from server.retrieval.edge_store import collection_dense_dim, read_lock_info
 from server.retrieval.engine_errors import REPAIR_HINT
-from server.retrieval.length_stats import TENANTS_KEY
+from server.retrieval.length_stats import TENANTS_KEY, tenant_lengths
 from server.retrieval.owner_socket import socket_is_live, socket_paths_for
 from server.retrieval.shared_store import SharedStore
 from server.retrieval.store import HybridQuery
@@ -221,8 +221,11 @@ def collections_of(root: Path) -> list[str]:
 def check_collection(store: SharedStore, name: str) -> Finding:
     """Open one collection and read all of it: counts, every payload, a dense search."""
     meta = store.read_meta(name)
-    tenants = sorted((meta.get(TENANTS_KEY) or {}).keys())
-    recorded = sum(int((meta[TENANTS_KEY][t] or {}).get("points") or 0) for t in tenants)
+    points = {t: tenant_lengths(meta, t).points for t in meta.get(TENANTS_KEY) or {}}
+    # an entry can hold 0 points (an ingest stopped before its first write, or every source
+    # removed): that is no tenant a user would count
+    tenants = sorted(t for t, n in points.items() if n > 0)
+    recorded = sum(points.values())
     stored = store.count(name, None)
     scanned, offset = 0, None
     while True:
@@ -241,7 +244,7 @@ def check_collection(store: SharedStore, name: str) -> Finding:
             f"counts {stored} points but {scanned} are readable",
             f"run `retrieval-mcp doctor --repair`, then ingest the sources of {name} again",
         )
-    if tenants and recorded != stored:
+    if points and recorded != stored:
         return Finding(
             f"collection {name}",
             "warn",

@@ -403,12 +403,15 @@ class EdgeStore:
         os.replace(tmp, path)
 
     def bm25_term_space(self, name: str) -> term_space.TermSpace:
-        """The collection's BM25 term space (term_space.py), read from its record once."""
+        """The collection's BM25 term space (term_space.py), read from its record once the
+        collection exists (before, the shared space, not kept: creation records the layout)."""
         space = self._spaces.get(name)
         if space is None:
             path = self._shard_dir(name) / TERM_SPACE_FILE
             recorded = path.read_text().strip() if path.exists() else None
-            space = self._spaces[name] = term_space.term_space(recorded)
+            space = term_space.term_space(recorded)
+            if self.has_collection(name):
+                self._spaces[name] = space
         return space
 
     def _record_term_space(self, name: str, space: term_space.TermSpace) -> None:

@@ -9,6 +9,7 @@ keeps one space; migrate carries the layout with the points.
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,6 +169,18 @@ def test_new_collections_store_each_tenants_terms_in_its_space(edge: EdgeStore) 
     # one term, three tenants: three posting lists
     term = points[0].sparse.indices[0]
     assert len({term ^ term_space.tenant_key(t) for t in TENANTS}) == 3
+
+
+def test_a_lookup_before_the_collection_exists_is_not_kept(edge: EdgeStore, tmp_path: Path) -> None:
+    """Only an existing collection's record is cached: a query or upsert that looks the layout
+    up first must not fix 'shared' for a collection that appears afterwards (here restored
+    from a copy made by another store)."""
+    assert edge.bm25_term_space(COLLECTION) == "shared"  # nothing recorded yet
+    other = EdgeStore(tmp_path / "other")
+    other.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES)
+    other.close()
+    shutil.copytree(tmp_path / "other" / COLLECTION, edge.root / COLLECTION)
+    assert edge.bm25_term_space(COLLECTION) == "tenant"
 
 
 def test_a_collection_without_the_record_keeps_one_space(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from mcp_support import free_port
 from oauth_support import LocalIssuer, ec_key
 
 from server.cli import main
-from server.retrieval.edge_store import LOCK_FILE
+from server.retrieval.edge_store import LOCK_FILE, EdgeStore
 from server.retrieval.engine_errors import REPAIR_HINT
+from server.retrieval.length_stats import encoded_avg_value, length_deltas
 from server.retrieval.shared_store import SharedStore
 from tests.retrieval.test_shared_store import COLLECTION
 from tests.retrieval.test_store_faults import _filled_store
@@ -123,6 +124,26 @@ def test_a_damaged_collection_is_reported_and_the_documented_recovery_works(
     assert "lava.md" in capsys.readouterr().out
     code, _ = _doctor(capsys, "--store", str(store))
     assert code == 0
+
+
+def test_tenants_are_counted_by_their_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tenant entry holding 0 points (an ingest stopped before its first write, or every
+    source removed) is no tenant: doctor counts the tenants that hold points."""
+    store = tmp_path / "store"
+    _filled_store(store)
+    edge = EdgeStore(store, disk_reserve_mb=0)
+    try:
+        edge.adjust_meta(COLLECTION, length_deltas("a", 40, 400.0))
+        edge.adjust_meta(COLLECTION, {}, encoded_avg_value("stopped", 10.0))
+        edge.adjust_meta(COLLECTION, length_deltas("removed", 0, 0.0))
+    finally:
+        edge.close()
+    code, report = _doctor(capsys, "--store", str(store))
+    found = _by_check(report)[f"collection {COLLECTION}"]
+    assert code == 0 and found["status"] == "ok", found
+    assert found["detail"] == "40 points, 1 tenant(s)"
 
 
 def test_a_missing_store_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
