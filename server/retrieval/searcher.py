@@ -95,8 +95,9 @@ def _elapsed_ms(start: float) -> float:
 
 
 SCORE_TIE = 6
-"""Decimals to which scores are compared for ties: copies of one text embedded in different
-batches differ in the last float bits, not in anything a ranking can mean."""
+"""Decimals to which scores are compared for ties, and shown in hits: copies of one text
+embedded in different batches differ in the last float bits, not in anything a ranking can
+mean."""
 
 
 def _by_score(
@@ -383,8 +384,10 @@ class Searcher:
         }
         dense = _by_score(stored.dense, sources)
         sparse = _by_score(stored.sparse, sources)
-        dense_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(dense)}
-        sparse_ranks = {p.id: (i + 1, p.score) for i, p in enumerate(sparse)}
+        # scores are shown at the precision they are ranked by (SCORE_TIE): a copy ranked first
+        # by the tie rule must not show a score a few float bits below the next one
+        dense_ranks = {p.id: (i + 1, round(p.score, SCORE_TIE)) for i, p in enumerate(dense)}
+        sparse_ranks = {p.id: (i + 1, round(p.score, SCORE_TIE)) for i, p in enumerate(sparse)}
         fused = response.mode in ("hybrid", "hybrid+rerank")
 
         def hit(ranked: tuple[int, ScoredPoint]) -> SearchHit:
@@ -395,8 +398,10 @@ class Searcher:
             if point.id in sparse_ranks:
                 stages.sparse_rank, stages.sparse = sparse_ranks[point.id]
             if fused:
-                stages.fused, stages.fused_rank = point.score, rank
-            return chunk_record.search_hit(response.domain, point, stages)
+                stages.fused, stages.fused_rank = round(point.score, SCORE_TIE), rank
+            shown = chunk_record.search_hit(response.domain, point, stages)
+            shown.score = round(shown.score, SCORE_TIE)
+            return shown
 
         ranked = list(enumerate(_by_score(stored.final), start=1))
         if collapse_to is None:
