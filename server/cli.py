@@ -30,9 +30,11 @@ logger = logging.getLogger("retrieval_mcp")
 DOMAINS = [d.value for d in Domain]
 
 
-def _print_result_text(result: SearchResponse) -> None:
+def _print_result_text(result: SearchResponse, budget: int) -> None:
     """The text view: a header, notes, and per hit its citation line and its preview (the
-    text the Searcher trimmed around the query's matches for the preview budget)."""
+    text the Searcher trimmed around the query's matches for the preview ``budget``)."""
+    from server.retrieval.searcher import trimmed_note
+
     print(
         f"{len(result.hits)} hit{'' if len(result.hits) == 1 else 's'} for {result.query!r} "
         f"in {result.domain.value} "
@@ -40,8 +42,15 @@ def _print_result_text(result: SearchResponse) -> None:
     )
     if result.rerank_note:
         print(f"  note: {result.rerank_note}")
+    cut = sum(hit.truncated for hit in result.hits)
+    # the Searcher's trim note sends an MCP client to get_chunk; here the previews are the
+    # view itself, and --json has the whole texts
+    mcp_note = trimmed_note(cut, len(result.hits), budget) if cut else None
     for note in result.notes:
-        print(f"  note: {note}")
+        if note != mcp_note:
+            print(f"  note: {note}")
+    if cut:
+        print(f"  note: {cut} of {len(result.hits)} previews trimmed; --json prints whole texts")
     code = result.domain is Domain.CODE
     for rank, hit in enumerate(result.hits, start=1):
         title = f" [{hit.title}]" if hit.title else ""
@@ -94,14 +103,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         # the text view shows each hit's preview (trimmed around its matches, as the MCP text
         # content is); --json keeps the whole texts
-        budget = None if args.json else preview_budget(args.top_k)
+        budget = preview_budget(args.top_k)
         request = SearchRequest(
             args.query,
             domain=args.domain,
             tenant=args.tenant,
             top_k=args.top_k,
             mode=args.mode,
-            max_chars=budget,
+            max_chars=None if args.json else budget,
         )
         result = retrieval.searcher.search(request)
     finally:
@@ -109,7 +118,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
-        _print_result_text(result)
+        _print_result_text(result, budget)
     return 0
 
 

@@ -104,7 +104,7 @@ def check_reranker(settings: Settings) -> Iterator[Finding]:
 
     reranker = load_reranker(settings)
     if reranker is None:
-        yield Finding("cross-encoder", "ok", "reranking is off (RETRIEVAL_RERANKER_MODEL=none)")
+        yield Finding("cross-encoder", "ok", settings.reranker_off_note)
     elif reranker.load():
         yield Finding("cross-encoder", "ok", f"{settings.reranker_model} loads")
     else:

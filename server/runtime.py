@@ -248,7 +248,7 @@ class ServerRuntime:
             note = reranker.unavailable_reason
             available = loaded and note is None
         elif not self.settings.reranker_enabled:
-            note, available = "reranking is disabled (RETRIEVAL_RERANKER_MODEL=none)", False
+            note, available = self.settings.reranker_off_note, False
         else:
             note, available = (None if not loaded else "reranker not loaded"), False
         return ModelStatus(

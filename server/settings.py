@@ -486,6 +486,13 @@ class Settings(BaseSettings):
         """False when the user configured ``reranker_model = none``."""
         return self.reranker_model.strip().lower() not in {"", "none", "off", "false"}
 
+    @property
+    def reranker_off_note(self) -> str:
+        """Why results are not reranked when :attr:`reranker_enabled` is False, naming the
+        value as the user set it (an empty value shows as '')."""
+        shown = self.reranker_model.strip() or "''"
+        return f"reranking is off (RETRIEVAL_RERANKER_MODEL={shown})"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -62,7 +62,6 @@ NOTHING_INDEXED = (
     "nothing is indexed for this tenant in the {domain} domain yet: ingest files first "
     "(retrieval-mcp ingest, or index_path where writes are enabled)"
 )
-RERANK_DISABLED = "reranking is disabled (RETRIEVAL_RERANKER_MODEL=none)"
 
 
 @dataclass
@@ -98,6 +97,14 @@ SCORE_TIE = 6
 """Decimals to which scores are compared for ties, and shown in hits: copies of one text
 embedded in different batches differ in the last float bits, not in anything a ranking can
 mean."""
+
+
+def trimmed_note(cut: int, total: int, budget: int) -> str:
+    """The note of a response whose hit texts were trimmed to fit ``max_chars``."""
+    return (
+        f"{cut} of {total} hit texts trimmed around their best-matching sentences to fit "
+        f"max_chars={budget}; get_chunk (or the hit's uri) has the whole text"
+    )
 
 
 def _by_score(
@@ -232,11 +239,7 @@ class Searcher:
             hit.text, hit.truncated = result.text, result.truncated
         cut = sum(result.truncated for result in trimmed)
         if cut:
-            response.notes.append(
-                f"{cut} of {len(trimmed)} hit texts trimmed around their best-matching "
-                f"sentences to fit max_chars={budget}; get_chunk (or the hit's uri) has the "
-                "whole text"
-            )
+            response.notes.append(trimmed_note(cut, len(trimmed), budget))
 
     def _empty_response(
         self,
@@ -417,7 +420,7 @@ class Searcher:
         with ``rerank_note`` saying why not."""
         reranker = self.reranker
         if reranker is None:
-            response.rerank_note = RERANK_DISABLED
+            response.rerank_note = self.settings.reranker_off_note
             return hits
         if not reranker.available:
             response.rerank_note = reranker.unavailable_reason

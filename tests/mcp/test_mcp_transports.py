@@ -221,7 +221,7 @@ async def test_stdio_round_trip_through_the_cli(disk_store: Path) -> None:
             h["source"].startswith("/srv/globex/") for h in result["hits"]
         )
         assert any(SECRET_WORD["globex"] in h["text"] for h in result["hits"])
-        assert result["rerank_applied"] is False and "disabled" in result["rerank_note"]
+        assert result["rerank_applied"] is False and "reranking is off" in result["rerank_note"]
         bad = await client.call_tool("doc_search", {"query": "x", "top_k": 0})
         assert bad.is_error
         stats = await client.call_tool("index_stats", {})

@@ -109,6 +109,17 @@ def test_rerank_unavailable_is_reported_not_fatal(
     assert result.mode == "hybrid"  # the stages that ranked, not the mode asked for
 
 
+@pytest.mark.parametrize(("value", "shown"), [("none", "none"), ("", "''"), (" off ", "off")])
+def test_reranking_off_says_the_value_the_user_set(
+    store: VectorStore, embedder: DenseEmbedder, value: str, shown: str
+) -> None:
+    p = assemble(Settings(reranker_model=value), store, embedder, None)
+    p.indexer.index("docs", _chunks("acme"))
+    result = p.searcher.search(SearchRequest("bees", domain="docs", tenant="acme"))
+    assert result.rerank_applied is False
+    assert result.rerank_note == f"reranking is off (RETRIEVAL_RERANKER_MODEL={shown})"
+
+
 def test_rerank_with_a_real_cross_encoder(
     edge_store: EdgeStore, embedder: DenseEmbedder, tiny_cross_encoder: Path
 ) -> None:

@@ -78,3 +78,7 @@ def test_the_preview_shows_the_matching_sentence_wherever_it_is(
         assert len(preview.strip()) <= PREVIEW_CHARS
         assert preview == hit_text(same_budget[word].text, code=False)
         assert same_budget[word].truncated and "(trimmed)" in out[rank]
+        # the notes speak to a CLI user: previews, and --json for the whole texts (not the
+        # MCP tool get_chunk, nor a max_chars the CLI has no option for)
+        notes = [line for line in out if line.startswith("  note:") and "rerank" not in line]
+        assert notes == ["  note: 1 of 1 previews trimmed; --json prints whole texts"], notes
