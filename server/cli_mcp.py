@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from server.errors import InvalidRequestError
 from server.ingest.watch_roots import WatchRoot
-from server.retrieval.heap import limit_malloc_arenas
 from server.settings import Settings
 from server.shutdown import ExitOnSignal
 
@@ -34,8 +33,6 @@ SSE_DEPRECATED = "deprecated by the MCP specification in favour of Streamable HT
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the MCP server on one transport until the client or a signal stops it."""
     settings = Settings.from_cli(args)
-    # before any worker thread exists: a thread keeps the arena it first allocated from
-    limit_malloc_arenas(settings.concurrency.malloc_arenas)
     watch_roots = [WatchRoot.parse(spec) for spec in args.watch or []]
     # a watched folder is kept indexed anyway: index_path may refresh it too
     settings.mcp.roots = [*settings.mcp.roots, *(root.path for root in watch_roots)]

@@ -360,12 +360,6 @@ class ConcurrencySettings(BaseModel):
     needs only the query's terms; the model leaves the interpreter free while it runs), so its
     list is ready when the vector is (server/retrieval/run_ahead.py). 0: BM25 runs after the
     embedding, with the dense searches. The results are the same either way."""
-    malloc_arenas: int = Field(default=2, ge=0, le=1024)
-    """Most glibc malloc arenas a ``serve`` process uses (``mallopt(M_ARENA_MAX)``, set before
-    any worker thread starts; server/retrieval/heap.py); 0: glibc's default, 8 per core. 2:
-    with one arena per busy worker thread, each arena grew to its own high-water mark over
-    minutes under 16 clients, and the resident set with them ("A long-running HTTP server:
-    memory" in README.md)."""
     fast_http: bool = True
     """Serve the HTTP transports on uvloop's event loop and httptools' parser (both
     dependencies; server/http_stack.py) rather than asyncio's loop and the pure-Python h11: a

@@ -15,43 +15,17 @@ import threading
 import time
 from collections.abc import Callable
 
-M_ARENA_MAX = -8
-"""glibc's ``mallopt`` parameter for the most malloc arenas (malloc.h)."""
-
 
 @functools.cache
-def _libc_function(name: str) -> Callable[..., int] | None:
-    """A glibc function by name, or None where the C library lacks it (musl, macOS)."""
-    library = ctypes.util.find_library("c")
-    if library is None:
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
         return None
     try:
-        function: Callable[..., int] = getattr(ctypes.CDLL(library), name)
-    except (OSError, AttributeError):
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
         return None
-    return function
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    return _libc_function("malloc_trim")
-
-
-def limit_malloc_arenas(arenas: int) -> bool:
-    """Cap glibc's malloc arenas at ``arenas`` (``mallopt(M_ARENA_MAX)``) for the rest of the
-    process; 0 leaves glibc's default (8 per core). True when the cap was set.
-
-    Call it before the worker threads start: a thread keeps the arena it got first, and
-    arenas already made stay. Why (``RETRIEVAL_CONCURRENCY__MALLOC_ARENAS``, default 2): with
-    one arena per busy thread up to 8 per core, the same request-sized blocks are allocated
-    and freed in a different arena each time a worker thread moves, so each of the 16 arenas
-    a 2-core machine allows grows to its own high-water mark over minutes, and the resident
-    set with them, though what is live stays flat (measured in "A long-running HTTP server:
-    memory" in README.md).
-    """
-    mallopt = _libc_function("mallopt")
-    if arenas <= 0 or mallopt is None:
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    return trim
 
 
 def release_free_heap() -> bool:
