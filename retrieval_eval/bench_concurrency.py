@@ -346,7 +346,8 @@ def _soak_rows(stats: RunStats) -> list[tuple[str, str]]:
     later = [rss for t, rss in stats.rss_mb if t > SOAK_FIRST_MINUTE_S]
     first_peak = max(first, default=0.0)
     later_peak = max(later, default=0.0)
-    verdict = "bounded" if later_peak <= first_peak else "GREW"
+    excess = later_peak - first_peak
+    verdict = "bounded" if excess <= 0 else f"GREW by {excess:.1f} MB"
     by_minute = _by_minute(stats.rss_mb)
     return [
         *_run_rows(f"soak: {max(LEVELS)} clients, {stats.seconds:.0f} s (after)", stats),

@@ -14,7 +14,8 @@ def _soak(samples: list[tuple[float, float]]) -> str:
 
 def test_soak_rss_is_bounded_only_when_it_stays_within_the_first_minute_peak() -> None:
     assert "bounded" in _soak([(1.0, 800.0), (59.0, 900.0), (61.0, 850.0), (299.0, 900.0)])
-    assert "GREW" in _soak([(1.0, 800.0), (59.0, 900.0), (61.0, 850.0), (299.0, 901.0)])
+    assert "GREW by 1.0 MB" in _soak([(1.0, 800.0), (59.0, 900.0), (61.0, 850.0), (299.0, 901.0)])
+    assert "GREW by 0.4 MB" in _soak([(1.0, 800.0), (59.0, 900.0), (120.0, 900.4)])
 
 
 @pytest.mark.slow
