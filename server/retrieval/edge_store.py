@@ -392,14 +392,19 @@ class EdgeStore:
 
     @engine_errors
     def write_meta(self, name: str, meta: Mapping[str, Any]) -> None:
-        path = self._shard_dir(name) / META_FILE
+        text = json.dumps(dict(meta), indent=2, sort_keys=True)
+        self._write_record(name, META_FILE, text, "write the metadata of")
+
+    def _write_record(self, name: str, filename: str, text: str, action: str) -> None:
+        """Replace one small file beside the collection atomically (written aside, renamed)."""
+        path = self._shard_dir(name) / filename
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(dict(meta), indent=2, sort_keys=True))
+            tmp.write_text(text)
         except OSError as exc:  # a small file: ENOSPC arrives as an error here, not as SIGBUS
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            raise translate(exc, self.root, name, "write the metadata of") from None
+            raise translate(exc, self.root, name, action) from None
         os.replace(tmp, path)
 
     def bm25_term_space(self, name: str) -> term_space.TermSpace:
@@ -415,10 +420,7 @@ class EdgeStore:
         return space
 
     def _record_term_space(self, name: str, space: term_space.TermSpace) -> None:
-        path = self._shard_dir(name) / TERM_SPACE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(space + "\n")
-        os.replace(tmp, path)
+        self._write_record(name, TERM_SPACE_FILE, space + "\n", "record the BM25 layout of")
         self._spaces[name] = space
 
     def adjust_meta(

@@ -95,10 +95,8 @@ def edge_page(
     points = [_stored(r.id, r.vector, r.payload) for r in records]
     # the BM25 vectors as written, out of the tenants' term spaces (XOR undoes itself): the
     # target's upsert moves them into its own, which prepare_collection made the same
-    space = store.bm25_term_space(name)
-    return list(term_space.stored_points(points, space)), None if next_offset is None else str(
-        next_offset
-    )
+    written = list(term_space.stored_points(points, store.bm25_term_space(name)))
+    return written, None if next_offset is None else str(next_offset)
 
 
 def edge_ids(
