@@ -307,7 +307,7 @@ SECTION_NAMES: dict[str, BenchSection] = {
 
 def format_rows(rows: Sequence[Row]) -> str:
     """Aligned report lines."""
-    return "\n".join(f"{label:<{LABEL_WIDTH}}{value}".rstrip() for label, value in rows)
+    return "\n".join(f"{label:<{LABEL_WIDTH - 1}} {value}".rstrip() for label, value in rows)
 
 
 def run_bench(
