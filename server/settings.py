@@ -25,6 +25,20 @@ from server.retrieval.store_tuning import StoreTuning
 BUNDLED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 CONFIG_FILE_ENV = "RETRIEVAL_CONFIG_FILE"
+RERANKER_OFF_VALUES = frozenset({"", "none", "off", "false"})
+"""``reranker_model`` values that switch reranking off, in any case, surrounding whitespace
+ignored (so a whitespace-only value is off too)."""
+
+
+def parse_reranker(value: str) -> str | None:
+    """The cross-encoder id or path a ``reranker_model`` value names (whitespace stripped), or
+    None when the value switches reranking off (:data:`RERANKER_OFF_VALUES`).
+
+    The one reading of the value, whether it came from ``RETRIEVAL_RERANKER_MODEL``, the config
+    file, a constructor argument or a command's ``--reranker``.
+    """
+    name = value.strip()
+    return None if name.lower() in RERANKER_OFF_VALUES else name
 
 
 class Domain(StrEnum):
@@ -401,7 +415,8 @@ class Settings(BaseSettings):
     1 keeps query latency steady when other processes keep the cores busy."""
 
     reranker_model: str = DEFAULT_RERANKER_MODEL
-    """Cross-encoder id or local path, or ``none`` to disable reranking."""
+    """Cross-encoder id or local path, or ``none`` (also ``off``, ``false``, empty) to disable
+    reranking; read by :func:`parse_reranker`."""
     rerank_batch_size: int = Field(default=8, ge=1, le=1024)
     """Pairs per cross-encoder forward pass; small batches keep activation memory low."""
 
@@ -464,7 +479,7 @@ class Settings(BaseSettings):
         store, reranker = getattr(args, "store", None), getattr(args, "reranker", None)
         if store:
             overrides["store_path"] = Path(store)
-        if reranker:
+        if reranker is not None:  # '' is a value (reranking off), not an absent flag
             overrides["reranker_model"] = reranker
         settings = cls(**overrides)
         tokens_file = getattr(args, "tokens_file", None)
@@ -482,9 +497,15 @@ class Settings(BaseSettings):
         return settings
 
     @property
+    def reranker_model_id(self) -> str | None:
+        """The cross-encoder to load (id or path, whitespace stripped), or None when reranking
+        is off; see :func:`parse_reranker`."""
+        return parse_reranker(self.reranker_model)
+
+    @property
     def reranker_enabled(self) -> bool:
-        """False when the user configured ``reranker_model = none``."""
-        return self.reranker_model.strip().lower() not in {"", "none", "off", "false"}
+        """False when ``reranker_model`` switches reranking off (``none``, ``off``, empty...)."""
+        return self.reranker_model_id is not None
 
     @property
     def reranker_off_note(self) -> str:
