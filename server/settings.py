@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -381,6 +381,19 @@ class ConcurrencySettings(BaseModel):
     the stock stack (also used when either is not installed, with a warning)."""
 
 
+def _reranker_value_source(given: bool) -> tuple[str, str]:
+    """Where ``reranker_model`` came from, as the text around its value in a note: the
+    constructor, else the environment variable as spelled there, else the config file, else the
+    default (the order :meth:`Settings.settings_customise_sources` reads them in)."""
+    env = next((k for k in os.environ if k.upper() == "RETRIEVAL_RERANKER_MODEL"), None)
+    config = os.environ.get(CONFIG_FILE_ENV)
+    if not given and env:
+        return f"{env}=", ""
+    if not given and config:
+        return "reranker_model = ", f" in {config}"
+    return "reranker_model=", ""
+
+
 class Settings(BaseSettings):
     """Root configuration of retrieval-mcp."""
 
@@ -447,6 +460,13 @@ class Settings(BaseSettings):
     """Layout of new collections (vectors on disk, int8 quantization, HNSW) and the quantized
     search's rescoring (``RETRIEVAL_STORE_TUNING__OVERSAMPLING``, ...; store_tuning.py)."""
 
+    _reranker_source: tuple[str, str] = PrivateAttr(default=("reranker_model=", ""))
+    """The text before and after ``reranker_model``'s value in :attr:`reranker_off_note`."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self._reranker_source = _reranker_value_source("reranker_model" in values)
+
     @field_validator("domains", mode="before")
     @classmethod
     def _merge_domain_defaults(cls, value: Any) -> Any:
@@ -482,6 +502,8 @@ class Settings(BaseSettings):
         if reranker is not None:  # '' is a value (reranking off), not an absent flag
             overrides["reranker_model"] = reranker
         settings = cls(**overrides)
+        if reranker is not None:
+            settings._reranker_source = ("--reranker ", "")
         tokens_file = getattr(args, "tokens_file", None)
         if tokens_file:
             settings.mcp.tokens_file = Path(tokens_file)
@@ -509,10 +531,13 @@ class Settings(BaseSettings):
 
     @property
     def reranker_off_note(self) -> str:
-        """Why results are not reranked when :attr:`reranker_enabled` is False, naming the
-        value as the user set it (an empty value shows as '')."""
-        shown = self.reranker_model.strip() or "''"
-        return f"reranking is off (RETRIEVAL_RERANKER_MODEL={shown})"
+        """Why results are not reranked when :attr:`reranker_enabled` is False: where the value
+        came from (``--reranker``, ``RETRIEVAL_RERANKER_MODEL``, the config file or a
+        constructor argument) and the value as given, quoted so whitespace shows, e.g.
+        ``reranking is off (--reranker ' ')``. The one wording searcher, runtime and doctor
+        use."""
+        before, after = self._reranker_source
+        return f"reranking is off ({before}{self.reranker_model!r}{after})"
 
     @classmethod
     def settings_customise_sources(

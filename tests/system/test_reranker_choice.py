@@ -4,6 +4,10 @@
 model (the flag's empty value was taken for an absent flag). The invariant: one reading of the
 value, shared by the environment, the config file, constructor arguments and the ``--reranker``
 flag of every subcommand that has one; a flag given beats the environment.
+
+And the note saying reranking is off named ``RETRIEVAL_RERANKER_MODEL`` whatever the source and
+showed a whitespace-only value as ''. The invariant: the note names where the value came from
+and shows it as given, quoted, the same in searcher, runtime and doctor (one owner, settings.py).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.cli import build_parser
+from server.doctor import check_reranker
 from server.retrieval.factory import load_reranker
+from server.runtime import ServerRuntime
 from server.settings import CONFIG_FILE_ENV, Settings
 from server.tools.instructions import reranked_domains
 
@@ -131,3 +137,42 @@ def test_an_absent_flag_keeps_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert Settings.from_cli(PARSER.parse_args(["doctor"])).reranker_model_id is None
     monkeypatch.setenv(ENV, OTHER_MODEL)
     assert Settings.from_cli(PARSER.parse_args(["doctor"])).reranker_model_id == OTHER_MODEL
+
+
+_off_value = st.builds(
+    lambda a, w, case, b: a + case(w) + b, _padding, st.sampled_from(sorted(OFF)), _case, _padding
+)
+
+
+def _off_note_cases(value: str, tmp: Path) -> Iterator[tuple[str, Settings]]:
+    """(the note expected, the settings) for each place the value can be given."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(ENV, value)
+        yield f"reranking is off ({ENV}={value!r})", Settings()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(ENV.lower(), value)  # the environment is read case-insensitively
+        yield f"reranking is off ({ENV.lower()}={value!r})", Settings()
+    config = tmp / "retrieval.toml"
+    config.write_text(f"reranker_model = {json.dumps(value)}\n")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CONFIG_FILE_ENV, str(config))
+        yield f"reranking is off (reranker_model = {value!r} in {config})", Settings()
+    yield f"reranking is off (reranker_model={value!r})", Settings(reranker_model=value)
+    for command in FLAG_COMMANDS:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv(ENV, "none")  # the flag's value is the one shown
+            argv = [command, *_required_argv(FLAG_COMMANDS[command]), "--reranker", value]
+            note = f"reranking is off (--reranker {value!r})"
+            yield note, Settings.from_cli(PARSER.parse_args(argv))
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=_off_value)
+def test_the_off_note_names_the_source_and_the_value_as_given(value: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for expected, configured in _off_note_cases(value, Path(tmp)):
+            assert configured.reranker_off_note == expected
+            [finding] = check_reranker(configured)
+            assert (finding.status, finding.detail) == ("ok", expected)
+            status = ServerRuntime(configured, load_reranker=False).model_status()
+            assert status.reranker_note == expected
