@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,25 @@ def test_final_ranks_run_1_to_n_and_stage_ranks_count_the_copies(
         assert [h.stages.rerank_rank for h in reranked.hits] == list(range(1, top_k + 1))[
             : len(reranked.hits)
         ]
+
+
+def test_the_copy_shown_ranks_first_among_copies_the_fused_list_cut_off(
+    edge_store: EdgeStore, embedder: DenseEmbedder
+) -> None:
+    """top_k 1 asks the store for a fused list of 2, so 5 of 7 copies of the best passage are
+    not in it and their sources are unknown. They tie with the copy shown in each stage; they
+    used to be ordered before it (an unknown source sorted as ''), so the top hit, first in
+    both stages by score, showed dense and sparse rank 6."""
+    policy = "Rotate credentials every 90 days and never share security keys."
+    sources = ["a/p.txt", *(f"z{i}/deep/p.txt" for i in range(6))]
+    chunks = [Chunk(tenant="t", doc_id=s, source=s, text=policy) for s in sources]
+    chunks += [
+        Chunk(tenant="t", doc_id=f"o{i}.txt", source=f"o{i}.txt", text=text)
+        for i, text in enumerate(PASSAGES[:3])
+    ]
+    retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
+    retrieval.indexer.index("docs", chunks)
+    request = SearchRequest("rotate security keys", domain="docs", tenant="t", top_k=1)
+    [top] = retrieval.searcher.search(replace(request, mode="hybrid")).hits
+    assert top.text == policy
+    assert (top.stages.dense_rank, top.stages.sparse_rank, top.stages.fused_rank) == (1, 1, 1)
