@@ -223,7 +223,7 @@ def _load_reranker(corpus_dir: Path, settings: Settings) -> tuple[CrossEncoderRe
     either on the inference backend the server would run it on (``settings``, as
     factory.load_reranker builds it): loaded on torch, the serving figures carried torch's
     memory, which a server on the exported graphs never holds."""
-    configured = Settings().reranker_model
+    configured = Settings()  # the user's choice, read as the server reads it
 
     def reranker(model: str) -> CrossEncoderReranker:
         return CrossEncoderReranker(
@@ -235,16 +235,16 @@ def _load_reranker(corpus_dir: Path, settings: Settings) -> tuple[CrossEncoderRe
             threads=settings.torch_threads,
         )
 
-    if configured.strip().lower() != "none":
-        real = reranker(configured)
+    model_id = configured.reranker_model_id
+    if model_id is not None:
+        real = reranker(model_id)
         if real.load():
-            return real, configured
+            return real, model_id
     test_model = reranker(str(corpus_dir / TEST_CROSS_ENCODER_DIR))
     if not test_model.load():
         raise RuntimeError(test_model.unavailable_reason or "test cross-encoder did not load")
-    return test_model, (
-        f"TEST-SIZE random cross-encoder, ms-marco-MiniLM-L-6-v2 shape ({configured} not available)"
-    )
+    why = f"{model_id} not available" if model_id else configured.reranker_off_note
+    return test_model, f"TEST-SIZE random cross-encoder, ms-marco-MiniLM-L-6-v2 shape ({why})"
 
 
 def serve_queries(

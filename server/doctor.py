@@ -106,12 +106,12 @@ def check_reranker(settings: Settings) -> Iterator[Finding]:
     if reranker is None:
         yield Finding("cross-encoder", "ok", settings.reranker_off_note)
     elif reranker.load():
-        yield Finding("cross-encoder", "ok", f"{settings.reranker_model} loads")
+        yield Finding("cross-encoder", "ok", f"{reranker.model_id} loads")
     else:
         yield Finding(
             "cross-encoder",
             "warn",
-            reranker.unavailable_reason or f"{settings.reranker_model} does not load",
+            reranker.unavailable_reason or f"{reranker.model_id} does not load",
             "",  # the reason already says what to set
         )
 

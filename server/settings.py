@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,20 @@ from server.retrieval.store_tuning import StoreTuning
 BUNDLED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 CONFIG_FILE_ENV = "RETRIEVAL_CONFIG_FILE"
+RERANKER_OFF_VALUES = frozenset({"", "none", "off", "false"})
+"""``reranker_model`` values that switch reranking off, in any case, surrounding whitespace
+ignored (so a whitespace-only value is off too)."""
+
+
+def parse_reranker(value: str) -> str | None:
+    """The cross-encoder id or path a ``reranker_model`` value names (whitespace stripped), or
+    None when the value switches reranking off (:data:`RERANKER_OFF_VALUES`).
+
+    The one reading of the value, whether it came from ``RETRIEVAL_RERANKER_MODEL``, the config
+    file, a constructor argument or a command's ``--reranker``.
+    """
+    name = value.strip()
+    return None if name.lower() in RERANKER_OFF_VALUES else name
 
 
 class Domain(StrEnum):
@@ -367,6 +381,19 @@ class ConcurrencySettings(BaseModel):
     the stock stack (also used when either is not installed, with a warning)."""
 
 
+def _reranker_value_source(given: bool) -> tuple[str, str]:
+    """Where ``reranker_model`` came from, as the text around its value in a note: the
+    constructor, else the environment variable as spelled there, else the config file, else the
+    default (the order :meth:`Settings.settings_customise_sources` reads them in)."""
+    env = next((k for k in os.environ if k.upper() == "RETRIEVAL_RERANKER_MODEL"), None)
+    config = os.environ.get(CONFIG_FILE_ENV)
+    if not given and env:
+        return f"{env}=", ""
+    if not given and config:
+        return "reranker_model = ", f" in {config}"
+    return "reranker_model=", ""
+
+
 class Settings(BaseSettings):
     """Root configuration of retrieval-mcp."""
 
@@ -401,7 +428,8 @@ class Settings(BaseSettings):
     1 keeps query latency steady when other processes keep the cores busy."""
 
     reranker_model: str = DEFAULT_RERANKER_MODEL
-    """Cross-encoder id or local path, or ``none`` to disable reranking."""
+    """Cross-encoder id or local path, or ``none`` (also ``off``, ``false``, empty) to disable
+    reranking; read by :func:`parse_reranker`."""
     rerank_batch_size: int = Field(default=8, ge=1, le=1024)
     """Pairs per cross-encoder forward pass; small batches keep activation memory low."""
 
@@ -431,6 +459,13 @@ class Settings(BaseSettings):
     store_tuning: StoreTuning = Field(default_factory=StoreTuning)
     """Layout of new collections (vectors on disk, int8 quantization, HNSW) and the quantized
     search's rescoring (``RETRIEVAL_STORE_TUNING__OVERSAMPLING``, ...; store_tuning.py)."""
+
+    _reranker_source: tuple[str, str] = PrivateAttr(default=("reranker_model=", ""))
+    """The text before and after ``reranker_model``'s value in :attr:`reranker_off_note`."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self._reranker_source = _reranker_value_source("reranker_model" in values)
 
     @field_validator("domains", mode="before")
     @classmethod
@@ -464,9 +499,11 @@ class Settings(BaseSettings):
         store, reranker = getattr(args, "store", None), getattr(args, "reranker", None)
         if store:
             overrides["store_path"] = Path(store)
-        if reranker:
+        if reranker is not None:  # '' is a value (reranking off), not an absent flag
             overrides["reranker_model"] = reranker
         settings = cls(**overrides)
+        if reranker is not None:
+            settings._reranker_source = ("--reranker ", "")
         tokens_file = getattr(args, "tokens_file", None)
         if tokens_file:
             settings.mcp.tokens_file = Path(tokens_file)
@@ -482,16 +519,25 @@ class Settings(BaseSettings):
         return settings
 
     @property
+    def reranker_model_id(self) -> str | None:
+        """The cross-encoder to load (id or path, whitespace stripped), or None when reranking
+        is off; see :func:`parse_reranker`."""
+        return parse_reranker(self.reranker_model)
+
+    @property
     def reranker_enabled(self) -> bool:
-        """False when the user configured ``reranker_model = none``."""
-        return self.reranker_model.strip().lower() not in {"", "none", "off", "false"}
+        """False when ``reranker_model`` switches reranking off (``none``, ``off``, empty...)."""
+        return self.reranker_model_id is not None
 
     @property
     def reranker_off_note(self) -> str:
-        """Why results are not reranked when :attr:`reranker_enabled` is False, naming the
-        value as the user set it (an empty value shows as '')."""
-        shown = self.reranker_model.strip() or "''"
-        return f"reranking is off (RETRIEVAL_RERANKER_MODEL={shown})"
+        """Why results are not reranked when :attr:`reranker_enabled` is False: where the value
+        came from (``--reranker``, ``RETRIEVAL_RERANKER_MODEL``, the config file or a
+        constructor argument) and the value as given, quoted so whitespace shows, e.g.
+        ``reranking is off (--reranker ' ')``. The one wording searcher, runtime and doctor
+        use."""
+        before, after = self._reranker_source
+        return f"reranking is off ({before}{self.reranker_model!r}{after})"
 
     @classmethod
     def settings_customise_sources(

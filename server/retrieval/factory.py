@@ -61,10 +61,11 @@ def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:
 
 def load_reranker(settings: Settings) -> CrossEncoderReranker | None:
     """The configured cross-encoder, or None when reranking is switched off."""
-    if not settings.reranker_enabled:
+    model_id = settings.reranker_model_id
+    if model_id is None:
         return None
     return CrossEncoderReranker(
-        settings.reranker_model,
+        model_id,
         batch_size=settings.rerank_batch_size,
         device=settings.device,
         backend=settings.inference_backend,

@@ -41,21 +41,47 @@ StageScore = Annotated[
 StageRank = Annotated[int | None, Field(exclude_if=_is_none)]
 
 
+_COPIES_KEEP_PLACES = (
+    "copies of a passage included: a copy collapsed into another hit's also_in keeps its "
+    "place, so this rank can skip numbers from one hit to the next. The hit's rank in this "
+    "response is its position in hits."
+)
+
+
 class StageScores(BaseModel):
-    """Score and 1-based rank of a hit at each stage (absent: the stage did not see it)."""
+    """Score and 1-based rank of a hit at each stage (absent: the stage did not see it).
+
+    ``dense_rank``, ``sparse_rank`` and ``fused_rank`` are positions in that stage's own list,
+    which holds every copy of a passage; copies collapse only afterwards (duplicates.py), so
+    these ranks keep the stage's numbers rather than being renumbered into positions no stage
+    produced. ``rerank_rank`` is the cross-encoder's order of the collapsed head.
+    """
 
     dense: StageScore = Field(
         default=None,
         description="Cosine of the chunk vector; where the domain has part vectors, "
         "(1 - w) * chunk cosine + w * best sentence-group cosine.",
     )
-    dense_rank: StageRank = None
+    dense_rank: StageRank = Field(
+        default=None,
+        description="1-based position in the dense stage's candidate list, " + _COPIES_KEEP_PLACES,
+    )
     sparse: StageScore = Field(default=None, description="BM25 score (IDF over the tenant).")
-    sparse_rank: StageRank = None
-    fused: StageScore = None
-    fused_rank: StageRank = None
-    rerank: StageScore = None
-    rerank_rank: StageRank = None
+    sparse_rank: StageRank = Field(
+        default=None,
+        description="1-based position in the BM25 stage's candidate list, " + _COPIES_KEEP_PLACES,
+    )
+    fused: StageScore = Field(default=None, description="Score after fusing dense and BM25.")
+    fused_rank: StageRank = Field(
+        default=None,
+        description="1-based position in the fused list, " + _COPIES_KEEP_PLACES,
+    )
+    rerank: StageScore = Field(default=None, description="Cross-encoder score.")
+    rerank_rank: StageRank = Field(
+        default=None,
+        description="1-based position after the cross-encoder reordered the reranked hits "
+        "(copies already collapsed: 1..n without gaps).",
+    )
 
 
 class Timings(BaseModel):
@@ -100,7 +126,9 @@ class SearchHit(BaseModel):
     )
     score: Score = Field(description="Final score (rerank score if reranked, else fused score).")
     stages: StageScores = Field(
-        default_factory=StageScores, description="Score and rank at each stage (dense, BM25, ...)."
+        default_factory=StageScores,
+        description="Score and rank at each stage (dense, BM25, fused, rerank); a stage's rank "
+        "is the position in that stage's list, copies included.",
     )
     chunk_index: int = Field(description="Position of the chunk in its source (0-based).")
     doc_id: str = Field(

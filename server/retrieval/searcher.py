@@ -114,13 +114,16 @@ def _by_score(
     then by source and point id: an archived or vendored copy sits deeper than the live one,
     and the store's own order among ties depends on its segment layout, which other tenants'
     writes change. Copies collapse into the first one met, so this also picks the copy shown.
-    ``sources``: point id -> source for points that carry no payload (the stage lists)."""
+    ``sources``: point id -> source for points that carry no payload (the stage lists); a
+    point with no known source (a copy the fused list cut off) goes after the known ones it
+    ties with, as it comes after them in the fused list."""
 
-    def key(point: ScoredPoint) -> tuple[float, int, str, str]:
+    def key(point: ScoredPoint) -> tuple[float, bool, int, str, str]:
         source = str((point.payload or {}).get(chunk_record.SOURCE) or "")
         if not source and sources:
             source = sources.get(point.id, "")
-        return (-round(point.score, SCORE_TIE), source.count("/"), source, point.id)
+        score = -round(point.score, SCORE_TIE)
+        return (score, not source, source.count("/"), source, point.id)
 
     return sorted(points, key=key)
 

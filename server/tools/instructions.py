@@ -29,11 +29,11 @@ def reranked_domains(settings: Settings) -> list[Domain]:
 def ranking_sentence(settings: Settings) -> str:
     """How results are ranked: fused only when no domain reranks, or when the cross-encoder is
     neither on this machine nor downloadable (``HF_HUB_OFFLINE``), so no search will rerank."""
-    reranked = reranked_domains(settings)
-    if not reranked:
+    reranked, model_id = reranked_domains(settings), settings.reranker_model_id
+    if not reranked or model_id is None:
         return "Results are ranked by fusing the two (no reranking on this server)."
     names = "all domains" if len(reranked) == len(Domain) else ", ".join(reranked)
-    if loadable_without_download(settings.reranker_model):
+    if loadable_without_download(model_id):
         return (
             f"A cross-encoder reranks the results in {names} once its model is loaded "
             "(index_stats says whether it is)."

@@ -245,3 +245,20 @@ def test_bench_reranks_on_the_backend_the_server_would_use(
     assert getattr(reranker._model, "backend", "torch") == backend
     scores = reranker.score("a query", ["a passage", "another passage", "a third"])
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+
+
+@pytest.mark.parametrize("value", ["none", "", "  ", " Off "])
+def test_the_bench_reads_reranking_off_as_the_server_does(
+    tiny_cross_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Every value that switches the server's reranking off makes the bench use its test-size
+    cross-encoder, saying why in the server's words (it took only ``none`` as off and tried to
+    load a model named ``''`` or ``Off``)."""
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", value)
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(tiny_cross_encoder, corpus_dir / TEST_CROSS_ENCODER_DIR)
+    settings = Settings(inference_backend="torch", model_cache_path=tmp_path / "cache")
+    _, label = _load_reranker(corpus_dir, settings)
+    assert label.startswith("TEST-SIZE ") and label.endswith(
+        f"(reranking is off (RETRIEVAL_RERANKER_MODEL={value!r}))"
+    ), label

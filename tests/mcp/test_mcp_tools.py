@@ -85,6 +85,32 @@ async def test_tool_list_schemas_and_hints(tools: dict[str, Tool]) -> None:
         assert tool.title, tool.name
 
 
+def _properties_with(schema: Any, name: str) -> dict[str, Any]:
+    """The first ``properties`` object anywhere in ``schema`` that has ``name``."""
+    if isinstance(schema, dict):
+        props = schema.get("properties")
+        if isinstance(props, dict) and name in props:
+            return props
+        schema = list(schema.values())
+    for value in schema if isinstance(schema, list) else []:
+        found = _properties_with(value, name)
+        if found:
+            return found
+    return {}
+
+
+async def test_stage_ranks_say_they_count_collapsed_copies(tools: dict[str, Tool]) -> None:
+    """A client seeing fused ranks 1, 3, 4 learns from the outputSchema why: the stage ranks
+    are positions in each stage's list, copies included; the final rank is the place in hits."""
+    for name in ("doc_search", "legal_search", "code_search"):
+        stages = _properties_with(tools[name].output_schema, "fused_rank")
+        for rank in ("dense_rank", "sparse_rank", "fused_rank"):
+            description = stages[rank].get("description", "")
+            assert "copies of a passage included" in description, (name, rank)
+            assert "can skip numbers" in description and "position in hits" in description
+        assert "1..n without gaps" in stages["rerank_rank"].get("description", ""), name
+
+
 async def test_unknown_arguments_are_errors(client: Client) -> None:
     """A misplaced argument (code_search takes path_glob at the top level) must not be
     dropped silently: the agent would read unfiltered results as filtered ones."""

@@ -1,15 +1,28 @@
-"""Collapsing copies: the head-only collapse equals collapsing every hit and cutting the list."""
+"""Collapsing copies: the head-only collapse equals collapsing every hit and cutting the list;
+after collapsing, the final ranks run 1..n and the stage ranks still count the copies."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+import itertools
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.retrieval.chunk_record import copy_of, point_copy, search_hit
 from server.retrieval.duplicates import collapse_duplicates, collapsed_head
-from server.retrieval.results import SearchHit, StageScores
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import assemble
+from server.retrieval.reranker import CrossEncoderReranker
+from server.retrieval.results import SearchHit, SearchResponse, StageScores
 from server.retrieval.store import ScoredPoint
-from server.settings import Domain
+from server.retrieval.types import Chunk, SearchRequest
+from server.settings import Domain, Settings
+from server.tools.common import render_search
 
 TEXTS = ["alpha beta", "Alpha  beta", "gamma", "delta\nepsilon", "delta epsilon", "zeta"]
 """Texts with copies after normalisation (whitespace runs fold; case does not)."""
@@ -68,3 +81,100 @@ def test_a_point_copy_is_the_copy_of_its_hit() -> None:
     for domain in Domain:
         hit = search_hit(domain, point, StageScores())
         assert point_copy(domain, point) == copy_of(hit)
+
+
+PASSAGES = [
+    "Green tea contains catechins, antioxidants studied for heart health.",
+    "The borrow checker in Rust enforces ownership rules at compile time.",
+    "Honey bees communicate the location of flowers with a waggle dance.",
+    "Ocean tides are caused by the gravitational pull of the moon and sun.",
+    "Vaccines train the immune system to recognise a pathogen's antigens.",
+    "Rotate credentials every 90 days and never share security keys.",
+]
+QUERIES = ["heart health antioxidants", "rust ownership", "moon tides", "security keys rotation"]
+_tenants = itertools.count()
+
+
+def _corpus(tenant: str, copies: list[int]) -> list[Chunk]:
+    """Each passage once at the root and ``copies[i]`` more times in folders below it."""
+    chunks = []
+    for i, (text, extra) in enumerate(zip(PASSAGES, copies, strict=True)):
+        for source in [f"p{i}.txt", *(f"copy{c}/p{i}.txt" for c in range(extra))]:
+            chunks.append(Chunk(tenant=tenant, doc_id=source, source=source, text=text))
+    return chunks
+
+
+def _assert_final_ranks_run_1_to_n(result: SearchResponse) -> None:
+    labels = re.findall(r"^\[(\d+)\] ", render_search(result), flags=re.MULTILINE)
+    assert labels == [str(rank) for rank in range(1, len(result.hits) + 1)]
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    copies=st.lists(st.integers(0, 3), min_size=len(PASSAGES), max_size=len(PASSAGES)),
+    query=st.sampled_from(QUERIES),
+    top_k=st.integers(1, 8),
+)
+def test_final_ranks_run_1_to_n_and_stage_ranks_count_the_copies(
+    edge_store: EdgeStore,
+    embedder: DenseEmbedder,
+    tiny_cross_encoder: Path,
+    copies: list[int],
+    query: str,
+    top_k: int,
+) -> None:
+    """Collapse on or off, reranked or not: a hit's final rank (its place in ``hits``, as the
+    text view numbers it) runs 1..n, and so does ``rerank_rank``. ``fused_rank`` stays the
+    position in the fused list, copies included: each hit comes right after the hits before
+    it and their collapsed copies (copies tie on score, so they sit next to the copy shown)."""
+    tenant = f"t{next(_tenants)}"  # one store, a fresh tenant per example
+    chunks = _corpus(tenant, copies)
+    reranker = CrossEncoderReranker(str(tiny_cross_encoder))
+    for collapse in (True, False):
+        fused_only = assemble(
+            Settings(reranker_model="none", collapse_duplicates=collapse), edge_store, embedder
+        )
+        if collapse:
+            fused_only.indexer.index("docs", chunks)
+        request = SearchRequest(query, domain="docs", tenant=tenant, top_k=top_k, mode="hybrid")
+        result = fused_only.searcher.search(request)
+        shown = len(PASSAGES) if collapse else len(chunks)
+        assert len(result.hits) == min(top_k, shown)  # copies never shorten the list
+        _assert_final_ranks_run_1_to_n(result)
+        before = 0  # places in the fused list taken by the hits above and their copies
+        for hit in result.hits:
+            assert hit.stages.fused_rank == before + 1, hit
+            before += 1 + len(hit.also_in)
+        reranked = assemble(
+            Settings(collapse_duplicates=collapse), edge_store, embedder, reranker
+        ).searcher.search(SearchRequest(query, domain="docs", tenant=tenant, top_k=top_k))
+        assert reranked.rerank_applied
+        _assert_final_ranks_run_1_to_n(reranked)
+        assert [h.stages.rerank_rank for h in reranked.hits] == list(range(1, top_k + 1))[
+            : len(reranked.hits)
+        ]
+
+
+def test_the_copy_shown_ranks_first_among_copies_the_fused_list_cut_off(
+    edge_store: EdgeStore, embedder: DenseEmbedder
+) -> None:
+    """top_k 1 asks the store for a fused list of 2, so 5 of 7 copies of the best passage are
+    not in it and their sources are unknown. They tie with the copy shown in each stage; they
+    used to be ordered before it (an unknown source sorted as ''), so the top hit, first in
+    both stages by score, showed dense and sparse rank 6."""
+    policy = "Rotate credentials every 90 days and never share security keys."
+    sources = ["a/p.txt", *(f"z{i}/deep/p.txt" for i in range(6))]
+    chunks = [Chunk(tenant="t", doc_id=s, source=s, text=policy) for s in sources]
+    chunks += [
+        Chunk(tenant="t", doc_id=f"o{i}.txt", source=f"o{i}.txt", text=text)
+        for i, text in enumerate(PASSAGES[:3])
+    ]
+    retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
+    retrieval.indexer.index("docs", chunks)
+    request = SearchRequest("rotate security keys", domain="docs", tenant="t", top_k=1)
+    [top] = retrieval.searcher.search(replace(request, mode="hybrid")).hits
+    assert top.text == policy
+    assert (top.stages.dense_rank, top.stages.sparse_rank, top.stages.fused_rank) == (1, 1, 1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from server.cli import build_parser
 from server.errors import InvalidRequestError
 from server.retrieval.analysis import MAX_PARTS, part_texts
 from server.retrieval.edge_store import EdgeStore
@@ -109,15 +110,26 @@ def test_rerank_unavailable_is_reported_not_fatal(
     assert result.mode == "hybrid"  # the stages that ranked, not the mode asked for
 
 
-@pytest.mark.parametrize(("value", "shown"), [("none", "none"), ("", "''"), (" off ", "off")])
-def test_reranking_off_says_the_value_the_user_set(
-    store: VectorStore, embedder: DenseEmbedder, value: str, shown: str
+@pytest.mark.parametrize("value", ["none", "", " ", " off "])
+@pytest.mark.parametrize("source", ["--reranker", "RETRIEVAL_RERANKER_MODEL"])
+def test_reranking_off_says_where_and_what_the_user_set(
+    edge_store: EdgeStore,
+    embedder: DenseEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    value: str,
 ) -> None:
-    p = assemble(Settings(reranker_model=value), store, embedder, None)
+    """The note names the flag or the variable the value came from, and the value as given
+    (quoted: whitespace shows)."""
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", value if source != "--reranker" else "x/y")
+    flag = ["--reranker", value] if source == "--reranker" else []
+    settings = Settings.from_cli(build_parser().parse_args(["search", "q", "--tenant", "t", *flag]))
+    p = assemble(settings, edge_store, embedder, None)
     p.indexer.index("docs", _chunks("acme"))
     result = p.searcher.search(SearchRequest("bees", domain="docs", tenant="acme"))
     assert result.rerank_applied is False
-    assert result.rerank_note == f"reranking is off (RETRIEVAL_RERANKER_MODEL={shown})"
+    separator = " " if source == "--reranker" else "="
+    assert result.rerank_note == f"reranking is off ({source}{separator}{value!r})"
 
 
 def test_rerank_with_a_real_cross_encoder(
