@@ -168,8 +168,9 @@ def values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.integers(schema.get("minimum"), schema.get("maximum"))
     if kind == "boolean":
         return st.booleans()
-    if kind == "number":
-        return st.floats(allow_nan=False, allow_infinity=False)
+    if kind == "number":  # bounds kept: a value outside them is not one the schema allows
+        low, high = schema.get("minimum"), schema.get("maximum")
+        return st.floats(low, high, allow_nan=False, allow_infinity=False)
     if kind == "array":
         high = min(schema.get("maxItems", 4), 4)
         return st.lists(values(schema["items"]), min_size=schema.get("minItems", 0), max_size=high)
