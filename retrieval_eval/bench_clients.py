@@ -2,8 +2,7 @@
 
 The bench spreads its clients over a few of these processes, so that the load generator's
 own Python (one interpreter lock per process) is not what caps the calls per second it can
-measure: one process of MCP SDK clients spends 6-7 ms of CPU per call of the bench's mix and
-so could not drive more than ~150 calls/s, below the 228 calls/s the issue asks to measure.
+measure (see ``CLIENT_PROCESSES`` in bench_concurrency.py for the figures).
 
 Protocol over stdin/stdout, one JSON line each way:
 

@@ -307,10 +307,10 @@ class _Client:
 
 
 CLIENT_PROCESSES = 2
-"""Processes the clients are spread over: one process of MCP SDK clients spends ~5 ms of CPU
-per call of this mix under one interpreter lock, so it could not drive more than ~200 calls/s,
-below the 228 calls/s issue 14 asks for; two lift that cap, more would only add processes
-competing for a small machine's cores."""
+"""Processes the clients are spread over: one process of MCP SDK clients spends 4.3-6.6 ms of
+CPU per call of this mix under one interpreter lock, so on its own it tops out at 150-230
+calls/s, around the 228 calls/s issue 14 asks for; two lift that cap, more would only add
+processes competing for a small machine's cores."""
 
 
 def _measure(
