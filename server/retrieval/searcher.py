@@ -128,6 +128,12 @@ def _by_score(
     return sorted(points, key=key)
 
 
+def _ties_last(point: ScoredPoint, hits: Sequence[SearchHit]) -> bool:
+    """Whether ``point`` ties (at :data:`SCORE_TIE` decimals, as hits are ranked) with the
+    last of ``hits``, whose scores are already rounded so."""
+    return bool(hits) and round(point.score, SCORE_TIE) == hits[-1].score
+
+
 def fusion_label(fusion: FusionSettings, keyword_reason: str | None, mode: SearchMode) -> str:
     """How the response says the lists were fused: ``dbsf``, ``rrf(k=.., weights=[..])``."""
     if mode in ("bm25", "dense"):
@@ -364,13 +370,16 @@ class Searcher:
         self, collection: str, request: HybridQuery, response: SearchResponse, depth: int
     ) -> tuple[QueryResponse, list[SearchHit]]:
         """Run the hybrid query and decode its first ``depth`` hits; with copies collapsing, go
-        once more as deep as the stages go when so many copies collapsed that the list ran
-        short."""
+        once more as deep as the stages go when the fused list was cut where it could hide
+        copies: so many collapsed that the list ran short, or the last point returned ties
+        with the last hit kept (copies tie; the store's order among ties, and so which copies
+        a cut keeps, depends on its layout: the copy shown and its also_in would too)."""
         stored = self.store.query(collection, request)
         if not self.settings.collapse_duplicates:
             return stored, self._hits(stored, response)[:depth]
         hits = self._hits(stored, response, collapse_to=depth)
-        if len(hits) < depth and len(stored.final) == request.limit:
+        cut = len(stored.final) == request.limit
+        if cut and (len(hits) < depth or _ties_last(stored.final[-1], hits)):
             deeper = replace(request, limit=2 * request.candidates)
             stored = self.store.query(collection, deeper)
             hits = self._hits(stored, response, collapse_to=depth)
