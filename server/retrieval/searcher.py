@@ -134,6 +134,10 @@ def _ties_last(point: ScoredPoint, hits: Sequence[SearchHit]) -> bool:
     return bool(hits) and round(point.score, SCORE_TIE) == hits[-1].score
 
 
+def _same_score(a: ScoredPoint, b: ScoredPoint) -> bool:
+    return round(a.score, SCORE_TIE) == round(b.score, SCORE_TIE)
+
+
 def fusion_label(fusion: FusionSettings, keyword_reason: str | None, mode: SearchMode) -> str:
     """How the response says the lists were fused: ``dbsf``, ``rrf(k=.., weights=[..])``."""
     if mode in ("bm25", "dense"):
@@ -330,7 +334,8 @@ class Searcher:
             tenant=scope.tenant,
             # room for copies that collapse away, so they do not shorten the list (the fused
             # list may be longer than each stage's: it draws on both)
-            limit=max(depth, 2 * limit) if self.settings.collapse_duplicates else depth,
+            # (without collapsing, one point more: whether the cut fell inside a group of ties)
+            limit=max(depth, 2 * limit) if self.settings.collapse_duplicates else depth + 1,
             candidates=max(settings.candidates, depth),
             dense=encoded.dense,
             sparse=encoded.sparse,
@@ -369,18 +374,22 @@ class Searcher:
     def _query(
         self, collection: str, request: HybridQuery, response: SearchResponse, depth: int
     ) -> tuple[QueryResponse, list[SearchHit]]:
-        """Run the hybrid query and decode its first ``depth`` hits; with copies collapsing, go
-        once more as deep as the stages go when the fused list was cut where it could hide
-        copies: so many collapsed that the list ran short, or the last point returned ties
-        with the last hit kept (copies tie; the store's order among ties, and so which copies
-        a cut keeps, depends on its layout: the copy shown and its also_in would too)."""
+        """Run the hybrid query and decode its first ``depth`` hits. Go once more as deep as
+        the stages go when the fused list was cut where it could hide copies (copies tie, and
+        the store's order among ties, so which copies a cut keeps, depends on its layout; the
+        copy shown and its also_in would too): with copies collapsing, when so many collapsed
+        that the list ran short or its last point ties with the last hit kept; without, when
+        the one point fetched beyond ``depth`` ties with the last one kept."""
         stored = self.store.query(collection, request)
+        deeper = replace(request, limit=2 * request.candidates)
         if not self.settings.collapse_duplicates:
+            final = stored.final
+            if len(final) > depth and _same_score(final[depth], final[depth - 1]):
+                stored = self.store.query(collection, deeper)
             return stored, self._hits(stored, response)[:depth]
         hits = self._hits(stored, response, collapse_to=depth)
         cut = len(stored.final) == request.limit
         if cut and (len(hits) < depth or _ties_last(stored.final[-1], hits)):
-            deeper = replace(request, limit=2 * request.candidates)
             stored = self.store.query(collection, deeper)
             hits = self._hits(stored, response, collapse_to=depth)
         return stored, hits

@@ -220,7 +220,14 @@ def test_the_copy_shown_is_the_one_nearest_the_root_whatever_the_cut(
     retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
     retrieval.indexer.index("docs", chunks)
     request = SearchRequest("rotate security keys", domain="docs", tenant=tenant, top_k=top_k)
+    nearest = sorted(sources, key=lambda s: (s.count("/"), s))
     top = retrieval.searcher.search(replace(request, mode="hybrid")).hits[0]
     assert top.text == policy
-    assert top.source == min(sources, key=lambda s: (s.count("/"), s))
-    assert sorted(c.source for c in top.also_in) == sorted(set(sources) - {top.source})
+    assert top.source == nearest[0]
+    assert sorted(c.source for c in top.also_in) == sorted(nearest[1:])
+    # copies not collapsed: each is a hit, and the top_k shown are the nearest the root
+    separate = assemble(
+        Settings(reranker_model="none", collapse_duplicates=False), edge_store, embedder
+    )
+    hits = separate.searcher.search(replace(request, mode="hybrid")).hits
+    assert [h.source for h in hits][: len(sources)] == nearest[:top_k]
