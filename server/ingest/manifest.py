@@ -15,6 +15,9 @@ from server.retrieval.chunk_record import CHUNK_COUNT, CHUNK_INDEX, CONTENT_HASH
 from server.retrieval.store import VectorStore
 from server.retrieval.types import FilterValue
 
+MANIFEST_FIELDS = (SOURCE, CONTENT_HASH, CHUNK_COUNT, CHUNK_INDEX)
+"""The payload keys the manifest reads (not the chunk texts: most of a payload's bytes)."""
+
 MANIFEST_FIELDS = (SOURCE, CHUNK_INDEX, CONTENT_HASH, CHUNK_COUNT)
 
 
@@ -47,7 +50,9 @@ def load_manifest(
         return states
     offset: str | int | None = None
     while True:
-        page, offset = store.scroll(collection, tenant, filters, limit=2048, offset=offset)
+        page, offset = store.scroll(
+            collection, tenant, filters, limit=2048, offset=offset, fields=MANIFEST_FIELDS
+        )
         for point in page:
             payload = point.payload
             source = str(payload.get(SOURCE, ""))

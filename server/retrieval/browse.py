@@ -189,7 +189,12 @@ def list_sources(
     if not store.has_collection(collection):
         return SourceList(domain=domain, sources=[])
     points, next_offset = store.scroll(
-        collection, tenant, _source_filters(prefix), limit=limit, offset=cursor or None
+        collection,
+        tenant,
+        _source_filters(prefix),
+        limit=limit,
+        offset=cursor or None,
+        omit=[chunk_record.TEXT],  # a listing shows no chunk text
     )
     return SourceList(
         domain=domain,
@@ -230,7 +235,12 @@ def matching_sources(
     offset: str | int | None = None
     while True:
         page, offset = store.scroll(
-            collection, tenant, _source_filters(narrowing), limit=_SCROLL_PAGE, offset=offset
+            collection,
+            tenant,
+            _source_filters(narrowing),
+            limit=_SCROLL_PAGE,
+            offset=offset,
+            fields=[SOURCE, REL_PATH],
         )
         for point in page:
             source = str(point.payload.get(SOURCE, ""))

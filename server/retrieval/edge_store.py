@@ -54,6 +54,13 @@ DEFAULT_DISK_RESERVE_MB = 256
 """``Settings.disk_reserve_mb``'s default (the reasoning is there)."""
 
 
+def _payload_selector(fields: Sequence[str] | None, omit: Sequence[str]) -> Any:
+    """Qdrant Edge's payload selection for :meth:`EdgeStore.scroll`'s ``fields`` / ``omit``."""
+    if fields is not None:
+        return list(fields)
+    return qe.PayloadSelector.Exclude(list(omit)) if omit else True
+
+
 def _edge_filter(tenant: str | None, filters: Mapping[str, FilterValue] | None) -> qe.Filter | None:
     return edge_filter(filter_conditions(tenant, filters))
 
@@ -345,13 +352,16 @@ class EdgeStore:
         filters: Mapping[str, FilterValue] | None = None,
         limit: int = 256,
         offset: str | int | None = None,
+        *,
+        fields: Sequence[str] | None = None,
+        omit: Sequence[str] = (),
     ) -> tuple[list[ScoredPoint], str | int | None]:
         records, next_offset = self._shard(name).scroll(
             qe.ScrollRequest(
                 offset=offset,
                 limit=limit,
                 filter=_edge_filter(tenant, filters),
-                with_payload=True,
+                with_payload=_payload_selector(fields, omit),
                 with_vector=False,
             )
         )

@@ -40,6 +40,15 @@ _META_KEY = "retrieval_mcp"
 logger = logging.getLogger(__name__)
 
 
+def _payload_selector(
+    fields: Sequence[str] | None, omit: Sequence[str]
+) -> bool | list[str] | models.PayloadSelectorExclude:
+    """The client's payload selection for :meth:`QdrantStore.scroll`'s ``fields`` / ``omit``."""
+    if fields is not None:
+        return list(fields)
+    return models.PayloadSelectorExclude(exclude=list(omit)) if omit else True
+
+
 def _client_filter(
     tenant: str | None, filters: Mapping[str, FilterValue] | None
 ) -> models.Filter | None:
@@ -256,13 +265,16 @@ class QdrantStore:
         filters: Mapping[str, FilterValue] | None = None,
         limit: int = 256,
         offset: str | int | None = None,
+        *,
+        fields: Sequence[str] | None = None,
+        omit: Sequence[str] = (),
     ) -> tuple[list[ScoredPoint], str | int | None]:
         records, next_offset = self.client.scroll(
             name,
             scroll_filter=_client_filter(tenant, filters),
             limit=limit,
             offset=offset,
-            with_payload=True,
+            with_payload=_payload_selector(fields, omit),
             with_vectors=False,
         )
         points = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]

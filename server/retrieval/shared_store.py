@@ -527,9 +527,21 @@ class SharedStore:
         filters: Mapping[str, FilterValue] | None = None,
         limit: int = 256,
         offset: str | int | None = None,
+        *,
+        fields: Sequence[str] | None = None,
+        omit: Sequence[str] = (),
     ) -> tuple[list[ScoredPoint], str | int | None]:
         """See :meth:`VectorStore.scroll`."""
-        page = self._forward("scroll", name, tenant, filters=filters, limit=limit, offset=offset)
+        page = self._forward(
+            "scroll",
+            name,
+            tenant,
+            filters=filters,
+            limit=limit,
+            offset=offset,
+            fields=fields,
+            omit=omit,
+        )
         return cast(tuple[list[ScoredPoint], str | int | None], page)
 
     def delete(

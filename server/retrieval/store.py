@@ -219,8 +219,15 @@ class VectorStore(Protocol):
         filters: Mapping[str, FilterValue] | None = None,
         limit: int = 256,
         offset: str | int | None = None,
+        *,
+        fields: Sequence[str] | None = None,
+        omit: Sequence[str] = (),
     ) -> tuple[list[ScoredPoint], str | int | None]:
-        """A page of points (payload only) and the next offset. tenant=None: maintenance."""
+        """A page of points (payload only) and the next offset. tenant=None: maintenance.
+
+        ``fields``: only these payload keys (None: every key); ``omit``: every key but these.
+        A listing that needs no chunk text says so: the text is most of a payload's bytes.
+        """
 
     def delete(
         self,

@@ -179,6 +179,18 @@ def test_scroll_pages_through_everything(filled: VectorStore) -> None:
     assert len(seen) == len(set(seen)) == 10
 
 
+def test_scroll_returns_the_payload_keys_asked_for(filled: VectorStore) -> None:
+    """``fields`` keeps only those keys, ``omit`` drops those; the same points either way."""
+    whole, _ = filled.scroll(COLLECTION, "b", limit=50)
+    only, _ = filled.scroll(COLLECTION, "b", limit=50, fields=["source", "chunk_index"])
+    without, _ = filled.scroll(COLLECTION, "b", limit=50, omit=["doc_id"])
+    assert [p.id for p in only] == [p.id for p in without] == [p.id for p in whole]
+    for full, kept, rest in zip(whole, only, without, strict=True):
+        assert "doc_id" in full.payload
+        assert kept.payload == {k: full.payload[k] for k in ("source", "chunk_index")}
+        assert rest.payload == {k: v for k, v in full.payload.items() if k != "doc_id"}
+
+
 def test_update_sparse_changes_matches(filled: VectorStore) -> None:
     target = point_id("a", "docs", "s1", 1)
     filled.update_sparse(COLLECTION, "a", [(target, SparseVector([777], [1.0]))])
