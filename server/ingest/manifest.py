@@ -15,10 +15,8 @@ from server.retrieval.chunk_record import CHUNK_COUNT, CHUNK_INDEX, CONTENT_HASH
 from server.retrieval.store import VectorStore
 from server.retrieval.types import FilterValue
 
-MANIFEST_FIELDS = (SOURCE, CONTENT_HASH, CHUNK_COUNT, CHUNK_INDEX)
-"""The payload keys the manifest reads (not the chunk texts: most of a payload's bytes)."""
-
 MANIFEST_FIELDS = (SOURCE, CHUNK_INDEX, CONTENT_HASH, CHUNK_COUNT)
+"""The payload keys the manifest reads (not the chunk texts: most of a payload's bytes)."""
 
 
 @dataclass

@@ -381,7 +381,7 @@ class Searcher:
         that the list ran short or its last point ties with the last hit kept; without, when
         the one point fetched beyond ``depth`` ties with the last one kept."""
         stored = self.store.query(collection, request)
-        deeper = replace(request, limit=2 * request.candidates)
+        deeper = replace(request, limit=2 * request.candidates)  # every point a stage found
         if not self.settings.collapse_duplicates:
             final = stored.final
             if len(final) > depth and _same_score(final[depth], final[depth - 1]):
