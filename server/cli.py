@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.cli_types import positive_int
 from server.errors import InvalidRequestError, RetrievalError
-from server.hit_preview import hit_text, preview_budget
+from server.hit_preview import copy_places, hit_text, preview_budget
 from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
 from server.shutdown import Terminated, terminate_like_interrupt
@@ -57,8 +57,7 @@ def _print_result_text(result: SearchResponse, budget: int) -> None:
         trimmed = "  (trimmed)" if hit.truncated else ""
         print(f"{rank:>2}. {hit.score:.4f}  {hit.source}#{hit.chunk_index}{title}{trimmed}")
         if hit.also_in:
-            places = ", ".join(copy.citation for copy in hit.also_in)
-            print(f"    same text also in: {places}")
+            print(f"    same text also in: {copy_places(hit)}")
         print(hit_text(hit.text, code=code))
 
 

@@ -8,7 +8,10 @@ lays it out: prose on one indented line, code line by line.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from server.retrieval.limits import MIN_OUTPUT_CHARS
+from server.retrieval.results import SearchHit
 
 PREVIEW_CHARS = 200
 """Characters of hit text the CLI's text view budgets per hit (fair shares: a short hit leaves
@@ -18,6 +21,21 @@ the rest to the others; server/retrieval/trimming.py)."""
 def preview_budget(top_k: int) -> int:
     """The output budget (``max_chars``) of a CLI text-view search for ``top_k`` hits."""
     return max(MIN_OUTPUT_CHARS, PREVIEW_CHARS * top_k)
+
+
+def copy_places(hit: SearchHit) -> str:
+    """Where a hit's copies (``also_in``) are, for a text view: each copy's citation, or, where
+    the citation alone would not tell it from the hit or from another copy, its source path
+    (copies ingested from different folders share a relative path, and so a citation), and
+    its chunk id if even that is shared (one file repeating a passage). Comma-separated; every
+    place named differs from the others and from the hit's citation."""
+    citations = Counter([hit.citation, *(copy.citation for copy in hit.also_in)])
+    labels = [c.citation if citations[c.citation] == 1 else c.source for c in hit.also_in]
+    taken = Counter([hit.citation, *labels])
+    return ", ".join(
+        label if taken[label] == 1 else f"{copy.source} (id {copy.id})"
+        for label, copy in zip(labels, hit.also_in, strict=True)
+    )
 
 
 def hit_text(text: str, *, code: bool) -> str:

@@ -257,7 +257,8 @@ class ServerRuntime:
             if self._embedder is None
             else self._embedder.model_id,
             embedding_dimension=self._embedder.dimension if self._embedder else None,
-            reranker_model=reranker.model_id if reranker else None,
+            # the configured model while it loads (None only when reranking is off)
+            reranker_model=reranker.model_id if reranker else self.settings.reranker_model_id,
             reranker_available=available,
             reranker_note=note,
             error=self._model_error,

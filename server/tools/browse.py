@@ -74,11 +74,14 @@ def render_stats(result: IndexStats) -> str:
     lines += [f"{c.domain.value}: {c.chunks} chunks in {c.sources} sources" for c in result.domains]
     loaded = "loaded" if result.models_loaded else "loading"
     lines.append(f"embedding model {result.embedding_model} ({loaded})")
-    if result.reranker_available or not result.reranker_note:
-        rerank = "available" if result.reranker_available else "off"
-        lines.append(f"reranker {result.reranker_model or '-'}: {rerank}")
-    else:  # the note names the model already
+    if result.reranker_available:
+        lines.append(f"reranker {result.reranker_model}: available")
+    elif result.reranker_note:  # it names the model, or says reranking is off and why
         lines.append(f"reranker: {result.reranker_note}")
+    elif result.reranker_model and not result.models_loaded:
+        lines.append(f"reranker {result.reranker_model} (loading)")
+    else:
+        lines.append(f"reranker {result.reranker_model or '-'}: off")
     lines += [render_freshness(root) for root in result.freshness]
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from server.auth import request_tenant
 from server.errors import RetrievalError
-from server.hit_preview import hit_text
+from server.hit_preview import copy_places, hit_text
 from server.retrieval.limits import Limits
 from server.retrieval.results import ChunkView, RootFreshness, SearchHit, SearchResponse
 from server.retrieval.types import SearchRequest
@@ -181,10 +181,8 @@ def render_freshness(root: RootFreshness) -> str:
 def render_search(response: SearchResponse) -> str:
     """A compact text view for clients that show only text content."""
     how = "hybrid + rerank" if response.rerank_applied else f"hybrid ({response.fusion})"
-    lines = [
-        f"{len(response.hits)} {response.domain.value} hits for {response.query!r} ({how}, "
-        f"{response.timings.total_ms:.0f} ms)"
-    ]
+    count = f"{len(response.hits)} {response.domain.value} hit" + "s" * (len(response.hits) != 1)
+    lines = [f"{count} for {response.query!r} ({how}, {response.timings.total_ms:.0f} ms)"]
     if response.rerank_note:
         lines.append(f"note: {response.rerank_note}")
     lines.extend(f"note: {note}" for note in response.notes)
@@ -194,8 +192,7 @@ def render_search(response: SearchResponse) -> str:
         trimmed = "  (trimmed)" if hit.truncated else ""
         lines.append(f"[{rank}] {hit.citation}  score={hit.score:.4f}  id={hit.id}{trimmed}")
         if hit.also_in:
-            copies = ", ".join(copy.citation for copy in hit.also_in)
-            lines.append(f"    (same text also in: {copies})")
+            lines.append(f"    (same text also in: {copy_places(hit)})")
         if hit.text:
             lines.append(hit_text(hit.text, code=code))  # trimmed to the budget
     if response.hits:

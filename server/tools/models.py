@@ -27,7 +27,9 @@ class IndexStats(BaseModel):
     embedding_model: str
     embedding_dimension: int | None = Field(description="None while the model is loading.")
     models_loaded: bool
-    reranker_model: str | None
+    reranker_model: str | None = Field(
+        description="The cross-encoder configured (also while it loads); None: reranking off."
+    )
     reranker_available: bool
     reranker_note: str | None = None
     freshness: list[RootFreshness] = Field(

@@ -21,7 +21,8 @@ from server.app import build_server
 from server.errors import StoreError
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
-from server.runtime import ServerRuntime
+from server.runtime import ModelStatus, ServerRuntime
+from server.settings import Settings
 from server.tools.browse import render_stats
 from server.tools.models import IndexStats
 from server.tools.schemas import schema_keys
@@ -421,3 +422,32 @@ def test_index_stats_text_names_the_reranker_once() -> None:
     assert line == f"reranker: {note}" and line.count("cross-encoder/x") == 1
     ok = render_stats(IndexStats(**base, reranker_available=True))
     assert "reranker cross-encoder/x: available" in ok.splitlines()
+
+
+def test_index_stats_while_models_load_names_the_configured_reranker(tmp_path: Path) -> None:
+    """Asked before the models have loaded, index_stats said ``reranker -: off`` for a server
+    configured to rerank (found by a fresh user); it names the model and says it is loading,
+    and says off only when reranking is switched off."""
+    configured = "example-org/some-cross-encoder"
+    statuses = {
+        value: ServerRuntime(Settings(store_path=tmp_path, reranker_model=value)).model_status()
+        for value in (configured, "none")
+    }
+    loading, off = statuses[configured], statuses["none"]
+    assert not loading.loaded and loading.reranker_model == configured
+    base = dict(tenant="acme", domains=[], embedding_model="m", embedding_dimension=None)
+
+    def reranker_line(status: ModelStatus) -> str:
+        stats = IndexStats(
+            **base,
+            models_loaded=status.loaded,
+            reranker_model=status.reranker_model,
+            reranker_available=status.reranker_available,
+            reranker_note=status.reranker_note,
+        )
+        [line] = [ln for ln in render_stats(stats).splitlines() if ln.startswith("reranker")]
+        return line
+
+    assert reranker_line(loading) == f"reranker {configured} (loading)"
+    assert off.reranker_model is None
+    assert reranker_line(off) == "reranker: reranking is off (reranker_model='none')"
