@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from server.cli_types import positive_int
+from server.cli_types import RERANKER_HELP, positive_int
 from server.errors import InvalidRequestError, RetrievalError
 from server.hit_preview import copy_places, hit_text, preview_budget
 from server.ingest.cli import register_ingest_commands
@@ -195,7 +195,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
-    p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
+    p.add_argument("--reranker", help=RERANKER_HELP)
 
 
 def _register_evaluation_commands(sub: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from server.cli_mcp import add_oauth_arguments
+from server.cli_types import RERANKER_HELP
 from server.doctor import (
     Finding,
     check_disk,
@@ -111,7 +112,7 @@ def register(sub: Any) -> None:
         help="move damaged collections aside (to <store>/.damaged/) so they can be re-ingested",
     )
     p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
-    p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
+    p.add_argument("--reranker", help=RERANKER_HELP)
     p.add_argument("--tokens-file", help="tokens file (default: RETRIEVAL_MCP__TOKENS_FILE)")
     add_oauth_arguments(p)
     p.set_defaults(func=cmd_doctor)

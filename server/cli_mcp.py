@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from server.cli_types import RERANKER_HELP
 from server.errors import InvalidRequestError
 from server.ingest.watch_roots import WatchRoot
 from server.settings import Settings
@@ -378,7 +379,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--port", type=int, help="HTTP port (default 8000)")
     p.add_argument("--tenant", help="stdio: the tenant this server serves")
     p.add_argument("--store", help="embedded store directory (default: RETRIEVAL_STORE_PATH)")
-    p.add_argument("--reranker", help="cross-encoder id or path, or 'none'")
+    p.add_argument("--reranker", help=RERANKER_HELP)
     p.add_argument("--tokens-file", help="tokens file (default: RETRIEVAL_MCP__TOKENS_FILE)")
     p.add_argument(
         "--allow-write",

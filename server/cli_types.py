@@ -14,3 +14,7 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+RERANKER_HELP = "cross-encoder id or path; 'none', 'off', 'false' or '' switches reranking off"
+"""The ``--reranker`` help of every command that has the flag (read by settings.parse_reranker)."""
