@@ -38,6 +38,14 @@ def copy_places(hit: SearchHit) -> str:
     )
 
 
+def hit_place(hit: SearchHit) -> str:
+    """The hit's citation for a text view, followed by its source path in parentheses when a
+    copy in ``also_in`` has the same citation (so the hit's own place is named too)."""
+    if any(copy.citation == hit.citation for copy in hit.also_in):
+        return f"{hit.citation} ({hit.source})"
+    return hit.citation
+
+
 def hit_text(text: str, *, code: bool) -> str:
     """The hit's (already trimmed) text laid out under its citation: prose on one line, code
     line by line, each indented four spaces; blank lines dropped."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from server.auth import request_tenant
 from server.errors import RetrievalError
-from server.hit_preview import copy_places, hit_text
+from server.hit_preview import copy_places, hit_place, hit_text
 from server.retrieval.limits import Limits
 from server.retrieval.results import ChunkView, RootFreshness, SearchHit, SearchResponse
 from server.retrieval.types import SearchRequest
@@ -190,7 +190,7 @@ def render_search(response: SearchResponse) -> str:
     code = response.domain is Domain.CODE
     for rank, hit in enumerate(response.hits, start=1):
         trimmed = "  (trimmed)" if hit.truncated else ""
-        lines.append(f"[{rank}] {hit.citation}  score={hit.score:.4f}  id={hit.id}{trimmed}")
+        lines.append(f"[{rank}] {hit_place(hit)}  score={hit.score:.4f}  id={hit.id}{trimmed}")
         if hit.also_in:
             lines.append(f"    (same text also in: {copy_places(hit)})")
         if hit.text:

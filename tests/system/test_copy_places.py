@@ -57,4 +57,6 @@ def test_the_mcp_text_names_copies_from_different_folders_by_path() -> None:
     response = SearchResponse(
         query="keys", domain=Domain.DOCS, hits=[hit], fusion="dbsf", rerank_applied=False
     )
-    assert "(same text also in: /srv/b/p.txt, /x/p.txt)" in render_search(response)
+    text = render_search(response)
+    assert "(same text also in: /srv/b/p.txt, /x/p.txt)" in text
+    assert "[1] p.txt > Policy (/srv/root/p.txt)  score=" in text  # the hit's own place too
