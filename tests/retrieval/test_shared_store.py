@@ -158,8 +158,8 @@ def test_errors_arrive_as_the_owners_exception_types(tmp_path: Path) -> None:
             client.query("missing", _query("a", 0))
         with pytest.raises(InvalidRequestError, match="'tenant' cannot be used as a filter"):
             client.count(COLLECTION, "a", {"tenant": "b"})
-        with pytest.raises(TypeError, match="fields"):
-            client.scroll(COLLECTION, "a", limit=1, fields=["text"])  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="columns"):  # an argument scroll does not take
+            client.scroll(COLLECTION, "a", limit=1, columns=["text"])  # type: ignore[call-arg]
         with pytest.raises(AttributeError):
             client.root_password  # type: ignore[attr-defined]  # noqa: B018
         # the owner runs only protocol methods, whatever a client sends
