@@ -352,7 +352,11 @@ class Searcher:
         """Fill ``response.hits``: the store's hybrid query, decoded, collapsed, reranked."""
         settings, limit = scope.settings, scope.limit
         want_rerank = self._wants_rerank(settings, response.mode)
-        depth = max(limit, settings.rerank_depth if want_rerank else 0)
+        # the head is fetched and decoded rerank_depth deep only for a cross-encoder that will
+        # score it: with reranking off or its model unavailable, a search costs what a
+        # top_k search does (hits and also_in are the same either way: copies tie)
+        reranks = want_rerank and self.reranker is not None and self.reranker.available
+        depth = max(limit, settings.rerank_depth if reranks else 0)
         encoded = self._encode(response, scope, depth)
         if encoded is None:
             return

@@ -151,6 +151,57 @@ def test_rerank_with_a_real_cross_encoder(
     assert {h.doc_id for h in result.hits} == set(DOCS)
 
 
+class _DepthRecordingStore(EdgeStore):
+    """An embedded store that records how deep each hybrid query asks for the fused list."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.limits: list[int] = []
+
+    def query(self, collection, request):  # type: ignore[no-untyped-def]
+        self.limits.append(request.limit)
+        return super().query(collection, request)
+
+
+@pytest.mark.parametrize("reranker", ["off", "unavailable", "tiny"])
+def test_the_head_is_fetched_rerank_depth_deep_only_for_a_cross_encoder_that_scores_it(
+    tmp_path: Path, embedder: DenseEmbedder, tiny_cross_encoder: Path, reranker: str
+) -> None:
+    """Invariant: a search fetches and decodes the fused list ``rerank_depth`` deep only when a
+    cross-encoder will score that head; with reranking off or its model unavailable it costs
+    what a ``top_k`` search costs (it used to fetch and decode the whole head, then drop it),
+    and its hits are those of the plain hybrid search."""
+    store = _DepthRecordingStore(tmp_path / "store")
+    model = {"off": None, "unavailable": "/nonexistent/cross-encoder-model"}.get(
+        reranker, str(tiny_cross_encoder)
+    )
+    p = assemble(
+        Settings(reranker_model="none"),
+        store,
+        embedder,
+        CrossEncoderReranker(model) if model else None,
+    )
+    docs = {f"{k}{i}": f"{v} Note {i}." for i in range(6) for k, v in DOCS.items()}
+    p.indexer.index("docs", _chunks("acme", docs))
+    try:
+        depth = p.searcher.settings.domains[Domain.DOCS].rerank_depth
+        store.limits.clear()
+        asked = p.searcher.search(SearchRequest("bees and flowers", "docs", "acme", top_k=2))
+        deepest = max(store.limits)
+        plain = p.searcher.search(
+            SearchRequest("bees and flowers", "docs", "acme", top_k=2, mode="hybrid")
+        )
+    finally:
+        store.close()
+    if reranker == "tiny":
+        assert asked.rerank_applied and deepest >= depth
+        return
+    assert not asked.rerank_applied and deepest < depth
+    assert [(h.id, h.score, h.also_in) for h in asked.hits] == [
+        (h.id, h.score, h.also_in) for h in plain.hits
+    ]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
