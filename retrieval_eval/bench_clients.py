@@ -40,7 +40,9 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     start = bc._Start(len(spec["clients"]), float(spec["seconds"]), gate=wait_for_go)
     async with anyio.create_task_group() as group:
         for index in spec["clients"]:
-            client = bc._Client(index, spec["url"], spec["tokens"], queries, tuple(spec["mix"]))
+            client = bc._Client(
+                index, spec["url"], spec["tokens"], queries, tuple(spec["mix"]), spec["run"]
+            )
             group.start_soon(client.run, start, stats)
     return {
         "latencies": stats.latencies,

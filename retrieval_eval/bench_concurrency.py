@@ -10,8 +10,9 @@ each on its own copy of one store holding two tenants' sample docs and code:
 
 1, 4 and 16 clients (alternating tenants, each with its own token and session) call a mix of
 doc_search, code_search, get_chunk and list_sources for a fixed time; the two servers take
-turns level by level, so load on the machine hits both alike. Every query is unique (a counter
-appended), so the query cache does not hide the embedding cost. The clients run in their own
+turns level by level, so load on the machine hits both alike. Every query is unique (a tag of
+the run and a counter appended, over all runs against a server), so the query cache does not
+hide the embedding cost. The clients run in their own
 processes (retrieval_eval/bench_clients.py). Reported per run: calls/s, p50/p95 per tool,
 errors, cross-tenant leaks (a result naming the other tenant's folder; must be 0), the server's
 peak RSS, and the CPU a call costs the server and the clients. A run of the cheapest call
@@ -26,6 +27,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import select
 import shutil
 import subprocess
@@ -244,8 +246,11 @@ class _Client:
         tokens: dict[str, str],
         queries: dict[str, list[str]],
         mix: tuple[str, ...] = MIX,
+        run: str = "",
     ) -> None:
         self.index = index
+        self.run_tag = run
+        """Tag of the run, in every query: a server sees each query once over all its runs."""
         self.tenant = TENANTS[index % len(TENANTS)]
         self.foreign = f"{TENANTS[(index + 1) % len(TENANTS)]}-corpus"
         self.url = url
@@ -264,7 +269,7 @@ class _Client:
         name = tool if tool in SEARCH_TOOLS else "doc_search"
         pool = self.queries[name]
         text = pool[(self.index * 7 + self.calls) % len(pool)]
-        return {"query": f"{text} {self.index}-{self.calls}", "top_k": 5}
+        return {"query": f"{text} {self.run_tag}{self.index}-{self.calls}", "top_k": 5}
 
     async def run(self, start: _Start, stats: RunStats) -> None:
         """Open a session, wait for every client's, then call the mix until the run ends."""
@@ -321,7 +326,7 @@ def _measure(
     RSS sampled every 0.5 s and its CPU time and the clients' measured over the run."""
     stats = RunStats(latencies={t: [] for t in mix})
     groups = [list(range(i, clients, CLIENT_PROCESSES)) for i in range(CLIENT_PROCESSES)]
-    spec = {"url": server.url, "tokens": server.tokens, "seconds": seconds, "mix": list(mix)}
+    spec = _run_spec(server, seconds, mix)
     processes = [_client_process({**spec, "clients": group}) for group in groups if group]
     try:
         for process in processes:
@@ -332,6 +337,20 @@ def _measure(
             process.kill()
             process.wait()
     return stats
+
+
+def _run_spec(server: ServerProcess, seconds: float, mix: tuple[str, ...]) -> dict[str, Any]:
+    """What every client process of one run is told (its clients' numbers are added)."""
+    return {
+        "url": server.url,
+        "tokens": server.tokens,
+        "seconds": seconds,
+        "mix": list(mix),
+        # the same client numbers make the same queries in every run; a server keeps its
+        # query cache across runs (levels, soak), so without a tag of the run the 16-client
+        # level found the 1- and 4-client levels' searches cached (a quarter of its clients)
+        "run": secrets.token_hex(3),
+    }
 
 
 def _client_process(spec: dict[str, Any]) -> subprocess.Popen[str]:

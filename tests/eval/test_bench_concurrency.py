@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval_eval.bench_concurrency import LEVELS, RunStats, _soak_rows, run_concurrency_bench
+from retrieval_eval.bench_concurrency import (
+    LEVELS,
+    MIX,
+    RunStats,
+    ServerProcess,
+    _Client,
+    _queries,
+    _run_spec,
+    _soak_rows,
+    run_concurrency_bench,
+)
 
 
 def _soak(samples: list[tuple[float, float]]) -> str:
@@ -16,6 +26,21 @@ def test_soak_rss_is_bounded_only_when_it_stays_within_the_first_minute_peak() -
     assert "bounded" in _soak([(1.0, 800.0), (59.0, 900.0), (61.0, 850.0), (299.0, 900.0)])
     assert "GREW by 1.0 MB" in _soak([(1.0, 800.0), (59.0, 900.0), (61.0, 850.0), (299.0, 901.0)])
     assert "GREW by 0.4 MB" in _soak([(1.0, 800.0), (59.0, 900.0), (120.0, 900.4)])
+
+
+def test_no_query_repeats_over_the_runs_against_one_server() -> None:
+    """A server keeps its query cache from one run (level, soak) to the next: the same client
+    numbers of two runs must not ask the same queries, or the later run measures cache hits
+    (the 16-client level found a quarter of its searches cached by the 4-client level's)."""
+    server = ServerProcess(None, "http://127.0.0.1:1/mcp", {"tenant-a": "a", "tenant-b": "b"})  # type: ignore[arg-type]
+    queries = _queries()
+    asked: list[str] = []
+    for clients in LEVELS:
+        spec = _run_spec(server, 1.0, MIX)
+        for index in range(clients):
+            client = _Client(index, spec["url"], spec["tokens"], queries, MIX, spec["run"])
+            asked += [client.arguments("doc_search")["query"] for _ in range(300)]
+    assert len(asked) == len(set(asked))
 
 
 @pytest.mark.slow
