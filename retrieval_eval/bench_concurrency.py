@@ -450,7 +450,7 @@ HTTP and MCP layers and a client, with next to no retrieval work."""
 def _ceiling_rows(mixed: RunStats, floor: RunStats) -> list[tuple[str, str]]:
     """What the machine's cores allow: the mix's calls/s if server and clients used every core
     at their measured CPU per call, and the same with no retrieval work at all."""
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # the cores this process may run on, not the host's
 
     def ceiling(stats: RunStats) -> str:
         per_call = _per_call(stats.server_cpu_s + stats.client_cpu_s, stats)

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from server.errors import InvalidRequestError
@@ -385,16 +386,16 @@ class Searcher:
         that the list ran short or its last point ties with the last hit kept; without, when
         the one point fetched beyond ``depth`` ties with the last one kept."""
         stored = self.store.query(collection, request)
-        deeper = replace(request, limit=2 * request.candidates)  # every point a stage found
+        deeper = partial(replace, request, limit=2 * request.candidates)  # all the stages found
         if not self.settings.collapse_duplicates:
             final = stored.final
             if len(final) > depth and _same_score(final[depth], final[depth - 1]):
-                stored = self.store.query(collection, deeper)
+                stored = self.store.query(collection, deeper())
             return stored, self._hits(stored, response)[:depth]
         hits = self._hits(stored, response, collapse_to=depth)
         cut = len(stored.final) == request.limit
         if cut and (len(hits) < depth or _ties_last(stored.final[-1], hits)):
-            stored = self.store.query(collection, deeper)
+            stored = self.store.query(collection, deeper())
             hits = self._hits(stored, response, collapse_to=depth)
         return stored, hits
 
