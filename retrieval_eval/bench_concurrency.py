@@ -1,19 +1,21 @@
 """``bench --sections concurrency``: many Streamable HTTP clients at once, before and after.
 
-Two server processes (``retrieval-mcp serve --transport streamable-http``) run side by side,
-each on its own copy of one store holding two tenants' sample docs and code:
+Three server processes (``retrieval-mcp serve --transport streamable-http``) run side by
+side, each on its own copy of one store holding two tenants' sample docs and code:
 
 - **before**: query batching off (``batch_window_ms=0``), no practical bound on work
-  (``max_in_flight=40``, anyio's default thread pool, as the SDK ran sync tools) and HTTP on
-  asyncio + h11 (``fast_http=false``), i.e. each request embedding its query alone;
-- **after**: the configured defaults (query micro-batching, bounded work, backpressure).
+  (``max_in_flight=40``, anyio's default thread pool, as the SDK ran sync tools), HTTP on
+  asyncio + h11 (``fast_http=false``) and inference on a thread per core, i.e. each request
+  embedding its query alone;
+- **after**: the configured defaults (query micro-batching, bounded work, backpressure);
+- **after, a thread per core**: the defaults with the runtimes' own inference threads.
 
 1, 4 and 16 clients (alternating tenants, each with its own token and session) call a mix of
-doc_search, code_search, get_chunk and list_sources for a fixed time; the two servers take
+doc_search, code_search, get_chunk and list_sources for a fixed time; the servers take
 turns level by level, so load on the machine hits both alike. Every query is unique (a tag of
 the run and a counter appended, over all runs against a server), so the query cache does not
-hide the embedding cost. The clients run in their own
-processes (retrieval_eval/bench_clients.py). Reported per run: calls/s, p50/p95 per tool,
+hide the embedding cost. The clients run in their own processes
+(retrieval_eval/bench_clients.py). Reported per run: calls/s, p50/p95 per tool,
 errors, cross-tenant leaks (a result naming the other tenant's folder; must be 0), the server's
 peak RSS, and the CPU a call costs the server and the clients. A run of the cheapest call
 alone (list_sources) gives the floor of that CPU, and both give the calls/s the machine's cores
