@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from server.retrieval.chunk_record import copy_of
 from server.retrieval.results import Copy, SearchHit
@@ -25,20 +25,13 @@ def passage_key(text: str) -> str:
     return hashlib.sha1(folded.encode("utf-8")).hexdigest()
 
 
-def collapse_duplicates(hits: Sequence[SearchHit]) -> list[SearchHit]:
-    """The hits in order, each passage once: the first (best-ranked) copy stays and lists the
-    later copies in ``also_in``. Returns new list; hits are updated in place."""
-    kept: dict[str, SearchHit] = {}
-    out: list[SearchHit] = []
-    for hit in hits:
-        key = passage_key(hit.text)
-        first = kept.get(key)
-        if first is None:
-            kept[key] = hit
-            out.append(hit)
-            continue
-        first.also_in.append(copy_of(hit))
-    return out
+def collapse_duplicates(
+    hits: Sequence[SearchHit], place: Callable[[SearchHit], Any] | None = None
+) -> list[SearchHit]:
+    """Each passage once, shown by its copy with the smallest ``place`` (default: the
+    best-ranked), which lists the other copies in ``also_in`` in rank order; passages in the
+    order of the copies shown. Returns a new list; hits are updated in place."""
+    return collapsed_head(hits, lambda hit: hit.text, lambda hit: hit, len(hits), None, place)
 
 
 def collapsed_head(
@@ -47,26 +40,41 @@ def collapsed_head(
     to_hit: Callable[[T], SearchHit],
     depth: int,
     to_copy: Callable[[T], Copy] | None = None,
+    place: Callable[[T], Any] | None = None,
 ) -> list[SearchHit]:
-    """``collapse_duplicates([to_hit(i) for i in items])[:depth]``, building only the hits that
-    list keeps and their copies: a passage first met once ``depth`` hits are kept is skipped
-    with its copies (its hit would be cut), so a deep candidate list costs only its head.
+    """The first ``depth`` passages of ranked ``items``, each shown by one copy, building only
+    the hits kept and their copies (``collapse_duplicates([to_hit(i) for i in items],
+    place)[:depth]``, cheaper).
+
+    Copies of one passage need not score alike: identical text embedded in different batches
+    gets vectors a few float bits apart, and the code domain embeds each file's path with its
+    text. So the copy shown is chosen by ``place`` (smallest first; default: rank order), not
+    by score, and each passage takes the rank of the copy shown: which copy a user sees never
+    depends on how its copies were batched at ingest.
 
     ``text_of`` must give the text ``to_hit`` puts in the hit (the identity is its
     :func:`passage_key`, computed once per distinct text); ``to_copy`` (default
     ``copy_of(to_hit(item))``) must give the same :class:`Copy`, cheaper."""
-    kept: dict[str, SearchHit] = {}
     keys: dict[str, str] = {}
-    out: list[SearchHit] = []
-    for item in items:
+    groups: dict[str, list[tuple[int, T]]] = {}
+    for rank, item in enumerate(items):
         text = text_of(item)
         key = keys.get(text)
         if key is None:
             key = keys[text] = passage_key(text)
-        first = kept.get(key)
-        if first is not None:
-            first.also_in.append(to_copy(item) if to_copy else copy_of(to_hit(item)))
-        elif len(out) < depth:
-            kept[key] = hit = to_hit(item)
-            out.append(hit)
+        groups.setdefault(key, []).append((rank, item))
+
+    def shown(members: list[tuple[int, T]]) -> tuple[int, T]:
+        return min(members, key=lambda m: place(m[1])) if place else members[0]
+
+    heads = sorted(((shown(m), m) for m in groups.values()), key=lambda head: head[0][0])
+    out: list[SearchHit] = []
+    for (rank, item), members in heads[:depth]:
+        hit = to_hit(item)
+        hit.also_in.extend(
+            to_copy(other) if to_copy else copy_of(to_hit(other))
+            for other_rank, other in members
+            if other_rank != rank
+        )
+        out.append(hit)
     return out

@@ -29,7 +29,7 @@ from typing import Any
 from server.errors import InvalidRequestError
 from server.retrieval import chunk_record
 from server.retrieval.analysis import DomainAnalysis, dense_text, resolve_domain
-from server.retrieval.duplicates import collapsed_head
+from server.retrieval.duplicates import collapsed_head, passage_key
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.freshness import root_freshness
 from server.retrieval.limits import Limits
@@ -120,19 +120,34 @@ def _by_score(
     ties with, as it comes after them in the fused list."""
 
     def key(point: ScoredPoint) -> tuple[float, bool, int, str, str]:
-        source = str((point.payload or {}).get(chunk_record.SOURCE) or "")
-        if not source and sources:
-            source = sources.get(point.id, "")
-        score = -round(point.score, SCORE_TIE)
-        return (score, not source, source.count("/"), source, point.id)
+        return (-round(point.score, SCORE_TIE), *_place(point, sources))
 
     return sorted(points, key=key)
+
+
+def _place(
+    point: ScoredPoint, sources: Mapping[str, str] | None = None
+) -> tuple[bool, int, str, str]:
+    """Where a point's source sits, nearest the root first (then by path and point id); a
+    point whose source is unknown last. Orders equal scores, and picks the copy of a passage
+    a hit shows."""
+    source = str((point.payload or {}).get(chunk_record.SOURCE) or "")
+    if not source and sources:
+        source = sources.get(point.id, "")
+    return (not source, source.count("/"), source, point.id)
 
 
 def _ties_last(point: ScoredPoint, hits: Sequence[SearchHit]) -> bool:
     """Whether ``point`` ties (at :data:`SCORE_TIE` decimals, as hits are ranked) with the
     last of ``hits``, whose scores are already rounded so."""
     return bool(hits) and round(point.score, SCORE_TIE) == hits[-1].score
+
+
+def _copy_of_kept(point: ScoredPoint, hits: Sequence[SearchHit]) -> bool:
+    """Whether ``point`` is a copy of a passage ``hits`` show: past a cut that falls among a
+    passage's copies may lie more of them, one of them nearer the root."""
+    key = passage_key(chunk_record.point_text(point))
+    return any(passage_key(hit.text) == key for hit in hits)
 
 
 def _same_score(a: ScoredPoint, b: ScoredPoint) -> bool:
@@ -394,7 +409,11 @@ class Searcher:
             return stored, self._hits(stored, response)[:depth]
         hits = self._hits(stored, response, collapse_to=depth)
         cut = len(stored.final) == request.limit
-        if cut and (len(hits) < depth or _ties_last(stored.final[-1], hits)):
+        if cut and (
+            len(hits) < depth
+            or _ties_last(stored.final[-1], hits)
+            or _copy_of_kept(stored.final[-1], hits)
+        ):
             stored = self.store.query(collection, deeper())
             hits = self._hits(stored, response, collapse_to=depth)
         return stored, hits
@@ -436,7 +455,11 @@ class Searcher:
         if collapse_to is None:
             return [hit(item) for item in ranked]
         return collapsed_head(
-            ranked, lambda item: chunk_record.point_text(item[1]), hit, collapse_to
+            ranked,
+            lambda item: chunk_record.point_text(item[1]),
+            hit,
+            collapse_to,
+            place=lambda item: _place(item[1]),
         )
 
     def _rerank(

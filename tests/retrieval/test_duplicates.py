@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.retrieval.chunk_record import copy_of, point_copy, search_hit
-from server.retrieval.duplicates import collapse_duplicates, collapsed_head
+from server.retrieval.duplicates import collapse_duplicates, collapsed_head, passage_key
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble
@@ -65,6 +65,42 @@ def test_head_collapse_is_the_full_collapse_cut(texts: list[str], depth: int) ->
     )
     assert [h.model_dump() for h in cheap] == [h.model_dump() for h in full]
     assert {f"p{i}" for i in decoded} == {h.id for h in full}  # copies never decoded as hits
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(TEXTS), st.integers(0, 4)), max_size=30),
+    st.integers(min_value=0, max_value=12),
+)
+def test_each_passage_shows_its_copy_nearest_the_root_at_that_copys_rank(
+    items: list[tuple[str, int]], depth: int
+) -> None:
+    """Copies need not score alike (identical text embedded in different batches; code
+    embedded with its path), so rank order cannot pick the copy shown. Whatever the ranks:
+    each passage once, shown by its copy with the smallest place, at that copy's rank (so
+    scores never rise down the list), with every other copy in also_in in rank order; the
+    head-only collapse equals the full one, cut."""
+    ranked = [(i, text, depth_of) for i, (text, depth_of) in enumerate(items)]
+
+    def place(item: tuple[int, str, int]) -> tuple[int, int]:
+        return (item[2], item[0])
+
+    head = collapsed_head(
+        ranked, lambda item: item[1], lambda item: _hit(*item[:2]), depth, place=place
+    )
+    groups: dict[str, list[tuple[int, str, int]]] = {}
+    for item in ranked:
+        groups.setdefault(passage_key(item[1]), []).append(item)
+    expected = sorted((min(g, key=place), g) for g in groups.values())[:depth]
+    assert [h.id for h in head] == [f"p{shown[0]}" for shown, _ in expected]
+    for hit, (shown, group) in zip(head, expected, strict=True):
+        assert [c.id for c in hit.also_in] == [f"p{i}" for i, _, _ in group if i != shown[0]]
+    assert [h.score for h in head] == sorted((h.score for h in head), reverse=True)
+    full = collapse_duplicates(
+        [_hit(i, text) for i, text, _ in ranked],
+        place=lambda hit: (items[int(hit.id[1:])][1], int(hit.id[1:])),
+    )[:depth]
+    assert [h.model_dump() for h in head] == [h.model_dump() for h in full]
 
 
 def test_a_point_copy_is_the_copy_of_its_hit() -> None:
@@ -231,3 +267,51 @@ def test_the_copy_shown_is_the_one_nearest_the_root_whatever_the_cut(
     )
     hits = separate.searcher.search(replace(request, mode="hybrid")).hits
     assert [h.source for h in hits][: len(sources)] == nearest[:top_k]
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sources=st.lists(
+        st.lists(_folders, max_size=3).map(lambda parts: "/".join([*parts, "keys.py"])),
+        min_size=2,
+        max_size=6,
+        unique=True,
+    ),
+    order=st.randoms(use_true_random=False),
+    top_k=st.integers(1, 3),
+)
+def test_copies_that_score_apart_still_show_the_one_nearest_the_root(
+    edge_store: EdgeStore,
+    embedder: DenseEmbedder,
+    sources: list[str],
+    order: Any,
+    top_k: int,
+) -> None:
+    """Copies need not tie: the code domain embeds a chunk with its title, which names the
+    file's path, and identical text embedded in different batches gets vectors a few float
+    bits apart. Each copy here is indexed in its own batch, in a shuffled order, under a title
+    naming its path (as the code chunker writes it). The hit still shows the copy nearest the
+    root (it showed whichever copy's path scored best: an archived one, for a fresh user) and
+    its also_in names every other copy."""
+    tenant = f"t{next(_tenants)}"
+    code = "def rotate(key):\n    return vault.rotate(key, days=90)\n"
+    order.shuffle(sources)
+    retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
+    others = [
+        Chunk(tenant=tenant, doc_id=f"o{i}.py", source=f"o{i}.py", text=f"# {text}\n")
+        for i, text in enumerate(PASSAGES[:3])
+    ]
+    for i, source in enumerate(sources):
+        copy = Chunk(
+            tenant=tenant, doc_id=source, source=source, text=code, title=f"{source} > rotate"
+        )
+        retrieval.indexer.index("code", [copy, *others[: i % 4]])
+    request = SearchRequest("rotate the vault key", domain="code", tenant=tenant, top_k=top_k)
+    nearest = sorted(sources, key=lambda s: (s.count("/"), s))
+    top = retrieval.searcher.search(replace(request, mode="hybrid")).hits[0]
+    assert top.text == code
+    assert top.source == nearest[0]
+    assert sorted(c.source for c in top.also_in) == sorted(nearest[1:])
