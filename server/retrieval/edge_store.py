@@ -212,6 +212,12 @@ class EdgeStore:
                 raise DiskFullError(
                     f"the disk of the store at {self.root} is full; free some space and retry"
                 ) from None
+            blocker = next((p for p in (self.root, *self.root.parents) if p.is_file()), None)
+            if blocker is not None:  # "not writable (File exists)" said nothing useful
+                raise StoreError(
+                    f"store path {self.root} is not a folder: {blocker} is a file; point "
+                    "RETRIEVAL_STORE_PATH (or --store) at a folder, new or holding a store"
+                ) from None
             raise StoreError(
                 f"store path {self.root} is not writable ({exc.strerror or exc}); the embedded "
                 "store needs write access even to search (its engine maps its files "

@@ -88,11 +88,15 @@ def test_unwritable_path_is_a_store_error(tmp_path: Path) -> None:
         EdgeStore(locked / "store")
 
 
-def test_path_under_a_file_is_a_store_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("below", ["", "store", "store/deeper"])
+def test_a_store_path_at_or_under_a_file_says_so(tmp_path: Path, below: str) -> None:
+    """A store path naming a file (or a path through one) said "not writable (File exists)";
+    the error names the file."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(StoreError, match="not writable"):
-        EdgeStore(blocker / "store")
+    path = blocker / below if below else blocker
+    with pytest.raises(StoreError, match=f"is not a folder: {blocker} is a file"):
+        EdgeStore(path)
 
 
 def test_missing_collection_reads_as_empty(tmp_path: Path) -> None:
