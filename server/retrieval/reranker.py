@@ -120,6 +120,8 @@ class CrossEncoderReranker:
             return load_cross_model(
                 location, self.backend, self.model_cache, self.threads, self.device
             )
+        if self.model_id.startswith((".", "/", "~")):  # a path, never a hub id
+            raise OSError(f"no folder {str(location)!r}")
         if "/" in self.model_id and not hub_reachable():
             # local_model_dir already looked in the Hugging Face cache: fail before importing
             # sentence-transformers and torch, which costs seconds on every offline command

@@ -60,3 +60,14 @@ def test_a_cached_hub_id_counts_as_loadable_without_download(
     (tmp_path / "models--example-org--cross" / "snapshots" / "abc123").mkdir(parents=True)
     assert loadable_without_download("example-org/cross")
     assert loadable_without_download(str(tmp_path)) and not loadable_without_download("./nope")
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/cross-encoder", "./no-such-folder", "~/no-such"])
+def test_a_reranker_path_that_is_no_folder_says_so(path: str) -> None:
+    """A path given as the reranker read "not in the local Hugging Face cache and the hub is
+    unreachable", as if it were a hub id (found by a fresh user)."""
+    from server.retrieval.reranker import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker(path, backend="openvino")
+    assert reranker.load() is False
+    assert f"no folder '{Path(path).expanduser()}'" in (reranker.unavailable_reason or "")
