@@ -107,13 +107,11 @@ def _tuning_label(settings: Settings) -> str:
 def environment_section(ctx: BenchContext) -> list[Row]:
     """Machine and run parameters: the context every figure below is read in."""
     settings = Settings()
-    threads = str(settings.torch_threads) if settings.torch_threads else "0: by machine, "
-    if not settings.torch_threads:
-        threads += str(settings.inference_threads or "the runtime's default (one per core)")
+    threads = str(settings.torch_threads or "torch default (one per core)")
     return [
         ("--- environment", ""),
         ("CPUs / load average at start", f"{os.cpu_count()} / {_load_average()}"),
-        ("inference threads (RETRIEVAL_TORCH_THREADS)", threads),
+        ("torch threads (RETRIEVAL_TORCH_THREADS)", threads),
         ("inference backend (RETRIEVAL_INFERENCE_BACKEND)", settings.inference_backend),
         ("rerank batch (RETRIEVAL_RERANK_BATCH_SIZE)", str(settings.rerank_batch_size)),
         ("store layout (RETRIEVAL_STORE_TUNING__*)", _tuning_label(settings)),

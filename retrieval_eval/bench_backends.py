@@ -97,7 +97,7 @@ def measure_backends(dataset: str, sample: int, queries: int, rounds: int) -> di
                 batch_size=settings.rerank_batch_size,
                 backend=b,
                 model_cache=cache,
-                threads=settings.inference_threads,  # as load_reranker: the embedder's threads
+                threads=settings.torch_threads,  # as load_reranker: same threads as the embedder
             )
             for b in BACKENDS
         }

@@ -46,25 +46,24 @@ import anyio
 
 from retrieval_eval.bench_server import _env, _free_port, _serve_args
 from retrieval_eval.metrics import percentile
-from server.settings import Settings, available_cores
+from server.settings import Settings
 
 TENANTS = ("tenant-a", "tenant-b")
 MIX = ("doc_search", "code_search", "get_chunk", "list_sources")
 SEARCH_TOOLS = ("doc_search", "code_search")
 LEVELS = (1, 4, 16)
 SOAK_FIRST_MINUTE_S = 60.0
-PER_CORE_ENV = {"RETRIEVAL_TORCH_THREADS": str(available_cores())}
-"""Inference on a thread per core, the runtimes' own default (and this server's before it chose
-one thread on machines of at most 2 cores: Settings.inference_threads)."""
 BEFORE_ENV = {
     "RETRIEVAL_CONCURRENCY__BATCH_WINDOW_MS": "0",
     "RETRIEVAL_CONCURRENCY__MAX_IN_FLIGHT": "40",
     "RETRIEVAL_CONCURRENCY__MAX_QUEUED": "100000",
     "RETRIEVAL_CONCURRENCY__FAST_HTTP": "false",
-    **PER_CORE_ENV,
 }
 """Today's code path as far as settings reach: each query embedded alone, work unbounded, HTTP
-on asyncio + h11, inference on a thread per core."""
+on asyncio + h11."""
+ONE_THREAD_ENV = {"RETRIEVAL_TORCH_THREADS": "1"}
+"""The defaults with one intra-op torch thread: on a machine whose cores are all busy, torch's
+default (a thread per core) spends its time spinning, not computing."""
 SAMPLES = Path(__file__).resolve().parents[1] / "retrieval_samples"
 
 
@@ -453,7 +452,7 @@ HTTP and MCP layers and a client, with next to no retrieval work."""
 def _ceiling_rows(mixed: RunStats, floor: RunStats) -> list[tuple[str, str]]:
     """What the machine's cores allow: the mix's calls/s if server and clients used every core
     at their measured CPU per call, and the same with no retrieval work at all."""
-    cores = available_cores()  # the cores this process may run on, not the host's
+    cores = len(os.sched_getaffinity(0))  # the cores this process may run on, not the host's
 
     def ceiling(stats: RunStats) -> str:
         per_call = _per_call(stats.server_cpu_s + stats.client_cpu_s, stats)
@@ -532,7 +531,7 @@ def run_concurrency_bench(
         root = Path(tmp)
         chunks = _build_store(root)
         shutil.copytree(root / "store", root / "store-before")
-        shutil.copytree(root / "store", root / "store-per-core")
+        shutil.copytree(root / "store", root / "store-1thread")
         rows.append(
             (
                 "corpus",
@@ -543,9 +542,9 @@ def run_concurrency_bench(
         with (
             _server(root / "store-before", root / "tokens-before.json", BEFORE_ENV) as before,
             _server(root / "store", root / "tokens.json", {}) as after,
-            _server(root / "store-per-core", root / "tokens-1.json", PER_CORE_ENV) as per_core,
+            _server(root / "store-1thread", root / "tokens-1.json", ONE_THREAD_ENV) as single,
         ):
-            servers = {"before": before, "after": after, "after, a thread per core": per_core}
+            servers = {"before": before, "after": after, "after, torch 1 thread": single}
             for server in servers.values():  # first calls wait for the models to load
                 _measure(server, 2, 3.0)
             runs: dict[tuple[str, int], RunStats] = {}
@@ -558,7 +557,7 @@ def run_concurrency_bench(
                 runs[("after", max(LEVELS))], _measure(after, 4, seconds, FLOOR_MIX)
             )
             if soak_seconds > 0:
-                for other in (before, per_core):  # the soak measures the "after" server alone
+                for other in (before, single):  # the soak measures the "after" server alone
                     other.process.terminate()
                 rows += _soak_rows(_measure(after, max(LEVELS), soak_seconds))
     rows.append(("load average at end", " / ".join(f"{x:.1f}" for x in os.getloadavg())))

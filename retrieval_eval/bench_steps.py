@@ -232,7 +232,7 @@ def _load_reranker(corpus_dir: Path, settings: Settings) -> tuple[CrossEncoderRe
             device=settings.device,
             backend=settings.inference_backend,
             model_cache=settings.model_cache_path,
-            threads=settings.inference_threads,
+            threads=settings.torch_threads,
         )
 
     model_id = configured.reranker_model_id

@@ -394,12 +394,6 @@ def _reranker_value_source(given: bool) -> tuple[str, str]:
     return "reranker_model=", ""
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity where the OS has one, else the count)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
-
-
 class Settings(BaseSettings):
     """Root configuration of retrieval-mcp."""
 
@@ -430,9 +424,8 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(default=2048, ge=0)
     device: str = "cpu"
     torch_threads: int = Field(default=0, ge=0, le=256)
-    """Intra-op CPU threads for model inference (torch and the exported runtimes); 0 chooses by
-    the machine (:attr:`inference_threads`). 1 keeps query latency steady when other processes
-    keep the cores busy."""
+    """Intra-op CPU threads for model inference; 0 keeps torch's default (one per core).
+    1 keeps query latency steady when other processes keep the cores busy."""
 
     reranker_model: str = DEFAULT_RERANKER_MODEL
     """Cross-encoder id or local path, or ``none`` (also ``off``, ``false``, empty) to disable
@@ -524,17 +517,6 @@ class Settings(BaseSettings):
             if value:
                 setattr(settings.mcp.oauth, name, value)
         return settings
-
-    @property
-    def inference_threads(self) -> int:
-        """The intra-op thread count the models run with: ``torch_threads`` when set; for 0, one
-        thread where the process may use at most 2 cores, else 0 (the runtime's default, one
-        per core). Measured on 2 cores (README "Where the CPU goes"): a second thread cost an
-        HTTP server 16-24% more CPU per call at 1 to 16 clients with search latency unchanged,
-        and gave ingest no more passages/s; machines with more cores were not measured."""
-        if self.torch_threads:
-            return self.torch_threads
-        return 1 if available_cores() <= 2 else 0
 
     @property
     def reranker_model_id(self) -> str | None:

@@ -55,7 +55,7 @@ def load_embedder(settings: Settings, *, lazy: bool = False) -> DenseEmbedder:
         device=settings.device,
         backend=settings.inference_backend,
         model_cache=settings.model_cache_path,
-        threads=settings.inference_threads,
+        threads=settings.torch_threads,
     )
 
 
@@ -70,7 +70,7 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker | None:
         device=settings.device,
         backend=settings.inference_backend,
         model_cache=settings.model_cache_path,
-        threads=settings.inference_threads,
+        threads=settings.torch_threads,
     )
 
 

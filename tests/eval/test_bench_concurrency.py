@@ -55,7 +55,7 @@ def test_a_short_concurrency_run_has_no_errors_and_no_leaks() -> None:
     assert f"throughput at {max(LEVELS)} clients, after / before" in labels
     # the clients run in their own processes, and both sides' CPU is measured
     cpu = [value for label, value in rows if label.strip() == "CPU per call"]
-    assert len(cpu) == len(runs) + len(LEVELS)  # + the thread-per-core server's runs
+    assert len(cpu) == len(runs) + len(LEVELS)  # + the one-torch-thread server's runs
     for value in cpu:
         server, clients = (float(part.split()[-2]) for part in value.split(", "))
         assert server > 0 and clients > 0, value
