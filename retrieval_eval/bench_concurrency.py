@@ -4,11 +4,10 @@ Three server processes (``retrieval-mcp serve --transport streamable-http``) run
 side, each on its own copy of one store holding two tenants' sample docs and code:
 
 - **before**: query batching off (``batch_window_ms=0``), no practical bound on work
-  (``max_in_flight=40``, anyio's default thread pool, as the SDK ran sync tools), HTTP on
-  asyncio + h11 (``fast_http=false``) and inference on a thread per core, i.e. each request
-  embedding its query alone;
+  (``max_in_flight=40``, anyio's default thread pool, as the SDK ran sync tools) and HTTP on
+  asyncio + h11 (``fast_http=false``), i.e. each request embedding its query alone;
 - **after**: the configured defaults (query micro-batching, bounded work, backpressure);
-- **after, a thread per core**: the defaults with the runtimes' own inference threads.
+- **after, torch 1 thread**: the defaults with one intra-op inference thread.
 
 1, 4 and 16 clients (alternating tenants, each with its own token and session) call a mix of
 doc_search, code_search, get_chunk and list_sources for a fixed time; the servers take
@@ -452,7 +451,10 @@ HTTP and MCP layers and a client, with next to no retrieval work."""
 def _ceiling_rows(mixed: RunStats, floor: RunStats) -> list[tuple[str, str]]:
     """What the machine's cores allow: the mix's calls/s if server and clients used every core
     at their measured CPU per call, and the same with no retrieval work at all."""
-    cores = len(os.sched_getaffinity(0))  # the cores this process may run on, not the host's
+    # the cores this process may run on, not the host's (no affinity call on macOS)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
 
     def ceiling(stats: RunStats) -> str:
         per_call = _per_call(stats.server_cpu_s + stats.client_cpu_s, stats)
