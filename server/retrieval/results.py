@@ -137,7 +137,10 @@ class SearchHit(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     also_in: list[Copy] = Field(
         default_factory=list,
-        description="Other files or places with the identical passage, collapsed into this hit.",
+        description=(
+            "Other files or places with the identical passage, collapsed into this hit, which "
+            "shows the copy nearest the root of its folder (whatever the copies' scores)."
+        ),
     )
 
     @model_validator(mode="after")
