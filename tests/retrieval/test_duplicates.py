@@ -220,17 +220,28 @@ def test_the_copy_shown_ranks_first_among_copies_the_fused_list_cut_off(
 _folders = st.text("abz", min_size=1, max_size=3)
 
 
+def _copy_paths(name: str, max_size: int) -> st.SearchStrategy[list[str]]:
+    """2 to ``max_size`` distinct paths of one file name, up to three folders deep."""
+    paths = st.lists(_folders, max_size=3).map(lambda parts: "/".join([*parts, name]))
+    return st.lists(paths, min_size=2, max_size=max_size, unique=True)
+
+
+def _nearest_shown(top: SearchHit, text: str, sources: list[str]) -> list[str]:
+    """Assert ``top`` is ``text`` shown by its copy nearest the root, every other copy in its
+    also_in; the sources nearest the root first."""
+    nearest = sorted(sources, key=lambda s: (s.count("/"), s))
+    assert top.text == text
+    assert top.source == nearest[0]
+    assert sorted(c.source for c in top.also_in) == sorted(nearest[1:])
+    return nearest
+
+
 @pytest.mark.slow
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    sources=st.lists(
-        st.lists(_folders, max_size=3).map(lambda parts: "/".join([*parts, "p.txt"])),
-        min_size=2,
-        max_size=9,
-        unique=True,
-    ),
+    sources=_copy_paths("p.txt", max_size=9),
     order=st.randoms(use_true_random=False),
     top_k=st.integers(1, 3),
 )
@@ -256,11 +267,8 @@ def test_the_copy_shown_is_the_one_nearest_the_root_whatever_the_cut(
     retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
     retrieval.indexer.index("docs", chunks)
     request = SearchRequest("rotate security keys", domain="docs", tenant=tenant, top_k=top_k)
-    nearest = sorted(sources, key=lambda s: (s.count("/"), s))
     top = retrieval.searcher.search(replace(request, mode="hybrid")).hits[0]
-    assert top.text == policy
-    assert top.source == nearest[0]
-    assert sorted(c.source for c in top.also_in) == sorted(nearest[1:])
+    nearest = _nearest_shown(top, policy, sources)
     # copies not collapsed: each is a hit, and the top_k shown are the nearest the root
     separate = assemble(
         Settings(reranker_model="none", collapse_duplicates=False), edge_store, embedder
@@ -274,12 +282,7 @@ def test_the_copy_shown_is_the_one_nearest_the_root_whatever_the_cut(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    sources=st.lists(
-        st.lists(_folders, max_size=3).map(lambda parts: "/".join([*parts, "keys.py"])),
-        min_size=2,
-        max_size=6,
-        unique=True,
-    ),
+    sources=_copy_paths("keys.py", max_size=6),
     order=st.randoms(use_true_random=False),
     top_k=st.integers(1, 3),
 )
@@ -310,8 +313,6 @@ def test_copies_that_score_apart_still_show_the_one_nearest_the_root(
         )
         retrieval.indexer.index("code", [copy, *others[: i % 4]])
     request = SearchRequest("rotate the vault key", domain="code", tenant=tenant, top_k=top_k)
-    nearest = sorted(sources, key=lambda s: (s.count("/"), s))
-    top = retrieval.searcher.search(replace(request, mode="hybrid")).hits[0]
-    assert top.text == code
-    assert top.source == nearest[0]
-    assert sorted(c.source for c in top.also_in) == sorted(nearest[1:])
+    _nearest_shown(
+        retrieval.searcher.search(replace(request, mode="hybrid")).hits[0], code, sources
+    )
