@@ -90,11 +90,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Hybrid search for one tenant; prints typed hits."""
+    from server.retrieval.edge_store import store_path_problem
     from server.retrieval.factory import build_retrieval
     from server.retrieval.types import SearchRequest
 
     settings = Settings.from_cli(args)
     store = Path(settings.store_path).expanduser()
+    problem = None if settings.qdrant_url else store_path_problem(store)
+    if problem is not None:
+        raise InvalidRequestError(problem)
     if not settings.qdrant_url and not store.exists():
         # a search never creates a store: a mistyped --store would leave an empty one behind
         raise InvalidRequestError(f"no store at {store}: ingest creates it (or check --store)")

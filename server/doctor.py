@@ -23,7 +23,7 @@ import anyio
 
 from server.errors import DamagedStoreError, RetrievalError, StoreError
 from server.retrieval.disk_space import MIB, free_bytes
-from server.retrieval.edge_store import collection_dense_dim, read_lock_info
+from server.retrieval.edge_store import collection_dense_dim, read_lock_info, store_path_problem
 from server.retrieval.engine_errors import REPAIR_HINT
 from server.retrieval.length_stats import TENANTS_KEY, tenant_lengths
 from server.retrieval.owner_socket import socket_is_live, socket_paths_for
@@ -118,6 +118,8 @@ def check_reranker(settings: Settings) -> Iterator[Finding]:
 
 def check_lock(root: Path) -> Iterator[Finding]:
     """The lock file's claims against the facts: holder alive, socket answering."""
+    if store_path_problem(root) is not None:
+        return  # no lock can be there; the store check says why
     info = read_lock_info(root)
     if info.pid is None:
         yield Finding("store lock", "ok", f"{root} is not in use by another process")
@@ -257,6 +259,10 @@ def check_collection(store: SharedStore, name: str) -> Finding:
 def check_store(settings: Settings, repair: bool = False) -> Iterator[Finding]:
     """Open the embedded store (as its owner or through it) and check each collection."""
     root = Path(settings.store_path).expanduser()
+    problem = store_path_problem(root)
+    if problem is not None:
+        yield Finding("store", "problem", problem, "see the message")
+        return
     if not root.exists():  # opening would create it: a check must not change anything
         yield Finding("store", "ok", f"no store at {root} yet (the first ingest creates it)")
         return

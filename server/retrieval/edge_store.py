@@ -183,6 +183,19 @@ class StoreLock:
             self._handle = None
 
 
+def store_path_problem(root: Path) -> str | None:
+    """Why ``root`` can never hold a store: it is a file, or a path through one (None when it
+    can). Checked before "no store here yet" messages too: those would send the user to an
+    ingest that fails."""
+    blocker = next((p for p in (root, *root.parents) if p.is_file()), None)
+    if blocker is None:
+        return None
+    return (
+        f"store path {root} is not a folder: {blocker} is a file; point RETRIEVAL_STORE_PATH "
+        "(or --store) at a folder, new or holding a store"
+    )
+
+
 class EdgeStore:
     """Persistent embedded store: ``root/<collection>/`` holds one Qdrant Edge shard each.
 
@@ -212,12 +225,9 @@ class EdgeStore:
                 raise DiskFullError(
                     f"the disk of the store at {self.root} is full; free some space and retry"
                 ) from None
-            blocker = next((p for p in (self.root, *self.root.parents) if p.is_file()), None)
-            if blocker is not None:  # "not writable (File exists)" said nothing useful
-                raise StoreError(
-                    f"store path {self.root} is not a folder: {blocker} is a file; point "
-                    "RETRIEVAL_STORE_PATH (or --store) at a folder, new or holding a store"
-                ) from None
+            problem = store_path_problem(self.root)
+            if problem is not None:  # "not writable (File exists)" said nothing useful
+                raise StoreError(problem) from None
             raise StoreError(
                 f"store path {self.root} is not writable ({exc.strerror or exc}); the embedded "
                 "store needs write access even to search (its engine maps its files "

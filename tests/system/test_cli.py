@@ -109,6 +109,23 @@ def test_errors_are_one_line(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", ["search", "ingest"])
+@pytest.mark.parametrize("below", ["", "sub/store"])
+def test_a_store_path_at_or_through_a_file_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, below: str
+) -> None:
+    """search said "no store at ...: ingest creates it" for a path through a file, and the
+    ingest it advised then failed; both commands name the file in the way."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = blocker / below if below else blocker
+    args = {"search": ["q"], "ingest": [str(tmp_path), "--domain", "docs"]}[command]
+    assert main([command, *args, "--tenant", "t", "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: store path {store} is not a folder: {blocker} is a file" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_search_never_creates_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A mistyped --store is an error naming the path, and nothing is left behind there."""
     missing = tmp_path / "typo" / "store"

@@ -196,3 +196,20 @@ def test_an_unusable_oauth_issuer_is_one_actionable_problem(
 def test_no_oauth_no_issuer_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, report = _doctor(capsys, "--store", str(tmp_path / "s"))
     assert "oauth issuer" not in _by_check(report)
+
+
+@pytest.mark.parametrize("below", ["", "sub/store"])
+def test_a_store_path_through_a_file_is_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], below: str
+) -> None:
+    """doctor said "ok store: no store at ... yet (the first ingest creates it)" and healthy
+    for a path through a file, where that ingest fails; it is one problem naming the file."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = blocker / below if below else blocker
+    code = main(["doctor", "--store", str(store)])
+    out = capsys.readouterr().out
+    problems = [line for line in out.splitlines() if line.startswith("problem")]
+    assert code == 1 and len(problems) == 1, out
+    assert f"is not a folder: {blocker} is a file" in problems[0]
+    assert "store lock" not in out
