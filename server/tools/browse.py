@@ -77,7 +77,8 @@ def render_stats(result: IndexStats) -> str:
     if result.reranker_available:
         lines.append(f"reranker {result.reranker_model}: available")
     elif result.reranker_note:  # it names the model, or says reranking is off and why
-        lines.append(f"reranker: {result.reranker_note}")
+        note = result.reranker_note
+        lines.append(note if note.startswith("reranker ") else f"reranker: {note}")
     elif result.reranker_model and not result.models_loaded:
         lines.append(f"reranker {result.reranker_model} (loading)")
     else:
