@@ -114,7 +114,7 @@ def _by_score(
     """Score order. Equal scores (copies of one passage, mostly) go nearest the root first,
     then by source and point id: an archived or vendored copy sits deeper than the live one,
     and the store's own order among ties depends on its segment layout, which other tenants'
-    writes change. Copies collapse into the first one met, so this also picks the copy shown.
+    writes change.
     ``sources``: point id -> source for points that carry no payload (the stage lists); a
     point with no known source (a copy the fused list cut off) goes after the known ones it
     ties with, as it comes after them in the fused list."""
@@ -370,7 +370,8 @@ class Searcher:
         want_rerank = self._wants_rerank(settings, response.mode)
         # the head is fetched and decoded rerank_depth deep only for a cross-encoder that will
         # score it: with reranking off or its model unavailable, a search costs what a
-        # top_k search does (hits and also_in are the same either way: copies tie)
+        # top_k search does (hits and also_in are the same either way: the list goes deeper
+        # wherever its cut could hide copies, _query)
         reranks = want_rerank and self.reranker is not None and self.reranker.available
         depth = max(limit, settings.rerank_depth if reranks else 0)
         encoded = self._encode(response, scope, depth)
@@ -395,10 +396,10 @@ class Searcher:
         self, collection: str, request: HybridQuery, response: SearchResponse, depth: int
     ) -> tuple[QueryResponse, list[SearchHit]]:
         """Run the hybrid query and decode its first ``depth`` hits. Go once more as deep as
-        the stages go when the fused list was cut where it could hide copies (copies tie, and
-        the store's order among ties, so which copies a cut keeps, depends on its layout; the
-        copy shown and its also_in would too): with copies collapsing, when so many collapsed
-        that the list ran short or its last point ties with the last hit kept; without, when
+        the stages go when the fused list was cut where it could hide copies (which of tied
+        points a cut keeps depends on the store's layout; the copy shown and its also_in would
+        too): with copies collapsing, when so many collapsed that the list ran short, or its
+        last point is a copy of a passage kept or ties with the last hit kept; without, when
         the one point fetched beyond ``depth`` ties with the last one kept."""
         stored = self.store.query(collection, request)
         deeper = partial(replace, request, limit=2 * request.candidates)  # all the stages found
