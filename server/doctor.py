@@ -14,6 +14,7 @@ import os
 import platform
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -64,14 +65,29 @@ def check_versions() -> Iterator[Finding]:
     yield Finding("versions", "ok", ", ".join(found))
 
 
+@contextmanager
+def _offline() -> Iterator[None]:
+    """``HF_HUB_OFFLINE=1`` for the block, the user's value (or none) restored after: later
+    checks must not report downloads as switched off when the user did not switch them off."""
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
+
+
 def check_embedder(settings: Settings) -> Iterator[Finding]:
     """The bi-encoder loads from local files (``HF_HUB_OFFLINE``) and embeds a query."""
-    os.environ["HF_HUB_OFFLINE"] = "1"  # "loads offline" is what the check promises
     from server.retrieval.factory import load_embedder
 
     try:
-        embedder = load_embedder(settings)
-        dim = len(embedder.embed_query("doctor"))
+        with _offline():  # "loads offline" is what the check promises
+            embedder = load_embedder(settings)
+            dim = len(embedder.embed_query("doctor"))
     except Exception as exc:
         reason = " ".join(str(exc).split())[:300]
         yield Finding(
@@ -98,13 +114,23 @@ def check_embedder(settings: Settings) -> Iterator[Finding]:
 
 
 def check_reranker(settings: Settings) -> Iterator[Finding]:
-    """The cross-encoder: off by setting, loaded, or unavailable and why (a warning: search
-    still works without it)."""
+    """The cross-encoder: off by setting, loaded, not on this machine but downloadable (the
+    doctor downloads nothing), or unavailable and why (a warning: search still works without
+    it)."""
     from server.retrieval.factory import load_reranker
+    from server.retrieval.reranker import hub_reachable, loadable_without_download
 
     reranker = load_reranker(settings)
     if reranker is None:
         yield Finding("cross-encoder", "ok", settings.reranker_off_note)
+    elif not loadable_without_download(reranker.model_id) and hub_reachable():
+        yield Finding(
+            "cross-encoder",
+            "warn",
+            f"{reranker.model_id} is not on this machine; the server downloads it from the "
+            "Hugging Face hub on first use (the hub answers)",
+            "run one search to fetch it now, or " + settings.reranker_remedy,
+        )
     elif reranker.load():
         yield Finding("cross-encoder", "ok", f"{reranker.model_id} loads")
     else:

@@ -539,6 +539,20 @@ class Settings(BaseSettings):
         before, after = self._reranker_source
         return f"reranking is off ({before}{self.reranker_model!r}{after})"
 
+    @property
+    def reranker_remedy(self) -> str:
+        """What to change when the configured cross-encoder cannot load, naming the place its
+        value came from (``--reranker``, the environment variable as spelled, the config file;
+        ``RETRIEVAL_RERANKER_MODEL`` for the default), e.g. ``pass --reranker a local
+        cross-encoder directory, or --reranker none to silence this``."""
+        before, after = self._reranker_source
+        if before.startswith("--"):
+            flag = before.strip()
+            return f"pass {flag} a local cross-encoder directory, or {flag} none to silence this"
+        given = before != "reranker_model="  # the environment or the config file
+        place = before.rstrip(" =") + after if given else "RETRIEVAL_RERANKER_MODEL"
+        return f"set {place} to a local cross-encoder directory, or to 'none' to silence this"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -71,6 +71,7 @@ def load_reranker(settings: Settings) -> CrossEncoderReranker | None:
         backend=settings.inference_backend,
         model_cache=settings.model_cache_path,
         threads=settings.torch_threads,
+        remedy=settings.reranker_remedy,
     )
 
 

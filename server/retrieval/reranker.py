@@ -70,6 +70,8 @@ class CrossEncoderReranker:
 
     ``backend``, ``model_cache`` and ``threads`` as for DenseEmbedder: an exported graph on
     onnxruntime / OpenVINO, or sentence-transformers' CrossEncoder on torch (the fallback).
+    ``remedy`` ends the note when the model cannot load: what to change, where the value was
+    set (``Settings.reranker_remedy``).
     """
 
     def __init__(
@@ -81,6 +83,8 @@ class CrossEncoderReranker:
         backend: InferenceBackend = "torch",
         model_cache: Path | None = None,
         threads: int = 0,
+        remedy: str = "set RETRIEVAL_RERANKER_MODEL to a local cross-encoder directory, "
+        "or to 'none' to silence this",
     ) -> None:
         self.model_id = model
         self.batch_size = batch_size
@@ -88,6 +92,7 @@ class CrossEncoderReranker:
         self.backend = backend if device == "cpu" else "torch"
         self.model_cache = model_cache or default_model_cache_path()
         self.threads = threads
+        self.remedy = remedy
         self._model: Any = None
         self._error: str | None = None
         self._lock = threading.Lock()
@@ -106,8 +111,7 @@ class CrossEncoderReranker:
                 self._error = (
                     f"reranker {self.model_id!r} could not be loaded "
                     f"({type(exc).__name__}: {first_line[:200]}); serving hybrid results without "
-                    "reranking. Set RETRIEVAL_RERANKER_MODEL to a local cross-encoder directory, "
-                    "or to 'none' to silence this."
+                    f"reranking; {self.remedy}."
                 )
                 logger.warning(self._error)
                 return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,31 @@ def test_a_store_path_through_a_file_is_a_problem(
     assert code == 1 and len(problems) == 1, out
     assert f"is not a folder: {blocker} is a file" in problems[0]
     assert "store lock" not in out
+
+
+@pytest.mark.slow
+def test_the_cross_encoder_line_tells_the_hub_as_the_user_has_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedder check switches downloads off to prove the model loads offline; the switch
+    leaked, so a model not on the machine read "downloads are off (HF_HUB_OFFLINE)" to a user
+    who had not set it. The cross-encoder line now reads the hub as the user has it: a hub
+    that answers (a real local listener) means the server downloads the model on first use,
+    and the doctor downloads nothing; a hub that does not answer is said to be unreachable."""
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", "example-org/not-cached-cross-encoder")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    store = ("--store", str(tmp_path / "store"))
+    with socket.create_server(("127.0.0.1", 0)) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{hub.getsockname()[1]}")
+        _code, report = _doctor(capsys, *store)
+    line = _by_check(report)["cross-encoder"]
+    assert line["status"] == "warn" and "downloads it from the Hugging Face hub" in line["detail"]
+    assert "run one search to fetch it now" in line["action"]
+    assert "HF_HUB_OFFLINE" not in os.environ
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens
+    _code, report = _doctor(capsys, *store)
+    detail = _by_check(report)["cross-encoder"]["detail"]
+    assert "the hub is unreachable" in detail and "HF_HUB_OFFLINE" not in detail, detail
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the user's own switch is named
+    _code, report = _doctor(capsys, *store)
+    assert "downloads are off (HF_HUB_OFFLINE)" in _by_check(report)["cross-encoder"]["detail"]

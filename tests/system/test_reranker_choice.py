@@ -176,3 +176,34 @@ def test_the_off_note_names_the_source_and_the_value_as_given(value: str) -> Non
             assert (finding.status, finding.detail) == ("ok", expected)
             status = ServerRuntime(configured, load_reranker=False).model_status()
             assert status.reranker_note == expected
+
+
+def _missing_model_cases(value: str, tmp: Path) -> Iterator[tuple[str, Settings]]:
+    """(the remedy expected, the settings) for each place a model that cannot load is named."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(ENV.lower(), value)
+        yield f"set {ENV.lower()} to a local cross-encoder directory", Settings()
+    config = tmp / "retrieval.toml"
+    config.write_text(f"reranker_model = {json.dumps(value)}\n")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CONFIG_FILE_ENV, str(config))
+        yield f"set reranker_model in {config} to a local cross-encoder directory", Settings()
+    yield f"set {ENV} to a local cross-encoder directory", Settings(reranker_model=value)
+    for command in FLAG_COMMANDS:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv(ENV, value)  # the flag is what to change, not the environment
+            argv = [command, *_required_argv(FLAG_COMMANDS[command]), "--reranker", value]
+            remedy = "pass --reranker a local cross-encoder directory, or --reranker none"
+            yield remedy, Settings.from_cli(PARSER.parse_args(argv))
+
+
+def test_a_model_that_cannot_load_says_where_to_change_it(tmp_path: Path) -> None:
+    """The unavailable note named RETRIEVAL_RERANKER_MODEL even when --reranker or the config
+    file had named the model; it names the place the value came from."""
+    value = str(tmp_path / "no-such-cross-encoder")
+    for remedy, configured in _missing_model_cases(value, tmp_path):
+        reranker = load_reranker(configured)
+        assert reranker is not None and not reranker.load()
+        assert remedy in (reranker.unavailable_reason or ""), reranker.unavailable_reason
+        [finding] = check_reranker(configured)
+        assert remedy in finding.detail
