@@ -272,7 +272,8 @@ def _code_citation(source: str, title: str, metadata: Mapping[str, Any]) -> str:
     start, end = metadata.get("start_line"), metadata.get("end_line")
     location = f"{path}:{start}-{end}" if isinstance(start, int) and isinstance(end, int) else path
     symbol = metadata.get("symbol")
-    cited = f"{location} ({symbol})" if symbol else location
+    # a module-level chunk's symbol is its path: named once ("a/keys.py:1-2 (a/keys.py)" before)
+    cited = f"{location} ({symbol})" if symbol and symbol != path else location
     part, parts = metadata.get("part"), metadata.get("parts")
     if isinstance(part, int) and isinstance(parts, int):  # a window of one over-long line
         cited += f", part {part}/{parts}"

@@ -19,6 +19,7 @@ from server.ingest.chunkers.markdown import chunk_markdown
 from server.ingest.chunking import chunk_file, is_binary
 from server.ingest.runner import make_budget
 from server.ingest.walker import SourceFile
+from server.retrieval.chunk_record import citation
 from server.retrieval.embedder import DenseEmbedder
 from server.settings import Domain, IngestSettings
 
@@ -328,3 +329,23 @@ def test_rules_never_make_a_chunk_of_their_own(
     """A thematic break before the first heading (or a block of front matter that does not
     parse, which Markdown reads as a rule and a heading) opens the next chunk."""
     assert [(p.title, p.text) for p in chunk_markdown(text, budget, "doc")] == expected
+
+
+# -- citations -----------------------------------------------------------------------------------
+
+STDLIB_CODE = [Path(codecs.__file__), Path(re.__file__).parent / "_parser.py", Path(__file__)]
+
+
+@pytest.mark.parametrize("path", STDLIB_CODE, ids=lambda p: p.name)
+def test_a_code_citation_names_its_path_once(path: Path, budget: TokenBudget) -> None:
+    """A module-level chunk's symbol is its path, and its citation read
+    ``a/keys.py:1-2 (a/keys.py)`` (the "same text also in" line of every copy doubled it).
+    Invariant: every code chunk's citation names the file once, whatever kind its span is."""
+    rel = f"lib/{path.name}"
+    file = SourceFile(path, path.parent, rel, "code", "python")
+    pieces = chunk_file(file, path.read_bytes(), Domain.CODE, budget, 2)
+    kinds = {p.metadata["symbol_kind"] for p in pieces}
+    assert "module" in kinds and len(kinds) > 1, kinds
+    for piece in pieces:
+        cited = citation(Domain.CODE, str(path), piece.title, {**piece.metadata, "rel_path": rel})
+        assert cited.count(rel) == 1 and cited.startswith(f"{rel}:"), cited
