@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from server.cli_types import RERANKER_HELP, positive_int
+from server.cli_types import RERANKER_HELP, filter_pair, positive_int
 from server.errors import InvalidRequestError, RetrievalError
 from server.hit_preview import copy_places, hit_text, preview_budget
 from server.ingest.cli import register_ingest_commands
@@ -88,6 +88,19 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filters(given: list[tuple[str, str]] | None) -> dict[str, str | list[str]]:
+    """``--filter NAME=VALUE`` pairs as a search's filters: a name given more than once matches
+    any of its values (a list, as the MCP tools take it); names are checked by the search."""
+    filters: dict[str, str | list[str]] = {}
+    for name, value in given or []:
+        before = filters.get(name)
+        if before is None:
+            filters[name] = value
+        else:
+            filters[name] = [*([before] if isinstance(before, str) else before), value]
+    return filters
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """Hybrid search for one tenant; prints typed hits."""
     from server.retrieval.edge_store import store_path_problem
@@ -113,6 +126,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             tenant=args.tenant,
             top_k=args.top_k,
             mode=args.mode,
+            filters=_filters(args.filter),
             max_chars=None if args.json else budget,
         )
         result = retrieval.searcher.search(request)
@@ -270,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=positive_int, default=10)
     p.add_argument(
         "--mode", choices=["bm25", "dense", "hybrid", "hybrid+rerank"], default="hybrid+rerank"
+    )
+    p.add_argument(
+        "--filter",
+        action="append",
+        type=filter_pair,
+        metavar="NAME=VALUE",
+        help="narrow the search as the MCP tools' filters do, e.g. path_glob='src/**/*.py', "
+        "path_prefix=guides, language=python, section=12.3 (legal); repeat a name to match any "
+        "of its values",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     _store_args(p)

@@ -16,5 +16,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def filter_pair(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` split at the first ``=`` (a glob or path may hold more); a missing ``=``
+    or an empty name is argparse's one-line usage error (exit 2). An empty value is left to
+    the search, which names the filter."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE (e.g. path_glob='*.py')")
+    return name.strip(), value
+
+
 RERANKER_HELP = "cross-encoder id or path; 'none', 'off', 'false' or '' switches reranking off"
 """The ``--reranker`` help of every command that has the flag (read by settings.parse_reranker)."""

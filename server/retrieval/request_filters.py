@@ -69,8 +69,9 @@ def resolve_filters(
 ) -> ResolvedFilters:
     """Exact store conditions for ``filters`` (None values are ignored).
 
-    Raises InvalidRequestError for an unknown filter name, an empty value, a malformed glob,
-    or a glob matching more than ``mcp.max_glob_sources`` files.
+    Raises InvalidRequestError for an unknown filter name, an empty value, more than one value
+    for ``path_prefix``, ``path_glob`` or ``section``, a malformed glob, or a glob matching
+    more than ``mcp.max_glob_sources`` files.
     """
     given = {key: value for key, value in filters.items() if value is not None}
     unknown = sorted(set(given) - set(filter_names(domain)))
@@ -79,6 +80,9 @@ def resolve_filters(
         raise InvalidRequestError(
             f"unknown filter {unknown[0]!r} for {domain.value}; expected one of: {expected}"
         )
+    for name in (PATH_PREFIX, PATH_GLOB, SECTION):
+        if name in given and not isinstance(given[name], str):
+            raise InvalidRequestError(f"{name} takes one value (a string), not {given[name]!r}")
     conditions: dict[str, FilterValue] = {}
     for spec in FILTER_FIELDS[domain]:
         if spec.name in given:

@@ -97,6 +97,23 @@ def test_index_then_search_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
         (["search", "", "--tenant", "t"], "the query is empty"),
         (["search", "q", "--tenant", "t", "--top-k", "99"], "top_k must be between 1 and 50"),
         (["eval", "/nonexistent/dir"], "/nonexistent/dir/corpus.jsonl not found"),
+        (
+            ["search", "q", "--tenant", "t", "--domain", "code", "--filter", "doc_type=rst"],
+            "unknown filter 'doc_type' for code; expected one of: language,",
+        ),
+        (
+            [
+                "search",
+                "q",
+                "--tenant",
+                "t",
+                "--filter",
+                "path_glob=a/*",
+                "--filter",
+                "path_glob=b",
+            ],
+            "path_glob takes one value (a string), not ['a/*', 'b']",
+        ),
     ],
 )
 def test_errors_are_one_line(
@@ -197,3 +214,39 @@ def test_unknown_domain_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[
         main(["search", "q", "--tenant", "t", "--domain", "finance"])
     assert exc.value.code == 2
     assert "invalid choice: 'finance'" in capsys.readouterr().err
+
+
+def test_search_filters_as_the_mcp_tools_take_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI had no filters (path_glob and the rest were MCP only): ``--filter NAME=VALUE``
+    narrows a search as the tools' filters do, a name repeated matching any of its values."""
+    root = tmp_path / "src"
+    for folder, language, body in [
+        ("a", "py", "def rotate_keys(): pass"),
+        ("b", "rs", "fn rotate_keys() {}"),
+    ]:
+        (root / folder).mkdir(parents=True)
+        (root / folder / f"keys.{language}").write_text(f"// rotate every api key\n{body}\n")
+    store = ["--store", str(tmp_path / "store")]
+    assert main(["ingest", str(root), "--domain", "code", "--tenant", "t", *store]) == 0
+    capsys.readouterr()
+
+    def sources(*filters: str) -> list[str]:
+        argv = ["search", "rotate keys", "--domain", "code", "--tenant", "t", "--json", *store]
+        assert main([*argv, *(arg for f in filters for arg in ("--filter", f))]) == 0
+        result = json.loads(capsys.readouterr().out)
+        return sorted({Path(hit["source"]).relative_to(root).as_posix() for hit in result["hits"]})
+
+    assert sources() == ["a/keys.py", "b/keys.rs"]
+    assert sources("path_glob=a/**") == ["a/keys.py"]
+    assert sources("path_prefix=b") == ["b/keys.rs"]
+    assert sources("language=rust") == ["b/keys.rs"]
+    assert sources("language=rust", "language=python") == ["a/keys.py", "b/keys.rs"]
+    assert sources("path_glob=zz/*") == []
+    with pytest.raises(SystemExit) as exited:
+        main(["search", "q", "--tenant", "t", "--filter", "doc_type", *store])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # argparse's usage, then one error line
+    assert "error: argument --filter: 'doc_type' is not NAME=VALUE" in last
