@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -236,15 +237,23 @@ def _nearest_shown(top: SearchHit, text: str, sources: list[str]) -> list[str]:
     return nearest
 
 
-@pytest.mark.slow
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    sources=_copy_paths("p.txt", max_size=9),
-    order=st.randoms(use_true_random=False),
-    top_k=st.integers(1, 3),
-)
+def _copies_of(name: str, *, max_size: int, examples: int) -> Callable[[Any], Any]:
+    """A slow store property over copy paths of file ``name``, insertion orders and top_k."""
+
+    def decorate(test: Any) -> Any:
+        test = given(
+            sources=_copy_paths(name, max_size=max_size),
+            order=st.randoms(use_true_random=False),
+            top_k=st.integers(1, 3),
+        )(test)
+        health = [HealthCheck.function_scoped_fixture]
+        test = settings(max_examples=examples, deadline=None, suppress_health_check=health)(test)
+        return pytest.mark.slow(test)
+
+    return decorate
+
+
+@_copies_of("p.txt", max_size=9, examples=15)
 def test_the_copy_shown_is_the_one_nearest_the_root_whatever_the_cut(
     edge_store: EdgeStore,
     embedder: DenseEmbedder,
@@ -277,15 +286,7 @@ def test_the_copy_shown_is_the_one_nearest_the_root_whatever_the_cut(
     assert [h.source for h in hits][: len(sources)] == nearest[:top_k]
 
 
-@pytest.mark.slow
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    sources=_copy_paths("keys.py", max_size=6),
-    order=st.randoms(use_true_random=False),
-    top_k=st.integers(1, 3),
-)
+@_copies_of("keys.py", max_size=6, examples=10)
 def test_copies_that_score_apart_still_show_the_one_nearest_the_root(
     edge_store: EdgeStore,
     embedder: DenseEmbedder,
