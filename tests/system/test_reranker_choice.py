@@ -144,33 +144,47 @@ _off_value = st.builds(
 )
 
 
-def _off_note_cases(value: str, tmp: Path) -> Iterator[tuple[str, Settings]]:
-    """(the note expected, the settings) for each place the value can be given."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(ENV, value)
-        yield f"reranking is off ({ENV}={value!r})", Settings()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(ENV.lower(), value)  # the environment is read case-insensitively
-        yield f"reranking is off ({ENV.lower()}={value!r})", Settings()
+def _each_source(value: str, tmp: Path, *, env_under_flag: str) -> Iterator[tuple[str, Settings]]:
+    """(where the value was given, the settings) for each place it can be given: the
+    environment variable, its lower-case spelling (read case-insensitively), the config file
+    (its path), a constructor argument, and ``--reranker`` of every command that has it (with
+    the environment variable set to ``env_under_flag`` meanwhile)."""
+    for name in (ENV, ENV.lower()):
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv(name, value)
+            yield name, Settings()
     config = tmp / "retrieval.toml"
     config.write_text(f"reranker_model = {json.dumps(value)}\n")
     with pytest.MonkeyPatch.context() as env:
         env.setenv(CONFIG_FILE_ENV, str(config))
-        yield f"reranking is off (reranker_model = {value!r} in {config})", Settings()
-    yield f"reranking is off (reranker_model={value!r})", Settings(reranker_model=value)
+        yield str(config), Settings()
+    yield "constructor", Settings(reranker_model=value)
     for command in FLAG_COMMANDS:
         with pytest.MonkeyPatch.context() as env:
-            env.setenv(ENV, "none")  # the flag's value is the one shown
+            env.setenv(ENV, env_under_flag)
             argv = [command, *_required_argv(FLAG_COMMANDS[command]), "--reranker", value]
-            note = f"reranking is off (--reranker {value!r})"
-            yield note, Settings.from_cli(PARSER.parse_args(argv))
+            yield "--reranker", Settings.from_cli(PARSER.parse_args(argv))
+
+
+def _off_note(source: str, value: str) -> str:
+    """The note expected when ``value`` from ``source`` (as :func:`_each_source` names it)
+    switches reranking off."""
+    if source in (ENV, ENV.lower()):
+        return f"reranking is off ({source}={value!r})"
+    if source == "constructor":
+        return f"reranking is off (reranker_model={value!r})"
+    if source == "--reranker":
+        return f"reranking is off (--reranker {value!r})"
+    return f"reranking is off (reranker_model = {value!r} in {source})"
 
 
 @settings(max_examples=25, deadline=None)
 @given(value=_off_value)
 def test_the_off_note_names_the_source_and_the_value_as_given(value: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        for expected, configured in _off_note_cases(value, Path(tmp)):
+        # under the flag, the environment says "none" too: the flag's value is the one shown
+        for source, configured in _each_source(value, Path(tmp), env_under_flag="none"):
+            expected = _off_note(source, value)
             assert configured.reranker_off_note == expected
             [finding] = check_reranker(configured)
             assert (finding.status, finding.detail) == ("ok", expected)
@@ -178,30 +192,24 @@ def test_the_off_note_names_the_source_and_the_value_as_given(value: str) -> Non
             assert status.reranker_note == expected
 
 
-def _missing_model_cases(value: str, tmp: Path) -> Iterator[tuple[str, Settings]]:
-    """(the remedy expected, the settings) for each place a model that cannot load is named."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(ENV.lower(), value)
-        yield f"set {ENV.lower()} to a local cross-encoder directory", Settings()
-    config = tmp / "retrieval.toml"
-    config.write_text(f"reranker_model = {json.dumps(value)}\n")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(CONFIG_FILE_ENV, str(config))
-        yield f"set reranker_model in {config} to a local cross-encoder directory", Settings()
-    yield f"set {ENV} to a local cross-encoder directory", Settings(reranker_model=value)
-    for command in FLAG_COMMANDS:
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv(ENV, value)  # the flag is what to change, not the environment
-            argv = [command, *_required_argv(FLAG_COMMANDS[command]), "--reranker", value]
-            remedy = "pass --reranker a local cross-encoder directory, or --reranker none"
-            yield remedy, Settings.from_cli(PARSER.parse_args(argv))
+def _remedy(source: str) -> str:
+    """What the unavailable note must say to change, for a model named at ``source``."""
+    if source == "--reranker":
+        return "pass --reranker a local cross-encoder directory, or --reranker none"
+    if source == "constructor":
+        return f"set {ENV} to a local cross-encoder directory"
+    if source in (ENV, ENV.lower()):
+        return f"set {source} to a local cross-encoder directory"
+    return f"set reranker_model in {source} to a local cross-encoder directory"
 
 
 def test_a_model_that_cannot_load_says_where_to_change_it(tmp_path: Path) -> None:
     """The unavailable note named RETRIEVAL_RERANKER_MODEL even when --reranker or the config
     file had named the model; it names the place the value came from."""
     value = str(tmp_path / "no-such-cross-encoder")
-    for remedy, configured in _missing_model_cases(value, tmp_path):
+    # under the flag, the environment names the same model: the flag is what to change
+    for source, configured in _each_source(value, tmp_path, env_under_flag=value):
+        remedy = _remedy(source)
         reranker = load_reranker(configured)
         assert reranker is not None and not reranker.load()
         assert remedy in (reranker.unavailable_reason or ""), reranker.unavailable_reason
