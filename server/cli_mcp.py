@@ -179,13 +179,18 @@ class BackgroundWatch:
         self.watcher: Any = None
         self._lock = threading.Lock()
         self._stopped = False
+        self._held = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Begin watching in the background (nothing to do without roots)."""
+        """Begin watching in the background (nothing to do without roots). The watcher holds
+        the runtime until :meth:`stop`: the store stays open for its last writes after the
+        client's session has ended (over stdio, the session's end released the store first)."""
         if not self.roots:
             return
+        self.runtime.acquire()
+        self._held = True
         self._thread = threading.Thread(
             target=self._start, name="retrieval-mcp-watch-start", daemon=True
         )
@@ -216,13 +221,17 @@ class BackgroundWatch:
         logger.info("watching %s for tenant %s", shown, self.tenant)
 
     def stop(self) -> None:
-        """Stop the watcher (a sync in progress finishes first)."""
+        """Stop the watcher (a sync in progress finishes first and its state is recorded),
+        then let go of the runtime (the last holder closes the store). Idempotent."""
         self._stop.set()
         with self._lock:
             self._stopped = True
-            watcher = self.watcher
+            watcher, self.watcher = self.watcher, None
+            held, self._held = self._held, False
         if watcher is not None:
             watcher.stop()
+        if held:
+            self.runtime.release()
 
 
 def _check_port_free(host: str, port: int) -> None:

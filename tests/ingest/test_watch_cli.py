@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp_support import cli_env, serve_command
 from watch_support import hits_text, poll, sources, write_atomic
 
@@ -106,6 +107,9 @@ def test_the_watch_command(
 
 @pytest.mark.slow
 def test_serve_watch_over_a_real_stdio_session(docs: Path, tmp_path: Path) -> None:
+    """Over a real stdio session the watcher follows edits; when the client closes stdin the
+    watcher records that it stopped before the store closes (the session's end closed the
+    store under it: an ERROR and a traceback on stderr)."""
     import anyio
 
     store = tmp_path / "store"
@@ -130,8 +134,8 @@ def test_serve_watch_over_a_real_stdio_session(docs: Path, tmp_path: Path) -> No
             assert anyio.current_time() < end, f"timed out waiting for {what}"
             await anyio.sleep(0.1)
 
-    async def session() -> None:
-        async with Client(params) as client:
+    async def session(server: Any) -> None:
+        async with Client(server) as client:
             first = await wait_for(
                 client,
                 "grey heron river",
@@ -159,7 +163,13 @@ def test_serve_watch_over_a_real_stdio_session(docs: Path, tmp_path: Path) -> No
             assert fresh["root"] == real and fresh["watched"] and fresh["domain"] == "docs"
             assert "index of " in stats.content[0].text
 
-    anyio.run(session)
+    errlog = tmp_path / "server-stderr.log"
+    with errlog.open("w") as err:
+        server = stdio_client(params, errlog=err)
+        anyio.run(session, server)  # then the client closes stdin: the server stops
+    logged = errlog.read_text()
+    assert "watching " in logged and "synced " in logged, logged
+    assert "ERROR" not in logged and "Traceback" not in logged, logged
 
 
 def test_serve_watch_needs_a_tenant_over_http_and_a_real_folder(docs: Path, tmp_path: Path) -> None:
