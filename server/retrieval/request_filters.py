@@ -16,7 +16,7 @@ from typing import Any
 
 from server.errors import InvalidRequestError
 from server.retrieval import browse
-from server.retrieval.chunk_record import FILTER_FIELDS, SOURCE
+from server.retrieval.chunk_record import DOC_TYPE, FILTER_FIELDS, SOURCE
 from server.retrieval.store import VectorStore
 from server.retrieval.types import FilterValue
 from server.settings import Domain, Settings
@@ -112,3 +112,40 @@ def resolve_filters(
         return ResolvedFilters(conditions, f"no indexed {place} matches path_glob {glob!r}")
     conditions[SOURCE] = sources if len(sources) > 1 else sources[0]
     return ResolvedFilters(conditions)
+
+
+_VALUES_HINT = {
+    (Domain.DOCS, DOC_TYPE): " (it is the file type: 'markdown', 'rst', 'html', 'pdf' or 'text')",
+}
+"""What a value of a filter looks like, where a user is likely to guess it wrong ('md')."""
+
+
+def why_nothing_matches(
+    store: VectorStore,
+    settings: Settings,
+    tenant: str,
+    domain: Domain,
+    collection: str,
+    given: Mapping[str, Any],
+    conditions: Mapping[str, FilterValue],
+) -> str | None:
+    """For a search that found nothing: a note naming the filter in ``given`` that matches no
+    indexed chunk of ``tenant`` (the first, in the order given), or saying the filters match
+    none together; None when no filter was given or the chunks they select exist (the search
+    came back empty for another reason, e.g. a BM25 search whose terms are in none of them).
+
+    Costs one count, and one per filter when the filters select nothing: only searches that
+    found nothing pay it. A ``path_glob`` that matches no file is said before any search."""
+    if not given or store.count(collection, tenant, dict(conditions)) > 0:
+        return None
+    for name, value in given.items():
+        if name == PATH_GLOB:
+            continue  # it resolved to files, or the search would not have run
+        alone = resolve_filters(store, settings, tenant, domain, {name: value}).conditions
+        if store.count(collection, tenant, alone) > 0:
+            continue
+        if name == PATH_PREFIX:
+            return f"no indexed file is under path_prefix {value!r}"
+        shown = repr(value) if isinstance(value, str) else "any of " + ", ".join(map(repr, value))
+        return f"no indexed passage has {name} {shown}{_VALUES_HINT.get((domain, name), '')}"
+    return "no indexed passage matches all the filters together: " + ", ".join(given)

@@ -35,7 +35,7 @@ from server.retrieval.freshness import root_freshness
 from server.retrieval.limits import Limits
 from server.retrieval.query_batcher import QueryBatcher
 from server.retrieval.query_routing import fusion_for
-from server.retrieval.request_filters import PATH_PREFIX, resolve_filters
+from server.retrieval.request_filters import resolve_filters, why_nothing_matches
 from server.retrieval.reranker import CrossEncoderReranker
 from server.retrieval.results import SearchHit, SearchResponse, StageScores
 from server.retrieval.run_ahead import Ahead, RunAhead
@@ -242,7 +242,7 @@ class Searcher:
             scope = _Scope(request.tenant, settings, fusion, resolved.conditions, limit)
             self._retrieve(response, scope)
             if not response.hits:
-                self._say_why_nothing(response, settings.collection, request.tenant, given)
+                self._say_why_nothing(response, scope, given)
         else:
             response.notes.append(_nothing_indexed(domain))
         if response.mode == "hybrid+rerank" and not response.rerank_applied:
@@ -292,15 +292,26 @@ class Searcher:
         )
 
     def _say_why_nothing(
-        self, response: SearchResponse, collection: str, tenant: str, given: Mapping[str, Any]
+        self, response: SearchResponse, scope: _Scope, given: Mapping[str, Any]
     ) -> None:
-        """A note on an empty result: the tenant has nothing indexed here, or nothing under
-        the path prefix (counted only when nothing was found: searches that hit pay nothing)."""
+        """A note on an empty result: the tenant has nothing indexed here, or which filter
+        matches none of its chunks (counted only when nothing was found: searches that hit
+        pay nothing)."""
+        collection, tenant = scope.settings.collection, scope.tenant
         if self.store.count(collection, tenant) == 0:
             response.notes.append(_nothing_indexed(response.domain))
-        elif PATH_PREFIX in given:
-            # the dense stage returns something whenever any file passes the filters
-            response.notes.append(f"no indexed file is under path_prefix {given[PATH_PREFIX]!r}")
+            return
+        why = why_nothing_matches(
+            self.store,
+            self.settings,
+            tenant,
+            response.domain,
+            collection,
+            given,
+            scope.conditions,
+        )
+        if why is not None:
+            response.notes.append(why)
 
     @staticmethod
     def _wants_rerank(settings: DomainSettings, mode: SearchMode) -> bool:

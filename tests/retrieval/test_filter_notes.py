@@ -1,0 +1,138 @@
+"""An empty result says which filter matched nothing.
+
+``doc_type: "md"`` (the stored value is ``markdown``), an unknown tag or language returned no
+hits and no note, while ``path_prefix`` said "no indexed file is under ...". The invariant:
+whenever a filtered search comes back empty because its filters select no chunk of the tenant,
+a note names the first filter that matches nothing on its own, or says they match nothing
+together; a search that finds hits, or finds none for another reason, gets no filter note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.factory import assemble
+from server.retrieval.types import Chunk, SearchRequest
+from server.settings import Settings
+
+TENANT, OTHER = "acme", "globex"
+FILES = [  # (path in the ingested folder, doc_type, tags)
+    ("guides/vpn.md", "markdown", ["ops"]),
+    ("guides/leave.md", "markdown", ["hr"]),
+    ("notes/rota.txt", "text", ["ops"]),
+]
+TEXT = "Connect to the office VPN before the on-call rota starts."
+
+
+@pytest.fixture
+def searcher(edge_store: EdgeStore, embedder: DenseEmbedder) -> Any:
+    retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
+    chunks = [  # as ingestion stores a file: its absolute source and its path in the root
+        Chunk(
+            tenant=TENANT,
+            doc_id=rel,
+            source=f"/w/{rel}",
+            text=TEXT,
+            metadata={"doc_type": doc_type, "tags": tags, "rel_path": rel},
+        )
+        for rel, doc_type, tags in FILES
+    ]
+    # another tenant holds the values this one lacks: a note must not count its chunks
+    chunks.append(
+        Chunk(
+            tenant=OTHER,
+            doc_id="x.pdf",
+            source="x.pdf",
+            text=TEXT,
+            metadata={"doc_type": "pdf", "tags": ["legal"]},
+        )
+    )
+    retrieval.indexer.index("docs", chunks)
+    return retrieval.searcher
+
+
+FILTER_NOTES = (
+    "no indexed passage has ",
+    "no indexed file is under ",
+    "no indexed passage matches all",
+)
+
+
+def _filter_notes(notes: list[str]) -> list[str]:
+    return [n for n in notes if n.startswith(FILTER_NOTES)]
+
+
+def _matches(source: str, doc_type: str, tags: list[str], name: str, value: Any) -> bool:
+    values = [value] if isinstance(value, str) else value
+    if name == "doc_type":
+        return doc_type in values
+    if name == "tags":
+        return bool(set(tags) & set(values))
+    return any(source == v or source.startswith(v.rstrip("/") + "/") for v in values)
+
+
+_doc_type = st.sampled_from(["markdown", "text", "md", "pdf"])
+_tags = st.sampled_from(["ops", "hr", "legal", "nope"])
+_filters = st.fixed_dictionaries(
+    {},
+    optional={
+        "doc_type": st.one_of(_doc_type, st.lists(_doc_type, min_size=1, max_size=2)),
+        "tags": st.one_of(_tags, st.lists(_tags, min_size=1, max_size=2)),
+        "path_prefix": st.sampled_from(["guides", "notes", "archive"]),
+    },
+)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(filters=_filters, mode=st.sampled_from(["hybrid", "dense", "bm25"]))
+def test_an_empty_result_names_the_filter_that_matched_nothing(
+    searcher: Any, filters: dict[str, Any], mode: str
+) -> None:
+    request = SearchRequest("office vpn rota", domain="docs", tenant=TENANT, filters=filters)
+    response = searcher.search(replace(request, mode=mode))
+    selected = [f for f in FILES if all(_matches(*f, n, v) for n, v in filters.items())]
+    filter_notes = _filter_notes(response.notes)
+    if selected:  # every chunk holds the query's words: each stage finds them
+        assert response.hits and not filter_notes, (filters, response.notes)
+        return
+    assert not response.hits
+    alone = [n for n, v in filters.items() if not any(_matches(*f, n, v) for f in FILES)]
+    if alone:
+        (note,) = filter_notes
+        assert alone[0] in note and (
+            note.startswith("no indexed file is under path_prefix")
+            if alone[0] == "path_prefix"
+            else note.startswith(f"no indexed passage has {alone[0]} ")
+        ), (filters, note)
+    else:
+        assert filter_notes == [
+            "no indexed passage matches all the filters together: " + ", ".join(filters)
+        ]
+
+
+def test_a_mistaken_doc_type_names_the_values_it_takes(searcher: Any) -> None:
+    request = SearchRequest("vpn", domain="docs", tenant=TENANT, filters={"doc_type": "md"})
+    notes = searcher.search(request).notes
+    assert (
+        "no indexed passage has doc_type 'md' (it is the file type: 'markdown', 'rst', 'html', "
+        "'pdf' or 'text')"
+    ) in notes
+
+
+def test_a_bm25_search_without_matching_terms_gets_no_filter_note(searcher: Any) -> None:
+    request = SearchRequest(
+        "zebra", domain="docs", tenant=TENANT, filters={"doc_type": "markdown"}, mode="bm25"
+    )
+    response = searcher.search(request)
+    assert not response.hits
+    assert not _filter_notes(response.notes), response.notes
