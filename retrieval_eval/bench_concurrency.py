@@ -522,6 +522,19 @@ def _by_minute(samples: list[tuple[float, float]]) -> str:
     return ", ".join(f"{mb:.0f}" for _, mb in sorted(minutes.items()))
 
 
+def _allocator() -> str:
+    """The allocator ``serve`` over HTTP runs on here, as server/allocator.py chooses it."""
+    from retrieval_eval.product import find_jemalloc
+
+    setting = Settings().mcp.allocator
+    if setting == "glibc":
+        return "glibc (mcp.allocator glibc)"
+    if setting != "auto":
+        return f"{setting} (mcp.allocator)"
+    found = find_jemalloc()
+    return f"jemalloc, {found} (mcp.allocator auto)" if found else "glibc (no jemalloc here)"
+
+
 def run_concurrency_bench(
     *, seconds: float = 20.0, soak_seconds: float = 0.0
 ) -> list[tuple[str, str]]:
@@ -541,6 +554,7 @@ def run_concurrency_bench(
                 + " (sample docs + code), reranker off",
             )
         )
+        rows.append(("servers' memory allocator", _allocator()))
         with (
             _server(root / "store-before", root / "tokens-before.json", BEFORE_ENV) as before,
             _server(root / "store", root / "tokens.json", {}) as after,

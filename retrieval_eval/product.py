@@ -15,7 +15,8 @@ The groups, in the order the rest of ``retrieval_eval`` depends on them:
   embedding 100k passages (points, payload, payload indexes, BM25 statistics);
 - ingest: the walk, the chunkers and the ingest job, as ``retrieval-mcp ingest`` runs them,
   and the bundled sample corpora;
-- serving: the token file the HTTP transport reads (the server bench adds a tenant's token).
+- serving: the token file the HTTP transport reads (the server bench adds a tenant's token)
+  and the allocator an HTTP server runs on (the concurrency bench names it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from server.allocator import find_jemalloc
 from server.auth import TokenFile
 from server.demo import sample_folder
 from server.ingest.budget import TokenBudget
@@ -79,6 +81,7 @@ __all__ = [
     "delete",
     "discover",
     "domain_settings",
+    "find_jemalloc",
     "index_chunks",
     "keyword_text",
     "load_embedder",

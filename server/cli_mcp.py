@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from server.allocator import use_allocator
 from server.cli_types import RERANKER_HELP
 from server.errors import InvalidRequestError
 from server.ingest.watch_roots import WatchRoot
@@ -122,6 +123,8 @@ def _serve_http_command(
     host = args.host or settings.mcp.host
     port = settings.mcp.port if args.port is None else args.port
     _check_http_arguments(args, settings, watch_roots, host)
+    # before any thread, store or model: the process is replaced (same pid and arguments)
+    use_allocator(settings.mcp.allocator)
     access = _http_access(args, settings, _served_url(host, port, args.transport))
     _check_port_free(host, port)
     runtime = Runtime(settings)

@@ -324,6 +324,9 @@ class McpServerSettings(BaseModel):
     """Hold back opening the store and loading the models this long after start-up (unless a
     tool call needs them sooner), so their imports do not slow the initialize / tools/list
     handshake (the loader thread competes with the protocol thread for the GIL)."""
+    allocator: str = "auto"
+    """Memory allocator of ``serve`` over HTTP: ``auto`` (jemalloc when the machine has it),
+    ``glibc``, or an allocator library's path; server/allocator.py says why."""
     allow_write: bool = False
     """Register the write tools (index_path, remove_source, add_text, job_status, cancel_job;
     ``serve --allow-write``). Over HTTP only tokens with the write scope may call them."""

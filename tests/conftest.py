@@ -37,6 +37,21 @@ def embedder() -> DenseEmbedder:
 
 
 @pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export cache for the whole session: each model is exported once."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def exported_embedders(model_cache: Path) -> dict[str, DenseEmbedder]:
+    """The bundled MiniLM exported to each graph backend (onnx, openvino) in ``model_cache``."""
+    return {
+        backend: DenseEmbedder("bundled", backend=backend, model_cache=model_cache)
+        for backend in ("onnx", "openvino")
+    }
+
+
+@pytest.fixture(scope="session")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT cross-encoder saved like a hub model."""
     return build_test_cross_encoder(

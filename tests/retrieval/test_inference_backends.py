@@ -56,20 +56,6 @@ def fidelity_sample() -> list[str]:
     return [*texts, "x", "what does the retention clause require?"]
 
 
-@pytest.fixture(scope="session")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One export cache for the whole session: each model is exported once."""
-    return tmp_path_factory.mktemp("model-cache")
-
-
-@pytest.fixture(scope="session")
-def exported_embedders(model_cache: Path) -> dict[str, DenseEmbedder]:
-    return {
-        backend: DenseEmbedder("bundled", backend=backend, model_cache=model_cache)  # type: ignore[arg-type]
-        for backend in EXPORTED
-    }
-
-
 @pytest.fixture(scope="module")
 def graph_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> GraphTokenizer:
     """The tokenizer of an export whose window is 48 tokens."""
