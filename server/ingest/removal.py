@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -10,6 +11,7 @@ from server.errors import InvalidRequestError
 from server.ingest.manifest import load_manifest
 from server.retrieval.browse import path_prefix_filter
 from server.retrieval.chunk_record import SOURCE
+from server.retrieval.filter_fields import normalize_path
 from server.retrieval.types import FilterValue
 from server.settings import Domain
 from server.tenants import validate_tenant
@@ -28,6 +30,13 @@ class RemoveResult(BaseModel):
     sources_removed: int
     chunks_removed: int
     sources: list[str] = Field(description=f"The first {SOURCES_SHOWN} sources removed.")
+
+
+def _source_forms(source: str) -> list[str]:
+    """``source`` as given, and normalised as the path filters normalise it, composed (NFC)
+    and decomposed (NFD)."""
+    norm = normalize_path(source)
+    return list(dict.fromkeys([source, norm, unicodedata.normalize("NFD", norm)]))
 
 
 def remove_sources(
@@ -49,7 +58,8 @@ def remove_sources(
     if source is not None:
         if not source.strip():
             raise InvalidRequestError("the source is empty")
-        filters = {SOURCE: source}
+        # both Unicode forms: a file macOS named decomposed is typed composed, and back
+        filters = {SOURCE: _source_forms(source)}
     else:
         filters = dict(path_prefix_filter(path_prefix or ""))
     collection = indexer.settings.domains[domain].collection

@@ -26,7 +26,7 @@ from server.ingest.chunkers.base import Piece, SkipFile
 from server.ingest.chunking import chunk_file
 from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
-from server.ingest.walker import Discovery, SourceFile, discover, under_roots
+from server.ingest.walker import Discovery, SourceFile, discover
 from server.progress_bar import ProgressBar
 from server.retrieval import freshness
 from server.retrieval.analysis import resolve_domain
@@ -40,6 +40,7 @@ from server.retrieval.chunk_record import (
     SOURCE,
 )
 from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.filter_fields import normalize_path
 from server.retrieval.indexer import Indexer
 from server.retrieval.types import Chunk
 from server.settings import Domain, IngestSettings
@@ -475,6 +476,8 @@ def delete_sources(
     validate_tenant(tenant)
     removed: dict[str, int] = {}
     target = Path(source).expanduser().resolve().as_posix() if source is not None else None
+    # compared in NFC: a folder macOS wrote decomposed ("Bu\u0308ro") is typed composed
+    wanted = {normalize_path(target), normalize_path(source or "")} - {""} if target else set()
     for domain in domains:
         if target is None:
             removed[domain.value] = indexer.delete(domain, tenant)
@@ -483,7 +486,8 @@ def delete_sources(
         sources = [
             s
             for s in load_manifest(indexer.store, collection, tenant)
-            if s in (target, source) or under_roots(s, [Path(target)])
+            if (norm := normalize_path(s)) in wanted
+            or any(norm.startswith(w.rstrip("/") + "/") for w in wanted)
         ]
         removed[domain.value] = sum(
             indexer.delete(domain, tenant, {SOURCE: s}) for s in sorted(sources)

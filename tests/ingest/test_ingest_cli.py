@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble
 from server.retrieval.length_stats import tenant_lengths
-from server.settings import IngestSettings, Settings
+from server.settings import Domain, IngestSettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = 40
@@ -127,3 +128,42 @@ def test_cli_errors_and_delete(tmp_path: Path, capsys: object) -> None:
     out = capsys.readouterr()  # type: ignore[attr-defined]
     assert "error: no such file or directory" in out.err
     assert "1 added" in out.out and "deleted 1 chunks" in out.out
+
+
+COMPOSED_NAMES = ["Büro", "café", "Ångström", "naïve résumé"]
+
+
+@pytest.mark.parametrize("name", COMPOSED_NAMES)
+def test_delete_finds_a_decomposed_path_by_the_name_as_typed(
+    tmp_path: Path, embedder: DenseEmbedder, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """macOS writes names decomposed (``Bu\\u0308ro``); users type them composed. Search and
+    list filters matched both forms, but ``delete --source`` and remove_source(source=...)
+    compared the stored path byte for byte and found nothing. Invariant: a path given in
+    either Unicode form names the same stored files in every command and tool."""
+    from server.ingest.removal import remove_sources
+
+    nfd = unicodedata.normalize("NFD", name)
+    folder = tmp_path / "docs" / nfd
+    folder.mkdir(parents=True)
+    for i in range(2):
+        (folder / f"{nfd}-{i}.md").write_text(f"# Note {i}\n\nPayroll runs on the {i}th.\n")
+    store = ["--store", str(tmp_path / "store")]
+    args = ["--domain", "docs", "--tenant", "t", *store, "--no-progress"]
+    assert main(["ingest", str(tmp_path / "docs"), *args]) == 0
+    typed = tmp_path / "docs" / unicodedata.normalize("NFC", name)
+    # the write tool's removal of one file, by its composed name
+    settings = Settings(store_path=tmp_path / "store", reranker_model="none")
+    edge = EdgeStore(settings.store_path)
+    try:
+        indexer = assemble(settings, edge, embedder).indexer
+        result = remove_sources(
+            indexer, tenant="t", domain=Domain.DOCS, source=f"{typed}/{name}-0.md"
+        )
+        assert (result.sources_removed, result.chunks_removed) == (1, 1), result
+    finally:
+        edge.close()
+    # the CLI's removal of the folder, by its composed name
+    capsys.readouterr()
+    assert main(["delete", "--tenant", "t", "--source", str(typed), *store]) == 0
+    assert "deleted 1 chunks" in capsys.readouterr().out
