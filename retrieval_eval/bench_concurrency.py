@@ -524,15 +524,11 @@ def _by_minute(samples: list[tuple[float, float]]) -> str:
 
 def _allocator() -> str:
     """The allocator ``serve`` over HTTP runs on here, as server/allocator.py chooses it."""
-    from retrieval_eval.product import find_jemalloc
+    from retrieval_eval.product import chosen_library
 
     setting = Settings().mcp.allocator
-    if setting == "glibc":
-        return "glibc (mcp.allocator glibc)"
-    if setting != "auto":
-        return f"{setting} (mcp.allocator)"
-    found = find_jemalloc()
-    return f"jemalloc, {found} (mcp.allocator auto)" if found else "glibc (no jemalloc here)"
+    library = chosen_library(setting, os.environ.get("LD_PRELOAD", ""))
+    return f"{library or 'glibc'} (mcp.allocator {setting})"
 
 
 def run_concurrency_bench(

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from server.allocator import find_jemalloc
+from server.allocator import chosen_library
 from server.auth import TokenFile
 from server.demo import sample_folder
 from server.ingest.budget import TokenBudget
@@ -77,11 +77,11 @@ __all__ = [
     "TokenFile",
     "assemble_pipeline",
     "build_pipeline",
+    "chosen_library",
     "chunk_file",
     "delete",
     "discover",
     "domain_settings",
-    "find_jemalloc",
     "index_chunks",
     "keyword_text",
     "load_embedder",

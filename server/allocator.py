@@ -45,29 +45,32 @@ def find_jemalloc() -> str | None:
     return ctypes.util.find_library("jemalloc")
 
 
+def chosen_library(setting: str, preloaded: str = "") -> str | None:
+    """The library ``serve`` over HTTP preloads for ``setting``, or None: ``glibc``, ``auto``
+    without jemalloc on the machine, or ``auto`` with jemalloc already in ``preloaded``
+    (``LD_PRELOAD``). Raises InvalidRequestError for a library path that is not a file."""
+    if setting == "glibc":
+        return None
+    if setting == "auto":
+        return None if "jemalloc" in preloaded else find_jemalloc()
+    path = Path(setting).expanduser()
+    if not path.is_file():
+        raise InvalidRequestError(
+            f"mcp.allocator {setting!r} is not a library file: give 'auto', 'glibc' or the "
+            "path of an allocator library (e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)"
+        )
+    return str(path)
+
+
 def preload_env(setting: str, env: Mapping[str, str]) -> dict[str, str] | None:
     """The environment to re-execute ``serve`` with, or None to run as is: already re-executed,
-    ``glibc``, jemalloc preloaded by the user, or ``auto`` without jemalloc on the machine.
-
-    Raises InvalidRequestError for a library path that is not a file.
-    """
-    if env.get(APPLIED_ENV) or setting == "glibc":
+    or no library to preload (:func:`chosen_library`, whose errors it raises)."""
+    if env.get(APPLIED_ENV):
         return None
     preloaded = env.get("LD_PRELOAD", "")
-    if setting == "auto":
-        if "jemalloc" in preloaded:
-            return None
-        library = find_jemalloc()
-        if library is None:
-            return None
-    else:
-        path = Path(setting).expanduser()
-        if not path.is_file():
-            raise InvalidRequestError(
-                f"mcp.allocator {setting!r} is not a library file: give 'auto', 'glibc' or the "
-                "path of an allocator library (e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)"
-            )
-        library = str(path)
+    library = chosen_library(setting, preloaded)
+    if library is None:
+        return None
     new = {**env, APPLIED_ENV: library, "TBB_ENABLE_SANITIZERS": "1"}
     new["LD_PRELOAD"] = f"{library} {preloaded}".strip()
     if "jemalloc" in library:

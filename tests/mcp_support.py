@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -249,6 +250,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_listening(process: subprocess.Popen[str], port: int, timeout: float = 120.0) -> None:
+    """Return once ``process`` accepts TCP connections on 127.0.0.1:``port``; fails the test
+    (with the server's stderr) when it exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the server did not start listening"
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager

@@ -475,11 +475,13 @@ def delete_sources(
     of them when ``source`` is None; returns points removed per domain."""
     validate_tenant(tenant)
     removed: dict[str, int] = {}
-    target = Path(source).expanduser().resolve().as_posix() if source is not None else None
     # compared in NFC: a folder macOS wrote decomposed ("Bu\u0308ro") is typed composed
-    wanted = {normalize_path(target), normalize_path(source or "")} - {""} if target else set()
+    wanted: set[str] = set()
+    if source is not None:
+        as_given = normalize_path(source)  # '' for an empty source: matches nothing
+        wanted = {normalize_path(Path(source).expanduser().resolve().as_posix()), as_given} - {""}
     for domain in domains:
-        if target is None:
+        if source is None:
             removed[domain.value] = indexer.delete(domain, tenant)
             continue
         collection = indexer.settings.domains[domain].collection

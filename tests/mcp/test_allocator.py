@@ -10,7 +10,6 @@ allocator mapped, a search answered over Streamable HTTP.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import anyio
@@ -19,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_support import cli_env, free_port, serve_command
+from mcp_support import cli_env, free_port, serve_command, wait_listening
 
 from server.allocator import APPLIED_ENV, JEMALLOC_CONF, find_jemalloc, preload_env
 from server.auth import TokenFile
@@ -39,15 +38,19 @@ _names = st.sampled_from(["LD_PRELOAD", "MALLOC_CONF", "PATH", "TBB_ENABLE_SANIT
 _envs = st.dictionaries(_names, st.text("abc/._:,", max_size=12), max_size=4)
 
 
-@given(env=_envs)
-def test_the_server_re_executes_at_most_once(env: dict[str, str]) -> None:
-    """Whatever the environment, the re-executed process's environment asks for no further
-    re-execution; glibc never re-executes."""
+A_LIBRARY = str(Path(__file__))  # any file stands for a library path: only its existence is read
+
+
+@given(env=_envs, setting=st.sampled_from(["auto", A_LIBRARY]))
+def test_the_server_re_executes_at_most_once(env: dict[str, str], setting: str) -> None:
+    """Whatever the environment and setting, the re-executed process's environment asks for
+    no further re-execution; glibc never re-executes."""
     assert preload_env("glibc", env) is None
-    first = preload_env("auto", env)
-    if first is None:
+    first = preload_env(setting, env)
+    if first is None:  # auto: jemalloc missing, or preloaded by the user
+        assert setting == "auto"
         return
-    assert preload_env("auto", first) is None
+    assert preload_env(setting, first) is None
     assert first[APPLIED_ENV] and first["TBB_ENABLE_SANITIZERS"] == "1"
 
 
@@ -120,7 +123,7 @@ def test_the_http_server_runs_openvino_on_jemalloc(
         text=True,
     )
     try:
-        _wait_listening(process, port)
+        wait_listening(process, port)
         hits = anyio.run(_search, f"http://127.0.0.1:{port}/mcp", token)
         assert hits and hits[0]["source"] == "vpn.md"
         assert process.poll() is None  # alive after embedding on OpenVINO
@@ -131,20 +134,6 @@ def test_the_http_server_runs_openvino_on_jemalloc(
         out, err = process.communicate(timeout=60)
     assert out == ""
     assert ("memory allocator: " in err) is (allocator == "auto"), err[-2000:]
-
-
-def _wait_listening(process: subprocess.Popen[str], port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the server did not start listening"
-            time.sleep(0.1)
 
 
 async def _search(url: str, token: str) -> list[dict[str, object]]:

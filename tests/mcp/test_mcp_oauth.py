@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -47,6 +46,7 @@ from mcp_support import (
     serve_command,
     server_settings,
     validate_structured,
+    wait_listening,
 )
 from oauth_support import LocalIssuer, ec_key, rsa_key
 
@@ -496,15 +496,7 @@ def running(command: list[str], env: dict[str, str], port: int) -> Iterator[subp
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "the server did not start listening"
-                time.sleep(0.1)
+        wait_listening(process, port)
         yield process
     finally:
         process.terminate()

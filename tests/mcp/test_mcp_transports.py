@@ -31,6 +31,7 @@ from mcp_support import (
     serve_command,
     server_settings,
     validate_structured,
+    wait_listening,
 )
 
 from server.auth import TokenFile
@@ -234,7 +235,6 @@ def test_http_serve_through_the_cli(disk_store: Path, tmp_path: Path) -> None:
     clear error for a port that is taken."""
     import socket
     import subprocess
-    import time
 
     tokens_file = tmp_path / "tokens.json"
     token, _ = TokenFile(tokens_file).add("acme")
@@ -260,15 +260,7 @@ def test_http_serve_through_the_cli(disk_store: Path, tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "the server did not start listening"
-                time.sleep(0.1)
+        wait_listening(process, port)
         init = initialize_request("test")
         accept = HTTP_ACCEPT
         url = f"http://127.0.0.1:{port}/mcp"
