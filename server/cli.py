@@ -318,8 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``retrieval-mcp`` console script."""
+    """Entry point of the ``retrieval-mcp`` console script; ``argv`` None reads ``sys.argv``.
+
+    Only then is this process the program being run: called with ``argv`` from a host (a test,
+    an embedding application) it never replaces that host's process (``serve``'s allocator
+    re-execution, :mod:`server.allocator`)."""
     args = build_parser().parse_args(argv)
+    args.own_process = argv is None
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         stream=sys.stderr,

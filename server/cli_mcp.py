@@ -123,8 +123,10 @@ def _serve_http_command(
     host = args.host or settings.mcp.host
     port = settings.mcp.port if args.port is None else args.port
     _check_http_arguments(args, settings, watch_roots, host)
-    # before any thread, store or model: the process is replaced (same pid and arguments)
-    use_allocator(settings.mcp.allocator)
+    # before any thread, store or model: the process is replaced (same pid and arguments),
+    # and only when it is the retrieval-mcp program, not a host that called main() in-process
+    if args.own_process:
+        use_allocator(settings.mcp.allocator)
     access = _http_access(args, settings, _served_url(host, port, args.transport))
     _check_port_free(host, port)
     runtime = Runtime(settings)

@@ -22,6 +22,7 @@ from mcp_support import cli_env, free_port, serve_command, wait_listening
 
 from server.allocator import APPLIED_ENV, JEMALLOC_CONF, find_jemalloc, preload_env
 from server.auth import TokenFile
+from server.cli import main
 from server.errors import InvalidRequestError
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble
@@ -80,6 +81,24 @@ def test_a_library_path_that_is_no_file_is_one_line(tmp_path: Path) -> None:
     new = preload_env(str(library), {"LD_PRELOAD": "libother.so"})
     assert new is not None and new["LD_PRELOAD"] == f"{library} libother.so"
     assert "MALLOC_CONF" not in new  # jemalloc's settings only for jemalloc
+
+
+def test_main_called_in_process_never_replaces_its_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``main([...])`` from a host (here pytest) must not re-execute the host's argv with an
+    allocator preloaded: the CI's pytest was replaced mid-run by a test that called ``serve``
+    in-process. Only the ``retrieval-mcp`` program itself (``main()``) re-executes."""
+
+    def replaced(*args: object) -> None:
+        raise AssertionError(f"the host process would be replaced: {args[:2]}")
+
+    monkeypatch.setattr("os.execve", replaced)
+    monkeypatch.setenv("RETRIEVAL_MCP__ALLOCATOR", A_LIBRARY)
+    monkeypatch.delenv(APPLIED_ENV, raising=False)
+    serve = ["serve", "--transport", "streamable-http", "--store", str(tmp_path / "store")]
+    refused = ["--oauth-issuer", "https://idp.example", "--tokens-file", str(tmp_path / "t")]
+    assert main([*serve, *refused]) == 2
 
 
 def _mapped(pid: int, name: str) -> bool:
