@@ -84,7 +84,16 @@ class IndexSummary(BaseModel):
     updated: int
     unchanged: int
     deleted: int = Field(description="Sources pruned (prune=true): gone from disk.")
-    gone: int = Field(description="Sources gone from disk but kept (prune=false).")
+    gone: int = Field(
+        description="Stored sources no longer on disk, still indexed (prune=false): run again "
+        "with prune=true to delete them."
+    )
+    gone_sources: list[str] = Field(description=f"The first {SKIPPED_SHOWN} of them.")
+    unlisted: int = Field(
+        description="Stored sources not found but kept whatever prune says: a folder on their "
+        "path could not be listed, so the walk cannot prove them gone."
+    )
+    unlisted_sources: list[str] = Field(description=f"The first {SKIPPED_SHOWN} of them.")
     skipped: int
     skipped_files: list[SkippedPath] = Field(
         description=f"The first {SKIPPED_SHOWN} skipped files and why."
@@ -123,6 +132,9 @@ def summarize(report: IngestReport) -> IndexSummary:
         unchanged=report.unchanged,
         deleted=len(report.deleted),
         gone=len(report.gone),
+        gone_sources=report.gone[:SKIPPED_SHOWN],
+        unlisted=len(report.kept),
+        unlisted_sources=report.kept[:SKIPPED_SHOWN],
         skipped=len(report.skipped),
         skipped_files=[
             SkippedPath(path=s.path, reason=s.reason, kind=s.kind)

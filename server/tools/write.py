@@ -71,10 +71,21 @@ def render_job(view: JobView) -> str:
         r = view.result
         lines.append(
             f"added {r.added}, updated {r.updated}, unchanged {r.unchanged}, deleted {r.deleted}, "
-            f"gone but kept {r.gone}, skipped {r.skipped}; {r.chunks_written} chunks written in "
-            f"{r.seconds:.1f}s"
+            f"skipped {r.skipped}; {r.chunks_written} chunks written in {r.seconds:.1f}s"
         )
         lines.extend(f"skipped {s.path}: {s.reason}" for s in r.skipped_files)
+        if r.unlisted:
+            lines.append(
+                f"{r.unlisted} stored source(s) not found but kept: a folder on their path could "
+                "not be listed"
+            )
+            lines.extend(f"kept {source}" for source in r.unlisted_sources)
+        if r.gone:
+            lines.append(
+                f"{r.gone} stored source(s) no longer on disk, still indexed: call index_path "
+                "again with prune=true to delete them"
+            )
+            lines.extend(f"gone {source}" for source in r.gone_sources)
     if view.error:
         lines.append(f"error: {view.error}")
     if view.state is JobState.RUNNING:

@@ -22,10 +22,13 @@ from mcp_support import cli_env, error_text, http_server, serve_command, validat
 from server.app import build_server
 from server.auth import TokenFile
 from server.ingest.manifest import load_manifest
+from server.ingest.runner import IngestReport
+from server.jobs import SKIPPED_SHOWN, JobProgress, JobState, JobView, summarize
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
-from server.settings import Settings
+from server.settings import Domain, Settings
+from server.tools.write import render_job
 
 pytestmark = pytest.mark.anyio
 
@@ -186,6 +189,56 @@ async def test_agent_indexes_a_folder_with_throttled_progress_then_finds_it(
     again = await call(client, "index_path", {"path": folder.as_posix(), "domain": "docs"})
     assert again["result"]["unchanged"] == 24 and again["result"]["chunks_written"] == 0
     assert all(complete_sources(runtime.store(), "acme", folder.resolve()).values())
+
+
+async def test_files_gone_from_disk_are_named_then_pruned_on_request(
+    client: Client, roots: Path
+) -> None:
+    """A re-run without prune names what is gone and how to delete it (the CLI's report says
+    the same); prune=true deletes exactly those."""
+    folder = make_folder(roots / "handbook", 4).resolve()
+    await call(client, "index_path", {"path": "handbook", "domain": "docs"})
+    for i in (1, 3):
+        (folder / f"note_{i:03d}.md").unlink()
+    gone = [(folder / f"note_{i:03d}.md").as_posix() for i in (1, 3)]
+    kept = await call(client, "index_path", {"path": "handbook", "domain": "docs"})
+    result = kept["result"]
+    assert (result["gone"], result["gone_sources"], result["deleted"]) == (2, gone, 0)
+    assert (result["unlisted"], result["unlisted_sources"]) == (0, [])
+    text = render_job(JobView.model_validate(kept))
+    assert "2 stored source(s) no longer on disk, still indexed" in text and "prune=true" in text
+    assert all(f"gone {source}" in text.splitlines() for source in gone)
+    pruned = await call(client, "index_path", {"path": "handbook", "domain": "docs", "prune": True})
+    assert (pruned["result"]["deleted"], pruned["result"]["gone"]) == (2, 0)
+    listed = await call(client, "list_sources", {"domain": "docs"})
+    assert sorted(s["source"] for s in listed["sources"]) == [
+        (folder / f"note_{i:03d}.md").as_posix() for i in (0, 2)
+    ]
+
+
+def test_sources_kept_under_an_unlisted_folder_are_named_apart_from_gone_ones() -> None:
+    """Kept because a folder could not be listed is not "gone": prune cannot delete them and
+    the summary says why (the walk itself is tested in tests/ingest/test_ingest_walk.py)."""
+    report = IngestReport(
+        domain="docs",
+        tenant="acme",
+        gone=["/r/a.md"],
+        kept=[f"/r/private/{i}.md" for i in range(30)],
+    )
+    summary = summarize(report)
+    assert (summary.unlisted, len(summary.unlisted_sources), summary.gone) == (30, SKIPPED_SHOWN, 1)
+    view = JobView(
+        job_id="j", state=JobState.SUCCEEDED, progress=JobProgress(
+            files_total=1, files_done=1, chunks_written=0, chunks_per_second=0,
+            elapsed_seconds=1, eta_seconds=None), path="/r", root="/r", domain=Domain.DOCS,
+        prune=True, started_at="t", result=summary,
+    )  # fmt: skip
+    lines = render_job(view).splitlines()
+    assert (
+        "30 stored source(s) not found but kept: a folder on their path could not be listed"
+        in lines
+    )
+    assert "kept /r/private/0.md" in lines and "gone /r/a.md" in lines
 
 
 @pytest.mark.parametrize(
