@@ -115,20 +115,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not settings.qdrant_url and not store.exists():
         # a search never creates a store: a mistyped --store would leave an empty one behind
         raise InvalidRequestError(f"no store at {store}: ingest creates it (or check --store)")
-    retrieval = build_retrieval(settings)
+    # the text view shows each hit's preview (trimmed around its matches, as the MCP text
+    # content is); --json keeps the whole texts
+    budget = preview_budget(args.top_k)
+    request = SearchRequest(
+        args.query,
+        domain=args.domain,
+        tenant=args.tenant,
+        top_k=args.top_k,
+        mode=args.mode,
+        filters=_filters(args.filter),
+        max_chars=None if args.json else budget,
+    )
+    # models load when the search first needs them: a bad request fails in one line before
+    # seconds of loading, a BM25 search never loads the dense model, only hybrid+rerank the
+    # cross-encoder (and only it says when that one cannot load)
+    retrieval = build_retrieval(settings, lazy=True, with_reranker=args.mode == "hybrid+rerank")
     try:
-        # the text view shows each hit's preview (trimmed around its matches, as the MCP text
-        # content is); --json keeps the whole texts
-        budget = preview_budget(args.top_k)
-        request = SearchRequest(
-            args.query,
-            domain=args.domain,
-            tenant=args.tenant,
-            top_k=args.top_k,
-            mode=args.mode,
-            filters=_filters(args.filter),
-            max_chars=None if args.json else budget,
-        )
         result = retrieval.searcher.search(request)
     finally:
         retrieval.close()

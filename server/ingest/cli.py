@@ -21,7 +21,7 @@ def _open_indexer(settings: Settings) -> Any:
     from server.retrieval.factory import build_retrieval
 
     # a no-op re-ingest embeds nothing: load the weights on the first embedding
-    retrieval = build_retrieval(settings, lazy_embedder=True, with_reranker=False)
+    retrieval = build_retrieval(settings, lazy=True, with_reranker=False)
     _quiet_tokenizer_warnings()
     return retrieval.indexer
 

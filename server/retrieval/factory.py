@@ -113,21 +113,22 @@ def build_retrieval(
     settings: Settings,
     store: VectorStore | None = None,
     *,
-    lazy_embedder: bool = False,
+    lazy: bool = False,
     with_reranker: bool = True,
 ) -> Retrieval:
-    """Store + models from settings, assembled; the reranker is loaded (or found missing) now.
+    """Store + models from settings, assembled.
 
-    ``lazy_embedder`` defers loading the weights to the first embedding (ingest, which may
-    embed nothing); ``with_reranker=False`` for commands that never rank.
+    The models load now (the reranker, or why it cannot, is logged once), or with ``lazy`` on
+    first use: a command that may embed nothing (ingest, a BM25 search) or that checks its
+    request first never waits for them. ``with_reranker=False`` for commands that never rank.
     """
     store = store if store is not None else open_store(settings)
     try:
-        embedder = load_embedder(settings, lazy=lazy_embedder)
+        embedder = load_embedder(settings, lazy=lazy)
     except BaseException:
         store.close()
         raise
     reranker = load_reranker(settings) if with_reranker else None
-    if reranker is not None:
+    if reranker is not None and not lazy:
         reranker.load()  # logs once why reranking is off, if it is
     return assemble(settings, store, embedder, reranker)

@@ -250,3 +250,60 @@ def test_search_filters_as_the_mcp_tools_take_them(
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]  # argparse's usage, then one error line
     assert "error: argument --filter: 'doc_type' is not NAME=VALUE" in last
+
+
+@pytest.fixture
+def indexed_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A store holding one Markdown file for tenant t (docs), through the CLI."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "vpn.md").write_text("# VPN\n\nConnect to the VPN with the client.\n")
+    store = tmp_path / "store"
+    assert (
+        main(["ingest", str(folder), "--domain", "docs", "--tenant", "t", "--store", str(store)])
+        == 0
+    )
+    capsys.readouterr()
+    return store
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--filter", "nope=1"], "unknown filter 'nope' for docs"),
+        (["--filter", "path_prefix=a", "--filter", "path_prefix=b"], "path_prefix"),
+        (["--tenant", "bad tenant"], "tenant"),
+        (["--top-k", "1000"], "top_k"),
+    ],
+)
+def test_a_bad_search_fails_before_any_model_loads(
+    indexed_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    """The request's own one-line error, even where no model could load: the CLI used to load
+    the bi-encoder and cross-encoder (seconds, log lines) before reading the request."""
+    monkeypatch.setenv("RETRIEVAL_EMBEDDING_MODEL", str(indexed_store / "no-such-model"))
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", str(indexed_store / "no-such-reranker"))
+    argv = ["search", "vpn", "--tenant", "t", "--store", str(indexed_store), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "no-such" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bm25_search_loads_no_model(
+    indexed_store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BM25 needs neither model: it answers where neither could load, and says nothing of a
+    cross-encoder it would never use."""
+    monkeypatch.setenv("RETRIEVAL_EMBEDDING_MODEL", str(indexed_store / "no-such-model"))
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", str(indexed_store / "no-such-reranker"))
+    argv = ["search", "vpn client", "--tenant", "t", "--store", str(indexed_store), "--json"]
+    assert main([*argv, "--mode", "bm25"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert [Path(hit["source"]).name for hit in result["hits"]] == ["vpn.md"]
+    assert result["rerank_model"] is None and "no-such" not in captured.err
