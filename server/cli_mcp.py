@@ -59,6 +59,7 @@ def _serve_stdio_command(
         raise InvalidRequestError(
             "over stdio the watched folders belong to the served tenant: drop --watch-tenant"
         )
+    _check_store(settings, watch_roots)
     runtime = Runtime(settings)
     watching = BackgroundWatch(runtime, watch_roots, tenant)
     try:
@@ -68,6 +69,35 @@ def _serve_stdio_command(
         runtime.close()
         exit_after_models(runtime)
     return 0
+
+
+def _check_store(settings: Settings, watch_roots: list[WatchRoot]) -> None:
+    """Refuse an embedded store path that can never hold a store (a file on its path); say so
+    when it holds none yet. A server may start before anything is ingested (an ingest run
+    while it serves shares its store), so a new store is not refused, but a mistyped --store
+    must not pass silently: every search would just find nothing."""
+    from pathlib import Path
+
+    from server.retrieval.edge_store import store_path_problem
+
+    if settings.qdrant_url:
+        return
+    store = Path(settings.store_path).expanduser()
+    problem = store_path_problem(store)
+    if problem is not None:
+        raise InvalidRequestError(problem)
+    if store.exists():
+        return
+    if settings.mcp.allow_write or watch_roots:
+        logger.info("no store at %s yet: starting an empty one", store)
+        return
+    logger.warning(
+        "no store at %s: starting an empty one, nothing to search until `retrieval-mcp "
+        "ingest PATH --domain D --tenant T --store %s` fills it (it may run while this "
+        "server does); check --store / RETRIEVAL_STORE_PATH if you meant an existing store",
+        store,
+        store,
+    )
 
 
 def exit_after_models(runtime: ServerRuntime, timeout: float = 120.0) -> None:
@@ -129,6 +159,7 @@ def _serve_http_command(
         use_allocator(settings.mcp.allocator)
     access = _http_access(args, settings, _served_url(host, port, args.transport))
     _check_port_free(host, port)
+    _check_store(settings, watch_roots)
     runtime = Runtime(settings)
     runtime.acquire()  # held for the process: SSE sessions come and go, the store stays open
     watching = BackgroundWatch(runtime, watch_roots, args.watch_tenant or "")

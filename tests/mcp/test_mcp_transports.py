@@ -7,6 +7,7 @@ without a valid token get 401; Host/Origin validation is on.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,20 @@ def test_http_serve_through_the_cli(disk_store: Path, tmp_path: Path) -> None:
     assert out == ""  # logs go to stderr only
     assert "serving streamable-http" in err
     assert "uvloop + httptools" in err  # the fast HTTP stack is the default (http_stack.py)
+
+
+@pytest.mark.parametrize("write", [[], ["--allow-write", "--root", "."]])
+def test_serve_says_when_it_starts_an_empty_store(tmp_path: Path, write: list[str]) -> None:
+    """A mistyped --store served an empty store without a word (every search "nothing
+    indexed"). A store may be new on purpose (serve first, ingest while it runs; write tools),
+    so it starts, and the log says so: a warning naming the fix where only an ingest can fill
+    it."""
+    store = tmp_path / "new" / "store"
+    command = serve_command(store, "--tenant", "acme", *write)
+    done = subprocess.run(command, env=cli_env(), input="", capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    said = [line for line in done.stderr.splitlines() if f"no store at {store}" in line]
+    assert len(said) == 1 and ("WARNING" in said[0]) is (not write), done.stderr
+    assert ("--store" in said[0]) is (not write)
+    assert store.is_dir()
