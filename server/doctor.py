@@ -137,8 +137,9 @@ def check_reranker(settings: Settings) -> Iterator[Finding]:
         yield Finding(
             "cross-encoder",
             "warn",
-            reranker.unavailable_reason or f"{reranker.model_id} does not load",
-            "",  # the reason already says what to set
+            f"{reranker.model_id} does not load ({reranker.failure}); search serves hybrid "
+            "results without reranking",
+            settings.reranker_remedy,
         )
 
 

@@ -273,8 +273,8 @@ def domain_counts(
 def path_prefix_filter(prefix: str) -> Mapping[str, FilterValue]:
     """Filter selecting the chunks of files under a directory (or one file), whole segments."""
     norm = normalize_path(prefix)
-    if not norm or norm == "/":
-        raise InvalidRequestError("the path prefix is empty")
+    if not norm.strip() or norm == "/":  # blank: never a folder anyone meant
+        raise InvalidRequestError("filter 'path_prefix' is empty: give a folder or leave it out")
     return {PATH_PREFIXES_FIELD: path_forms(norm)}
 
 
@@ -282,5 +282,5 @@ def section_filter(section: str) -> Mapping[str, FilterValue]:
     """Filter selecting a legal section and everything under it."""
     norm = normalize_section(section)
     if not norm:
-        raise InvalidRequestError("the section filter is empty")
+        raise InvalidRequestError("filter 'section' is empty: give a section or leave it out")
     return {SECTION_PREFIXES_FIELD: norm}

@@ -42,18 +42,19 @@ def filter_names(domain: Domain) -> list[str]:
     return [*names, SECTION] if domain is Domain.LEGAL else names
 
 
-def filter_value(value: Any) -> FilterValue:
-    """One string, or a non-empty list of strings (matches any), stripped."""
+def filter_value(name: str, value: Any) -> FilterValue:
+    """One string, or a non-empty list of strings (matches any), stripped; errors name the
+    filter ``name``."""
     if isinstance(value, str):
         if not value.strip():
-            raise InvalidRequestError("a filter value is empty")
+            raise InvalidRequestError(f"filter {name!r} is empty: give a value or leave it out")
         return value.strip()
     if isinstance(value, Sequence):
         items = [str(v).strip() for v in value if str(v).strip()]
         if not items:
-            raise InvalidRequestError("a filter list needs at least one non-empty value")
+            raise InvalidRequestError(f"filter {name!r} needs at least one non-empty value")
         return items if len(items) > 1 else items[0]
-    raise InvalidRequestError(f"a filter value must be a string or a list, got {value!r}")
+    raise InvalidRequestError(f"filter {name!r} takes a string or a list of strings, not {value!r}")
 
 
 def _casefold(value: FilterValue) -> FilterValue:
@@ -82,11 +83,13 @@ def resolve_filters(
         )
     for name in (PATH_PREFIX, PATH_GLOB, SECTION):
         if name in given and not isinstance(given[name], str):
-            raise InvalidRequestError(f"{name} takes one value (a string), not {given[name]!r}")
+            raise InvalidRequestError(
+                f"filter {name!r} takes one value (a string), not {given[name]!r}"
+            )
     conditions: dict[str, FilterValue] = {}
     for spec in FILTER_FIELDS[domain]:
         if spec.name in given:
-            value = filter_value(given[spec.name])
+            value = filter_value(spec.name, given[spec.name])
             conditions[spec.name] = _casefold(value) if spec.casefold else value
     prefix = given.get(PATH_PREFIX)
     if prefix is not None:
@@ -97,7 +100,7 @@ def resolve_filters(
     if glob is None:
         return ResolvedFilters(conditions)
     if not str(glob).strip():
-        raise InvalidRequestError("path_glob is empty")
+        raise InvalidRequestError(f"filter {PATH_GLOB!r} is empty: give a value or leave it out")
     sources = browse.matching_sources(
         store,
         settings,

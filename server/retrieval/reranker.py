@@ -95,6 +95,8 @@ class CrossEncoderReranker:
         self.remedy = remedy
         self._model: Any = None
         self._error: str | None = None
+        self.failure: str | None = None
+        """Why the model did not load, without the remedy (``ExcType: first line``)."""
         self._lock = threading.Lock()
 
     def load(self) -> bool:
@@ -108,10 +110,10 @@ class CrossEncoderReranker:
                 self._model = self._load_model()
             except Exception as exc:  # offline hub, missing files, bad config...
                 first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                self.failure = f"{type(exc).__name__}: {first_line[:200]}"
                 self._error = (
-                    f"reranker {self.model_id!r} could not be loaded "
-                    f"({type(exc).__name__}: {first_line[:200]}); serving hybrid results without "
-                    f"reranking; {self.remedy}."
+                    f"reranker {self.model_id!r} could not be loaded ({self.failure}); serving "
+                    f"hybrid results without reranking; {self.remedy}."
                 )
                 logger.warning(self._error)
                 return False
@@ -125,7 +127,8 @@ class CrossEncoderReranker:
                 location, self.backend, self.model_cache, self.threads, self.device
             )
         if self.model_id.startswith((".", "/", "~")):  # a path, never a hub id
-            raise OSError(f"no folder {str(location)!r}")
+            # absolute: a server's working directory is its client's choice, not the user's
+            raise OSError(f"no folder {str(location.absolute())!r}")
         if "/" in self.model_id and not hub_reachable():
             # local_model_dir already looked in the Hugging Face cache: fail before importing
             # sentence-transformers and torch, which costs seconds on every offline command

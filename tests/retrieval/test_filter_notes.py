@@ -16,11 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from server.errors import InvalidRequestError
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble
+from server.retrieval.request_filters import filter_names, resolve_filters
 from server.retrieval.types import Chunk, SearchRequest
-from server.settings import Settings
+from server.settings import Domain, Settings
 
 TENANT, OTHER = "acme", "globex"
 FILES = [  # (path in the ingested folder, doc_type, tags)
@@ -136,3 +138,19 @@ def test_a_bm25_search_without_matching_terms_gets_no_filter_note(searcher: Any)
     response = searcher.search(request)
     assert not response.hits
     assert not _filter_notes(response.notes), response.notes
+
+
+BLANKS: list[Any] = ["", "  ", [], ["", " "]]
+
+
+def test_every_blank_filter_value_is_one_line_naming_its_filter(edge_store: EdgeStore) -> None:
+    """Whatever the domain, filter and blank value: one line that names the filter (it said
+    "a filter value is empty", which of three given it did not say)."""
+    settings = Settings(reranker_model="none")
+    for domain in Domain:
+        for name in filter_names(domain):
+            for blank in BLANKS:
+                with pytest.raises(InvalidRequestError) as raised:
+                    resolve_filters(edge_store, settings, TENANT, domain, {name: blank})
+                message = str(raised.value)
+                assert f"'{name}'" in message and "\n" not in message, (domain, name, blank)

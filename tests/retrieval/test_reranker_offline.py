@@ -65,9 +65,12 @@ def test_a_cached_hub_id_counts_as_loadable_without_download(
 @pytest.mark.parametrize("path", ["/nonexistent/cross-encoder", "./no-such-folder", "~/no-such"])
 def test_a_reranker_path_that_is_no_folder_says_so(path: str) -> None:
     """A path given as the reranker read "not in the local Hugging Face cache and the hub is
-    unreachable", as if it were a hub id (found by a fresh user)."""
+    unreachable", as if it were a hub id (found by a fresh user); the folder is named as an
+    absolute path (``./nope`` read "no folder 'nope'", and the working directory of a server
+    is its client's)."""
     from server.retrieval.reranker import CrossEncoderReranker
 
     reranker = CrossEncoderReranker(path, backend="openvino")
     assert reranker.load() is False
-    assert f"no folder '{Path(path).expanduser()}'" in (reranker.unavailable_reason or "")
+    looked = Path(path).expanduser().absolute()
+    assert looked.is_absolute() and f"no folder '{looked}'" in (reranker.unavailable_reason or "")

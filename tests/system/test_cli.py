@@ -112,7 +112,7 @@ def test_index_then_search_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
                 "--filter",
                 "path_glob=b",
             ],
-            "path_glob takes one value (a string), not ['a/*', 'b']",
+            "filter 'path_glob' takes one value (a string), not ['a/*', 'b']",
         ),
     ],
 )

@@ -241,4 +241,8 @@ def test_the_cross_encoder_line_tells_the_hub_as_the_user_has_it(
     assert "the hub is unreachable" in detail and "HF_HUB_OFFLINE" not in detail, detail
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the user's own switch is named
     _code, report = _doctor(capsys, *store)
-    assert "downloads are off (HF_HUB_OFFLINE)" in _by_check(report)["cross-encoder"]["detail"]
+    line = _by_check(report)["cross-encoder"]
+    assert "downloads are off (HF_HUB_OFFLINE)" in line["detail"]
+    # the remedy is the action, as on every other line (it was inside the detail, action "")
+    assert "RETRIEVAL_RERANKER_MODEL" in line["action"]
+    assert "RETRIEVAL_RERANKER_MODEL" not in line["detail"]
