@@ -51,6 +51,15 @@ from server.settings import Domain
 
 _BINARY_SNIFF = 8192
 
+DECLARABLE: dict[Domain, frozenset[str]] = {
+    Domain.DOCS: frozenset(),  # doc_type is the file format: front matter cannot change it
+    Domain.LEGAL: frozenset({"doc_type", "jurisdiction"}),
+    Domain.CODE: frozenset(),  # code has no front matter
+}
+"""Filter fields (chunk_record.FILTER_FIELDS) front matter may set besides ``tags``: the
+author's word beats what the chunker detects and becomes filterable, not only kept under
+``front_matter``."""
+
 
 def is_binary(data: bytes) -> bool:
     """NUL bytes in the first 8 KB mean binary, unless the data opens with a UTF-8/16/32
@@ -111,7 +120,7 @@ def chunk_file(
     if file.format in FRONT_MATTER_FORMATS:
         front, text = read_front_matter(text)
         if front is not None:
-            extra = front.metadata()
+            extra = front.metadata(declarable=DECLARABLE[domain])
             given = front.title
     if domain is Domain.LEGAL:
         if file.format == "pdf":

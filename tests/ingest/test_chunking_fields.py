@@ -16,10 +16,10 @@ from server.ingest.chunkers.code_treesitter import chunk_treesitter
 from server.ingest.chunkers.front_matter import read_front_matter
 from server.ingest.chunkers.legal import chunk_legal
 from server.ingest.chunkers.markdown import chunk_markdown
-from server.ingest.chunking import chunk_file, is_binary
+from server.ingest.chunking import DECLARABLE, chunk_file, is_binary
 from server.ingest.runner import make_budget
 from server.ingest.walker import SourceFile
-from server.retrieval.chunk_record import citation
+from server.retrieval.chunk_record import FILTER_FIELDS, citation
 from server.retrieval.embedder import DenseEmbedder
 from server.settings import Domain, IngestSettings
 
@@ -113,6 +113,39 @@ def test_front_matter_is_metadata_not_text(budget: TokenBudget) -> None:
     legal = chunk_file(md, data, Domain.LEGAL, budget, 0)
     assert legal[0].title.startswith("Release checklist")
     assert all("tags:" not in p.text and p.metadata["tags"] == ["release", "ops"] for p in legal)
+
+
+LEGAL_BODY = (
+    "MASTER SERVICES AGREEMENT\n\nThis Agreement is made between the parties, hereinafter the "
+    "Customer and the Supplier.\n\n1. Governing law\n\nThis Agreement is governed by the laws of "
+    "the State of New York.\n"
+)
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "text"])
+def test_legal_front_matter_declares_filterable_fields(
+    tmp_path: Path, budget: TokenBudget, fmt: str
+) -> None:
+    """A contract's front matter naming its jurisdiction or type was kept only under
+    ``front_matter``, where no filter reaches: the declared values are the chunk's fields
+    (over what the text's wording suggests), the rest stays under ``front_matter``."""
+    front = "---\njurisdiction: Delaware\ndoc_type: statute\nowner: legal-ops\n---\n"
+    data = (front + LEGAL_BODY).encode()
+    pieces = chunk_file(source(tmp_path, "msa.md", fmt), data, Domain.LEGAL, budget, 0)
+    assert pieces and all(
+        (p.metadata["jurisdiction"], p.metadata["doc_type"], p.metadata["front_matter"])
+        == ("Delaware", "statute", {"owner": "legal-ops"})
+        for p in pieces
+    )
+    detected = chunk_file(source(tmp_path, "msa.md", fmt), LEGAL_BODY.encode(), Domain.LEGAL,
+                          budget, 0)  # fmt: skip
+    assert {(p.metadata["jurisdiction"], p.metadata["doc_type"]) for p in detected} == {
+        ("State of New York", "contract")
+    }
+    # docs: doc_type is the file format, whatever the front matter says
+    docs = chunk_file(source(tmp_path, "msa.md", fmt), data, Domain.DOCS, budget, 0)
+    assert all(p.metadata["doc_type"] == fmt for p in docs)
+    assert all(p.metadata["front_matter"]["jurisdiction"] == "Delaware" for p in docs)
 
 
 def test_toml_front_matter_and_comma_tags() -> None:
@@ -349,3 +382,9 @@ def test_a_code_citation_names_its_path_once(path: Path, budget: TokenBudget) ->
     for piece in pieces:
         cited = citation(Domain.CODE, str(path), piece.title, {**piece.metadata, "rel_path": rel})
         assert cited.count(rel) == 1 and cited.startswith(f"{rel}:"), cited
+
+
+def test_declarable_fields_are_filter_fields() -> None:
+    """What front matter may declare must be filterable, or declaring it would gain nothing."""
+    for domain, names in DECLARABLE.items():
+        assert names <= {f.name for f in FILTER_FIELDS[domain]}, domain

@@ -2,9 +2,11 @@
 plain-text file, read as metadata and never chunked as text.
 
 ``title`` becomes the document title; ``tags`` (a list, or a comma-separated string) become a
-list of strings; every other key is kept under ``front_matter`` when it is JSON-safe (dates and
-times as ISO strings). A block that does not parse into a mapping is not front matter: it stays
-in the text, and a debug line says why.
+list of strings; keys the domain lets the author declare (legal ``jurisdiction`` and
+``doc_type``: chunking.DECLARABLE) become chunk fields of their own; every other key is kept
+under ``front_matter`` when it is JSON-safe (dates and times as ISO strings). A block that
+does not parse into a mapping is not front matter: it stays in the text, and a debug line says
+why.
 """
 
 from __future__ import annotations
@@ -36,14 +38,30 @@ class FrontMatter:
     fields: dict[str, Any] = field(default_factory=dict)
     """The other keys, JSON-safe."""
 
-    def metadata(self) -> dict[str, Any]:
-        """Chunk metadata: ``tags`` and ``front_matter`` (only the ones that are present)."""
+    def metadata(self, declarable: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """Chunk metadata: ``tags``, each key named in ``declarable`` whose value is a string
+        or a list of strings (as a chunk field of its own, stripped), and ``front_matter`` with
+        the other keys (only the ones that are present)."""
         out: dict[str, Any] = {}
         if self.tags:
             out["tags"] = list(self.tags)
-        if self.fields:
-            out["front_matter"] = dict(self.fields)
+        rest = dict(self.fields)
+        for key in sorted(declarable & rest.keys()):
+            if (value := _field_value(rest[key])) is not None:
+                out[key] = value
+                del rest[key]
+        if rest:
+            out["front_matter"] = rest
         return out
+
+
+def _field_value(value: Any) -> str | list[str] | None:
+    """A filterable value: a non-blank string, or a list of them (None when it is neither)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return [v.strip() for v in value]
+    return None
 
 
 def _json_safe(value: Any) -> Any:
