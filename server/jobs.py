@@ -94,6 +94,11 @@ class IndexSummary(BaseModel):
         "path could not be listed, so the walk cannot prove them gone."
     )
     unlisted_sources: list[str] = Field(description=f"The first {SKIPPED_SHOWN} of them.")
+    relinked: int = Field(
+        default=0,
+        description="Stored sources now hard links to a file stored under another path: "
+        "their second copy was removed (the file stays searchable under that path).",
+    )
     skipped: int
     skipped_files: list[SkippedPath] = Field(
         description=f"The first {SKIPPED_SHOWN} skipped files and why."
@@ -135,6 +140,7 @@ def summarize(report: IngestReport) -> IndexSummary:
         gone_sources=report.gone[:SKIPPED_SHOWN],
         unlisted=len(report.kept),
         unlisted_sources=report.kept[:SKIPPED_SHOWN],
+        relinked=len(report.relinked),
         skipped=len(report.skipped),
         skipped_files=[
             SkippedPath(path=s.path, reason=s.reason, kind=s.kind)

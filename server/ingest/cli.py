@@ -66,6 +66,12 @@ def format_report(report: Any, verbose: bool = False) -> str:
     if len(others) > limit:
         lines.append(f"  ... and {len(others) - limit} more skipped (--verbose lists all)")
     cap = None if verbose else _SKIPS_SHOWN
+    if report.relinked:
+        lines.append(
+            f"  {len(report.relinked)} stored source(s) now hard links to a file stored under "
+            f"another path: their second copy {verb or 'was '}removed"
+        )
+        lines.extend(f"    relinked: {r}" for r in report.relinked[:cap])
     if report.kept:
         lines.append(
             f"  {len(report.kept)} stored source(s) not found but kept: a folder on their path "

@@ -82,6 +82,12 @@ class IngestReport(BaseModel):
         default_factory=list,
         description="Sources not found, never pruned: a folder on their path could not be listed.",
     )
+    relinked: list[str] = Field(
+        default_factory=list,
+        description="Stored sources that became another name (a hard link) of a file stored "
+        "under another path: their second copy is removed (--prune or not: nothing is lost), "
+        "the file stays searchable under that path.",
+    )
     skipped: list[SkippedFile] = Field(default_factory=list)
     ignored: int = Field(default=0, description="Hidden or .gitignore'd entries not walked.")
     chunks_written: int = 0
@@ -400,9 +406,17 @@ class IngestJob:
         Pruned (with ``--prune``) only when the walk proves them gone (``Discovery.gone``): a
         source under a folder that could not be listed is reported as ``kept`` and never
         deleted, and every file the walk found counts as present even when reading it failed.
-        A dry run computes exactly the same lists.
+        A stored source now skipped as a hard link of a file taken under another path is on
+        disk, not gone: its second copy is removed (``relinked``), since the copy that stays
+        is the one kept current. A dry run computes exactly the same lists.
         """
         gone, self.report.kept = found.gone(manifest)
+        for source in sorted(found.linked.keys() & manifest.keys()):
+            if not self.dry_run:
+                self.report.stale_chunks_removed += self.indexer.delete(
+                    self.domain, self.tenant, {SOURCE: source}
+                )
+            self.report.relinked.append(source)
         if not self.prune:
             self.report.gone = gone
             return

@@ -15,8 +15,9 @@ Invariants (property-tested in tests/test_ingest_walk.py):
    ingested folder is gone only when it was not found and no folder on its path failed to be
    listed. Entries found but not ingested (unreadable, too large, wrong type) are present.
 3. Each file is taken at most once per run, under its real path; a second path to the same
-   inode (a hard link) is skipped as a link. Symbolic links inside a walk are never followed,
-   and each one is skipped with the reason (kind ``link``):
+   inode (a hard link) is skipped as a link, and so is a new name of a file already stored
+   under another path, in this walk or not (one file, one stored copy). Symbolic links inside
+   a walk are never followed, and each one is skipped with the reason (kind ``link``):
 
    - the target is a file or folder inside the ingested folders: it is taken under its own
      path (following the link would only ingest it twice);
@@ -177,6 +178,9 @@ class Discovery:
     """Folders that were not listed completely (each also has a skip of kind ``error``)."""
     present: set[str] = field(default_factory=set)
     """Real POSIX paths of the files found, ingested or skipped (links and duplicates excepted)."""
+    linked: dict[str, str] = field(default_factory=dict)
+    """Hard links skipped because the same file is taken under another path: link -> that
+    path. On disk, so never "gone"; a stored one is a second copy of that file."""
 
     def gone(self, stored: Iterable[str]) -> tuple[list[str], list[str]]:
         """Split stored sources that this walk did not find into ``(gone, kept)``, both sorted.
@@ -188,7 +192,9 @@ class Discovery:
         gone: list[str] = []
         kept: list[str] = []
         for source in sorted(set(stored)):
-            if source in self.present or not under_roots(source, self.folders):
+            if source in self.present or source in self.linked:
+                continue
+            if not under_roots(source, self.folders):
                 continue
             (kept if under_roots(source, self.unlisted) else gone).append(source)
         return gone, kept
@@ -217,10 +223,10 @@ def discover(
 
     Folders are walked depth-first in name order; see the module docstring for what is
     guaranteed. Of several hard links to one file, the first in that order is taken, unless
-    another one is in ``prefer`` (the sources already stored): a new link never moves a stored
-    file to a new path. ``exclude``: folders never walked, counted as ignored (the store, which
-    may live under an ingested folder). Never raises for anything found on disk: problems
-    become skips.
+    another one is in ``prefer`` (the sources already stored), walked or not: a new link never
+    moves a stored file to a new path nor stores it twice. ``exclude``: folders never walked,
+    counted as ignored (the store, which may live under an ingested folder). Never raises for
+    anything found on disk: problems become skips.
     """
     walk = _Walk(domain, max_file_bytes, frozenset(prefer))
     walk.exclude = frozenset(Path(os.path.realpath(p)) for p in exclude)
@@ -360,8 +366,29 @@ class _Walk:
         self.found = Discovery()
         self.walked: set[Path] = set()
         self.taken: dict[_Identity, Path] = {}
+        self._stored_links: dict[_Identity, str] | None = None
+        """Identities of the stored sources with several names (stored_elsewhere), by need."""
         self.links: list[tuple[Path, Path, Path]] = []
         """(link, the real folder holding it, its root): classified once every root is walked."""
+
+    def stored_elsewhere(
+        self, source: str, identity: _Identity, info: os.stat_result
+    ) -> str | None:
+        """The stored source (``prefer``) that is this very file under another name, for a
+        file not stored under its own; None when there is none. The stored sources are looked
+        at (one stat each, once per walk) only when a file with several names turns up."""
+        if source in self.prefer or info.st_nlink < 2 or not info.st_ino:
+            return None
+        if self._stored_links is None:
+            self._stored_links = {}
+            for stored in sorted(self.prefer):
+                try:
+                    known = os.stat(stored, follow_symlinks=False)
+                except OSError:
+                    continue  # gone: the prune evidence is the walk's, not this
+                if stat.S_ISREG(known.st_mode) and known.st_nlink > 1:
+                    self._stored_links.setdefault((known.st_dev, known.st_ino), stored)
+        return self._stored_links.get(identity)
 
     def skip(self, path: Path | str, reason: str, kind: SkipKind) -> None:
         shown = _display(path) if isinstance(path, Path) else path
@@ -469,16 +496,18 @@ class _Walk:
             return
         identity = (info.st_dev, info.st_ino)
         first = self.taken.get(identity) if info.st_ino else None
-        if first is not None and source in self.prefer and first.as_posix() not in self.prefer:
-            # this link is the path the file is stored under: keep it there
-            self.found.files = [f for f in self.found.files if f.path != first]
-            self.skip(
-                first, f"hard link to {_show(path, root)} (same file), ingested there", "link"
-            )
-            first = None
         if first is not None:
             shown = _show(first, root)
             self.skip(path, f"hard link to {shown} (same file), ingested under that path", "link")
+            self.found.linked[source] = first.as_posix()
+            return
+        stored = self.stored_elsewhere(source, identity, info)
+        if stored is not None:
+            # a new name of a file stored under another (later in this walk, or outside it):
+            # the stored path keeps it, so a new link never moves or duplicates a stored file
+            shown = _show(Path(stored), root)
+            self.skip(path, f"hard link to {shown} (same file), ingested there", "link")
+            self.found.linked[source] = stored
             return
         self.found.present.add(source)
         detected = detect_format(path, self.domain)

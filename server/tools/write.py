@@ -74,6 +74,11 @@ def render_job(view: JobView) -> str:
             f"skipped {r.skipped}; {r.chunks_written} chunks written in {r.seconds:.1f}s"
         )
         lines.extend(f"skipped {s.path}: {s.reason}" for s in r.skipped_files)
+        if r.relinked:
+            lines.append(
+                f"{r.relinked} stored source(s) now hard links to a file stored under another "
+                "path: their second copy was removed"
+            )
         if r.unlisted:
             lines.append(
                 f"{r.unlisted} stored source(s) not found but kept: a folder on their path could "

@@ -10,6 +10,7 @@ import pytest
 from conftest import MakeRetrieval
 from ingest_samples import CONTRACT, MARKDOWN, PYTHON_MODULE, make_pdf
 
+from server.ingest.cli import format_report
 from server.ingest.manifest import load_manifest
 from server.ingest.runner import delete_sources, run_ingest
 from server.retrieval.edge_store import EdgeStore
@@ -122,6 +123,41 @@ def test_prune_and_dry_run(tmp_path: Path, retrieval: Retrieval) -> None:
     pruned = _ingest(retrieval, folder, prune=True)
     assert [Path(s).name for s in pruned.deleted] == ["b.md"]
     assert {p["rel_path"] for p in _points(retrieval, "docs", "acme")} == {"a.md", "c.md"}
+
+
+def test_a_file_with_two_names_is_stored_once(tmp_path: Path, retrieval: Retrieval) -> None:
+    """A hard link made after its file was ingested, in a folder ingested later, was stored as
+    a second copy; a stored name that a deduplicating tool turned into a hard link of another
+    stored file read "no longer on disk" and --prune deleted it as gone."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "vpn.md").write_text("# VPN\n\nConnect with the WireGuard profile.\n")
+    _ingest(retrieval, a)
+    os.link(a / "vpn.md", b / "vpn-link.md")
+    later = _ingest(retrieval, b, prune=True)
+    assert not later.added and not later.deleted and not later.gone
+    assert [(Path(s.path).name, s.kind) for s in later.skipped] == [("vpn-link.md", "link")]
+    assert "ingested there" in later.skipped[0].reason
+    assert {p["source"] for p in _points(retrieval, "docs", "acme")} == {(a / "vpn.md").as_posix()}
+
+    # two stored files, then the second replaced by a hard link of the first
+    (b / "vpn-link.md").unlink()
+    (b / "vpn-copy.md").write_text("# VPN\n\nConnect with the WireGuard profile.\n")
+    _ingest(retrieval, b)
+    (b / "vpn-copy.md").unlink()
+    os.link(a / "vpn.md", b / "vpn-copy.md")
+    dry = _ingest(retrieval, tmp_path, dry_run=True)
+    both = _ingest(retrieval, tmp_path)
+    for report in (dry, both):
+        assert report.relinked == [(b / "vpn-copy.md").as_posix()], report
+        assert not report.gone and not report.deleted
+        text = format_report(report)
+        assert f"    relinked: {b / 'vpn-copy.md'}" in text
+    assert "second copy would be removed" in format_report(dry)
+    assert "second copy was removed" in format_report(both)
+    assert {p["source"] for p in _points(retrieval, "docs", "acme")} == {(a / "vpn.md").as_posix()}
+    again = _ingest(retrieval, tmp_path, prune=True)
+    assert not again.relinked and not again.gone and not again.deleted and again.unchanged == 1
 
 
 def test_delete_by_source_and_all(tmp_path: Path, retrieval: Retrieval) -> None:

@@ -273,15 +273,68 @@ def check_invariants(tree: Tree, root: Path, found: Discovery, reads: dict[str, 
     for rel in [*copies, *tree.fakes]:
         source = root.joinpath(*rel).as_posix()
         deepest = max((f for f in tree.folders if rel[: len(f)] == f), key=len)
-        if source in sources:
-            continue
+        if source in sources or source in duplicates:
+            continue  # a duplicate is on disk: never "gone" (found.linked names its twin)
         if rel in copies and tree.listable(deepest) and not tree.walkable(deepest):
             continue  # found in the listing but not stat'ed: present, never pruned
         (expected_gone if tree.listable(deepest) else expected_kept).add(source)
     assert set(gone) == expected_gone
     assert set(kept) == expected_kept
+    assert set(found.linked) == duplicates
     for source in gone:
-        assert not os.path.lexists(source) or source in duplicates
+        assert not os.path.lexists(source)
+
+
+@st.composite
+def linked_folders(draw: st.DrawFn) -> tuple[list[Rel], list[tuple[Rel, int]], set[Rel], set[str]]:
+    """Files in folders a and b, hard links between them, a stored subset of all the names
+    (an earlier run's sources), and the folders this run walks (one or both)."""
+    spots = st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["x.md", "y.md", "z.md"]))
+    files = draw(st.lists(spots, min_size=1, max_size=3, unique=True))
+    free = [p for p in (("a", n) for n in ("x.md", "y.md", "z.md")) if p not in files]
+    free += [p for p in (("b", n) for n in ("x.md", "y.md", "z.md")) if p not in files]
+    links = draw(st.lists(st.tuples(st.sampled_from(free), st.integers(0, len(files) - 1)),
+                          max_size=3, unique_by=lambda t: t[0]))  # fmt: skip
+    names = [*files, *(p for p, _ in links)]
+    stored = set(draw(st.lists(st.sampled_from(names), max_size=len(names))))
+    roots = draw(st.sets(st.sampled_from(["a", "b"]), min_size=1))
+    return files, links, stored, roots
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=linked_folders())
+def test_one_file_is_stored_under_one_name_and_no_name_on_disk_is_gone(
+    case: tuple[list[Rel], list[tuple[Rel, int]], set[Rel], set[str]],
+) -> None:
+    """Whatever names a file has, which of them an earlier run stored and which folders this
+    run walks: a file not stored under its own name is never taken when another of its names
+    is stored (a hard link made later was stored as a second copy), and no stored name still
+    on disk is "gone" (a duplicate name read "no longer on disk" and --prune deleted it)."""
+    files, links, stored_rel, roots = case
+    with open_tempdir() as base:
+        for folder in ("a", "b"):
+            (base / folder).mkdir()
+        for i, rel in enumerate(files):
+            base.joinpath(*rel).write_text(f"# File {i}\n\ncontent {i}\n")
+        for rel, i in links:
+            os.link(base.joinpath(*files[i]), base.joinpath(*rel))
+        stored = {base.joinpath(*rel).as_posix() for rel in stored_rel}
+        found = discover([base / r for r in sorted(roots)], Domain.DOCS, LIMIT, prefer=stored)
+
+        def inode(path: str) -> tuple[int, int]:
+            info = os.stat(path)
+            return info.st_dev, info.st_ino
+
+        taken = [f.source for f in found.files]
+        assert len({inode(t) for t in taken}) == len(taken)
+        for source in taken:
+            twins = {s for s in stored if s != source and inode(s) == inode(source)}
+            assert source in stored or not twins, (source, twins)
+        gone, kept = found.gone(stored)
+        assert not kept and not [g for g in gone if os.path.lexists(g)]
+        for link, twin in found.linked.items():
+            assert inode(link) == inode(twin) and link != twin
+            assert any(s.path == link and s.kind == "link" for s in found.skipped)
 
 
 # -- the field cases and single faults -------------------------------------------------------
