@@ -17,6 +17,7 @@ from typing import Any
 from server.errors import InvalidRequestError
 from server.retrieval import browse
 from server.retrieval.chunk_record import DOC_TYPE, FILTER_FIELDS, SOURCE
+from server.retrieval.filter_fields import unescape_glob
 from server.retrieval.store import VectorStore
 from server.retrieval.types import FilterValue
 from server.settings import Domain, Settings
@@ -112,7 +113,13 @@ def resolve_filters(
     )
     if not sources:
         place = _PLACES[domain]
-        return ResolvedFilters(conditions, f"no indexed {place} matches path_glob {glob!r}")
+        note = f"no indexed {place} matches path_glob {glob!r}"
+        if unescape_glob(str(glob)) != str(glob):  # a Windows path reads as escapes here
+            note += (
+                r" (in path_glob a backslash before * ? [ ] matches that character itself; "
+                "separate folders with /)"
+            )
+        return ResolvedFilters(conditions, note)
     conditions[SOURCE] = sources if len(sources) > 1 else sources[0]
     return ResolvedFilters(conditions)
 

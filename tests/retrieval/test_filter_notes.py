@@ -131,6 +131,22 @@ def test_a_mistaken_doc_type_names_the_values_it_takes(searcher: Any) -> None:
     ) in notes
 
 
+def test_a_windows_style_glob_that_matches_nothing_says_how_backslashes_read(
+    searcher: Any,
+) -> None:
+    """path_prefix reads a backslash as a folder separator; path_glob reads one before a
+    wildcard as an escape, so ``guides\\*.md`` (a Windows habit) matches nothing: the note
+    says why. The same glob written with / finds the files."""
+
+    def notes(glob: str) -> list[str]:
+        request = SearchRequest("vpn", domain="docs", tenant=TENANT, filters={"path_glob": glob})
+        return searcher.search(request).notes
+
+    assert any("separate folders with /" in n for n in notes("guides\\*.md"))
+    assert not any("path_glob" in n for n in notes("guides/*.md"))
+    assert not any("separate folders" in n for n in notes("nothing/*.md"))  # no backslash
+
+
 def test_a_bm25_search_without_matching_terms_gets_no_filter_note(searcher: Any) -> None:
     request = SearchRequest(
         "zebra", domain="docs", tenant=TENANT, filters={"doc_type": "markdown"}, mode="bm25"
