@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -11,7 +10,7 @@ from server.errors import InvalidRequestError
 from server.ingest.manifest import load_manifest
 from server.retrieval.browse import path_prefix_filter
 from server.retrieval.chunk_record import SOURCE
-from server.retrieval.filter_fields import normalize_path
+from server.retrieval.filter_fields import path_forms
 from server.retrieval.types import FilterValue
 from server.settings import Domain
 from server.tenants import validate_tenant
@@ -34,9 +33,9 @@ class RemoveResult(BaseModel):
 
 def _source_forms(source: str) -> list[str]:
     """``source`` as given, and normalised as the path filters normalise it, composed (NFC)
-    and decomposed (NFD)."""
-    norm = normalize_path(source)
-    return list(dict.fromkeys([source, norm, unicodedata.normalize("NFD", norm)]))
+    and decomposed (NFD): filter_fields.path_forms plus the name exactly as typed."""
+    forms = path_forms(source)
+    return list(dict.fromkeys([source, *map(str, forms if isinstance(forms, list) else [forms])]))
 
 
 def remove_sources(
