@@ -7,7 +7,7 @@ measure (see ``CLIENT_PROCESSES`` in bench_concurrency.py for the figures).
 Protocol over stdin/stdout, one JSON line each way:
 
 1. parent -> child: ``{"url", "tokens": {tenant: token}, "clients": [index, ...],
-   "seconds", "mix": [tool, ...]}``;
+   "seconds", "mix": [tool, ...], "run", "client": "sdk" | "lean"}``;
 2. child -> parent: ``"ready"`` once every client's session is open;
 3. parent -> child: ``"go"`` (sent to every process at once);
 4. child -> parent: the run's :class:`~retrieval_eval.bench_concurrency.RunStats` as JSON
@@ -43,7 +43,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
             client = bc._Client(
                 index, spec["url"], spec["tokens"], queries, tuple(spec["mix"]), spec["run"]
             )
-            group.start_soon(client.run, start, stats)
+            group.start_soon(client.run, start, stats, spec.get("client", "sdk"))
     return {
         "latencies": stats.latencies,
         "errors": stats.errors,

@@ -14,12 +14,14 @@ doc_search, code_search, get_chunk and list_sources for a fixed time; the server
 turns level by level, so load on the machine hits both alike. Every query is unique (a tag of
 the run and a counter appended, over all runs against a server), so the query cache does not
 hide the embedding cost. The clients run in their own processes
-(retrieval_eval/bench_clients.py). Reported per run: calls/s, p50/p95 per tool,
-errors, cross-tenant leaks (a result naming the other tenant's folder; must be 0), the server's
-peak RSS, and the CPU a call costs the server and the clients. A run of the cheapest call
-alone (list_sources) gives the floor of that CPU, and both give the calls/s the machine's cores
-could serve at most. ``--soak-seconds`` then runs 16 clients against the "after" server and
-checks RSS after the first minute never exceeds the first minute's peak.
+(retrieval_eval/bench_clients.py): the MCP SDK's client at every level, then the bench's lean
+client (bench_lean.py: same protocol, a tenth of the CPU per call) at 1 and 16, so the second
+set measures the servers rather than clients sharing their cores. Reported per run: calls/s,
+p50/p95 per tool, errors, cross-tenant leaks (a result naming the other tenant's folder; must
+be 0), the server's peak RSS, and the CPU a call costs the server and the clients. A run of
+the cheapest call alone (list_sources) gives the floor of that CPU, and both give the calls/s
+the machine's cores could serve at most. ``--soak-seconds`` then runs 16 clients against the
+"after" server and checks RSS after the first minute never exceeds the first minute's peak.
 """
 
 from __future__ import annotations
@@ -237,6 +239,10 @@ class _Start:
         return self.started + self.seconds
 
 
+_Caller = Callable[[str, dict[str, Any]], Awaitable[tuple[str | None, dict[str, Any]]]]
+"""One tool call: (error text or None, structured content)."""
+
+
 class _Client:
     """One client's session and the state its mix needs (a hit id for get_chunk)."""
 
@@ -272,8 +278,19 @@ class _Client:
         text = pool[(self.index * 7 + self.calls) % len(pool)]
         return {"query": f"{text} {self.run_tag}{self.index}-{self.calls}", "top_k": 5}
 
-    async def run(self, start: _Start, stats: RunStats) -> None:
-        """Open a session, wait for every client's, then call the mix until the run ends."""
+    async def run(self, start: _Start, stats: RunStats, kind: str = "sdk") -> None:
+        """Open a session (``kind``: the MCP SDK's client, or the bench's lean one,
+        bench_lean.py), wait for every client's, then call the mix until the run ends."""
+        if kind == "lean":
+            from retrieval_eval.bench_lean import LeanSession
+
+            session = LeanSession(self.url, self.token)
+            await session.open()
+            try:
+                await self._loop(start, stats, self._lean_call(session))
+            finally:
+                await session.close()
+            return
         from mcp import Client
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
@@ -282,34 +299,56 @@ class _Client:
         http = create_mcp_http_client(headers=headers)
         async with Client(streamable_http_client(self.url, http_client=http)) as client:
             await client.list_tools()
-            until = await start.ready()
-            step = self.index
-            while time.perf_counter() < until:
-                tool = self.mix[step % len(self.mix)]
-                step += 1
-                if tool == "get_chunk" and not self.last_hit:
-                    tool = "doc_search"
-                await self._call(client, tool, stats)
+            await self._loop(start, stats, self._sdk_call(client))
 
-    async def _call(self, client: Any, tool: str, stats: RunStats) -> None:
-        args = self.arguments(tool)
-        start = time.perf_counter()
-        try:
+    async def _loop(self, start: _Start, stats: RunStats, call: _Caller) -> None:
+        until = await start.ready()
+        step = self.index
+        while time.perf_counter() < until:
+            tool = self.mix[step % len(self.mix)]
+            step += 1
+            if tool == "get_chunk" and not self.last_hit:
+                tool = "doc_search"
+            args = self.arguments(tool)
+            started = time.perf_counter()
+            try:
+                error, content = await call(tool, args)
+            except Exception as exc:  # a refused or failed call is counted, not fatal
+                stats.note_error(f"{tool}: {type(exc).__name__}: {exc}")
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            if error is not None:
+                stats.note_error(f"{tool}: {error}")
+                continue
+            stats.latencies.setdefault(tool, []).append(elapsed)
+            if self.foreign in json.dumps(content):
+                stats.leaks += 1
+            hits = content.get("hits") or []
+            if tool == "doc_search" and hits:
+                self.last_hit = str(hits[0]["id"])
+
+    @staticmethod
+    def _sdk_call(client: Any) -> _Caller:
+        async def call(tool: str, args: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
             result = await client.call_tool(tool, args)
-        except Exception as exc:  # a refused or failed call is counted, not fatal
-            stats.note_error(f"{tool}: {type(exc).__name__}: {exc}")
-            return
-        elapsed = (time.perf_counter() - start) * 1000
-        if result.is_error:
-            stats.note_error(f"{tool}: {getattr(result.content[0], 'text', '')}")
-            return
-        stats.latencies.setdefault(tool, []).append(elapsed)
-        content = result.structured_content or {}
-        if self.foreign in json.dumps(content):
-            stats.leaks += 1
-        hits = content.get("hits") or []
-        if tool == "doc_search" and hits:
-            self.last_hit = str(hits[0]["id"])
+            if result.is_error:
+                return str(getattr(result.content[0], "text", "")), {}
+            return None, result.structured_content or {}
+
+        return call
+
+    @staticmethod
+    def _lean_call(session: Any) -> _Caller:
+        async def call(tool: str, args: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+            reply = await session.call_tool(tool, args)
+            result = reply.get("result")
+            if result is None:
+                return str(reply.get("error")), {}
+            if result.get("isError"):
+                return str((result.get("content") or [{}])[0].get("text", "")), {}
+            return None, result.get("structuredContent") or {}
+
+        return call
 
 
 CLIENT_PROCESSES = 2
@@ -320,14 +359,19 @@ processes competing for a small machine's cores."""
 
 
 def _measure(
-    server: ServerProcess, clients: int, seconds: float, mix: tuple[str, ...] = MIX
+    server: ServerProcess,
+    clients: int,
+    seconds: float,
+    mix: tuple[str, ...] = MIX,
+    kind: str = "sdk",
 ) -> RunStats:
-    """Run ``clients`` clients, spread over up to :data:`CLIENT_PROCESSES` processes
-    (retrieval_eval/bench_clients.py), for ``seconds`` once every session is open; the server's
-    RSS sampled every 0.5 s and its CPU time and the clients' measured over the run."""
+    """Run ``clients`` clients of ``kind`` (``sdk``: the MCP SDK's; ``lean``: bench_lean.py),
+    spread over up to :data:`CLIENT_PROCESSES` processes (retrieval_eval/bench_clients.py),
+    for ``seconds`` once every session is open; the server's RSS sampled every 0.5 s and its
+    CPU time and the clients' measured over the run."""
     stats = RunStats(latencies={t: [] for t in mix})
     groups = [list(range(i, clients, CLIENT_PROCESSES)) for i in range(CLIENT_PROCESSES)]
-    spec = _run_spec(server, seconds, mix)
+    spec = {**_run_spec(server, seconds, mix), "client": kind}
     processes = [_client_process({**spec, "clients": group}) for group in groups if group]
     try:
         for process in processes:
@@ -470,15 +514,24 @@ def _ceiling_rows(mixed: RunStats, floor: RunStats) -> list[tuple[str, str]]:
     ]
 
 
-def _ratio_rows(runs: dict[tuple[str, int], RunStats]) -> list[tuple[str, str]]:
+ISSUE_CALLS_S = 76.0
+"""Issue 14's measure of the first version: 16 clients, this mix, 76 calls/s (SDK clients)."""
+LEAN_LEVELS = (1, 16)
+
+
+def _ratio_rows(
+    runs: dict[tuple[str, int], RunStats], clients: str = "SDK clients"
+) -> list[tuple[str, str]]:
     top = max(LEVELS)
     configs = list(dict.fromkeys(name for name, _ in runs))
     before = runs[("before", top)]
     rows = [
         (
-            f"throughput at {top} clients, {config} / before",
+            f"throughput at {top} {clients}, {config} / before",
             f"x{runs[(config, top)].throughput / max(before.throughput, 1e-9):.2f} "
-            f"({runs[(config, top)].throughput:.1f} vs {before.throughput:.1f} calls/s)",
+            f"({runs[(config, top)].throughput:.1f} vs {before.throughput:.1f} calls/s; "
+            f"x{runs[(config, top)].throughput / ISSUE_CALLS_S:.2f} the issue's "
+            f"{ISSUE_CALLS_S:.0f})",
         )
         for config in configs[1:]
     ]
@@ -487,7 +540,7 @@ def _ratio_rows(runs: dict[tuple[str, int], RunStats]) -> list[tuple[str, str]]:
         loaded = runs[(config, top)].search_p95()
         rows.append(
             (
-                f"search p95, {top} clients / 1 client ({config})",
+                f"search p95, {top} / 1 {clients} ({config})",
                 f"x{loaded / max(single, 1e-9):.2f} ({loaded:.0f} ms vs {single:.0f} ms)",
             )
         )
@@ -565,6 +618,14 @@ def run_concurrency_bench(
                     runs[(name, clients)] = _measure(server, clients, seconds)
                     rows += _run_rows(f"{name}: {clients} client(s)", runs[(name, clients)])
             rows += _ratio_rows(runs)
+            # the same servers under the lean load generator: what they serve when the
+            # clients do not take most of the machine's cores (bench_lean.py)
+            lean: dict[tuple[str, int], RunStats] = {}
+            for clients in LEAN_LEVELS:
+                for name, server in servers.items():
+                    lean[(name, clients)] = _measure(server, clients, seconds, kind="lean")
+                    rows += _run_rows(f"{name}: {clients} lean client(s)", lean[(name, clients)])
+            rows += _ratio_rows(lean, "lean clients")
             rows += _ceiling_rows(
                 runs[("after", max(LEVELS))], _measure(after, 4, seconds, FLOOR_MIX)
             )

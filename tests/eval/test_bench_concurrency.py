@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval_eval.bench_concurrency import (
+    LEAN_LEVELS,
     LEVELS,
     MIX,
     RunStats,
@@ -47,15 +48,17 @@ def test_no_query_repeats_over_the_runs_against_one_server() -> None:
 def test_a_short_concurrency_run_has_no_errors_and_no_leaks() -> None:
     rows = run_concurrency_bench(seconds=2.0)
     runs = [value for label, value in rows if label.split(":")[0] in ("before", "after")]
-    assert len(runs) == 2 * len(LEVELS) + 1  # + the list_sources-only run
+    # SDK clients at every level, lean clients at LEAN_LEVELS, + the list_sources-only run
+    assert len(runs) == 2 * len(LEVELS) + 2 * len(LEAN_LEVELS) + 1
     for value in runs:
         assert "errors 0 " in value and "leaks 0 " in value, value
         assert float(value.split("calls/s")[0]) > 0
     labels = [label for label, _ in rows]
-    assert f"throughput at {max(LEVELS)} clients, after / before" in labels
+    for clients in ("SDK clients", "lean clients"):
+        assert f"throughput at {max(LEVELS)} {clients}, after / before" in labels
     # the clients run in their own processes, and both sides' CPU is measured
     cpu = [value for label, value in rows if label.strip() == "CPU per call"]
-    assert len(cpu) == len(runs) + len(LEVELS)  # + the one-torch-thread server's runs
+    assert len(cpu) == len(runs) + len(LEVELS) + len(LEAN_LEVELS)  # + the 1-thread server's
     for value in cpu:
         server, clients = (float(part.split()[-2]) for part in value.split(", "))
         assert server > 0 and clients > 0, value

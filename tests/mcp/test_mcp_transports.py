@@ -293,3 +293,51 @@ def test_serve_says_when_it_starts_an_empty_store(tmp_path: Path, write: list[st
     assert len(said) == 1 and ("WARNING" in said[0]) is (not write), done.stderr
     assert ("--store" in said[0]) is (not write)
     assert store.is_dir()
+
+
+async def test_the_bench_lean_client_gets_what_the_sdk_client_gets(
+    runtime: ServerRuntime, tokens: tuple[TokenFile, dict[str, str]]
+) -> None:
+    """The concurrency bench's lean load generator (retrieval_eval/bench_lean.py) speaks the
+    protocol as the SDK's client does: same hits and structured content for every tool of the
+    bench's mix, tool errors as errors, a bad token refused."""
+    from retrieval_eval.bench_lean import LeanSession
+
+    calls = [
+        ("doc_search", {"query": "backup restore", "top_k": 3}),
+        ("code_search", {"query": "serve the API", "top_k": 3}),
+        ("list_sources", {"domain": "docs"}),
+        ("no_such_tool", {}),
+    ]
+    with http_server(runtime, tokens[0], "streamable-http") as base:
+        for tenant, token in tokens[1].items():
+            lean = LeanSession(f"{base}/mcp", token)
+            await lean.open()
+            try:
+                async with session("streamable-http", base, token) as sdk:
+                    for name, args in calls:
+                        reply = await lean.call_tool(name, args)
+                        expected = await sdk.call_tool(name, args)
+                        got = reply["result"]
+                        assert got.get("isError", False) is expected.is_error, (name, reply)
+                        if expected.is_error:
+                            continue
+                        assert _comparable(got["structuredContent"]) == _comparable(
+                            expected.structured_content or {}
+                        ), (tenant, name)
+                id_ = (await lean.call_tool(*calls[0]))["result"]["structuredContent"]
+                window = await lean.call_tool("get_chunk", {"id": id_["hits"][0]["id"]})
+                assert window["result"]["structuredContent"]["chunk"]["source"].startswith(
+                    f"/srv/{tenant}/"
+                )
+            finally:
+                await lean.close()
+        refused = LeanSession(f"{base}/mcp", "not-a-token")
+        with pytest.raises(RuntimeError, match="HTTP 401"):
+            await refused.open()
+        await refused.close()
+
+
+def _comparable(content: dict[str, Any]) -> dict[str, Any]:
+    """Structured content without what differs from one call to the next (timings)."""
+    return {k: v for k, v in content.items() if k not in ("timings", "freshness")}
