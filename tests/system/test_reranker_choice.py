@@ -214,4 +214,4 @@ def test_a_model_that_cannot_load_says_where_to_change_it(tmp_path: Path) -> Non
         assert reranker is not None and not reranker.load()
         assert remedy in (reranker.unavailable_reason or ""), reranker.unavailable_reason
         [finding] = check_reranker(configured)
-        assert remedy in finding.detail
+        assert remedy in finding.action  # the remedy is the action, as on every doctor line
