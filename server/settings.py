@@ -8,11 +8,20 @@ named by ``RETRIEVAL_CONFIG_FILE``, then the defaults below.
 from __future__ import annotations
 
 import os
+import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from server.errors import InvalidRequestError
 from server.retrieval.store_tuning import StoreTuning
 
 BUNDLED_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -397,6 +407,33 @@ def _reranker_value_source(given: bool) -> tuple[str, str]:
     return "reranker_model=", ""
 
 
+def read_settings(cls: type[Settings], **overrides: Any) -> Settings:
+    """``cls(**overrides)`` with the environment and the config file, their errors as one
+    line each (InvalidRequestError): the setting's environment variable or config key, what
+    is wrong and the value given; a config file that does not parse, with its line."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error["loc"]]
+        env = "RETRIEVAL_" + "__".join(part.upper() for part in loc)
+        where = f"{env} (or {'.'.join(loc)} in the config file)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InvalidRequestError(
+            f"invalid setting {where}: {error['msg']}, got {error.get('input')!r}{more}"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidRequestError(
+            f"the config file {os.environ.get(CONFIG_FILE_ENV)} ({CONFIG_FILE_ENV}) is not "
+            f"valid TOML: {exc}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(
+            f"the config file {os.environ.get(CONFIG_FILE_ENV)} ({CONFIG_FILE_ENV}) cannot be "
+            f"read: {exc}"
+        ) from None
+
+
 class Settings(BaseSettings):
     """Root configuration of retrieval-mcp."""
 
@@ -500,11 +537,13 @@ class Settings(BaseSettings):
         every ``retrieval-mcp`` command builds its settings."""
         overrides: dict[str, Any] = {}
         store, reranker = getattr(args, "store", None), getattr(args, "reranker", None)
-        if store:
+        if store is not None:
+            if not store.strip():
+                raise InvalidRequestError("--store is empty: give the store's folder")
             overrides["store_path"] = Path(store)
         if reranker is not None:  # '' is a value (reranking off), not an absent flag
             overrides["reranker_model"] = reranker
-        settings = cls(**overrides)
+        settings = read_settings(cls, **overrides)
         if reranker is not None:
             settings._reranker_source = ("--reranker ", "")
         tokens_file = getattr(args, "tokens_file", None)
@@ -568,5 +607,10 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get(CONFIG_FILE_ENV)
         if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+            path = Path(config_file).expanduser()
+            if not path.is_file():  # pydantic-settings reads a missing file as empty
+                raise InvalidRequestError(
+                    f"{CONFIG_FILE_ENV}={config_file!r}: no such file (unset it or fix the path)"
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)

@@ -307,3 +307,50 @@ def test_a_bm25_search_loads_no_model(
     result = json.loads(captured.out)
     assert [Path(hit["source"]).name for hit in result["hits"]] == ["vpn.md"]
     assert result["rerank_model"] is None and "no-such" not in captured.err
+
+
+BAD_SETTINGS = [
+    ({"RETRIEVAL_TORCH_THREADS": "abc"}, "invalid setting RETRIEVAL_TORCH_THREADS"),
+    ({"RETRIEVAL_INFERENCE_BACKEND": "bogus"}, "invalid setting RETRIEVAL_INFERENCE_BACKEND"),
+    ({"RETRIEVAL_MCP__PORT": "x"}, "invalid setting RETRIEVAL_MCP__PORT"),
+    ({"RETRIEVAL_CONFIG_FILE": "BAD_TOML"}, "is not valid TOML"),
+    ({"RETRIEVAL_CONFIG_FILE": "BAD_VALUE"}, "invalid setting RETRIEVAL_TORCH_THREADS"),
+    ({"RETRIEVAL_CONFIG_FILE": "MISSING"}, "no such file"),
+]
+COMMANDS = [
+    ["doctor"],
+    ["search", "q", "--tenant", "t", "--mode", "bm25"],
+    ["ingest", ".", "--domain", "docs", "--tenant", "t", "--dry-run"],
+    ["serve", "--tenant", "t"],
+    ["delete", "--tenant", "t", "--domain", "docs", "--source", "x.md"],
+    ["watch", ".", "--domain", "docs", "--tenant", "t"],
+]
+
+
+@pytest.mark.parametrize(("env", "message"), BAD_SETTINGS)
+def test_a_bad_setting_is_one_line_in_every_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    """A bad environment variable or config file printed a pydantic or TOML traceback from
+    every command, doctor included: one line naming the setting and the value, exit 2."""
+    files = {
+        "BAD_TOML": "torch_threads = \n",
+        "BAD_VALUE": "torch_threads = 'many'\n",
+    }
+    for name, value in env.items():
+        if value in files:
+            path = tmp_path / "config.toml"
+            path.write_text(files[value])
+            value = str(path)
+        elif value == "MISSING":
+            value = str(tmp_path / "missing.toml")
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    for command in COMMANDS:
+        assert main([*command, "--store", str(tmp_path / "store")]) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err, (command, err)
