@@ -13,7 +13,7 @@ from chunk_inputs import FIELD, MINIFIED_JS
 from server.ingest.budget import TokenBudget, split_sentences
 from server.ingest.chunkers.base import SkipFile, decode_text
 from server.ingest.chunkers.code_treesitter import chunk_treesitter
-from server.ingest.chunkers.front_matter import read_front_matter
+from server.ingest.chunkers.front_matter import MAX_FRONT_MATTER_CHARS, read_front_matter
 from server.ingest.chunkers.legal import chunk_legal
 from server.ingest.chunkers.markdown import chunk_markdown
 from server.ingest.chunking import DECLARABLE, chunk_file, is_binary
@@ -158,6 +158,31 @@ def test_toml_front_matter_and_comma_tags() -> None:
         ["db", "backup"],
         {"owner": {"team": "ops"}},
     )
+
+
+def _alias_bomb(levels: int) -> str:
+    lines = ["---", "title: Bomb", 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join([*lines, "---", "", "Body about the yaml bomb.", ""])
+
+
+@pytest.mark.parametrize("levels", [2, 6])
+def test_front_matter_with_aliases_stays_text(levels: int) -> None:
+    """A 341-byte block of nested aliases took 4 s and 850 MB, 9 levels hung ingest, and the
+    expanded value went onto every chunk: aliases are not read (the first one stops the
+    parse), the block stays text, so nothing is lost."""
+    text = _alias_bomb(levels)
+    assert read_front_matter(text) == (None, text)
+
+
+def test_front_matter_too_large_for_metadata_stays_text() -> None:
+    """Metadata goes onto every chunk and comes back with every hit: a block beyond the cap
+    is kept as text, searchable, not copied onto each chunk."""
+    small = "---\ntitle: Notes\nsummary: " + "word " * 100 + "\n---\nBody.\n"
+    front, _ = read_front_matter(small)
+    assert front is not None and front.title == "Notes"
+    big = "---\ntitle: Notes\nsummary: " + "word " * (MAX_FRONT_MATTER_CHARS // 5) + "\n---\nB.\n"
+    assert read_front_matter(big) == (None, big)
 
 
 def test_front_matter_values_are_json_safe() -> None:

@@ -5,8 +5,9 @@ plain-text file, read as metadata and never chunked as text.
 list of strings; keys the domain lets the author declare (legal ``jurisdiction`` and
 ``doc_type``: chunking.DECLARABLE) become chunk fields of their own; every other key is kept
 under ``front_matter`` when it is JSON-safe (dates and times as ISO strings). A block that
-does not parse into a mapping is not front matter: it stays in the text, and a debug line says
-why.
+does not parse into a mapping, uses YAML aliases, or holds more than
+:data:`MAX_FRONT_MATTER_CHARS` of metadata is not front matter: it stays in the text (so
+nothing is lost), and a debug line says why.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _parse(kind: str, body: str) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"invalid TOML: {exc}") from None
     try:
-        data = yaml.safe_load(body)
+        data = yaml.load(body, Loader=_NoAliasLoader)  # a SafeLoader: no arbitrary objects
     except (yaml.YAMLError, RecursionError) as exc:
         raise ValueError(f"invalid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
@@ -100,6 +101,22 @@ def _parse(kind: str, body: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"YAML is a {type(data).__name__}, not a mapping")
     return data
+
+
+class _NoAliasLoader(yaml.SafeLoader):  # type: ignore[misc]  # no stubs
+    """yaml's SafeLoader without aliases: a few hundred bytes of nested ``*alias`` references
+    expand to gigabytes (a "billion laughs" block hung ingest and put megabytes of metadata on
+    every chunk); front matter has no use for them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not read in front matter")
+        return super().compose_node(parent, index)
+
+
+MAX_FRONT_MATTER_CHARS = 8192
+"""Front matter whose metadata, as JSON, is longer stays text (still searchable): metadata is
+copied onto every chunk of the file and comes back with every hit."""
 
 
 def read_front_matter(text: str) -> tuple[FrontMatter | None, str]:
@@ -117,7 +134,12 @@ def read_front_matter(text: str) -> tuple[FrontMatter | None, str]:
         except ValueError as exc:
             logger.debug("front matter kept as text: %s", exc)
             return None, text
-        return _front_matter(data), text[match.end() :]
+        found = _front_matter(data)
+        size = len(json.dumps([found.title, found.tags, found.fields]))
+        if size > MAX_FRONT_MATTER_CHARS:
+            logger.debug("front matter kept as text: %d characters of metadata", size)
+            return None, text
+        return found, text[match.end() :]
     return None, text
 
 
