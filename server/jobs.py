@@ -91,7 +91,8 @@ class IndexSummary(BaseModel):
     gone_sources: list[str] = Field(description=f"The first {SKIPPED_SHOWN} of them.")
     unlisted: int = Field(
         description="Stored sources not found but kept whatever prune says: a folder on their "
-        "path could not be listed, so the walk cannot prove them gone."
+        "path could not be listed, or the path is now a symlink (not followed), so the walk "
+        "cannot prove them gone."
     )
     unlisted_sources: list[str] = Field(description=f"The first {SKIPPED_SHOWN} of them.")
     relinked: int = Field(

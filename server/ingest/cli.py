@@ -75,7 +75,7 @@ def format_report(report: Any, verbose: bool = False) -> str:
     if report.kept:
         lines.append(
             f"  {len(report.kept)} stored source(s) not found but kept: a folder on their path "
-            "could not be listed"
+            "could not be listed, or the path is now a symlink (not followed)"
         )
         lines.extend(f"    kept: {k}" for k in report.kept[:cap])
     if report.gone:

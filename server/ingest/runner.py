@@ -80,7 +80,8 @@ class IngestReport(BaseModel):
     )
     kept: list[str] = Field(
         default_factory=list,
-        description="Sources not found, never pruned: a folder on their path could not be listed.",
+        description="Sources not found, never pruned: a folder on their path could not be "
+        "listed, or the path is now a symlink (not followed).",
     )
     relinked: list[str] = Field(
         default_factory=list,

@@ -12,8 +12,10 @@ Invariants (property-tested in tests/test_ingest_walk.py):
    between being listed and being opened, a ``.gitignore`` that cannot be read (its folder is
    then not walked, so files it would exclude never leak in).
 2. Prune only what the walk proves gone (:meth:`Discovery.gone`): a stored source under an
-   ingested folder is gone only when it was not found and no folder on its path failed to be
-   listed. Entries found but not ingested (unreadable, too large, wrong type) are present.
+   ingested folder is gone only when it was not found, no folder on its path failed to be
+   listed and neither it nor a folder on its path is now a symlink (links are not followed, so
+   what is behind one is unproven). Entries found but not ingested (unreadable, too large,
+   wrong type) are present.
 3. Each file is taken at most once per run, under its real path; a second path to the same
    inode (a hard link) is skipped as a link, and so is a new name of a file already stored
    under another path, in this walk or not (one file, one stored copy). Symbolic links inside
@@ -178,6 +180,10 @@ class Discovery:
     """Folders that were not listed completely (each also has a skip of kind ``error``)."""
     present: set[str] = field(default_factory=set)
     """Real POSIX paths of the files found, ingested or skipped (links and duplicates excepted)."""
+    unfollowed: list[Path] = field(default_factory=list)
+    """Symlinks met in the walk (never followed): a stored source at or under one may still be
+    on disk behind it (a file moved away and linked back, a folder moved to another disk), so
+    the walk cannot prove it gone: kept, never pruned."""
     linked: dict[str, str] = field(default_factory=dict)
     """Hard links skipped because the same file is taken under another path: link -> that
     path. On disk, so never "gone"; a stored one is a second copy of that file."""
@@ -187,7 +193,8 @@ class Discovery:
 
         Only sources under an ingested folder are considered. ``gone``: every folder on the
         path was listed and the source was not among the entries (safe to prune). ``kept``: a
-        folder on the path could not be listed, so the source may still exist; never pruned.
+        folder on the path could not be listed, or the path (or a folder on it) is now a
+        symlink, which the walk does not follow, so the source may still exist; never pruned.
         """
         gone: list[str] = []
         kept: list[str] = []
@@ -196,7 +203,8 @@ class Discovery:
                 continue
             if not under_roots(source, self.folders):
                 continue
-            (kept if under_roots(source, self.unlisted) else gone).append(source)
+            unproven = under_roots(source, self.unlisted) or under_roots(source, self.unfollowed)
+            (kept if unproven else gone).append(source)
         return gone, kept
 
 
@@ -474,6 +482,7 @@ class _Walk:
                 self.found.ignored += 1
             elif entry.kind == "link":
                 self.links.append((child, here, root))
+                self.found.unfollowed.append(child)
             elif is_dir:
                 info = entry.stat
                 folders.append((child, (info.st_dev, info.st_ino) if info else None))
@@ -553,6 +562,8 @@ class _Walk:
             return f"symlink to a {kind_name(info.st_mode)}, not followed"
         first = self.taken.get((info.st_dev, info.st_ino)) if info.st_ino else None
         shown = _show(target, root)
+        if first is not None:  # stored under this link's path before: a second copy now
+            self.found.linked[link.as_posix()] = first.as_posix()
         if first == target:
             return f"symlink to {shown}, ingested under its own path"
         if first is not None:

@@ -82,7 +82,7 @@ def render_job(view: JobView) -> str:
         if r.unlisted:
             lines.append(
                 f"{r.unlisted} stored source(s) not found but kept: a folder on their path could "
-                "not be listed"
+                "not be listed, or the path is now a symlink (not followed)"
             )
             lines.extend(f"kept {source}" for source in r.unlisted_sources)
         if r.gone:

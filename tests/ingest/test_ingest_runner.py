@@ -160,6 +160,39 @@ def test_a_file_with_two_names_is_stored_once(tmp_path: Path, retrieval: Retriev
     assert not again.relinked and not again.gone and not again.deleted and again.unchanged == 1
 
 
+def test_a_path_now_behind_a_symlink_is_never_pruned(tmp_path: Path, retrieval: Retrieval) -> None:
+    """A file moved elsewhere and linked back (dotfiles, stow), or a folder moved to another
+    disk and linked back, is still at its path: --prune deleted it as gone, though the same run
+    listed the link. Links are not followed, so the walk cannot prove what is behind one gone:
+    kept and reported. A link to a file stored under its own path inside the walk leaves the
+    link's old copy a second copy: relinked."""
+    notes, away = tmp_path / "notes", tmp_path / "dotfiles"
+    (notes / "team").mkdir(parents=True)
+    away.mkdir()
+    (notes / "setup.md").write_text("# Setup\n\nThe laptop setup uses fish shell.\n")
+    (notes / "team" / "rota.md").write_text("# Rota\n\nOn call rotates weekly.\n")
+    (notes / "alias.md").write_text("# Alias\n\nA file that becomes a link.\n")
+    (notes / "target.md").write_text("# Target\n\nThe file the link will name.\n")
+    _ingest(retrieval, notes)
+    (notes / "setup.md").rename(away / "setup.md")
+    (notes / "setup.md").symlink_to(away / "setup.md")
+    (notes / "team").rename(away / "team")
+    (notes / "team").symlink_to(away / "team", target_is_directory=True)
+    (notes / "alias.md").unlink()
+    (notes / "alias.md").symlink_to("target.md")
+    report = _ingest(retrieval, notes, prune=True)
+    setup, rota = (notes / "setup.md").as_posix(), (notes / "team" / "rota.md").as_posix()
+    assert not report.deleted and not report.gone, report
+    assert report.kept == sorted([setup, rota])
+    assert report.relinked == [(notes / "alias.md").as_posix()]
+    assert {p["source"] for p in _points(retrieval, "docs", "acme")} == {
+        setup,
+        rota,
+        (notes / "target.md").as_posix(),
+    }
+    assert "or the path is now a symlink (not followed)" in format_report(report)
+
+
 def test_delete_by_source_and_all(tmp_path: Path, retrieval: Retrieval) -> None:
     folder = tmp_path / "legal"
     folder.mkdir()

@@ -234,9 +234,8 @@ def test_sources_kept_under_an_unlisted_folder_are_named_apart_from_gone_ones() 
         prune=True, started_at="t", result=summary,
     )  # fmt: skip
     lines = render_job(view).splitlines()
-    assert (
-        "30 stored source(s) not found but kept: a folder on their path could not be listed"
-        in lines
+    assert any(
+        line.startswith("30 stored source(s) not found but kept: a folder") for line in lines
     )
     assert "kept /r/private/0.md" in lines and "gone /r/a.md" in lines
 
