@@ -100,6 +100,9 @@ class IndexSummary(BaseModel):
         description="Stored sources now hard links to a file stored under another path: "
         "their second copy was removed (the file stays searchable under that path).",
     )
+    relinked_sources: list[str] = Field(
+        default_factory=list, description=f"The first {SKIPPED_SHOWN} of them."
+    )
     skipped: int
     skipped_files: list[SkippedPath] = Field(
         description=f"The first {SKIPPED_SHOWN} skipped files and why."
@@ -142,6 +145,7 @@ def summarize(report: IngestReport) -> IndexSummary:
         unlisted=len(report.kept),
         unlisted_sources=report.kept[:SKIPPED_SHOWN],
         relinked=len(report.relinked),
+        relinked_sources=report.relinked[:SKIPPED_SHOWN],
         skipped=len(report.skipped),
         skipped_files=[
             SkippedPath(path=s.path, reason=s.reason, kind=s.kind)

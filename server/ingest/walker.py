@@ -382,10 +382,12 @@ class _Walk:
     def stored_elsewhere(
         self, source: str, identity: _Identity, info: os.stat_result
     ) -> str | None:
-        """The stored source (``prefer``) that is this very file under another name, for a
-        file not stored under its own; None when there is none. The stored sources are looked
-        at (one stat each, once per walk) only when a file with several names turns up."""
-        if source in self.prefer or info.st_nlink < 2 or not info.st_ino:
+        """The stored source (``prefer``) that keeps this very file under another name: the
+        first in sorted order of its stored names, which this one is not (a file stored under
+        two names, in separate runs, keeps the first); None when there is none. The stored
+        sources are looked at (one stat each, once per walk) only when a file with several
+        names turns up."""
+        if info.st_nlink < 2 or not info.st_ino:
             return None
         if self._stored_links is None:
             self._stored_links = {}
@@ -396,7 +398,8 @@ class _Walk:
                     continue  # gone: the prune evidence is the walk's, not this
                 if stat.S_ISREG(known.st_mode) and known.st_nlink > 1:
                     self._stored_links.setdefault((known.st_dev, known.st_ino), stored)
-        return self._stored_links.get(identity)
+        keeper = self._stored_links.get(identity)
+        return None if keeper == source else keeper
 
     def skip(self, path: Path | str, reason: str, kind: SkipKind) -> None:
         shown = _display(path) if isinstance(path, Path) else path

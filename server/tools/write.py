@@ -79,6 +79,7 @@ def render_job(view: JobView) -> str:
                 f"{r.relinked} stored source(s) now hard links to a file stored under another "
                 "path: their second copy was removed"
             )
+            lines.extend(f"relinked {source}" for source in r.relinked_sources)
         if r.unlisted:
             lines.append(
                 f"{r.unlisted} stored source(s) not found but kept: a folder on their path could "

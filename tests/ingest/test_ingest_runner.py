@@ -159,6 +159,16 @@ def test_a_file_with_two_names_is_stored_once(tmp_path: Path, retrieval: Retriev
     again = _ingest(retrieval, tmp_path, prune=True)
     assert not again.relinked and not again.gone and not again.deleted and again.unchanged == 1
 
+    # the same, the folders ingested in separate runs: the first stored name keeps the file
+    (b / "vpn-copy.md").unlink()
+    (b / "vpn-copy.md").write_text("# Giraffe\n\nA different file.\n")
+    _ingest(retrieval, b)
+    (b / "vpn-copy.md").unlink()
+    os.link(a / "vpn.md", b / "vpn-copy.md")
+    alone = _ingest(retrieval, b, prune=True)
+    assert alone.relinked == [(b / "vpn-copy.md").as_posix()] and not alone.updated, alone
+    assert {p["source"] for p in _points(retrieval, "docs", "acme")} == {(a / "vpn.md").as_posix()}
+
 
 def test_a_path_now_behind_a_symlink_is_never_pruned(tmp_path: Path, retrieval: Retrieval) -> None:
     """A file moved elsewhere and linked back (dotfiles, stow), or a folder moved to another

@@ -224,6 +224,7 @@ def test_sources_kept_under_an_unlisted_folder_are_named_apart_from_gone_ones() 
         tenant="acme",
         gone=["/r/a.md"],
         kept=[f"/r/private/{i}.md" for i in range(30)],
+        relinked=["/r/b.md"],
     )
     summary = summarize(report)
     assert (summary.unlisted, len(summary.unlisted_sources), summary.gone) == (30, SKIPPED_SHOWN, 1)
@@ -238,6 +239,7 @@ def test_sources_kept_under_an_unlisted_folder_are_named_apart_from_gone_ones() 
         line.startswith("30 stored source(s) not found but kept: a folder") for line in lines
     )
     assert "kept /r/private/0.md" in lines and "gone /r/a.md" in lines
+    assert "relinked /r/b.md" in lines and summary.relinked_sources == ["/r/b.md"]
 
 
 @pytest.mark.parametrize(
