@@ -26,6 +26,7 @@ own opens the next chunk instead of standing alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -42,7 +43,7 @@ from server.ingest.chunkers.code_python import chunk_python
 from server.ingest.chunkers.code_treesitter import LANGUAGES, chunk_treesitter
 from server.ingest.chunkers.front_matter import FRONT_MATTER_FORMATS, read_front_matter
 from server.ingest.chunkers.html import chunk_html, html_to_text
-from server.ingest.chunkers.legal import chunk_legal
+from server.ingest.chunkers.legal import chunk_legal, legal_doc_type
 from server.ingest.chunkers.markdown import chunk_markdown
 from server.ingest.chunkers.pdf import chunk_pdf, pdf_pages
 from server.ingest.chunkers.text import chunk_plain_text, chunk_rst
@@ -51,14 +52,15 @@ from server.settings import Domain
 
 _BINARY_SNIFF = 8192
 
-DECLARABLE: dict[Domain, frozenset[str]] = {
-    Domain.DOCS: frozenset(),  # doc_type is the file format: front matter cannot change it
-    Domain.LEGAL: frozenset({"doc_type", "jurisdiction"}),
-    Domain.CODE: frozenset(),  # code has no front matter
+DECLARABLE: dict[Domain, dict[str, Callable[[str], str | None]]] = {
+    Domain.DOCS: {},  # doc_type is the file format: front matter cannot change it
+    Domain.LEGAL: {"doc_type": legal_doc_type, "jurisdiction": lambda value: value.strip()},
+    Domain.CODE: {},  # code has no front matter
 }
-"""Filter fields (chunk_record.FILTER_FIELDS) front matter may set besides ``tags``: the
-author's word beats what the chunker detects and becomes filterable, not only kept under
-``front_matter``."""
+"""Filter fields (chunk_record.FILTER_FIELDS) front matter may set besides ``tags``, each with
+the reading of a declared value (None: not a value of that field, so it stays under
+``front_matter``): the author's word beats what the chunker detects and becomes filterable
+(``doc_type: Agreement`` is the filter's ``contract``)."""
 
 
 def is_binary(data: bytes) -> bool:

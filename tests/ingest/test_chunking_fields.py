@@ -409,7 +409,29 @@ def test_a_code_citation_names_its_path_once(path: Path, budget: TokenBudget) ->
         assert cited.count(rel) == 1 and cited.startswith(f"{rel}:"), cited
 
 
+@pytest.mark.parametrize(
+    ("declared", "stored", "kept"),
+    [
+        ("Contract", "contract", {}),
+        ("AGREEMENT", "contract", {}),
+        ("License", "licence", {}),
+        ("memo", "contract", {"doc_type": "memo"}),  # not a type: detection, and kept as said
+        ("[statute, Act]", ["statute"], {}),
+    ],
+)
+def test_a_declared_legal_type_is_read_as_the_filter_names_it(
+    tmp_path: Path, budget: TokenBudget, declared: str, stored: object, kept: dict[str, str]
+) -> None:
+    """`doc_type: Contract` was stored as written, which the legal_search filter (contract,
+    statute, licence, other) never matched: a declared type is read in any case and by its
+    common names; one that names no type leaves the detected one and stays in front_matter."""
+    data = f"---\ndoc_type: {declared}\nowner: ops\n---\n{LEGAL_BODY}".encode()
+    pieces = chunk_file(source(tmp_path, "msa.md", "markdown"), data, Domain.LEGAL, budget, 0)
+    assert all(p.metadata["doc_type"] == stored for p in pieces), pieces[0].metadata
+    assert all(p.metadata["front_matter"] == {"owner": "ops", **kept} for p in pieces)
+
+
 def test_declarable_fields_are_filter_fields() -> None:
     """What front matter may declare must be filterable, or declaring it would gain nothing."""
-    for domain, names in DECLARABLE.items():
-        assert names <= {f.name for f in FILTER_FIELDS[domain]}, domain
+    for domain, readers in DECLARABLE.items():
+        assert set(readers) <= {f.name for f in FILTER_FIELDS[domain]}, domain

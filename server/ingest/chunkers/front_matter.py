@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,16 +40,18 @@ class FrontMatter:
     fields: dict[str, Any] = field(default_factory=dict)
     """The other keys, JSON-safe."""
 
-    def metadata(self, declarable: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """Chunk metadata: ``tags``, each key named in ``declarable`` whose value is a string
-        or a list of strings (as a chunk field of its own, stripped), and ``front_matter`` with
-        the other keys (only the ones that are present)."""
+    def metadata(
+        self, declarable: Mapping[str, Callable[[str], str | None]] | None = None
+    ) -> dict[str, Any]:
+        """Chunk metadata: ``tags``; each key of ``declarable`` whose value (a string, or a
+        list of strings) its reader accepts, as a chunk field of its own; ``front_matter``
+        with the other keys (only the ones that are present)."""
         out: dict[str, Any] = {}
         if self.tags:
             out["tags"] = list(self.tags)
         rest = dict(self.fields)
-        for key in sorted(declarable & rest.keys()):
-            if (value := _field_value(rest[key])) is not None:
+        for key, read in sorted((declarable or {}).items()):
+            if key in rest and (value := _field_value(rest[key], read)) is not None:
                 out[key] = value
                 del rest[key]
         if rest:
@@ -56,13 +59,17 @@ class FrontMatter:
         return out
 
 
-def _field_value(value: Any) -> str | list[str] | None:
-    """A filterable value: a non-blank string, or a list of them (None when it is neither)."""
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
-        return [v.strip() for v in value]
-    return None
+def _field_value(value: Any, read: Callable[[str], str | None]) -> str | list[str] | None:
+    """A declared value as ``read`` gives it: a string, or a list of them (None when any
+    item is not a string ``read`` accepts)."""
+    items = value if isinstance(value, list) and value else [value]
+    if not all(isinstance(item, str) for item in items):
+        return None
+    read_items = [read(item) for item in items]
+    if any(not item for item in read_items):
+        return None
+    values = list(dict.fromkeys(str(item) for item in read_items))
+    return values[0] if len(values) == 1 and not isinstance(value, list) else values
 
 
 def _json_safe(value: Any) -> Any:

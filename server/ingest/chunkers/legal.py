@@ -242,6 +242,26 @@ def detect_doc_type(text: str) -> str:
     return "other"
 
 
+LEGAL_DOC_TYPE_NAMES = {
+    "contract": "contract",
+    "agreement": "contract",
+    "statute": "statute",
+    "act": "statute",
+    "regulation": "statute",
+    "law": "statute",
+    "licence": "licence",
+    "license": "licence",
+    "other": "other",
+}
+"""Names an author may give a legal document's type (any case) -> the ``doc_type`` value the
+legal_search filter takes (contract | statute | licence | other)."""
+
+
+def legal_doc_type(value: str) -> str | None:
+    """The ``doc_type`` value a declared type names, or None when it names none of them."""
+    return LEGAL_DOC_TYPE_NAMES.get(" ".join(value.split()).casefold())
+
+
 def detect_jurisdiction(text: str) -> str | None:
     """The governing-law jurisdiction named in the text, if any."""
     m = _JURISDICTION.search(text)
