@@ -103,7 +103,7 @@ def _filters(given: list[tuple[str, str]] | None) -> dict[str, str | list[str]]:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Hybrid search for one tenant; prints typed hits."""
-    from server.retrieval.edge_store import store_path_problem
+    from server.retrieval.edge_store import holds_store, store_path_problem
     from server.retrieval.factory import build_retrieval
     from server.retrieval.types import SearchRequest
 
@@ -112,9 +112,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     problem = None if settings.qdrant_url else store_path_problem(store)
     if problem is not None:
         raise InvalidRequestError(problem)
-    if not settings.qdrant_url and not store.exists():
+    if not settings.qdrant_url and not holds_store(store):
         # a search never creates a store: a mistyped --store would leave an empty one behind
-        raise InvalidRequestError(f"no store at {store}: ingest creates it (or check --store)")
+        what = "the folder holds no store" if store.exists() else "no such folder"
+        raise InvalidRequestError(
+            f"no store at {store} ({what}): ingest creates it (or check --store)"
+        )
     # the text view shows each hit's preview (trimmed around its matches, as the MCP text
     # content is); --json keeps the whole texts
     budget = preview_budget(args.top_k)

@@ -78,7 +78,8 @@ def said_once(findings: list[Finding]) -> Iterator[None]:
         said = [f.detail for f in findings]
         for record in held:
             message = record.getMessage()
-            if not any(message in detail for detail in said):
+            # the same sentence, or it followed by the remedy the finding's action gives
+            if not any(message in d or (d and message.startswith(d)) for d in said):
                 logging.getLogger(record.name).handle(record)
 
 

@@ -78,7 +78,7 @@ def _check_store(settings: Settings, watch_roots: list[WatchRoot]) -> None:
     must not pass silently: every search would just find nothing."""
     from pathlib import Path
 
-    from server.retrieval.edge_store import store_path_problem
+    from server.retrieval.edge_store import holds_store, store_path_problem
 
     if settings.qdrant_url:
         return
@@ -86,7 +86,7 @@ def _check_store(settings: Settings, watch_roots: list[WatchRoot]) -> None:
     problem = store_path_problem(store)
     if problem is not None:
         raise InvalidRequestError(problem)
-    if store.exists():
+    if holds_store(store):
         return
     if settings.mcp.allow_write or watch_roots:
         logger.info("no store at %s yet: starting an empty one", store)

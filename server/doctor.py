@@ -137,8 +137,7 @@ def check_reranker(settings: Settings) -> Iterator[Finding]:
         yield Finding(
             "cross-encoder",
             "warn",
-            f"{reranker.model_id} does not load ({reranker.failure}); search serves hybrid "
-            "results without reranking",
+            reranker.failure or f"{reranker.model_id} does not load",
             settings.reranker_remedy,
         )
 

@@ -183,6 +183,13 @@ class StoreLock:
             self._handle = None
 
 
+def holds_store(root: Path) -> bool:
+    """Whether ``root`` is a store's folder: every process that opens a store writes its lock
+    file there, and no other program does (an existing folder without it is, say, a mistyped
+    --store naming a notes folder)."""
+    return (root / LOCK_FILE).is_file()
+
+
 def store_path_problem(root: Path) -> str | None:
     """Why ``root`` can never hold a store: it is a file, or a path through one (None when it
     can). Checked before "no store here yet" messages too: those would send the user to an

@@ -96,7 +96,8 @@ class CrossEncoderReranker:
         self._model: Any = None
         self._error: str | None = None
         self.failure: str | None = None
-        """Why the model did not load, without the remedy (``ExcType: first line``)."""
+        """Why the model did not load, without the remedy: ``reranker 'id' could not be loaded
+        (ExcType: first line); serving hybrid results without reranking``."""
         self._lock = threading.Lock()
 
     def load(self) -> bool:
@@ -110,11 +111,11 @@ class CrossEncoderReranker:
                 self._model = self._load_model()
             except Exception as exc:  # offline hub, missing files, bad config...
                 first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                self.failure = f"{type(exc).__name__}: {first_line[:200]}"
-                self._error = (
-                    f"reranker {self.model_id!r} could not be loaded ({self.failure}); serving "
-                    f"hybrid results without reranking; {self.remedy}."
+                self.failure = (
+                    f"reranker {self.model_id!r} could not be loaded ({type(exc).__name__}: "
+                    f"{first_line[:200]}); serving hybrid results without reranking"
                 )
+                self._error = f"{self.failure}; {self.remedy}."
                 logger.warning(self._error)
                 return False
             logger.info("reranker %s loaded", self.model_id)

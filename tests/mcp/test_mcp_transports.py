@@ -293,6 +293,13 @@ def test_serve_says_when_it_starts_an_empty_store(tmp_path: Path, write: list[st
     assert len(said) == 1 and ("WARNING" in said[0]) is (not write), done.stderr
     assert ("--store" in said[0]) is (not write)
     assert store.is_dir()
+    # an existing folder holding no store (a mistyped --store naming a notes folder): the same
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    command = serve_command(notes, "--tenant", "acme", *write)
+    done = subprocess.run(command, env=cli_env(), input="", capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0 and f"no store at {notes}" in done.stderr, done.stderr
 
 
 async def test_the_bench_lean_client_gets_what_the_sdk_client_gets(

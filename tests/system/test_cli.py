@@ -119,7 +119,7 @@ def test_index_then_search_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_errors_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    (tmp_path / "s").mkdir()
+    EdgeStore(tmp_path / "s").close()  # an empty store
     assert main([*argv, "--store", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert f"error: {message}" in err
@@ -148,8 +148,23 @@ def test_search_never_creates_a_store(tmp_path: Path, capsys: pytest.CaptureFixt
     missing = tmp_path / "typo" / "store"
     assert main(["search", "q", "--tenant", "t", "--store", str(missing)]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"error: no store at {missing}: ingest creates it (or check --store)"
+    expected = (
+        f"error: no store at {missing} (no such folder): ingest creates it (or check --store)"
+    )
+    assert err.strip() == expected
     assert not (tmp_path / "typo").exists()
+    # an existing folder that holds no store (a mistyped --store naming a notes folder): the
+    # same error, and no lock file or socket folder is left in it
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# A note\n")
+    assert main(["search", "q", "--tenant", "t", "--mode", "bm25", "--store", str(notes)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == f"error: no store at {notes} (the folder holds no store): ingest creates it "
+        "(or check --store)"
+    )
+    assert sorted(p.name for p in notes.iterdir()) == ["a.md"]
 
 
 def _run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
