@@ -6,14 +6,16 @@ remote store alike.
 
 Documents and queries pass through the same analysis (:meth:`SparseEncoder.analyze`): Unicode
 NFKC normalisation first (a word typed composed, decomposed, full-width or with a ligature is
-one term), then CJK handling, then the domain's tokenizer. Qdrant's ``word`` and ``code``
-tokenizers see a run of Chinese, Japanese or Korean characters between punctuation as one
-token, so such runs are rewritten as overlapping character bigrams, the dictionary-free CJK
-analysis of Lucene's CJKAnalyzer: a query matches any document sharing its two-character
-sequences, whatever the word boundaries. Documents also keep each character as a unigram, so a
-one-character query (``猫``) matches too; queries use unigrams only for a lone character.
-Qdrant's ``multilingual`` tokenizer (dictionary segmentation) is available per domain, but it
-drops tokens made only of digits (``404``, ``2026``, ``8080``), which keyword lookups need.
+one term) with invisible format characters removed (soft hyphens, zero-width spaces and
+joiners, byte-order and direction marks), then CJK handling, then the domain's tokenizer.
+Qdrant's ``word`` and ``code`` tokenizers see a run of Chinese, Japanese or Korean characters
+between punctuation as one token, so such runs are rewritten as overlapping character bigrams,
+the dictionary-free CJK analysis of Lucene's CJKAnalyzer: a query matches any document sharing
+its two-character sequences, whatever the word boundaries. Documents also keep each character
+as a unigram, so a one-character query (``猫``) matches too; queries use unigrams only for a
+lone character. Qdrant's ``multilingual`` tokenizer (dictionary segmentation) is available per
+domain, but it drops tokens made only of digits (``404``, ``2026``, ``8080``), which keyword
+lookups need.
 """
 
 from __future__ import annotations
@@ -43,9 +45,22 @@ _CJK_RUN = re.compile(
 )
 
 
+FORMAT_CHARACTERS = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
+"""Unicode's format characters (general category Cf; this list is Unicode 14's, and a test
+checks it against the running Python's): invisible marks that sit inside words."""
+
+
 def normalize_text(text: str) -> str:
-    """Unicode NFKC: compatibility forms and composed/decomposed accents unified."""
-    return unicodedata.normalize("NFKC", text)
+    """Unicode NFKC (compatibility forms and composed/decomposed accents unified), then the
+    format characters removed: a soft hyphen, zero-width space, word joiner, byte-order mark or
+    direction mark inside a word (``Versicherungs\u00adgesellschaft``, HTML's ``&shy;``) split
+    it into two terms that the word as typed never matched."""
+    return FORMAT_CHARACTERS.sub("", unicodedata.normalize("NFKC", text))
 
 
 def cjk_bigrams(text: str, *, unigrams: bool = False) -> str:

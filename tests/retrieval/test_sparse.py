@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server.retrieval.sparse import (
+    FORMAT_CHARACTERS,
     SparseEncoder,
     SparseVector,
     cjk_bigrams,
@@ -90,6 +91,37 @@ def test_unicode_forms_analyse_alike(domain: Domain, text: str) -> None:
         variant = unicodedata.normalize(form, text)
         assert enc.encode_document(variant, 10.0) == reference
         assert enc.encode_query(variant) == query
+
+
+_FORMAT = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+
+
+def test_the_format_character_list_is_unicode_category_cf() -> None:
+    """FORMAT_CHARACTERS is written out (compiled once, not built from 1.1M code points at
+    import): it must be exactly the running Python's Unicode Cf characters."""
+    listed = [chr(c) for c in range(0x110000) if FORMAT_CHARACTERS.fullmatch(chr(c))]
+    assert listed == _FORMAT
+
+
+@pytest.mark.parametrize("domain", list(Domain))
+@given(
+    words=st.lists(st.text(alphabet="abcdefgh", min_size=2, max_size=9), min_size=1, max_size=4),
+    marks=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_FORMAT)), max_size=4),
+)
+def test_invisible_format_characters_never_split_a_word(
+    domain: Domain, words: list[str], marks: list[tuple[int, str]]
+) -> None:
+    """Invariant: a soft hyphen, zero-width space, word joiner, byte-order or direction mark
+    anywhere in a text changes neither its document nor its query vector (they split
+    ``Versicherungs\u00adgesellschaft`` into two terms the word as typed never matched)."""
+    enc = ENCODERS[domain]
+    text = " ".join(words)
+    marked = list(text)
+    for position, mark in marks:
+        marked.insert(position % (len(marked) + 1), mark)
+    variant = "".join(marked)
+    assert enc.encode_document(variant, 10.0) == enc.encode_document(text, 10.0)
+    assert enc.encode_query(variant) == enc.encode_query(text)
 
 
 def test_accents_fold_and_compatibility_forms_unify() -> None:
