@@ -174,7 +174,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def report(root: Any, result: Any) -> None:
-        print(format_report(result).splitlines()[0] + f" [{root.path}]", flush=True)
+        # the whole summary, as ingest prints it: its first line counts the skips, the
+        # others name each error and link skip with its reason, and what was kept or pruned
+        first, *rest = format_report(result).splitlines()
+        print("\n".join([f"{first} [{root.path}]", *rest]), flush=True)
 
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     watcher = Watcher(indexer, roots, args.tenant, settings=settings, on_report=report)

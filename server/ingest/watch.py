@@ -275,6 +275,8 @@ class Watcher:
             left = len(state.pending)
         self._write(state, freshness.sync_fields(started, git, pending=left))
         logger.info("%s", _summary(root, report))
+        for line in _skip_lines(report):
+            logger.info("%s", line)
         if self.on_report is not None:
             self.on_report(root, report)
 
@@ -328,6 +330,22 @@ def _distinct(roots: Sequence[WatchRoot]) -> list[WatchRoot]:
     for root in roots:
         seen.setdefault((root.path, root.domain), root)
     return list(seen.values())
+
+
+SKIPS_LOGGED = 25
+"""Skips named per sync in the log (the count covers all of them)."""
+
+
+def _skip_lines(report: IngestReport) -> list[str]:
+    """The sync's skips, each with its path and reason, errors and links first (every skip
+    has a reason a user can act on; the summary line only counts them)."""
+    ordered = sorted(report.skipped, key=lambda skip: skip.kind == "file")
+    lines = [f"  skipped {skip.path}: {skip.reason}" for skip in ordered[:SKIPS_LOGGED]]
+    if len(ordered) > SKIPS_LOGGED:
+        lines.append(f"  ... and {len(ordered) - SKIPS_LOGGED} more skipped")
+    lines += [f"  kept (not found, not proven gone) {source}" for source in report.kept]
+    lines += [f"  relinked {source}" for source in report.relinked]
+    return lines
 
 
 def _summary(root: WatchRoot, report: IngestReport) -> str:

@@ -327,3 +327,24 @@ def test_a_store_inside_an_ingested_folder_is_never_ingested(
         assert any(p.suffix == ".json" for p in (root / "store").rglob("*"))
     finally:
         store.close()
+
+
+def test_a_sync_names_every_skip_with_its_reason(
+    tmp_path: Path, start_watcher: StartWatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """watch printed and logged "4 skipped (links: 4)" and never which or why, where ingest
+    lists each one: a sync's log names every error and link skip with its reason."""
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "a.md").write_text("# A\n\nalpha\n")
+    (root / "outside").symlink_to("/etc")
+    (root / "broken.md").symlink_to(root / "missing.md")
+    with caplog.at_level("INFO", logger="server.ingest.watch"):
+        start_watcher(root)  # its catch-up sync
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("synced ") and "2 skipped" in m for m in logged), logged
+    assert (
+        f"  skipped {root}/outside: symlink to a folder outside the ingested folders, "
+        "not followed: /etc" in logged
+    )
+    assert any(m.startswith(f"  skipped {root}/broken.md: broken symlink") for m in logged)
