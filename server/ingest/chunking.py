@@ -35,6 +35,7 @@ from server.ingest.chunkers.base import (
     Piece,
     SkipFile,
     bom_encoding,
+    declared_charset,
     decode_text,
     utf16_without_bom,
 )
@@ -61,6 +62,20 @@ DECLARABLE: dict[Domain, dict[str, Callable[[str], str | None]]] = {
 the reading of a declared value (None: not a value of that field, so it stays under
 ``front_matter``): the author's word beats what the chunker detects and becomes filterable
 (``doc_type: Agreement`` is the filter's ``contract``)."""
+
+
+def binary_reason(data: bytes) -> str:
+    """Why a file :func:`is_binary` is skipped: NUL bytes at one byte parity only may be UTF-16
+    text without a byte-order mark whose characters are mostly outside ASCII (CJK), which has
+    too few NULs to be told from binary data; the reason says how to make it readable."""
+    sample = data[:_BINARY_SNIFF]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if bool(even) != bool(odd) and len(data) % 2 == 0:
+        return (
+            "binary file, or UTF-16 text without a byte-order mark (not recognised without "
+            "one when most characters are outside ASCII): save it as UTF-8 or UTF-16 with a BOM"
+        )
+    return "binary file"
 
 
 def is_binary(data: bytes) -> bool:
@@ -110,7 +125,7 @@ def chunk_file(
         if not data.startswith(b"%PDF"):
             raise SkipFile("not a PDF (no %PDF header)")
     elif is_binary(data):
-        raise SkipFile("binary file")
+        raise SkipFile(binary_reason(data))
     if domain is Domain.CODE:
         return _chunk_code(file, data, budget, overlap_lines)
     title = _doc_title(file.rel_path)
@@ -118,7 +133,8 @@ def chunk_file(
     given: str | None = None
     text = ""
     if file.format != "pdf":
-        text = decode_text(data)
+        # an HTML file may declare its encoding (<meta charset>): used when it is not UTF-8
+        text = decode_text(data, declared_charset(data) if file.format == "html" else None)
     if file.format in FRONT_MATTER_FORMATS:
         front, text = read_front_matter(text)
         if front is not None:

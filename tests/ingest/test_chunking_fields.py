@@ -259,6 +259,50 @@ def test_undecodable_bytes_name_the_problem(tmp_path: Path, budget: TokenBudget)
         chunk_file(file, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01", Domain.DOCS, budget, 0)
 
 
+@pytest.mark.parametrize(
+    ("declaration", "codec"),
+    [
+        ('<meta charset="windows-1252">', "cp1252"),
+        ("<meta http-equiv='Content-Type' content='text/html; charset=ISO-8859-15'>", "iso8859-15"),
+        ('<?xml version="1.0" encoding="iso-8859-1"?>', "latin-1"),
+    ],
+)
+@pytest.mark.parametrize("domain", [Domain.DOCS, Domain.LEGAL])
+def test_html_in_the_encoding_it_declares_is_read(
+    tmp_path: Path, budget: TokenBudget, declaration: str, codec: str, domain: Domain
+) -> None:
+    """An HTML page declaring its legacy encoding was skipped as "legacy encodings are not
+    guessed": a declaration is not a guess. UTF-8 still comes first (a wrong declaration on a
+    UTF-8 page is common), and a page that is not in its declared encoding either is skipped
+    with a reason naming it."""
+    body = "<body><p>Déjà vu, café, naïve.</p></body>"
+    page = f"<html><head>{declaration}<title>Café</title></head>{body}</html>"
+    html = source(tmp_path, "a.html", "html")
+    pieces = chunk_file(html, page.encode(codec), domain, budget, 0)
+    assert "Déjà vu, café, naïve." in " ".join(p.text for p in pieces)
+    assert "Déjà vu" in " ".join(p.text for p in chunk_file(html, page.encode(), domain, budget, 0))
+    if codec == "cp1252":
+        with pytest.raises(SkipFile, match=r"invalid cp1252 at byte .*declares cp1252"):
+            chunk_file(html, page.encode(codec) + b"\x81\x8d", domain, budget, 0)
+    # the same bytes in a Markdown file: no declaration is read there
+    with pytest.raises(SkipFile, match="invalid UTF-8"):
+        chunk_file(source(tmp_path, "a.md", "markdown"), page.encode(codec), domain, budget, 0)
+
+
+def test_utf16_cjk_without_a_bom_says_how_to_make_it_readable(
+    tmp_path: Path, budget: TokenBudget
+) -> None:
+    """BOM-less UTF-16 that is mostly CJK has too few NUL bytes to be told from binary data:
+    it was skipped as "binary file", which sent the user looking for a binary."""
+    data = "# 会议\n\n混合检索的会议记录。\n".encode("utf-16-le")
+    with pytest.raises(SkipFile, match=r"UTF-16 text without a byte-order mark.*save it as UTF-8"):
+        chunk_file(source(tmp_path, "zh.md", "markdown"), data, Domain.DOCS, budget, 0)
+    with pytest.raises(SkipFile, match=r"^binary file$"):  # NULs at both parities: binary
+        chunk_file(
+            source(tmp_path, "x.md", "markdown"), b"\x00\x00ab\x00\x01", Domain.DOCS, budget, 0
+        )
+
+
 # -- legal and code structure ------------------------------------------------------------------
 
 

@@ -75,14 +75,38 @@ def utf16_without_bom(data: bytes) -> str | None:
     return None if _CONTROL.search(text) else codec
 
 
-def decode_text(data: bytes) -> str:
+_DECLARED_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)"""
+    rb"""|<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9._:-]+)""",
+    re.IGNORECASE,
+)
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The Python codec an HTML or XML file declares for itself in its first 1024 bytes
+    (``<meta charset=...>``, ``<meta http-equiv=... content="...; charset=...">``, or
+    ``<?xml ... encoding=...?>``; the HTML standard's prescan window), or None when it declares
+    none or one Python does not know."""
+    match = _DECLARED_CHARSET.search(data[:1024])
+    if match is None:
+        return None
+    name = (match.group(1) or match.group(2)).decode("ascii")
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
     """The text of a file's bytes, with ``\\r\\n`` and ``\\r`` line ends turned into ``\\n``.
 
     A UTF-8, UTF-16 or UTF-32 byte-order mark selects that encoding (the mark is dropped);
-    BOM-less UTF-16 is recognised by :func:`utf16_without_bom`; anything else must be UTF-8.
-    Raises SkipFile naming the encoding and byte offset when the bytes do not decode. Legacy
-    8-bit encodings (cp1252, latin-1) are not guessed: detectors pick a wrong code page for
-    short Western European texts, and silent mojibake is worse than a skip reason.
+    BOM-less UTF-16 is recognised by :func:`utf16_without_bom`; anything else must be UTF-8,
+    or else decode strictly in the encoding the file ``declared`` for itself (HTML's charset:
+    :func:`declared_charset`). Raises SkipFile naming the encoding and byte offset when the
+    bytes do not decode. Undeclared legacy 8-bit encodings (cp1252, latin-1) are not guessed:
+    detectors pick a wrong code page for short Western European texts, and silent mojibake is
+    worse than a skip reason.
     """
     found = bom_encoding(data)
     if found is not None:
@@ -97,9 +121,23 @@ def decode_text(data: bytes) -> str:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
+            if declared is not None and declared != "utf-8":
+                return _decode_declared(data, declared)
             bad = data[exc.start : exc.start + 1].hex()
             raise SkipFile(
                 f"invalid UTF-8 at byte {exc.start} (0x{bad}): not UTF-8 and no byte-order mark; "
                 "legacy encodings such as cp1252 are not guessed, save the file as UTF-8"
             ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode_declared(data: bytes, codec: str) -> str:
+    """``data`` in the encoding its file declared (it is not valid UTF-8); SkipFile when it
+    does not decode in that either."""
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise SkipFile(
+            f"invalid {codec} at byte {exc.start}: the file declares {codec} and is not UTF-8"
+        ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
