@@ -61,6 +61,14 @@ def _jobs(state: AppState) -> JobManager:
     return state.jobs
 
 
+_RELINKED = "now hard links to a file stored under another path: their second copy was removed"
+_UNLISTED = (
+    "not found but kept: a folder on their path could not be listed, or the path is now a "
+    "symlink (not followed)"
+)
+_GONE = "no longer on disk, still indexed: call index_path again with prune=true to delete them"
+
+
 def render_job(view: JobView) -> str:
     """A few lines: state, progress, outcome, what to do next."""
     lines = [f"job {view.job_id}: {view.state.value} - index {view.path} ({view.domain.value})"]
@@ -74,24 +82,14 @@ def render_job(view: JobView) -> str:
             f"skipped {r.skipped}; {r.chunks_written} chunks written in {r.seconds:.1f}s"
         )
         lines.extend(f"skipped {s.path}: {s.reason}" for s in r.skipped_files)
-        if r.relinked:
-            lines.append(
-                f"{r.relinked} stored source(s) now hard links to a file stored under another "
-                "path: their second copy was removed"
-            )
-            lines.extend(f"relinked {source}" for source in r.relinked_sources)
-        if r.unlisted:
-            lines.append(
-                f"{r.unlisted} stored source(s) not found but kept: a folder on their path could "
-                "not be listed, or the path is now a symlink (not followed)"
-            )
-            lines.extend(f"kept {source}" for source in r.unlisted_sources)
-        if r.gone:
-            lines.append(
-                f"{r.gone} stored source(s) no longer on disk, still indexed: call index_path "
-                "again with prune=true to delete them"
-            )
-            lines.extend(f"gone {source}" for source in r.gone_sources)
+        for count, sources, label, heading in (
+            (r.relinked, r.relinked_sources, "relinked", _RELINKED),
+            (r.unlisted, r.unlisted_sources, "kept", _UNLISTED),
+            (r.gone, r.gone_sources, "gone", _GONE),
+        ):
+            if count:
+                lines.append(f"{count} stored source(s) {heading}")
+                lines.extend(f"{label} {source}" for source in sources)
     if view.error:
         lines.append(f"error: {view.error}")
     if view.state is JobState.RUNNING:

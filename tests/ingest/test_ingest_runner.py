@@ -125,6 +125,15 @@ def test_prune_and_dry_run(tmp_path: Path, retrieval: Retrieval) -> None:
     assert {p["rel_path"] for p in _points(retrieval, "docs", "acme")} == {"a.md", "c.md"}
 
 
+def _stored_then_linked(retrieval: Retrieval, path: Path, target: Path, text: str) -> None:
+    """``path`` written with ``text`` and ingested (its folder), then replaced by a hard link
+    of ``target``, as deduplicating tools do."""
+    path.write_text(text)
+    _ingest(retrieval, path.parent)
+    path.unlink()
+    os.link(target, path)
+
+
 def test_a_file_with_two_names_is_stored_once(tmp_path: Path, retrieval: Retrieval) -> None:
     """A hard link made after its file was ingested, in a folder ingested later, was stored as
     a second copy; a stored name that a deduplicating tool turned into a hard link of another
@@ -142,10 +151,9 @@ def test_a_file_with_two_names_is_stored_once(tmp_path: Path, retrieval: Retriev
 
     # two stored files, then the second replaced by a hard link of the first
     (b / "vpn-link.md").unlink()
-    (b / "vpn-copy.md").write_text("# VPN\n\nConnect with the WireGuard profile.\n")
-    _ingest(retrieval, b)
-    (b / "vpn-copy.md").unlink()
-    os.link(a / "vpn.md", b / "vpn-copy.md")
+    _stored_then_linked(
+        retrieval, b / "vpn-copy.md", a / "vpn.md", "# VPN\n\nConnect with the WireGuard profile.\n"
+    )
     dry = _ingest(retrieval, tmp_path, dry_run=True)
     both = _ingest(retrieval, tmp_path)
     for report in (dry, both):
@@ -161,10 +169,9 @@ def test_a_file_with_two_names_is_stored_once(tmp_path: Path, retrieval: Retriev
 
     # the same, the folders ingested in separate runs: the first stored name keeps the file
     (b / "vpn-copy.md").unlink()
-    (b / "vpn-copy.md").write_text("# Giraffe\n\nA different file.\n")
-    _ingest(retrieval, b)
-    (b / "vpn-copy.md").unlink()
-    os.link(a / "vpn.md", b / "vpn-copy.md")
+    _stored_then_linked(
+        retrieval, b / "vpn-copy.md", a / "vpn.md", "# Giraffe\n\nA different file.\n"
+    )
     alone = _ingest(retrieval, b, prune=True)
     assert alone.relinked == [(b / "vpn-copy.md").as_posix()] and not alone.updated, alone
     assert {p["source"] for p in _points(retrieval, "docs", "acme")} == {(a / "vpn.md").as_posix()}
