@@ -121,13 +121,13 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            if declared is not None and declared != "utf-8":
-                return _decode_declared(data, declared)
-            bad = data[exc.start : exc.start + 1].hex()
-            raise SkipFile(
-                f"invalid UTF-8 at byte {exc.start} (0x{bad}): not UTF-8 and no byte-order mark; "
-                "legacy encodings such as cp1252 are not guessed, save the file as UTF-8"
-            ) from None
+            if declared is None or declared == "utf-8":
+                bad = data[exc.start : exc.start + 1].hex()
+                raise SkipFile(
+                    f"invalid UTF-8 at byte {exc.start} (0x{bad}): not UTF-8 and no byte-order "
+                    "mark; legacy encodings such as cp1252 are not guessed, save the file as UTF-8"
+                ) from None
+            text = _decode_declared(data, declared)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -135,9 +135,8 @@ def _decode_declared(data: bytes, codec: str) -> str:
     """``data`` in the encoding its file declared (it is not valid UTF-8); SkipFile when it
     does not decode in that either."""
     try:
-        text = data.decode(codec)
+        return data.decode(codec)
     except UnicodeDecodeError as exc:
         raise SkipFile(
             f"invalid {codec} at byte {exc.start}: the file declares {codec} and is not UTF-8"
         ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
