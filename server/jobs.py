@@ -97,8 +97,9 @@ class IndexSummary(BaseModel):
     unlisted_sources: list[str] = Field(description=f"The first {SKIPPED_SHOWN} of them.")
     relinked: int = Field(
         default=0,
-        description="Stored sources now hard links to a file stored under another path: "
-        "their second copy was removed (the file stays searchable under that path).",
+        description="Stored sources now another name (a hard link or a symlink) of a file "
+        "stored under another path: their second copy was removed (the file stays searchable "
+        "under that path).",
     )
     relinked_sources: list[str] = Field(
         default_factory=list, description=f"The first {SKIPPED_SHOWN} of them."

@@ -68,8 +68,8 @@ def format_report(report: Any, verbose: bool = False) -> str:
     cap = None if verbose else _SKIPS_SHOWN
     if report.relinked:
         lines.append(
-            f"  {len(report.relinked)} stored source(s) now hard links to a file stored under "
-            f"another path: their second copy {verb or 'was '}removed"
+            f"  {len(report.relinked)} stored source(s) now other names (hard links or symlinks) "
+            f"of a file stored under another path: their second copy {verb or 'was '}removed"
         )
         lines.extend(f"    relinked: {r}" for r in report.relinked[:cap])
     if report.kept:

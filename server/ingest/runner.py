@@ -85,9 +85,9 @@ class IngestReport(BaseModel):
     )
     relinked: list[str] = Field(
         default_factory=list,
-        description="Stored sources that became another name (a hard link) of a file stored "
-        "under another path: their second copy is removed (--prune or not: nothing is lost), "
-        "the file stays searchable under that path.",
+        description="Stored sources that became another name (a hard link or a symlink) of a "
+        "file stored under another path: their second copy is removed (--prune or not: "
+        "nothing is lost), the file stays searchable under that path.",
     )
     skipped: list[SkippedFile] = Field(default_factory=list)
     ignored: int = Field(default=0, description="Hidden or .gitignore'd entries not walked.")

@@ -185,8 +185,9 @@ class Discovery:
     on disk behind it (a file moved away and linked back, a folder moved to another disk), so
     the walk cannot prove it gone: kept, never pruned."""
     linked: dict[str, str] = field(default_factory=dict)
-    """Hard links skipped because the same file is taken under another path: link -> that
-    path. On disk, so never "gone"; a stored one is a second copy of that file."""
+    """Names skipped because the same file is taken or stored under another path (hard links,
+    and symlinks to a file taken under its own path): name -> that path. On disk, so never
+    "gone"; a stored one is a second copy of that file."""
 
     def gone(self, stored: Iterable[str]) -> tuple[list[str], list[str]]:
         """Split stored sources that this walk did not find into ``(gone, kept)``, both sorted.

@@ -61,7 +61,10 @@ def _jobs(state: AppState) -> JobManager:
     return state.jobs
 
 
-_RELINKED = "now hard links to a file stored under another path: their second copy was removed"
+_RELINKED = (
+    "now other names (hard links or symlinks) of a file stored under another path: their "
+    "second copy was removed"
+)
 _UNLISTED = (
     "not found but kept: a folder on their path could not be listed, or the path is now a "
     "symlink (not followed)"
