@@ -346,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RetrievalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # what no check caught (a path this user cannot reach): one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except Terminated as exc:
         print(f"terminated ({exc})", file=sys.stderr)
         return exc.exit_code

@@ -7,7 +7,9 @@ named by ``RETRIEVAL_CONFIG_FILE``, then the defaults below.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +28,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -407,6 +410,22 @@ def _reranker_value_source(given: bool) -> tuple[str, str]:
     return "reranker_model=", ""
 
 
+def _unparsed_variable(message: str) -> str:
+    """``NAME='value'`` of the environment variable behind pydantic-settings' "error parsing
+    value for field X": the first ``RETRIEVAL_X...`` whose value is not JSON (the field's name
+    when none is found)."""
+    field = re.search(r'field "([^"]+)"', message)
+    prefix = f"RETRIEVAL_{field.group(1).upper()}" if field else "RETRIEVAL_"
+    for name, value in sorted(os.environ.items()):
+        if not name.upper().startswith(prefix):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return f"{name}={value!r}"
+    return prefix
+
+
 def read_settings(cls: type[Settings], **overrides: Any) -> Settings:
     """``cls(**overrides)`` with the environment and the config file, their errors as one
     line each (InvalidRequestError): the setting's environment variable or config key, what
@@ -421,6 +440,11 @@ def read_settings(cls: type[Settings], **overrides: Any) -> Settings:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise InvalidRequestError(
             f"invalid setting {where}: {error['msg']}, got {error.get('input')!r}{more}"
+        ) from None
+    except SettingsError as exc:  # a list or mapping value that is not JSON
+        raise InvalidRequestError(
+            f"invalid setting {_unparsed_variable(str(exc))}: a list or mapping setting is "
+            """written as JSON, e.g. '["a", "b"]' or '{"key": "value"}'"""
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise InvalidRequestError(

@@ -284,9 +284,13 @@ class IngestJob:
         states: dict[Path, freshness.GitState | None] = {}
         for raw in paths:
             path = Path(raw).expanduser()
-            if path.is_dir():
-                real = Path(os.path.realpath(path))
-                states[real] = freshness.git_state(real)
+            try:
+                if not path.is_dir():
+                    continue
+            except OSError:  # a folder on its path cannot be entered: the walk reports it
+                continue
+            real = Path(os.path.realpath(path))
+            states[real] = freshness.git_state(real)
         return states
 
     def _record_sync(

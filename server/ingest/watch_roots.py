@@ -35,9 +35,12 @@ class WatchRoot:
                 f"unknown domain {domain!r}; expected one of: {valid}"
             ) from None
         raw = Path(path).expanduser()
-        if not raw.is_dir():
-            what = "not a folder" if raw.exists() else "no such folder"
-            raise InvalidRequestError(f"cannot watch {path}: {what}")
+        try:
+            if not raw.is_dir():
+                what = "not a folder" if raw.exists() else "no such folder"
+                raise InvalidRequestError(f"cannot watch {path}: {what}")
+        except OSError as exc:  # a folder on its path cannot be entered
+            raise InvalidRequestError(f"cannot watch {path}: {exc.strerror or exc}") from None
         return cls(Path(os.path.realpath(raw)), name)
 
     @classmethod

@@ -187,14 +187,20 @@ def holds_store(root: Path) -> bool:
     """Whether ``root`` is a store's folder: every process that opens a store writes its lock
     file there, and no other program does (an existing folder without it is, say, a mistyped
     --store naming a notes folder)."""
-    return (root / LOCK_FILE).is_file()
+    try:
+        return (root / LOCK_FILE).is_file()
+    except OSError:  # a folder on its path cannot be entered: store_path_problem says so
+        return False
 
 
 def store_path_problem(root: Path) -> str | None:
     """Why ``root`` can never hold a store: it is a file, or a path through one (None when it
     can). Checked before "no store here yet" messages too: those would send the user to an
     ingest that fails."""
-    blocker = next((p for p in (root, *root.parents) if p.is_file()), None)
+    try:
+        blocker = next((p for p in (root, *root.parents) if p.is_file()), None)
+    except OSError as exc:  # e.g. a folder on the path that this user cannot enter
+        return f"store path {root} cannot be reached: {exc.strerror or exc} ({exc.filename})"
     if blocker is None:
         return None
     return (

@@ -641,3 +641,39 @@ def test_cli_symlink_field_case_counts_each_file_once_and_reports_every_link(
     assert {s["path"]: (s["kind"], s["reason"]) for s in report["skipped"]} == {
         f"{real}/{rel}": ("link", reason) for rel, reason in expected.items()
     }
+
+
+def test_a_path_through_a_folder_that_cannot_be_entered_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A path or store under a folder this user cannot enter raised PermissionError tracebacks
+    from ingest (the git check), watch (the root check) and every command's store check: each
+    is one `error:` line, exit 2, and nothing stored is touched."""
+    needs_permissions()
+    with open_tempdir() as base:
+        deep, store = base / "private" / "deep", base / "store"
+        deep.mkdir(parents=True)
+        (deep / "q.md").write_text("# Q\n\nquarterly notes\n")
+        common = ["--domain", "docs", "--tenant", "t"]
+        # in this process first: it also imports what the unprivileged runs need
+        assert main(["ingest", str(deep), *common, "--store", str(store), "--no-progress"]) == 0
+        capsys.readouterr()
+        open_to_all(store)
+        (base / "private").chmod(0)
+        runs = {
+            "ingest": ["ingest", str(deep), *common, "--store", str(store), "--no-progress"],
+            "watch": ["watch", str(deep), *common, "--store", str(store)],
+            "search": ["search", "q", "--tenant", "t", "--store", str(deep / "store")],
+            "serve": ["serve", "--tenant", "t", "--store", str(deep / "store")],
+        }
+        for name, argv in runs.items():
+            code, _out, err = cli_as_unprivileged(argv, home=base)
+            lines = err.strip().splitlines()
+            assert code == 2 and "Traceback" not in err, (name, err)
+            assert lines[-1].startswith("error: ") and "ermission denied" in lines[-1], (name, err)
+        (base / "private").chmod(0o755)
+        edge = EdgeStore(store)
+        try:
+            assert set(load_manifest(edge, "docs", "t")) == {(deep / "q.md").as_posix()}
+        finally:
+            edge.close()

@@ -328,6 +328,11 @@ BAD_SETTINGS = [
     ({"RETRIEVAL_TORCH_THREADS": "abc"}, "invalid setting RETRIEVAL_TORCH_THREADS"),
     ({"RETRIEVAL_INFERENCE_BACKEND": "bogus"}, "invalid setting RETRIEVAL_INFERENCE_BACKEND"),
     ({"RETRIEVAL_MCP__PORT": "x"}, "invalid setting RETRIEVAL_MCP__PORT"),
+    (  # a list written as the README shows it, without its JSON brackets
+        {"RETRIEVAL_QDRANT_CLUSTER__TENANT_SHARDS": "bigco"},
+        "invalid setting RETRIEVAL_QDRANT_CLUSTER__TENANT_SHARDS='bigco': a list or mapping",
+    ),
+    ({"RETRIEVAL_DOMAINS": "{"}, "invalid setting RETRIEVAL_DOMAINS='{'"),
     ({"RETRIEVAL_CONFIG_FILE": "BAD_TOML"}, "is not valid TOML"),
     ({"RETRIEVAL_CONFIG_FILE": "BAD_VALUE"}, "invalid setting RETRIEVAL_TORCH_THREADS"),
     ({"RETRIEVAL_CONFIG_FILE": "MISSING"}, "no such file"),
