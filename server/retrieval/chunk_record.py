@@ -88,8 +88,14 @@ class FilterField:
 
 
 FILTER_FIELDS: dict[Domain, tuple[FilterField, ...]] = {
-    Domain.DOCS: (FilterField(DOC_TYPE), FilterField("tags")),
-    Domain.LEGAL: (FilterField(DOC_TYPE), FilterField("tags"), FilterField("jurisdiction")),
+    # doc_type values are stored lower-case (a file format; a legal type, front matter's read
+    # by legal_doc_type): `doc_type=Contract` matches them
+    Domain.DOCS: (FilterField(DOC_TYPE, casefold=True), FilterField("tags")),
+    Domain.LEGAL: (
+        FilterField(DOC_TYPE, casefold=True),
+        FilterField("tags"),
+        FilterField("jurisdiction"),
+    ),
     Domain.CODE: (FilterField("language", casefold=True), FilterField("symbol_kind")),
 }
 """Filterable metadata per domain; payload indexes and filter validation derive from it."""

@@ -297,6 +297,16 @@ def test_utf16_cjk_without_a_bom_says_how_to_make_it_readable(
     data = "# 会议\n\n混合检索的会议记录。\n".encode("utf-16-le")
     with pytest.raises(SkipFile, match=r"UTF-16 text without a byte-order mark.*save it as UTF-8"):
         chunk_file(source(tmp_path, "zh.md", "markdown"), data, Domain.DOCS, budget, 0)
+    # no ASCII at all, so no NUL byte: the UTF-8 reason says it may be UTF-16 (CJK punctuation
+    # is the sign); Western 8-bit text read as UTF-16 has none, and gets no such hint
+    only_cjk = "我们下个月去杭州旅行，请提前预订酒店。".encode("utf-16-le")
+    with pytest.raises(SkipFile, match=r"invalid UTF-8.*may be UTF-16 without a byte-order mark"):
+        chunk_file(source(tmp_path, "zh.txt", "text"), only_cjk, Domain.DOCS, budget, 0)
+    for western in ("café", "Déjà vu, naïve café. Über straße.", "Ça coûte 5 €, señor"):
+        with pytest.raises(SkipFile) as raised:
+            chunk_file(source(tmp_path, "w.txt", "text"), western.encode("cp1252"), Domain.DOCS,
+                       budget, 0)  # fmt: skip
+        assert "UTF-16" not in str(raised.value), western
     with pytest.raises(SkipFile, match=r"^binary file$"):  # NULs at both parities: binary
         chunk_file(
             source(tmp_path, "x.md", "markdown"), b"\x00\x00ab\x00\x01", Domain.DOCS, budget, 0

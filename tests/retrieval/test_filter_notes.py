@@ -170,3 +170,13 @@ def test_every_blank_filter_value_is_one_line_naming_its_filter(edge_store: Edge
                     resolve_filters(edge_store, settings, TENANT, domain, {name: blank})
                 message = str(raised.value)
                 assert f"'{name}'" in message and "\n" not in message, (domain, name, blank)
+
+
+def test_doc_type_filters_match_in_any_case(edge_store: EdgeStore) -> None:
+    """doc_type values are stored lower-case (a file format, a legal type): `doc_type=Contract`
+    or `Markdown` found nothing before."""
+    settings = Settings(reranker_model="none")
+    for domain, typed in ((Domain.LEGAL, "Contract"), (Domain.DOCS, ["Markdown", "PDF"])):
+        resolved = resolve_filters(edge_store, settings, TENANT, domain, {"doc_type": typed})
+        expected = typed.lower() if isinstance(typed, str) else [v.lower() for v in typed]
+        assert resolved.conditions["doc_type"] == expected

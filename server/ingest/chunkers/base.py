@@ -126,9 +126,31 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
                 raise SkipFile(
                     f"invalid UTF-8 at byte {exc.start} (0x{bad}): not UTF-8 and no byte-order "
                     "mark; legacy encodings such as cp1252 are not guessed, save the file as UTF-8"
+                    + _utf16_hint(data)
                 ) from None
             text = _decode_declared(data, declared)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_UTF16_SIGNS = re.compile("[\n\t\u3000-\u303f\uff00-\uffef]")
+"""Characters CJK text holds and 8-bit text read as UTF-16 almost never yields: a line break or
+tab (a NUL byte beside it), CJK punctuation (``。``) or full-width forms (``，``)."""
+
+
+def _utf16_hint(data: bytes) -> str:
+    """A note for a file that is not UTF-8 but reads cleanly as UTF-16 of one byte order with
+    CJK punctuation or line breaks in it (CJK text without a byte-order mark and without
+    ASCII has too few NUL bytes to be recognised by them)."""
+    if len(data) % 2:
+        return ""
+    for codec in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if not _CONTROL.search(text) and _UTF16_SIGNS.search(text):
+            return " (it may be UTF-16 without a byte-order mark: save it with one, or as UTF-8)"
+    return ""
 
 
 def _decode_declared(data: bytes, codec: str) -> str:
