@@ -59,6 +59,9 @@ NO_KEYWORD_MATCH = (
     "no indexed passage contains any of the query's keywords: ranked by meaning alone"
 )
 NO_KEYWORD_MATCH_BM25 = "no indexed passage contains any of the query's keywords"
+FILTERED = " among those the filters select"
+"""Added to the keyword notes of a filtered search: the filter, not the index, may be why
+nothing matched (the filter note, when it is the cause, says so)."""
 NOTHING_INDEXED = (
     "nothing is indexed for this tenant in the {domain} domain yet: ingest files first "
     "(retrieval-mcp ingest, or index_path where writes are enabled)"
@@ -395,7 +398,12 @@ class Searcher:
         response.timings.search_ms = _elapsed_ms(t)
         dense_ran = encoded.dense is not None
         if encoded.sparse is not None and not stored.sparse and (stored.final or not dense_ran):
-            response.notes.append(NO_KEYWORD_MATCH if dense_ran else NO_KEYWORD_MATCH_BM25)
+            where = FILTERED if scope.conditions else ""
+            response.notes.append(
+                NO_KEYWORD_MATCH.replace(":", where + ":", 1)
+                if dense_ran
+                else NO_KEYWORD_MATCH_BM25 + where
+            )
         hits = hits[:depth]
         if want_rerank:
             t = time.perf_counter()

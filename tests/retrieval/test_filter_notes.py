@@ -21,6 +21,7 @@ from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble
 from server.retrieval.request_filters import filter_names, resolve_filters
+from server.retrieval.searcher import FILTERED
 from server.retrieval.types import Chunk, SearchRequest
 from server.settings import Domain, Settings
 
@@ -180,3 +181,20 @@ def test_doc_type_filters_match_in_any_case(edge_store: EdgeStore) -> None:
         resolved = resolve_filters(edge_store, settings, TENANT, domain, {"doc_type": typed})
         expected = typed.lower() if isinstance(typed, str) else [v.lower() for v in typed]
         assert resolved.conditions["doc_type"] == expected
+
+
+@pytest.mark.parametrize("mode", ["bm25", "hybrid"])
+def test_a_filter_that_selects_nothing_is_not_blamed_on_the_keywords(
+    searcher: Any, mode: str
+) -> None:
+    """A BM25 search whose filter excluded every passage also said "no indexed passage
+    contains any of the query's keywords", which was false (they do, outside the filter): a
+    keyword note of a filtered search says it speaks of the passages the filters select."""
+    request = SearchRequest("office vpn rota", domain="docs", tenant=TENANT, mode=mode,
+                            filters={"doc_type": "pdf"})  # fmt: skip
+    notes = searcher.search(request).notes
+    assert "no indexed passage has doc_type 'pdf'" in " ".join(notes), notes
+    keyword_notes = [n for n in notes if "query's keywords" in n]
+    assert all(FILTERED in n for n in keyword_notes), notes
+    if mode == "bm25":  # BM25 found nothing: its note is there, and says where it looked
+        assert keyword_notes, notes
