@@ -8,6 +8,7 @@ re-wrapped or re-saved with other line endings still counts as the same passage.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -18,9 +19,16 @@ from server.retrieval.sparse import normalize_text
 
 T = TypeVar("T")
 
+PASSAGE_KEYS_KEPT = 4096
+"""Passage keys remembered (each holds its text: ~4 MB for texts of 1,000 characters)."""
 
+
+@functools.lru_cache(maxsize=PASSAGE_KEYS_KEPT)
 def passage_key(text: str) -> str:
-    """Identity of a passage's text (sha1 of its normalised form)."""
+    """Identity of a passage's text (sha1 of its normalised form). Kept for the most recent
+    :data:`PASSAGE_KEYS_KEPT` texts: a search asks for the keys of the same hits while
+    collapsing and again while deciding whether to look deeper, and searches in a burst
+    return the same passages."""
     folded = " ".join(normalize_text(text).split())
     return hashlib.sha1(folded.encode("utf-8")).hexdigest()
 

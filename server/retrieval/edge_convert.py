@@ -14,7 +14,6 @@ import qdrant_edge as qe
 from server.retrieval import edge_tuning
 from server.retrieval import query_plan as qp
 from server.retrieval.sparse import SparseVector
-from server.retrieval.store import ScoredPoint
 from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
@@ -117,30 +116,44 @@ def round_one(
 def round_two(
     requests: Sequence[qp.Request], tuning: StoreTuning | None = None
 ) -> qe.QueryBatchRequest:
-    """Round 2's blends as one batch, without payloads; filters and id sets they share are
-    converted once."""
+    """Round 2's blends and reruns as one batch, without payloads; filters and id sets they
+    share are converted once."""
     filter_of = qp.converted_once(edge_filter)
     ids_of: IdsOf = qp.converted_once(id_filter)
     return qe.QueryBatchRequest(
-        [
-            qe.QueryRequest(
-                limit=r.query.limit,
-                query=formula(r.query),
-                prefetches=[rerun(s, ids_of, tuning) for s in r.query.inputs],
-                filter=filter_of(r.filter),
-                with_payload=False,
-                with_vector=False,
-            )
-            for r in requests
-        ]
+        [_round_two_request(r, filter_of, ids_of, tuning) for r in requests]
+    )
+
+
+def _round_two_request(
+    request: qp.Request,
+    filter_of: Callable[[qp.Conditions], qe.Filter | None],
+    ids_of: IdsOf,
+    tuning: StoreTuning | None,
+) -> qe.QueryRequest:
+    query = request.query
+    if isinstance(query, qp.Rerun):  # its search over its ids, under the payload conditions
+        conditions = filter_of(request.filter)
+        ids = ids_of(query.ids)
+        return qe.QueryRequest(
+            limit=query.limit,
+            query=nearest(query.search),
+            filter=ids if conditions is None else qe.Filter(must=[ids, conditions]),
+            params=_params(query.search, tuning),
+            with_payload=False,
+            with_vector=False,
+        )
+    return qe.QueryRequest(
+        limit=query.limit,
+        query=formula(query),
+        prefetches=[rerun(s, ids_of, tuning) for s in query.inputs],
+        filter=filter_of(request.filter),
+        with_payload=False,
+        with_vector=False,
     )
 
 
 def found(points: Sequence[Any]) -> list[tuple[qp.PointKey, float]]:
-    """(id, score) pairs of a round-1 answer (each id read once: the binding builds a UUID per
-    read)."""
+    """(id, score) pairs of an answer of either round (each id read once: the binding builds
+    a UUID per read)."""
     return [(p.id, p.score) for p in points]
-
-
-def scored(points: Sequence[Any]) -> list[ScoredPoint]:
-    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]

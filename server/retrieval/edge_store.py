@@ -354,7 +354,8 @@ class EdgeStore:
         batch on the shard."""
         shard = self._shard(name)
         request = term_space.stored_query(request, self.bm25_term_space(name))
-        plan = QueryPlan.build(request)
+        # rescored candidates carry the exact cosines: round 2 scores only what each missed
+        plan = QueryPlan.build(request, scores_exact=self.tuning.rescore)
         results = shard.query_batch(edge_convert.round_one(plan.round_one, self.tuning))
         second = plan.round_two([edge_convert.found(points) for points in results])
         answers = (
@@ -363,7 +364,7 @@ class EdgeStore:
             else []
         )
         return second.response(
-            [edge_convert.scored(points) for points in answers],
+            [edge_convert.found(points) for points in answers],
             lambda ids: self.retrieve(name, request.tenant, ids),
         )
 

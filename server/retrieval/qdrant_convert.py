@@ -13,7 +13,6 @@ from qdrant_client import models
 from server.retrieval import qdrant_tuning
 from server.retrieval import query_plan as qp
 from server.retrieval.sparse import SparseVector
-from server.retrieval.store import ScoredPoint
 from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.types import FilterValue
 
@@ -117,27 +116,41 @@ def round_one(
 def round_two(
     requests: Sequence[qp.Request], tuning: StoreTuning | None = None
 ) -> list[models.QueryRequest]:
-    """Round 2's blends as one batch, without payloads; filters and id sets they share are
-    converted once."""
+    """Round 2's blends and reruns as one batch, without payloads; filters and id sets they
+    share are converted once."""
     filter_of = qp.converted_once(client_filter)
     ids_of: IdsOf = qp.converted_once(id_filter)
-    return [
-        models.QueryRequest(
-            prefetch=[rerun(s, ids_of, tuning) for s in r.query.inputs],
-            query=formula(r.query),
-            filter=filter_of(r.filter),
-            limit=r.query.limit,
+    return [_round_two_request(r, filter_of, ids_of, tuning) for r in requests]
+
+
+def _round_two_request(
+    request: qp.Request,
+    filter_of: Callable[[qp.Conditions], models.Filter | None],
+    ids_of: IdsOf,
+    tuning: StoreTuning | None,
+) -> models.QueryRequest:
+    query = request.query
+    if isinstance(query, qp.Rerun):  # its search over its ids, under the payload conditions
+        search, conditions, ids = query.search, filter_of(request.filter), ids_of(query.ids)
+        return models.QueryRequest(
+            query=query_vector(search.vector),
+            using=search.using,
+            filter=ids if conditions is None else models.Filter(must=[ids, conditions]),
+            params=_params(search, tuning),
+            limit=query.limit,
             with_payload=False,
             with_vector=False,
         )
-        for r in requests
-    ]
+    return models.QueryRequest(
+        prefetch=[rerun(s, ids_of, tuning) for s in query.inputs],
+        query=formula(query),
+        filter=filter_of(request.filter),
+        limit=query.limit,
+        with_payload=False,
+        with_vector=False,
+    )
 
 
 def found(points: Sequence[models.ScoredPoint]) -> list[tuple[qp.PointKey, float]]:
-    """(id, score) pairs of a round-1 answer."""
+    """(id, score) pairs of an answer of either round."""
     return [(p.id, p.score) for p in points]
-
-
-def scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
-    return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]

@@ -235,7 +235,8 @@ class QdrantStore:
         """The two round trips of the request's :class:`QueryPlan` (query_plan.py), each one
         ``query_batch_points`` call."""
         request = term_space.stored_query(request, self.bm25_term_space(name))
-        plan = QueryPlan.build(request)
+        # rescored candidates carry the exact cosines: round 2 scores only what each missed
+        plan = QueryPlan.build(request, scores_exact=self.tuning.rescore)
         route = self._routed(name, request.tenant)
         results = self.client.query_batch_points(
             name, requests=route(qdrant_convert.round_one(plan.round_one, self.tuning))
@@ -249,7 +250,7 @@ class QdrantStore:
             else []
         )
         return second.response(
-            [qdrant_convert.scored(r.points) for r in answers],
+            [qdrant_convert.found(r.points) for r in answers],
             lambda ids: self.retrieve(name, request.tenant, ids),
         )
 

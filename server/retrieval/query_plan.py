@@ -15,10 +15,15 @@ Round 1 runs every neighbour search once, as one batch, over the tenant (and the
 payload filters): the chunk-vector nearest neighbours, the part-vector (MaxSim) nearest
 neighbours when ``part_weight`` is set, and BM25 with IDF over the tenant's own points (unless
 the request brings its BM25 list, ``HybridQuery.sparse_found``: the Searcher runs BM25 while
-the query is being embedded). With part vectors, round 2 reruns the two dense searches over the
-ids round 1 found only (an id filter, so no graph walk; scored exactly, so no pass over the
-quantized copies): a formula blends the chunk and best-part cosines of the union of both
-neighbour lists. The two stage lists are then fused here (score_fusion.py: Qdrant's RRF and
+the query is being embedded). With part vectors, the dense list blends the chunk and best-part
+cosines of the union of both neighbour lists, so every candidate needs both scores. Round 1's
+scores are the exact cosines when the store rescores its quantized candidates with the original
+vectors (the default; ``scores_exact``): round 2 then scores only what each search did not find
+(the chunk cosines of the ids only the part search found, and the other way round), and the
+blend is computed here, as Qdrant's formula computes it. Otherwise round 2 reruns both dense
+searches over the whole union and a formula request blends them. Either way a rerun is an exact
+scoring of ids round 1 found (an id filter, so no graph walk, and no pass over the quantized
+copies). The two stage lists are then fused here (score_fusion.py: Qdrant's RRF and
 DBSF, bit for bit), not in the store: a store fusion request would compute the blend and BM25
 a second time, since Qdrant fuses only lists computed in the same request. The final list is
 the fused top with payloads fetched by id (tenant-scoped), so it is exactly the fusion of the
@@ -34,9 +39,11 @@ point of another tenant could never be shown (:meth:`RoundTwo.response`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
+
+import numpy as np
 
 from server.retrieval.score_fusion import Fusion as Fusion  # the plan's fusion, re-exported
 from server.retrieval.score_fusion import fuse
@@ -137,10 +144,11 @@ class Blend:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A top-level round-2 request: the blend ``query`` under ``filter`` (the payload
-    conditions; the ids imply the tenant), without payloads."""
+    """A top-level round-2 request: the blend or rerun ``query`` under ``filter`` (the payload
+    conditions; the ids imply the tenant), without payloads. A rerun's answer is its exact
+    scores of its ids."""
 
-    query: Blend
+    query: Blend | Rerun
     filter: Conditions
 
 
@@ -162,18 +170,25 @@ class RoundTwo:
     sparse: tuple[ScoredPoint, ...] = ()
     dense_answer: int | None = None
     fusion: Fusion | None = None
+    blend: LocalBlend | None = None
+    """The dense stage blended here (round 1's scores were exact): the dense list is
+    ``blend.dense(answers)``."""
 
-    def response(
-        self, answers: Sequence[Sequence[ScoredPoint]], fetch_payloads: PayloadFetch
-    ) -> QueryResponse:
-        """The store's answers (one list per request, in order) as a :class:`QueryResponse`.
+    def response(self, answers: Sequence[Found], fetch_payloads: PayloadFetch) -> QueryResponse:
+        """The store's answers (one (id, score) list per request, in order, as round 1's) as a
+        :class:`QueryResponse`.
 
         ``fetch_payloads`` is called once, for the final list's ids, when it is not empty.
         Raises ValueError when ``answers`` does not match ``requests``.
         """
         if len(answers) != len(self.requests):
             raise ValueError(f"{len(answers)} answers for {len(self.requests)} round-2 requests")
-        dense = list(self.dense if self.dense_answer is None else answers[self.dense_answer])
+        if self.blend is not None:
+            dense = self.blend.dense(answers)
+        elif self.dense_answer is not None:
+            dense = list(_listed(answers[self.dense_answer]))
+        else:
+            dense = list(self.dense)
         sparse = list(self.sparse)
         if self.fusion is not None:
             top = fuse(dense, sparse, self.fusion, self.limit)
@@ -192,6 +207,9 @@ class QueryPlan:
     ``fused``: whether a dense and a sparse stage both run (their lists are fused). ``depth`` is
     every stage's candidate depth (the request's ``candidates``); ``limit`` the length of the
     final list; ``filter`` the tenant and payload conditions every neighbour search runs under.
+    ``scores_exact``: round 1's dense scores are the exact cosines (the store rescores its
+    quantized candidates, keeps no quantized copies, or the request is exact), so round 2
+    scores only what each dense search missed.
     """
 
     limit: int
@@ -202,10 +220,14 @@ class QueryPlan:
     part_weight: float | None = None
     fused: bool = False
     sparse_found: tuple[ScoredPoint, ...] | None = None
+    scores_exact: bool = False
 
     @classmethod
-    def build(cls, request: HybridQuery) -> QueryPlan:
+    def build(cls, request: HybridQuery, *, scores_exact: bool = False) -> QueryPlan:
         """The plan of ``request``. Raises InvalidRequestError for a filter on ``tenant``.
+
+        ``scores_exact``: whether the store's dense searches return exact cosines
+        (:func:`scores_exact`); an exact request's always are.
 
         Every search goes ``candidates`` deep, so each reported stage list is exactly what the
         fusion draws on. The dense searches use the request's ``dense_beam`` (its ``hnsw_ef``,
@@ -232,6 +254,7 @@ class QueryPlan:
             part_weight=request.part_weight,
             fused=request.dense is not None and request.sparse is not None,
             sparse_found=None if request.sparse is None else request.sparse_found,
+            scores_exact=scores_exact or request.exact,
         )
 
     @property
@@ -242,11 +265,14 @@ class QueryPlan:
     def round_two(self, found: Sequence[Found]) -> RoundTwo:
         """Round 2 from round 1's results (one list per :attr:`round_one` search, in order).
 
-        With part vectors, the chunk and part searches are rerun over the union of both
-        neighbour lists, each ``2 * depth`` deep (the union has at most that many points, so
-        each rerun scores every candidate) and blended ``(1 - w) * chunk + w * best part``,
-        ``depth`` deep: the dense list is the exact top of the union by the blend, computed
-        once. Without parts, the chunk list is the dense list as found, and round 2 is empty.
+        With part vectors, the dense list is the exact top ``depth`` of the union of both
+        neighbour lists by ``(1 - w) * chunk + w * best part``. With :attr:`scores_exact`, each
+        search is rerun over the ids only the other one found and the blend is computed in
+        :meth:`RoundTwo.response`;
+        otherwise both are rerun over the whole union, each ``2 * depth`` deep (the union has
+        at most that many points, so each rerun scores every candidate), and blended by one
+        formula request. Without parts, the chunk list is the dense list as found, and round 2
+        is empty.
 
         Raises ValueError when ``found`` does not match :attr:`round_one`.
         """
@@ -257,7 +283,10 @@ class QueryPlan:
         requests: list[Request] = []
         dense: tuple[ScoredPoint, ...] = ()
         dense_answer: int | None = None
-        if "parts" in results:
+        local: LocalBlend | None = None
+        if "parts" in results and self.scores_exact:
+            local = self._local_blend(searches, results, requests)
+        elif "parts" in results:
             union = _ids(results["chunk"]) | _ids(results["parts"])
             weight = self.part_weight or 0.0
             blend = Blend(
@@ -284,7 +313,78 @@ class QueryPlan:
             sparse=sparse,
             dense_answer=dense_answer,
             fusion=self.fusion if self.fused else None,
+            blend=local,
         )
+
+    def _local_blend(
+        self,
+        searches: Mapping[StageName, NeighbourSearch],
+        results: Mapping[StageName, Found],
+        requests: list[Request],
+    ) -> LocalBlend:
+        """The chunk and part scores round 1 found, and a round-2 request (appended to
+        ``requests``) per stage that missed some of the union: that stage's exact scores of
+        the ids only the other stage found."""
+        chunk, parts = dict(results["chunk"]), dict(results["parts"])
+        answer: list[int | None] = []
+        stages: tuple[tuple[StageName, dict[PointKey, float], dict[PointKey, float]], ...] = (
+            ("chunk", chunk, parts),
+            ("parts", parts, chunk),
+        )
+        for stage, known, other in stages:
+            missing = frozenset(other.keys() - known.keys())
+            if not missing:
+                answer.append(None)
+                continue
+            answer.append(len(requests))
+            requests.append(
+                Request(_rerun(searches[stage], missing, len(missing)), self.filter[1:])
+            )
+        weight = self.part_weight or 0.0
+        return LocalBlend(
+            # chunk list order first: ties keep round 1's order, as a stable sort
+            candidates=tuple(chunk) + tuple(k for k in parts if k not in chunk),
+            scores=(chunk, parts),
+            answers=(answer[0], answer[1]),
+            weights=(1.0 - weight, weight),
+            limit=self.depth,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBlend:
+    """The dense stage of a part-vector search, blended here from exact scores.
+
+    ``scores``: the chunk and part scores round 1 found (exact cosines), completed by the
+    round-2 answers ``answers`` (per stage, the index of the answer scoring what it missed;
+    None: it missed nothing). The blend is Qdrant's formula ``sum(weights[i] * score[i])``
+    computed as Qdrant computes it (constants as float32, arithmetic in float64, the score as
+    float32), so the list is, bit for bit, what a formula request over the union returns; a
+    candidate a rerun did not score (deleted between the rounds) is left out, as the formula
+    would.
+    """
+
+    candidates: tuple[PointKey, ...]
+    scores: tuple[dict[PointKey, float], dict[PointKey, float]]
+    answers: tuple[int | None, int | None]
+    weights: tuple[float, float]
+    limit: int
+
+    def dense(self, answers: Sequence[Found]) -> list[ScoredPoint]:
+        """The top ``limit`` candidates by the blend, best first (ties in candidate order)."""
+        chunk, parts = (
+            {**known, **dict(answers[i])} if i is not None else known
+            for known, i in zip(self.scores, self.answers, strict=True)
+        )
+        kept = [k for k in self.candidates if k in chunk and k in parts]
+        weights = np.asarray(self.weights, dtype=np.float32).astype(np.float64)
+        blended = (
+            weights[0] * np.fromiter((chunk[k] for k in kept), np.float64, len(kept))
+            + weights[1] * np.fromiter((parts[k] for k in kept), np.float64, len(kept))
+        ).astype(np.float32)
+        order = np.argsort(-blended, kind="stable")[: self.limit].tolist()
+        scores = blended.tolist()
+        return [ScoredPoint(str(kept[i]), scores[i], {}) for i in order]
 
 
 def _dense_searches(request: HybridQuery, conditions: Conditions) -> list[NeighbourSearch]:

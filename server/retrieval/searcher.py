@@ -19,6 +19,7 @@ name, mode). :meth:`Searcher.search` owns everything between it and the
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -121,6 +122,10 @@ def _by_score(
     ``sources``: point id -> source for points that carry no payload (the stage lists); a
     point with no known source (a copy the fused list cut off) goes after the known ones it
     ties with, as it comes after them in the fused list."""
+
+    rounded = [round(p.score, SCORE_TIE) for p in points]
+    if all(a > b for a, b in itertools.pairwise(rounded)):
+        return list(points)  # the store's order, best first, without ties: nothing to place
 
     def key(point: ScoredPoint) -> tuple[float, bool, int, str, str]:
         return (-round(point.score, SCORE_TIE), *_place(point, sources))

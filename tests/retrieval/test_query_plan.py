@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -150,7 +151,7 @@ def test_round_two_blends_the_union_once_and_fuses_it_with_bm25_here() -> None:
     assert blend.limit == 3
     assert blend_request.filter == ()  # no tenant condition: the ids imply it
 
-    dense_answer = [ScoredPoint("c", 0.9), ScoredPoint("a", 0.8)]
+    dense_answer = [("c", 0.9), ("a", 0.8)]  # the store's (id, score) answer
     fetched: list[list[str]] = []
 
     def fetch(ids: list[str]) -> list[ScoredPoint]:
@@ -158,7 +159,7 @@ def test_round_two_blends_the_union_once_and_fuses_it_with_bm25_here() -> None:
         return _payloads(ids)
 
     response = second.response([dense_answer], fetch)
-    assert response.dense == dense_answer
+    assert response.dense == [ScoredPoint("c", 0.9), ScoredPoint("a", 0.8)]
     assert response.sparse == [ScoredPoint("e", 1.0), ScoredPoint("f", 0.99)]
     # weighted RRF (k 7, weights 2 and 0.5) of exactly the reported lists, payloads fetched once
     expected = fuse(response.dense, response.sparse, plan.fusion, 4)
@@ -175,8 +176,7 @@ def test_round_two_keeps_payload_filters_and_only_the_tenants_final_points() -> 
     second = plan.round_two([_found("a", "b"), _found("b"), _found("other-x", "b")])
     [blend_request] = second.requests
     assert blend_request.filter == (("source", "a"),)
-    dense_answer = [ScoredPoint("a", 0.9), ScoredPoint("b", 0.7)]
-    response = second.response([dense_answer], _payloads)
+    response = second.response([[("a", 0.9), ("b", 0.7)]], _payloads)
     assert {p.id for p in response.final} == {"a", "b"}
 
 
@@ -204,7 +204,7 @@ def test_a_brought_bm25_list_is_reported_and_fused_as_if_searched() -> None:
     bm25 = _found("e", "a")
     brought = QueryPlan.build(_request(part_weight=0.5, sparse_found=tuple(_listed(bm25))))
     assert [s.stage for s in brought.round_one] == ["chunk", "parts"]
-    dense_answer = [ScoredPoint("a", 0.9), ScoredPoint("c", 0.8)]
+    dense_answer = [("a", 0.9), ("c", 0.8)]
     one = searched.round_two([_found("a"), _found("c"), bm25]).response([dense_answer], _payloads)
     two = brought.round_two([_found("a"), _found("c")]).response([dense_answer], _payloads)
     assert one == two
@@ -247,9 +247,9 @@ def test_blended_dense_alone_is_final_from_the_blend_answer() -> None:
     second = plan.round_two([_found("a", "b"), _found("b", "c")])
     [request] = second.requests
     assert isinstance(request.query, Blend)
-    blended = [ScoredPoint("c", 0.9), ScoredPoint("b", 0.8), ScoredPoint("a", 0.1)]
+    blended = [("c", 0.9), ("b", 0.8), ("a", 0.1)]
     response = second.response([blended], _payloads)
-    assert response.dense == blended
+    assert response.dense == [ScoredPoint(i, score) for i, score in blended]
     assert [(p.id, p.score) for p in response.final] == [("c", 0.9), ("b", 0.8)]
     assert all(p.payload for p in response.final)
 
@@ -348,3 +348,73 @@ def test_filters_convert_once_per_batch() -> None:
     # equal but distinct values convert again: identity, not equality (no hashing of big sets)
     assert once(tuple(list(plan.filter))) == "converted"
     assert len(calls) == 2
+
+
+# -- round 2 with exact round-1 scores (rescored quantized searches: the default) ------------
+
+
+scores = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False, width=32)
+
+
+@given(
+    depth=st.integers(min_value=1, max_value=10),
+    chunk_scores=st.dictionaries(st.sampled_from([f"p{i}" for i in range(25)]), scores),
+    part_scores=st.dictionaries(st.sampled_from([f"p{i}" for i in range(25)]), scores),
+    weight=st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]),
+    sparse=st.booleans(),
+    gone=st.sets(st.sampled_from([f"p{i}" for i in range(25)]), max_size=3),
+)
+def test_exact_round_one_scores_are_blended_here_with_only_the_missing_ones_rerun(
+    depth: int,
+    chunk_scores: dict[str, float],
+    part_scores: dict[str, float],
+    weight: float,
+    sparse: bool,
+    gone: set[str],
+) -> None:
+    """Invariant: with exact round-1 scores, round 2 reruns each dense search over exactly the
+    ids only the other one found (exact, without the tenant condition), and the dense list is
+    the top ``depth`` of the union by Qdrant's formula arithmetic (float32 weights, float64
+    sum, float32 score), best first; a candidate a rerun no longer finds (deleted between the
+    rounds) is left out."""
+    ids = sorted(chunk_scores.keys() & part_scores.keys())  # the tenant's points, both scores
+    chunk_found = sorted(ids, key=lambda i: -chunk_scores[i])[:depth]
+    part_found = sorted(ids, key=lambda i: -part_scores[i])[:depth]
+    plan = QueryPlan.build(
+        _request(
+            candidates=depth,
+            part_weight=weight,
+            sparse=SPARSE if sparse else None,
+            filters={"source": "s"},
+        ),
+        scores_exact=True,
+    )
+    found: list[Found] = [
+        [(i, chunk_scores[i]) for i in chunk_found],
+        [(i, part_scores[i]) for i in part_found],
+    ]
+    second = plan.round_two([*found, *([_found("s1")] if sparse else [])])
+    missing = {
+        "chunk": set(part_found) - set(chunk_found),
+        "parts": set(chunk_found) - set(part_found),
+    }
+    answers: list[Found] = []
+    for request in second.requests:
+        rerun = request.query
+        assert isinstance(rerun, Rerun) and rerun.search.params.exact
+        assert request.filter == (("source", "s"),)
+        assert set(rerun.ids) == missing[rerun.search.stage] and rerun.limit == len(rerun.ids)
+        stage_scores = chunk_scores if rerun.search.stage == "chunk" else part_scores
+        answers.append([(i, stage_scores[i]) for i in sorted(rerun.ids) if i not in gone])
+    assert len(second.requests) == sum(bool(m) for m in missing.values())
+    response = second.response(answers, _payloads)
+
+    def formula(i: str) -> float:
+        w = np.asarray([1.0 - weight, weight], dtype=np.float32).astype(np.float64)
+        return float(np.float32(w[0] * chunk_scores[i] + w[1] * part_scores[i]))
+
+    union = set(chunk_found) | set(part_found)
+    kept = [i for i in union if not (i in gone and i not in set(chunk_found) & set(part_found))]
+    expected = sorted((formula(i) for i in kept), reverse=True)[:depth]
+    assert [p.score for p in response.dense] == expected
+    assert {p.id for p in response.dense} <= set(kept)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from server.retrieval import chunk_record
 from server.retrieval.results import SearchResponse
-from server.retrieval.searcher import Searcher
+from server.retrieval.searcher import SCORE_TIE, Searcher, _by_score, _place
 from server.retrieval.store import QueryResponse, ScoredPoint, point_id
 from server.retrieval.types import Chunk
 from server.settings import Domain
@@ -73,3 +73,20 @@ def test_shown_scores_never_increase_down_the_list(
             if h["stages"].get(f"{name}_rank") is not None
         )
         assert _non_increasing([score for _, score in by_rank]), by_rank
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_scored, min_size=0, max_size=12), st.booleans())
+def test_score_order_keeps_the_store_order_only_where_nothing_ties(
+    scored: list[tuple[str, float, float]], sort_first: bool
+) -> None:
+    """Invariant: a list already best first without ties (to SCORE_TIE decimals) stays in the
+    store's order; any other list is ranked by score, ties nearest the root first: the same
+    order as ranking every list (the shortcut changes no order)."""
+    points = [_point(i, folder, score + jitter) for i, (folder, score, jitter) in enumerate(scored)]
+    if sort_first:
+        points.sort(key=lambda p: -p.score)
+    sources = {p.id: str(p.payload[chunk_record.SOURCE]) for p in points}
+    stage = [ScoredPoint(p.id, p.score) for p in points]
+    full = sorted(stage, key=lambda p: (-round(p.score, SCORE_TIE), *_place(p, sources)))
+    assert _by_score(stage, sources) == full

@@ -13,6 +13,7 @@ from server.retrieval.sparse import (
     SparseVector,
     cjk_bigrams,
     legal_reference_tokens,
+    normalize_text,
 )
 from server.settings import Bm25Settings, Domain, Settings
 
@@ -175,3 +176,11 @@ def test_numbers_stay_searchable() -> None:
         doc = enc.encode_document("HTTP 503 on port 8080 since 2026", 10.0)
         for query in ("503", "8080", "2026"):
             assert _overlap(enc.encode_query(query), doc) == 1, (domain, query)
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)))
+def test_normalize_text_is_nfkc_without_format_characters(text: str) -> None:
+    """Invariant: the ASCII shortcut changes nothing: every text normalises to its NFKC form
+    with the format characters removed."""
+    expected = FORMAT_CHARACTERS.sub("", unicodedata.normalize("NFKC", text))
+    assert normalize_text(text) == expected

@@ -10,6 +10,8 @@ import pytest
 
 from server.errors import InvalidRequestError
 from server.retrieval.chunk_record import BASE_PAYLOAD_INDEXES
+from server.retrieval.edge_store import EdgeStore
+from server.retrieval.query_plan import QueryPlan
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
     HybridQuery,
@@ -415,3 +417,49 @@ def test_hybrid_stage_lists_are_each_stage_run_alone(store: VectorStore, parts: 
     same(hybrid.dense, dense_alone.final)
     same(hybrid.sparse, sparse_alone.final)
     _assert_weighted_rrf(store, "stages", replace(request, fusion=FusionSettings(method="rrf")))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_blend_of_round_one_scores_is_the_formulas_over_the_union(
+    store: VectorStore, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invariant: with exact round-1 scores (rescored, the default), blending them here with
+    round 2's scores of what each search missed gives, bit for bit, the dense and final lists
+    of a formula request that reruns both searches over the whole union."""
+    rng = random.Random(seed)
+    store.ensure_collection("blend", DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
+    points = []
+    for i in range(60):
+        parts = [_vec(rng.randrange(10**6)) for _ in range(rng.randint(1, 4))]
+        point = _point(i, "a" if i % 3 else "b", term=i % 5)
+        points.append(
+            StoredPoint(point.id, _vec(rng.randrange(10**6)), point.sparse, point.payload, parts)
+        )
+    store.upsert("blend", points)
+    store.finish_writes("blend")
+    build = QueryPlan.build
+
+    def answer(request: HybridQuery, exact: bool) -> list[list[tuple[str, float]]]:
+        monkeypatch.setattr(
+            QueryPlan, "build", lambda r, *, scores_exact=False: build(r, scores_exact=exact)
+        )
+        response = store.query("blend", request)
+        return [[(p.id, p.score) for p in stage] for stage in (response.dense, response.final)]
+
+    for _ in range(5):
+        request = HybridQuery(
+            tenant="a",
+            limit=6,
+            candidates=rng.randint(3, 12),
+            dense=_vec(rng.randrange(10**6)),
+            sparse=SparseVector([1, 2], [1.0, 0.5]) if rng.random() < 0.5 else None,
+            filters={"source": ["s0", "s1"]} if rng.random() < 0.5 else {},
+            part_weight=rng.choice([0.3, 0.5, 0.7]),
+        )
+        here, formula = answer(request, exact=True), answer(request, exact=False)
+        if isinstance(store, EdgeStore):
+            assert here == formula
+        else:  # qdrant-client's local mode computes the formula in float64, not the server's
+            for ours, theirs in zip(here, formula, strict=True):
+                assert [i for i, _ in ours] == [i for i, _ in theirs]
+                assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-6)
