@@ -99,20 +99,41 @@ def git_state(root: Path | str) -> GitState | None:
 
 
 _cache: dict[str, tuple[float, GitState | None]] = {}
+_refreshing: set[str] = set()
 _cache_lock = threading.Lock()
 
 
 def cached_git_state(root: str) -> GitState | None:
-    """:func:`git_state`, reused for :data:`GIT_CACHE_SECONDS` per root."""
-    now = time.monotonic()
+    """:func:`git_state`, reused for :data:`GIT_CACHE_SECONDS` per root.
+
+    Past that, the last state is still returned while one background thread probes again:
+    ``git status`` takes milliseconds in a small work tree and seconds in a large one, and a
+    search reporting freshness must not wait for it every few seconds. So a state is at most
+    :data:`GIT_CACHE_SECONDS` plus one probe old. Only a root never probed is probed by the
+    caller.
+    """
     with _cache_lock:
         hit = _cache.get(root)
-        if hit is not None and now - hit[0] < GIT_CACHE_SECONDS:
+        if hit is not None:
+            if time.monotonic() - hit[0] >= GIT_CACHE_SECONDS and root not in _refreshing:
+                _refreshing.add(root)
+                threading.Thread(target=_probe, args=(root,), name="git-state", daemon=True).start()
             return hit[1]
-    state = git_state(root) if os.path.isdir(root) else None
-    with _cache_lock:
-        _cache[root] = (now, state)
-    return state
+        _refreshing.add(root)
+    return _probe(root)
+
+
+def _probe(root: str) -> GitState | None:
+    """Probe ``root`` and remember its state (a caller's probe or a background refresh)."""
+    try:
+        started = time.monotonic()
+        state = git_state(root) if os.path.isdir(root) else None
+        with _cache_lock:
+            _cache[root] = (started, state)
+        return state
+    finally:
+        with _cache_lock:
+            _refreshing.discard(root)
 
 
 def clear_git_cache() -> None:

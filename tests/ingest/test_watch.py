@@ -348,3 +348,39 @@ def test_a_sync_names_every_skip_with_its_reason(
         "not followed: /etc" in logged
     )
     assert any(m.startswith(f"  skipped {root}/broken.md: broken symlink") for m in logged)
+
+
+def test_a_search_never_waits_for_git_once_a_root_was_probed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Invariant: once a root has a probed git state, reading its freshness returns at once:
+    past GIT_CACHE_SECONDS the last state is returned while one background probe refreshes it
+    (``git status`` of a large work tree takes seconds); only a root never probed is probed
+    by the caller."""
+    root = str(tmp_path)
+    released = threading.Event()
+    probes: list[str] = []
+
+    def slow_git(path: str) -> freshness.GitState:
+        probes.append(path)
+        if len(probes) > 1:
+            assert released.wait(10)  # the refresh blocks until the test lets it go
+        return freshness.GitState(commit=f"c{len(probes)}", tree="t")
+
+    monkeypatch.setattr(freshness, "git_state", slow_git)
+    monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 60.0)
+    freshness.clear_git_cache()
+    try:
+        assert freshness.cached_git_state(root) == freshness.GitState("c1", "t")  # probed here
+        assert freshness.cached_git_state(root) == freshness.GitState("c1", "t")  # cached
+        monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 0.0)  # every state is now old
+        for _ in range(3):  # the old state at once, and a single probe started
+            assert freshness.cached_git_state(root) == freshness.GitState("c1", "t")
+        poll(lambda: len(probes) == 2, "the background probe")
+        monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 60.0)
+        released.set()
+        poll(lambda: freshness.cached_git_state(root).commit == "c2", "the refreshed state")
+        assert len(probes) == 2
+    finally:
+        released.set()
+        freshness.clear_git_cache()
