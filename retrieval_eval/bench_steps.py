@@ -84,6 +84,10 @@ def prepare_corpus(dataset: str, directory: str, unique: int, queries: int) -> d
     offsets = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
     BenchCorpus(passages, vectors, query_texts, part_vectors, offsets).save(Path(directory))
     build_test_cross_encoder(Path(directory) / TEST_CROSS_ENCODER_DIR)
+    # loaded once here so that its export for the configured backend is cached: a serving
+    # process that exported it would load torch to do so (~0.5 GB more RSS than a server
+    # whose exports are cached, as after its first start)
+    _load_reranker(Path(directory), settings)
     return {"passages": len(passages), "queries": len(query_texts), "embed_s": seconds}
 
 

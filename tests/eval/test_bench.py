@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from retrieval_eval.bench_steps import (
     _load_reranker,
     build_store,
     measure_ingest,
+    prepare_corpus,
     serve_queries,
     stream_points,
 )
@@ -262,3 +264,24 @@ def test_the_bench_reads_reranking_off_as_the_server_does(
     assert label.startswith("TEST-SIZE ") and label.endswith(
         f"(reranking is off (RETRIEVAL_RERANKER_MODEL={value!r}))"
     ), label
+
+
+def _loads_torch_to_rerank(corpus_dir: str) -> bool:
+    """In a fresh process: whether loading the bench's cross-encoder imports torch."""
+    _load_reranker(Path(corpus_dir), Settings(reranker_model="none"))
+    return "torch" in sys.modules
+
+
+def test_the_serving_process_finds_the_cross_encoder_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serving figures are a server's after its first start: the corpus step leaves the
+    test cross-encoder exported for the configured backend, so the serving process loads no
+    torch to export it (on a machine whose model cache was cold it did, and its RSS carried
+    ~0.5 GB of torch)."""
+    monkeypatch.setenv("RETRIEVAL_MODEL_CACHE_PATH", str(tmp_path / "cache"))
+    monkeypatch.setenv("RETRIEVAL_INFERENCE_BACKEND", "openvino")
+    monkeypatch.setenv("RETRIEVAL_RERANKER_MODEL", "none")
+    corpus_dir = str(tmp_path / "corpus")
+    run_in_fresh_process(prepare_corpus, str(tmp_path / "no-dataset"), corpus_dir, 6, 2)
+    assert run_in_fresh_process(_loads_torch_to_rerank, corpus_dir) is False
