@@ -179,7 +179,7 @@ class Indexer:
         avg_len = total_len / points if points else 1.0
         encoded_avg = before.encoded_avg_len or avg_len
         reencoded = 0
-        if before.points and abs(avg_len - encoded_avg) / encoded_avg > AVG_LEN_DRIFT:
+        if before.points and _drifted(avg_len, encoded_avg):
             reencoded = self._reencode_sparse(batch.domain, batch.collection, batch.tenant, avg_len)
             encoded_avg = avg_len
         elif not before.points:
@@ -309,9 +309,14 @@ class Indexer:
         self, domain: str | Domain, tenant: str, filters: Mapping[str, FilterValue] | None = None
     ) -> int:
         """Delete a tenant's points (only those matching the store ``filters`` when given) and
-        their share of the length statistics; returns how many points were deleted."""
+        their share of the length statistics; returns how many points were deleted.
+
+        When the deletion moves the tenant's average BM25 length more than
+        :data:`AVG_LEN_DRIFT` from the average its vectors were encoded with, its remaining
+        vectors are re-encoded, as an ingest that moves it does: deleting long documents must
+        not leave the short ones scored against the long ones' average."""
         validate_tenant(tenant)
-        _, settings = resolve_domain(self.settings, domain)
+        name, settings = resolve_domain(self.settings, domain)
         collection = settings.collection
         if not self.store.has_collection(collection):
             return 0
@@ -320,5 +325,15 @@ class Indexer:
             return 0
         deltas = length_deltas(tenant, -removed, -removed_len)
         self.store.delete(collection, tenant, filters, meta_deltas=deltas)
+        after = self._length_stats(collection, tenant)
+        if after.points and _drifted(after.avg_len, after.encoded_avg_len or after.avg_len):
+            self._reencode_sparse(name, collection, tenant, after.avg_len)
+            self.store.adjust_meta(collection, {}, encoded_avg_value(tenant, after.avg_len))
         self.store.finish_writes(collection)
         return removed
+
+
+def _drifted(avg_len: float, encoded_avg: float) -> bool:
+    """Whether a tenant's average BM25 length moved past :data:`AVG_LEN_DRIFT` from the average
+    its stored vectors were encoded with."""
+    return abs(avg_len - encoded_avg) / encoded_avg > AVG_LEN_DRIFT
