@@ -335,6 +335,24 @@ def _cosine(a: list[float], b: list[float]) -> float:
     return dot / (sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5)
 
 
+def _blend_collection(
+    store: VectorStore, rng: random.Random, count: int, max_parts: int, b_every: int
+) -> list[StoredPoint]:
+    """``count`` points with 1 to ``max_parts`` random part vectors each in a new collection
+    ``blend``; every ``b_every``-th belongs to tenant b, the rest to a."""
+    store.ensure_collection("blend", DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
+    points = []
+    for i in range(count):
+        parts = [_vec(rng.randrange(10**6)) for _ in range(rng.randint(1, max_parts))]
+        point = _point(i, "a" if i % b_every else "b", term=i % 5)
+        points.append(
+            StoredPoint(point.id, _vec(rng.randrange(10**6)), point.sparse, point.payload, parts)
+        )
+    store.upsert("blend", points)
+    store.finish_writes("blend")
+    return points
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_blended_dense_list_is_exact_over_both_neighbour_lists(
     store: VectorStore, seed: int
@@ -345,16 +363,7 @@ def test_blended_dense_list_is_exact_over_both_neighbour_lists(
     the reported lists, as without parts.
     """
     rng = random.Random(seed)
-    store.ensure_collection("blend", DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
-    points = []
-    for i in range(40):
-        parts = [_vec(rng.randrange(10**6)) for _ in range(rng.randint(1, 3))]
-        point = _point(i, "a" if i % 4 else "b", term=i % 5)
-        points.append(
-            StoredPoint(point.id, _vec(rng.randrange(10**6)), point.sparse, point.payload, parts)
-        )
-    store.upsert("blend", points)
-    store.finish_writes("blend")
+    points = _blend_collection(store, rng, count=40, max_parts=3, b_every=4)
     query, depth, weight = _vec(rng.randrange(10**6)), 7, 0.6
     request = HybridQuery(
         tenant="a",
@@ -427,16 +436,7 @@ def test_blend_of_round_one_scores_is_the_formulas_over_the_union(
     round 2's scores of what each search missed gives, bit for bit, the dense and final lists
     of a formula request that reruns both searches over the whole union."""
     rng = random.Random(seed)
-    store.ensure_collection("blend", DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
-    points = []
-    for i in range(60):
-        parts = [_vec(rng.randrange(10**6)) for _ in range(rng.randint(1, 4))]
-        point = _point(i, "a" if i % 3 else "b", term=i % 5)
-        points.append(
-            StoredPoint(point.id, _vec(rng.randrange(10**6)), point.sparse, point.payload, parts)
-        )
-    store.upsert("blend", points)
-    store.finish_writes("blend")
+    _blend_collection(store, rng, count=60, max_parts=4, b_every=3)
     build = QueryPlan.build
 
     def answer(request: HybridQuery, exact: bool) -> list[list[tuple[str, float]]]:
