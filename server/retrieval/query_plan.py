@@ -226,8 +226,8 @@ class QueryPlan:
     def build(cls, request: HybridQuery, *, scores_exact: bool = False) -> QueryPlan:
         """The plan of ``request``. Raises InvalidRequestError for a filter on ``tenant``.
 
-        ``scores_exact``: whether the store's dense searches return exact cosines
-        (:func:`scores_exact`); an exact request's always are.
+        ``scores_exact``: whether the store's dense searches return exact cosines (it rescores
+        its quantized candidates: ``StoreTuning.rescore``); an exact request's always are.
 
         Every search goes ``candidates`` deep, so each reported stage list is exactly what the
         fusion draws on. The dense searches use the request's ``dense_beam`` (its ``hnsw_ef``,
@@ -268,11 +268,10 @@ class QueryPlan:
         With part vectors, the dense list is the exact top ``depth`` of the union of both
         neighbour lists by ``(1 - w) * chunk + w * best part``. With :attr:`scores_exact`, each
         search is rerun over the ids only the other one found and the blend is computed in
-        :meth:`RoundTwo.response`;
-        otherwise both are rerun over the whole union, each ``2 * depth`` deep (the union has
-        at most that many points, so each rerun scores every candidate), and blended by one
-        formula request. Without parts, the chunk list is the dense list as found, and round 2
-        is empty.
+        :meth:`RoundTwo.response`; otherwise both are rerun over the whole union, each
+        ``2 * depth`` deep (the union has at most that many points, so each rerun scores every
+        candidate), and blended by one formula request. Without parts, the chunk list is the
+        dense list as found, and round 2 is empty.
 
         Raises ValueError when ``found`` does not match :attr:`round_one`.
         """
