@@ -85,8 +85,10 @@ def format_report(report: Any, verbose: bool = False) -> str:
         )
         lines.extend(f"    gone: {g}" for g in report.gone[:cap])
     chunks = "chunks would be written" if report.dry_run else "chunks written"
+    removed = "would be removed" if report.dry_run else "removed"
     lines.append(
-        f"  {report.chunks_written} {chunks}, {report.stale_chunks_removed} stale chunks removed, "
+        f"  {report.chunks_written} {chunks}, {report.stale_chunks_removed} stale chunks "
+        f"{removed}, "
         f"{report.ignored} hidden/ignored entries, {report.seconds:.2f}s"
         + ("" if report.dry_run else f" ({report.chunks_per_second:.1f} chunks/s)")
     )

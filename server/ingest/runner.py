@@ -42,7 +42,7 @@ from server.retrieval.chunk_record import (
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.filter_fields import normalize_path
 from server.retrieval.indexer import Indexer
-from server.retrieval.types import Chunk
+from server.retrieval.types import Chunk, FilterValue
 from server.settings import Domain, IngestSettings
 from server.shutdown import raise_if_terminated
 from server.tenants import validate_tenant
@@ -92,7 +92,9 @@ class IngestReport(BaseModel):
     skipped: list[SkippedFile] = Field(default_factory=list)
     ignored: int = Field(default=0, description="Hidden or .gitignore'd entries not walked.")
     chunks_written: int = 0
-    stale_chunks_removed: int = 0
+    stale_chunks_removed: int = Field(
+        default=0, description="Stored chunks deleted (with dry_run: that would be deleted)."
+    )
     seconds: float = 0.0
     chunks_per_second: float = 0.0
     cancelled: bool = Field(
@@ -336,15 +338,15 @@ class IngestJob:
             return False
         if not pieces:
             self._skip(file, "no text to index")
-            if previous is not None and not self.dry_run:
-                self.report.stale_chunks_removed += self.indexer.delete(
-                    self.domain, self.tenant, {SOURCE: file.source}
-                )
+            if previous is not None:
+                self._remove({SOURCE: file.source}, previous.points)
             return False
         (self.report.added if previous is None else self.report.updated).append(file.source)
         chunks = self._chunks(file, digest, pieces)
         if self.dry_run:
             self.report.chunks_written += len(chunks)
+            if previous is not None:  # what _flush would delete: indexes past the new count
+                self.report.stale_chunks_removed += len(_stale(previous.indexes, len(chunks)))
             return False
         self._pending.extend(chunks)
         self._pending_sources.append(_Written(file.source, len(chunks), previous))
@@ -395,7 +397,7 @@ class IngestJob:
             previous = written.previous
             if previous is None:
                 continue
-            stale = sorted(i for i in previous.indexes if i >= written.chunk_count or i < 0)
+            stale = _stale(previous.indexes, written.chunk_count)
             if stale:
                 self.report.stale_chunks_removed += self.indexer.delete(
                     self.domain, self.tenant, {SOURCE: written.source, CHUNK_INDEX: stale}
@@ -417,20 +419,24 @@ class IngestJob:
         """
         gone, self.report.kept = found.gone(manifest)
         for source in sorted(found.linked.keys() & manifest.keys()):
-            if not self.dry_run:
-                self.report.stale_chunks_removed += self.indexer.delete(
-                    self.domain, self.tenant, {SOURCE: source}
-                )
+            self._remove({SOURCE: source}, manifest[source].points)
             self.report.relinked.append(source)
         if not self.prune:
             self.report.gone = gone
             return
         for source in gone:
-            if not self.dry_run:
-                self.report.stale_chunks_removed += self.indexer.delete(
-                    self.domain, self.tenant, {SOURCE: source}
-                )
+            self._remove({SOURCE: source}, manifest[source].points)
             self.report.deleted.append(source)
+
+    def _remove(self, filters: dict[str, FilterValue], stored: int) -> None:
+        """Delete the tenant's chunks matching ``filters`` (``stored`` of them, as the
+        manifest counts them); a dry run only counts them."""
+        if self.dry_run:
+            self.report.stale_chunks_removed += stored
+        else:
+            self.report.stale_chunks_removed += self.indexer.delete(
+                self.domain, self.tenant, filters
+            )
 
 
 def run_ingest(
@@ -514,3 +520,8 @@ def delete_sources(
             indexer.delete(domain, tenant, {SOURCE: s}) for s in sorted(sources)
         )
     return removed
+
+
+def _stale(indexes: Collection[int], chunk_count: int) -> list[int]:
+    """The stored chunk indexes a source re-chunked into ``chunk_count`` chunks no longer has."""
+    return sorted(i for i in indexes if i >= chunk_count or i < 0)

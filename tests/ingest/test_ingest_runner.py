@@ -125,6 +125,32 @@ def test_prune_and_dry_run(tmp_path: Path, retrieval: Retrieval) -> None:
     assert {p["rel_path"] for p in _points(retrieval, "docs", "acme")} == {"a.md", "c.md"}
 
 
+@pytest.mark.parametrize("prune", [False, True])
+def test_a_dry_run_counts_the_stale_chunks_the_run_would_remove(
+    tmp_path: Path, retrieval: Retrieval, prune: bool
+) -> None:
+    """Invariant: a dry run reports what the run would do, removals included: its stale-chunk
+    count is the count of the real run that follows (it read "0 stale chunks removed" beside
+    the sources it said would be removed)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    parts = [f"## Part {i}\n\n" + " ".join(f"w{i}x{j}" for j in range(150)) for i in range(6)]
+    (folder / "long.md").write_text("# Long\n\n" + "\n\n".join(parts))
+    (folder / "gone.md").write_text("# Gone\n\nThe gone note.\n")
+    (folder / "emptied.md").write_text("# Emptied\n\nSome text.\n")
+    _ingest(retrieval, folder)
+    (folder / "long.md").write_text("# Long\n\nShort now.\n")
+    (folder / "gone.md").unlink()
+    (folder / "emptied.md").write_text("---\ntitle: nothing\n---\n")  # front matter only
+
+    dry = _ingest(retrieval, folder, dry_run=True, prune=prune)
+    real = _ingest(retrieval, folder, prune=prune)
+    assert real.stale_chunks_removed > len(parts) - 1  # long's extra chunks at least
+    assert dry.stale_chunks_removed == real.stale_chunks_removed
+    assert f"{dry.stale_chunks_removed} stale chunks would be removed" in format_report(dry)
+    assert f"{real.stale_chunks_removed} stale chunks removed" in format_report(real)
+
+
 def _stored_then_linked(retrieval: Retrieval, path: Path, target: Path, text: str) -> None:
     """``path`` written with ``text`` and ingested (its folder), then replaced by a hard link
     of ``target``, as deduplicating tools do."""
