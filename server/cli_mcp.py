@@ -293,6 +293,7 @@ def serve_stdio(
 
     from server.app import build_server
     from server.jobs import JobManager
+    from server.stdio_guard import run_stdio
 
     jobs = JobManager(runtime)
     server = build_server(runtime, stdio_tenant=tenant, jobs=jobs)
@@ -310,7 +311,7 @@ def serve_stdio(
     try:
         # a stop signal cannot unwind anyio.run (the SDK's stdin read blocks it): release, leave
         with ExitOnSignal(release):
-            anyio.run(server.run_stdio_async)
+            anyio.run(run_stdio, server)
     finally:
         # the client is gone: running jobs stop after their current files, never mid-batch
         jobs.shutdown()

@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+NOT_UNICODE_HINT = "half of a UTF-16 pair, e.g. an emoji cut in two, or bytes that are not UTF-8"
+"""Why text may hold an unpaired surrogate, for messages saying it does."""
+
+
+def unicode_problem(text: str) -> str | None:
+    """Where ``text`` is not valid Unicode (an unpaired surrogate: JSON may carry one as
+    ``"\\ud83d"``, and Python reads command-line bytes that are not UTF-8 as such), or None.
+
+    Such text cannot be written back as UTF-8: a reply quoting it could not be sent at all.
+    The description never quotes the character itself."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        return f"an unpaired surrogate (U+{code:04X}) at character {exc.start + 1}"
+    return None
+
 
 class RetrievalError(Exception):
     """Base class: the message says what went wrong and what to do."""

@@ -84,7 +84,9 @@ class FilterField:
 
     name: str
     casefold: bool = False
-    """Stored lower-case by ingestion, so a filter value is lower-cased before matching."""
+    """Stored lower-case by ingestion, so a filter value is lower-cased before matching.
+    Otherwise stored as written, and a filter value matches the tenant's recorded spellings
+    that equal it in any case (request_filters.py)."""
 
 
 FILTER_FIELDS: dict[Domain, tuple[FilterField, ...]] = {

@@ -35,6 +35,7 @@ from server.retrieval.store import (
     DENSE_VECTOR,
     PARTS_VECTOR,
     SPARSE_VECTOR,
+    VALUES_LIMIT,
     HybridQuery,
     IndexKind,
     QueryResponse,
@@ -422,6 +423,13 @@ class EdgeStore:
             return 0
         flt = _edge_filter(tenant, filters)
         return int(self._shard(name).count(qe.CountRequest(exact=True, filter=flt)))
+
+    @engine_errors
+    def values(self, name: str, tenant: str, key: str, limit: int = VALUES_LIMIT) -> list[str]:
+        if not self.has_collection(name):
+            return []
+        request = qe.FacetRequest(key=key, limit=limit, filter=_edge_filter(tenant, None))
+        return [str(hit.value) for hit in self._shard(name).facet(request).hits]
 
     def read_meta(self, name: str) -> dict[str, Any]:
         path = self._shard_dir(name) / META_FILE

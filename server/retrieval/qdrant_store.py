@@ -23,6 +23,7 @@ from server.retrieval.store import (
     DENSE_VECTOR,
     PARTS_VECTOR,
     SPARSE_VECTOR,
+    VALUES_LIMIT,
     HybridQuery,
     IndexKind,
     QueryResponse,
@@ -302,6 +303,14 @@ class QdrantStore:
             return 0
         result = self.client.count(name, count_filter=_client_filter(tenant, filters), exact=True)
         return int(result.count)
+
+    def values(self, name: str, tenant: str, key: str, limit: int = VALUES_LIMIT) -> list[str]:
+        if not self.has_collection(name):
+            return []
+        found = self.client.facet(
+            name, key=key, facet_filter=_client_filter(tenant, None), limit=limit
+        )
+        return [str(hit.value) for hit in found.hits]
 
     def read_meta(self, name: str) -> dict[str, Any]:
         metadata = self.client.get_collection(name).config.metadata or {}

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.errors import InvalidRequestError
+from server.errors import NOT_UNICODE_HINT, InvalidRequestError, unicode_problem
 from server.retrieval import browse
 from server.retrieval.chunk_record import DOC_TYPE, FILTER_FIELDS, SOURCE
 from server.retrieval.filter_fields import unescape_glob
@@ -62,6 +62,19 @@ def _casefold(value: FilterValue) -> FilterValue:
     return [str(v).lower() for v in value] if isinstance(value, list) else str(value).lower()
 
 
+def _as_recorded(
+    store: VectorStore, collection: str, tenant: str, name: str, value: FilterValue
+) -> FilterValue:
+    """``value`` and every spelling of it the tenant's points record for ``name`` in another
+    case (``tags=ops`` matches ``Ops``, ``jurisdiction=eu`` matches ``EU``): such fields are
+    stored as written or detected. One facet read of the field's payload index."""
+    wanted = value if isinstance(value, list) else [value]
+    folded = {str(v).casefold() for v in wanted}
+    recorded = [v for v in store.values(collection, tenant, name) if v.casefold() in folded]
+    spellings = list(dict.fromkeys([*map(str, wanted), *recorded]))
+    return spellings if len(spellings) > 1 else spellings[0]
+
+
 def resolve_filters(
     store: VectorStore,
     settings: Settings,
@@ -82,16 +95,28 @@ def resolve_filters(
         raise InvalidRequestError(
             f"unknown filter {unknown[0]!r} for {domain.value}; expected one of: {expected}"
         )
+    for name, value in given.items():
+        for text in value if isinstance(value, list) else [value]:
+            problem = unicode_problem(text) if isinstance(text, str) else None
+            if problem is not None:
+                raise InvalidRequestError(
+                    f"filter {name!r} is not valid Unicode text: {problem} ({NOT_UNICODE_HINT})"
+                )
     for name in (PATH_PREFIX, PATH_GLOB, SECTION):
         if name in given and not isinstance(given[name], str):
             raise InvalidRequestError(
                 f"filter {name!r} takes one value (a string), not {given[name]!r}"
             )
     conditions: dict[str, FilterValue] = {}
+    collection = settings.domains[domain].collection
     for spec in FILTER_FIELDS[domain]:
         if spec.name in given:
             value = filter_value(spec.name, given[spec.name])
-            conditions[spec.name] = _casefold(value) if spec.casefold else value
+            conditions[spec.name] = (
+                _casefold(value)
+                if spec.casefold
+                else _as_recorded(store, collection, tenant, spec.name, value)
+            )
     prefix = given.get(PATH_PREFIX)
     if prefix is not None:
         conditions.update(browse.path_prefix_filter(str(prefix)))

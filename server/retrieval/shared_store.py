@@ -51,6 +51,7 @@ from server.retrieval.owner_socket import listen_first_free, socket_paths_for, s
 from server.retrieval.rwlock import ReadWriteLock
 from server.retrieval.sparse import SparseVector
 from server.retrieval.store import (
+    VALUES_LIMIT,
     HybridQuery,
     IndexKind,
     QueryResponse,
@@ -160,7 +161,16 @@ def peer_credentials(sock: socket.socket) -> tuple[int | None, int]:
 
 
 READ_METHODS = frozenset(
-    {"has_collection", "has_part_vectors", "query", "retrieve", "scroll", "count", "read_meta"}
+    {
+        "has_collection",
+        "has_part_vectors",
+        "query",
+        "retrieve",
+        "scroll",
+        "count",
+        "values",
+        "read_meta",
+    }
 )
 """Store methods that only read: Qdrant Edge serves concurrent reads of a shard (its own
 locks), so the owner runs them side by side."""
@@ -559,6 +569,10 @@ class SharedStore:
     ) -> int:
         """See :meth:`VectorStore.count`."""
         return cast(int, self._forward("count", name, tenant, filters=filters))
+
+    def values(self, name: str, tenant: str, key: str, limit: int = VALUES_LIMIT) -> list[str]:
+        """See :meth:`VectorStore.values`."""
+        return cast(list[str], self._forward("values", name, tenant, key, limit=limit))
 
     def read_meta(self, name: str) -> dict[str, Any]:
         """See :meth:`VectorStore.read_meta`."""

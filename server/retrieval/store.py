@@ -160,6 +160,11 @@ def changed_meta(
     return changed
 
 
+VALUES_LIMIT = 1000
+"""Distinct values :meth:`VectorStore.values` reads by default: filters match tags,
+jurisdictions and symbol kinds in any case by looking up the tenant's recorded spellings."""
+
+
 class VectorStore(Protocol):
     """What the pipeline needs from a Qdrant-backed store."""
 
@@ -245,6 +250,10 @@ class VectorStore(Protocol):
         self, name: str, tenant: str | None, filters: Mapping[str, FilterValue] | None = None
     ) -> int:
         """Exact point count (for one tenant, or all tenants when tenant is None)."""
+
+    def values(self, name: str, tenant: str, key: str, limit: int = VALUES_LIMIT) -> list[str]:
+        """Distinct values of the keyword-indexed payload field ``key`` among the tenant's
+        points, most frequent first, at most ``limit`` of them (none without the collection)."""
 
     def read_meta(self, name: str) -> dict[str, Any]:
         """Collection-level metadata written by :meth:`write_meta`."""

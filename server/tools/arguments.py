@@ -17,6 +17,8 @@ from mcp.server.mcpserver.tools import Tool
 from pydantic import PrivateAttr, ValidationError
 from pydantic_core import ErrorDetails
 
+from server.errors import NOT_UNICODE_HINT, unicode_problem
+
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
@@ -46,13 +48,43 @@ class CheckedTool(Tool):
         self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False
     ) -> Any:
         """``Tool.run``, except that arguments the tool's model rejects raise a one-line
-        ToolError (the ValidationError as its cause, so the SDK logs the field names)."""
+        ToolError (the ValidationError as its cause, so the SDK logs the field names), and
+        so does text that is not valid Unicode anywhere in them: a reply quoting it could not
+        be written as UTF-8, and the call went unanswered."""
+        bad = not_unicode(arguments)
+        if bad is not None:
+            raise ToolError(
+                f"Error executing tool {self.name}: argument {bad[0]} is not valid Unicode "
+                f"text: {bad[1]} ({NOT_UNICODE_HINT})"
+            )
         try:
             self.fn_metadata.validate_arguments(arguments)
         except ValidationError as exc:
             explain = describe_errors(self.name, self.parameters, exc.errors(), self._elsewhere)
             raise ToolError(f"Error executing tool {self.name}: {explain}") from exc
         return await super().run(arguments, context, convert_result=convert_result)
+
+
+def not_unicode(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first string (or key) in ``value`` that is not valid Unicode: (where, what)."""
+    if isinstance(value, str):
+        problem = unicode_problem(value)
+        return None if problem is None else (_quote(path or "value"), problem)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = str(key)
+            problem = unicode_problem(name)
+            if problem is not None:
+                return (f"name {_quote(name)}", problem)  # repr escapes the surrogate
+            found = not_unicode(item, f"{path}.{name}" if path else name)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = not_unicode(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def argument_names(schema: Mapping[str, Any]) -> set[str]:

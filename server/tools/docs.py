@@ -19,7 +19,7 @@ PATH_PREFIX_HELP = (
 )
 TAGS_HELP = (
     "Only documents whose front matter lists this tag ('tags: [release, ops]'); a list matches "
-    "documents with any of them. Exact, case-sensitive."
+    "documents with any of them. In any case ('ops' matches 'Ops')."
 )
 PATH_GLOB_HELP = (
     "Only files whose path matches this glob: '*' and '?' stay within one path segment, '**' "

@@ -28,7 +28,7 @@ class LegalFilters(BaseModel):
     )
     jurisdiction: StrOrList | None = Field(
         default=None,
-        description="Jurisdiction recorded at ingestion, exactly as listed by list_sources "
+        description="Jurisdiction recorded at ingestion, as listed by list_sources, in any case "
         "(e.g. 'EU', 'DE', 'US-CA'); a list matches any of them.",
     )
     section: str | None = Field(

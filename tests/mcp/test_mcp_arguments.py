@@ -23,6 +23,7 @@ from server.app import build_server
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.runtime import ServerRuntime
+from server.tools.arguments import not_unicode
 
 VALID: dict[str, dict[str, Any]] = {
     "doc_search": {"query": "backups"},
@@ -208,3 +209,43 @@ def test_unknown_argument_is_never_silently_dropped(
     for tool in ("doc_search", "legal_search"):
         text = call(empty_runtime, tool, {"query": "x", "path_prefix": str(tmp_path)})
         assert "pass it inside 'filters'" in text
+
+
+HALVES = ["\ud83d", "\ude00", "\udce6"]  # the halves of an emoji; a byte that is not UTF-8
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "where"),
+    [
+        ("doc_search", {"query": "backups {}"}, "'query'"),
+        ("legal_search", {"query": "x", "filters": {"tags": ["ok", "{}"]}}, "'filters.tags[1]'"),
+        ("code_search", {"query": "x", "path_glob": "src/{}/*"}, "'path_glob'"),
+        ("embed", {"texts": ["fine", "{} cut"]}, "'texts[1]'"),
+        ("get_chunk", {"id": "{}"}, "'id'"),
+    ],
+)
+@pytest.mark.parametrize("half", HALVES)
+def test_text_that_isnot_unicode_is_one_line_naming_it(
+    empty_runtime: ServerRuntime, tool: str, arguments: dict[str, Any], where: str, half: str
+) -> None:
+    """Invariant: a string argument holding an unpaired surrogate (JSON can carry ``\\ud83d``:
+    a client cut an emoji in two) is refused in one line naming the argument, which never
+    quotes the surrogate itself. Over stdio such a search used to get no reply at all."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("{}", half)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return {fill(k): fill(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    text = call(empty_runtime, tool, fill(arguments))
+    assert_one_line(text, where, f"unpaired surrogate (U+{ord(half):04X})")
+    assert half not in text
+    text.encode("utf-8")  # the reply can be written
+
+
+def test_an_argument_name_that_isnot_unicode_is_named_escaped() -> None:
+    """A name (only a raw JSON client can send one: the SDK's client cannot encode it)."""
+    where, what = not_unicode({"query": "x", "filters": {"\ud83d": "y"}}) or ("", "")
+    assert where == "name '\\ud83d'" and what.startswith("an unpaired surrogate (U+D83D)")

@@ -198,3 +198,38 @@ def test_a_filter_that_selects_nothing_is_not_blamed_on_the_keywords(
     assert all(FILTERED in n for n in keyword_notes), notes
     if mode == "bm25":  # BM25 found nothing: its note is there, and says where it looked
         assert keyword_notes, notes
+
+
+def test_recorded_fields_match_in_any_case(edge_store: EdgeStore, embedder: DenseEmbedder) -> None:
+    """Tags, jurisdictions and symbol kinds are stored as written or detected (``EU``,
+    ``US-CA``, a front-matter tag ``Ops``): a filter matches them in any case, through the
+    tenant's own recorded spellings only (``jurisdiction=eu`` found nothing before)."""
+    retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
+    contracts = [
+        ("eu.txt", "EU", ["Vendor"]),
+        ("ca.txt", "US-CA", ["vendor", "Ops"]),
+        ("de.txt", "DE", []),
+    ]
+    retrieval.indexer.index(
+        "legal",
+        [
+            Chunk(tenant=TENANT, doc_id=name, source=f"/w/{name}", text=f"{TEXT} ({name})",
+                  metadata={"doc_type": "contract", "jurisdiction": j, "tags": tags})
+            for name, j, tags in contracts
+        ]
+        + [Chunk(tenant=OTHER, doc_id="x.txt", source="/x.txt", text=TEXT,
+                 metadata={"doc_type": "contract", "jurisdiction": "Eu", "tags": ["VENDOR"]})],
+    )  # fmt: skip
+
+    def found(filters: dict[str, Any]) -> list[str]:
+        request = SearchRequest("VPN", domain="legal", tenant=TENANT, filters=filters)
+        return sorted(h.doc_id for h in retrieval.searcher.search(request).hits)
+
+    assert found({"jurisdiction": "eu"}) == ["eu.txt"]
+    assert found({"jurisdiction": ["us-ca", "de"]}) == ["ca.txt", "de.txt"]
+    assert found({"tags": "VENDOR"}) == ["ca.txt", "eu.txt"]
+    assert found({"tags": "ops", "jurisdiction": "US-CA"}) == ["ca.txt"]
+    assert found({"jurisdiction": "fr"}) == []
+    settings = retrieval.settings
+    resolved = resolve_filters(edge_store, settings, TENANT, Domain.LEGAL, {"jurisdiction": "eu"})
+    assert resolved.conditions["jurisdiction"] == ["eu", "EU"]  # not the other tenant's "Eu"

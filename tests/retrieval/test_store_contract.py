@@ -463,3 +463,25 @@ def test_blend_of_round_one_scores_is_the_formulas_over_the_union(
             for ours, theirs in zip(here, formula, strict=True):
                 assert [i for i, _ in ours] == [i for i, _ in theirs]
                 assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-6)
+
+
+def test_values_are_the_tenants_distinct_spellings(store: VectorStore) -> None:
+    """``values``: the distinct values of a keyword field among one tenant's points, list
+    fields item by item; another tenant's values never appear."""
+    indexes = {**BASE_PAYLOAD_INDEXES, "tags": "keyword", "jurisdiction": "keyword"}
+    store.ensure_collection(COLLECTION, DIM, indexes)
+    store.upsert(
+        COLLECTION,
+        [
+            _point(0, "a", 0, tags=["Ops", "hr"], jurisdiction="EU"),
+            _point(1, "a", 1, tags=["ops"], jurisdiction="US-CA"),
+            _point(2, "a", 2, tags=["Ops"]),
+            _point(3, "b", 3, tags=["Legal", "OPS"], jurisdiction="eu"),
+        ],
+    )
+    store.finish_writes(COLLECTION)
+    assert sorted(store.values(COLLECTION, "a", "tags")) == ["Ops", "hr", "ops"]
+    assert sorted(store.values(COLLECTION, "a", "jurisdiction")) == ["EU", "US-CA"]
+    assert store.values(COLLECTION, "b", "jurisdiction") == ["eu"]
+    assert store.values(COLLECTION, "nobody", "tags") == []
+    assert store.values("no-such-collection", "a", "tags") == []
