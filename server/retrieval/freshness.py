@@ -98,42 +98,64 @@ def git_state(root: Path | str) -> GitState | None:
     return GitState(commit, digest.hexdigest())
 
 
-_cache: dict[str, tuple[float, GitState | None]] = {}
-_refreshing: set[str] = set()
+GIT_WAIT_SECONDS = 0.1
+"""How long a read waits for a git probe it started before answering with the last state."""
+
+
+@dataclass(frozen=True)
+class GitProbe:
+    """A probed git state (None: not a git work tree) and when the probe started."""
+
+    state: GitState | None
+    started: float  # time.monotonic()
+    checked_at: str  # ISO-8601 UTC
+
+
+_cache: dict[str, GitProbe] = {}
+_running: dict[str, threading.Event] = {}
 _cache_lock = threading.Lock()
 
 
 def cached_git_state(root: str) -> GitState | None:
-    """:func:`git_state`, reused for :data:`GIT_CACHE_SECONDS` per root.
+    """:func:`git_state` of ``root`` as :func:`probed_git_state` reads it."""
+    return probed_git_state(root).state
 
-    Past that, the last state is still returned while one background thread probes again:
-    ``git status`` takes milliseconds in a small work tree and seconds in a large one, and a
-    search reporting freshness must not wait for it every few seconds. So a state is at most
-    :data:`GIT_CACHE_SECONDS` plus one probe old. Only a root never probed is probed by the
-    caller.
+
+def probed_git_state(root: str) -> GitProbe:
+    """``root``'s git state, probed at most every :data:`GIT_CACHE_SECONDS`.
+
+    A read past that starts one probe (on a thread; concurrent reads share it) and waits for
+    it up to :data:`GIT_WAIT_SECONDS`: ``git status`` takes milliseconds in a small work tree,
+    so the answer is current, and seconds in a large one, where a search answers with the last
+    state instead of waiting (its ``checked_at`` says how old it is) and a later read gets
+    the new one. A root never probed waits for its first probe.
     """
     with _cache_lock:
-        hit = _cache.get(root)
-        if hit is not None:
-            if time.monotonic() - hit[0] >= GIT_CACHE_SECONDS and root not in _refreshing:
-                _refreshing.add(root)
-                threading.Thread(target=_probe, args=(root,), name="git-state", daemon=True).start()
-            return hit[1]
-        _refreshing.add(root)
-    return _probe(root)
+        last = _cache.get(root)
+        if last is not None and time.monotonic() - last.started < GIT_CACHE_SECONDS:
+            return last
+        done = _running.get(root)
+        if done is None:
+            done = _running[root] = threading.Event()
+            threading.Thread(
+                target=_probe, args=(root, done), name="git-state", daemon=True
+            ).start()
+    done.wait(None if last is None else GIT_WAIT_SECONDS)
+    with _cache_lock:
+        return _cache.get(root) or last or GitProbe(None, time.monotonic(), now_iso())
 
 
-def _probe(root: str) -> GitState | None:
-    """Probe ``root`` and remember its state (a caller's probe or a background refresh)."""
+def _probe(root: str, done: threading.Event) -> None:
+    """Probe ``root`` and remember its state; ``done`` is set when it is remembered."""
     try:
-        started = time.monotonic()
+        started, checked_at = time.monotonic(), now_iso()
         state = git_state(root) if os.path.isdir(root) else None
         with _cache_lock:
-            _cache[root] = (started, state)
-        return state
+            _cache[root] = GitProbe(state, started, checked_at)
     finally:
         with _cache_lock:
-            _refreshing.discard(root)
+            _running.pop(root, None)
+        done.set()
 
 
 def clear_git_cache() -> None:
@@ -231,8 +253,10 @@ def describe(root: str, domain: Domain, record: Mapping[str, Any]) -> RootFreshn
     watched = _watcher_alive(record.get("watcher"))
     commit = record.get("commit")
     moved: bool | None = None
+    checked_at: str | None = None
     if record.get("git") and synced_at:
-        current = cached_git_state(root)
+        probe = probed_git_state(root)
+        current, checked_at = probe.state, probe.checked_at
         moved = current is None or current.commit != commit or current.tree != record.get("tree")
     error = record.get("error")
     if synced_at and not os.path.isdir(root) and not os.path.isfile(root):
@@ -247,6 +271,7 @@ def describe(root: str, domain: Domain, record: Mapping[str, Any]) -> RootFreshn
         watched=watched,
         commit=commit if isinstance(commit, str) else None,
         moved=moved,
+        checked_at=checked_at,
         error=str(error) if error else None,
     )
 

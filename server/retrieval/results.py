@@ -187,6 +187,11 @@ class RootFreshness(BaseModel):
         description="The work tree's HEAD or tracked files changed since the sync "
         "(None: not a git work tree).",
     )
+    checked_at: str | None = Field(
+        default=None,
+        description="ISO-8601 UTC time the work tree was read for 'moved' (read at most every "
+        "2 s; a large work tree's state may be older while it is read again).",
+    )
     error: str | None = Field(default=None, description="Why the last sync failed, if it did.")
 
 

@@ -6,6 +6,7 @@ watcher was down), and nothing else (ignored paths, the store's own writes)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -350,37 +351,47 @@ def test_a_sync_names_every_skip_with_its_reason(
     assert any(m.startswith(f"  skipped {root}/broken.md: broken symlink") for m in logged)
 
 
-def test_a_search_never_waits_for_git_once_a_root_was_probed(
+def test_a_read_waits_briefly_for_git_then_answers_with_the_last_state(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Invariant: once a root has a probed git state, reading its freshness returns at once:
-    past GIT_CACHE_SECONDS the last state is returned while one background probe refreshes it
-    (``git status`` of a large work tree takes seconds); only a root never probed is probed
-    by the caller."""
+    """Invariant: a freshness read past GIT_CACHE_SECONDS starts one probe and reports it when
+    it ends within GIT_WAIT_SECONDS (a small work tree: the answer is current); a slower probe
+    (``git status`` of a large work tree takes seconds) does not hold the read up: it answers
+    with the last state, whose ``checked_at`` says when it was read, and a later read gets
+    the new one. Concurrent reads share one probe; only a root never probed waits for it."""
     root = str(tmp_path)
     released = threading.Event()
+    slow = threading.Event()
     probes: list[str] = []
 
-    def slow_git(path: str) -> freshness.GitState:
+    def git(path: str) -> freshness.GitState:
         probes.append(path)
-        if len(probes) > 1:
-            assert released.wait(10)  # the refresh blocks until the test lets it go
+        if slow.is_set():
+            assert released.wait(10)
         return freshness.GitState(commit=f"c{len(probes)}", tree="t")
 
-    monkeypatch.setattr(freshness, "git_state", slow_git)
+    monkeypatch.setattr(freshness, "git_state", git)
     monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 60.0)
+    monkeypatch.setattr(freshness, "GIT_WAIT_SECONDS", 2.0)
     freshness.clear_git_cache()
     try:
-        assert freshness.cached_git_state(root) == freshness.GitState("c1", "t")  # probed here
-        assert freshness.cached_git_state(root) == freshness.GitState("c1", "t")  # cached
+        first = freshness.probed_git_state(root)
+        assert first.state == freshness.GitState("c1", "t")  # never probed: waited for
+        assert freshness.probed_git_state(root) == first  # within the window: no probe
         monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 0.0)  # every state is now old
-        for _ in range(3):  # the old state at once, and a single probe started
-            assert freshness.cached_git_state(root) == freshness.GitState("c1", "t")
-        poll(lambda: len(probes) == 2, "the background probe")
+        assert freshness.cached_git_state(root) == freshness.GitState("c2", "t")  # fast: current
+        slow.set()
+        monkeypatch.setattr(freshness, "GIT_WAIT_SECONDS", 0.05)
+        started = time.monotonic()
+        for _ in range(3):  # a slow probe: the last state, at once; one probe shared
+            last = freshness.probed_git_state(root)
+            assert last.state == freshness.GitState("c2", "t") and last.checked_at
+        assert time.monotonic() - started < 5
+        assert len(probes) == 3
         monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 60.0)
         released.set()
-        poll(lambda: freshness.cached_git_state(root).commit == "c2", "the refreshed state")
-        assert len(probes) == 2
+        poll(lambda: freshness.cached_git_state(root).commit == "c3", "the probed state")
+        assert len(probes) == 3
     finally:
         released.set()
         freshness.clear_git_cache()
