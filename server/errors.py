@@ -6,6 +6,12 @@ NOT_UNICODE_HINT = "half of a UTF-16 pair, e.g. an emoji cut in two, or bytes th
 """Why text may hold an unpaired surrogate, for messages saying it does."""
 
 
+def not_unicode_message(where: str, problem: str) -> str:
+    """The one-line message for text at ``where`` that is not valid Unicode
+    (``problem``: :func:`unicode_problem`'s description)."""
+    return f"{where} is not valid Unicode text: {problem} ({NOT_UNICODE_HINT})"
+
+
 def unicode_problem(text: str) -> str | None:
     """Where ``text`` is not valid Unicode (an unpaired surrogate: JSON may carry one as
     ``"\\ud83d"``, and Python reads command-line bytes that are not UTF-8 as such), or None.

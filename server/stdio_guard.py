@@ -20,7 +20,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from server.errors import NOT_UNICODE_HINT
+from server.errors import not_unicode_message
 from server.tools.arguments import not_unicode
 
 
@@ -65,7 +65,7 @@ def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
         return None
     bad = not_unicode(message.get("params"))
     text = (
-        f"the request's {bad[0]} is not valid Unicode text: {bad[1]} ({NOT_UNICODE_HINT})"
+        not_unicode_message(f"the request's {bad[0]}", bad[1])
         if bad is not None
         else "the request could not be read as JSON-RPC"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from server.errors import NOT_UNICODE_HINT, InvalidRequestError, unicode_problem
+from server.errors import InvalidRequestError, not_unicode_message, unicode_problem
 from server.settings import Settings
 
 MIN_OUTPUT_CHARS = 100
@@ -68,9 +68,7 @@ class Limits:
             raise InvalidRequestError("the query is empty")
         problem = unicode_problem(query)
         if problem is not None:
-            raise InvalidRequestError(
-                f"the query is not valid Unicode text: {problem} ({NOT_UNICODE_HINT})"
-            )
+            raise InvalidRequestError(not_unicode_message("the query", problem))
         if len(query) > self.query_chars:
             raise InvalidRequestError(
                 f"the query has {len(query)} characters; the limit is {self.query_chars}"

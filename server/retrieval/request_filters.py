@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.errors import NOT_UNICODE_HINT, InvalidRequestError, unicode_problem
+from server.errors import InvalidRequestError, not_unicode_message, unicode_problem
 from server.retrieval import browse
 from server.retrieval.chunk_record import DOC_TYPE, FILTER_FIELDS, SOURCE
 from server.retrieval.filter_fields import unescape_glob
@@ -99,9 +99,7 @@ def resolve_filters(
         for text in value if isinstance(value, list) else [value]:
             problem = unicode_problem(text) if isinstance(text, str) else None
             if problem is not None:
-                raise InvalidRequestError(
-                    f"filter {name!r} is not valid Unicode text: {problem} ({NOT_UNICODE_HINT})"
-                )
+                raise InvalidRequestError(not_unicode_message(f"filter {name!r}", problem))
     for name in (PATH_PREFIX, PATH_GLOB, SECTION):
         if name in given and not isinstance(given[name], str):
             raise InvalidRequestError(

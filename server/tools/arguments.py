@@ -17,7 +17,7 @@ from mcp.server.mcpserver.tools import Tool
 from pydantic import PrivateAttr, ValidationError
 from pydantic_core import ErrorDetails
 
-from server.errors import NOT_UNICODE_HINT, unicode_problem
+from server.errors import not_unicode_message, unicode_problem
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -53,10 +53,8 @@ class CheckedTool(Tool):
         be written as UTF-8, and the call went unanswered."""
         bad = not_unicode(arguments)
         if bad is not None:
-            raise ToolError(
-                f"Error executing tool {self.name}: argument {bad[0]} is not valid Unicode "
-                f"text: {bad[1]} ({NOT_UNICODE_HINT})"
-            )
+            message = not_unicode_message(f"argument {bad[0]}", bad[1])
+            raise ToolError(f"Error executing tool {self.name}: {message}")
         try:
             self.fn_metadata.validate_arguments(arguments)
         except ValidationError as exc:
