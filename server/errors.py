@@ -22,7 +22,9 @@ def unicode_problem(text: str) -> str | None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         code = ord(text[exc.start])
-        return f"an unpaired surrogate (U+{code:04X}) at character {exc.start + 1}"
+        # U+DC80..U+DCFF is how Python reads a byte that is not UTF-8 (surrogateescape)
+        byte = f", how Python reads the byte 0x{code - 0xDC00:02X}" if code >= 0xDC80 else ""
+        return f"an unpaired surrogate (U+{code:04X}{byte}) at character {exc.start + 1}"
     return None
 
 

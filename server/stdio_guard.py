@@ -63,9 +63,12 @@ def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
     ident = message.get("id")
     if isinstance(ident, bool) or not isinstance(ident, int | str) or not_unicode(ident):
         return None
-    bad = not_unicode(message.get("params"))
+    params = message.get("params")
+    if isinstance(params, dict) and isinstance(params.get("arguments"), dict):
+        params = params["arguments"]  # a tool call: name its arguments as the tools do
+    bad = not_unicode(params)
     text = (
-        not_unicode_message(f"the request's {bad[0]}", bad[1])
+        not_unicode_message(*bad)
         if bad is not None
         else "the request could not be read as JSON-RPC"
     )

@@ -53,7 +53,7 @@ class CheckedTool(Tool):
         be written as UTF-8, and the call went unanswered."""
         bad = not_unicode(arguments)
         if bad is not None:
-            message = not_unicode_message(f"argument {bad[0]}", bad[1])
+            message = not_unicode_message(*bad)
             raise ToolError(f"Error executing tool {self.name}: {message}")
         try:
             self.fn_metadata.validate_arguments(arguments)
@@ -64,16 +64,18 @@ class CheckedTool(Tool):
 
 
 def not_unicode(value: Any, path: str = "") -> tuple[str, str] | None:
-    """The first string (or key) in ``value`` that is not valid Unicode: (where, what)."""
+    """The first string (or key) in ``value`` that is not valid Unicode: (where, as "argument
+    'filters.tags[1]'" or "argument name '...' in 'filters'", and what)."""
     if isinstance(value, str):
         problem = unicode_problem(value)
-        return None if problem is None else (_quote(path or "value"), problem)
+        return None if problem is None else (f"argument {_quote(path or 'value')}", problem)
     if isinstance(value, Mapping):
         for key, item in value.items():
             name = str(key)
             problem = unicode_problem(name)
             if problem is not None:
-                return (f"name {_quote(name)}", problem)  # repr escapes the surrogate
+                where = f"argument name {_quote(name)}"  # repr escapes the surrogate
+                return (f"{where} in {_quote(path)}" if path else where, problem)
             found = not_unicode(item, f"{path}.{name}" if path else name)
             if found is not None:
                 return found

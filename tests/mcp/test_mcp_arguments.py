@@ -240,7 +240,7 @@ def test_text_that_isnot_unicode_is_one_line_naming_it(
         return {fill(k): fill(v) for k, v in value.items()} if isinstance(value, dict) else value
 
     text = call(empty_runtime, tool, fill(arguments))
-    assert_one_line(text, where, f"unpaired surrogate (U+{ord(half):04X})")
+    assert_one_line(text, f"argument {where}", f"unpaired surrogate (U+{ord(half):04X}")
     assert half not in text
     text.encode("utf-8")  # the reply can be written
 
@@ -248,4 +248,6 @@ def test_text_that_isnot_unicode_is_one_line_naming_it(
 def test_an_argument_name_that_isnot_unicode_is_named_escaped() -> None:
     """A name (only a raw JSON client can send one: the SDK's client cannot encode it)."""
     where, what = not_unicode({"query": "x", "filters": {"\ud83d": "y"}}) or ("", "")
-    assert where == "name '\\ud83d'" and what.startswith("an unpaired surrogate (U+D83D)")
+    assert where == "argument name '\\ud83d' in 'filters'" and what.startswith(
+        "an unpaired surrogate (U+D83D)"
+    )
