@@ -64,9 +64,9 @@ def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
     if isinstance(ident, bool) or not isinstance(ident, int | str) or not_unicode(ident):
         return None
     params = message.get("params")
-    if isinstance(params, dict) and isinstance(params.get("arguments"), dict):
-        params = params["arguments"]  # a tool call: name its arguments as the tools do
-    bad = not_unicode(params)
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    # a tool call's arguments named as the tools name them ('query'), then the rest ('name')
+    bad = (not_unicode(arguments) if isinstance(arguments, dict) else None) or not_unicode(params)
     text = (
         not_unicode_message(*bad)
         if bad is not None

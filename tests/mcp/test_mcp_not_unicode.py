@@ -59,9 +59,14 @@ def test_a_stdio_call_with_an_unpaired_surrogate_is_answered(tmp_path: Path) -> 
         assert answer["id"] == 2 and answer["error"]["code"] == -32602, answer
         text = answer["error"]["message"]
         assert "argument 'query' is" in text and "(U+D83D) at character 5" in text, text
-        process.stdin.write(json.dumps(_call(3, "release")) + "\n")
+        bad_tool = {**_call(3, "release"), "params": {"name": "doc\ud83d", "arguments": {}}}
+        process.stdin.write(json.dumps(bad_tool) + "\n")
         process.stdin.flush()
-        assert json.loads(replies.get(timeout=120))["id"] == 3  # still serving
+        answer = json.loads(replies.get(timeout=60))
+        assert answer["id"] == 3 and "argument 'name' is not valid" in answer["error"]["message"]
+        process.stdin.write(json.dumps(_call(4, "release")) + "\n")
+        process.stdin.flush()
+        assert json.loads(replies.get(timeout=120))["id"] == 4  # still serving
     finally:
         process.kill()
         process.wait(timeout=30)
