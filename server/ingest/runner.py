@@ -236,7 +236,7 @@ class IngestJob:
         manifest = load_manifest(self.indexer.store, self.collection, self.tenant)
         # a file reached by several hard links stays under the path it is stored under
         settings = self.indexer.settings
-        store = [] if settings.qdrant_url else [settings.store_path]  # its files are not sources
+        store = freshness.store_folders(settings)  # its files are not sources
         found = discover(
             paths, self.domain, self.settings.max_file_bytes, prefer=manifest.keys(), exclude=store
         )
@@ -292,7 +292,9 @@ class IngestJob:
             except OSError:  # a folder on its path cannot be entered: the walk reports it
                 continue
             real = Path(os.path.realpath(path))
-            states[real] = freshness.git_state(real)
+            states[real] = freshness.git_state(
+                real, self.domain, freshness.store_folders(self.indexer.settings)
+            )
         return states
 
     def _record_sync(

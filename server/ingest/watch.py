@@ -254,7 +254,7 @@ class Watcher:
         """One incremental run over the root (scoped to ``batch`` unless None), recorded."""
         root = state.root
         started = freshness.now_iso()
-        git = freshness.git_state(root.path)
+        git = freshness.git_state(root.path, root.domain, freshness.store_folders(self.settings))
         try:
             report = run_ingest(
                 indexer,

@@ -9,7 +9,8 @@ disappears with the collection, and a Qdrant server keeps it next to the vectors
 
 A record holds ``synced_at`` (start of the last finished sync: everything on disk at that moment
 was read), ``pending`` (changes a watcher saw and has not ingested), ``commit`` and ``tree`` (the
-git HEAD and a fingerprint of the tracked files' state at the start of the sync), the live
+git HEAD and a fingerprint of the changes since it at the start of the sync: tracked files,
+and the untracked ones an ingest takes), the live
 ``watcher`` (pid and host) and the last ``error``. Whether the work tree ``moved`` is computed on
 read by comparing the current git state with the recorded one.
 """
@@ -24,7 +25,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,9 +47,10 @@ GIT_CACHE_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class GitState:
-    """A work tree's state: HEAD (None before the first commit) and a fingerprint of its tracked
-    changes (``git status`` lines plus each listed file's size and mtime, so a second edit of an
-    already modified file changes it too)."""
+    """A work tree's state: HEAD (None before the first commit) and a fingerprint of its
+    changes since HEAD (``git status`` lines of tracked files, then of the untracked files an
+    ingest of the domain would take, each with the file's size and mtime, so a second edit of
+    an already modified file changes it too)."""
 
     commit: str | None
     tree: str
@@ -70,9 +72,50 @@ def _git(root: Path, *args: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def git_state(root: Path | str) -> GitState | None:
-    """The git state of the work tree holding ``root`` (tracked files under ``root`` only), or
-    None when ``root`` is not in a git work tree (or git is not installed)."""
+def _status_entries(status: bytes) -> tuple[list[bytes], list[bytes]]:
+    """``git status --porcelain=v1 -z`` output split into the tracked entries' fields (a
+    rename's or copy's original path follows its entry as a bare field) and untracked paths."""
+    tracked: list[bytes] = []
+    untracked: list[bytes] = []
+    fields = iter(status.split(b"\0"))
+    for field in fields:
+        if not field:
+            continue
+        if field.startswith(b"?? "):
+            untracked.append(field[3:])
+            continue
+        tracked.append(field)
+        if field[:1] in (b"R", b"C"):
+            tracked.append(next(fields, b""))
+    return tracked, untracked
+
+
+def _taken(path: Path, root: Path, domain: Domain, exclude: Collection[Path]) -> bool:
+    """True when an ingest of ``root`` for ``domain`` would take the untracked file ``path``
+    (git has already left out what ``.gitignore`` excludes): the walk's other rules."""
+    from server.ingest.walker import ALWAYS_IGNORED_DIRS, detect_format  # ingest imports us
+
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return False
+    if any(part.startswith(".") or part in ALWAYS_IGNORED_DIRS for part in parts):
+        return False
+    if any(path.is_relative_to(folder) for folder in exclude):
+        return False
+    return detect_format(path, domain) is not None
+
+
+def git_state(
+    root: Path | str, domain: Domain | None = None, exclude: Collection[Path] = ()
+) -> GitState | None:
+    """The git state of the work tree holding ``root`` (files under ``root`` only), or None
+    when ``root`` is not in a git work tree (or git is not installed).
+
+    ``domain``: untracked files an ingest of ``root`` for it would take count as changes (a
+    new file is not in the index until a sync reads it); ``exclude`` (the store) and files of
+    other types do not. None: tracked files only.
+    """
     root = Path(root)
     top = _git(root, "rev-parse", "--show-toplevel")
     if top is None or not top.strip():
@@ -80,15 +123,26 @@ def git_state(root: Path | str) -> GitState | None:
     toplevel = Path(os.fsdecode(top.strip()))
     head = _git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}")
     commit = head.decode().strip() if head else None
-    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no", "--", ".")
+    untracked_mode = "--untracked-files=no" if domain is None else "--untracked-files=all"
+    status = _git(root, "status", "--porcelain=v1", "-z", untracked_mode, "--", ".")
     if status is None:
         return None
-    digest = hashlib.sha256(status)
-    for field in status.split(b"\0"):
-        if not field:
-            continue
-        # "XY path" entries; a rename's original path follows as a bare field
-        name = field[3:] if len(field) > 3 and field[2:3] == b" " else field
+    tracked, untracked = _status_entries(status)
+    # tracked entries hash as before untracked files counted, so records written then still
+    # match a tree with no new files
+    digest = hashlib.sha256(b"".join(field + b"\0" for field in tracked))
+    real_root = Path(os.path.realpath(root))
+    excluded = [Path(os.path.realpath(folder)) for folder in exclude]
+    new_files = [
+        name
+        for name in untracked
+        if domain is not None and _taken(toplevel / os.fsdecode(name), real_root, domain, excluded)
+    ]
+    for name in new_files:
+        digest.update(b"?? " + name + b"\0")
+    # "XY path" entries; a rename's original path is a bare field
+    names = [f[3:] if len(f) > 3 and f[2:3] == b" " else f for f in tracked] + new_files
+    for name in names:
         try:
             info = os.lstat(toplevel / os.fsdecode(name))
         except OSError:
@@ -111,18 +165,24 @@ class GitProbe:
     checked_at: str  # ISO-8601 UTC
 
 
-_cache: dict[str, GitProbe] = {}
-_running: dict[str, threading.Event] = {}
+_ProbeKey = tuple[str, Domain | None, tuple[Path, ...]]
+_cache: dict[_ProbeKey, GitProbe] = {}
+_running: dict[_ProbeKey, threading.Event] = {}
 _cache_lock = threading.Lock()
 
 
-def cached_git_state(root: str) -> GitState | None:
+def cached_git_state(
+    root: str, domain: Domain | None = None, exclude: Collection[Path] = ()
+) -> GitState | None:
     """:func:`git_state` of ``root`` as :func:`probed_git_state` reads it."""
-    return probed_git_state(root).state
+    return probed_git_state(root, domain, exclude).state
 
 
-def probed_git_state(root: str) -> GitProbe:
-    """``root``'s git state, probed at most every :data:`GIT_CACHE_SECONDS`.
+def probed_git_state(
+    root: str, domain: Domain | None = None, exclude: Collection[Path] = ()
+) -> GitProbe:
+    """``root``'s :func:`git_state` (for ``domain``, ``exclude``), probed at most every
+    :data:`GIT_CACHE_SECONDS`.
 
     A read past that starts one probe (on a thread; concurrent reads share it) and waits for
     it up to :data:`GIT_WAIT_SECONDS`: ``git status`` takes milliseconds in a small work tree,
@@ -130,31 +190,31 @@ def probed_git_state(root: str) -> GitProbe:
     state instead of waiting (its ``checked_at`` says how old it is) and a later read gets
     the new one. A root never probed waits for its first probe.
     """
+    key = (root, domain, tuple(exclude))
     with _cache_lock:
-        last = _cache.get(root)
+        last = _cache.get(key)
         if last is not None and time.monotonic() - last.started < GIT_CACHE_SECONDS:
             return last
-        done = _running.get(root)
+        done = _running.get(key)
         if done is None:
-            done = _running[root] = threading.Event()
-            threading.Thread(
-                target=_probe, args=(root, done), name="git-state", daemon=True
-            ).start()
+            done = _running[key] = threading.Event()
+            threading.Thread(target=_probe, args=(key, done), name="git-state", daemon=True).start()
     done.wait(None if last is None else GIT_WAIT_SECONDS)
     with _cache_lock:
-        return _cache.get(root) or last or GitProbe(None, time.monotonic(), now_iso())
+        return _cache.get(key) or last or GitProbe(None, time.monotonic(), now_iso())
 
 
-def _probe(root: str, done: threading.Event) -> None:
-    """Probe ``root`` and remember its state; ``done`` is set when it is remembered."""
+def _probe(key: _ProbeKey, done: threading.Event) -> None:
+    """Probe ``key``'s root and remember its state; ``done`` is set when it is remembered."""
+    root, domain, exclude = key
     try:
         started, checked_at = time.monotonic(), now_iso()
-        state = git_state(root) if os.path.isdir(root) else None
+        state = git_state(root, domain, exclude) if os.path.isdir(root) else None
         with _cache_lock:
-            _cache[root] = GitProbe(state, started, checked_at)
+            _cache[key] = GitProbe(state, started, checked_at)
     finally:
         with _cache_lock:
-            _running.pop(root, None)
+            _running.pop(key, None)
         done.set()
 
 
@@ -167,6 +227,12 @@ def clear_git_cache() -> None:
 def now_iso() -> str:
     """The current UTC time as freshness records store it."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def store_folders(settings: Settings) -> list[Path]:
+    """The embedded store's folder (none with a Qdrant server): it may lie inside an indexed
+    root, and its files are never sources."""
+    return [] if settings.qdrant_url else [settings.store_path]
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -246,8 +312,11 @@ def _status(
     return "unknown"
 
 
-def describe(root: str, domain: Domain, record: Mapping[str, Any]) -> RootFreshness:
-    """One stored record as the public model, ``moved`` probed now (cached briefly)."""
+def describe(
+    root: str, domain: Domain, record: Mapping[str, Any], exclude: Collection[Path] = ()
+) -> RootFreshness:
+    """One stored record as the public model, ``moved`` probed now (cached briefly; files
+    under ``exclude`` are not the root's: see :func:`git_state`)."""
     synced_at = record.get("synced_at")
     pending = int(record.get("pending") or 0)
     watched = _watcher_alive(record.get("watcher"))
@@ -255,7 +324,7 @@ def describe(root: str, domain: Domain, record: Mapping[str, Any]) -> RootFreshn
     moved: bool | None = None
     checked_at: str | None = None
     if record.get("git") and synced_at:
-        probe = probed_git_state(root)
+        probe = probed_git_state(root, domain, exclude)
         current, checked_at = probe.state, probe.checked_at
         moved = current is None or current.commit != commit or current.tree != record.get("tree")
     error = record.get("error")
@@ -289,9 +358,10 @@ def root_freshness(
     if not isinstance(mine, Mapping):
         return []
     out: list[RootFreshness] = []
+    exclude = store_folders(settings)
     for root in sorted(mine):
         record = mine[root]
         if isinstance(record, Mapping):
             with contextlib.suppress(ValueError, TypeError):  # a damaged record is left out
-                out.append(describe(root, domain, record))
+                out.append(describe(root, domain, record, exclude))
     return out
