@@ -3,9 +3,10 @@
 The SDK's stdio transport parses each line with pydantic's JSON parser, which refuses a string
 holding an unpaired surrogate escape (``"\\ud83d"``: a client cut an emoji in two; valid JSON,
 not valid Unicode), and drops the line: the call it carried was never answered, and a client
-without a timeout waited forever. :func:`run_stdio` serves as ``MCPServer.run_stdio_async``
-does, and answers such a request itself with a JSON-RPC error (invalid params) naming where
-the text is; everything else passes through to the SDK unchanged.
+without a timeout waited forever. It drops a line that is not JSON, or not a JSON-RPC
+message, the same way, where JSON-RPC asks for an error with ``"id": null``.
+:func:`run_stdio` serves as ``MCPServer.run_stdio_async`` does, and answers such lines itself
+(:func:`unparsable_answer`); everything else passes through to the SDK unchanged.
 """
 
 from __future__ import annotations
@@ -46,22 +47,59 @@ async def run_stdio(server: MCPServer) -> None:
 
 
 def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
-    """The error answering a request the transport could not parse, or None when the line
-    held no request with an id to answer (a notification, or not JSON at all)."""
+    """The JSON-RPC error answering a line the transport could not read as a message, or None
+    when no answer is due (a blank line, a notification, a client's response).
+
+    As JSON-RPC 2.0 (section 5.1) asks: a line that is not JSON is a parse error (-32700) and
+    JSON that is not a request object an invalid request (-32600), both with ``"id": null``
+    unless the request's id can be read; a request whose text is not valid Unicode is invalid
+    params (-32602) naming where the text is.
+    """
     if not isinstance(error, ValidationError):
         return None
     details = error.errors()
-    line = details[0].get("input") if details and details[0]["type"] == "json_invalid" else None
-    if not isinstance(line, str):
+    if details and details[0]["type"] == "json_invalid":
+        line = details[0].get("input")
+        if not isinstance(line, str) or not line.strip():
+            return None
+        try:
+            message: Any = json.loads(line)  # Python's parser keeps unpaired surrogates
+        except ValueError as exc:
+            return _error(None, types.PARSE_ERROR, f"the line is not JSON: {exc}")
+        return _not_unicode_answer(message)
+    # valid JSON that is no JSON-RPC message: a "missing" or "model_type" error holds it whole
+    whole = [d["input"] for d in details if d["type"] in ("missing", "model_type")]
+    if not whole:
         return None
-    try:
-        message: Any = json.loads(line)  # Python's parser keeps unpaired surrogates
-    except ValueError:
+    message = whole[0]
+    if isinstance(message, dict) and ("id" not in message or _is_response(message)):
+        return None  # a notification or a client's response: JSON-RPC answers neither
+    ident = _request_id(message)
+    text = (
+        'the message is not a JSON-RPC 2.0 request: it needs "jsonrpc": "2.0", a string '
+        '"method" and an integer or string "id"'
+    )
+    return _error(ident, types.INVALID_REQUEST, text)
+
+
+def _is_response(message: dict[str, Any]) -> bool:
+    return "method" not in message and ("result" in message or "error" in message)
+
+
+def _request_id(message: Any) -> int | str | None:
+    ident = message.get("id") if isinstance(message, dict) else None
+    if isinstance(ident, bool) or not isinstance(ident, int | str) or not_unicode(ident):
         return None
+    return ident
+
+
+def _not_unicode_answer(message: Any) -> types.JSONRPCError | None:
+    """The answer to a request the SDK's parser refused although it is JSON (an unpaired
+    surrogate escape)."""
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):
         return None
-    ident = message.get("id")
-    if isinstance(ident, bool) or not isinstance(ident, int | str) or not_unicode(ident):
+    ident = _request_id(message)
+    if ident is None:
         return None
     params = message.get("params")
     arguments = params.get("arguments") if isinstance(params, dict) else None
@@ -72,5 +110,9 @@ def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
         if bad is not None
         else "the request could not be read as JSON-RPC"
     )
-    error_data = types.ErrorData(code=types.INVALID_PARAMS, message=text)
+    return _error(ident, types.INVALID_PARAMS, text)
+
+
+def _error(ident: int | str | None, code: int, text: str) -> types.JSONRPCError:
+    error_data = types.ErrorData(code=code, message=text)
     return types.JSONRPCError(jsonrpc="2.0", id=ident, error=error_data)

@@ -1,0 +1,70 @@
+"""Every line a stdio client sends that asks for an answer gets one.
+
+The SDK's stdio transport drops a line it cannot read as a JSON-RPC message (it only logs it),
+so a client that sent a garbled or malformed request waited forever. Invariant (JSON-RPC 2.0,
+section 5.1): a line that is not JSON is answered with a parse error (-32700) and JSON that is
+not a request object with an invalid request (-32600), ``"id": null`` unless the request's id
+can be read; notifications, clients' responses and blank lines are not answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mcp_types as types
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.stdio_guard import unparsable_answer
+
+
+def _answer(line: str) -> types.JSONRPCError | None:
+    try:
+        types.jsonrpc_message_adapter.validate_json(line, by_name=False)  # what the SDK runs
+    except Exception as exc:
+        return unparsable_answer(exc)
+    raise AssertionError(f"the SDK reads {line!r}")
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+@given(st.text(min_size=1).filter(lambda line: line.strip() and not _is_json(line)))
+def test_a_line_that_is_not_json_is_a_parse_error(line: str) -> None:
+    answer = _answer(line.replace("\n", " "))
+    assert answer is not None and answer.id is None
+    assert answer.error.code == types.PARSE_ERROR and answer.error.message.startswith("the line")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+
+
+@given(JSON)
+def test_json_that_is_not_a_message_is_an_invalid_request(value: Any) -> None:
+    if isinstance(value, dict):
+        value = {**value, "id": 7, "method": 12}  # a request whose method is no string
+    answer = _answer(json.dumps(value))
+    assert answer is not None and answer.error.code == types.INVALID_REQUEST
+    assert answer.id == (7 if isinstance(value, dict) else None)
+
+
+def test_what_needs_no_answer_gets_none() -> None:
+    for line in (
+        " ",
+        json.dumps({"jsonrpc": "2.0", "method": 5}),  # no id: a notification, however broken
+        json.dumps({"jsonrpc": "1.0", "id": 3, "result": {}}),  # a client's response
+    ):
+        assert _answer(line) is None, line
+    wrong_version = _answer(json.dumps({"jsonrpc": "1.0", "id": "a", "method": "ping"}))
+    assert wrong_version is not None and wrong_version.id == "a"
+    assert wrong_version.error.code == types.INVALID_REQUEST
