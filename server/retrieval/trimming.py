@@ -128,18 +128,24 @@ def render(text: str, spans: Sequence[Span], *, code: bool) -> str:
     return head + body + tail
 
 
-def _window(text: str, unit: Span, share: int, score: Scorer, *, code: bool) -> Span | None:
+def _inside(span: Span, shown: Sequence[Span]) -> bool:
+    return any(a <= span[0] and span[1] <= b for a, b in shown)
+
+
+def _window(
+    text: str, unit: Span, share: int, score: Scorer, *, code: bool, shown: Sequence[Span] = ()
+) -> Span | None:
     """A piece of one over-long unit that renders within ``share``: centred a third of the way
-    before its first matching word (its start when none matches), cut at spaces."""
+    before its first matching word not in ``shown`` (else its first word not in ``shown``, else
+    its start), cut at spaces."""
     width = share - 2 * (len(PROSE_GAP) - 1)  # room for the markers at both ends
     if width <= 0:
         return None
     start, end = unit
-    anchor = start
-    for word in _WORD.finditer(text, start, end):
-        if score(word.group()) > 0:
-            anchor = word.start()
-            break
+    new_words = [w for w in _WORD.finditer(text, start, end) if not _inside(w.span(), shown)]
+    matching = (w for w in new_words if score(w.group()) > 0)
+    first = next(matching, new_words[0] if new_words else None)
+    anchor = first.start() if first else start
     lo = max(start, min(anchor - width // 3, end - width))
     hi = min(end, lo + width)
     if lo > start:  # begin at a word start when the window does not lose its anchor by it
@@ -157,14 +163,21 @@ def _window(text: str, unit: Span, share: int, score: Scorer, *, code: bool) -> 
     return (lo, hi) if hi > lo else None
 
 
-def trim_text(text: str, share: int, score: Scorer, *, code: bool) -> Trimmed:
-    """``text`` rendered within ``share`` characters around its best-matching units."""
+def trim_text(
+    text: str, share: int, score: Scorer, *, code: bool, shown: Sequence[Span] = ()
+) -> Trimmed:
+    """``text`` rendered within ``share`` characters around its best-matching units.
+
+    ``shown``: spans of ``text`` a better hit already shows (the overlap with a neighbouring
+    chunk of the same source); the units inside them rank below every unit that is not, so a
+    trimmed text leads with what the reader has not seen.
+    """
     if len(text) <= share:
         return Trimmed(text, ((0, len(text)),) if text else (), False)
     units = unit_spans(text, code=code)
     if not units:
         return Trimmed("", (), True)
-    scores = [score(text[a:b]) for a, b in units]
+    scores = [-1 if _inside(unit, shown) else score(text[unit[0] : unit[1]]) for unit in units]
     ranked = sorted(range(len(units)), key=lambda i: (-scores[i], i))
     chosen: set[int] = set()
 
@@ -174,7 +187,7 @@ def trim_text(text: str, share: int, score: Scorer, *, code: bool) -> Trimmed:
 
     best = ranked[0]  # the first unit when none matches: a chunk opens with its topic
     if not fits(best):
-        window = _window(text, units[best], share, score, code=code)
+        window = _window(text, units[best], share, score, code=code, shown=shown)
         spans: tuple[Span, ...] = (window,) if window else ()
         return Trimmed(render(text, spans, code=code), spans, True)
     chosen.add(best)
@@ -198,9 +211,60 @@ def trim_text(text: str, share: int, score: Scorer, *, code: bool) -> Trimmed:
     return Trimmed(render(text, spans, code=code), spans, True)
 
 
-def trim_texts(texts: Sequence[str], budget: int, score: Scorer, *, code: bool) -> list[Trimmed]:
-    """Texts of ranked hits, best first, trimmed to share ``budget`` characters (see module)."""
-    return [
-        trim_text(text, share, score, code=code)
-        for text, share in zip(texts, shares([len(t) for t in texts], budget), strict=True)
-    ]
+def trim_texts(
+    texts: Sequence[str],
+    budget: int,
+    score: Scorer,
+    *,
+    code: bool,
+    sources: Sequence[str] | None = None,
+) -> list[Trimmed]:
+    """Texts of ranked hits, best first, trimmed to share ``budget`` characters (see module).
+
+    ``sources`` (one per text): texts of one source may overlap (consecutive chunks share the
+    ingest overlap; windows of one long line share a margin), and trimmed around the same
+    matching sentence two of them showed the same passage twice. A text is trimmed after the
+    better ones of its source, around what they did not show (:func:`overlap`).
+    """
+    allotted = shares([len(t) for t in texts], budget)
+    groups = list(sources) if sources is not None else list(range(len(texts)))
+    out: list[Trimmed] = []
+    for i, (text, share) in enumerate(zip(texts, allotted, strict=True)):
+        shown = [
+            span
+            for j in range(i)
+            if groups[j] == groups[i]
+            for span in _shown_in(texts[j], out[j].spans, text)
+        ]
+        out.append(trim_text(text, share, score, code=code, shown=shown))
+    return out
+
+
+OVERLAP_PROBE = 32
+"""Characters of a text's start (or end) searched for in another to find their overlap."""
+
+
+def overlap(before: str, after: str) -> int:
+    """Length of the longest suffix of ``before`` that is a prefix of ``after`` (how
+    consecutive chunks of one source overlap); 0 when they do not."""
+    probe = after[:OVERLAP_PROBE]
+    if not probe:
+        return 0
+    start = max(0, len(before) - len(after))
+    while (pos := before.find(probe, start)) >= 0:
+        if after.startswith(before[pos:]):
+            return len(before) - pos
+        start = pos + 1
+    return 0
+
+
+def _shown_in(other: str, spans: Sequence[Span], text: str) -> list[Span]:
+    """``other``'s shown ``spans`` as spans of ``text``, where the two texts overlap."""
+    out: list[Span] = []
+    if k := overlap(other, text):  # other's end is text's start
+        shift = len(other) - k
+        out += [(max(a - shift, 0), b - shift) for a, b in spans if b - shift > 0]
+    if k := overlap(text, other):  # text's end is other's start
+        shift = len(text) - k
+        out += [(a + shift, min(b + shift, len(text))) for a, b in spans if a < k]
+    return out

@@ -97,6 +97,52 @@ def test_prose_trimming_fits_the_budget_and_invents_nothing(
         check_pieces(text, result, code=False)
 
 
+def _covered(span: tuple[int, int], spans: tuple[tuple[int, int], ...], shift: int) -> bool:
+    return any(a <= span[0] + shift and span[1] + shift <= b for a, b in spans)
+
+
+one_long_line = st.lists(word, min_size=30, max_size=400).map(" ".join)  # a minified file
+
+
+@given(
+    base=st.one_of(prose, one_long_line),
+    cut=st.tuples(st.floats(0.1, 0.9), st.floats(0.05, 0.6)),
+    terms=st.sets(st.sampled_from([w.strip(".").lower() for w in WORDS]), max_size=3),
+    budget=st.integers(min_value=2 * MIN_SHARE, max_value=1200),
+    order=st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_overlapping_chunks_of_one_source_do_not_show_the_same_passage(
+    base: str, cut: tuple[float, float], terms: set[str], budget: int, order: bool
+) -> None:
+    """Field report: two windows of one long line, trimmed around the same matching word,
+    showed the same text twice. Invariant: a hit whose chunk overlaps a better hit of its
+    source shows something that better hit did not, whenever it holds such text."""
+    a_end = int(len(base) * cut[0])
+    b_start = max(0, a_end - int(len(base) * cut[1]))
+    first, second = base[:a_end], base[b_start:]  # consecutive chunks: second starts inside first
+    if not first.strip() or not second.strip():
+        return
+    texts = [first, second] if order else [second, first]  # either may rank first
+    offsets = [0, b_start] if order else [b_start, 0]  # each text's start in ``base``
+    score = keyword_scorer(terms)
+    results = trim_texts(texts, budget, score, code=False, sources=["f.js", "f.js"])
+    assert sum(len(r.text) for r in results) <= budget
+    for text, result in zip(texts, results, strict=True):
+        if result.truncated:
+            check_pieces(text, result, code=False)
+    better, worse = results
+    if not worse.truncated or not worse.spans:
+        return
+    shift = offsets[1] - offsets[0]  # worse's offsets as better's
+    unseen = [
+        w for w in re.finditer(r"\S+", texts[1]) if not _covered(w.span(), better.spans, shift)
+    ]
+    if unseen:
+        assert not all(_covered(span, better.spans, shift) for span in worse.spans), results
+        assert worse.text != better.text
+
+
 @given(
     texts=st.lists(code, min_size=1, max_size=10),
     budget=st.integers(min_value=0, max_value=3000),
