@@ -2,7 +2,10 @@
 
 Headings recognised at the start of a line: ``Part``/``Chapter``, ``Article``/``Section``/
 ``Clause``/``§``, numbered clauses (``1.``, ``1.1``, ``12.3(b)``), parenthesised sub-clauses
-(``(a)``, ``(2)``, ``(iv)``) and definition paragraphs (``"Licensor" shall mean ...``). A clause
+(``(a)``, ``(2)``, ``(iv)``) and definition paragraphs (``"Licensor" shall mean ...``); in a
+text written in Markdown, the same behind heading marks and emphasis (``## 2. Term``,
+``2.2 **Termination.**``), and Markdown headings without a number rank by level as underlined
+ones do. A clause
 whose whole subtree fits the budget is one chunk; a larger one is split into its own text and
 its sub-clauses, and prose is only split between sentences (unless one sentence is too long).
 """
@@ -34,6 +37,8 @@ _DEFINITION = re.compile(
     r"includes|refers\s+to|shall\s+include)\b"
 )
 _ROMAN = re.compile(r"^[ivxlc]+$")
+_ATX = re.compile(r"^ {0,3}(?P<marks>#{1,6})(?:\s+(?P<text>.*?))?(?:\s+#+)?\s*$")
+_EMPHASIS = re.compile(r"\*{1,3}|_{2,3}")
 _LABEL_KEYWORDS = {
     "article": "Art.",
     "art.": "Art.",
@@ -180,6 +185,17 @@ def strip_layout(text: str) -> str:
     return "\n".join(layout_lines(text))
 
 
+def markdown_plain(line: str) -> tuple[int, str]:
+    """(heading level, text) of a line of a legal text written in Markdown: an ATX heading's
+    level (``## 2. Term`` is 2; 0 for other lines) and the line without its heading marks and
+    emphasis (``**Termination.**``), so clause headings and titles read as in plain text."""
+    level = 0
+    match = _ATX.match(line)
+    if match:
+        level, line = len(match["marks"]), match["text"] or ""
+    return level, _EMPHASIS.sub("", line)
+
+
 def _has_word(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
@@ -198,11 +214,12 @@ def parse_clauses(text: str, title: str | None = None) -> Clause:
     for i, line in enumerate(lines):
         if _UNDERLINE.match(raw[i]):
             continue
-        headings = _match_heading(line, stack[1:])
+        level, plain = markdown_plain(line)
+        headings = _match_heading(plain, stack[1:])
         underline = _UNDERLINE.match(raw[i + 1]) if i + 1 < len(raw) else None
-        name = " ".join(line.split())
-        if underline and _has_word(name) and not headings and name != title:
-            style = underline[1]
+        name = " ".join(plain.split())
+        style = underline[1] if underline else "#" * level  # "": no heading by layout
+        if style and _has_word(name) and not headings and name != title:
             if style not in styles:
                 styles.append(style)
             rank = min(styles.index(style), _RANK_SECTION)
@@ -289,7 +306,7 @@ def _title_line(text: str) -> str | None:
     """The first non-blank line when it reads as the document's title: short, and not a clause
     heading, a copyright notice or a numbered item."""
     lines = [line for line in text.split("\n") if line.strip()]
-    first = " ".join(lines[0].split()) if lines else ""
+    first = " ".join(markdown_plain(lines[0])[1].split()) if lines else ""
     if (
         first
         and len(first) <= 100

@@ -1,0 +1,95 @@
+"""Legal texts written in Markdown chunk as the same texts without their Markdown.
+
+Field report: a contract kept as ``contract.md`` got titles with the heading marks in them
+(``# Master Services Agreement > 2.1``), its ``## 2. Term`` headings were read as text (so
+sections were not sections), and ``2.2 **Termination for cause.**`` was no clause (emphasis
+hid the capital a heading needs). Invariant, as a property over generated contracts: the
+clause tree (labels, headings) and the chunks' titles and section paths of the Markdown text
+are those of the plain text it renders.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.ingest.budget import TokenBudget
+from server.ingest.chunkers.legal import Clause, chunk_legal, parse_clauses
+from server.retrieval.embedder import DenseEmbedder
+
+TITLE_WORDS = ["Term", "Termination", "Fees", "Confidentiality", "Liability", "Notices"]
+SENTENCES = [
+    "Either party may terminate this Agreement on thirty days written notice.",
+    "The Customer shall pay each invoice within forty five days of receipt.",
+    "Each party keeps the other party's information confidential.",
+]
+
+clause = st.tuples(
+    st.none() | st.lists(st.sampled_from(TITLE_WORDS), min_size=1, max_size=3).map(" ".join),
+    st.sampled_from(SENTENCES),
+)
+section = st.tuples(
+    st.lists(st.sampled_from(TITLE_WORDS), min_size=1, max_size=2).map(" ".join),
+    st.lists(clause, max_size=3),
+    st.integers(min_value=2, max_value=3),  # the Markdown heading level
+)
+contract = st.lists(section, min_size=1, max_size=4)
+
+
+def render(sections: list[tuple[str, list[tuple[str | None, str]], int]], *, md: bool) -> str:
+    lines = ["# Master Services Agreement" if md else "Master Services Agreement", ""]
+    for n, (heading, clauses, level) in enumerate(sections, start=1):
+        lines += [f"{'#' * level} {n}. {heading}" if md else f"{n}. {heading}", ""]
+        for k, (run_in, sentence) in enumerate(clauses, start=1):
+            title = "" if run_in is None else (f"**{run_in}.** " if md else f"{run_in}. ")
+            lines += [f"{n}.{k} {title}{sentence}", ""]
+    return "\n".join(lines)
+
+
+def shape(node: Clause) -> tuple[str, str, list[object]]:
+    return (node.label, node.heading, [shape(child) for child in node.children])
+
+
+@pytest.fixture(scope="module")
+def big_budget(embedder: DenseEmbedder) -> TokenBudget:
+    return TokenBudget(embedder.count_tokens, 256)
+
+
+@given(sections=contract)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_markdown_contract_chunks_as_its_plain_text(
+    sections: list[tuple[str, list[tuple[str | None, str]], int]], big_budget: TokenBudget
+) -> None:
+    plain, md = render(sections, md=False), render(sections, md=True)
+    assert shape(parse_clauses(md, "Master Services Agreement")) == shape(
+        parse_clauses(plain, "Master Services Agreement")
+    )
+    pieces = {
+        name: [
+            (p.title, p.metadata.get("section_path")) for p in chunk_legal(text, big_budget, "c")
+        ]
+        for name, text in (("plain", plain), ("md", md))
+    }
+    assert pieces["md"] == pieces["plain"]
+    assert not any("#" in title or "*" in title for title, _ in pieces["md"])
+
+
+def test_unnumbered_markdown_headings_are_sections(big_budget: TokenBudget) -> None:
+    text = (
+        "# Data Processing Addendum\n\n## Definitions\n\nTerms have the meaning in the "
+        "Agreement.\n\n## Security\n\n### Encryption\n\nData is encrypted at rest.\n"
+    )
+    root = parse_clauses(text, "Data Processing Addendum")
+    assert shape(root) == (
+        "",
+        "",
+        [
+            ("Definitions", "Definitions", []),
+            ("Security", "Security", [("Encryption", "Encryption", [])]),
+        ],
+    )
+    titles = [p.title for p in chunk_legal(text, big_budget, "dpa")]
+    assert all(t.startswith("Data Processing Addendum") for t in titles), titles
