@@ -105,9 +105,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     """Hybrid search for one tenant; prints typed hits."""
     from server.retrieval.edge_store import holds_store, store_path_problem
     from server.retrieval.factory import build_retrieval
+    from server.retrieval.limits import Limits
+    from server.retrieval.request_filters import check_filters
     from server.retrieval.types import SearchRequest
 
     settings = Settings.from_cli(args)
+    # the request's own faults first, in a moment: opening a store takes seconds
+    Limits.from_settings(settings).query(args.query)
+    filters = _filters(args.filter)
+    check_filters(Domain(args.domain), filters)
     store = Path(settings.store_path).expanduser()
     problem = None if settings.qdrant_url else store_path_problem(store)
     if problem is not None:
@@ -127,7 +133,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         tenant=args.tenant,
         top_k=args.top_k,
         mode=args.mode,
-        filters=_filters(args.filter),
+        filters=filters,
         max_chars=None if args.json else budget,
     )
     # models load when the search first needs them: a bad request fails in one line before

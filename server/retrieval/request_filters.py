@@ -75,19 +75,9 @@ def _as_recorded(
     return spellings if len(spellings) > 1 else spellings[0]
 
 
-def resolve_filters(
-    store: VectorStore,
-    settings: Settings,
-    tenant: str,
-    domain: Domain,
-    filters: Mapping[str, Any],
-) -> ResolvedFilters:
-    """Exact store conditions for ``filters`` (None values are ignored).
-
-    Raises InvalidRequestError for an unknown filter name, an empty value, more than one value
-    for ``path_prefix``, ``path_glob`` or ``section``, a malformed glob, or a glob matching
-    more than ``mcp.max_glob_sources`` files.
-    """
+def check_filters(domain: Domain, filters: Mapping[str, Any]) -> dict[str, Any]:
+    """The given filters (None values left out), checked without the store: known names,
+    valid Unicode, one value where one is taken. Raises InvalidRequestError."""
     given = {key: value for key, value in filters.items() if value is not None}
     unknown = sorted(set(given) - set(filter_names(domain)))
     if unknown:
@@ -105,6 +95,23 @@ def resolve_filters(
             raise InvalidRequestError(
                 f"filter {name!r} takes one value (a string), not {given[name]!r}"
             )
+    return given
+
+
+def resolve_filters(
+    store: VectorStore,
+    settings: Settings,
+    tenant: str,
+    domain: Domain,
+    filters: Mapping[str, Any],
+) -> ResolvedFilters:
+    """Exact store conditions for ``filters`` (None values are ignored).
+
+    Raises InvalidRequestError for an unknown filter name, an empty value, more than one value
+    for ``path_prefix``, ``path_glob`` or ``section``, a malformed glob, or a glob matching
+    more than ``mcp.max_glob_sources`` files.
+    """
+    given = check_filters(domain, filters)
     conditions: dict[str, FilterValue] = {}
     collection = settings.domains[domain].collection
     for spec in FILTER_FIELDS[domain]:

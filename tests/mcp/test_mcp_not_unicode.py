@@ -94,3 +94,20 @@ def test_a_cli_search_with_bytes_that_are_not_utf8_is_one_line(
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and f"{what} is not valid Unicode text" in lines[0], err
     assert "unpaired surrogate (U+DCE6, how Python reads the byte 0xE6)" in lines[0], err
+
+
+def test_a_cli_search_refuses_its_request_before_touching_a_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The request's own fault is named first (opening a store takes seconds and logs), even
+    when the store is missing too."""
+    for argv, what in (
+        (["search", "vpn\udce6"], "the query is not valid Unicode"),
+        (["search", "   "], "the query is empty"),
+        (["search", "vpn", "--filter", "colour=red"], "unknown filter 'colour'"),
+    ):
+        code = main([*argv, "--tenant", "t", "--store", str(tmp_path / "missing")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and what in err, err
+        assert len(err.strip().splitlines()) == 1, err  # no store opened: nothing logged
+    assert not (tmp_path / "missing").exists()
