@@ -96,11 +96,19 @@ def _request_id(message: Any) -> int | str | None:
 def _not_unicode_answer(message: Any) -> types.JSONRPCError | None:
     """The answer to a request the SDK's parser refused although it is JSON (an unpaired
     surrogate escape)."""
-    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
-        return None
+    if not isinstance(message, dict) or "id" not in message or _is_response(message):
+        return None  # a notification or a client's response: JSON-RPC answers neither
     ident = _request_id(message)
-    if ident is None:
-        return None
+    if ident is None:  # an id that cannot be echoed back: JSON-RPC's "id": null
+        bad_id = not_unicode(message["id"])
+        text = (
+            not_unicode_message("the request id", bad_id[1])
+            if bad_id is not None
+            else "the request id must be an integer or a string"
+        )
+        return _error(None, types.INVALID_REQUEST, text)
+    if not isinstance(message.get("method"), str):
+        return _error(ident, types.INVALID_REQUEST, "the request has no method name")
     params = message.get("params")
     arguments = params.get("arguments") if isinstance(params, dict) else None
     # a tool call's arguments named as the tools name them ('query'), then the rest ('name')

@@ -68,3 +68,14 @@ def test_what_needs_no_answer_gets_none() -> None:
     wrong_version = _answer(json.dumps({"jsonrpc": "1.0", "id": "a", "method": "ping"}))
     assert wrong_version is not None and wrong_version.id == "a"
     assert wrong_version.error.code == types.INVALID_REQUEST
+
+
+def test_a_request_id_that_is_not_valid_unicode_is_answered_with_a_null_id() -> None:
+    """Its id cannot be echoed back (it is not text a reply can hold): JSON-RPC's null."""
+    line = json.dumps({"jsonrpc": "2.0", "id": "call-\ud83d", "method": "tools/call"})
+    answer = _answer(line)
+    assert answer is not None and answer.id is None
+    assert answer.error.code == types.INVALID_REQUEST
+    assert answer.error.message.startswith("the request id is not valid Unicode text")
+    notification = json.dumps({"jsonrpc": "2.0", "method": "notifications/\ud83d"})
+    assert _answer(notification) is None
