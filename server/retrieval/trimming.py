@@ -246,7 +246,9 @@ OVERLAP_PROBE = 32
 
 def overlap(before: str, after: str) -> int:
     """Length of the longest suffix of ``before`` that is a prefix of ``after`` (how
-    consecutive chunks of one source overlap); 0 when they do not."""
+    consecutive chunks of one source overlap), when it holds ``after``'s first
+    :data:`OVERLAP_PROBE` characters; 0 otherwise (a shorter overlap is a coincidence, not
+    the ingest overlap of a few sentences)."""
     probe = after[:OVERLAP_PROBE]
     if not probe:
         return 0
