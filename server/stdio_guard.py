@@ -53,10 +53,18 @@ def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
     As JSON-RPC 2.0 (section 5.1) asks: a line that is not JSON is a parse error (-32700) and
     JSON that is not a request object an invalid request (-32600), both with ``"id": null``
     unless the request's id can be read; a request whose text is not valid Unicode is invalid
-    params (-32602) naming where the text is.
+    params (-32602) naming where the text is. Never raises (a line nested too deep for any
+    parser is an invalid request too).
     """
     if not isinstance(error, ValidationError):
         return None
+    try:
+        return _answer(error)
+    except RecursionError:  # JSON nested deeper than Python's stack (json.loads, walks)
+        return _error(None, types.INVALID_REQUEST, "the message nests too deep to be read")
+
+
+def _answer(error: ValidationError) -> types.JSONRPCError | None:
     details = error.errors()
     if details and details[0]["type"] == "json_invalid":
         line = details[0].get("input")
@@ -66,38 +74,29 @@ def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
             message: Any = json.loads(line)  # Python's parser keeps unpaired surrogates
         except ValueError as exc:
             return _error(None, types.PARSE_ERROR, f"the line is not JSON: {exc}")
-        return _not_unicode_answer(message)
+        return _request_answer(message, parsed_by_sdk=False)
     # valid JSON that is no JSON-RPC message: a "missing" or "model_type" error holds it whole
     whole = [d["input"] for d in details if d["type"] in ("missing", "model_type")]
-    if not whole:
-        return None
-    message = whole[0]
-    if isinstance(message, dict) and ("id" not in message or _is_response(message)):
-        return None  # a notification or a client's response: JSON-RPC answers neither
-    ident = _request_id(message)
-    text = (
-        'the message is not a JSON-RPC 2.0 request: it needs "jsonrpc": "2.0", a string '
-        '"method" and an integer or string "id"'
-    )
-    return _error(ident, types.INVALID_REQUEST, text)
+    return _request_answer(whole[0], parsed_by_sdk=True) if whole else None
 
 
-def _is_response(message: dict[str, Any]) -> bool:
-    return "method" not in message and ("result" in message or "error" in message)
+NOT_A_REQUEST = (
+    'the message is not a JSON-RPC 2.0 request: it needs "jsonrpc": "2.0", a string "method" '
+    'and an integer or string "id"'
+)
 
 
-def _request_id(message: Any) -> int | str | None:
-    ident = message.get("id") if isinstance(message, dict) else None
-    if isinstance(ident, bool) or not isinstance(ident, int | str) or not_unicode(ident):
-        return None
-    return ident
-
-
-def _not_unicode_answer(message: Any) -> types.JSONRPCError | None:
-    """The answer to a request the SDK's parser refused although it is JSON (an unpaired
-    surrogate escape)."""
-    if not isinstance(message, dict) or "id" not in message or _is_response(message):
-        return None  # a notification or a client's response: JSON-RPC answers neither
+def _request_answer(message: Any, *, parsed_by_sdk: bool) -> types.JSONRPCError | None:
+    """The answer to a JSON value that is no message the SDK reads: none for a notification
+    (a "method" and no "id") or a client's response, else invalid request; a request the SDK's
+    parser refused although Python's reads it (an unpaired surrogate escape) is invalid params,
+    naming where its text is not valid Unicode."""
+    if not isinstance(message, dict):
+        return _error(None, types.INVALID_REQUEST, NOT_A_REQUEST)
+    if _is_response(message) or ("id" not in message and "method" in message):
+        return None  # JSON-RPC answers neither
+    if "id" not in message:
+        return _error(None, types.INVALID_REQUEST, NOT_A_REQUEST)
     ident = _request_id(message)
     if ident is None:  # an id that cannot be echoed back: JSON-RPC's "id": null
         bad_id = not_unicode(message["id"])
@@ -107,8 +106,8 @@ def _not_unicode_answer(message: Any) -> types.JSONRPCError | None:
             else "the request id must be an integer or a string"
         )
         return _error(None, types.INVALID_REQUEST, text)
-    if not isinstance(message.get("method"), str):
-        return _error(ident, types.INVALID_REQUEST, "the request has no method name")
+    if parsed_by_sdk or not isinstance(message.get("method"), str):
+        return _error(ident, types.INVALID_REQUEST, NOT_A_REQUEST)
     params = message.get("params")
     arguments = params.get("arguments") if isinstance(params, dict) else None
     # a tool call's arguments named as the tools name them ('query'), then the rest ('name')
@@ -119,6 +118,17 @@ def _not_unicode_answer(message: Any) -> types.JSONRPCError | None:
         else "the request could not be read as JSON-RPC"
     )
     return _error(ident, types.INVALID_PARAMS, text)
+
+
+def _is_response(message: dict[str, Any]) -> bool:
+    return "method" not in message and ("result" in message or "error" in message)
+
+
+def _request_id(message: dict[str, Any]) -> int | str | None:
+    ident = message.get("id")
+    if isinstance(ident, bool) or not isinstance(ident, int | str) or not_unicode(ident):
+        return None
+    return ident
 
 
 def _error(ident: int | str | None, code: int, text: str) -> types.JSONRPCError:

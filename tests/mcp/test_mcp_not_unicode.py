@@ -65,10 +65,11 @@ def test_a_stdio_call_with_an_unpaired_surrogate_is_answered(tmp_path: Path) -> 
         answer = json.loads(replies.get(timeout=60))
         assert answer["id"] == 3 and "argument 'name' is not valid" in answer["error"]["message"]
         # lines that are no message at all are answered too (test_stdio_unreadable_lines.py)
-        process.stdin.write("this is not json\n[]\n")
+        process.stdin.write("this is not json\n[]\n" + "[" * 1200 + "]" * 1200 + "\n")
         process.stdin.flush()
-        answers = [json.loads(replies.get(timeout=60)) for _ in range(2)]
-        assert [(a["id"], a["error"]["code"]) for a in answers] == [(None, -32700), (None, -32600)]
+        answers = [json.loads(replies.get(timeout=60)) for _ in range(3)]
+        codes = [(a["id"], a["error"]["code"]) for a in answers]
+        assert codes == [(None, -32700), (None, -32600), (None, -32600)]
         process.stdin.write(json.dumps(_call(4, "release")) + "\n")
         process.stdin.flush()
         assert json.loads(replies.get(timeout=120))["id"] == 4  # still serving

@@ -79,3 +79,22 @@ def test_a_request_id_that_is_not_valid_unicode_is_answered_with_a_null_id() -> 
     assert answer.error.message.startswith("the request id is not valid Unicode text")
     notification = json.dumps({"jsonrpc": "2.0", "method": "notifications/\ud83d"})
     assert _answer(notification) is None
+
+
+@given(depth=st.integers(min_value=1, max_value=5000), kind=st.sampled_from(["[]", "{}"]))
+def test_json_nested_any_depth_is_answered_without_raising(depth: int, kind: str) -> None:
+    """Field report: 1,200 nested brackets raised RecursionError in the guard, which ended
+    the server."""
+    opened, closed = kind
+    inner = '{"a":' if opened == "{" else "["
+    line = inner * depth + "1" + closed * depth
+    answer = _answer(line)
+    assert answer is not None and answer.id is None
+    assert answer.error.code == types.INVALID_REQUEST
+
+
+@given(st.dictionaries(st.sampled_from(["jsonrpc", "foo", "params", "x"]), JSON, max_size=3))
+def test_an_object_without_id_or_method_is_an_invalid_request(value: dict[str, Any]) -> None:
+    answer = _answer(json.dumps(value))
+    assert answer is not None and answer.id is None
+    assert answer.error.code == types.INVALID_REQUEST
