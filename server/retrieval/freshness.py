@@ -9,10 +9,10 @@ disappears with the collection, and a Qdrant server keeps it next to the vectors
 
 A record holds ``synced_at`` (start of the last finished sync: everything on disk at that moment
 was read), ``pending`` (changes a watcher saw and has not ingested), ``commit`` and ``tree`` (the
-git HEAD and a fingerprint of the changes since it at the start of the sync: tracked files,
-and the untracked ones an ingest takes), the live
-``watcher`` (pid and host) and the last ``error``. Whether the work tree ``moved`` is computed on
-read by comparing the current git state with the recorded one.
+git HEAD and a fingerprint of the files an ingest takes that differ from it, at the start of
+the sync), the live ``watcher`` (pid and host) and the last ``error``. Whether the work tree
+``moved`` is computed on read: the work tree fingerprinted against the recorded commit, as
+the sync fingerprinted it (:func:`git_state`), so committing what was synced does not move it.
 """
 
 from __future__ import annotations
@@ -47,13 +47,17 @@ GIT_CACHE_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class GitState:
-    """A work tree's state: HEAD (None before the first commit) and a fingerprint of its
-    changes since HEAD (``git status`` lines of tracked files, then of the untracked files an
-    ingest of the domain would take, each with the file's size and mtime, so a second edit of
-    an already modified file changes it too)."""
+    """A work tree's state: HEAD (None before the first commit) and a fingerprint of what it
+    holds beyond a base commit (HEAD unless asked otherwise): the files an ingest would take
+    whose content differs from the base's (tracked, staged or not, and untracked alike), each
+    with its size and mtime (so a second edit of an already modified file changes it too)."""
 
     commit: str | None
     tree: str
+
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+"""git's empty tree: the base of a repository before its first commit."""
 
 
 def _git(root: Path, *args: str) -> bytes | None:
@@ -72,28 +76,11 @@ def _git(root: Path, *args: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _status_entries(status: bytes) -> tuple[list[bytes], list[bytes]]:
-    """``git status --porcelain=v1 -z`` output split into the tracked entries' fields (a
-    rename's or copy's original path follows its entry as a bare field) and untracked paths."""
-    tracked: list[bytes] = []
-    untracked: list[bytes] = []
-    fields = iter(status.split(b"\0"))
-    for field in fields:
-        if not field:
-            continue
-        if field.startswith(b"?? "):
-            untracked.append(field[3:])
-            continue
-        tracked.append(field)
-        if field[:1] in (b"R", b"C"):
-            tracked.append(next(fields, b""))
-    return tracked, untracked
-
-
-def _taken(path: Path, root: Path, domain: Domain, exclude: Collection[Path]) -> bool:
-    """True when an ingest of ``root`` for ``domain`` would take the untracked file ``path``
-    (git has already left out what ``.gitignore`` excludes): the walk's other rules."""
-    from server.ingest.walker import ALWAYS_IGNORED_DIRS, detect_format  # ingest imports us
+def _walked(path: Path, root: Path, exclude: Collection[Path]) -> bool:
+    """True when a walk of ``root`` reaches ``path``, by the walk's rules git does not apply
+    itself: no hidden name or always-ignored folder on the way, not in the store, not a link
+    (links are never followed)."""
+    from server.ingest.walker import ALWAYS_IGNORED_DIRS  # ingest imports us
 
     try:
         parts = path.relative_to(root).parts
@@ -103,18 +90,42 @@ def _taken(path: Path, root: Path, domain: Domain, exclude: Collection[Path]) ->
         return False
     if any(path.is_relative_to(folder) for folder in exclude):
         return False
-    return detect_format(path, domain) is not None
+    return not os.path.islink(path)
+
+
+def _taken(path: Path, root: Path, domain: Domain, exclude: Collection[Path]) -> bool:
+    """True when an ingest of ``root`` for ``domain`` would take (or, for a file that is gone,
+    would have taken) ``path``: the walk reaches it and the domain indexes its type."""
+    from server.ingest.walker import detect_format  # ingest imports us
+
+    return _walked(path, root, exclude) and detect_format(path, domain) is not None
+
+
+def _nested_files(folder: Path, domain: Domain, exclude: Collection[Path]) -> list[Path]:
+    """The files a walk takes in an untracked folder git does not list file by file (a
+    nested repository)."""
+    from server.ingest.walker import discover  # ingest imports us
+
+    return [f.path for f in discover([folder], domain, 2**62, exclude=exclude).files]
 
 
 def git_state(
-    root: Path | str, domain: Domain | None = None, exclude: Collection[Path] = ()
+    root: Path | str,
+    domain: Domain | None = None,
+    exclude: Collection[Path] = (),
+    base: str | None = None,
 ) -> GitState | None:
     """The git state of the work tree holding ``root`` (files under ``root`` only), or None
-    when ``root`` is not in a git work tree (or git is not installed).
+    when ``root`` is not in a git work tree (or git is not installed, or ``base`` is not a
+    commit of it).
 
-    ``domain``: untracked files an ingest of ``root`` for it would take count as changes (a
-    new file is not in the index until a sync reads it); ``exclude`` (the store) and files of
-    other types do not. None: tracked files only.
+    The fingerprint covers the files whose content differs from ``base`` (default HEAD):
+    ``git diff --name-only base`` (work tree against the commit, renames as a deletion and an
+    addition) and the untracked files (``git ls-files --others``, with ``.gitignore`` rules
+    only, as the walk applies them; ``.git/info/exclude`` is git's own). With ``domain``, only
+    the files an ingest of ``root`` for it would take count (:func:`_taken`; ``exclude``: the
+    store); None: every tracked file and no untracked one. Committing or staging files changes
+    HEAD but not the fingerprint against a fixed base: what the index holds did not change.
     """
     root = Path(root)
     top = _git(root, "rev-parse", "--show-toplevel")
@@ -123,32 +134,42 @@ def git_state(
     toplevel = Path(os.fsdecode(top.strip()))
     head = _git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}")
     commit = head.decode().strip() if head else None
-    untracked_mode = "--untracked-files=no" if domain is None else "--untracked-files=all"
-    status = _git(root, "status", "--porcelain=v1", "-z", untracked_mode, "--", ".")
-    if status is None:
+    against = base or commit or EMPTY_TREE
+    changed = _git(root, "diff", "--name-only", "-z", "--no-renames", against, "--", ".")
+    if changed is None:
         return None
-    tracked, untracked = _status_entries(status)
-    # tracked entries hash as before untracked files counted, so records written then still
-    # match a tree with no new files
-    digest = hashlib.sha256(b"".join(field + b"\0" for field in tracked))
-    real_root = Path(os.path.realpath(root))
-    excluded = [Path(os.path.realpath(folder)) for folder in exclude]
-    new_files = [
-        name
-        for name in untracked
-        if domain is not None and _taken(toplevel / os.fsdecode(name), real_root, domain, excluded)
-    ]
-    for name in new_files:
-        digest.update(b"?? " + name + b"\0")
-    # "XY path" entries; a rename's original path is a bare field
-    names = [f[3:] if len(f) > 3 and f[2:3] == b" " else f for f in tracked] + new_files
-    for name in names:
+    names = [toplevel / os.fsdecode(n) for n in changed.split(b"\0") if n]
+    if domain is not None:
+        others = _git(
+            root,
+            "ls-files",
+            "-z",
+            "--others",
+            "--full-name",
+            "--exclude-per-directory=.gitignore",
+            "--",
+            ".",
+        )
+        if others is None:
+            return None
+        real_root = Path(os.path.realpath(root))
+        excluded = [Path(os.path.realpath(folder)) for folder in exclude]
+        for name in (n for n in others.split(b"\0") if n):
+            path = toplevel / os.fsdecode(name)
+            if name.endswith(b"/"):  # a nested repository: git lists the folder only
+                if _walked(path, real_root, excluded):
+                    names.extend(_nested_files(path, domain, excluded))
+            else:
+                names.append(path)
+        names = [n for n in names if _taken(n, real_root, domain, excluded)]
+    digest = hashlib.sha256(b"content v2")
+    for path in sorted(set(names)):
         try:
-            info = os.lstat(toplevel / os.fsdecode(name))
+            info = os.lstat(path)
+            stamp = f"{info.st_size}:{info.st_mtime_ns}"
         except OSError:
-            digest.update(b"\0-")
-            continue
-        digest.update(f"\0{info.st_size}:{info.st_mtime_ns}".encode())
+            stamp = "-"
+        digest.update(os.fsencode(path) + b"\0" + stamp.encode() + b"\0")
     return GitState(commit, digest.hexdigest())
 
 
@@ -165,23 +186,23 @@ class GitProbe:
     checked_at: str  # ISO-8601 UTC
 
 
-_ProbeKey = tuple[str, Domain | None, tuple[Path, ...]]
+_ProbeKey = tuple[str, Domain | None, tuple[Path, ...], str | None]
 _cache: dict[_ProbeKey, GitProbe] = {}
 _running: dict[_ProbeKey, threading.Event] = {}
 _cache_lock = threading.Lock()
 
 
 def cached_git_state(
-    root: str, domain: Domain | None = None, exclude: Collection[Path] = ()
+    root: str, domain: Domain | None = None, exclude: Collection[Path] = (), base: str | None = None
 ) -> GitState | None:
     """:func:`git_state` of ``root`` as :func:`probed_git_state` reads it."""
-    return probed_git_state(root, domain, exclude).state
+    return probed_git_state(root, domain, exclude, base).state
 
 
 def probed_git_state(
-    root: str, domain: Domain | None = None, exclude: Collection[Path] = ()
+    root: str, domain: Domain | None = None, exclude: Collection[Path] = (), base: str | None = None
 ) -> GitProbe:
-    """``root``'s :func:`git_state` (for ``domain``, ``exclude``), probed at most every
+    """``root``'s :func:`git_state` (for ``domain``, ``exclude``, ``base``), probed at most every
     :data:`GIT_CACHE_SECONDS`.
 
     A read past that starts one probe (on a thread; concurrent reads share it) and waits for
@@ -190,7 +211,7 @@ def probed_git_state(
     state instead of waiting (its ``checked_at`` says how old it is) and a later read gets
     the new one. A root never probed waits for its first probe.
     """
-    key = (root, domain, tuple(exclude))
+    key = (root, domain, tuple(exclude), base)
     with _cache_lock:
         last = _cache.get(key)
         if last is not None and time.monotonic() - last.started < GIT_CACHE_SECONDS:
@@ -206,10 +227,10 @@ def probed_git_state(
 
 def _probe(key: _ProbeKey, done: threading.Event) -> None:
     """Probe ``key``'s root and remember its state; ``done`` is set when it is remembered."""
-    root, domain, exclude = key
+    root, domain, exclude, base = key
     try:
         started, checked_at = time.monotonic(), now_iso()
-        state = git_state(root, domain, exclude) if os.path.isdir(root) else None
+        state = git_state(root, domain, exclude, base) if os.path.isdir(root) else None
         with _cache_lock:
             _cache[key] = GitProbe(state, started, checked_at)
     finally:
@@ -324,9 +345,11 @@ def describe(
     moved: bool | None = None
     checked_at: str | None = None
     if record.get("git") and synced_at:
-        probe = probed_git_state(root, domain, exclude)
+        # against the synced commit: committing what was synced moves HEAD, not the content
+        base = commit if isinstance(commit, str) else EMPTY_TREE
+        probe = probed_git_state(root, domain, exclude, base)
         current, checked_at = probe.state, probe.checked_at
-        moved = current is None or current.commit != commit or current.tree != record.get("tree")
+        moved = current is None or current.tree != record.get("tree")
     error = record.get("error")
     if synced_at and not os.path.isdir(root) and not os.path.isfile(root):
         error = error or "the root no longer exists"

@@ -1,10 +1,13 @@
-"""A git root's freshness sees new files: the work tree has moved exactly when a new ingest
-would take a file that is not in the commit the index reflects.
+"""A git root's freshness follows what an ingest would take: the work tree has moved exactly
+when a walk of the root takes files (or misses files) the synced index does not reflect.
 
-Before, only tracked files counted (``git status --untracked-files=no``): a file created after
-the sync and never committed (what an agent writes) left the root "fresh" while the index did
-not hold it. The invariant is stated against the walk itself (:func:`discover`), so the two
-cannot drift apart: moved <=> the walk takes a file beyond the synced ones.
+Field reports: a file created after the sync and never committed (what an agent writes) left
+the root "fresh" while the index did not hold it (untracked files never counted); a file git
+hides by ``.git/info/exclude`` or inside a nested repository did too (the walk applies only
+``.gitignore`` files and does not stop at a nested repository); a symlink the walk skips made
+it "stale"; and ``git add`` / ``git commit`` of files already synced made a watched root
+"stale" forever (the fingerprint was git's view of the index, not the content). The
+invariant is stated against the walk itself (:func:`discover`), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from watch_support import git
 
@@ -21,8 +24,9 @@ from server.ingest.walker import discover
 from server.retrieval import freshness
 from server.settings import Domain
 
-# untracked files of every kind the walk treats differently: taken by one domain or the other,
-# hidden, under an always-ignored folder, .gitignore'd, under the store, of no indexed type
+# files of every kind the walk treats differently: taken by one domain or the other, hidden,
+# under an always-ignored folder, .gitignore'd, excluded by git alone, in a nested repository,
+# a symlink, under the store, of no indexed type
 CANDIDATES = [
     "new.md",
     "notes.txt",
@@ -36,6 +40,9 @@ CANDIDATES = [
     ".cache/x.md",
     "node_modules/pkg/readme.md",
     "build/out.md",
+    "excluded.md",
+    "nested/inner.md",
+    "link.md",
     "store/segment.json",
     "store/notes.md",
 ]
@@ -46,15 +53,30 @@ def _work_tree(root: Path) -> None:
     (root / "base.py").write_text("def base():\n    return 1\n")
     (root / ".gitignore").write_text("build/\n")
     git(root, "init", "-q", "-b", "main")
+    (root / ".git" / "info").mkdir(exist_ok=True)
+    (root / ".git" / "info" / "exclude").write_text("excluded.md\n")  # git's own, not the walk's
     git(root, "add", "-A")
     git(root, "commit", "-qm", "base")
 
 
-@settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+def _create(root: Path, name: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if name == "link.md":
+        path.symlink_to("base.md")
+        return
+    path.write_text("fresh text about otters\n")
+    if name.startswith("nested/") and not (root / "nested" / ".git").exists():
+        git(root / "nested", "init", "-q", "-b", "main")
+
+
+def _taken(root: Path, domain: Domain, store: list[Path]) -> set[Path]:
+    return {f.path for f in discover([root], domain, 10**6, exclude=store).files}
+
+
+@settings(max_examples=40, deadline=None)
 @given(
-    new=st.lists(st.sampled_from(CANDIDATES), unique=True, max_size=4),
+    new=st.lists(st.sampled_from(CANDIDATES), unique=True, min_size=1, max_size=6),
     domain=st.sampled_from([Domain.DOCS, Domain.CODE]),
 )
 def test_moved_exactly_when_the_walk_takes_a_new_file(new: list[str], domain: Domain) -> None:
@@ -64,26 +86,29 @@ def test_moved_exactly_when_the_walk_takes_a_new_file(new: list[str], domain: Do
         _work_tree(root)
         store = [root / "store"]
         synced = freshness.git_state(root, domain, store)
-        assert synced is not None
-        taken_before = {f.path for f in discover([root], domain, 10**6, exclude=store).files}
+        taken_before = _taken(root, domain, store)
         for name in new:
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_text("fresh text about otters\n")
-        now = freshness.git_state(root, domain, store)
-        taken = {f.path for f in discover([root], domain, 10**6, exclude=store).files}
-        assert now is not None and now.commit == synced.commit
-        assert (now.tree != synced.tree) == bool(taken - taken_before), (new, domain)
+            _create(root, name)
+        now = freshness.git_state(root, domain, store, base=synced.commit if synced else None)
+        assert synced is not None and now is not None
+        moved = now.tree != synced.tree
+        assert moved == bool(_taken(root, domain, store) - taken_before), (new, domain)
 
 
-def test_tracked_fingerprint_is_unchanged_without_new_files(tmp_path: Path) -> None:
-    """Records written before untracked files counted still match a tree with none: the
-    tracked part hashes as ``--untracked-files=no`` did."""
+def test_committing_synced_files_does_not_move_the_root(tmp_path: Path) -> None:
+    """HEAD moves with ``git add`` / ``git commit``; what the index holds does not."""
     root = tmp_path / "wt"
     root.mkdir()
     _work_tree(root)
+    (root / "owl.md").write_text("# Owl\n")
     (root / "base.md").write_text("# Base\n\nEdited, not committed.\n")
-    (root / "image.png").write_bytes(b"\x89PNG")  # untracked, of no indexed type
-    assert freshness.git_state(root, Domain.DOCS) == freshness.git_state(root)
-    (root / "LICENSE").write_text("a new licence file\n")  # a docs file, not a code one
-    assert freshness.git_state(root, Domain.DOCS) != freshness.git_state(root)
-    assert freshness.git_state(root, Domain.CODE) == freshness.git_state(root)
+    synced = freshness.git_state(root, Domain.DOCS)
+    assert synced is not None
+    for step in (("add", "owl.md"), ("commit", "-qm", "owl"), ("commit", "-qam", "edit")):
+        git(root, *step)
+        now = freshness.git_state(root, Domain.DOCS, base=synced.commit)
+        assert now is not None and now.tree == synced.tree, step
+        assert now.commit != synced.commit or step[0] == "add"
+    (root / "owl.md").write_text("# Owl\n\nNow edited.\n")
+    assert freshness.git_state(root, Domain.DOCS, base=synced.commit).tree != synced.tree
+    assert freshness.git_state(root, Domain.DOCS, base="0" * 40) is None  # no such commit
