@@ -93,3 +93,51 @@ def test_unnumbered_markdown_headings_are_sections(big_budget: TokenBudget) -> N
     )
     titles = [p.title for p in chunk_legal(text, big_budget, "dpa")]
     assert all(t.startswith("Data Processing Addendum") for t in titles), titles
+
+
+@given(
+    sections=contract,
+    unnumbered=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(TITLE_WORDS)), max_size=3),
+    front_matter=st.booleans(),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_numbered_sections_stay_sections_beside_unnumbered_headings(
+    sections: list[tuple[str, list[tuple[str | None, str]], int]],
+    unnumbered: list[tuple[int, str]],
+    front_matter: bool,
+    big_budget: TokenBudget,
+) -> None:
+    """Field report: ``## Confidentiality`` took the numbered ``## 4.`` and ``## 5.`` after it
+    as its sub-clauses, and under a title from front matter the text's own ``# Agreement``
+    took every section. Invariant: a numbered clause's section path is its number (and its
+    sub-clauses' under it) whatever unnumbered headings of its level stand around it."""
+    level = 2
+    lines = ["# Master Services Agreement", ""]
+    for n, (heading, clauses, _) in enumerate(sections, start=1):
+        lines += [f"## {word}\n\nSome words.\n" for at, word in unnumbered if at == n - 1]
+        lines += [f"{'#' * level} {n}. {heading}", ""]
+        lines += [f"{n}.{k} {sentence}\n" for k, (_, sentence) in enumerate(clauses, start=1)]
+    text = "\n".join(lines)
+    if front_matter:  # the title comes from front matter, the text keeps its own title line
+        pieces = chunk_legal(text, big_budget, "MSA", title_given=True)
+    else:
+        pieces = chunk_legal(text, big_budget, "c")
+    paths = {str(p.metadata.get("section_path")) for p in pieces}
+    numbered = {p for p in paths if p[:1].isdigit()}
+    assert {p.split(" > ")[0] for p in numbered} == {str(n) for n in range(1, len(sections) + 1)}
+    assert all(
+        p.split(" > ")[0] in {w for _, w in unnumbered} or p[:1].isdigit() or not p for p in paths
+    )
+
+
+def test_links_and_code_spans_in_a_heading_read_as_their_text(big_budget: TokenBudget) -> None:
+    text = (
+        "# Terms\n\n## 3. [Fees](https://example.com/fees) and `Payment`\n\nFees are due monthly.\n"
+    )
+    pieces = chunk_legal(text, big_budget, "terms")
+    assert [(p.title, p.metadata["section_path"]) for p in pieces][-1] == (
+        "Terms > 3 Fees and Payment",
+        "3",
+    )

@@ -13,6 +13,7 @@ its sub-clauses, and prose is only split between sentences (unless one sentence 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,8 @@ _DEFINITION = re.compile(
 )
 _ROMAN = re.compile(r"^[ivxlc]+$")
 _ATX = re.compile(r"^ {0,3}(?P<marks>#{1,6})(?:\s+(?P<text>.*?))?(?:\s+#+)?\s*$")
-_EMPHASIS = re.compile(r"\*{1,3}|_{2,3}")
+_EMPHASIS = re.compile(r"\*{1,3}|_{2,3}|`+")
+_LINK = re.compile(r"!?\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")
 _LABEL_KEYWORDS = {
     "article": "Art.",
     "art.": "Art.",
@@ -66,7 +68,7 @@ _JURISDICTION = re.compile(
 class Clause:
     """A node of the clause tree: its label, heading, own paragraphs and sub-clauses."""
 
-    rank: int
+    rank: float
     label: str
     heading: str
     lines: list[str] = field(default_factory=list)
@@ -118,7 +120,7 @@ def _paren_style(label: str, stack: list[Clause]) -> str:
     return "letter"
 
 
-def _match_heading(line: str, stack: list[Clause]) -> list[tuple[int, str, str]]:
+def _match_heading(line: str, stack: list[Clause]) -> list[tuple[float, str, str]]:
     """Headings that start ``line``: [(rank, label, heading title)], outermost first."""
     stripped = line.strip()
     if not stripped:
@@ -137,7 +139,9 @@ def _match_heading(line: str, stack: list[Clause]) -> list[tuple[int, str, str]]
         if rest and not (rest[0].isupper() or rest[0] in "(\"“'"):
             return []
         num = m["num"]
-        found = [(_RANK_NUMBERED + num.count("."), num, _heading_title(num, rest))]
+        found: list[tuple[float, str, str]] = [
+            (_RANK_NUMBERED + num.count("."), num, _heading_title(num, rest))
+        ]
         if m["paren"]:
             found.append(
                 (_RANK_PAREN[_paren_style(m["paren"][1:-1], stack)], m["paren"], m["paren"])
@@ -188,29 +192,60 @@ def strip_layout(text: str) -> str:
 def markdown_plain(line: str) -> tuple[int, str]:
     """(heading level, text) of a line of a legal text written in Markdown: an ATX heading's
     level (``## 2. Term`` is 2; 0 for other lines) and the line without its heading marks and
-    emphasis (``**Termination.**``), so clause headings and titles read as in plain text."""
+    emphasis, code spans and link targets (``**Termination.**``, ``[Fees](fees.md)``), so clause
+    headings and titles read as in plain text."""
     level = 0
     match = _ATX.match(line)
     if match:
         level, line = len(match["marks"]), match["text"] or ""
-    return level, _EMPHASIS.sub("", line)
+    return level, _EMPHASIS.sub("", _LINK.sub(r"\1", line))
+
+
+def _heading_ranks(lines: list[str]) -> dict[int, float]:
+    """The rank of each Markdown heading level: a level whose headings are numbered clauses
+    (``## 4. Liability``, ``## ARTICLE V``) ranks as they do, so an unnumbered heading of the
+    same level (``## Confidentiality``) is their sibling, not their parent; a level without
+    such headings ranks between the numbered levels around it. Empty when no Markdown heading
+    is numbered (levels then rank as underline styles do)."""
+    numbered: dict[int, float] = {}
+    for line in lines:
+        level, plain = markdown_plain(line)
+        found = _match_heading(plain, []) if level else []
+        if found:
+            numbered[level] = min(numbered.get(level, found[0][0]), found[0][0])
+    ranks = dict(numbered)
+    for level in range(1, 7):
+        if level in numbered or not numbered:
+            continue
+        above = [lv for lv in numbered if lv < level]
+        if above:  # deeper than the nearest numbered level above, shallower than its clauses
+            nearest = max(above)
+            ranks[level] = numbered[nearest] + 1 - 0.5 ** (level - nearest)
+        else:
+            nearest = min(numbered)
+            ranks[level] = numbered[nearest] - 1 + 0.5 ** (nearest - level)
+    return ranks
 
 
 def _has_word(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
-def parse_clauses(text: str, title: str | None = None) -> Clause:
+def parse_clauses(text: str, title: str | None = None, *, titles: Collection[str] = ()) -> Clause:
     """The clause tree of a legal text; the root holds the preamble.
 
     Lines underlined with ``===`` / ``---`` are headings too (ranked above numbered clauses,
-    in the order their styles appear); the underlines themselves are layout (dropped).
+    in the order their styles appear); the underlines themselves are layout (dropped). So are
+    Markdown headings (ranked by level: :func:`_heading_ranks`). A heading line reading as
+    ``title`` or one of ``titles`` is the document's title, not a clause.
     """
+    not_clauses = {title, *titles}
     root = Clause(rank=-1, label="", heading="")
     stack: list[Clause] = [root]
     raw = [_unbox(line) for line in text.split("\n")]
     lines = layout_lines(text)
     styles: list[str] = []
+    level_ranks = _heading_ranks(lines)
     for i, line in enumerate(lines):
         if _UNDERLINE.match(raw[i]):
             continue
@@ -219,10 +254,10 @@ def parse_clauses(text: str, title: str | None = None) -> Clause:
         underline = _UNDERLINE.match(raw[i + 1]) if i + 1 < len(raw) else None
         name = " ".join(plain.split())
         style = underline[1] if underline else "#" * level  # "": no heading by layout
-        if style and _has_word(name) and not headings and name != title:
+        if style and _has_word(name) and not headings and name not in not_clauses:
             if style not in styles:
                 styles.append(style)
-            rank = min(styles.index(style), _RANK_SECTION)
+            rank = level_ranks.get(level, min(styles.index(style), _RANK_SECTION))
             label = name if len(name) <= 60 else name[:57].rstrip() + "..."
             headings = [(rank, label, label)]
         for rank, label, heading in headings:
@@ -295,10 +330,12 @@ def chunk_legal(
     first sub-clause's first chunk. The document title is the first line when it looks like
     one, unless ``title_given`` (front matter named it).
     """
+    own_title = _title_line(text)
     if not title_given:
-        doc_title = _title_line(text) or doc_title
+        doc_title = own_title or doc_title
     packer = _ClausePacker(budget, doc_title, _document_metadata(text))
-    packer.pack(parse_clauses(text, doc_title))
+    # the text's own title line is no clause, also under a title from front matter
+    packer.pack(parse_clauses(text, doc_title, titles=[own_title] if own_title else []))
     return packer.pieces
 
 
