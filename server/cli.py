@@ -108,10 +108,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     from server.retrieval.limits import Limits
     from server.retrieval.request_filters import check_filters
     from server.retrieval.types import SearchRequest
+    from server.tenants import validate_tenant
 
     settings = Settings.from_cli(args)
     # the request's own faults first, in a moment: opening a store takes seconds
-    Limits.from_settings(settings).query(args.query)
+    limits = Limits.from_settings(settings)
+    limits.query(args.query)
+    limits.check_top_k(args.top_k)
+    validate_tenant(args.tenant)
     filters = _filters(args.filter)
     check_filters(Domain(args.domain), filters)
     store = Path(settings.store_path).expanduser()

@@ -77,7 +77,7 @@ def _as_recorded(
 
 def check_filters(domain: Domain, filters: Mapping[str, Any]) -> dict[str, Any]:
     """The given filters (None values left out), checked without the store: known names,
-    valid Unicode, one value where one is taken. Raises InvalidRequestError."""
+    valid Unicode, one value where one is taken, no empty value. Raises InvalidRequestError."""
     given = {key: value for key, value in filters.items() if value is not None}
     unknown = sorted(set(given) - set(filter_names(domain)))
     if unknown:
@@ -95,6 +95,8 @@ def check_filters(domain: Domain, filters: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidRequestError(
                 f"filter {name!r} takes one value (a string), not {given[name]!r}"
             )
+    for name, value in given.items():
+        filter_value(name, value)  # an empty value is refused here too
     return given
 
 

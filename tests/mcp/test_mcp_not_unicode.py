@@ -106,8 +106,11 @@ def test_a_cli_search_refuses_its_request_before_touching_a_store(
         (["search", "vpn\udce6"], "the query is not valid Unicode"),
         (["search", "   "], "the query is empty"),
         (["search", "vpn", "--filter", "colour=red"], "unknown filter 'colour'"),
+        (["search", "vpn", "--filter", "doc_type="], "filter 'doc_type' is empty"),
+        (["search", "vpn", "--top-k", "51"], "top_k"),
+        (["search", "vpn", "--tenant", "bad tenant!"], "tenant"),
     ):
-        code = main([*argv, "--tenant", "t", "--store", str(tmp_path / "missing")])
+        code = main([argv[0], "--tenant", "t", *argv[1:], "--store", str(tmp_path / "missing")])
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("error: ") and what in err, err
         assert len(err.strip().splitlines()) == 1, err  # no store opened: nothing logged
