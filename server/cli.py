@@ -33,6 +33,7 @@ DOMAINS = [d.value for d in Domain]
 def _print_result_text(result: SearchResponse, budget: int) -> None:
     """The text view: a header, notes, and per hit its citation line and its preview (the
     text the Searcher trimmed around the query's matches for the preview ``budget``)."""
+    from server.retrieval.freshness import render_freshness
     from server.retrieval.searcher import trimmed_note
 
     print(
@@ -51,6 +52,9 @@ def _print_result_text(result: SearchResponse, budget: int) -> None:
             print(f"  note: {note}")
     if cut:
         print(f"  note: {cut} of {len(result.hits)} previews trimmed; --json prints whole texts")
+    for root in result.freshness:  # as the MCP text view: only what is not fresh
+        if root.status != "fresh":
+            print(f"  note: {render_freshness(root)}")
     code = result.domain is Domain.CODE
     for rank, hit in enumerate(result.hits, start=1):
         title = f" [{hit.title}]" if hit.title else ""

@@ -388,3 +388,21 @@ def root_freshness(
             with contextlib.suppress(ValueError, TypeError):  # a damaged record is left out
                 out.append(describe(root, domain, record, exclude))
     return out
+
+
+def render_freshness(root: RootFreshness) -> str:
+    """One line: ``root (domain): status, synced .., N pending, commit .. (moved)``."""
+    parts: list[str] = [root.status]
+    if root.synced_at:
+        parts.append(f"synced {root.synced_at}")
+    if root.pending:
+        parts.append(f"{root.pending} change(s) pending")
+    if root.commit:
+        parts.append(f"commit {root.commit[:12]}")
+    if root.moved:
+        parts.append("work tree moved since")
+    if root.watched:
+        parts.append("watched")
+    if root.error:
+        parts.append(f"last error: {root.error}")
+    return f"index of {root.root} ({root.domain.value}): {', '.join(parts)}"

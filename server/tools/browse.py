@@ -10,14 +10,13 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from server.retrieval import browse
-from server.retrieval.freshness import root_freshness
+from server.retrieval.freshness import render_freshness, root_freshness
 from server.retrieval.results import ChunkContext, SourceList
 from server.runtime import ServerRuntime
 from server.settings import Domain
 from server.tools.common import (
     app_state,
     caller_tenant,
-    render_freshness,
     resource_links,
     tool_errors,
     with_text,

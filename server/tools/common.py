@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field
 from server.auth import request_tenant
 from server.errors import RetrievalError
 from server.hit_preview import copy_places, hit_place, hit_text
+from server.retrieval.freshness import render_freshness
 from server.retrieval.limits import Limits
-from server.retrieval.results import ChunkView, RootFreshness, SearchHit, SearchResponse
+from server.retrieval.results import ChunkView, SearchHit, SearchResponse
 from server.retrieval.types import SearchRequest
 from server.runtime import ServerRuntime
 from server.settings import Domain
@@ -158,24 +159,6 @@ def run_search(
     )
     result = state.runtime.retrieval().searcher.search(request)
     return with_text(result, render_search(result), resource_links(ctx, result.hits))
-
-
-def render_freshness(root: RootFreshness) -> str:
-    """One line: ``root (domain): status, synced .., N pending, commit .. (moved)``."""
-    parts: list[str] = [root.status]
-    if root.synced_at:
-        parts.append(f"synced {root.synced_at}")
-    if root.pending:
-        parts.append(f"{root.pending} change(s) pending")
-    if root.commit:
-        parts.append(f"commit {root.commit[:12]}")
-    if root.moved:
-        parts.append("work tree moved since")
-    if root.watched:
-        parts.append("watched")
-    if root.error:
-        parts.append(f"last error: {root.error}")
-    return f"index of {root.root} ({root.domain.value}): {', '.join(parts)}"
 
 
 def render_search(response: SearchResponse) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
+from server.ingest.runner import run_ingest
 from server.hit_preview import PREVIEW_CHARS, hit_text, preview_budget
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
@@ -82,3 +83,24 @@ def test_the_preview_shows_the_matching_sentence_wherever_it_is(
         # MCP tool get_chunk, nor a max_chars the CLI has no option for)
         notes = [line for line in out if line.startswith("  note:") and "rerank" not in line]
         assert notes == ["  note: 1 of 1 previews trimmed; --json prints whole texts"], notes
+
+
+def test_the_text_view_says_when_an_index_may_be_stale(
+    tmp_path: Path, embedder: DenseEmbedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the MCP text content does: a root that is not known fresh is named under the hits
+    (it was only in --json)."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "otters.md").write_text("# Otters\n\nOtters hold hands while they sleep.\n")
+    path = tmp_path / "store"
+    store = EdgeStore(path)
+    try:
+        retrieval = assemble(Settings(reranker_model="none", store_path=path), store, embedder)
+        run_ingest(retrieval.indexer, [folder], domain="docs", tenant="t1", progress=False)
+    finally:
+        store.close()
+    assert main(["search", "otters sleep", "--tenant", "t1", "--store", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    real = folder.resolve()
+    assert f"  note: index of {real} (docs): unknown, synced" in "\n".join(out), out
