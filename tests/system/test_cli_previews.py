@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
-from server.ingest.runner import run_ingest
 from server.hit_preview import PREVIEW_CHARS, hit_text, preview_budget
+from server.ingest.runner import run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import assemble
