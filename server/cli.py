@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from server.cli_types import RERANKER_HELP, filter_pair, positive_int
 from server.errors import InvalidRequestError, RetrievalError
@@ -291,9 +291,18 @@ def _register_evaluation_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage fault is one ``error:`` line (exit 2) as every other bad input
+    is, not the usage block first (``--help`` still prints it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for all subcommands."""
-    parser = argparse.ArgumentParser(prog="retrieval-mcp", description=__doc__)
+    """The argument parser for all subcommands (their parsers are :class:`OneLineParser`s
+    too: argparse makes subparsers of the parent's class)."""
+    parser = OneLineParser(prog="retrieval-mcp", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -231,6 +231,30 @@ def test_unknown_domain_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[
     assert "invalid choice: 'finance'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "q", "--tenant", "t", "--top-k", "0"],
+        ["search", "q", "--tenant", "t", "--filter", "=x"],
+        ["search", "q"],
+        ["ingest"],
+        ["doctor", "--no-such-flag"],
+        ["no-such-command"],
+        [],
+    ],
+)
+def test_a_usage_fault_is_one_error_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As every other bad input: one ``error:`` line and exit 2 (argparse printed its usage
+    block first)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "--help)" in err
+
+
 def test_search_filters_as_the_mcp_tools_take_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -263,8 +287,8 @@ def test_search_filters_as_the_mcp_tools_take_them(
         main(["search", "q", "--tenant", "t", "--filter", "doc_type", *store])
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    last = err.strip().splitlines()[-1]  # argparse's usage, then one error line
-    assert "error: argument --filter: 'doc_type' is not NAME=VALUE" in last
+    assert len(err.strip().splitlines()) == 1, err  # one line, no usage block before it
+    assert "argument --filter: 'doc_type' is not NAME=VALUE" in err and err.startswith("error: ")
 
 
 @pytest.fixture
