@@ -169,6 +169,8 @@ def git_state(
             stamp = f"{info.st_size}:{info.st_mtime_ns}"
         except OSError:
             stamp = "-"
+        if stamp.startswith("0:"):
+            continue  # an empty file indexes as no file: the ingest skips it (no text)
         digest.update(os.fsencode(path) + b"\0" + stamp.encode() + b"\0")
     return GitState(commit, digest.hexdigest())
 

@@ -26,7 +26,7 @@ from server.settings import Domain
 
 # files of every kind the walk treats differently: taken by one domain or the other, hidden,
 # under an always-ignored folder, .gitignore'd, excluded by git alone, in a nested repository,
-# a symlink, under the store, of no indexed type
+# a symlink, empty, under the store, of no indexed type
 CANDIDATES = [
     "new.md",
     "notes.txt",
@@ -43,6 +43,7 @@ CANDIDATES = [
     "excluded.md",
     "nested/inner.md",
     "link.md",
+    "empty.md",
     "store/segment.json",
     "store/notes.md",
 ]
@@ -65,13 +66,18 @@ def _create(root: Path, name: str) -> None:
     if name == "link.md":
         path.symlink_to("base.md")
         return
+    if name == "empty.md":
+        path.touch()  # the walk finds it, the ingest skips it: no text
+        return
     path.write_text("fresh text about otters\n")
     if name.startswith("nested/") and not (root / "nested" / ".git").exists():
         git(root / "nested", "init", "-q", "-b", "main")
 
 
 def _taken(root: Path, domain: Domain, store: list[Path]) -> set[Path]:
-    return {f.path for f in discover([root], domain, 10**6, exclude=store).files}
+    """What an ingest reads: the files the walk takes, but empty ones (no text to index)."""
+    found = discover([root], domain, 10**6, exclude=store).files
+    return {f.path for f in found if f.path.stat().st_size > 0}
 
 
 @settings(max_examples=40, deadline=None)
@@ -110,5 +116,7 @@ def test_committing_synced_files_does_not_move_the_root(tmp_path: Path) -> None:
         assert now is not None and now.tree == synced.tree, step
         assert now.commit != synced.commit or step[0] == "add"
     (root / "owl.md").write_text("# Owl\n\nNow edited.\n")
+    assert freshness.git_state(root, Domain.DOCS, base=synced.commit).tree != synced.tree
+    (root / "owl.md").write_text("")  # emptied: the ingest would remove its chunks
     assert freshness.git_state(root, Domain.DOCS, base=synced.commit).tree != synced.tree
     assert freshness.git_state(root, Domain.DOCS, base="0" * 40) is None  # no such commit
