@@ -271,8 +271,9 @@ class Searcher:
             return len(terms.intersection(encoder.encode_query(text).indices)) if terms else 0
 
         code = response.domain is Domain.CODE
-        texts, sources = [h.text for h in response.hits], [h.source for h in response.hits]
-        trimmed = trim_texts(texts, budget, score, code=code, sources=sources)
+        texts = [h.text for h in response.hits]
+        positions = [(h.source, h.chunk_index) for h in response.hits]
+        trimmed = trim_texts(texts, budget, score, code=code, positions=positions)
         for hit, result in zip(response.hits, trimmed, strict=True):
             hit.text, hit.truncated = result.text, result.truncated
         cut = sum(result.truncated for result in trimmed)

@@ -217,25 +217,27 @@ def trim_texts(
     score: Scorer,
     *,
     code: bool,
-    sources: Sequence[str] | None = None,
+    positions: Sequence[tuple[str, int]] | None = None,
 ) -> list[Trimmed]:
     """Texts of ranked hits, best first, trimmed to share ``budget`` characters (see module).
 
-    ``sources`` (one per text): texts of one source may overlap (consecutive chunks share the
-    ingest overlap; windows of one long line share a margin), and trimmed around the same
-    matching sentence two of them showed the same passage twice. A text is trimmed after the
-    better ones of its source, around what they did not show (:func:`overlap`).
+    ``positions`` (one ``(source, chunk_index)`` per text): consecutive chunks of one source
+    overlap (the ingest overlap; windows of one long line share a margin), and trimmed around
+    the same matching sentence two of them showed the same passage twice. A text is trimmed
+    after the better ones next to it in its source, around what they did not show
+    (:func:`overlap`).
     """
     allotted = shares([len(t) for t in texts], budget)
-    groups = list(sources) if sources is not None else list(range(len(texts)))
+    where = {position: i for i, position in enumerate(positions or ())}
     out: list[Trimmed] = []
     for i, (text, share) in enumerate(zip(texts, allotted, strict=True)):
-        shown = [
-            span
-            for j in range(i)
-            if groups[j] == groups[i]
-            for span in _shown_in(texts[j], out[j].spans, text)
-        ]
+        shown: list[Span] = []
+        if positions is not None:
+            source, index = positions[i]
+            for neighbour in (index - 1, index + 1):
+                j = where.get((source, neighbour))
+                if j is not None and j < i:
+                    shown.extend(_shown_in(texts[j], out[j].spans, text))
         out.append(trim_text(text, share, score, code=code, shown=shown))
     return out
 

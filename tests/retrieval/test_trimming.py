@@ -126,7 +126,8 @@ def test_overlapping_chunks_of_one_source_do_not_show_the_same_passage(
     texts = [first, second] if order else [second, first]  # either may rank first
     offsets = [0, b_start] if order else [b_start, 0]  # each text's start in ``base``
     score = keyword_scorer(terms)
-    results = trim_texts(texts, budget, score, code=False, sources=["f.js", "f.js"])
+    positions = [("f.js", 0), ("f.js", 1)] if order else [("f.js", 1), ("f.js", 0)]
+    results = trim_texts(texts, budget, score, code=False, positions=positions)
     assert sum(len(r.text) for r in results) <= budget
     for text, result in zip(texts, results, strict=True):
         if result.truncated:
