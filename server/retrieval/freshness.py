@@ -181,11 +181,18 @@ GIT_WAIT_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class GitProbe:
-    """A probed git state (None: not a git work tree) and when the probe started."""
+    """A probed git state (None: not a git work tree), when the probe started and how long it
+    took."""
 
     state: GitState | None
     started: float  # time.monotonic()
     checked_at: str  # ISO-8601 UTC
+    seconds: float = 0.0
+
+
+GIT_PROBE_SHARE = 0.1
+"""The most of the time a root's probes may take: one that took t seconds is repeated after
+t / share at the soonest (listing the untracked files of a large work tree can take seconds)."""
 
 
 _ProbeKey = tuple[str, Domain | None, tuple[Path, ...], str | None]
@@ -205,10 +212,10 @@ def probed_git_state(
     root: str, domain: Domain | None = None, exclude: Collection[Path] = (), base: str | None = None
 ) -> GitProbe:
     """``root``'s :func:`git_state` (for ``domain``, ``exclude``, ``base``), probed at most every
-    :data:`GIT_CACHE_SECONDS`.
+    :data:`GIT_CACHE_SECONDS`, or every probe's time over :data:`GIT_PROBE_SHARE` when longer.
 
     A read past that starts one probe (on a thread; concurrent reads share it) and waits for
-    it up to :data:`GIT_WAIT_SECONDS`: ``git status`` takes milliseconds in a small work tree,
+    it up to :data:`GIT_WAIT_SECONDS`: git takes milliseconds in a small work tree,
     so the answer is current, and seconds in a large one, where a search answers with the last
     state instead of waiting (its ``checked_at`` says how old it is) and a later read gets
     the new one. A root never probed waits for its first probe.
@@ -216,8 +223,10 @@ def probed_git_state(
     key = (root, domain, tuple(exclude), base)
     with _cache_lock:
         last = _cache.get(key)
-        if last is not None and time.monotonic() - last.started < GIT_CACHE_SECONDS:
-            return last
+        if last is not None:
+            window = max(GIT_CACHE_SECONDS, last.seconds / GIT_PROBE_SHARE)
+            if time.monotonic() - last.started < window:
+                return last
         done = _running.get(key)
         if done is None:
             done = _running[key] = threading.Event()
@@ -234,7 +243,7 @@ def _probe(key: _ProbeKey, done: threading.Event) -> None:
         started, checked_at = time.monotonic(), now_iso()
         state = git_state(root, domain, exclude, base) if os.path.isdir(root) else None
         with _cache_lock:
-            _cache[key] = GitProbe(state, started, checked_at)
+            _cache[key] = GitProbe(state, started, checked_at, time.monotonic() - started)
     finally:
         with _cache_lock:
             _running.pop(key, None)

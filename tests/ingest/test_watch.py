@@ -372,6 +372,7 @@ def test_a_read_waits_briefly_for_git_then_answers_with_the_last_state(
     monkeypatch.setattr(freshness, "git_state", git)
     monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 60.0)
     monkeypatch.setattr(freshness, "GIT_WAIT_SECONDS", 2.0)
+    monkeypatch.setattr(freshness, "GIT_PROBE_SHARE", 1.0)  # instant probes: no spacing
     freshness.clear_git_cache()
     try:
         first = freshness.probed_git_state(root)
@@ -393,4 +394,28 @@ def test_a_read_waits_briefly_for_git_then_answers_with_the_last_state(
         assert len(probes) == 3
     finally:
         released.set()
+        freshness.clear_git_cache()
+
+
+def test_a_slow_git_probe_is_repeated_less_often(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing a large work tree's untracked files takes seconds: its probes are spaced so
+    they take at most GIT_PROBE_SHARE of the time, however often searches read."""
+    probes: list[float] = []
+
+    def git(path: str, *_: object) -> freshness.GitState:
+        probes.append(time.monotonic())
+        time.sleep(0.05)
+        return freshness.GitState(commit="c", tree="t")
+
+    monkeypatch.setattr(freshness, "git_state", git)
+    monkeypatch.setattr(freshness, "GIT_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr(freshness, "GIT_PROBE_SHARE", 0.01)  # 0.05 s a probe: one per 5 s
+    freshness.clear_git_cache()
+    try:
+        for _ in range(20):
+            assert freshness.cached_git_state(str(tmp_path)) == freshness.GitState("c", "t")
+        assert len(probes) == 1
+    finally:
         freshness.clear_git_cache()
