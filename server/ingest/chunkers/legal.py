@@ -40,6 +40,7 @@ _DEFINITION = re.compile(
 _ROMAN = re.compile(r"^[ivxlc]+$")
 _ATX = re.compile(r"^ {0,3}(?P<marks>#{1,6})(?:\s+(?P<text>.*?))?(?:\s+#+)?\s*$")
 _EMPHASIS = re.compile(r"\*{1,3}|_{2,3}|`+")
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark backslash escapes: "5\." is "5."
 _LINK = re.compile(r"!?\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")
 _LABEL_KEYWORDS = {
     "article": "Art.",
@@ -198,37 +199,50 @@ def markdown_plain(line: str) -> tuple[int, str]:
     match = _ATX.match(line)
     if match:
         level, line = len(match["marks"]), match["text"] or ""
-    return level, _EMPHASIS.sub("", _LINK.sub(r"\1", line))
-
-
-def _heading_ranks(lines: list[str]) -> dict[int, float]:
-    """The rank of each Markdown heading level: a level whose headings are numbered clauses
-    (``## 4. Liability``, ``## ARTICLE V``) ranks as they do, so an unnumbered heading of the
-    same level (``## Confidentiality``) is their sibling, not their parent; a level without
-    such headings ranks between the numbered levels around it. Empty when no Markdown heading
-    is numbered (levels then rank as underline styles do)."""
-    numbered: dict[int, float] = {}
-    for line in lines:
-        level, plain = markdown_plain(line)
-        found = _match_heading(plain, []) if level else []
-        if found:
-            numbered[level] = min(numbered.get(level, found[0][0]), found[0][0])
-    ranks = dict(numbered)
-    for level in range(1, 7):
-        if level in numbered or not numbered:
-            continue
-        above = [lv for lv in numbered if lv < level]
-        if above:  # deeper than the nearest numbered level above, shallower than its clauses
-            nearest = max(above)
-            ranks[level] = numbered[nearest] + 1 - 0.5 ** (level - nearest)
-        else:
-            nearest = min(numbered)
-            ranks[level] = numbered[nearest] - 1 + 0.5 ** (nearest - level)
-    return ranks
+    return level, _ESCAPED.sub(r"\1", _EMPHASIS.sub("", _LINK.sub(r"\1", line)))
 
 
 def _has_word(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
+
+
+def _layout_styles(raw: list[str], lines: list[str]) -> list[str]:
+    """Per line, the layout that makes it a heading: ``"#" * level`` for a Markdown heading,
+    the underline's character for a line underlined with ``===`` / ``---``, else ""."""
+    styles: list[str] = []
+    for i, line in enumerate(lines):
+        level, _ = markdown_plain(line)
+        underline = _UNDERLINE.match(raw[i + 1]) if i + 1 < len(raw) else None
+        is_rule = _UNDERLINE.match(raw[i]) is not None
+        styles.append("" if is_rule else underline[1] if underline else "#" * level)
+    return styles
+
+
+def _style_ranks(lines: list[str], styles: list[str]) -> dict[str, float]:
+    """The rank of each heading layout (a Markdown level, an underline): a layout whose headings
+    include numbered clauses (``## 4. Liability``, ``## ARTICLE V``) ranks as the outermost of
+    them, so every heading of that layout (``## Confidentiality``, ``## 10.``) is a sibling of
+    the others, not their parent; a Markdown level without such headings ranks between the
+    numbered levels around it. Empty when no heading of any layout is numbered (layouts then
+    rank in the order they appear, above numbered clauses)."""
+    numbered: dict[str, float] = {}
+    for line, style in zip(lines, styles, strict=True):
+        found = _match_heading(markdown_plain(line)[1], []) if style else []
+        if found:
+            numbered[style] = min(numbered.get(style, found[0][0]), found[0][0])
+    ranks = dict(numbered)
+    levels = {len(style): rank for style, rank in numbered.items() if style.startswith("#")}
+    for level in range(1, 7):
+        if level in levels or not levels:
+            continue
+        above = [lv for lv in levels if lv < level]
+        if above:  # deeper than the nearest numbered level above, shallower than its clauses
+            nearest = max(above)
+            ranks["#" * level] = levels[nearest] + 1 - 0.5 ** (level - nearest)
+        else:
+            nearest = min(levels)
+            ranks["#" * level] = levels[nearest] - 1 + 0.5 ** (nearest - level)
+    return ranks
 
 
 def parse_clauses(text: str, title: str | None = None, *, titles: Collection[str] = ()) -> Clause:
@@ -236,28 +250,30 @@ def parse_clauses(text: str, title: str | None = None, *, titles: Collection[str
 
     Lines underlined with ``===`` / ``---`` are headings too (ranked above numbered clauses,
     in the order their styles appear); the underlines themselves are layout (dropped). So are
-    Markdown headings (ranked by level: :func:`_heading_ranks`). A heading line reading as
-    ``title`` or one of ``titles`` is the document's title, not a clause.
+    Markdown headings; headings of one layout rank alike (:func:`_style_ranks`). A heading
+    line reading as ``title`` or one of ``titles`` is the document's title, not a clause.
     """
     not_clauses = {title, *titles}
     root = Clause(rank=-1, label="", heading="")
     stack: list[Clause] = [root]
     raw = [_unbox(line) for line in text.split("\n")]
     lines = layout_lines(text)
-    styles: list[str] = []
-    level_ranks = _heading_ranks(lines)
+    layouts = _layout_styles(raw, lines)
+    style_ranks = _style_ranks(lines, layouts)
+    seen: list[str] = []
     for i, line in enumerate(lines):
         if _UNDERLINE.match(raw[i]):
             continue
-        level, plain = markdown_plain(line)
+        plain = markdown_plain(line)[1]
         headings = _match_heading(plain, stack[1:])
-        underline = _UNDERLINE.match(raw[i + 1]) if i + 1 < len(raw) else None
         name = " ".join(plain.split())
-        style = underline[1] if underline else "#" * level  # "": no heading by layout
-        if style and _has_word(name) and not headings and name not in not_clauses:
-            if style not in styles:
-                styles.append(style)
-            rank = level_ranks.get(level, min(styles.index(style), _RANK_SECTION))
+        style = layouts[i]
+        if headings and style in style_ranks:  # one layout, one rank: siblings
+            headings[0] = (style_ranks[style], *headings[0][1:])
+        elif style and _has_word(name) and not headings and name not in not_clauses:
+            if style not in seen:
+                seen.append(style)
+            rank = style_ranks.get(style, min(seen.index(style), _RANK_SECTION))
             label = name if len(name) <= 60 else name[:57].rstrip() + "..."
             headings = [(rank, label, label)]
         for rank, label, heading in headings:
