@@ -76,37 +76,32 @@ def _git(root: Path, *args: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _walked(path: Path, root: Path, exclude: Collection[Path]) -> bool:
-    """True when a walk of ``root`` reaches ``path``, by the walk's rules git does not apply
-    itself: no hidden name or always-ignored folder on the way, not in the store, not a link
-    (links are never followed)."""
-    from server.ingest.walker import ALWAYS_IGNORED_DIRS  # ingest imports us
-
-    try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        return False
-    if any(part.startswith(".") or part in ALWAYS_IGNORED_DIRS for part in parts):
-        return False
-    if any(path.is_relative_to(folder) for folder in exclude):
-        return False
-    return not os.path.islink(path)
-
-
-def _taken(path: Path, root: Path, domain: Domain, exclude: Collection[Path]) -> bool:
-    """True when an ingest of ``root`` for ``domain`` would take (or, for a file that is gone,
-    would have taken) ``path``: the walk reaches it and the domain indexes its type."""
-    from server.ingest.walker import detect_format  # ingest imports us
-
-    return _walked(path, root, exclude) and detect_format(path, domain) is not None
-
-
 def _nested_files(folder: Path, domain: Domain, exclude: Collection[Path]) -> list[Path]:
     """The files a walk takes in an untracked folder git does not list file by file (a
     nested repository)."""
     from server.ingest.walker import discover  # ingest imports us
 
     return [f.path for f in discover([folder], domain, 2**62, exclude=exclude).files]
+
+
+HASHED_BYTES = 8 * 1024 * 1024
+"""Files up to this size are fingerprinted by content (a rewrite with the same bytes, as
+``git stash`` + ``git stash pop`` does, is no change); larger ones by size and mtime."""
+
+
+def _stamp(path: Path) -> str | None:
+    """A file's fingerprint: a hash of its content (size and mtime past :data:`HASHED_BYTES`),
+    "-" when it is gone, None when it is empty (an empty file indexes as no file: the ingest
+    skips it, no text)."""
+    try:
+        info = os.lstat(path)
+        if info.st_size == 0:
+            return None
+        if info.st_size > HASHED_BYTES:
+            return f"{info.st_size}:{info.st_mtime_ns}"
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "-"
 
 
 def git_state(
@@ -121,12 +116,17 @@ def git_state(
 
     The fingerprint covers the files whose content differs from ``base`` (default HEAD):
     ``git diff --name-only base`` (work tree against the commit, renames as a deletion and an
-    addition) and the untracked files (``git ls-files --others``, with ``.gitignore`` rules
-    only, as the walk applies them; ``.git/info/exclude`` is git's own). With ``domain``, only
-    the files an ingest of ``root`` for it would take count (:func:`_taken`; ``exclude``: the
-    store); None: every tracked file and no untracked one. Committing or staging files changes
-    HEAD but not the fingerprint against a fixed base: what the index holds did not change.
+    addition, mode changes ignored) and the untracked files (``git ls-files --others``, with
+    ``.gitignore`` rules only, as the walk applies them; ``.git/info/exclude`` is git's own),
+    each by content. With ``domain``, only what decides what an ingest of ``root`` takes
+    counts: the files it would take (by the walk's own rules, :class:`EventFilter`, plus the
+    domain's file types; ``exclude``: the store) and the ``.gitignore`` files; None: every
+    tracked file and no untracked one. Committing or staging files changes HEAD but not the
+    fingerprint against a fixed base: what the index holds did not change.
     """
+    from server.ingest.walker import detect_format  # ingest imports us
+    from server.ingest.watch_filter import GITIGNORE, EventFilter
+
     root = Path(root)
     top = _git(root, "rev-parse", "--show-toplevel")
     if top is None or not top.strip():
@@ -135,7 +135,10 @@ def git_state(
     head = _git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}")
     commit = head.decode().strip() if head else None
     against = base or commit or EMPTY_TREE
-    changed = _git(root, "diff", "--name-only", "-z", "--no-renames", against, "--", ".")
+    changed = _git(
+        root, "-c", "core.fileMode=false", "diff", "--name-only", "-z", "--no-renames",
+        against, "--", ".",
+    )  # fmt: skip
     if changed is None:
         return None
     names = [toplevel / os.fsdecode(n) for n in changed.split(b"\0") if n]
@@ -153,25 +156,26 @@ def git_state(
         if others is None:
             return None
         real_root = Path(os.path.realpath(root))
-        excluded = [Path(os.path.realpath(folder)) for folder in exclude]
+        walk = EventFilter(real_root, [Path(os.path.realpath(folder)) for folder in exclude])
         for name in (n for n in others.split(b"\0") if n):
             path = toplevel / os.fsdecode(name)
             if name.endswith(b"/"):  # a nested repository: git lists the folder only
-                if _walked(path, real_root, excluded):
-                    names.extend(_nested_files(path, domain, excluded))
+                if walk.keeps(str(path)):
+                    names.extend(_nested_files(path, domain, walk.excluded))
             else:
                 names.append(path)
-        names = [n for n in names if _taken(n, real_root, domain, excluded)]
+        names = [
+            n
+            for n in names
+            if walk.keeps(str(n))
+            and not os.path.islink(n)  # the walk never follows a link
+            and (n.name == GITIGNORE or detect_format(n, domain) is not None)
+        ]
     digest = hashlib.sha256(b"content v2")
     for path in sorted(set(names)):
-        try:
-            info = os.lstat(path)
-            stamp = f"{info.st_size}:{info.st_mtime_ns}"
-        except OSError:
-            stamp = "-"
-        if stamp.startswith("0:"):
-            continue  # an empty file indexes as no file: the ingest skips it (no text)
-        digest.update(os.fsencode(path) + b"\0" + stamp.encode() + b"\0")
+        stamp = _stamp(path)
+        if stamp is not None:
+            digest.update(os.fsencode(path) + b"\0" + stamp.encode() + b"\0")
     return GitState(commit, digest.hexdigest())
 
 

@@ -46,6 +46,12 @@ CANDIDATES = [
     "empty.md",
     "store/segment.json",
     "store/notes.md",
+    # changes to what is there: same bytes rewritten, mode only, an ignored tracked file
+    # edited, a taken file newly .gitignore'd
+    "!rewrite",
+    "!chmod",
+    "!edit-forced",
+    "!ignore",
 ]
 
 
@@ -53,14 +59,30 @@ def _work_tree(root: Path) -> None:
     (root / "base.md").write_text("# Base\n\nCommitted text.\n")
     (root / "base.py").write_text("def base():\n    return 1\n")
     (root / ".gitignore").write_text("build/\n")
+    (root / "build").mkdir()
+    (root / "build" / "forced.md").write_text("tracked although ignored\n")
     git(root, "init", "-q", "-b", "main")
     (root / ".git" / "info").mkdir(exist_ok=True)
     (root / ".git" / "info" / "exclude").write_text("excluded.md\n")  # git's own, not the walk's
     git(root, "add", "-A")
+    git(root, "add", "-f", "build/forced.md")  # tracked, but the walk applies .gitignore
     git(root, "commit", "-qm", "base")
 
 
 def _create(root: Path, name: str) -> None:
+    if name == "!rewrite":
+        (root / "base.md").write_bytes((root / "base.md").read_bytes())  # a new mtime
+        return
+    if name == "!chmod":
+        (root / "base.md").chmod(0o755)
+        return
+    if name == "!edit-forced":
+        (root / "build" / "forced.md").write_text("edited, still ignored\n")
+        return
+    if name == "!ignore":
+        with (root / ".gitignore").open("a") as gitignore:
+            gitignore.write("base.md\n")
+        return
     path = root / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if name == "link.md":
@@ -74,10 +96,11 @@ def _create(root: Path, name: str) -> None:
         git(root / "nested", "init", "-q", "-b", "main")
 
 
-def _taken(root: Path, domain: Domain, store: list[Path]) -> set[Path]:
-    """What an ingest reads: the files the walk takes, but empty ones (no text to index)."""
+def _taken(root: Path, domain: Domain, store: list[Path]) -> set[tuple[Path, bytes]]:
+    """What an ingest reads: the files the walk takes with their bytes, but empty ones (no
+    text to index)."""
     found = discover([root], domain, 10**6, exclude=store).files
-    return {f.path for f in found if f.path.stat().st_size > 0}
+    return {(f.path, f.path.read_bytes()) for f in found if f.path.stat().st_size > 0}
 
 
 @settings(max_examples=40, deadline=None)
@@ -85,7 +108,7 @@ def _taken(root: Path, domain: Domain, store: list[Path]) -> set[Path]:
     new=st.lists(st.sampled_from(CANDIDATES), unique=True, min_size=1, max_size=6),
     domain=st.sampled_from([Domain.DOCS, Domain.CODE]),
 )
-def test_moved_exactly_when_the_walk_takes_a_new_file(new: list[str], domain: Domain) -> None:
+def test_moved_exactly_when_what_the_walk_takes_changes(new: list[str], domain: Domain) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(os.path.realpath(tmp)) / "wt"
         root.mkdir()
@@ -98,7 +121,7 @@ def test_moved_exactly_when_the_walk_takes_a_new_file(new: list[str], domain: Do
         now = freshness.git_state(root, domain, store, base=synced.commit if synced else None)
         assert synced is not None and now is not None
         moved = now.tree != synced.tree
-        assert moved == bool(_taken(root, domain, store) - taken_before), (new, domain)
+        assert moved == (_taken(root, domain, store) != taken_before), (new, domain)
 
 
 def test_committing_synced_files_does_not_move_the_root(tmp_path: Path) -> None:
