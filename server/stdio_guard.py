@@ -80,6 +80,10 @@ def _answer(error: ValidationError) -> types.JSONRPCError | None:
     return _request_answer(whole[0], parsed_by_sdk=True) if whole else None
 
 
+NO_BATCHES = (
+    "JSON-RPC batches are not supported (MCP dropped them in 2025-06-18): send each message "
+    "on its own line"
+)
 NOT_A_REQUEST = (
     'the message is not a JSON-RPC 2.0 request: it needs "jsonrpc": "2.0", a string "method" '
     'and an integer or string "id"'
@@ -91,6 +95,8 @@ def _request_answer(message: Any, *, parsed_by_sdk: bool) -> types.JSONRPCError 
     (a "method" and no "id") or a client's response, else invalid request; a request the SDK's
     parser refused although Python's reads it (an unpaired surrogate escape) is invalid params,
     naming where its text is not valid Unicode."""
+    if isinstance(message, list) and message and all(isinstance(m, dict) for m in message):
+        return _error(None, types.INVALID_REQUEST, NO_BATCHES)
     if not isinstance(message, dict):
         return _error(None, types.INVALID_REQUEST, NOT_A_REQUEST)
     if _is_response(message) or ("id" not in message and "method" in message):

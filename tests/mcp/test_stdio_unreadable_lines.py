@@ -98,3 +98,13 @@ def test_an_object_without_id_or_method_is_an_invalid_request(value: dict[str, A
     answer = _answer(json.dumps(value))
     assert answer is not None and answer.id is None
     assert answer.error.code == types.INVALID_REQUEST
+
+
+def test_a_batch_is_refused_as_a_batch() -> None:
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    answer = _answer(json.dumps(batch))
+    assert answer is not None and answer.id is None
+    assert answer.error.code == types.INVALID_REQUEST and "batches" in answer.error.message
