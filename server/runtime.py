@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from server.retrieval.store import VectorStore
 
 logger = logging.getLogger(__name__)
+CLOSE_POLL_SECONDS = 0.25
+"""How often a call waiting for the models checks whether the runtime is closing."""
 
 _STORE_RETRY_SECONDS = 2.0
 
@@ -232,13 +234,22 @@ class ServerRuntime:
             return self._retrieval
 
     def _wait(self, event: threading.Event, what: str) -> None:
+        """Wait for ``event`` (``what`` ready) up to ``mcp.model_wait_seconds``; RetrievalError
+        past that, or as soon as the runtime closes: a loader told to close leaves the models,
+        so a call waiting for them would hold its thread, and the exiting process, for the
+        whole wait (a client that died mid-call left its server up for 5 minutes)."""
         self._go.set()
         if self._thread is None and not event.is_set():
             raise RetrievalError("the server is shutting down")
-        if not event.wait(self.settings.mcp.model_wait_seconds):
-            raise RetrievalError(
-                f"{what} did not become ready within {self.settings.mcp.model_wait_seconds:.0f}s"
-            )
+        deadline = time.monotonic() + self.settings.mcp.model_wait_seconds
+        while not event.wait(min(CLOSE_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if self._closing:
+                raise RetrievalError("the server is shutting down")
+            if time.monotonic() >= deadline:
+                raise RetrievalError(
+                    f"{what} did not become ready within "
+                    f"{self.settings.mcp.model_wait_seconds:.0f}s"
+                )
 
     def model_status(self) -> ModelStatus:
         """Current model state, without waiting."""

@@ -7,6 +7,8 @@ tests/retrieval/test_store_faults.py) and whose vector file is truncated under i
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from mcp import Client
 from mcp_support import error_text
 
 from server.app import build_server
+from server.errors import RetrievalError
 from server.retrieval.disk_space import MIB, DiskGuard, free_bytes
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
@@ -61,3 +64,34 @@ async def test_a_full_disk_is_a_one_line_tool_error_and_search_keeps_working(
             assert not again.is_error
     finally:
         store.close()
+
+
+def test_a_call_waiting_for_the_models_ends_when_the_runtime_closes(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    """Field report: a stdio client died while its first search waited for the models; the
+    loader, told to close, left them, and the waiting call held the exiting server for the
+    whole model wait (5 minutes). It now ends as soon as the runtime closes."""
+    store = EdgeStore(tmp_path / "store")
+    settings = Settings(
+        store_path=store.root, reranker_model="none", mcp={"model_wait_seconds": 600}
+    )
+    runtime = ServerRuntime(settings, store=store, embedder=embedder)
+    runtime.start()
+    never = threading.Event()  # models that will not come
+    failures: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            runtime._wait(never, "the models")
+        except RetrievalError as exc:
+            failures.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    runtime.close()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive() and time.monotonic() - started < 30
+    assert [str(f) for f in failures] == ["the server is shutting down"]
