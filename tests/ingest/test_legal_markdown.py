@@ -155,3 +155,37 @@ def test_links_and_code_spans_in_a_heading_read_as_their_text(big_budget: TokenB
     # a CommonMark backslash escape ("5\." keeps a list from starting) is its character
     escaped = chunk_legal("# Terms\n\n## 5\\. Escaped\n\nText.\n", big_budget, "terms")
     assert escaped[-1].metadata["section_path"] == "5" and "\\" not in escaped[-1].title
+
+
+ROMAN = ["I", "II", "III", "IV", "V", "VI"]
+
+
+def _label(kind: str, n: int, k: int | None) -> str:
+    """A heading of ``kind`` for section n (k: its k-th sub-heading)."""
+    number = str(n) if k is None else f"{n}.{k}"
+    return {
+        "numbered": f"{number}. Terms",
+        "article": f"ARTICLE {ROMAN[n - 1]} Terms" if k is None else f"Article {number} Terms",
+        "section": f"Section {number} Terms" if k is not None else f"Section {n} Terms",
+        "plain": f"Terms {number}",
+    }[kind]
+
+
+@given(
+    outline=st.lists(st.integers(min_value=0, max_value=2), min_size=1, max_size=4),
+    top=st.sampled_from(["numbered", "article", "section", "plain"]),
+    sub=st.sampled_from(["numbered", "article", "section", "plain"]),
+)
+@settings(max_examples=80, deadline=None)
+def test_markdown_levels_decide_the_nesting(outline: list[int], top: str, sub: str) -> None:
+    """Field report: ``## 1. General`` then ``### Section 1.1``: the keyword ranked above the
+    number, so ``## 2. Rent`` became a sub-clause of Section 1.2, and ``### Section 2.01``
+    was no child of ``## ARTICLE II``. Invariant: every ``###`` heading is a child of the
+    ``##`` heading before it, whatever kinds of numbering the two levels use."""
+    lines = ["# Agreement", ""]
+    for n, subs in enumerate(outline, start=1):
+        lines += [f"## {_label(top, n, None)}", "", "Body text.", ""]
+        for k in range(1, subs + 1):
+            lines += [f"### {_label(sub, n, k)}", "", "Sub text.", ""]
+    root = parse_clauses("\n".join(lines), "Agreement")
+    assert [len(section.children) for section in root.children] == outline

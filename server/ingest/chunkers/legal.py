@@ -222,16 +222,34 @@ def _style_ranks(lines: list[str], styles: list[str]) -> dict[str, float]:
     """The rank of each heading layout (a Markdown level, an underline): a layout whose headings
     include numbered clauses (``## 4. Liability``, ``## ARTICLE V``) ranks as the outermost of
     them, so every heading of that layout (``## Confidentiality``, ``## 10.``) is a sibling of
-    the others, not their parent; a Markdown level without such headings ranks between the
-    numbered levels around it. Empty when no heading of any layout is numbered (layouts then
-    rank in the order they appear, above numbered clauses)."""
+    the others, not their parent; a deeper Markdown level ranks below a shallower one unless
+    both number alike (one kind, one depth: ``## 1.`` and ``### 2.``), so ``### Section 1.1``
+    nests under ``## 1. General``; a Markdown level without numbered headings ranks between
+    the numbered levels around it. Empty when no heading of any layout is numbered (layouts
+    then rank in the order they appear, above numbered clauses)."""
     numbered: dict[str, float] = {}
+    kinds: dict[str, str] = {}  # "1." numbering or the keyword (Art., Section, ...), depth
     for line, style in zip(lines, styles, strict=True):
         found = _match_heading(markdown_plain(line)[1], []) if style else []
         if found:
             numbered[style] = min(numbered.get(style, found[0][0]), found[0][0])
+            label = found[0][1]  # "1.2", "Art. V", "Section 1.01": the kind and its depth
+            kind = "1." if label[:1].isdigit() else label.split()[0]
+            kinds.setdefault(style, f"{kind} {label.split()[-1].count('.')}")
     ranks = dict(numbered)
-    levels = {len(style): rank for style, rank in numbered.items() if style.startswith("#")}
+    levels: dict[int, float] = {}
+    for level in sorted(len(style) for style in numbered if style.startswith("#")):
+        # a deeper Markdown level nests when its numbering ranks no lower (## 1. General over
+        # ### Section 1.1; ## ARTICLE I over ### Section 1.01); numbers of one kind and depth
+        # at two levels (## 1. and ### 2.) stay siblings: the numbers say so
+        style, rank = "#" * level, numbered["#" * level]
+        above = [lv for lv in levels if lv < level]
+        if above:
+            nearest = max(above)
+            outer = levels[nearest]
+            if rank < outer or (rank == outer and kinds[style] != kinds["#" * nearest]):
+                rank = outer + 0.5
+        levels[level] = ranks[style] = rank
     for level in range(1, 7):
         if level in levels or not levels:
             continue
