@@ -50,7 +50,7 @@ class GitState:
     """A work tree's state: HEAD (None before the first commit) and a fingerprint of what it
     holds beyond a base commit (HEAD unless asked otherwise): the files an ingest would take
     whose content differs from the base's (tracked, staged or not, and untracked alike), each
-    with its size and mtime (so a second edit of an already modified file changes it too)."""
+    by its content (so a second edit of an already modified file changes it too)."""
 
     commit: str | None
     tree: str
