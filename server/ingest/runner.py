@@ -26,7 +26,7 @@ from server.ingest.chunkers.base import Piece, SkipFile
 from server.ingest.chunking import chunk_file
 from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
-from server.ingest.walker import Discovery, SourceFile, discover
+from server.ingest.walker import Discovery, SourceFile, discover, under_roots
 from server.progress_bar import ProgressBar
 from server.retrieval import freshness
 from server.retrieval.analysis import resolve_domain
@@ -311,7 +311,10 @@ class IngestJob:
                 store, self.indexer.settings, self.domain, self.indexer.embedder.dimension
             )
         for folder in folders:
-            fields = freshness.sync_fields(synced_at, git_before.get(folder))
+            # sources gone from disk but kept (no --prune): the index still serves them, so
+            # the folder is not in sync with the disk until a pruning run
+            kept = sum(under_roots(source, [folder]) for source in self.report.gone)
+            fields = freshness.sync_fields(synced_at, git_before.get(folder), pending=kept)
             freshness.update_root(store, self.collection, self.tenant, folder, fields)
 
     # -- one file ------------------------------------------------------------------------------

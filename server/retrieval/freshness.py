@@ -8,9 +8,10 @@ disappears with the collection, and a Qdrant server keeps it next to the vectors
 (a JSON file in a data directory would survive a deleted store and lie about it).
 
 A record holds ``synced_at`` (start of the last finished sync: everything on disk at that moment
-was read), ``pending`` (changes a watcher saw and has not ingested), ``commit`` and ``tree`` (the
-git HEAD and a fingerprint of the files an ingest takes that differ from it, at the start of
-the sync), the live ``watcher`` (pid and host) and the last ``error``. Whether the work tree
+was read), ``pending`` (changes a watcher saw and has not ingested, or sources an ingest
+without ``--prune`` found gone and kept), ``commit`` and ``tree`` (the git HEAD and a
+fingerprint of the files an ingest takes that differ from it, at the start of the sync), the
+live ``watcher`` (pid and host) and the last ``error``. Whether the work tree
 ``moved`` is computed on read: the work tree fingerprinted against the recorded commit, as
 the sync fingerprinted it (:func:`git_state`), so committing what was synced does not move it.
 """

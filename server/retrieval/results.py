@@ -177,7 +177,11 @@ class RootFreshness(BaseModel):
     synced_at: str | None = Field(
         default=None, description="ISO-8601 UTC start of the last finished sync."
     )
-    pending: int = Field(default=0, description="Changes a watcher saw and has not ingested.")
+    pending: int = Field(
+        default=0,
+        description="Changes a watcher saw and has not ingested, or sources an ingest without "
+        "prune found gone from disk and kept.",
+    )
     watched: bool = Field(default=False, description="A live watcher keeps this root in sync.")
     commit: str | None = Field(
         default=None, description="Git HEAD the index reflects (None: not a git work tree)."

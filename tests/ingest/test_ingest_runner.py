@@ -16,6 +16,7 @@ from server.ingest.runner import delete_sources, run_ingest
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import Retrieval
+from server.retrieval.freshness import root_freshness
 from server.retrieval.length_stats import tenant_lengths
 from server.retrieval.store import StoredPoint
 from server.retrieval.types import SearchRequest
@@ -331,3 +332,27 @@ def test_noop_bench_reports_no_model_calls(embedder: DenseEmbedder) -> None:
     ((label, figure),) = bench_ingest(embedder, domains=(), noop_files=30)
     assert "30 unchanged files" in label
     assert " 0 model calls, 0 upserts" in figure
+
+
+def test_sources_gone_but_kept_leave_the_folder_stale(tmp_path: Path, retrieval: Retrieval) -> None:
+    """Field report: a file deleted from disk, then a re-ingest without --prune: the folder
+    read as synced while searches still returned the gone file. Its record now counts the
+    kept sources as pending until a pruning run."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name in ("otters.md", "seals.md"):
+        (folder / name).write_text(f"# {name}\n\nNotes about {name[:-3]}.\n")
+
+    def record() -> tuple[str, int]:
+        (one,) = root_freshness(retrieval.store, retrieval.settings, "acme", Domain.DOCS)
+        return one.status, one.pending
+
+    run_ingest(retrieval.indexer, [folder], domain="docs", tenant="acme", progress=False)
+    assert record() == ("unknown", 0)  # synced; not a git work tree, not watched
+    (folder / "seals.md").unlink()
+    report = run_ingest(retrieval.indexer, [folder], domain="docs", tenant="acme", progress=False)
+    assert len(report.gone) == 1 and record() == ("stale", 1)
+    run_ingest(
+        retrieval.indexer, [folder], domain="docs", tenant="acme", prune=True, progress=False
+    )
+    assert record() == ("unknown", 0)
