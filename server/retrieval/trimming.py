@@ -237,7 +237,8 @@ def trim_texts(
             for neighbour in (index - 1, index + 1):
                 j = where.get((source, neighbour))
                 if j is not None and j < i:
-                    shown.extend(_shown_in(texts[j], out[j].spans, text))
+                    before = neighbour < index
+                    shown.extend(_shown_in(texts[j], out[j].spans, text, before=before))
         out.append(trim_text(text, share, score, code=code, shown=shown))
     return out
 
@@ -262,13 +263,12 @@ def overlap(before: str, after: str) -> int:
     return 0
 
 
-def _shown_in(other: str, spans: Sequence[Span], text: str) -> list[Span]:
-    """``other``'s shown ``spans`` as spans of ``text``, where the two texts overlap."""
-    out: list[Span] = []
-    if k := overlap(other, text):  # other's end is text's start
-        shift = len(other) - k
-        out += [(max(a - shift, 0), b - shift) for a, b in spans if b - shift > 0]
-    if k := overlap(text, other):  # text's end is other's start
-        shift = len(text) - k
-        out += [(a + shift, min(b + shift, len(text))) for a, b in spans if a < k]
-    return out
+def _shown_in(other: str, spans: Sequence[Span], text: str, *, before: bool) -> list[Span]:
+    """``other``'s shown ``spans`` as spans of ``text``, where the two overlap: ``other`` is the
+    chunk before ``text`` (its end is text's start), or the one after (``before`` false)."""
+    if before:
+        shift = len(other) - overlap(other, text)
+        return [(max(a - shift, 0), b - shift) for a, b in spans if b - shift > 0]
+    k = overlap(text, other)
+    shift = len(text) - k
+    return [(a + shift, min(b + shift, len(text))) for a, b in spans if a < k]
