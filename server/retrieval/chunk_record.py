@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from server.retrieval.filter_fields import (
     PATH_PREFIXES_FIELD,
@@ -78,6 +78,12 @@ BASE_PAYLOAD_INDEXES: dict[str, IndexKind] = {
 """Payload indexes of every collection: the tenant, the identity fields, path prefixes."""
 
 
+LegalDocType = Literal["contract", "statute", "licence", "other"]
+"""The legal ``doc_type`` values ingestion records (chunkers/legal.py, legal_doc_type)."""
+SymbolKind = Literal["function", "method", "class", "module", "window"]
+"""The ``symbol_kind`` values the code chunkers record."""
+
+
 @dataclass(frozen=True)
 class FilterField:
     """A metadata field that searches filter on by exact match (keyword payload index)."""
@@ -87,6 +93,9 @@ class FilterField:
     """Stored lower-case by ingestion, so a filter value is lower-cased before matching.
     Otherwise stored as written, and a filter value matches the tenant's recorded spellings
     that equal it in any case (request_filters.py)."""
+    choices: tuple[str, ...] = ()
+    """The only values ingestion records (any case), when it records a closed set: another
+    value is refused, as the MCP tool's schema (built from the same Literal) refuses it."""
 
 
 FILTER_FIELDS: dict[Domain, tuple[FilterField, ...]] = {
@@ -94,11 +103,14 @@ FILTER_FIELDS: dict[Domain, tuple[FilterField, ...]] = {
     # by legal_doc_type): `doc_type=Contract` matches them
     Domain.DOCS: (FilterField(DOC_TYPE, casefold=True), FilterField("tags")),
     Domain.LEGAL: (
-        FilterField(DOC_TYPE, casefold=True),
+        FilterField(DOC_TYPE, casefold=True, choices=get_args(LegalDocType)),
         FilterField("tags"),
         FilterField("jurisdiction"),
     ),
-    Domain.CODE: (FilterField("language", casefold=True), FilterField("symbol_kind")),
+    Domain.CODE: (
+        FilterField("language", casefold=True),
+        FilterField("symbol_kind", choices=get_args(SymbolKind)),
+    ),
 }
 """Filterable metadata per domain; payload indexes and filter validation derive from it."""
 

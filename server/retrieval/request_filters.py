@@ -77,7 +77,8 @@ def _as_recorded(
 
 def check_filters(domain: Domain, filters: Mapping[str, Any]) -> dict[str, Any]:
     """The given filters (None values left out), checked without the store: known names,
-    valid Unicode, one value where one is taken, no empty value. Raises InvalidRequestError."""
+    valid Unicode, one value where one is taken, no empty value, a value of the field's closed
+    set where it has one (``FilterField.choices``, any case). Raises InvalidRequestError."""
     given = {key: value for key, value in filters.items() if value is not None}
     unknown = sorted(set(given) - set(filter_names(domain)))
     if unknown:
@@ -97,6 +98,15 @@ def check_filters(domain: Domain, filters: Mapping[str, Any]) -> dict[str, Any]:
             )
     for name, value in given.items():
         filter_value(name, value)  # an empty value is refused here too
+    for spec in FILTER_FIELDS[domain]:
+        value = given.get(spec.name)
+        if spec.choices and value is not None:
+            for text in value if isinstance(value, list) else [value]:
+                if str(text).strip().casefold() not in spec.choices:
+                    expected = ", ".join(spec.choices)
+                    raise InvalidRequestError(
+                        f"filter {spec.name!r} has no value {text!r}; expected one of: {expected}"
+                    )
     return given
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from server.retrieval.chunk_record import SymbolKind
 from server.retrieval.results import SearchResponse
 from server.settings import Domain
 from server.tools.common import MaxChars, Query, StrOrList, TopK, run_search, tool_errors
 from server.tools.docs import PATH_GLOB_HELP
-
-SymbolKind = Literal["function", "method", "class", "module", "window"]
 
 
 def code_search(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.retrieval.chunk_record import LegalDocType
 from server.retrieval.results import SearchResponse
 from server.settings import Domain
 from server.tools.common import MaxChars, Query, StrOrList, TopK, run_search, tool_errors
 from server.tools.docs import PATH_PREFIX_HELP, TAGS_HELP
-
-LegalDocType = Literal["contract", "statute", "licence", "other"]
 
 
 class LegalFilters(BaseModel):

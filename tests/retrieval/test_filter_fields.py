@@ -136,3 +136,25 @@ def test_backslash_escapes_in_globs() -> None:
     assert glob_matches(r"notes/a\*b.md", "/w/notes/a*b.md", "notes/a*b.md")
     assert not glob_matches(r"notes/a\*b.md", "/w/notes/axb.md", "notes/axb.md")
     assert not glob_matches(r"x/\[ab\]/*", "/w/x/a/g.ts", "x/a/g.ts")  # escaped: literal only
+
+
+@given(text=st.text(max_size=12))
+def test_a_closed_set_filter_takes_what_ingestion_records_and_nothing_else(text: str) -> None:
+    """The CLI took ``--filter doc_type=bogus`` (0 hits and a note) where the MCP tool's schema
+    refuses it: a field whose values form a closed set refuses any other value, in any case,
+    and takes every value ingestion records."""
+    from typing import get_args
+
+    from server.errors import InvalidRequestError
+    from server.ingest.chunkers.legal import LEGAL_DOC_TYPE_NAMES
+    from server.retrieval.chunk_record import FILTER_FIELDS, LegalDocType
+    from server.retrieval.request_filters import check_filters
+
+    assert set(LEGAL_DOC_TYPE_NAMES.values()) == set(get_args(LegalDocType))
+    for domain, specs in FILTER_FIELDS.items():
+        for spec in (s for s in specs if s.choices):
+            for value in spec.choices:
+                assert check_filters(domain, {spec.name: [value.upper(), value]})
+            if text.strip() and text.strip().casefold() not in spec.choices:
+                with pytest.raises(InvalidRequestError, match="has no value"):
+                    check_filters(domain, {spec.name: text})

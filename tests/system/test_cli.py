@@ -310,6 +310,8 @@ def indexed_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     ("extra", "message"),
     [
         (["--filter", "nope=1"], "unknown filter 'nope' for docs"),
+        (["--domain", "legal", "--filter", "doc_type=bogus"], "filter 'doc_type' has no value"),
+        (["--domain", "code", "--filter", "symbol_kind=func"], "expected one of: function,"),
         (["--filter", "path_prefix=a", "--filter", "path_prefix=b"], "path_prefix"),
         (["--tenant", "bad tenant"], "tenant"),
         (["--top-k", "1000"], "top_k"),
