@@ -12,6 +12,7 @@ its sub-clauses, and prose is only split between sentences (unless one sentence 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -54,6 +55,14 @@ _LABEL_KEYWORDS = {
     "chapter": "Chapter",
     "title": "Title",
 }
+_REFERRING = re.compile(
+    r"(?:^|\s)(?:sections?|articles?|art\.|clauses?|(?:sub)?paragraphs?|para\.|subsections?|"
+    r"sec\.|schedules?|annex(?:es)?|exhibits?|appendix|appendices|parts?|chapters?|titles?|"
+    r"§§?|of|in|under|to|with|by|per|see|from|at|than|and/or)$",
+    re.IGNORECASE,
+)
+"""A line ending in a word that names what follows it (``... under section``, ``... set out
+in``): the label starting the next line belongs to the sentence (``7.  This requirement``)."""
 _RANK_TOP, _RANK_SECTION, _RANK_NUMBERED = 0, 1, 2
 _RANK_PAREN = {"digit": 10, "letter": 11, "roman": 12, "upper": 13}
 _RANK_DEFINITION = 20
@@ -86,16 +95,19 @@ class Clause:
         return "\n\n".join(p for p in parts if p)
 
 
-def _heading_title(label: str, rest: str) -> str:
+def _heading_title(label: str, rest: str, wraps: bool = False) -> str:
     """``label`` plus the heading words when the rest of the line looks like a title
-    (``Termination``, or a run-in heading such as ``Grant of Copyright License. Subject ...``)."""
+    (``Termination``, or a run-in heading such as ``Grant of Copyright License. Subject ...``).
+    When the line's sentence ``wraps`` onto the next line, only a run-in heading is a title
+    (``2.1 Either party may`` is the start of a sentence)."""
     rest = rest.strip().lstrip(".:-–— ")
     run_in = re.match(r"^([A-Z][^.;:]{0,60}?)\.\s+\S", rest)
     if run_in and len(run_in[1].split()) <= 6:
         return f"{label} {run_in[1]}"
     words = rest.split()
     if (
-        words
+        not wraps
+        and words
         and len(words) <= 8
         and rest[0].isupper()
         and not re.search(r"[.;:,]\s", rest)
@@ -103,6 +115,48 @@ def _heading_title(label: str, rest: str) -> str:
     ):
         return f"{label} {rest.rstrip('.')}"
     return label
+
+
+def _continues(previous: str, width: int) -> bool:
+    """Whether a line after ``previous`` (no blank line between) continues its sentence, so a
+    label starting it is text, not a heading: ``previous`` ends in a word that takes the
+    label as its object (:data:`_REFERRING`), or is a line of a wrapped paragraph (at least
+    0.7 of the text's ``width``) ending mid-sentence, in a lower-case word (``including
+    without limitation`` / ``Section 2.2. The Source Code ...``)."""
+    previous = previous.rstrip()
+    if _REFERRING.search(previous) is not None:
+        return True
+    return previous[-1:].islower() and len(previous) >= 0.7 * width
+
+
+def _wrap_width(lines: list[str]) -> int:
+    """The width a text's paragraphs are wrapped at: the 90th percentile of its line lengths
+    (a text of long unwrapped lines has no wrapped line short of it)."""
+    lengths = sorted(len(line.rstrip()) for line in lines if line.strip())
+    return lengths[int(0.9 * (len(lengths) - 1))] if lengths else 0
+
+
+def _inline_list(label: str, rest: str) -> bool:
+    """Whether a ``(1)`` line lists its items inline (``(1) assert copyright, and (2) offer
+    this License``): the next label of its style follows in the same line, and not as a
+    reference (``paragraph (b)``)."""
+    inner = label[1:-1]
+    if inner.isdigit():
+        following = [str(int(inner) + 1)]
+    elif len(inner) == 1:  # a letter, or i/v/x read as a roman numeral
+        following = [chr(ord(inner) + 1), _ROMANS.get(inner, "")]
+    else:
+        following = [_ROMANS.get(inner, "")]
+    for f in filter(None, following):
+        at = rest.find(f"({f})")
+        if at >= 0 and not _REFERRING.search(rest[:at].rstrip()):
+            return True
+    return False
+
+
+_NUMERALS = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii"]
+_ROMANS = dict(itertools.pairwise(_NUMERALS))
+"""A lower-case roman numeral -> the next one."""
 
 
 def _paren_style(label: str, stack: list[Clause]) -> str:
@@ -121,19 +175,22 @@ def _paren_style(label: str, stack: list[Clause]) -> str:
     return "letter"
 
 
-def _match_heading(line: str, stack: list[Clause]) -> list[tuple[float, str, str]]:
-    """Headings that start ``line``: [(rank, label, heading title)], outermost first."""
+def _match_heading(
+    line: str, stack: list[Clause], wraps: bool = False
+) -> list[tuple[float, str, str]]:
+    """Headings that start ``line``: [(rank, label, heading title)], outermost first; ``wraps``:
+    the line's sentence goes on in the next line (see :func:`_heading_title`)."""
     stripped = line.strip()
     if not stripped:
         return []
     m = _KEYWORD_TOP.match(stripped)
     if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
         label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
-        return [(_RANK_TOP, label, _heading_title(label, m["rest"]))]
+        return [(_RANK_TOP, label, _heading_title(label, m["rest"], wraps))]
     m = _KEYWORD.match(stripped)
     if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
         label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
-        return [(_RANK_SECTION, label, _heading_title(label, m["rest"]))]
+        return [(_RANK_SECTION, label, _heading_title(label, m["rest"], wraps))]
     m = _NUMBERED.match(stripped)
     if m and (m["dot"] or "." in m["num"] or m["paren"]):
         rest = m["rest"] or ""
@@ -141,7 +198,7 @@ def _match_heading(line: str, stack: list[Clause]) -> list[tuple[float, str, str
             return []
         num = m["num"]
         found: list[tuple[float, str, str]] = [
-            (_RANK_NUMBERED + num.count("."), num, _heading_title(num, rest))
+            (_RANK_NUMBERED + num.count("."), num, _heading_title(num, rest, wraps))
         ]
         if m["paren"]:
             found.append(
@@ -149,7 +206,7 @@ def _match_heading(line: str, stack: list[Clause]) -> list[tuple[float, str, str
             )
         return found
     m = _PAREN.match(stripped)
-    if m:
+    if m and not _inline_list(f"({m['lab']})", m["rest"]):
         label = f"({m['lab']})"
         return [(_RANK_PAREN[_paren_style(m["lab"], stack)], label, label)]
     m = _DEFINITION.match(stripped)
@@ -279,13 +336,20 @@ def parse_clauses(text: str, title: str | None = None, *, titles: Collection[str
     layouts = _layout_styles(raw, lines)
     style_ranks = _style_ranks(lines, layouts)
     seen: list[str] = []
+    previous = ""  # the line before as text; "" after a blank line or a Markdown heading
+    width = _wrap_width(lines)
     for i, line in enumerate(lines):
         if _UNDERLINE.match(raw[i]):
             continue
         plain = markdown_plain(line)[1]
-        headings = _match_heading(plain, stack[1:])
-        name = " ".join(plain.split())
         style = layouts[i]
+        # a wrapped sentence's next line may start with a label it refers to ("section\n7.")
+        continued = not style and _continues(previous, width)
+        following = markdown_plain(lines[i + 1])[1].strip() if i + 1 < len(lines) else ""
+        wraps = bool(following) and (following[0].islower() or _continues(plain, width))
+        headings = [] if continued else _match_heading(plain, stack[1:], wraps)
+        previous = "" if style else plain  # a clause's first line may wrap too
+        name = " ".join(plain.split())
         if headings and style in style_ranks:  # one layout, one rank: siblings
             headings[0] = (style_ranks[style], *headings[0][1:])
         elif style and _has_word(name) and not headings and name not in not_clauses:
