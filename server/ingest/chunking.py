@@ -112,6 +112,20 @@ def _chunk_code(
     )
 
 
+CHUNKER_VERSIONS: dict[Domain, int] = {Domain.DOCS: 1, Domain.CODE: 1, Domain.LEGAL: 2}
+"""Raised when a domain's chunks of the same bytes change, so a re-run re-chunks the files an
+older version cut (their bytes, hence their hashes, are unchanged). Legal 2 (2026-12): clauses
+of Markdown contracts, labels at the start of wrapped lines, packed sub-clauses found by a
+section filter. Points written before versions were recorded count as version 1."""
+
+
+def chunking_key(domain: Domain, budget: TokenBudget, overlap_lines: int) -> str:
+    """What cuts a domain's files into chunks, as stored in each chunk's ``chunking``: the
+    chunker version and the budget (``legal/v2/256+0``; code adds its overlap lines)."""
+    key = f"{domain.value}/v{CHUNKER_VERSIONS[domain]}/{budget.max_tokens}+{budget.overlap_tokens}"
+    return f"{key}/{overlap_lines}l" if domain is Domain.CODE else key
+
+
 def chunk_file(
     file: SourceFile, data: bytes, domain: Domain, budget: TokenBudget, overlap_lines: int
 ) -> list[Piece]:

@@ -27,6 +27,7 @@ from server.ingest.manifest import load_manifest
 from server.retrieval.chunk_record import (
     CHUNK_COUNT,
     CHUNK_INDEX,
+    CHUNKING,
     CONTENT_HASH,
     CORE_FIELDS,
     DOC_TYPE,
@@ -36,6 +37,7 @@ from server.retrieval.chunk_record import (
     REL_PATH,
     SOURCE,
 )
+from server.retrieval.filter_fields import SECTIONS_WITHIN_FIELD
 from server.retrieval.types import Chunk
 from server.settings import Domain
 from server.tenants import validate_tenant
@@ -50,7 +52,7 @@ MAX_METADATA_KEYS = 32
 MAX_METADATA_VALUE_CHARS = 1000
 RESERVED_KEYS = frozenset(
     {*CORE_FIELDS, *HIDDEN_FIELDS, *PER_CHUNK_FIELDS, CONTENT_HASH, CHUNK_COUNT, REL_PATH}
-    | {INGESTED_AT, "front_matter"}
+    | {INGESTED_AT, CHUNKING, SECTIONS_WITHIN_FIELD, "front_matter"}
 )
 """Fields the note's chunks get from ingestion; metadata may not set them."""
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from server.errors import InvalidRequestError
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece, SkipFile
-from server.ingest.chunking import chunk_file
+from server.ingest.chunking import CHUNKER_VERSIONS, chunk_file, chunking_key
 from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
 from server.ingest.walker import Discovery, SourceFile, discover, under_roots
@@ -33,6 +33,7 @@ from server.retrieval.analysis import resolve_domain
 from server.retrieval.chunk_record import (
     CHUNK_COUNT,
     CHUNK_INDEX,
+    CHUNKING,
     CONTENT_HASH,
     DOC_TYPE,
     INGESTED_AT,
@@ -214,6 +215,7 @@ class IngestJob:
         """Chunks gathered (whole files) before a store write: progress and stop requests
         take effect between writes."""
         self.budget = make_budget(indexer.embedder, self.settings)
+        self.chunking = chunking_key(self.domain, self.budget, self.settings.code_overlap_lines)
         self.report = IngestReport(domain=self.domain.value, tenant=tenant, dry_run=dry_run)
         self._pending: list[Chunk] = []
         self._pending_sources: list[_Written] = []
@@ -327,7 +329,9 @@ class IngestJob:
             self._skip(file, str(exc), exc.kind)
             return False
         digest = content_hash(data)
-        if previous is not None and previous.is_complete(digest):
+        if previous is not None and previous.is_complete(
+            digest, self.chunking, unrecorded_ok=CHUNKER_VERSIONS[self.domain] == 1
+        ):
             self.report.unchanged += 1
             return False
         try:
@@ -371,6 +375,7 @@ class IngestJob:
                 **piece.metadata,
                 CONTENT_HASH: digest,
                 CHUNK_COUNT: len(pieces),
+                CHUNKING: self.chunking,
                 REL_PATH: file.rel_path,
                 INGESTED_AT: now,
             }

@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 from server.retrieval.filter_fields import (
     PATH_PREFIXES_FIELD,
     SECTION_PREFIXES_FIELD,
+    SECTIONS_WITHIN_FIELD,
     derived_filter_fields,
 )
 from server.retrieval.results import ChunkView, Copy, SearchHit, SourceEntry, StageScores
@@ -42,6 +43,10 @@ CHUNK_COUNT = "chunk_count"
 """Ingest metadata: how many chunks the source was split into."""
 INGESTED_AT = "ingested_at"
 """Ingest metadata: when the source was ingested (ISO 8601, UTC, seconds)."""
+CHUNKING = "chunking"
+"""Ingest metadata: which chunker version and budget cut the source (chunking.chunking_key):
+a re-run re-chunks a file whose stored chunks another chunking cut, though its bytes are the
+same."""
 DOC_TYPE = "doc_type"
 
 CORE_FIELDS = (TENANT_FIELD, DOC_ID, SOURCE, CHUNK_INDEX, TITLE, TEXT, BM25_LEN)
@@ -64,7 +69,7 @@ PER_CHUNK_FIELDS = frozenset(
     }
 )
 """Chunk-level metadata that says nothing about the source as a whole (left out of listings)."""
-PER_SOURCE_BOOKKEEPING = frozenset({CONTENT_HASH, INGESTED_AT})
+PER_SOURCE_BOOKKEEPING = frozenset({CONTENT_HASH, INGESTED_AT, CHUNKING})
 """Ingest bookkeeping, the same on every chunk of a source: left out of search hits (get_chunk
 and list_sources show it), where it would repeat on every hit for nothing."""
 
@@ -127,6 +132,7 @@ def payload_indexes(domain: Domain) -> dict[str, IndexKind]:
 def to_payload(chunk: Chunk, bm25_len: int) -> dict[str, Any]:
     """The payload stored for a chunk: its metadata, derived filter fields, core fields."""
     payload: dict[str, Any] = dict(chunk.metadata)
+    payload.pop(SECTIONS_WITHIN_FIELD, None)  # read into section_prefixes
     payload.update(derived_filter_fields(chunk.source, chunk.metadata))
     payload.update(
         {

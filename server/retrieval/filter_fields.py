@@ -10,7 +10,9 @@ as keyword arrays (a point matches when any element equals the value asked for):
   segments: ``docs`` selects ``docs/a.md`` but not ``docsets/b.md``.
 - ``section_prefixes``: every leading part of ``section_path`` (``12``, ``12 > 12.3``,
   ``12 > 12.3 > (b)``) and each label on its own (``12.3``, ``(b)``), so a section filter
-  selects that section and everything under it.
+  selects that section and everything under it; the same for each path in
+  ``sections_within`` (the sub-clauses a chunk holds whole, packed into their parent's chunk),
+  so ``section=12.3`` also finds the chunk of ``12`` that holds 12.3's text.
 
 Globs (``src/**/*.py``) cannot be indexed this way: the browse layer lists the tenant's files
 (one point per file, narrowed through ``path_prefixes`` to the glob's literal leading
@@ -30,6 +32,9 @@ from server.retrieval.types import FilterValue
 
 PATH_PREFIXES_FIELD = "path_prefixes"
 SECTION_PREFIXES_FIELD = "section_prefixes"
+SECTIONS_WITHIN_FIELD = "sections_within"
+"""Chunk metadata from the legal chunker: section paths of the sub-clauses the chunk holds
+whole. Read into ``section_prefixes`` here, not stored on its own."""
 SECTION_SEPARATOR = " > "
 _WILDCARDS = set("*?[")
 
@@ -102,9 +107,11 @@ def derived_filter_fields(source: str, metadata: Mapping[str, Any]) -> dict[str,
     section_path = metadata.get("section_path")
     if isinstance(section_path, str) and section_path.strip():
         label = metadata.get("section")
-        fields[SECTION_PREFIXES_FIELD] = section_prefixes(
-            section_path, label if isinstance(label, str) else None
-        )
+        sections = section_prefixes(section_path, label if isinstance(label, str) else None)
+        within = metadata.get(SECTIONS_WITHIN_FIELD)
+        for path in within if isinstance(within, list) else []:
+            sections.extend(section_prefixes(str(path)))
+        fields[SECTION_PREFIXES_FIELD] = list(dict.fromkeys(sections))
     return fields
 
 

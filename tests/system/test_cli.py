@@ -400,3 +400,26 @@ def test_a_bad_setting_is_one_line_in_every_command(
         assert main([*command, "--store", str(tmp_path / "store")]) == 2, command
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err, (command, err)
+
+
+def test_a_section_filter_finds_a_sub_clause_packed_into_its_parent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``section=2.1`` found nothing where section 2 with its sub-clauses fit one chunk (the
+    chunk's section was 2): it finds that chunk, through ingest, store and search."""
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    (folder / "msa.txt").write_text(
+        "Master Services Agreement\n\n1. Fees\n\nThe Customer pays each invoice in 30 days.\n\n"
+        "2. Term\n\n2.1 This Agreement runs for two years.\n\n"
+        "2.2 Either party may terminate it on thirty days written notice.\n"
+    )
+    store = ["--store", str(tmp_path / "store"), "--tenant", "t"]
+    assert main(["ingest", str(folder), "--domain", "legal", *store]) == 0
+    capsys.readouterr()
+    argv = ["search", "terminate on notice", "--domain", "legal", "--json", *store]
+    for section in ("2.1", "2 > 2.2", "2"):
+        assert main([*argv, "--filter", f"section={section}"]) == 0
+        hits = json.loads(capsys.readouterr().out)["hits"]
+        assert [hit["metadata"]["section_path"] for hit in hits] == ["2"], section
+        assert "thirty days" in hits[0]["text"]

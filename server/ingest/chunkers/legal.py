@@ -21,6 +21,7 @@ from typing import Any
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
 from server.ingest.chunkers.text import paragraphs
+from server.retrieval.filter_fields import SECTIONS_WITHIN_FIELD
 
 _KEYWORD_TOP = re.compile(
     r"^(?P<kw>PART|Part|CHAPTER|Chapter|TITLE|Title)\s+(?P<num>[0-9]+|[IVXLC]+)\b\.?(?P<rest>.*)$"
@@ -520,14 +521,25 @@ class _ClausePacker:
         """Pieces of the clause (its whole subtree, or its own text) under its heading path."""
         path = " > ".join([self.doc_title, *headings]) if self.doc_title else ""
         title = self.budget.fit_title(path)
-        metadata = {
+        metadata: dict[str, Any] = {
             **self.common,
             "section_path": " > ".join(labels),
             "section": labels[-1] if labels else "",
         }
+        if whole and clause.children:  # so a filter on a packed sub-clause finds its text
+            metadata[SECTIONS_WITHIN_FIELD] = [" > ".join(p) for p in _paths(clause, labels)]
         units = [clause.full_text()] if whole else clause.own_text()
         for chunk in self.budget.pack(units, title, lead=lead):
             self.pieces.append(Piece(title=title, text=chunk, metadata=dict(metadata)))
+
+
+def _paths(clause: Clause, labels: list[str]) -> list[list[str]]:
+    """The section paths of every clause under ``clause`` (at ``labels``), depth first."""
+    out: list[list[str]] = []
+    for child in clause.children:
+        out.append([*labels, child.label])
+        out.extend(_paths(child, out[-1]))
+    return out
 
 
 def _join(lead: str, text: str) -> str:

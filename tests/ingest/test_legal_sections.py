@@ -1,0 +1,85 @@
+"""A section filter finds every section's text, also where it was packed into its parent's chunk.
+
+Field report: ``section=2.1`` found nothing in a contract whose section 2 (with 2.1 and 2.2)
+fit one chunk: the chunk's section prefixes came from its own path (``2``) only. Invariant, as
+a property over generated contracts: for every clause of the tree, a chunk whose derived
+``section_prefixes`` hold the clause's path (and its label) holds the clause's first line.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.ingest.budget import TokenBudget
+from server.ingest.chunkers.legal import Clause, chunk_legal, parse_clauses
+from server.retrieval.chunk_record import to_payload
+from server.retrieval.embedder import DenseEmbedder
+from server.retrieval.filter_fields import SECTION_PREFIXES_FIELD, derived_filter_fields
+from server.retrieval.types import Chunk
+
+SENTENCES = [
+    "Either party may terminate this Agreement on thirty days written notice.",
+    "The Customer shall pay each invoice within forty five days of receipt.",
+    "Each party keeps the other party's information confidential for five years after the "
+    "end of this Agreement, except information that is public or independently developed.",
+]
+item = st.lists(st.sampled_from(SENTENCES), min_size=1, max_size=3).map(" ".join)
+clause = st.tuples(item, st.lists(item, max_size=3))
+contract = st.lists(st.lists(clause, max_size=4), min_size=1, max_size=4)
+
+
+def render(sections: list[list[tuple[str, list[str]]]]) -> str:
+    lines = ["Services Agreement", ""]
+    for n, clauses in enumerate(sections, start=1):
+        lines += [f"{n}. Terms of Part {n}", ""]
+        for k, (text, items) in enumerate(clauses, start=1):
+            lines += [f"{n}.{k} {text}", ""]
+            lines += [f"    ({chr(97 + i)}) {t}" for i, t in enumerate(items)] + [""]
+    return "\n".join(lines)
+
+
+def clause_paths(node: Clause, path: list[str]) -> list[tuple[list[str], str]]:
+    out = []
+    for child in node.children:
+        first = next((line.strip() for line in child.lines if line.strip()), "")
+        out.append(([*path, child.label], first))
+        out += clause_paths(child, [*path, child.label])
+    return out
+
+
+@pytest.fixture(scope="module")
+def budget(embedder: DenseEmbedder) -> TokenBudget:
+    return TokenBudget(embedder.count_tokens, 160)
+
+
+@given(sections=contract)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_section_filter_finds_every_section(
+    sections: list[list[tuple[str, list[str]]]], budget: TokenBudget
+) -> None:
+    text = render(sections)
+    pieces = chunk_legal(text, budget, "Services Agreement")
+    prefixes = [
+        derived_filter_fields("/c/agreement.txt", p.metadata).get(SECTION_PREFIXES_FIELD, [])
+        for p in pieces
+    ]
+    for path, first in clause_paths(parse_clauses(text, "Services Agreement"), []):
+        for wanted in (" > ".join(path), path[-1]):
+            found = [p for p, pre in zip(pieces, prefixes, strict=True) if wanted in pre]
+            assert any(first[:40] in " ".join(p.text.split()) for p in found), (wanted, first)
+
+
+def test_sections_within_is_filter_plumbing_not_payload(budget: TokenBudget) -> None:
+    """The packed sub-clauses' paths reach the section filter, not the stored metadata."""
+    text = render([[("Either party may terminate.", ["It pays.", "It keeps."])]])
+    [piece] = [p for p in chunk_legal(text, budget, "A") if p.metadata["section_path"] == "1"]
+    chunk = Chunk(
+        tenant="t", doc_id="d", source="/c/a.txt", text=piece.text, metadata=piece.metadata
+    )
+    payload = to_payload(chunk, 10)
+    assert {"1.1", "1 > 1.1 > (b)", "(b)"} <= set(payload[SECTION_PREFIXES_FIELD])
+    assert "sections_within" not in payload
