@@ -83,3 +83,31 @@ def test_sections_within_is_filter_plumbing_not_payload(budget: TokenBudget) -> 
     payload = to_payload(chunk, 10)
     assert {"1.1", "1 > 1.1 > (b)", "(b)"} <= set(payload[SECTION_PREFIXES_FIELD])
     assert "sections_within" not in payload
+
+
+long_section = st.tuples(
+    st.sampled_from(["Delivery and Acceptance", "Fees", "Term"]),
+    st.lists(st.sampled_from(SENTENCES), min_size=1, max_size=14).map(" ".join),
+    st.integers(min_value=0, max_value=2),  # 0: plain text, 1: "## 2. Fees", 2: "## Fees"
+)
+
+
+@given(sections=st.lists(long_section, min_size=1, max_size=3), preamble=st.booleans())
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_no_chunk_holds_a_heading_alone(
+    sections: list[tuple[str, str, int]], preamble: bool, budget: TokenBudget
+) -> None:
+    """Field report: a long section opened with a chunk holding only ``## 2. Delivery`` and
+    the title line ``Supply Agreement`` was a chunk of its own; both match their words and hold
+    nothing. Every chunk holds text beyond headings."""
+    lines = ["# Supply Agreement" if any(md for *_, md in sections) else "Supply Agreement", ""]
+    if preamble:
+        lines += ["This Agreement is made between the Supplier and the Customer.", ""]
+    for n, (heading, body, md) in enumerate(sections, start=1):
+        lines += [{0: f"{n}. {heading}", 1: f"## {n}. {heading}", 2: f"## {heading}"}[md], ""]
+        lines += [body, ""]
+    pieces = chunk_legal("\n".join(lines), budget, "Supply Agreement")
+    for piece in pieces:
+        assert any(s[:30] in piece.text for s in [*SENTENCES, "This Agreement is made"]), piece

@@ -432,7 +432,8 @@ def chunk_legal(
     own_title = _title_line(text)
     if not title_given:
         doc_title = own_title or doc_title
-    packer = _ClausePacker(budget, doc_title, _document_metadata(text))
+    titles = {t for t in (doc_title, own_title) if t}
+    packer = _ClausePacker(budget, doc_title, _document_metadata(text), titles)
     # the text's own title line is no clause, also under a title from front matter
     packer.pack(parse_clauses(text, doc_title, titles=[own_title] if own_title else []))
     return packer.pieces
@@ -471,6 +472,8 @@ class _ClausePacker:
     budget: TokenBudget
     doc_title: str
     common: dict[str, Any]
+    titles: Collection[str] = ()
+    """The document's title lines (as text): before the first clause, they lead into it."""
     pieces: list[Piece] = field(default_factory=list)
 
     def pack(self, root: Clause) -> None:
@@ -505,7 +508,15 @@ class _ClausePacker:
             return ""
         own = clause.own_text()
         heading_only = len(own) == 1 and len(clause.lines) - clause.lines.count("") <= 1
-        if own and heading_only and clause.heading != clause.label and clause.children:
+        # the text's title line alone, before the first clause, opens its chunk (a chunk of
+        # the title alone matches title words and holds nothing)
+        title_only = is_root and heading_only and markdown_plain(own[0])[1].strip() in self.titles
+        if (
+            own
+            and heading_only
+            and (clause.heading != clause.label or title_only)
+            and clause.children
+        ):
             # The heading opens the first sub-clause's chunk instead of standing alone.
             lead = _join(lead, own[0])
         elif own:
@@ -529,8 +540,21 @@ class _ClausePacker:
         if whole and clause.children:  # so a filter on a packed sub-clause finds its text
             metadata[SECTIONS_WITHIN_FIELD] = [" > ".join(p) for p in _paths(clause, labels)]
         units = [clause.full_text()] if whole else clause.own_text()
+        if len(units) > 1 and _heading_alone(clause, units[0]):
+            # a heading paragraph opens the chunk of the text after it, never a chunk alone
+            lead, units = _join(lead, units[0]), units[1:]
         for chunk in self.budget.pack(units, title, lead=lead):
             self.pieces.append(Piece(title=title, text=chunk, metadata=dict(metadata)))
+
+
+def _heading_alone(clause: Clause, paragraph: str) -> bool:
+    """Whether ``paragraph`` (the clause's first) is its heading and nothing else: the label
+    (``## Confidentiality``) or the label and title (``2. Delivery and Acceptance``), not a
+    run-in heading and its sentence."""
+    words = markdown_plain(paragraph)[1].split()
+    if " ".join(words) == clause.label:
+        return True
+    return clause.heading != clause.label and len(words) <= len(clause.heading.split()) + 1
 
 
 def _paths(clause: Clause, labels: list[str]) -> list[list[str]]:
