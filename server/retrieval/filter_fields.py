@@ -79,8 +79,10 @@ def path_prefixes(path: str) -> list[str]:
 
 
 def normalize_section(section: str) -> str:
-    """``12>12.3 >(b)`` -> ``12 > 12.3 > (b)`` (whitespace around separators collapsed)."""
-    parts = [" ".join(p.split()) for p in section.split(">")]
+    """``12>12.3 >(b)`` -> ``12 > 12.3 > (b)`` (whitespace around separators collapsed), in
+    Unicode NFKC: ``第２条`` (full-width digits, as a Japanese text may write them) is
+    ``第2条``, the label the chunker records."""
+    parts = [" ".join(p.split()) for p in unicodedata.normalize("NFKC", section).split(">")]
     return SECTION_SEPARATOR.join(p for p in parts if p)
 
 
@@ -91,7 +93,7 @@ def section_prefixes(section_path: str, section: str | None = None) -> list[str]
     values = [SECTION_SEPARATOR.join(labels[: i + 1]) for i in range(len(labels))]
     values.extend(labels)
     if section:
-        values.append(" ".join(section.split()))
+        values.append(" ".join(unicodedata.normalize("NFKC", section).split()))
     return list(dict.fromkeys(v for v in values if v))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,15 @@ _NUMBERED = re.compile(
     r"^(?P<num>\d{1,3}(?:\.\d{1,3})*)(?P<dot>\.)?(?P<paren>\([a-z0-9]{1,4}\))?"
     r"(?:\s+(?P<rest>\S.*))?$"
 )
+_CJK = re.compile(
+    r"^(?P<label>(?:第\s*[0-9〇一二三四五六七八九十百千]+\s*(?P<kw>[編编章節节条條])"
+    r"|제\s*[0-9]+\s*(?P<ko>[편장절조]))(?:\s*(?:の|之|의)\s*[0-9一二三四五六七八九十]+)?)"
+    r"(?P<rest>.*)$"
+)
+"""A Japanese, Chinese or Korean statute or contract heading: 第一章 総則, 第3条（目的）,
+第十二条の二, 第五条 ..., 제1조(목적). The written label is kept (kanji numerals as written)."""
+_CJK_RANKS = {"編": 0, "编": 0, "편": 0, "章": 0.25, "장": 0.25, "節": 0.5, "节": 0.5, "절": 0.5}
+"""Part > chapter > section above the article (条/條/조, ranked as ``Section``)."""
 _PAREN = re.compile(r"^\((?P<lab>[a-z]{1,2}|[ivxlc]{1,6}|\d{1,3}|[A-Z])\)\s*(?P<rest>.*)$")
 _DEFINITION = re.compile(
     r"^[\"“](?P<term>[^\"”]{1,60})[\"”]\s+(?:shall\s+mean|means|has\s+the\s+meaning|"
@@ -118,6 +128,18 @@ def _heading_title(label: str, rest: str, wraps: bool = False) -> str:
     return label
 
 
+def _cjk_title(label: str, rest: str) -> str:
+    """``label`` plus the heading words of a CJK heading: a title in brackets (第3条（目的）,
+    제1조(목적)), or a short rest without sentence punctuation (第一章 総則)."""
+    rest = rest.strip()
+    bracketed = re.match(r"^[(（【〔]([^)）】〕]{1,30})[)）】〕]", rest)
+    if bracketed:
+        return f"{label} {bracketed[1].strip()}"
+    if rest and len(rest) <= 30 and not re.search(r"[。、，,.;；:：]", rest):
+        return f"{label} {rest}"
+    return label
+
+
 def _continues(previous: str, width: int) -> bool:
     """Whether a line after ``previous`` (no blank line between) continues its sentence, so a
     label starting it is text, not a heading: ``previous`` ends in a word that takes the
@@ -184,6 +206,11 @@ def _match_heading(
     stripped = line.strip()
     if not stripped:
         return []
+    m = _CJK.match(unicodedata.normalize("NFKC", stripped))
+    if m:
+        label = "".join(m["label"].split())
+        rank = _CJK_RANKS.get(m["kw"] or m["ko"], _RANK_SECTION)
+        return [(rank, label, _cjk_title(label, m["rest"]))]
     m = _KEYWORD_TOP.match(stripped)
     if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
         label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
