@@ -85,6 +85,15 @@ def _nested_files(folder: Path, domain: Domain, exclude: Collection[Path]) -> li
     return [f.path for f in discover([folder], domain, 2**62, exclude=exclude).files]
 
 
+def _gitlinks(root: Path, toplevel: Path) -> list[Path]:
+    """The submodules (index entries of mode 160000) under ``root``."""
+    staged = _git(root, "ls-files", "-s", "-z", "--full-name", "--", ".") or b""
+    links = []
+    for entry in (e for e in staged.split(b"\0") if e.startswith(b"160000 ")):
+        links.append(toplevel / os.fsdecode(entry.split(b"\t", 1)[1]))
+    return links
+
+
 HASHED_BYTES = 8 * 1024 * 1024
 """Files up to this size are fingerprinted by content (a rewrite with the same bytes, as
 ``git stash`` + ``git stash pop`` does, is no change); larger ones by size and mtime."""
@@ -119,10 +128,11 @@ def git_state(
     ``git diff --name-only base`` (work tree against the commit, renames as a deletion and an
     addition, mode changes ignored) and the untracked files (``git ls-files --others``, with
     ``.gitignore`` rules only, as the walk applies them; ``.git/info/exclude`` is git's own),
-    each by content. With ``domain``, only what decides what an ingest of ``root`` takes
-    counts: the files it would take (by the walk's own rules, :class:`EventFilter`, plus the
-    domain's file types; ``exclude``: the store) and the ``.gitignore`` files; None: every
-    tracked file and no untracked one. Committing or staging files changes HEAD but not the
+    each by content; in a nested repository or a submodule, every file the walk takes. With
+    ``domain``, only what decides what an ingest of ``root`` takes counts: the files it would
+    take (by the walk's own rules, :class:`EventFilter`, plus the domain's file types;
+    ``exclude``: the store) and the ``.gitignore`` files; None: every tracked file and no
+    untracked one. Committing or staging files changes HEAD but not the
     fingerprint against a fixed base: what the index holds did not change.
     """
     from server.ingest.walker import detect_format  # ingest imports us
@@ -165,6 +175,12 @@ def git_state(
                     names.extend(_nested_files(path, domain, walk.excluded))
             else:
                 names.append(path)
+        # a submodule (a gitlink): git diffs its commit, not its files (an edit or a new file
+        # in it moves nothing), so every file the walk takes in it counts, by content
+        for sub in _gitlinks(root, toplevel):
+            if walk.keeps(str(sub)) and not os.path.islink(sub) and os.path.isdir(sub):
+                names = [n for n in names if n != sub]
+                names.extend(_nested_files(sub, domain, walk.excluded))
         names = [
             n
             for n in names

@@ -4,7 +4,8 @@ when a walk of the root takes files (or misses files) the synced index does not 
 Field reports: a file created after the sync and never committed (what an agent writes) left
 the root "fresh" while the index did not hold it (untracked files never counted); a file git
 hides by ``.git/info/exclude`` or inside a nested repository did too (the walk applies only
-``.gitignore`` files and does not stop at a nested repository); a symlink the walk skips made
+``.gitignore`` files and does not stop at a nested repository), and so did an edit or a new
+file inside a submodule (git diffs a submodule's commit only); a symlink the walk skips made
 it "stale"; and ``git add`` / ``git commit`` of files already synced made a watched root
 "stale" forever (the fingerprint was git's view of the index, not the content). The
 invariant is stated against the walk itself (:func:`discover`), so the two cannot drift apart.
@@ -52,6 +53,11 @@ CANDIDATES = [
     "!chmod",
     "!edit-forced",
     "!ignore",
+    # inside a submodule (a gitlink): a tracked file edited, an untracked file, a commit of
+    # the same bytes
+    "!sub-edit",
+    "vendor/lib/extra.md",
+    "!sub-commit",
 ]
 
 
@@ -66,6 +72,23 @@ def _work_tree(root: Path) -> None:
     (root / ".git" / "info" / "exclude").write_text("excluded.md\n")  # git's own, not the walk's
     git(root, "add", "-A")
     git(root, "add", "-f", "build/forced.md")  # tracked, but the walk applies .gitignore
+    library = root.parent / "library"  # a submodule's own repository
+    library.mkdir()
+    (library / "guide.md").write_text("# Library\n\nVendored text.\n")
+    (library / "lib.py").write_text("def lib():\n    return 2\n")
+    git(library, "init", "-q", "-b", "main")
+    git(library, "add", "-A")
+    git(library, "commit", "-qm", "library")
+    git(
+        root,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        str(library),
+        "vendor/lib",
+    )
     git(root, "commit", "-qm", "base")
 
 
@@ -78,6 +101,12 @@ def _create(root: Path, name: str) -> None:
         return
     if name == "!edit-forced":
         (root / "build" / "forced.md").write_text("edited, still ignored\n")
+        return
+    if name == "!sub-edit":
+        (root / "vendor" / "lib" / "guide.md").write_text("# Library\n\nEdited in place.\n")
+        return
+    if name == "!sub-commit":
+        git(root / "vendor" / "lib", "commit", "-q", "--allow-empty", "-am", "same bytes")
         return
     if name == "!ignore":
         with (root / ".gitignore").open("a") as gitignore:
