@@ -95,7 +95,7 @@ def _request_answer(message: Any, *, parsed_by_sdk: bool) -> types.JSONRPCError 
     (a "method" and no "id") or a client's response, else invalid request; a request the SDK's
     parser refused although Python's reads it (an unpaired surrogate escape) is invalid params,
     naming where its text is not valid Unicode."""
-    if isinstance(message, list) and message and all(isinstance(m, dict) for m in message):
+    if isinstance(message, list):  # a batch, empty or of anything: one answer says why
         return _error(None, types.INVALID_REQUEST, NO_BATCHES)
     if not isinstance(message, dict):
         return _error(None, types.INVALID_REQUEST, NOT_A_REQUEST)

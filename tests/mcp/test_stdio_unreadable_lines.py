@@ -105,6 +105,7 @@ def test_a_batch_is_refused_as_a_batch() -> None:
         {"jsonrpc": "2.0", "id": 1, "method": "ping"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
     ]
-    answer = _answer(json.dumps(batch))
-    assert answer is not None and answer.id is None
-    assert answer.error.code == types.INVALID_REQUEST and "batches" in answer.error.message
+    for value in (batch, [], [1, 2], [[]]):  # JSON-RPC reads any array as a batch
+        answer = _answer(json.dumps(value))
+        assert answer is not None and answer.id is None
+        assert answer.error.code == types.INVALID_REQUEST and "batches" in answer.error.message
