@@ -364,10 +364,11 @@ def parse_clauses(text: str, title: str | None = None, *, titles: Collection[str
     layouts = _layout_styles(raw, lines)
     style_ranks = _style_ranks(lines, layouts)
     seen: list[str] = []
-    previous = ""  # the line before as text; "" after a blank line or a Markdown heading
+    previous = ""  # the line before as text; "" after a blank line, a rule or a heading mark
     width = _wrap_width(lines)
     for i, line in enumerate(lines):
         if _UNDERLINE.match(raw[i]):
+            previous = ""  # a rule ends the paragraph above it
             continue
         plain = markdown_plain(line)[1]
         style = layouts[i]
