@@ -397,10 +397,23 @@ def parse_clauses(text: str, title: str | None = None, *, titles: Collection[str
     return root
 
 
+_CONTRACT_TITLE = re.compile(
+    r"\b(?:agreement|contract|lease|deed|addendum|memorandum of understanding|"
+    r"statement of work|terms of (?:service|use|sale))\b",
+    re.IGNORECASE,
+)
+"""A title naming a contract (``SUPPLY AGREEMENT``, ``COMMERCIAL LEASE``, ``SOFTWARE LICENSE
+AGREEMENT``): what the parties are called does not matter then."""
+
+
 def detect_doc_type(text: str) -> str:
-    """contract | statute | licence | other, from the wording of the first few pages."""
+    """contract | statute | licence | other, from the title line and the wording of the first
+    few pages."""
     head = text[:6000]
     lower = head.lower()
+    title = _title_line(head)
+    if title and len(title.split()) <= 10 and _CONTRACT_TITLE.search(title):
+        return "contract"
     if (
         re.search(r"\blicen[cs]e\b", lower[:300])
         or re.search(r"permission is hereby granted|redistribution and use in source", lower)
@@ -442,8 +455,9 @@ def legal_doc_type(value: str) -> str | None:
 
 
 def detect_jurisdiction(text: str) -> str | None:
-    """The governing-law jurisdiction named in the text, if any."""
-    m = _JURISDICTION.search(text)
+    """The governing-law jurisdiction named in the text, if any (also where the sentence
+    wraps: ``the State of New`` / ``York``)."""
+    m = _JURISDICTION.search(" ".join(text.split()))
     return m["place"].strip() if m else None
 
 
