@@ -111,3 +111,49 @@ def test_no_chunk_holds_a_heading_alone(
     pieces = chunk_legal("\n".join(lines), budget, "Supply Agreement")
     for piece in pieces:
         assert any(s[:30] in piece.text for s in [*SENTENCES, "This Agreement is made"]), piece
+
+
+ANNEXES = [
+    ("SCHEDULE {n}\nTHE PRODUCTS", "Schedule {n}", "Schedule {n} THE PRODUCTS"),
+    ("Schedule {n} - Prices", "Schedule {n}", "Schedule {n} Prices"),
+    ("EXHIBIT {a}\nSERVICE LEVELS", "Exhibit {a}", "Exhibit {a} SERVICE LEVELS"),
+    ("APPENDIX: How to apply these terms", "Appendix", "Appendix How to apply these terms"),
+    ("Annex {n}", "Annex {n}", "Annex {n}"),
+]
+
+
+@given(
+    clauses=st.integers(min_value=1, max_value=4),
+    annexes=st.lists(st.sampled_from(ANNEXES), min_size=1, max_size=3),
+    articles=st.booleans(),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_schedules_and_appendices_are_parts_of_their_own(
+    clauses: int, annexes: list[tuple[str, str, str]], articles: bool, budget: TokenBudget
+) -> None:
+    """Field report: ``SCHEDULE 1`` / ``THE PRODUCTS`` and ``SCHEDULE 2`` / ``PRICES`` were
+    text of clause 5 (the governing law), so a price list was cited as ``5``; Apache's
+    ``APPENDIX: How to apply ...`` was cited as section 9; ``ARTICLE 1`` / ``DEFINITIONS`` lost
+    its title. Each annex is a part of its own after the clauses, titled as written."""
+    lines = ["Supply Agreement", ""]
+    expected = []
+    for n in range(1, clauses + 1):
+        heading = f"ARTICLE {n}\nDEFINITIONS" if articles else f"{n}. Definitions"
+        lines += [heading, "", f"{SENTENCES[1]}", ""]
+        label = f"Art. {n}" if articles else f"{n}"
+        expected.append((label, f"{label} DEFINITIONS" if articles else f"{n} Definitions"))
+    for k, (written, label, title) in enumerate(annexes, start=1):
+        values = {"n": k, "a": "ABCD"[k - 1]}
+        lines += [written.format(**values), "", "Grade A: GBP 1.20 per unit.", ""]
+        expected.append((label.format(**values), title.format(**values)))
+    text = "\n".join(lines)
+    tree = parse_clauses(text, "Supply Agreement")
+    assert [(c.label, c.heading) for c in tree.children] == expected
+    cited = {
+        p.metadata["section_path"]
+        for p in chunk_legal(text, budget, "Supply Agreement")
+        if "GBP 1.20" in p.text
+    }
+    assert cited == {label for label, _ in expected[clauses:]}

@@ -94,3 +94,12 @@ def test_gpl3_wrapped_lines_are_not_clauses() -> None:
         ]
     )
     assert [c.label for c in parse_clauses(text).children] == ["5", "6"]
+
+
+def test_a_number_in_words_takes_the_figure_after_it() -> None:
+    """Field report: ``not less than`` / ``sixty`` / ``(60) days' written notice`` made a
+    clause ``(60)``."""
+    text = "3.4 The Supplier may amend it by giving not less than\nsixty\n(60) days' notice.\n"
+    for words in ("sixty", "twenty-one", "one hundred"):
+        tree = parse_clauses(text.replace("sixty", words))
+        assert [c.label for c in tree.children[0].children] == [], words

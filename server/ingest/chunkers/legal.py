@@ -35,6 +35,13 @@ _NUMBERED = re.compile(
     r"^(?P<num>\d{1,3}(?:\.\d{1,3})*)(?P<dot>\.)?(?P<paren>\([a-z0-9]{1,4}\))?"
     r"(?:\s+(?P<rest>\S.*))?$"
 )
+_ANNEX = re.compile(
+    r"^(?P<kw>SCHEDULE|Schedule|ANNEX|Annex|APPENDIX|Appendix|EXHIBIT|Exhibit|ATTACHMENT|"
+    r"Attachment)(?:\s+(?P<num>[0-9]+|[A-Z]{1,2}|[IVXLC]+))?\b\s*[.:\-–—]?(?P<rest>.*)$"
+)
+"""A schedule, annex, appendix, exhibit or attachment: a part of its own after the clauses
+(``SCHEDULE 1``, ``Exhibit A - Notice``, ``APPENDIX: How to apply``)."""
+_ANNEX_LABELS = frozenset({"Schedule", "Annex", "Appendix", "Exhibit", "Attachment"})
 _CJK = re.compile(
     r"^(?P<label>(?:第\s*[0-9〇一二三四五六七八九十百千]+\s*(?P<kw>[編编章節节条條])"
     r"|제\s*[0-9]+\s*(?P<ko>[편장절조]))(?:\s*(?:の|之|의)\s*[0-9一二三四五六七八九十]+)?)"
@@ -65,15 +72,24 @@ _LABEL_KEYWORDS = {
     "part": "Part",
     "chapter": "Chapter",
     "title": "Title",
+    "schedule": "Schedule",
+    "annex": "Annex",
+    "appendix": "Appendix",
+    "exhibit": "Exhibit",
+    "attachment": "Attachment",
 }
 _REFERRING = re.compile(
     r"(?:^|\s)(?:sections?|articles?|art\.|clauses?|(?:sub)?paragraphs?|para\.|subsections?|"
-    r"sec\.|schedules?|annex(?:es)?|exhibits?|appendix|appendices|parts?|chapters?|titles?|"
-    r"§§?|of|in|under|to|with|by|per|see|from|at|than|and/or)$",
+    r"sec\.|schedules?|annex(?:es)?|exhibits?|appendix|appendices|attachments?|parts?|"
+    r"chapters?|titles?|§§?|of|in|under|to|with|by|per|see|from|at|than|and/or|"
+    r"(?:[a-z]+-)?(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|"
+    r"hundred|thousand))$",
     re.IGNORECASE,
 )
 """A line ending in a word that names what follows it (``... under section``, ``... set out
-in``): the label starting the next line belongs to the sentence (``7.  This requirement``)."""
+in``) or a number in words (``sixty`` / ``(60) days``): the label starting the next line
+belongs to the sentence (``7.  This requirement``)."""
 _RANK_TOP, _RANK_SECTION, _RANK_NUMBERED = 0, 1, 2
 _RANK_PAREN = {"digit": 10, "letter": 11, "roman": 12, "upper": 13}
 _RANK_DEFINITION = 20
@@ -138,6 +154,25 @@ def _cjk_title(label: str, rest: str) -> str:
     if rest and len(rest) <= 30 and not re.search(r"[。、，,.;；:：]", rest):
         return f"{label} {rest}"
     return label
+
+
+def _title_below(lines: list[str], i: int) -> str | None:
+    """The title on the line after heading line ``i`` (``ARTICLE 1`` / ``DEFINITIONS``,
+    ``SCHEDULE 2`` / ``PRICES``): a short line in capitals or title case, no heading itself,
+    with a blank line (or the end) after it."""
+    below = markdown_plain(lines[i + 1])[1].strip() if i + 1 < len(lines) else ""
+    after = lines[i + 2].strip() if i + 2 < len(lines) else ""
+    words = below.split()
+    if (
+        not words
+        or after
+        or len(words) > 8
+        or _match_heading(below, [])
+        or re.search(r"[,;:]", below)
+        or not all(w[0].isupper() or not w[0].isalpha() or len(w) <= 3 for w in words)
+    ):
+        return None
+    return " ".join(words).rstrip(".")
 
 
 def _continues(previous: str, width: int) -> bool:
@@ -211,6 +246,11 @@ def _match_heading(
         label = "".join(m["label"].split())
         rank = _CJK_RANKS.get(m["kw"] or m["ko"], _RANK_SECTION)
         return [(rank, label, _cjk_title(label, m["rest"]))]
+    m = _ANNEX.match(stripped)
+    if m and (not m["rest"].strip() or m["rest"].strip()[0].isupper()):
+        kw = _LABEL_KEYWORDS[m["kw"].lower()]
+        label = f"{kw} {m['num']}" if m["num"] else kw
+        return [(_RANK_TOP, label, _heading_title(label, m["rest"], wraps))]
     m = _KEYWORD_TOP.match(stripped)
     if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
         label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
@@ -316,6 +356,8 @@ def _style_ranks(lines: list[str], styles: list[str]) -> dict[str, float]:
     kinds: dict[str, str] = {}  # "1." numbering or the keyword (Art., Section, ...), depth
     for line, style in zip(lines, styles, strict=True):
         found = _match_heading(markdown_plain(line)[1], []) if style else []
+        if found and found[0][1].split()[0] in _ANNEX_LABELS:
+            found = []  # an exhibit says nothing of its layout's rank: it follows any clauses
         if found:
             numbered[style] = min(numbered.get(style, found[0][0]), found[0][0])
             label = found[0][1]  # "1.2", "Art. V", "Section 1.01": the kind and its depth
@@ -387,6 +429,11 @@ def parse_clauses(text: str, title: str | None = None, *, titles: Collection[str
             rank = style_ranks.get(style, min(seen.index(style), _RANK_SECTION))
             label = name if len(name) <= 60 else name[:57].rstrip() + "..."
             headings = [(rank, label, label)]
+        if len(headings) == 1 and headings[0][0] <= _RANK_SECTION and len(name.split()) <= 2:
+            # ARTICLE 1 / DEFINITIONS: a keyword heading's title on the line under it
+            rank, label, heading = headings[0]
+            title = _title_below(lines, i)
+            headings = [(rank, label, f"{label} {title}" if title else heading)]
         for rank, label, heading in headings:
             while len(stack) > 1 and stack[-1].rank >= rank:
                 stack.pop()
