@@ -19,8 +19,8 @@ from server.retrieval.filter_fields import (
     glob_literal_prefix,
     glob_matches,
     normalize_path,
-    normalize_section,
     path_forms,
+    section_keys,
 )
 from server.retrieval.limits import Limits
 from server.retrieval.results import (
@@ -279,8 +279,9 @@ def path_prefix_filter(prefix: str) -> Mapping[str, FilterValue]:
 
 
 def section_filter(section: str) -> Mapping[str, FilterValue]:
-    """Filter selecting a legal section and everything under it."""
-    norm = normalize_section(section)
-    if not norm:
+    """Filter selecting a legal section and everything under it, however it is cited
+    (``Article 4``, ``§3``, ``4.2(a)``, ``4.2 > (a)``, ``"Personal Data"``: filter_fields.py)."""
+    keys = section_keys(section)
+    if not keys:
         raise InvalidRequestError("filter 'section' is empty: give a section or leave it out")
-    return {SECTION_PREFIXES_FIELD: norm}
+    return {SECTION_PREFIXES_FIELD: keys if len(keys) > 1 else keys[0]}

@@ -78,6 +78,36 @@ def path_prefixes(path: str) -> list[str]:
     return [lead + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+SECTION_KEYWORDS = {
+    "article": "Art.",
+    "art.": "Art.",
+    "art": "Art.",
+    "section": "Section",
+    "sec.": "Section",
+    "sec": "Section",
+    "clause": "Clause",
+    "§": "§",
+    "§§": "§",
+    "part": "Part",
+    "chapter": "Chapter",
+    "title": "Title",
+    "schedule": "Schedule",
+    "annex": "Annex",
+    "appendix": "Appendix",
+    "exhibit": "Exhibit",
+    "attachment": "Attachment",
+}
+"""The words a section label starts with (any case) -> the form citations use (the legal
+chunker labels ``ARTICLE 4`` as ``Art. 4``); a filter reads them the same way."""
+_KEYWORD_LABEL = re.compile(
+    r"^(?P<kw>articles?|art\.?|sections?|sec\.?|clauses?|§§?|parts?|chapters?|titles?|"
+    r"schedules?|annex(?:es)?|appendix|exhibits?|attachments?)\s*"
+    r"(?P<num>(?:[0-9]+|[IVXLC]+|[A-Z])\b.*)$",
+    re.IGNORECASE,
+)
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+
+
 def normalize_section(section: str) -> str:
     """``12>12.3 >(b)`` -> ``12 > 12.3 > (b)`` (whitespace around separators collapsed), in
     Unicode NFKC: ``第２条`` (full-width digits, as a Japanese text may write them) is
@@ -86,15 +116,66 @@ def normalize_section(section: str) -> str:
     return SECTION_SEPARATOR.join(p for p in parts if p)
 
 
+def section_label(label: str) -> str:
+    """One label as citations write it: ``ARTICLE 4`` / ``article 4`` -> ``Art. 4``, ``§3`` ->
+    ``§ 3``, curly quotes straight (``“License”`` -> ``"License"``)."""
+    label = " ".join(unicodedata.normalize("NFKC", label).translate(_QUOTES).split())
+    m = _KEYWORD_LABEL.match(label)
+    if m is None:
+        return label
+    word = m["kw"].lower()
+    word = word[:-1] if word.endswith("s") and word[:-1] in SECTION_KEYWORDS else word
+    word = "annex" if word == "annexes" else word
+    return f"{SECTION_KEYWORDS.get(word, m['kw'])} {m['num']}"
+
+
+def _aliases(value: str) -> list[str]:
+    """``value`` and the forms a reader may cite it by: without the first label's keyword
+    (``Section 4.2`` for a clause numbered ``4.2``; ``Art. 4 > 4.2`` as ``4 > 4.2``) and, for a
+    defined term, without its quotes (``Personal Data``)."""
+    out = [value]
+    m = _KEYWORD_LABEL.match(value)
+    if m is not None:
+        out.append(m["num"])
+    labels = value.split(SECTION_SEPARATOR)
+    bare = [
+        label[1:-1] if len(label) > 2 and label[0] == label[-1] == '"' else label
+        for label in labels
+    ]
+    if bare != labels:
+        out.append(SECTION_SEPARATOR.join(bare))
+    return out
+
+
 def section_prefixes(section_path: str, section: str | None = None) -> list[str]:
-    """Leading parts of a section path plus each label on its own, de-duplicated."""
+    """The values a section filter matches a chunk at ``section_path`` by: every run of
+    consecutive labels of the path (``12``, ``12 > 12.3``, ``12.3 > (b)``, ``(b)``, ...), a run
+    whose later labels are parenthesised also written as one (``12.3(b)``), each with its
+    :func:`_aliases`; labels in :func:`section_label` form. De-duplicated."""
     norm = normalize_section(section_path)
-    labels = norm.split(SECTION_SEPARATOR) if norm else []
-    values = [SECTION_SEPARATOR.join(labels[: i + 1]) for i in range(len(labels))]
-    values.extend(labels)
+    labels = [section_label(label) for label in norm.split(SECTION_SEPARATOR)] if norm else []
+    values: list[str] = []
+    for start in range(len(labels)):
+        for end in range(start + 1, len(labels) + 1):
+            run = labels[start:end]
+            values.append(SECTION_SEPARATOR.join(run))
+            if len(run) > 1 and all(label.startswith("(") for label in run[1:]):
+                values.append("".join(run))
     if section:
-        values.append(" ".join(unicodedata.normalize("NFKC", section).split()))
-    return list(dict.fromkeys(v for v in values if v))
+        values.append(section_label(section))
+    return list(dict.fromkeys(alias for v in values for alias in _aliases(v) if alias))
+
+
+def section_keys(section: str) -> list[str]:
+    """The values a section filter ``section`` matches (see :func:`section_prefixes`): the
+    section in citation form, and without its first keyword (``Section 4.2`` also finds a
+    clause numbered ``4.2``)."""
+    norm = normalize_section(section)
+    if not norm:
+        return []
+    value = SECTION_SEPARATOR.join(section_label(p) for p in norm.split(SECTION_SEPARATOR))
+    keyword = _KEYWORD_LABEL.match(value)
+    return [value, keyword["num"]] if keyword else [value]
 
 
 def derived_filter_fields(source: str, metadata: Mapping[str, Any]) -> dict[str, list[str]]:

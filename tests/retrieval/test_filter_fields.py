@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
@@ -16,6 +17,7 @@ from server.retrieval.filter_fields import (
     normalize_section,
     path_forms,
     path_prefixes,
+    section_keys,
     section_prefixes,
 )
 
@@ -34,10 +36,58 @@ def test_section_prefixes() -> None:
         "12 > 12.3",
         "12 > 12.3 > (b)",
         "12.3",
+        "12.3 > (b)",
+        "12.3(b)",
         "(b)",
     ]
     fields = derived_filter_fields("/r/msa.txt", {"section_path": "Art. 14 > (2)"})
-    assert "Art. 14" in fields["section_prefixes"]
+    assert {"Art. 14", "14", "Art. 14(2)", "14(2)"} <= set(fields["section_prefixes"])
+
+
+LABELS = {
+    "keyword": st.sampled_from(["Art.", "Section", "§", "Clause", "Schedule"]).flatmap(
+        lambda kw: st.integers(1, 30).map(lambda n: f"{kw} {n}")
+    ),
+    "numbered": st.lists(st.integers(1, 20), min_size=1, max_size=3).map(
+        lambda ns: ".".join(map(str, ns))
+    ),
+    "paren": st.sampled_from(["(a)", "(b)", "(ii)", "(3)", "(C)"]),
+    "term": st.sampled_from(["“Personal Data”", "“License”", '"Services"']),
+}
+
+
+def _typed(label: str, draw: st.DrawFn) -> str:
+    """``label`` as a reader may type it: another keyword spelling and case, no space after
+    §, straight or no quotes."""
+    keyword = re.match(r"^(Art\.|Section|§|Clause|Schedule) (.*)$", label)
+    if keyword:
+        words = {"Art.": ["Article", "ARTICLE", "art.", "Art"], "Section": ["SECTION", "Sec."]}
+        spelled = draw(st.sampled_from([keyword[1], *words.get(keyword[1], [])]))
+        joiner = draw(st.sampled_from(["", " "])) if keyword[1] == "§" else " "
+        return f"{spelled}{joiner}{keyword[2]}"
+    if label.startswith(("“", '"')):
+        term = label.strip('“”"')
+        return draw(st.sampled_from([label, term, f'"{term}"']))
+    return label
+
+
+@given(data=st.data())
+def test_a_section_is_found_however_it_is_cited(data: st.DataObject) -> None:
+    """Field report: ``section=4.2(a)``, ``4.2 > (a)``, ``Article 4``, ``Section 4.2`` (for a
+    clause numbered 4.2), ``§3`` and ``"Personal Data"`` (straight quotes) found nothing; only
+    the stored path, as the chunker wrote it, did. Any run of the path's labels, cited in any
+    of those forms, finds the chunk; a sibling's label does not."""
+    kinds = data.draw(st.lists(st.sampled_from(sorted(LABELS)), min_size=1, max_size=4))
+    path = [data.draw(LABELS[kind]) for kind in kinds]
+    stored = set(section_prefixes(" > ".join(path)))
+    start = data.draw(st.integers(0, len(path) - 1))
+    end = data.draw(st.integers(start + 1, len(path)))
+    run = [_typed(label, data.draw) for label in path[start:end]]
+    compact = len(run) > 1 and all(label.startswith("(") for label in run[1:])
+    typed = data.draw(st.sampled_from(["".join(run)] if compact else [" > ".join(run)]))
+    assert set(section_keys(typed)) & stored, (path, typed)
+    for other in ("99", "4.99", "Art. 99", "(zz)", '"Other Term"'):  # labels no path has
+        assert not set(section_keys(other)) & stored, (path, other)
 
 
 @pytest.mark.parametrize(

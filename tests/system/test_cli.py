@@ -418,7 +418,7 @@ def test_a_section_filter_finds_a_sub_clause_packed_into_its_parent(
     assert main(["ingest", str(folder), "--domain", "legal", *store]) == 0
     capsys.readouterr()
     argv = ["search", "terminate on notice", "--domain", "legal", "--json", *store]
-    for section in ("2.1", "2 > 2.2", "2"):
+    for section in ("2.1", "2 > 2.2", "2", "Section 2.1", "clause 2", "§2"):
         assert main([*argv, "--filter", f"section={section}"]) == 0
         hits = json.loads(capsys.readouterr().out)["hits"]
         assert [hit["metadata"]["section_path"] for hit in hits] == ["2"], section

@@ -22,7 +22,7 @@ from typing import Any
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
 from server.ingest.chunkers.text import paragraphs
-from server.retrieval.filter_fields import SECTIONS_WITHIN_FIELD
+from server.retrieval.filter_fields import SECTION_KEYWORDS, SECTIONS_WITHIN_FIELD
 
 _KEYWORD_TOP = re.compile(
     r"^(?P<kw>PART|Part|CHAPTER|Chapter|TITLE|Title)\s+(?P<num>[0-9]+|[IVXLC]+)\b\.?(?P<rest>.*)$"
@@ -61,23 +61,6 @@ _ATX = re.compile(r"^ {0,3}(?P<marks>#{1,6})(?:\s+(?P<text>.*?))?(?:\s+#+)?\s*$"
 _EMPHASIS = re.compile(r"\*{1,3}|_{2,3}|`+")
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark backslash escapes: "5\." is "5."
 _LINK = re.compile(r"!?\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")
-_LABEL_KEYWORDS = {
-    "article": "Art.",
-    "art.": "Art.",
-    "section": "Section",
-    "sec.": "Section",
-    "clause": "Clause",
-    "§": "§",
-    "§§": "§",
-    "part": "Part",
-    "chapter": "Chapter",
-    "title": "Title",
-    "schedule": "Schedule",
-    "annex": "Annex",
-    "appendix": "Appendix",
-    "exhibit": "Exhibit",
-    "attachment": "Attachment",
-}
 _REFERRING = re.compile(
     r"(?:^|\s)(?:sections?|articles?|art\.|clauses?|(?:sub)?paragraphs?|para\.|subsections?|"
     r"sec\.|schedules?|annex(?:es)?|exhibits?|appendix|appendices|attachments?|parts?|"
@@ -248,16 +231,16 @@ def _match_heading(
         return [(rank, label, _cjk_title(label, m["rest"]))]
     m = _ANNEX.match(stripped)
     if m and (not m["rest"].strip() or m["rest"].strip()[0].isupper()):
-        kw = _LABEL_KEYWORDS[m["kw"].lower()]
+        kw = SECTION_KEYWORDS[m["kw"].lower()]
         label = f"{kw} {m['num']}" if m["num"] else kw
         return [(_RANK_TOP, label, _heading_title(label, m["rest"], wraps))]
     m = _KEYWORD_TOP.match(stripped)
     if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
-        label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
+        label = f"{SECTION_KEYWORDS[m['kw'].lower()]} {m['num']}"
         return [(_RANK_TOP, label, _heading_title(label, m["rest"], wraps))]
     m = _KEYWORD.match(stripped)
     if m and (not m["rest"].strip() or not m["rest"].strip()[0].islower()):
-        label = f"{_LABEL_KEYWORDS[m['kw'].lower()]} {m['num']}"
+        label = f"{SECTION_KEYWORDS[m['kw'].lower()]} {m['num']}"
         return [(_RANK_SECTION, label, _heading_title(label, m["rest"], wraps))]
     m = _NUMBERED.match(stripped)
     if m and (m["dot"] or "." in m["num"] or m["paren"]):
