@@ -92,19 +92,26 @@ long_section = st.tuples(
 )
 
 
-@given(sections=st.lists(long_section, min_size=1, max_size=3), preamble=st.booleans())
+@given(
+    sections=st.lists(long_section, min_size=1, max_size=3),
+    preamble=st.sampled_from(["none", "sentence", "titles"]),
+)
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_no_chunk_holds_a_heading_alone(
-    sections: list[tuple[str, str, int]], preamble: bool, budget: TokenBudget
+    sections: list[tuple[str, str, int]], preamble: str, budget: TokenBudget
 ) -> None:
-    """Field report: a long section opened with a chunk holding only ``## 2. Delivery`` and
-    the title line ``Supply Agreement`` was a chunk of its own; both match their words and hold
-    nothing. Every chunk holds text beyond headings."""
+    """Field report: a long section opened with a chunk holding only ``## 2. Delivery``, and
+    the title line ``Supply Agreement`` (and Apache's title block, ``Apache License`` /
+    ``Version 2.0, January 2004`` / ``TERMS AND CONDITIONS ...``) was a chunk of its own; they
+    match their words and hold nothing. Every chunk holds text beyond headings."""
     lines = ["# Supply Agreement" if any(md for *_, md in sections) else "Supply Agreement", ""]
-    if preamble:
+    if preamble == "sentence":
         lines += ["This Agreement is made between the Supplier and the Customer.", ""]
+    if preamble == "titles":
+        lines += ["Version 2.0, January 2024", "https://example.org/terms/", ""]
+        lines += ["TERMS AND CONDITIONS FOR SUPPLY", ""]
     for n, (heading, body, md) in enumerate(sections, start=1):
         lines += [{0: f"{n}. {heading}", 1: f"## {n}. {heading}", 2: f"## {heading}"}[md], ""]
         lines += [body, ""]

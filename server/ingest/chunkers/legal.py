@@ -580,15 +580,13 @@ class _ClausePacker:
             return ""
         own = clause.own_text()
         heading_only = len(own) == 1 and len(clause.lines) - clause.lines.count("") <= 1
-        # the text's title line alone, before the first clause, opens its chunk (a chunk of
-        # the title alone matches title words and holds nothing)
+        # the text's title line or title block (``Apache License`` / ``Version 2.0, January
+        # 2004`` / ``TERMS AND CONDITIONS``), before the first clause, opens its chunk: a chunk
+        # of titles alone matches their words and holds nothing
         title_only = is_root and heading_only and markdown_plain(own[0])[1].strip() in self.titles
-        if (
-            own
-            and heading_only
-            and (clause.heading != clause.label or title_only)
-            and clause.children
-        ):
+        if is_root and own and clause.children and (title_only or _title_block(own)):
+            lead = _join(lead, "\n\n".join(own))
+        elif own and heading_only and clause.heading != clause.label and clause.children:
             # The heading opens the first sub-clause's chunk instead of standing alone.
             lead = _join(lead, own[0])
         elif own:
@@ -617,6 +615,13 @@ class _ClausePacker:
             lead, units = _join(lead, units[0]), units[1:]
         for chunk in self.budget.pack(units, title, lead=lead):
             self.pieces.append(Piece(title=title, text=chunk, metadata=dict(metadata)))
+
+
+def _title_block(paragraphs: list[str]) -> bool:
+    """Whether a preamble is titles only: no sentence (no paragraph ends in ``.``, ``!``,
+    ``?`` or ``:``) and at most 40 words."""
+    words = sum(len(p.split()) for p in paragraphs)
+    return words <= 40 and not any(p.rstrip().endswith((".", "!", "?", ":")) for p in paragraphs)
 
 
 def _heading_alone(clause: Clause, paragraph: str) -> bool:
