@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,12 @@ CODE_LANGUAGES: dict[str, str] = {
 
 TEXT_FILENAMES = {"LICENSE", "LICENCE", "COPYING", "NOTICE", "PATENTS", "README", "AUTHORS"}
 """Extension-less text files (licence texts above all) taken by the docs and legal domains."""
+_LICENCE_NAME = re.compile(
+    r"^(?:LICEN[CS]E|COPYING|COPYRIGHT|NOTICE|PATENTS)(?:[-._][\w.-]*)?$", re.IGNORECASE
+)
+"""A licence text by its name, whatever follows it (``COPYRIGHT``, Debian's ``copyright``,
+``LICENSE-MIT``, ``COPYING.LESSER``, ``LICENSE.APACHE``), in the docs and legal domains."""
+_VERSION_SUFFIX = re.compile(r"^\.\d+$")
 
 CODE_FILENAMES = {"Makefile": "make", "Dockerfile": "dockerfile", "CMakeLists.txt": "cmake"}
 ALWAYS_IGNORED_DIRS = {"node_modules", "__pycache__"}
@@ -218,6 +225,12 @@ def detect_format(path: Path, domain: Domain) -> tuple[str, str | None] | None:
     fmt = DOC_FORMATS.get(suffix)
     if fmt is None and path.stem.upper() in TEXT_FILENAMES and suffix in ("", ".md", ".txt"):
         fmt = "text" if suffix != ".md" else "markdown"
+    if fmt is None and _LICENCE_NAME.match(path.name):
+        fmt = "text"
+    if fmt is None and domain is Domain.LEGAL and (not suffix or _VERSION_SUFFIX.match(suffix)):
+        # a legal folder's file without a type is a text (Debian's common-licenses: GPL-3,
+        # Apache-2.0, MPL-1.1); one that is not is skipped as binary, with its reason
+        fmt = "text"
     return (fmt, None) if fmt else None
 
 

@@ -272,3 +272,41 @@ def test_type_detection_per_domain() -> None:
     assert detect_format(Path("Makefile"), Domain.CODE) == ("code", "make")
     assert detect_format(Path("photo.png"), Domain.DOCS) is None
     assert detect_format(Path("main.go"), Domain.LEGAL) is None
+
+
+LICENCE_FILE_NAMES = ["GPL-3", "Apache-2.0", "MPL-1.1", "LGPL-2.1", "copyright", "COPYING.LESSER"]
+LICENCE_FILE_NAMES += ["LICENSE-MIT", "LICENSE.APACHE", "NOTICE", "terms"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    LICENCE_FILE_NAMES,
+)
+def test_a_licence_named_without_a_text_extension_is_a_legal_text(
+    name: str, tmp_path: Path
+) -> None:
+    """Field report: ``ingest /usr/share/common-licenses --domain legal`` took none of its
+    files (GPL-3, Apache-2.0, MPL-2.0: no extension, or a version read as one), and no
+    Debian ``copyright`` file; only LICENSE, COPYING and a few such names were known. In the
+    legal domain a file without a type is a text (a binary one is skipped with its reason);
+    in the docs domain, so is a file named as a licence is."""
+    from server.ingest.walker import detect_format, discover
+
+    folder = tmp_path
+    (folder / name).write_text("1. Definitions\n\nThe Licensor grants a licence.\n")
+    (folder / "image").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))
+    found = discover([folder], Domain.LEGAL, 10**6)
+    assert [f.path.name for f in found.files] == sorted([name, "image"])
+    licence_named = re.match(r"(?i)(licen[cs]e|copying|copyright|notice)", name)
+    assert (detect_format(folder / name, Domain.DOCS) is not None) == bool(licence_named)
+    pieces = chunk_file(
+        next(f for f in found.files if f.path.name == name),
+        (folder / name).read_bytes(),
+        Domain.LEGAL,
+        TokenBudget(len, 200),
+        0,
+    )
+    assert pieces and "Licensor" in pieces[0].text
+    image = next(f for f in found.files if f.path.name == "image")
+    with pytest.raises(SkipFile, match="binary"):
+        chunk_file(image, (folder / "image").read_bytes(), Domain.LEGAL, TokenBudget(len, 200), 0)
