@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from retrieval_eval import product
-from retrieval_eval.product import Pipeline, SparseEncoder, SparseVector, keyword_text
+from retrieval_eval.product import Pipeline, SparseEncoder, SparseVector, chunk_keyword_text
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def encode_variant(pipeline: Pipeline, domain: str, k1: float, b: float) -> int:
         page, offset = pipeline.store.scroll(collection, None, limit=1024, offset=offset)
         for point in page:
             payload = point.payload
-            text = keyword_text(str(payload.get("title", "")), str(payload.get("text", "")))
+            title, body = str(payload.get("title", "")), str(payload.get("text", ""))
+            text = chunk_keyword_text(title, body, payload)
             points.append((point.id, text, str(payload.get("tenant", ""))))
             total_len += float(payload.get("bm25_len", 0))
         if offset is None:

@@ -33,6 +33,7 @@ from server.ingest.runner import make_budget, run_ingest
 from server.ingest.walker import discover
 from server.retrieval.analysis import (
     DEFAULT_PART_SENTENCES,
+    chunk_keyword_text,
     keyword_text,
     part_texts,
     resolve_domain,
@@ -79,6 +80,7 @@ __all__ = [
     "build_pipeline",
     "chosen_library",
     "chunk_file",
+    "chunk_keyword_text",
     "delete",
     "discover",
     "domain_settings",

@@ -1,17 +1,20 @@
 """What the models read of a chunk or a query, shared by the read and the write side.
 
 The indexer and the searcher must present the same text to the same model: the BM25 analyzer
-reads ``title + text``; the bi-encoder and the cross-encoder read the text (with the title where
-the domain says so), NFKC-normalised like every query; part vectors embed sentence groups.
+reads ``title + text`` (plus a legal chunk's own citation as terms); the bi-encoder and the
+cross-encoder read the text (with the title where the domain says so), NFKC-normalised like
+every query; part vectors embed sentence groups.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from server.errors import InvalidRequestError
 from server.retrieval.boundaries import split_sentences
-from server.retrieval.sparse import SparseEncoder, normalize_text
+from server.retrieval.sparse import SparseEncoder, normalize_text, section_reference_tokens
 from server.retrieval.store import VectorStore
 from server.settings import Domain, DomainSettings, Settings
 
@@ -33,15 +36,24 @@ def resolve_domain(settings: Settings, domain: str | Domain) -> tuple[Domain, Do
     return name, settings.domains[name]
 
 
-def keyword_text(title: str, text: str) -> str:
-    """What the BM25 analyzer reads of a chunk: its title line, then its text."""
-    return f"{title}\n{text}" if title else text
+def keyword_text(title: str, text: str, section_path: str = "") -> str:
+    """What the BM25 analyzer reads of a chunk: its title line, then its text, then (a legal
+    chunk) its own citation as terms (sparse.section_reference_tokens)."""
+    own = " ".join(section_reference_tokens(section_path)) if section_path else ""
+    body = f"{text}\n{own}" if own else text
+    return f"{title}\n{body}" if title else body
+
+
+def chunk_keyword_text(title: str, text: str, metadata: Mapping[str, Any]) -> str:
+    """:func:`keyword_text` of a chunk with its metadata (its ``section_path``)."""
+    section_path = metadata.get("section_path")
+    return keyword_text(title, text, section_path if isinstance(section_path, str) else "")
 
 
 def dense_text(settings: DomainSettings, title: str, text: str) -> str:
     """What the bi-encoder and cross-encoder read: NFKC-normalised like every query, so
     full-width letters, ligatures and decomposed accents meet the model's vocabulary."""
-    return normalize_text(keyword_text(title, text) if settings.title_in_dense else text)
+    return normalize_text(f"{title}\n{text}" if settings.title_in_dense and title else text)
 
 
 def part_texts(text: str, sentences_per_part: int) -> list[str]:

@@ -20,8 +20,8 @@ from server.retrieval import chunk_record
 from server.retrieval.analysis import (
     DEFAULT_PART_SENTENCES,
     DomainAnalysis,
+    chunk_keyword_text,
     dense_text,
-    keyword_text,
     part_texts,
     resolve_domain,
 )
@@ -165,7 +165,10 @@ class Indexer:
             tenant=tenant,
             chunks=chunks,
             ids=[point_id(tenant, domain.value, c.source, c.chunk_index) for c in chunks],
-            lengths=[encoder.count_tokens(keyword_text(c.title, c.text)) for c in chunks],
+            lengths=[
+                encoder.count_tokens(chunk_keyword_text(c.title, c.text, c.metadata))
+                for c in chunks
+            ],
         )
 
     def _encoding_length(
@@ -223,7 +226,9 @@ class Indexer:
             StoredPoint(
                 id=batch.ids[offset + i],
                 dense=dense[i],
-                sparse=encoder.encode_document(keyword_text(c.title, c.text), avg_len),
+                sparse=encoder.encode_document(
+                    chunk_keyword_text(c.title, c.text, c.metadata), avg_len
+                ),
                 payload=chunk_record.to_payload(c, batch.lengths[offset + i]),
                 parts=parts[i],
             )
@@ -296,7 +301,7 @@ class Indexer:
             vectors = []
             for point in page:
                 record = chunk_record.StoredRecord.from_point(point)
-                text = keyword_text(record.title, record.text)
+                text = chunk_keyword_text(record.title, record.text, record.metadata)
                 vectors.append((point.id, encoder.encode_document(text, avg_len)))
             self.store.update_sparse(collection, tenant, vectors)
             updated += len(vectors)

@@ -113,6 +113,38 @@ def legal_reference_tokens(text: str) -> list[str]:
     return tokens
 
 
+_SECTION_NUMBER = re.compile(
+    r"^(?:(?:art\.|article|section|sec\.|clause|§§?)\s*)?"
+    r"(?P<num>\d+[a-z]?(?:\.\d+[a-z]?)*|[ivxlc]+)\.?$",
+    re.IGNORECASE,
+)
+
+
+def section_reference_tokens(section_path: str) -> list[str]:
+    """A chunk's own citation as BM25 terms, one per level and ancestor: ``12 > 12.3 > (b)``
+    -> sec12, sec12x3, sec12x3xb (``Art. 4`` and ``§ 4`` are 4, as :func:`legal_reference_tokens`
+    reads them in a query; a numbered label is the whole number, a parenthesised one extends
+    the number above it; other labels, ``Schedule 1`` or ``Part 2`` among them, add none).
+
+    A query's references get the same terms (:meth:`SparseEncoder.analyze`), so a chunk that
+    *is* the cited clause outranks a chunk that only mentions it (both hold ``ref12x3``).
+    """
+    tokens: list[str] = []
+    parts: list[str] = []
+    for label in (" ".join(label.split()) for label in section_path.split(">")):
+        number = _SECTION_NUMBER.match(label)
+        sub = _SUBPART.fullmatch(label)
+        if number is not None:
+            parts = [p for p in number["num"].lower().split(".") if p]
+        elif sub is not None and parts:
+            parts = [*parts, sub[1].lower()]
+        else:
+            continue
+        # with its ancestors, as a query's references have them (1.1.1 under 1: sec1x1 too)
+        tokens.extend("sec" + "x".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    return list(dict.fromkeys(tokens))
+
+
 @dataclass(frozen=True)
 class SparseVector:
     """Indices and weights of a sparse vector (store-independent)."""
@@ -153,6 +185,8 @@ class SparseEncoder:
             text = cjk_bigrams(text, unigrams=not query)
         if self.settings.legal_references:
             extra = legal_reference_tokens(text)
+            if query:  # a cited clause is also a chunk's own section (section_reference_tokens)
+                extra += ["sec" + token[3:] for token in extra]
             if extra:
                 return f"{text}\n{' '.join(extra)}"
         return text

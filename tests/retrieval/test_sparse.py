@@ -14,6 +14,7 @@ from server.retrieval.sparse import (
     cjk_bigrams,
     legal_reference_tokens,
     normalize_text,
+    section_reference_tokens,
 )
 from server.settings import Bm25Settings, Domain, Settings
 
@@ -184,3 +185,35 @@ def test_normalize_text_is_nfkc_without_format_characters(text: str) -> None:
     with the format characters removed."""
     expected = FORMAT_CHARACTERS.sub("", unicodedata.normalize("NFKC", text))
     assert normalize_text(text) == expected
+
+
+@given(
+    numbers=st.lists(st.integers(1, 40), min_size=1, max_size=3),
+    subs=st.lists(st.sampled_from("abcd"), max_size=2),
+    keyword=st.sampled_from(["", "Art. ", "Section ", "§ "]),
+    cited_as=st.sampled_from(["Section {}", "clause {}", "§ {}", "Art. {}", "see {}"]),
+)
+def test_a_chunk_holds_the_terms_of_a_citation_of_it(
+    numbers: list[int], subs: list[str], keyword: str, cited_as: str
+) -> None:
+    """The chunk at ``Art. 4 > 4.2 > (a)`` holds every ``sec`` term a citation of it
+    (``Article 4.2(a)``, ``§ 4.2(a)``, ``clause 4.2(a)``) gives its query, and a citation of
+    another clause gives a term the chunk lacks."""
+    number = ".".join(map(str, numbers))
+    top = f"{keyword}{numbers[0]}" if keyword else str(numbers[0])
+    labels = [top] + ([number] if len(numbers) > 1 else []) + [f"({s})" for s in subs]
+    own = set(section_reference_tokens(" > ".join(labels)))
+    cited = number + "".join(f"({s})" for s in subs)
+    if (
+        len(numbers) == 1
+        and not subs
+        and not cited_as.startswith(("Section", "clause", "§", "Art"))
+    ):
+        return  # a bare "4" is no reference in running text
+    query = ENCODERS[Domain.LEGAL].analyze(cited_as.format(cited), query=True)
+    wanted = {t for t in query.split() if t.startswith("sec") and t[3:4].isdigit()}
+    assert wanted and wanted <= own, (labels, cited_as.format(cited), wanted, own)
+    sibling = ".".join(map(str, [*numbers[:-1], numbers[-1] + 100]))
+    other_cited = cited_as.format(sibling + "".join(f"({s})" for s in subs))
+    other = ENCODERS[Domain.LEGAL].analyze(other_cited, query=True)
+    assert {t for t in other.split() if t.startswith("sec") and t[3:4].isdigit()} - own

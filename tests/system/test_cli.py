@@ -423,3 +423,29 @@ def test_a_section_filter_finds_a_sub_clause_packed_into_its_parent(
         hits = json.loads(capsys.readouterr().out)["hits"]
         assert [hit["metadata"]["section_path"] for hit in hits] == ["2"], section
         assert "thirty days" in hits[0]["text"]
+
+
+def test_a_citation_ranks_the_cited_clause_above_clauses_that_mention_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Field report: "Section 3.3" ranked MPL's 2.7 ("Sections 3.1, 3.2, 3.3, and 3.4 are
+    conditions ...") first and 3.3 itself fifth: both held the reference ``3.3``. A chunk's
+    own citation is a BM25 term a citation query also gets, so the clause that *is* 3.3 comes
+    first, whatever the other clauses say about it."""
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    mention = "The obligations in Sections 3.1, 3.2, 3.3 and 3.4 survive any termination."
+    (folder / "licence.txt").write_text(
+        "Software Licence\n\n2. Grants\n\n2.1 The Licensor grants the licence.\n\n"
+        f"2.2 {mention} {mention}\n\n3. Distribution\n\n3.1 Source code goes with copies.\n\n"
+        "3.2 Binaries name their source.\n\n3.3 Modifications are described in a notice "
+        "file.\n\n3.4 Notices stay intact.\n\n4. Termination\n\n4.1 " + mention + "\n"
+    )
+    store = ["--store", str(tmp_path / "store"), "--tenant", "t"]
+    monkeypatch.setenv("RETRIEVAL_INGEST__CHUNK_TOKENS", "24")  # one clause a chunk
+    assert main(["ingest", str(folder), "--domain", "legal", *store]) == 0
+    capsys.readouterr()
+    for query in ("Section 3.3", "clause 3.3", "§ 3.3"):
+        assert main(["search", query, "--domain", "legal", "--json", *store]) == 0
+        hits = json.loads(capsys.readouterr().out)["hits"]
+        assert hits[0]["metadata"]["section_path"] == "3 > 3.3", (query, hits[0])
