@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from server.errors import InvalidRequestError
 from server.ingest.manifest import load_manifest
+from server.retrieval import freshness
 from server.retrieval.browse import path_prefix_filter
 from server.retrieval.chunk_record import SOURCE
 from server.retrieval.filter_fields import path_forms
@@ -64,6 +65,7 @@ def remove_sources(
     collection = indexer.settings.domains[domain].collection
     sources = sorted(load_manifest(indexer.store, collection, tenant, filters))
     chunks = indexer.delete(domain, tenant, filters) if sources else 0
+    freshness.forget_emptied_roots(indexer.store, collection, tenant, sources)
     return RemoveResult(
         domain=domain,
         sources_removed=len(sources),

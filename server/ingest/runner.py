@@ -516,19 +516,22 @@ def delete_sources(
         as_given = normalize_path(source)  # '' for an empty source: matches nothing
         wanted = {normalize_path(Path(source).expanduser().resolve().as_posix()), as_given} - {""}
     for domain in domains:
+        collection = indexer.settings.domains[domain].collection
+        stored = load_manifest(indexer.store, collection, tenant)
         if source is None:
             removed[domain.value] = indexer.delete(domain, tenant)
+            freshness.forget_emptied_roots(indexer.store, collection, tenant, list(stored))
             continue
-        collection = indexer.settings.domains[domain].collection
         sources = [
             s
-            for s in load_manifest(indexer.store, collection, tenant)
+            for s in stored
             if (norm := normalize_path(s)) in wanted
             or any(norm.startswith(w.rstrip("/") + "/") for w in wanted)
         ]
         removed[domain.value] = sum(
             indexer.delete(domain, tenant, {SOURCE: s}) for s in sorted(sources)
         )
+        freshness.forget_emptied_roots(indexer.store, collection, tenant, sources)
     return removed
 
 

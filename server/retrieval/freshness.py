@@ -26,7 +26,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from typing import Any
 
 from server.retrieval import chunk_record
 from server.retrieval.analysis import resolve_domain
+from server.retrieval.filter_fields import PATH_PREFIXES_FIELD, path_forms
 from server.retrieval.results import FreshnessStatus, RootFreshness
 from server.retrieval.store import VectorStore
 from server.settings import Domain, Settings
@@ -297,6 +298,28 @@ def update_root(
     """Set ``fields`` of one root's record (the collection must exist; atomic per store)."""
     key = Path(root).as_posix()
     store.adjust_meta(collection, {}, {FRESHNESS_KEY: {tenant: {key: dict(fields)}}})
+
+
+def forget_emptied_roots(
+    store: VectorStore, collection: str, tenant: str, removed: Sequence[str]
+) -> list[str]:
+    """Drop the records of the tenant's roots that held some of the ``removed`` sources and
+    now hold no chunk (a deleted folder was still named in every search's freshness note);
+    returns them. A root that never held the removed sources keeps its record, empty or not."""
+    if not removed or not store.has_collection(collection):
+        return []
+    records = store.read_meta(collection).get(FRESHNESS_KEY, {})
+    mine = records.get(tenant, {}) if isinstance(records, Mapping) else {}
+    emptied = [
+        root
+        for root, record in (mine.items() if isinstance(mine, Mapping) else [])
+        if isinstance(record, Mapping)
+        and any(source == root or source.startswith(root.rstrip("/") + "/") for source in removed)
+        and store.count(collection, tenant, {PATH_PREFIXES_FIELD: path_forms(root)}) == 0
+    ]
+    if emptied:  # a record that is not a mapping is no record (root_freshness)
+        store.adjust_meta(collection, {}, {FRESHNESS_KEY: {tenant: dict.fromkeys(emptied)}})
+    return emptied
 
 
 def sync_fields(started_at: str, git: GitState | None, pending: int = 0) -> dict[str, Any]:

@@ -449,3 +449,35 @@ def test_a_citation_ranks_the_cited_clause_above_clauses_that_mention_it(
         assert main(["search", query, "--domain", "legal", "--json", *store]) == 0
         hits = json.loads(capsys.readouterr().out)["hits"]
         assert hits[0]["metadata"]["section_path"] == "3 > 3.3", (query, hits[0])
+
+
+def test_a_deleted_folder_leaves_the_freshness_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Field report: after ``delete --source FOLDER`` removed every chunk of an ingested
+    folder, every search still named it in its freshness notes. A root left without chunks by
+    a delete is forgotten; another root, and a root the delete did not touch, stay."""
+    roots = {}
+    for name in ("kept", "gone", "partly"):
+        roots[name] = tmp_path / name
+        roots[name].mkdir()
+        (roots[name] / "a.md").write_text(f"# {name}\n\nNotes about the vpn client.\n")
+        (roots[name] / "b.md").write_text(f"# {name} b\n\nMore notes about the vpn.\n")
+    store = ["--store", str(tmp_path / "store"), "--tenant", "t"]
+    for root in roots.values():
+        assert main(["ingest", str(root), "--domain", "docs", *store]) == 0
+    capsys.readouterr()
+
+    def noted() -> list[str]:
+        assert main(["search", "vpn", "--json", *store]) == 0
+        result = json.loads(capsys.readouterr().out)
+        return sorted(Path(f["root"]).name for f in result["freshness"])
+
+    assert noted() == ["gone", "kept", "partly"]
+    assert main(["delete", "--source", str(roots["gone"]), "--domain", "docs", *store]) == 0
+    assert main(["delete", "--source", str(roots["partly"] / "a.md"), *store]) == 0
+    capsys.readouterr()
+    assert noted() == ["kept", "partly"]
+    assert main(["delete", "--all", *store]) == 0
+    capsys.readouterr()
+    assert noted() == []
