@@ -112,17 +112,31 @@ def _chunk_code(
     )
 
 
-CHUNKER_VERSIONS: dict[Domain, int] = {Domain.DOCS: 1, Domain.CODE: 1, Domain.LEGAL: 2}
-"""Raised when a domain's chunks of the same bytes change, so a re-run re-chunks the files an
-older version cut (their bytes, hence their hashes, are unchanged). Legal 2 (2026-12): clauses
-of Markdown contracts, labels at the start of wrapped lines, packed sub-clauses found by a
-section filter. Points written before versions were recorded count as version 1."""
+CHUNKER_VERSIONS: dict[tuple[Domain, str], int] = {
+    (Domain.LEGAL, "text"): 2,
+    (Domain.LEGAL, "markdown"): 2,
+    (Domain.LEGAL, "html"): 2,
+    (Domain.LEGAL, "pdf"): 2,
+    (Domain.DOCS, "text"): 2,
+}
+"""Raised when a domain's chunks of a format's same bytes change, so a re-run re-chunks the
+files an older version cut (their bytes, hence their hashes, are unchanged); 1 where not
+listed. Legal 2 (2026-12): clauses of Markdown contracts, labels at the start of wrapped lines,
+CJK articles, schedules, title blocks, packed sub-clauses found by a section filter, the
+chunk's own citation as BM25 terms. Docs text 2: underlined titles section a plain-text file.
+Points written before versions were recorded count as version 1."""
 
 
-def chunking_key(domain: Domain, budget: TokenBudget, overlap_lines: int) -> str:
-    """What cuts a domain's files into chunks, as stored in each chunk's ``chunking``: the
-    chunker version and the budget (``legal/v2/256+0``; code adds its overlap lines)."""
-    key = f"{domain.value}/v{CHUNKER_VERSIONS[domain]}/{budget.max_tokens}+{budget.overlap_tokens}"
+def chunker_version(domain: Domain, fmt: str) -> int:
+    """The version of the chunker that cuts ``fmt`` files in ``domain``."""
+    return CHUNKER_VERSIONS.get((domain, fmt), 1)
+
+
+def chunking_key(domain: Domain, fmt: str, budget: TokenBudget, overlap_lines: int) -> str:
+    """What cuts a file into chunks, as stored in each chunk's ``chunking``: the chunker
+    version and the budget (``legal/text/v2/256+0``; code adds its overlap lines)."""
+    version = chunker_version(domain, fmt)
+    key = f"{domain.value}/{fmt}/v{version}/{budget.max_tokens}+{budget.overlap_tokens}"
     return f"{key}/{overlap_lines}l" if domain is Domain.CODE else key
 
 
@@ -170,7 +184,7 @@ def chunk_file(
     elif file.format == "html":
         pieces = chunk_html(text, budget, title)
     else:
-        pieces = chunk_plain_text(text, budget, given or title)
+        pieces = chunk_plain_text(text, budget, given or title, title_given=given is not None)
     for piece in pieces:
         piece.metadata.update(extra)
         if domain is not Domain.LEGAL:

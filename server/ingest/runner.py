@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from server.errors import InvalidRequestError
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece, SkipFile
-from server.ingest.chunking import CHUNKER_VERSIONS, chunk_file, chunking_key
+from server.ingest.chunking import chunk_file, chunker_version, chunking_key
 from server.ingest.manifest import SourceState, load_manifest
 from server.ingest.source_io import SkipKind, UnreadableSource, read_source
 from server.ingest.walker import Discovery, SourceFile, discover, under_roots
@@ -215,7 +215,6 @@ class IngestJob:
         """Chunks gathered (whole files) before a store write: progress and stop requests
         take effect between writes."""
         self.budget = make_budget(indexer.embedder, self.settings)
-        self.chunking = chunking_key(self.domain, self.budget, self.settings.code_overlap_lines)
         self.report = IngestReport(domain=self.domain.value, tenant=tenant, dry_run=dry_run)
         self._pending: list[Chunk] = []
         self._pending_sources: list[_Written] = []
@@ -329,8 +328,9 @@ class IngestJob:
             self._skip(file, str(exc), exc.kind)
             return False
         digest = content_hash(data)
+        chunking = self._chunking(file)
         if previous is not None and previous.is_complete(
-            digest, self.chunking, unrecorded_ok=CHUNKER_VERSIONS[self.domain] == 1
+            digest, chunking, unrecorded_ok=chunker_version(self.domain, file.format) == 1
         ):
             self.report.unchanged += 1
             return False
@@ -363,6 +363,10 @@ class IngestJob:
             self._flush()
         return True
 
+    def _chunking(self, file: SourceFile) -> str:
+        overlap = self.settings.code_overlap_lines
+        return chunking_key(self.domain, file.format, self.budget, overlap)
+
     def _skip(self, file: SourceFile, reason: str, kind: SkipKind = "file") -> None:
         self.report.skipped.append(SkippedFile(path=file.source, reason=reason, kind=kind))
 
@@ -375,7 +379,7 @@ class IngestJob:
                 **piece.metadata,
                 CONTENT_HASH: digest,
                 CHUNK_COUNT: len(pieces),
-                CHUNKING: self.chunking,
+                CHUNKING: self._chunking(file),
                 REL_PATH: file.rel_path,
                 INGESTED_AT: now,
             }

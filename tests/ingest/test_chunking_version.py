@@ -38,7 +38,7 @@ def test_a_new_chunker_version_or_budget_rechunks_unchanged_files(
     assert first["added"] == [str(folder / "vpn.md")]
     assert ingest(folder, store, capsys)["unchanged"] == 1
 
-    monkeypatch.setitem(chunking.CHUNKER_VERSIONS, Domain.DOCS, 2)
+    monkeypatch.setitem(chunking.CHUNKER_VERSIONS, (Domain.DOCS, "markdown"), 2)
     assert ingest(folder, store, capsys)["updated"] == [str(folder / "vpn.md")]
     assert ingest(folder, store, capsys)["unchanged"] == 1
 

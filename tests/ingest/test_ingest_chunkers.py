@@ -310,3 +310,25 @@ def test_a_licence_named_without_a_text_extension_is_a_legal_text(
     image = next(f for f in found.files if f.path.name == "image")
     with pytest.raises(SkipFile, match="binary"):
         chunk_file(image, (folder / "image").read_bytes(), Domain.LEGAL, TokenBudget(len, 200), 0)
+
+
+def test_a_plain_text_file_is_sectioned_by_its_underlined_titles(
+    embedder: DenseEmbedder, tmp_path: Path
+) -> None:
+    """Field report: dpkg's ``rootless-builds.txt`` (titles underlined with ``====`` and
+    ``----``) chunked with an empty heading path, every chunk titled alike. Its sections are
+    sections, as in a reStructuredText file; a text without underlined titles is unchanged."""
+    text = (
+        "Rootless builds\n===============\n\nIntro paragraph about builds.\n\n"
+        "Requirements\n------------\n\nThe builder needs fakeroot only when asked.\n\n"
+        "Semantics\n---------\n\nThe field takes a space-separated list of keywords.\n"
+    )
+    (tmp_path / "rootless-builds.txt").write_text(text)
+    file = SourceFile(tmp_path / "rootless-builds.txt", tmp_path, "rootless-builds.txt", "text")
+    budget = TokenBudget(embedder.count_tokens, 24)
+    pieces = chunk_file(file, text.encode(), Domain.DOCS, budget, 0)
+    paths = {" > ".join(p.metadata.get("heading_path", [])) for p in pieces}
+    assert {"Rootless builds > Requirements", "Rootless builds > Semantics"} <= paths, paths
+    assert all(p.title.startswith("Rootless builds") for p in pieces)
+    plain = "A note.\n\nAnother paragraph, with -- dashes.\n\n-----\n\nAfter a rule.\n"
+    assert all(p.metadata["heading_path"] == [] for p in chunk_plain_text(plain, budget, "n"))

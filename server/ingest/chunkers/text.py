@@ -16,18 +16,42 @@ def paragraphs(text: str) -> list[str]:
     return [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
-def chunk_plain_text(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
-    """Paragraph-aware chunks under the document title."""
+def chunk_plain_text(
+    text: str, budget: TokenBudget, doc_title: str, *, title_given: bool = False
+) -> list[Piece]:
+    """Paragraph-aware chunks under the document title; a text whose titles are underlined
+    (``Rootless builds`` / ``===============``, as many plain-text manuals write them) is
+    sectioned as reStructuredText is (:func:`chunk_rst`), its heading path in each title."""
+    lines = text.split("\n")
+    if any(_underlined(lines, i) for i in range(len(lines))):
+        return chunk_rst(text, budget, doc_title, title_given=title_given)
     builder = SectionBuilder()
     for paragraph in paragraphs(text):
         builder.block(paragraph)
     return pack_sections(builder.sections, budget, doc_title)
 
 
-def chunk_rst(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
+def _underlined(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` is a title underlined by the next line (an adornment at least as long,
+    after a blank line or at the start)."""
+    line = lines[i]
+    return bool(
+        line.strip()
+        and not _ADORNMENT.match(line)
+        and i + 1 < len(lines)
+        and _ADORNMENT.match(lines[i + 1])
+        and len(lines[i + 1].rstrip()) >= len(line.rstrip())
+        and (i == 0 or not lines[i - 1].strip())
+    )
+
+
+def chunk_rst(
+    text: str, budget: TokenBudget, doc_title: str, *, title_given: bool = False
+) -> list[Piece]:
     """Section-aware chunks; heading levels follow the order adornment styles first appear.
 
-    A section title opens its section's first chunk as written (with its adornment lines)."""
+    A section title opens its section's first chunk as written (with its adornment lines). The
+    first title is the document's title unless ``title_given`` (front matter named it)."""
     lines = text.split("\n")
     styles: list[tuple[str, bool]] = []
     builder = SectionBuilder()
@@ -53,14 +77,7 @@ def chunk_rst(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
             and lines[i + 2].strip()[0] == line.strip()[0]
         ):
             over, title_line, adornment, consumed = True, lines[i + 1], line.strip()[0], 3
-        elif (
-            line.strip()
-            and not _ADORNMENT.match(line)
-            and i + 1 < len(lines)
-            and _ADORNMENT.match(lines[i + 1])
-            and len(lines[i + 1].rstrip()) >= len(line.rstrip())
-            and (i == 0 or not lines[i - 1].strip())
-        ):
+        elif _underlined(lines, i):
             title_line, adornment, consumed = line, lines[i + 1].strip()[0], 2
         if title_line is None:
             buffer.append(line)
@@ -77,4 +94,6 @@ def chunk_rst(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
         builder.heading(styles.index(style) + 1, title, written)
         i += consumed
     flush()
-    return pack_sections(builder.sections, budget, first_title or doc_title)
+    return pack_sections(
+        builder.sections, budget, doc_title if title_given else first_title or doc_title
+    )
