@@ -182,7 +182,13 @@ def list_sources(
     """
     Limits.from_settings(settings).check_page(limit)
     if cursor is not None:
-        cursor = validate_chunk_id(cursor)
+        try:
+            cursor = validate_chunk_id(cursor)
+        except InvalidRequestError:
+            raise InvalidRequestError(
+                f"{cursor!r} is not a cursor: pass the 'next_cursor' of the previous page, or "
+                "leave it out for the first page"
+            ) from None
     if prefix is not None:
         path_prefix_filter(prefix)  # validates
     collection = _collection(settings, domain)
@@ -196,10 +202,14 @@ def list_sources(
         offset=cursor or None,
         omit=[chunk_record.TEXT],  # a listing shows no chunk text
     )
+    note = None
+    if not points and prefix is not None and cursor is None:
+        note = f"no indexed {domain.value} source is under path_prefix {prefix!r}"
     return SourceList(
         domain=domain,
         sources=[chunk_record.source_entry(domain, p) for p in points],
         next_cursor=None if next_offset is None else str(next_offset),
+        note=note,
     )
 
 

@@ -267,6 +267,9 @@ class SourceList(BaseModel):
     next_cursor: str | None = Field(
         default=None, description="Pass as 'cursor' to get the next page; null at the end."
     )
+    note: str | None = Field(
+        default=None, description="Why the page is empty, when a filter selects no source."
+    )
 
 
 class DomainCounts(BaseModel):

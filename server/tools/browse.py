@@ -43,6 +43,8 @@ def render_sources(result: SourceList) -> str:
         lines.append(f"{entry.source}{title}{extra}")
     if result.next_cursor:
         lines.append(f"more: call again with cursor={result.next_cursor}")
+    if result.note:
+        lines.append(f"note: {result.note}")
     return "\n".join(lines)
 
 

@@ -278,6 +278,12 @@ async def test_list_sources_pages(client: Client, tools: dict[str, Tool]) -> Non
         "src/server/http.py",
         "src/util/retry.py",
     }
+    assert under.get("note") is None
+    none = await call(client, tools, "list_sources", {"domain": "code", "path_prefix": "lib"})
+    assert (
+        none["sources"] == []
+        and none["note"] == "no indexed code source is under path_prefix 'lib'"
+    )
     bad = await client.call_tool("list_sources", {"domain": "music"})
     assert "domain" in error_text(bad)
 
@@ -325,7 +331,7 @@ async def test_bad_arguments_are_tool_errors_and_the_session_survives(
         ("doc_search", {"query": "x", "filters": {"colour": "red"}}, "colour"),
         ("code_search", {"query": "x", "symbol_kind": "lambda"}, "symbol_kind"),
         ("get_chunk", {"id": "not-an-id"}, "not a chunk id"),
-        ("list_sources", {"domain": "docs", "cursor": "zzz"}, "not a chunk id"),
+        ("list_sources", {"domain": "docs", "cursor": "zzz"}, "pass the 'next_cursor'"),
         ("embed", {"texts": []}, "texts"),
     ]
     for name, args, expected in cases:
