@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from server.cli_types import RERANKER_HELP, filter_pair, positive_int
 from server.errors import InvalidRequestError, RetrievalError
-from server.hit_preview import copy_places, hit_text, preview_budget
+from server.hit_preview import copy_places, hit_place, hit_text, preview_budget
 from server.ingest.cli import register_ingest_commands
 from server.settings import Domain, Settings
 from server.shutdown import Terminated, terminate_like_interrupt
@@ -57,9 +57,10 @@ def _print_result_text(result: SearchResponse, budget: int) -> None:
             print(f"  note: {render_freshness(root)}")
     code = result.domain is Domain.CODE
     for rank, hit in enumerate(result.hits, start=1):
-        title = f" [{hit.title}]" if hit.title else ""
         trimmed = "  (trimmed)" if hit.truncated else ""
-        print(f"{rank:>2}. {hit.score:.4f}  {hit.source}#{hit.chunk_index}{title}{trimmed}")
+        # the citation, as the MCP text gives it (file:lines (symbol), heading path, section)
+        place = f"{hit_place(hit)}  ({hit.source}#{hit.chunk_index})"
+        print(f"{rank:>2}. {hit.score:.4f}  {place}{trimmed}")
         if hit.also_in:
             print(f"    same text also in: {copy_places(hit)}")
         print(hit_text(hit.text, code=code))

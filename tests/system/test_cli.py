@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -278,6 +279,10 @@ def test_search_filters_as_the_mcp_tools_take_them(
         return sorted({Path(hit["source"]).relative_to(root).as_posix() for hit in result["hits"]})
 
     assert sources() == ["a/keys.py", "b/keys.rs"]
+    # the text view cites a code hit as the MCP text does: file, lines, symbol
+    assert main(["search", "rotate keys", "--domain", "code", "--tenant", "t", *store]) == 0
+    view = capsys.readouterr().out
+    assert re.search(r"b/keys\.rs:1-2 \(rotate_keys\)  \(/\S+/b/keys\.rs#0\)", view), view
     assert sources("path_glob=a/**") == ["a/keys.py"]
     assert sources("path_prefix=b") == ["b/keys.rs"]
     assert sources("language=rust") == ["b/keys.rs"]
