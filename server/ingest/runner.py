@@ -330,7 +330,7 @@ class IngestJob:
         digest = content_hash(data)
         chunking = self._chunking(file)
         if previous is not None and previous.is_complete(
-            digest, chunking, unrecorded_ok=chunker_version(self.domain, file.format) == 1
+            digest, chunking, unrecorded_ok=chunker_version(self.domain, self._format(file)) == 1
         ):
             self.report.unchanged += 1
             return False
@@ -363,9 +363,13 @@ class IngestJob:
             self._flush()
         return True
 
+    def _format(self, file: SourceFile) -> str:
+        """What chunker versions are kept by: the format, for code the language."""
+        return (file.language or file.format) if self.domain is Domain.CODE else file.format
+
     def _chunking(self, file: SourceFile) -> str:
         overlap = self.settings.code_overlap_lines
-        return chunking_key(self.domain, file.format, self.budget, overlap)
+        return chunking_key(self.domain, self._format(file), self.budget, overlap)
 
     def _skip(self, file: SourceFile, reason: str, kind: SkipKind = "file") -> None:
         self.report.skipped.append(SkippedFile(path=file.source, reason=reason, kind=kind))

@@ -926,6 +926,27 @@ public enum Colour {
             ],
         ),
         (
+            "rust",
+            "pub struct RingBuffer<T> {\n    items: Vec<T>,\n}\n\n"
+            "impl<T: Clone> RingBuffer<T> {\n    pub fn with_capacity(n: usize) -> Self {\n"
+            "        todo!()\n    }\n}\n\n"
+            "impl<T> Iterator for RingBuffer<T> {\n    type Item = T;\n"
+            "    fn next(&mut self) -> Option<T> {\n        None\n    }\n}\n",
+            [  # generic arguments are no part of a name: the struct's methods are its own
+                ("RingBuffer", "class", "pub struct RingBuffer<T>", 1, 3),
+                ("RingBuffer", "class", "impl<T: Clone> RingBuffer<T>", 5, 5),
+                (
+                    "RingBuffer.with_capacity",
+                    "method",
+                    "pub fn with_capacity(n: usize) -> Self",
+                    6,
+                    9,
+                ),
+                ("RingBuffer (Iterator)", "class", "impl<T> Iterator for RingBuffer<T>", 11, 12),
+                ("RingBuffer (Iterator).next", "method", "fn next(&mut self) -> Option<T>", 13, 16),
+            ],
+        ),
+        (
             "typescript",
             _TYPESCRIPT,
             [

@@ -272,12 +272,13 @@ def _go_name(node: Node, source: bytes) -> str | None:
 
 
 def _rust_name(node: Node, source: bytes) -> str | None:
-    """``impl Type`` is named after the type, ``impl Trait for Type`` as ``Type (Trait)``."""
+    """``impl Type`` is named after the type, ``impl Trait for Type`` as ``Type (Trait)``;
+    generic arguments dropped (``impl<T> RingBuffer<T>`` is ``RingBuffer``, as its struct)."""
     if node.type == "impl_item":
         type_node = node.child_by_field_name("type")
         trait = node.child_by_field_name("trait")
-        base = text_of(type_node, source) if type_node is not None else "impl"
-        return base if trait is None else f"{base} ({text_of(trait, source)})"
+        base = text_of(type_node, source).split("<")[0] if type_node is not None else "impl"
+        return base if trait is None else f"{base} ({text_of(trait, source).split('<')[0]})"
     return field_name(node, source)
 
 
