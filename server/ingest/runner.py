@@ -525,14 +525,13 @@ def delete_sources(
         wanted = {normalize_path(Path(source).expanduser().resolve().as_posix()), as_given} - {""}
     for domain in domains:
         collection = indexer.settings.domains[domain].collection
-        stored = load_manifest(indexer.store, collection, tenant)
         if source is None:
             removed[domain.value] = indexer.delete(domain, tenant)
-            freshness.forget_emptied_roots(indexer.store, collection, tenant, list(stored))
+            freshness.forget_emptied_roots(indexer.store, collection, tenant, None)
             continue
         sources = [
             s
-            for s in stored
+            for s in load_manifest(indexer.store, collection, tenant)
             if (norm := normalize_path(s)) in wanted
             or any(norm.startswith(w.rstrip("/") + "/") for w in wanted)
         ]

@@ -8,9 +8,10 @@ as keyword arrays (a point matches when any element equals the value asked for):
   for ``rel_path`` (``/r/docs/a.md`` with rel_path ``docs/a.md`` gives ``/r``, ``/r/docs``,
   ``/r/docs/a.md``, ``docs``, ``docs/a.md``). A prefix filter therefore matches whole path
   segments: ``docs`` selects ``docs/a.md`` but not ``docsets/b.md``.
-- ``section_prefixes``: every leading part of ``section_path`` (``12``, ``12 > 12.3``,
-  ``12 > 12.3 > (b)``) and each label on its own (``12.3``, ``(b)``), so a section filter
-  selects that section and everything under it; the same for each path in
+- ``section_prefixes``: every run of consecutive labels of ``section_path`` (``12``,
+  ``12 > 12.3``, ``12.3 > (b)``, ``(b)``, ...; ``12.3(b)`` for a run of parenthesised labels),
+  in citation form and with their aliases (:func:`section_prefixes`), so a section filter
+  selects that section and everything under it however it is cited; the same for each path in
   ``sections_within`` (the sub-clauses a chunk holds whole, packed into their parent's chunk),
   so ``section=12.3`` also finds the chunk of ``12`` that holds 12.3's text.
 

@@ -301,12 +301,13 @@ def update_root(
 
 
 def forget_emptied_roots(
-    store: VectorStore, collection: str, tenant: str, removed: Sequence[str]
+    store: VectorStore, collection: str, tenant: str, removed: Sequence[str] | None
 ) -> list[str]:
-    """Drop the records of the tenant's roots that held some of the ``removed`` sources and
-    now hold no chunk (a deleted folder was still named in every search's freshness note);
-    returns them. A root that never held the removed sources keeps its record, empty or not."""
-    if not removed or not store.has_collection(collection):
+    """Drop the records of the tenant's roots that held some of the ``removed`` sources (None:
+    any, as after deleting all of them) and now hold no chunk (a deleted folder was still named
+    in every search's freshness note); returns them. A root that never held the removed
+    sources keeps its record, empty or not."""
+    if (removed is not None and not removed) or not store.has_collection(collection):
         return []
     records = store.read_meta(collection).get(FRESHNESS_KEY, {})
     mine = records.get(tenant, {}) if isinstance(records, Mapping) else {}
@@ -314,7 +315,10 @@ def forget_emptied_roots(
         root
         for root, record in (mine.items() if isinstance(mine, Mapping) else [])
         if isinstance(record, Mapping)
-        and any(source == root or source.startswith(root.rstrip("/") + "/") for source in removed)
+        and (
+            removed is None
+            or any(s == root or s.startswith(root.rstrip("/") + "/") for s in removed)
+        )
         and store.count(collection, tenant, {PATH_PREFIXES_FIELD: path_forms(root)}) == 0
     ]
     if emptied:  # a record that is not a mapping is no record (root_freshness)
