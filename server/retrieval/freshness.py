@@ -231,7 +231,11 @@ def cached_git_state(
 
 
 def probed_git_state(
-    root: str, domain: Domain | None = None, exclude: Collection[Path] = (), base: str | None = None
+    root: str,
+    domain: Domain | None = None,
+    exclude: Collection[Path] = (),
+    base: str | None = None,
+    not_before: str | None = None,
 ) -> GitProbe:
     """``root``'s :func:`git_state` (for ``domain``, ``exclude``, ``base``), probed at most every
     :data:`GIT_CACHE_SECONDS`, or every probe's time over :data:`GIT_PROBE_SHARE` when longer.
@@ -240,12 +244,13 @@ def probed_git_state(
     it up to :data:`GIT_WAIT_SECONDS`: git takes milliseconds in a small work tree,
     so the answer is current, and seconds in a large one, where a search answers with the last
     state instead of waiting (its ``checked_at`` says how old it is) and a later read gets
-    the new one. A root never probed waits for its first probe.
+    the new one. A root never probed waits for its first probe. A probe that started before
+    ``not_before`` (the sync it is compared with) is no answer: it is probed again.
     """
     key = (root, domain, tuple(exclude), base)
     with _cache_lock:
         last = _cache.get(key)
-        if last is not None:
+        if last is not None and (not_before is None or last.checked_at >= not_before):
             window = max(GIT_CACHE_SECONDS, last.seconds / GIT_PROBE_SHARE)
             if time.monotonic() - last.started < window:
                 return last
@@ -406,9 +411,10 @@ def describe(
     if record.get("git") and synced_at:
         # against the synced commit: committing what was synced moves HEAD, not the content
         base = commit if isinstance(commit, str) else EMPTY_TREE
-        probe = probed_git_state(root, domain, exclude, base)
+        probe = probed_git_state(root, domain, exclude, base, not_before=str(synced_at))
         current, checked_at = probe.state, probe.checked_at
-        moved = current is None or current.tree != record.get("tree")
+        if checked_at >= str(synced_at):  # a probe older than the sync cannot say
+            moved = current is None or current.tree != record.get("tree")
     error = record.get("error")
     if synced_at and not os.path.isdir(root) and not os.path.isfile(root):
         error = error or "the root no longer exists"

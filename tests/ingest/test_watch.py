@@ -419,3 +419,24 @@ def test_a_slow_git_probe_is_repeated_less_often(
         assert len(probes) == 1
     finally:
         freshness.clear_git_cache()
+
+
+def test_a_probe_older_than_the_sync_does_not_make_it_stale(tmp_path: Path) -> None:
+    """Field report: the first search after a watcher's sync said "stale (work tree moved)"
+    though the index held the edit: it compared the new record with a git probe cached from
+    before the edit. A probe that started before the sync is probed again."""
+    root = _docs(tmp_path / "wt", {"doc.md": "# Doc\n\nFirst version.\n"})
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "first")
+    real = root.resolve().as_posix()
+    freshness.clear_git_cache()
+    before = freshness.git_state(real, Domain.DOCS)
+    assert before is not None
+    record = {**freshness.sync_fields(freshness.now_iso(), before), "watcher": None}
+    assert freshness.describe(real, Domain.DOCS, record).status == "fresh"  # probe cached
+    (root / "doc.md").write_text("# Doc\n\nSecond version, synced by a watcher.\n")
+    time.sleep(0.01)  # the sync starts after the cached probe did
+    synced = freshness.sync_fields(freshness.now_iso(), freshness.git_state(real, Domain.DOCS))
+    after = freshness.describe(real, Domain.DOCS, {**record, **synced})
+    assert (after.moved, after.status) == (False, "fresh")
