@@ -108,6 +108,16 @@ async def until_done(client: Client, job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+async def progress_settled(seen: list[float], last: float) -> list[float]:
+    """``seen`` once its last value is ``last`` (up to 10 s). Over a real transport the SDK
+    client runs each progress callback as its own task, so the call's result can arrive before
+    the callback for the final notification has run, though the server sent that first."""
+    with anyio.move_on_after(10):
+        while not seen or seen[-1] != last:
+            await anyio.sleep(0.01)
+    return seen
+
+
 def complete_sources(store: EdgeStore, tenant: str, folder: Path) -> dict[str, bool]:
     """Per stored source under ``folder``: whether its chunks are exactly one whole version of
     the file now on disk (the manifest rule a re-run converges to)."""
@@ -494,7 +504,7 @@ async def test_read_scoped_tokens_cannot_write_over_http(
                 progress_callback=on_progress,
             )
             assert job["state"] == "succeeded" and job["result"]["added"] == 2
-            assert seen and seen[-1] == 2
+            assert (await progress_settled(seen, 2))[-1] == 2
 
 
 def test_token_scopes_in_the_file(tmp_path: Path) -> None:
@@ -535,6 +545,7 @@ async def test_stdio_agent_indexes_with_progress(tmp_path: Path, roots: Path) ->
             progress_callback=on_progress,
         )
         assert job["state"] == "succeeded" and job["result"]["added"] == 6
-        assert seen and seen == sorted(set(seen)) and seen[-1] == 6
+        assert (await progress_settled(seen, 6))[-1] == 6
+        assert seen == sorted(set(seen))
         hits = (await call(client, "doc_search", {"query": "topic3x procedure"}))["hits"]
         assert hits[0]["source"] == (folder / "note_003.md").as_posix()
