@@ -11,12 +11,16 @@ copied into the repository).
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from retrieval_eval.beir import BeirDataset, load_beir
+from retrieval_eval.beir import BeirDataset, BeirDocument, load_beir, load_corpus
 from server.errors import InvalidRequestError, RetrievalError
 from server.settings import Domain
 
@@ -44,6 +48,9 @@ class TuningSet:
     queries_file: str | None = None
     qrels_file: str | None = None
     """Relative to ``directory``; None: the BEIR defaults (queries.jsonl, qrels/test.tsv)."""
+    derive: Literal["rare-words"] | None = None
+    """Queries and qrels derived from the corpus by rule at load time instead of read
+    (:func:`rare_word_queries`); nothing derived is stored."""
 
     @property
     def corpus(self) -> Path:
@@ -54,6 +61,10 @@ class TuningSet:
         """The dataset (all queries), its corpus built first when it is missing."""
         if self.build is not None:
             build_corpus(self.build, self.corpus)
+        if self.derive == "rare-words":
+            corpus = load_corpus(self.corpus)
+            queries, qrels = rare_word_queries(corpus)
+            return BeirDataset(self.name, corpus, queries, qrels)
         dataset = load_beir(
             self.directory,
             self.directory / self.queries_file if self.queries_file else None,
@@ -107,7 +118,71 @@ TUNING_SETS: tuple[TuningSet, ...] = (
         "index-term keyword lookups",
         build="docs-pyindex",
     ),
+    *(
+        TuningSet(
+            f"{name}-rare",
+            domain,
+            directory,
+            "rare-word lookups (one word found in one document; derived from the corpus)",
+            build=build,
+            derive="rare-words",
+        )
+        for name, domain, directory, build in (
+            ("licences", Domain.LEGAL, LEGAL_SET, "legal"),
+            ("debian-policy", Domain.LEGAL, EVAL_SETS / "legal-policy", "legal-policy"),
+            ("python-code", Domain.CODE, EVAL_SETS / "code", None),
+            ("go-code", Domain.CODE, EVAL_SETS / "code-go", "code-go"),
+            ("scifact", Domain.DOCS, SCIFACT, None),
+            ("debian-faq", Domain.DOCS, EVAL_SETS / "docs-faq", "docs-faq"),
+            ("python-index", Domain.DOCS, EVAL_SETS / "docs-pyindex", "docs-pyindex"),
+        )
+    ),
 )
+
+
+RARE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,}")
+"""A rare-word query's candidates: words of five or more characters, starting with a letter."""
+
+
+def rare_word_queries(
+    corpus: list[BeirDocument], count: int = 200
+) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """Up to ``count`` one-word queries, each a word found in one document of ``corpus`` only
+    (compared case-folded; the query is the word as written there), that document its one
+    relevant answer; at most one query per document. Words are taken in the order of SHA-256 of
+    their case-folded form, so the choice depends on the corpus alone, never on results.
+
+    The style a user types to find the one passage that names something (``pickle``, an
+    identifier, a gene): BM25 finds it, the dense model mostly does not, and its BM25 list holds
+    few chunks, which is where DBSF treats a match as an average hit.
+    """
+    first_form: dict[str, tuple[str, str]] = {}
+    documents: Counter[str] = Counter()
+    for doc in corpus:
+        seen: set[str] = set()
+        for match in RARE_WORD.finditer(f"{doc.title}\n{doc.text}"):
+            key = match.group().casefold()
+            if key not in seen:
+                seen.add(key)
+                first_form.setdefault(key, (match.group(), doc.doc_id))
+        documents.update(seen)
+    unique = sorted(
+        (k for k, n in documents.items() if n == 1),
+        key=lambda k: hashlib.sha256(k.encode()).hexdigest(),
+    )
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    used: set[str] = set()
+    for key in unique:
+        word, doc_id = first_form[key]
+        if doc_id in used:
+            continue
+        used.add(doc_id)
+        queries[f"rare:{key}"] = word
+        qrels[f"rare:{key}"] = {doc_id: 1}
+        if len(queries) == count:
+            break
+    return queries, qrels
 
 
 def tuning_sets(domain: str | Domain, names: list[str] | None = None) -> list[TuningSet]:

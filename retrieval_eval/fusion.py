@@ -14,6 +14,9 @@ Both follow Qdrant (``lib/segment/src/common/score_fusion.rs`` and its RRF):
 * DBSF: each stage's scores are mapped by ``(s - (m - 3 sd)) / (6 sd)`` with the mean ``m``
   and the sample standard deviation ``sd`` of that stage's list (a one-point list scores 0.5,
   a constant list 0.5 each), then summed; a point missing from a stage gets nothing from it.
+
+and the project's ``dbsf_zero_fill`` (``server/retrieval/score_fusion.py``): DBSF with a BM25
+list shorter than the dense list normalised as if it went on with zeros to the dense length.
 """
 
 from __future__ import annotations
@@ -39,32 +42,37 @@ def rrf_scores(
     return scores
 
 
-def distribution_normalised(stage: Stage) -> list[float]:
-    """A stage's scores mapped so that mean -/+ 3 sample standard deviations become 0 and 1."""
+def distribution_normalised(stage: Stage, zeros: int = 0) -> list[float]:
+    """A stage's scores mapped so that mean -/+ 3 sample standard deviations become 0 and 1
+    (mean and deviation of the scores followed by ``zeros`` zeros)."""
     values = [score for _, score in stage]
-    if len(values) < 2:
+    if not values:
+        return []
+    padded = values + [0.0] * zeros
+    if len(padded) < 2:
         return [0.5] * len(values)
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    mean = sum(padded) / len(padded)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in padded) / (len(padded) - 1))
     low, high = mean - 3 * sd, mean + 3 * sd
     if high == low:
         return [0.5] * len(values)
     return [(v - low) / (high - low) for v in values]
 
 
-def dbsf_scores(dense: Stage, sparse: Stage) -> dict[str, float]:
-    """Qdrant's DBSF score of every point in either stage."""
+def dbsf_scores(dense: Stage, sparse: Stage, zero_fill: bool = False) -> dict[str, float]:
+    """Qdrant's DBSF score of every point in either stage (``zero_fill``: ``dbsf_zero_fill``)."""
     scores: dict[str, float] = {}
-    for stage in (dense, sparse):
-        for (point, _), value in zip(stage, distribution_normalised(stage), strict=True):
+    fill = max(0, len(dense) - len(sparse)) if zero_fill else 0
+    for stage, zeros in ((dense, 0), (sparse, fill)):
+        for (point, _), value in zip(stage, distribution_normalised(stage, zeros), strict=True):
             scores[point] = scores.get(point, 0.0) + value
     return scores
 
 
 def fuse(dense: Stage, sparse: Stage, fusion: FusionSettings) -> list[str]:
     """Point ids of both stages, best fused score first (ties: smaller id first)."""
-    if fusion.method == "dbsf":
-        scores = dbsf_scores(dense, sparse)
+    if fusion.method != "rrf":
+        scores = dbsf_scores(dense, sparse, zero_fill=fusion.method == "dbsf_zero_fill")
     else:
         weights = (fusion.dense_weight, fusion.sparse_weight)
         scores = rrf_scores(dense, sparse, fusion.rrf_k, weights)

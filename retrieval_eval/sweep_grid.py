@@ -25,9 +25,9 @@ ROUTERS: tuple[tuple[frozenset[Trigger], int], ...] = (
 
 
 def fusion_label(fusion: FusionSettings) -> str:
-    """``dbsf`` or ``rrf(k=1,1:5)`` (dense:sparse weights)."""
-    if fusion.method == "dbsf":
-        return "dbsf"
+    """``dbsf``, ``dbsf_zero_fill`` or ``rrf(k=1,1:5)`` (dense:sparse weights)."""
+    if fusion.method != "rrf":
+        return fusion.method
     return f"rrf(k={fusion.rrf_k},{fusion.dense_weight:g}:{fusion.sparse_weight:g})"
 
 
@@ -104,8 +104,8 @@ def default_config(settings: Settings, domain: Domain) -> StaticConfig:
     """Today's default of the domain as a grid point (from the effective settings)."""
     ds = settings.domains[domain]
     fusion = ds.fusion
-    if fusion.method == "dbsf":  # DBSF ignores the RRF fields: normalise them for the key
-        fusion = FusionSettings(method="dbsf")
+    if fusion.method != "rrf":  # DBSF ignores the RRF fields: normalise them for the key
+        fusion = FusionSettings(method=fusion.method)
     return StaticConfig(
         IndexVariant(ds.part_sentences > 0, ds.bm25.k1, ds.bm25.b), ds.candidates, fusion
     )
@@ -117,8 +117,8 @@ def default_keyword_route(settings: Settings, domain: Domain) -> tuple[FusionSet
     if ds.keyword_fusion is None:
         return None
     keyword = ds.keyword_fusion
-    if keyword.method == "dbsf":
-        keyword = FusionSettings(method="dbsf")
+    if keyword.method != "rrf":
+        keyword = FusionSettings(method=keyword.method)
     return keyword, _router(frozenset(ds.keyword_triggers), ds.keyword_max_words).name
 
 
@@ -128,7 +128,7 @@ def default_grid(settings: Settings, domain: Domain, *, quick: bool = False) -> 
     ``quick``: one BM25 variant (the default) and one depth, for a first look.
     """
     today = default_config(settings, domain)
-    fusions = [FusionSettings(method="dbsf")] + [
+    fusions = [FusionSettings(method="dbsf"), FusionSettings(method="dbsf_zero_fill")] + [
         FusionSettings(method="rrf", rrf_k=k, dense_weight=w[0], sparse_weight=w[1])
         for k in RRF_KS
         for w in WEIGHTS

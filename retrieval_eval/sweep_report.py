@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -86,7 +86,13 @@ class SweepResult:
             roles["best adaptive"] = self.best(adaptive=True)
         roles["today's default"] = self.row(self.today_label)
         dbsf = StaticConfig(self.today.index, self.today.candidates, FusionSettings(method="dbsf"))
-        roles["DBSF, today's depth and BM25"] = self.row(dbsf.label)
+        filled = replace(dbsf, fusion=FusionSettings(method="dbsf_zero_fill"))
+        labels = {r.label for r in self.ranked}
+        # either may be absent: older kept scores predate zero-fill, small grids omit plain DBSF
+        if dbsf.label in labels:
+            roles["DBSF, today's depth and BM25"] = self.row(dbsf.label)
+        if filled.label in labels:
+            roles["DBSF zero-fill, today's depth and BM25"] = self.row(filled.label)
         static = [r for r in self.ranked if not r.config.get("adaptive")]
         regret = max_regret(static)
         roles["min-max regret (static)"] = min(static, key=lambda r: (regret[r.label], r.label))

@@ -163,12 +163,11 @@ def _same_score(a: ScoredPoint, b: ScoredPoint) -> bool:
 
 
 def fusion_label(fusion: FusionSettings, keyword_reason: str | None, mode: SearchMode) -> str:
-    """How the response says the lists were fused: ``dbsf``, ``rrf(k=.., weights=[..])``."""
+    """How the response says the lists were fused: the method name, or ``rrf(k=.., weights=..)``."""
     if mode in ("bm25", "dense"):
         return "none"
-    if fusion.method == "dbsf":
-        label = "dbsf"
-    else:
+    label: str = fusion.method
+    if fusion.method == "rrf":
         label = f"rrf(k={fusion.rrf_k}, weights=[{fusion.dense_weight}, {fusion.sparse_weight}])"
     return f"{label} (keyword query: {keyword_reason})" if keyword_reason else label
 

@@ -75,7 +75,7 @@ def test_sweep_scores_match_the_pipeline(
     run_settings = settings.model_copy(update={"store_path": store_dir})
     retrieval = assemble(run_settings, open_store(run_settings), embedder, None)
     k1, b = default.bm25.k1, default.bm25.b
-    natural = f"dbsf c{default.candidates} k1={k1:g} b={b:g}"
+    natural = f"dbsf_zero_fill c{default.candidates} k1={k1:g} b={b:g}"
     keyword = f"rrf(k=1,1:10) c{default.candidates} k1={k1:g} b={b:g}"
     label = f"adaptive[citation: {keyword} | else {natural}]"
     try:

@@ -80,14 +80,15 @@ def test_unknown_domain_message() -> None:
 
 def test_legal_default_routes_citations_to_sparse_heavy_rrf() -> None:
     """The legal sweep (README, Evaluation): citations want sparse-heavy RRF with k=1, section
-    titles and questions want DBSF; no static setting serves both."""
+    titles and questions want DBSF (zero-filled: README, "Rare-word lookups"); no static setting
+    serves both."""
     legal = Settings().domains[Domain.LEGAL]
     keyword = legal.keyword_fusion
     assert keyword is not None and keyword.method == "rrf" and keyword.rrf_k == 1
     assert keyword.sparse_weight > keyword.dense_weight
     assert legal.keyword_triggers == ["citation"]
-    assert legal.fusion.method == "dbsf"
-    assert Settings().domains[Domain.DOCS].fusion.method == "dbsf"
+    assert legal.fusion.method == "dbsf_zero_fill"
+    assert Settings().domains[Domain.DOCS].fusion.method == "dbsf_zero_fill"
     assert Settings().domains[Domain.DOCS].keyword_fusion is None
 
 

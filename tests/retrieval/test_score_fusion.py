@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import qdrant_edge as qe
 from hypothesis import HealthCheck, given, settings
@@ -152,3 +153,78 @@ def test_rrf_weight_stretches_positions() -> None:
     """Weighted RRF: position p of a list of weight w scores 1 / ((p + 1) / w + k - 1)."""
     assert rrf_scores(3, 2.0, 1).tolist() == pytest.approx([2.0, 1.0, 2 / 3])
     assert rrf_scores(2, 1.0, 60).tolist() == pytest.approx([1 / 60, 1 / 61])
+
+
+# -- dbsf_zero_fill: this project's DBSF for complete BM25 lists ---------------------------------
+
+
+def _points(prefix: str, scores: list[float]) -> list[ScoredPoint]:
+    ranked = sorted(scores, reverse=True)
+    return [ScoredPoint(f"{prefix}{i:03d}", s) for i, s in enumerate(ranked)]
+
+
+FILL = Fusion("dbsf_zero_fill", 60, (1.0, 1.0))
+PLAIN = Fusion("dbsf", 60, (1.0, 1.0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dense=st.lists(st.floats(-1.0, 1.0, width=32), min_size=1, max_size=120),
+    sparse=st.floats(0.125, 50.0, width=32),
+)
+def test_the_only_chunk_holding_the_words_ranks_first(dense: list[float], sparse: float) -> None:
+    """Invariant (field case: `pickle`, found in one chunk, ranked 15th-46th under DBSF): when
+    BM25 lists one chunk only, it ranks above every chunk holding none of the query's words.
+    Its BM25 term, normalised over the list and the zeros of every other candidate, equals the
+    largest value a normalised dense score can take (Samuelson's bound: no value of n lies more
+    than (n - 1) / sqrt(n) deviations above their mean), so no dense score alone outranks it."""
+    dense_list = _points("d", dense)
+    only = [ScoredPoint("s-only", sparse)]
+    fused = fuse(dense_list, only, FILL, len(dense_list) + 1)
+    score = {p.id: p.score for p in fused}
+    assert score["s-only"] >= max(score[p.id] for p in dense_list) - 1e-5
+
+
+def test_plain_dbsf_leaves_the_only_match_behind() -> None:
+    """The fault the zero fill removes: Qdrant's DBSF gives a one-point list a fixed 0.5."""
+    dense_list = _points("d", [0.9 - 0.004 * i for i in range(100)])
+    only = [ScoredPoint("s-only", 7.0)]
+    plain = [p.id for p in fuse(dense_list, only, PLAIN, 101)]
+    filled = [p.id for p in fuse(dense_list, only, FILL, 101)]
+    assert plain.index("s-only") > 10 and filled[0] == "s-only"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    dense=st.lists(st.floats(-1.0, 1.0, width=32), min_size=0, max_size=40),
+    sparse=st.lists(st.floats(0.0, 30.0, width=32), min_size=0, max_size=40),
+    overlap=st.integers(0, 40),
+)
+def test_a_bm25_list_as_long_as_the_dense_one_fuses_as_dbsf(
+    dense: list[float], sparse: list[float], overlap: int
+) -> None:
+    """Only a BM25 list shorter than the dense list is filled: otherwise the scores are DBSF's
+    bit for bit (so Qdrant's, test above)."""
+    dense_list = _points("p", dense)
+    sparse_list = [
+        ScoredPoint(f"p{i:03d}" if i < overlap else f"s{i:03d}", p.score)
+        for i, p in enumerate(_points("s", sparse))
+    ]
+    filled = fuse(dense_list, sparse_list, FILL, 100)
+    plain = fuse(dense_list, sparse_list, PLAIN, 100)
+    if len(sparse_list) >= len(dense_list):
+        assert filled == plain
+    else:  # the dense terms never change; listed BM25 scores keep their order
+        assert len(filled) == len(plain)
+
+
+def test_zero_fill_statistics_are_those_of_the_padded_list() -> None:
+    """The one-pass mean and deviation over the list and its zeros are the two-pass ones."""
+    listed = [9.0, 4.0, 1.5]
+    padded = np.asarray(listed + [0.0] * 7, dtype=np.float64)
+    low = padded.mean() - 3 * padded.std(ddof=1)
+    high = padded.mean() + 3 * padded.std(ddof=1)
+    expected = [(v - low) / (high - low) for v in listed]
+    assert dbsf_scores(listed, 7).tolist() == pytest.approx(expected, rel=1e-5)
+    assert dbsf_scores([], 5).tolist() == []
+    assert dbsf_scores([2.0], 0).tolist() == [0.5]

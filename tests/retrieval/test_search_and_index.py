@@ -74,7 +74,7 @@ def test_hybrid_reports_every_stage(retrieval: Retrieval) -> None:
     assert top.stages.dense_rank == 1 and top.stages.sparse_rank == 1
     assert top.stages.fused_rank == 1 and top.stages.fused == top.score
     assert top.stages.dense is not None and top.stages.sparse is not None
-    assert result.fusion == "dbsf"
+    assert result.fusion == "dbsf_zero_fill"
     assert result.timings.total_ms >= result.timings.search_ms > 0
 
 
