@@ -1,6 +1,7 @@
 """File discovery: folders walked with ``.gitignore`` rules, hidden files skipped, types detected.
 
-Only metadata is read here (names, types, sizes); contents are read once by the ingest job with
+Only metadata is read here (names, types, sizes; for a code file of no known type, its first
+line, for a shebang); contents are read once by the ingest job with
 :func:`server.ingest.source_io.read_source`, which hashes them and detects binary files.
 
 Invariants (property-tested in tests/test_ingest_walk.py):
@@ -36,6 +37,7 @@ Invariants (property-tested in tests/test_ingest_walk.py):
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import stat
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
+from identify.identify import parse_shebang, tags_from_interpreter
 
 from server.ingest.source_io import (
     SkipKind,
@@ -216,11 +219,48 @@ class Discovery:
         return gone, kept
 
 
-def detect_format(path: Path, domain: Domain) -> tuple[str, str | None] | None:
-    """(format, language) for a file in a domain, or None when the type is not supported."""
+SHEBANG_LANGUAGES = ("python", "javascript", "ruby", "php", "perl", "shell")
+"""Languages a shebang can name (``identify``'s interpreter tags), in the order tags are tried."""
+_SHEBANG_PROBE = 1024
+
+
+def shebang_language(path: Path) -> str | None:
+    """The language a script's shebang names (``#!/usr/bin/env python3``, ``#!/bin/bash``,
+    ``#!/usr/bin/env -S node --flag``), or None: no shebang, or an interpreter of no language
+    in :data:`SHEBANG_LANGUAGES`. Reads at most the first 1 KiB.
+
+    Parsing and the interpreter table are pre-commit's ``identify`` (versioned names such as
+    ``python3.12`` included). Raises OSError when the file cannot be opened or read.
+    """
+    with open(path, "rb") as f:
+        head = f.read(_SHEBANG_PROBE)
+    if not head.startswith(b"#!"):
+        return None
+    command = parse_shebang(io.BytesIO(head))
+    if not command:
+        return None
+    tags = tags_from_interpreter(command[0])
+    return next((name for name in SHEBANG_LANGUAGES if name in tags), None)
+
+
+def detect_format(
+    path: Path, domain: Domain, *, strict: bool = False
+) -> tuple[str, str | None] | None:
+    """(format, language) for a file in a domain, or None when the type is not supported.
+
+    A code file whose name and extension name no language is a script when its shebang names
+    one (:func:`shebang_language`): ``bin/deploy`` with ``#!/usr/bin/env python3`` is Python.
+    A file that cannot be read for that is unsupported, unless ``strict``: then OSError.
+    """
     suffix = path.suffix.lower()
     if domain is Domain.CODE:
         language = CODE_FILENAMES.get(path.name) or CODE_LANGUAGES.get(suffix)
+        if language is None:
+            try:
+                language = shebang_language(path)
+            except OSError:
+                if strict:
+                    raise
         return ("code", language) if language else None
     fmt = DOC_FORMATS.get(suffix)
     if fmt is None and path.stem.upper() in TEXT_FILENAMES and suffix in ("", ".md", ".txt"):
@@ -536,7 +576,11 @@ class _Walk:
             self.found.linked[source] = stored
             return
         self.found.present.add(source)
-        detected = detect_format(path, self.domain)
+        try:
+            detected = detect_format(path, self.domain, strict=True)
+        except OSError as error:  # read for its shebang (it stays present: never pruned)
+            self.skip(path, cannot_read(error), "error")
+            return
         if detected is None:
             self.skip(path, f"unsupported file type for {self.domain.value}", "file")
             return

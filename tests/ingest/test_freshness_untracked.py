@@ -27,7 +27,7 @@ from server.settings import Domain
 
 # files of every kind the walk treats differently: taken by one domain or the other, hidden,
 # under an always-ignored folder, .gitignore'd, excluded by git alone, in a nested repository,
-# a symlink, empty, under the store, of no indexed type
+# a symlink, empty, under the store, of no indexed type, a script typed by its shebang
 CANDIDATES = [
     "new.md",
     "notes.txt",
@@ -37,6 +37,8 @@ CANDIDATES = [
     "sub/lib.rs",
     "data.json",
     "image.png",
+    "bin/deploy",  # code by its shebang
+    "bin/notes",  # no type, no shebang
     ".draft.md",
     ".cache/x.md",
     "node_modules/pkg/readme.md",
@@ -120,7 +122,8 @@ def _create(root: Path, name: str) -> None:
     if name == "empty.md":
         path.touch()  # the walk finds it, the ingest skips it: no text
         return
-    path.write_text("fresh text about otters\n")
+    shebang = "#!/usr/bin/env python3\n" if name == "bin/deploy" else ""
+    path.write_text(shebang + "fresh text about otters\n")
     if name.startswith("nested/") and not (root / "nested" / ".git").exists():
         git(root / "nested", "init", "-q", "-b", "main")
 

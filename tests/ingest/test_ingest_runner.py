@@ -284,6 +284,33 @@ def test_skip_reasons_and_the_run_goes_on(tmp_path: Path, retrieval: Retrieval) 
     assert pages == [1]
 
 
+def test_scripts_without_an_extension_are_code_by_their_shebang(
+    tmp_path: Path, retrieval: Retrieval
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "bin").mkdir(parents=True)
+    (repo / "bin" / "deploy").write_text(
+        '#!/usr/bin/env python3\n"""Deploy tool."""\n\n\n'
+        "def rollout_canary(percent):\n"
+        '    """Send a percentage of traffic to the canary release."""\n'
+        "    return percent\n"
+    )
+    (repo / "bin" / "rotate").write_text("#!/bin/bash\nrotate_backup_keys() {\n  echo ok\n}\n")
+    (repo / "bin" / "NOTES").write_text("no shebang here\n")
+    report = _ingest(retrieval, repo, domain="code")
+    assert sorted(Path(s).name for s in report.added) == ["deploy", "rotate"]
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+        ("NOTES", "unsupported file type for code")
+    ]
+    by_symbol = {p["symbol"]: p for p in _points(retrieval, "code", "acme")}
+    assert by_symbol["rollout_canary"]["language"] == "python"
+    assert by_symbol["rotate_backup_keys"]["language"] == "shell"
+    hits = retrieval.searcher.rank(
+        SearchRequest("rollout_canary", domain="code", tenant="acme", top_k=3, mode="hybrid")
+    ).hits
+    assert hits[0].metadata["rel_path"] == "bin/deploy"
+
+
 def test_gitignore_respected_for_code(tmp_path: Path, retrieval: Retrieval) -> None:
     repo = tmp_path / "repo"
     (repo / "build").mkdir(parents=True)

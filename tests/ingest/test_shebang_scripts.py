@@ -1,0 +1,128 @@
+"""A code file whose name gives no language is a script when its shebang names one.
+
+Invariant: in the code domain a file of no known name or extension is taken exactly when its
+first line is a shebang naming an interpreter of a supported language (directly, through
+``env``, ``env -S``, with flags or a versioned name), with that language; every other such
+file is skipped with a reason, and one that cannot be read is an error skip that stays present
+(never pruned). The expected languages below are written out, not taken from the code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from walk_support import as_unprivileged, open_tempdir, permissions_bite
+
+from server.ingest.walker import detect_format, discover
+from server.settings import Domain
+
+INTERPRETERS = {
+    "python": "python",
+    "python3": "python",
+    "python3.12": "python",
+    "python2.7": "python",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "ruby": "ruby",
+    "perl": "perl",
+    "php": "php",
+    "php8": "php",
+    "bash": "shell",
+    "sh": "shell",
+    "zsh": "shell",
+    "dash": "shell",
+    "ksh": "shell",
+    "awk": None,
+    "tclsh": None,
+    "osascript": None,
+    "make": None,
+}
+
+
+@st.composite
+def scripts(draw: st.DrawFn) -> tuple[bytes, str | None]:
+    """A script's bytes and the language it should be taken as (None: skipped)."""
+    name = draw(st.sampled_from(sorted(INTERPRETERS)))
+    flags = draw(st.sampled_from(["", " -u", " -e", " --harmony -x"]))
+    form = draw(st.sampled_from(["/usr/bin/{}", "/usr/local/bin/{}", "/usr/bin/env {}",
+                                 "/usr/bin/env -S {}", " /bin/{}"]))  # fmt: skip
+    body = draw(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    line = "#!" + form.format(name) + flags
+    return (line + newline + body).encode(), INTERPRETERS[name]
+
+
+@settings(max_examples=80, deadline=None)
+@given(script=scripts(), file_name=st.sampled_from(["deploy", "run-tests", "tool.cgi", "x.1"]))
+def test_a_shebang_decides_the_language_of_a_file_without_a_known_type(
+    script: tuple[bytes, str | None], file_name: str
+) -> None:
+    content, language = script
+    with open_tempdir() as root:
+        (root / "bin").mkdir()
+        (root / "bin" / file_name).write_bytes(content)
+        found = discover([root], Domain.CODE, 1_000_000)
+    if language is None:
+        assert [f.rel_path for f in found.files] == []
+        [skip] = found.skipped
+        assert skip.reason == "unsupported file type for code" and skip.kind == "file"
+    else:
+        [taken] = found.files
+        assert (taken.rel_path, taken.format, taken.language) == (
+            f"bin/{file_name}",
+            "code",
+            language,
+        )
+        assert found.skipped == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"echo no shebang\n",
+        b"# !/bin/bash\n",
+        b"\xef\xbb\xbf#!/bin/bash\n",  # a BOM before it: the kernel would not run it either
+        b"#!\n",
+        b"#!/usr/bin/env\n",
+        b"#!/bin/b\xe9sh\n",  # not UTF-8
+        b"\x7fELF\x02\x01\x01" + bytes(range(256)),
+        b"#!/bin/bash" + b"x" * 2000,  # no line end within the probe
+    ],
+)
+def test_no_shebang_or_an_unusable_one_is_unsupported(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "tool").write_bytes(content)
+    assert detect_format(tmp_path / "tool", Domain.CODE) is None
+    found = discover([tmp_path], Domain.CODE, 1_000_000)
+    assert found.files == [] and [s.reason for s in found.skipped] == [
+        "unsupported file type for code"
+    ]
+
+
+def test_names_and_extensions_come_before_the_shebang(tmp_path: Path) -> None:
+    (tmp_path / "build.sh").write_text("#!/usr/bin/env python3\nprint(1)\n")
+    (tmp_path / "Makefile").write_text("#!/usr/bin/make -f\nall:\n\ttrue\n")
+    (tmp_path / "notes").write_text("#!/bin/bash\necho docs only\n")
+    found = discover([tmp_path], Domain.CODE, 1_000_000)
+    assert {f.rel_path: f.language for f in found.files} == {
+        "build.sh": "shell", "Makefile": "make", "notes": "shell"
+    }  # fmt: skip
+    docs = discover([tmp_path], Domain.DOCS, 1_000_000)  # docs and legal never read shebangs
+    assert "notes" not in {f.rel_path for f in docs.files}
+
+
+def test_a_script_that_cannot_be_read_is_an_error_and_is_never_pruned() -> None:
+    if not permissions_bite():
+        pytest.skip("file permissions are not enforced for any user this test can run as")
+    with open_tempdir() as root:
+        (root / "deploy").write_text("#!/usr/bin/env python3\nprint(1)\n")
+        (root / "deploy").chmod(0)
+        found = as_unprivileged(lambda: discover([root], Domain.CODE, 1_000_000))
+        assert [(Path(s.path).name, s.kind, s.reason) for s in found.skipped] == [
+            ("deploy", "error", "cannot read: permission denied")
+        ]
+        assert f"{root}/deploy" in found.present  # found, so not gone
+        assert found.gone([f"{root}/deploy"]) == ([], [])
