@@ -125,6 +125,29 @@ def read_source(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+def read_head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes (or fewer) of the regular file at ``path``, opened as
+    :func:`read_source` opens it (never a FIFO, device or link swapped in after the listing).
+
+    Raises :class:`UnreadableSource` with the reason when it cannot be read or is no longer a
+    regular file.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        raise UnreadableSource(cannot_read(exc)) from None
+    with open(fd, "rb", closefd=True) as handle:
+        try:
+            now = os.fstat(fd)
+            if not stat.S_ISREG(now.st_mode):
+                raise UnreadableSource(
+                    f"replaced by a {kind_name(now.st_mode)} after it was listed"
+                )
+            return handle.read(size)
+        except OSError as exc:
+            raise UnreadableSource(cannot_read(exc)) from None
+
+
 def cannot_read(exc: OSError) -> str:
     """The skip reason for a file that could not be stat'ed or read (``"cannot read: permission
     denied"``, ``"vanished after it was listed"``)."""

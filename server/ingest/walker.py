@@ -54,6 +54,7 @@ from server.ingest.source_io import (
     cannot_read,
     kind_name,
     os_reason,
+    read_head,
     read_source,
     too_large,
 )
@@ -230,10 +231,10 @@ def shebang_language(path: Path) -> str | None:
     in :data:`SHEBANG_LANGUAGES`. Reads at most the first 1 KiB.
 
     Parsing and the interpreter table are pre-commit's ``identify`` (versioned names such as
-    ``python3.12`` included). Raises OSError when the file cannot be opened or read.
+    ``python3.12`` included). Raises :class:`UnreadableSource` when the file cannot be read
+    or is no longer a regular file (opened as the ingest opens it: a FIFO never blocks).
     """
-    with open(path, "rb") as f:
-        head = f.read(_SHEBANG_PROBE)
+    head = read_head(path, _SHEBANG_PROBE)
     if not head.startswith(b"#!"):
         return None
     command = parse_shebang(io.BytesIO(head))
@@ -250,7 +251,8 @@ def detect_format(
 
     A code file whose name and extension name no language is a script when its shebang names
     one (:func:`shebang_language`): ``bin/deploy`` with ``#!/usr/bin/env python3`` is Python.
-    A file that cannot be read for that is unsupported, unless ``strict``: then OSError.
+    A file that cannot be read for that is unsupported, unless ``strict``: then
+    :class:`UnreadableSource`.
     """
     suffix = path.suffix.lower()
     if domain is Domain.CODE:
@@ -258,7 +260,7 @@ def detect_format(
         if language is None:
             try:
                 language = shebang_language(path)
-            except OSError:
+            except UnreadableSource:
                 if strict:
                     raise
         return ("code", language) if language else None
@@ -578,8 +580,8 @@ class _Walk:
         self.found.present.add(source)
         try:
             detected = detect_format(path, self.domain, strict=True)
-        except OSError as error:  # read for its shebang (it stays present: never pruned)
-            self.skip(path, cannot_read(error), "error")
+        except UnreadableSource as error:  # read for its shebang (stays present: never pruned)
+            self.skip(path, str(error), error.kind)
             return
         if detected is None:
             self.skip(path, f"unsupported file type for {self.domain.value}", "file")

@@ -9,6 +9,7 @@ file is skipped with a reason, and one that cannot be read is an error skip that
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from walk_support import as_unprivileged, open_tempdir, permissions_bite
 
-from server.ingest.walker import detect_format, discover
+from server.ingest.source_io import UnreadableSource
+from server.ingest.walker import detect_format, discover, shebang_language
 from server.settings import Domain
 
 INTERPRETERS = {
@@ -126,3 +128,15 @@ def test_a_script_that_cannot_be_read_is_an_error_and_is_never_pruned() -> None:
         ]
         assert f"{root}/deploy" in found.present  # found, so not gone
         assert found.gone([f"{root}/deploy"]) == ([], [])
+
+
+def test_a_fifo_in_place_of_a_script_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "deploy")  # as if swapped in after the listing: opened, never blocks
+
+    def probe() -> str:
+        try:
+            return f"taken: {shebang_language(tmp_path / 'deploy')}"
+        except UnreadableSource as error:
+            return f"{error.kind}: {error}"
+
+    assert as_unprivileged(probe, drop=False) == "error: replaced by a FIFO after it was listed"
