@@ -9,7 +9,9 @@ the source lines its text comes from.
 
 Extracted text, per format:
 
-* code (every language): the decoded text (decode_text).
+* code (every language): the decoded text (decode_text); a Jupyter notebook: its percent-format
+  script (chunkers/notebook.py), whose lines ``start_line``..``end_line`` are.
+* docs notebook: its Markdown rendering (chunkers/notebook.py).
 * docs Markdown and plain text: the decoded text minus its front matter (read_front_matter):
   Markdown is kept as written, headings and markup included.
 * docs reStructuredText: the decoded text (section titles with their adornment lines).
@@ -46,6 +48,7 @@ from server.ingest.chunkers.front_matter import FRONT_MATTER_FORMATS, read_front
 from server.ingest.chunkers.html import chunk_html, html_to_text
 from server.ingest.chunkers.legal import chunk_legal, legal_doc_type
 from server.ingest.chunkers.markdown import chunk_markdown
+from server.ingest.chunkers.notebook import notebook_markdown, percent_script, read_notebook
 from server.ingest.chunkers.pdf import chunk_pdf, pdf_pages
 from server.ingest.chunkers.text import chunk_plain_text, chunk_rst
 from server.ingest.walker import SourceFile
@@ -90,11 +93,32 @@ def _doc_title(rel_path: str) -> str:
     return PurePosixPath(rel_path).stem.replace("_", " ").replace("-", " ").strip() or rel_path
 
 
+def _chunk_notebook_code(
+    file: SourceFile, data: bytes, budget: TokenBudget, overlap_lines: int
+) -> list[Piece]:
+    notebook = read_notebook(decode_text(data))
+    if not any(cell.source.strip() for cell in notebook.cells):
+        return []
+    script, cell_of_line = percent_script(notebook)
+    pieces = _chunk_code_text(script, notebook.language, file, budget, overlap_lines)
+    for piece in pieces:
+        start, end = piece.metadata["start_line"], piece.metadata["end_line"]
+        piece.metadata["cell_start"] = cell_of_line[start - 1]
+        piece.metadata["cell_end"] = cell_of_line[end - 1]
+    return pieces
+
+
 def _chunk_code(
     file: SourceFile, data: bytes, budget: TokenBudget, overlap_lines: int
 ) -> list[Piece]:
-    text = decode_text(data)
-    language = file.language or "text"
+    if file.format == "notebook":
+        return _chunk_notebook_code(file, data, budget, overlap_lines)
+    return _chunk_code_text(decode_text(data), file.language or "text", file, budget, overlap_lines)
+
+
+def _chunk_code_text(
+    text: str, language: str, file: SourceFile, budget: TokenBudget, overlap_lines: int
+) -> list[Piece]:
     if language == "python":
         return chunk_python(
             text, rel_path=file.rel_path, budget=budget, overlap_lines=overlap_lines
@@ -166,6 +190,9 @@ def chunk_file(
     if file.format != "pdf":
         # an HTML file may declare its encoding (<meta charset>): used when it is not UTF-8
         text = decode_text(data, declared_charset(data) if file.format == "html" else None)
+    if file.format == "notebook":  # docs only (the walk gives legal no notebooks)
+        notebook = read_notebook(text)
+        text = notebook_markdown(notebook)
     if file.format in FRONT_MATTER_FORMATS:
         front, text = read_front_matter(text)
         if front is not None:
@@ -180,7 +207,7 @@ def chunk_file(
         pieces = chunk_legal(text, budget, given or title, title_given=given is not None)
     elif file.format == "pdf":
         pieces = chunk_pdf(data, budget, title)
-    elif file.format == "markdown":
+    elif file.format in ("markdown", "notebook"):
         pieces = chunk_markdown(text, budget, given or title, title_given=given is not None)
     elif file.format == "rst":
         pieces = chunk_rst(text, budget, title)

@@ -155,7 +155,7 @@ class SourceFile:
     root: Path
     rel_path: str
     format: str
-    """markdown | rst | text | html | pdf | code"""
+    """markdown | rst | text | html | pdf | code | notebook"""
     language: str | None = None
     size: int = 0
 
@@ -255,6 +255,8 @@ def detect_format(
     :class:`UnreadableSource`.
     """
     suffix = path.suffix.lower()
+    if suffix == ".ipynb":  # a Jupyter notebook: code and docs (chunkers/notebook.py)
+        return ("notebook", None) if domain is not Domain.LEGAL else None
     if domain is Domain.CODE:
         language = CODE_FILENAMES.get(path.name) or CODE_LANGUAGES.get(suffix)
         if language is None:

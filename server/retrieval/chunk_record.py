@@ -64,6 +64,8 @@ PER_CHUNK_FIELDS = frozenset(
         "signature",
         "start_line",
         "end_line",
+        "cell_start",
+        "cell_end",
         "part",
         "parts",
     }
@@ -297,6 +299,9 @@ def _code_citation(source: str, title: str, metadata: Mapping[str, Any]) -> str:
     path = _path(source, metadata)
     start, end = metadata.get("start_line"), metadata.get("end_line")
     location = f"{path}:{start}-{end}" if isinstance(start, int) and isinstance(end, int) else path
+    first, last = metadata.get("cell_start"), metadata.get("cell_end")
+    if isinstance(first, int) and isinstance(last, int):  # a notebook: its lines are no file's
+        location = f"{path}, cell {first}" if first == last else f"{path}, cells {first}-{last}"
     symbol = metadata.get("symbol")
     # a module-level chunk's symbol is its path: named once ("a/keys.py:1-2 (a/keys.py)" before)
     cited = f"{location} ({symbol})" if symbol and symbol != path else location
@@ -307,7 +312,8 @@ def _code_citation(source: str, title: str, metadata: Mapping[str, Any]) -> str:
 
 
 def citation(domain: Domain, source: str, title: str, metadata: Mapping[str, Any]) -> str:
-    """``docs/a.md > Setup > Linux``, ``contract.pdf, 12 > 12.3``, ``src/x.py:10-42 (X.run)``."""
+    """``docs/a.md > Setup > Linux``, ``contract.pdf, 12 > 12.3``, ``src/x.py:10-42 (X.run)``,
+    ``eda.ipynb, cells 3-4 (load)``."""
     if domain is Domain.DOCS:
         return _docs_citation(source, title, metadata)
     if domain is Domain.LEGAL:

@@ -1,0 +1,191 @@
+"""Jupyter notebooks (``.ipynb``; nbformat 4, and 3's worksheets) read as the text they hold.
+
+A notebook is JSON: its text is in the cells' sources; outputs (images as base64, tables,
+logs) are results, not text anyone wrote, and are left out. Two renderings, one per domain:
+
+* code: the percent format (jupytext's, which VS Code, Spyder and PyCharm run as cells): each
+  cell opens with ``# %%`` (``# %% [markdown]``, ``# %% [raw]``), Markdown and raw lines are
+  comments of the kernel's language, and IPython magics and shell escapes (``%matplotlib``,
+  ``!pip``) are commented out as jupytext does, so the code parses and is chunked by symbol.
+  Each chunk records the cells it holds (``cell_start``, ``cell_end``, 1-based); its
+  ``start_line``/``end_line`` are lines of this rendering (``get_chunk`` shows it).
+* docs: Markdown: Markdown cells as written, code cells as fenced blocks in the kernel's
+  language, raw cells as text, so headings in the notebook section it.
+
+Raises :class:`~server.ingest.chunkers.base.SkipFile` (the reason) for JSON that is not a
+notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from server.ingest.chunkers.base import SkipFile
+
+KERNEL_LANGUAGES = {
+    "python": "python",
+    "python3": "python",
+    "ipython": "python",
+    "r": "r",
+    "ir": "r",
+    "julia": "julia",
+    "javascript": "javascript",
+    "typescript": "typescript",
+    "bash": "shell",
+    "sh": "shell",
+    "shell": "shell",
+    "zsh": "shell",
+    "scala": "scala",
+    "ruby": "ruby",
+    "go": "go",
+    "rust": "rust",
+    "java": "java",
+    "kotlin": "kotlin",
+    "c++": "cpp",
+    "cpp": "cpp",
+    "c": "c",
+    "c#": "csharp",
+    "csharp": "csharp",
+    "sql": "sql",
+    "lua": "lua",
+}
+"""Kernel language names (``language_info.name``, ``kernelspec.language``) as the code domain
+names languages (walker.CODE_LANGUAGES); another name is kept as written (line windows)."""
+
+_LINE_COMMENT = {
+    **dict.fromkeys(
+        ("javascript", "typescript", "go", "rust", "java", "kotlin", "cpp", "c", "csharp",
+         "scala", "swift", "php"),
+        "//",
+    ),
+    **dict.fromkeys(("sql", "lua"), "--"),
+}  # fmt: skip
+"""Line-comment markers other than ``#`` (percent format comments Markdown with them)."""
+
+_MAGIC = re.compile(r"^\s*(?:%|!)")
+"""An IPython magic (``%timeit``, ``%%bash``) or shell escape (``!pip install``) line."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    kind: str
+    """``code``, ``markdown`` or ``raw``."""
+    source: str
+
+
+@dataclass(frozen=True)
+class Notebook:
+    language: str
+    """The kernel's language, named as the code domain names it (``python`` when unstated)."""
+    cells: list[Cell]
+
+
+def _source(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        return "".join(value)
+    raise SkipFile("not a Jupyter notebook: a cell's source is not text")
+
+
+def _language(metadata: Any) -> str:
+    if not isinstance(metadata, dict):
+        return "python"
+    names = []
+    info, spec = metadata.get("language_info"), metadata.get("kernelspec")
+    if isinstance(info, dict):
+        names.append(info.get("name"))
+    if isinstance(spec, dict):
+        names += [spec.get("language"), spec.get("name")]
+    names.append(metadata.get("language"))  # nbformat 3
+    for name in names:
+        if isinstance(name, str) and name.strip():
+            key = name.strip().lower()
+            if key in KERNEL_LANGUAGES:
+                return KERNEL_LANGUAGES[key]
+            if key.startswith("python"):  # kernelspec names such as python3.11, python-venv
+                return "python"
+            return re.sub(r"[^a-z0-9+#_-]", "", key) or "python"
+    return "python"
+
+
+def read_notebook(text: str) -> Notebook:
+    """The cells and the kernel language of a notebook's JSON text.
+
+    Raises SkipFile when the text is not JSON or not a notebook (no ``cells`` list, nor
+    nbformat 3 ``worksheets``), or a cell's source is not text.
+    """
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        detail = str(exc).split(":", 1)[0] if isinstance(exc, ValueError) else "nested too deep"
+        raise SkipFile(f"not a Jupyter notebook: invalid JSON ({detail})") from None
+    if not isinstance(document, dict):
+        raise SkipFile("not a Jupyter notebook: no cells")
+    raw_cells = document.get("cells")
+    if raw_cells is None and isinstance(document.get("worksheets"), list):  # nbformat 3
+        raw_cells = [
+            cell
+            for sheet in document["worksheets"]
+            if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list)
+            for cell in sheet["cells"]
+        ]
+    if not isinstance(raw_cells, list):
+        raise SkipFile("not a Jupyter notebook: no cells")
+    cells = []
+    for raw in raw_cells:
+        if not isinstance(raw, dict):
+            raise SkipFile("not a Jupyter notebook: a cell is not an object")
+        kind = raw.get("cell_type")
+        if kind == "code":
+            source = _source(raw.get("source", raw.get("input", "")))  # 3 calls it input
+        elif kind == "heading":  # nbformat 3
+            level = raw.get("level")
+            depth = max(1, min(6, level)) if isinstance(level, int) else 1
+            kind, source = "markdown", "#" * depth + " " + _source(raw.get("source", ""))
+        elif kind in ("markdown", "raw"):
+            source = _source(raw.get("source", ""))
+        else:
+            kind, source = "raw", _source(raw.get("source", ""))
+        cells.append(Cell(kind, source))
+    return Notebook(_language(document.get("metadata")), cells)
+
+
+def percent_script(notebook: Notebook) -> tuple[str, list[int]]:
+    """The notebook in percent format and, per line of it, the 1-based number of its cell."""
+    comment = _LINE_COMMENT.get(notebook.language, "#")
+    lines: list[str] = []
+    cell_of_line: list[int] = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        body = cell.source.split("\n")
+        if cell.kind == "code":
+            header = f"{comment} %%"
+            if notebook.language == "python":
+                body = [f"# {line}" if _MAGIC.match(line) else line for line in body]
+        else:
+            header = f"{comment} %% [{cell.kind}]"
+            body = [f"{comment} {line}".rstrip() for line in body]
+        block = ([""] if lines else []) + [header] + body
+        lines += block
+        cell_of_line += [number] * len(block)
+    return "\n".join(lines), cell_of_line
+
+
+def notebook_markdown(notebook: Notebook) -> str:
+    """The notebook as Markdown: Markdown cells as written, code cells fenced, raw cells as
+    text, blank lines between cells."""
+    blocks = []
+    for cell in notebook.cells:
+        source = cell.source.strip("\n")
+        if not source.strip():
+            continue
+        if cell.kind == "code":
+            longest = max((len(run) for run in re.findall(r"`+", source)), default=0)
+            fence = "`" * max(3, longest + 1)
+            blocks.append(f"{fence}{notebook.language}\n{source}\n{fence}")
+        else:
+            blocks.append(source)
+    return "\n\n".join(blocks)
