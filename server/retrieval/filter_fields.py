@@ -130,22 +130,25 @@ def section_label(label: str) -> str:
     return f"{SECTION_KEYWORDS.get(word, m['kw'])} {m['num']}"
 
 
+def _unquoted(value: str) -> str:
+    """``value`` with every defined term's quotes dropped (``1 > "Personal Data"`` ->
+    ``1 > Personal Data``)."""
+    return SECTION_SEPARATOR.join(
+        label[1:-1] if len(label) > 2 and label[0] == label[-1] == '"' else label
+        for label in value.split(SECTION_SEPARATOR)
+    )
+
+
 def _aliases(value: str) -> list[str]:
     """``value`` and the forms a reader may cite it by: without the first label's keyword
-    (``Section 4.2`` for a clause numbered ``4.2``; ``Art. 4 > 4.2`` as ``4 > 4.2``) and, for a
-    defined term, without its quotes (``Personal Data``)."""
+    (``Section 4.2`` for a clause numbered ``4.2``; ``Art. 4 > 4.2`` as ``4 > 4.2``) and each
+    of those with its defined terms' quotes dropped (``Personal Data``). A filter's
+    :func:`section_keys` drops them too, so quoting some terms and not others still matches."""
     out = [value]
     m = _KEYWORD_LABEL.match(value)
     if m is not None:
         out.append(m["num"])
-    labels = value.split(SECTION_SEPARATOR)
-    bare = [
-        label[1:-1] if len(label) > 2 and label[0] == label[-1] == '"' else label
-        for label in labels
-    ]
-    if bare != labels:
-        out.append(SECTION_SEPARATOR.join(bare))
-    return out
+    return list(dict.fromkeys(out + [_unquoted(v) for v in out]))
 
 
 def section_prefixes(section_path: str, section: str | None = None) -> list[str]:
@@ -170,13 +173,16 @@ def section_prefixes(section_path: str, section: str | None = None) -> list[str]
 def section_keys(section: str) -> list[str]:
     """The values a section filter ``section`` matches (see :func:`section_prefixes`): the
     section in citation form, and without its first keyword (``Section 4.2`` also finds a
-    clause numbered ``4.2``)."""
+    clause numbered ``4.2``), each also with its defined terms unquoted."""
     norm = normalize_section(section)
     if not norm:
         return []
     value = SECTION_SEPARATOR.join(section_label(p) for p in norm.split(SECTION_SEPARATOR))
     keyword = _KEYWORD_LABEL.match(value)
-    return [value, keyword["num"]] if keyword else [value]
+    keys = [value, keyword["num"]] if keyword else [value]
+    # every term unquoted: '1 > "Personal Data" > Personal Data' finds the path whose terms
+    # are all quoted (stored unquoted too, by _aliases)
+    return list(dict.fromkeys(keys + [_unquoted(k) for k in keys]))
 
 
 def derived_filter_fields(source: str, metadata: Mapping[str, Any]) -> dict[str, list[str]]:
