@@ -69,18 +69,51 @@ def normalize_text(text: str) -> str:
     return FORMAT_CHARACTERS.sub("", unicodedata.normalize("NFKC", text))
 
 
-def cjk_bigrams(text: str, *, unigrams: bool = False) -> str:
-    """Each run of two or more CJK characters replaced by its overlapping bigrams (and, with
-    ``unigrams``, its single characters too), separated by spaces."""
+# Thai, Lao, Myanmar (and its extensions A and B), Khmer (and its symbols): written without
+# spaces between words, like CJK, and with vowel and tone marks around their letters.
+_SOUTHEAST_ASIAN_RUN = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff\ua9e0-\ua9ff\uaa60-\uaa7f]+"
+)
 
-    def bigrams(match: re.Match[str]) -> str:
-        run = match.group(0)
-        grams = [run[i : i + 2] for i in range(len(run) - 1)]
-        if unigrams:
-            grams.extend(run)
-        return " " + " ".join(grams) + " "
 
-    return _CJK_RUN.sub(bigrams, text)
+def _grams(letters: str, unigrams: bool) -> list[str]:
+    if len(letters) < 2:
+        return [letters]
+    grams = [letters[i : i + 2] for i in range(len(letters) - 1)]
+    return grams + list(letters) if unigrams else grams
+
+
+def script_bigrams(text: str, *, unigrams: bool = False) -> str:
+    """Runs of scripts written without spaces between words replaced by their overlapping
+    character bigrams (and, with ``unigrams``, their single characters too), separated by
+    spaces: CJK runs of two or more characters as they are (Lucene's CJKAnalyzer); Thai, Lao,
+    Myanmar and Khmer runs by their letters, their vowel and tone marks dropped (the word
+    tokenizer splits a word at each mark and drops it, so ``ค้นหา`` was ``ค`` and ``นหา``),
+    digits and punctuation in a run splitting it."""
+
+    def cjk(match: re.Match[str]) -> str:
+        return " " + " ".join(_grams(match.group(0), unigrams)) + " "
+
+    def southeast_asian(match: re.Match[str]) -> str:
+        out: list[str] = []
+        letters = ""
+        for char in match.group(0):
+            kind = unicodedata.category(char)[0]
+            if kind == "M":
+                continue
+            if kind == "L":
+                letters += char
+                continue
+            out += _grams(letters, unigrams) if letters else []
+            letters = ""
+            if kind == "N" and out and out[-1][-1:].isdigit():
+                out[-1] += char  # a number (๒๕๖๙) stays one term
+            else:
+                out.append(char)  # punctuation, a symbol: a boundary
+        out += _grams(letters, unigrams) if letters else []
+        return " " + " ".join(out) + " "
+
+    return _SOUTHEAST_ASIAN_RUN.sub(southeast_asian, _CJK_RUN.sub(cjk, text))
 
 
 # "§ 5", "§§ 12.3(b)", "Section 4(d)", "Art. 14(2)", "Clause 7.1", "12.3(b)", "4(d)".
@@ -178,11 +211,12 @@ class SparseEncoder:
         )
 
     def analyze(self, text: str, *, query: bool = False) -> str:
-        """The text the tokenizer sees: NFKC-normalised, CJK runs as bigrams (documents: plus
-        unigrams) unless the tokenizer segments them, legal references as whole tokens."""
+        """The text the tokenizer sees: NFKC-normalised, runs of CJK, Thai, Lao, Myanmar and
+        Khmer as bigrams (documents: plus unigrams; :func:`script_bigrams`) unless the tokenizer
+        segments them, legal references as whole tokens."""
         text = normalize_text(text)
         if self.settings.tokenizer != "multilingual":
-            text = cjk_bigrams(text, unigrams=not query)
+            text = script_bigrams(text, unigrams=not query)
         if self.settings.legal_references:
             extra = legal_reference_tokens(text)
             if query:  # a cited clause is also a chunk's own section (section_reference_tokens)

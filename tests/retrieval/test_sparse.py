@@ -11,9 +11,9 @@ from server.retrieval.sparse import (
     FORMAT_CHARACTERS,
     SparseEncoder,
     SparseVector,
-    cjk_bigrams,
     legal_reference_tokens,
     normalize_text,
+    script_bigrams,
     section_reference_tokens,
 )
 from server.settings import Bm25Settings, Domain, Settings
@@ -157,10 +157,52 @@ def test_any_cjk_substring_matches_its_document(
     assert set(query.indices) <= set(doc.indices)
 
 
+_UNSPACED = st.sampled_from(
+    [
+        "ระบบค้นหาแบบผสมช่วยให้ค้นหาเอกสารได้รวดเร็วก็ดี",  # Thai, with vowel and tone marks
+        "ລະບົບຄົ້ນຫາເອກະສານໄດ້ໄວ",  # Lao
+        "ប្រព័ន្ធស្វែងរកឯកសារលឿន",  # Khmer
+        "စာရွက်စာတမ်းရှာဖွေရေးစနစ်",  # Myanmar
+    ]
+).flatmap(lambda run: st.lists(st.sampled_from(run), min_size=1, max_size=30).map("".join))
+
+
+@pytest.mark.parametrize("domain", list(Domain))
+@given(text=_UNSPACED, data=st.data())
+def test_any_thai_lao_khmer_or_myanmar_substring_matches_its_document(
+    domain: Domain, text: str, data: st.DataObject
+) -> None:
+    """Field case ``cjk``, its kind beyond CJK: scripts written without spaces between words.
+    A word of such a run found nothing (the word tokenizer read the run between marks as one
+    term). Invariant: a query that is any substring of a document's run with a letter in it
+    has every one of its terms in that document."""
+    enc = ENCODERS[domain]
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    doc = enc.encode_document(f"intro: {text}. outro", 10.0)
+    query = enc.encode_query(text[start:end])
+    if any(unicodedata.category(c)[0] == "L" for c in text[start:end]):
+        assert query.indices
+    assert set(query.indices) <= set(doc.indices)
+
+
+def test_thai_words_numbers_and_punctuation() -> None:
+    assert script_bigrams("ค้นหา") == " คน นห หา "  # the tone mark dropped, as the tokenizer did
+    assert script_bigrams("ปี ๒๕๖๙, ok").split() == ["ป", "๒๕๖๙", ",", "ok"]  # one number
+    assert script_bigrams("ก๑๒ข").split() == ["ก", "๑๒", "ข"]
+    enc = ENCODERS[Domain.DOCS]
+    thai = enc.encode_document("ระบบค้นหาแบบผสมช่วยให้ค้นหาเอกสารได้รวดเร็ว ปี ๒๕๖๙", 20.0)
+    other = enc.encode_document("ร้านอาหารเปิดทุกวันตั้งแต่เช้า", 20.0)
+    for query in ("เอกสาร", "ค้นหา", "แบบผสม", "๒๕๖๙"):
+        terms = enc.encode_query(query).indices
+        assert _overlap(enc.encode_query(query), thai) == len(terms), query
+        assert _overlap(enc.encode_query(query), other) < len(terms), query  # bigrams: some
+
+
 def test_cjk_bigrams_shape() -> None:
-    assert cjk_bigrams("混合检索") == " 混合 合检 检索 "
-    assert cjk_bigrams("龙井茶", unigrams=True) == " 龙井 井茶 龙 井 茶 "
-    assert cjk_bigrams("茶 and tea") == "茶 and tea"  # a lone character stays as it is
+    assert script_bigrams("混合检索") == " 混合 合检 检索 "
+    assert script_bigrams("龙井茶", unigrams=True) == " 龙井 井茶 龙 井 茶 "
+    assert script_bigrams("茶 and tea") == "茶 and tea"  # a lone character stays as it is
     enc = ENCODERS[Domain.DOCS]
     travel = enc.encode_document("下个月我们去杭州旅行，计划游览西湖并品尝当地的龙井茶。", 20.0)
     other = enc.encode_document("本系统采用混合检索：稠密向量与关键词匹配相结合。", 20.0)
