@@ -132,11 +132,9 @@ def section_label(label: str) -> str:
 
 def _unquoted(value: str) -> str:
     """``value`` with every defined term's quotes dropped (``1 > "Personal Data"`` ->
-    ``1 > Personal Data``)."""
-    return SECTION_SEPARATOR.join(
-        label[1:-1] if len(label) > 2 and label[0] == label[-1] == '"' else label
-        for label in value.split(SECTION_SEPARATOR)
-    )
+    ``1 > Personal Data``, ``"Personal Data"(a)`` -> ``Personal Data(a)``; labels hold no
+    other double quotes, curly ones being straight by now)."""
+    return value.replace('"', "")
 
 
 def _aliases(value: str) -> list[str]:

@@ -211,14 +211,18 @@ def test_a_closed_set_filter_takes_what_ingestion_records_and_nothing_else(text:
 
 
 def test_terms_quoted_in_some_labels_and_not_others_still_match() -> None:
-    """Found by the property above (CI-5): a path with a term under a term, cited with the
-    first quoted and the second not, found nothing (stored: all quoted or all bare)."""
+    """Found by the property above (CI-5, CI-6): a path with a term under a term, cited with
+    the first quoted and the second not, or a term's sub-clause written compact and unquoted,
+    found nothing (stored: all quoted or all bare, label by label)."""
     stored = set(section_prefixes("1 > “Personal Data” > “Personal Data”"))
     for typed in (
         '1 > "Personal Data" > Personal Data',
         "1 > Personal Data > “Personal Data”",
         '"Personal Data" > Personal Data',
     ):
+        assert set(section_keys(typed)) & stored, typed
+    stored = set(section_prefixes("“Personal Data” > (a)"))  # CI-6: compact, term unquoted
+    for typed in ("Personal Data(a)", '"Personal Data"(a)', "Personal Data > (a)"):
         assert set(section_keys(typed)) & stored, typed
     keyword_path = set(section_prefixes("Art. 4 > “License”"))
     assert set(section_keys("4 > License")) & keyword_path  # no keyword, no quotes
