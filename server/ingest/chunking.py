@@ -9,8 +9,8 @@ the source lines its text comes from.
 
 Extracted text, per format:
 
-* code (every language): the decoded text (decode_text); a Jupyter notebook: its percent-format
-  script (chunkers/notebook.py), whose lines ``start_line``..``end_line`` are.
+* code (every language): the decoded text (decode_text); a Jupyter notebook: its script
+  (chunkers/notebook.py notebook_script), whose lines ``start_line``..``end_line`` are.
 * docs notebook: its Markdown rendering (chunkers/notebook.py).
 * docs Markdown and plain text: the decoded text minus its front matter (read_front_matter):
   Markdown is kept as written, headings and markup included.
@@ -48,7 +48,7 @@ from server.ingest.chunkers.front_matter import FRONT_MATTER_FORMATS, read_front
 from server.ingest.chunkers.html import chunk_html, html_to_text
 from server.ingest.chunkers.legal import chunk_legal, legal_doc_type
 from server.ingest.chunkers.markdown import chunk_markdown
-from server.ingest.chunkers.notebook import notebook_markdown, percent_script, read_notebook
+from server.ingest.chunkers.notebook import notebook_markdown, notebook_script, read_notebook
 from server.ingest.chunkers.pdf import chunk_pdf, pdf_pages
 from server.ingest.chunkers.text import chunk_plain_text, chunk_rst
 from server.ingest.walker import SourceFile
@@ -99,12 +99,13 @@ def _chunk_notebook_code(
     notebook = read_notebook(decode_text(data))
     if not any(cell.source.strip() for cell in notebook.cells):
         return []
-    script, cell_of_line = percent_script(notebook)
+    script, cell_of_line = notebook_script(notebook)
     pieces = _chunk_code_text(script, notebook.language, file, budget, overlap_lines)
     for piece in pieces:
         start, end = piece.metadata["start_line"], piece.metadata["end_line"]
-        piece.metadata["cell_start"] = cell_of_line[start - 1]
-        piece.metadata["cell_end"] = cell_of_line[end - 1]
+        # the cells its lines come from (a chunk never holds only the blank line between two)
+        cells = [cell for cell in cell_of_line[start - 1 : end] if cell]
+        piece.metadata["cell_start"], piece.metadata["cell_end"] = min(cells), max(cells)
     return pieces
 
 

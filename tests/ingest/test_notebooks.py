@@ -2,10 +2,11 @@
 
 Invariants (property-tested on generated notebooks of every cell kind, source shape and kernel
 language): in the code domain the chunks hold every non-whitespace character of every cell
-in order (the percent-format script, chunked as that kernel's code), and each chunk's
-``cell_start``..``cell_end`` are the cells of its lines, so a cell's text is found in the
-chunks that cite it; in the docs domain the chunks hold every cell's text in order. Outputs
-are never text. JSON that is not a notebook is a skip with its reason, never a traceback.
+in order (the notebook's script, chunked as that kernel's code), and each chunk's
+``cell_start``..``cell_end`` are the cells its text comes from, so a cell's text is found in
+the chunks that cite it and a chunk cites no cell it holds nothing of; in the docs domain the
+chunks hold every cell's text in order. Outputs are never text. JSON that is not a notebook
+is a skip with its reason, never a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from test_chunking_invariant import CHECKS, LIMITS, check, make_budget, missing_
 
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import SkipFile
-from server.ingest.chunkers.notebook import percent_script, read_notebook
+from server.ingest.chunkers.notebook import notebook_script, read_notebook
 from server.ingest.chunking import chunk_file
 from server.ingest.walker import SourceFile, discover
 from server.retrieval.chunk_record import citation
@@ -44,6 +45,11 @@ PYTHON_LINES = [
     "class Model:\n    def fit(self, x):\n        return self",
     "x = load('data.csv')  # comment",
     "%%time",
+    "files = !ls data/",
+    "df?",
+    "t = %timeit load('x')",
+    "def broken(:\n    pass",
+    "%%bash\necho hi",
 ]
 
 
@@ -94,7 +100,7 @@ def test_code_chunks_hold_every_cell_and_cite_its_cells(
         if not any(s.strip() for s in sources):
             assert pieces == []
             return
-        script, _ = percent_script(read_notebook(data.decode()))
+        script, cell_of_line = notebook_script(read_notebook(data.decode()))
         check(script, pieces, budget, embedder.count_tokens)
         lines = script.split("\n")
         for piece in pieces:
@@ -104,6 +110,10 @@ def test_code_chunks_hold_every_cell_and_cite_its_cells(
             start, end = meta["start_line"], meta["end_line"]
             assert 1 <= meta["cell_start"] <= meta["cell_end"] <= len(sources)
             assert "\n".join(lines[start - 1 : end]).find(piece.text.split("\n")[0]) >= 0
+            # the first and last lines with text come from the first and last cells cited
+            cited = [cell_of_line[i] for i in range(start - 1, end) if lines[i].strip()]
+            if cited and meta.get("parts") is None:
+                assert (cited[0], cited[-1]) == (meta["cell_start"], meta["cell_end"])
         for number, text in enumerate(sources, start=1):
             if not text.strip():
                 continue
@@ -162,6 +172,36 @@ def test_a_notebook_is_cited_by_its_cells_and_magics_do_not_break_symbols(
     assert "```python\ndef churn_probability" in docs[0].text
 
 
+def test_a_cell_python_cannot_parse_costs_no_other_cell_its_symbols(
+    embedder: DenseEmbedder, tmp_path: Path
+) -> None:
+    """Fresh-user report: one cell of IPython syntax (``files = !ls``, ``df?``, a ``%%bash``
+    cell) or a syntax error turned the whole notebook into line windows, and the cell marker
+    of each cell ended the previous cell's chunk (``cells 5-7`` held nothing of cell 7)."""
+    cells = [
+        "files = !ls data/\nt = %timeit sum(range(9))\ndf?\n?df",
+        "%%bash\nfor f in *.csv; do wc -l $f; done",
+        "def broken(:\n    pass",
+        "import pandas as pd\n\nRATE = 0.2",
+        "class RevenueModel:\n    def fit_seasonal_component(self, weeks):\n        return weeks",
+        "def estimate_holiday_uplift(sales):\n    return sales * 1.1",
+    ]
+    notebook = {
+        "cells": [{"cell_type": "code", "source": c} for c in cells],
+        "metadata": {"kernelspec": {"language": "python"}},
+    }
+    budget = TokenBudget(embedder.count_tokens, 254)
+    pieces = chunk_file(nb_file(tmp_path), json.dumps(notebook).encode(), Domain.CODE, budget, 2)
+    cited = {
+        p.metadata["symbol"]: (p.metadata["cell_start"], p.metadata["cell_end"]) for p in pieces
+    }
+    assert cited["RevenueModel.fit_seasonal_component"] == (5, 5)
+    assert cited["estimate_holiday_uplift"] == (6, 6)
+    text = "\n".join(p.text for p in pieces)
+    assert "# files = !ls data/" in text and "# def broken(:" in text and "# %%bash" in text
+    assert all(p.text.strip() not in ("# %%", "") for p in pieces)
+
+
 def test_kernels_name_the_language_and_comment_markdown_in_it(tmp_path: Path) -> None:
     def script(metadata: dict[str, Any], nbformat: int = 4) -> tuple[str, str]:
         cells = [{"cell_type": "markdown", "source": "Note"}, {"cell_type": "code", "source": "x"}]
@@ -173,19 +213,13 @@ def test_kernels_name_the_language_and_comment_markdown_in_it(tmp_path: Path) ->
         else:
             doc["cells"] = cells
         notebook = read_notebook(json.dumps(doc))
-        return notebook.language, percent_script(notebook)[0]
+        return notebook.language, notebook_script(notebook)[0]
 
-    assert script({}) == ("python", "# %% [markdown]\n# Note\n\n# %%\nx")
+    assert script({}) == ("python", "# Note\n\nx")
     assert script({"kernelspec": {"name": "python3.11"}})[0] == "python"
     assert script({"kernelspec": {"name": "ir", "language": "R"}})[0] == "r"
-    assert script({"language_info": {"name": "typescript"}}) == (
-        "typescript",
-        "// %% [markdown]\n// Note\n\n// %%\nx",
-    )
-    assert script({"language": "python"}, nbformat=3) == (
-        "python",
-        "# %% [markdown]\n# ## T\n\n# %% [markdown]\n# Note\n\n# %%\nx",
-    )
+    assert script({"language_info": {"name": "typescript"}}) == ("typescript", "// Note\n\nx")
+    assert script({"language": "python"}, nbformat=3) == ("python", "# ## T\n\n# Note\n\nx")
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,13 @@
 A notebook is JSON: its text is in the cells' sources; outputs (images as base64, tables,
 logs) are results, not text anyone wrote, and are left out. Two renderings, one per domain:
 
-* code: the percent format (jupytext's, which VS Code, Spyder and PyCharm run as cells): each
-  cell opens with ``# %%`` (``# %% [markdown]``, ``# %% [raw]``), Markdown and raw lines are
-  comments of the kernel's language, and IPython magics and shell escapes (``%matplotlib``,
-  ``!pip``) are commented out as jupytext does, so the code parses and is chunked by symbol.
-  Each chunk records the cells it holds (``cell_start``, ``cell_end``, 1-based); its
-  ``start_line``/``end_line`` are lines of this rendering (``get_chunk`` shows it).
+* code: one script of the kernel's language, cells in order with a blank line between:
+  code cells as code, Markdown and raw cells as comments of the language, and in Python
+  IPython's own syntax commented out (``%matplotlib``, ``!pip``, ``files = !ls``, ``df?``; a
+  cell that still does not parse is commented whole), as jupytext's percent format escapes
+  magics, so each cell that is Python is chunked by symbol. Each chunk records the cells its
+  text comes from (``cell_start``, ``cell_end``, 1-based); its ``start_line``/``end_line``
+  are lines of this script (``get_chunk`` shows it).
 * docs: Markdown: Markdown cells as written, code cells as fenced blocks in the kernel's
   language, raw cells as text, so headings in the notebook section it.
 
@@ -18,6 +19,7 @@ notebook.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass
@@ -63,10 +65,11 @@ _LINE_COMMENT = {
     ),
     **dict.fromkeys(("sql", "lua"), "--"),
 }  # fmt: skip
-"""Line-comment markers other than ``#`` (percent format comments Markdown with them)."""
+"""Line-comment markers other than ``#`` (Markdown and raw cells are commented with them)."""
 
-_MAGIC = re.compile(r"^\s*(?:%|!)")
-"""An IPython magic (``%timeit``, ``%%bash``) or shell escape (``!pip install``) line."""
+_IPYTHON_LINE = re.compile(r"^\s*[%!?]|^[^#'\"]*=\s*[%!]|\?\s*$")
+"""A line of IPython's own syntax: a magic (``%timeit``, ``%%time``), a shell escape (``!pip
+install``), one assigned (``files = !ls``, ``t = %timeit f()``) or help (``df?``, ``?df``)."""
 
 
 @dataclass(frozen=True)
@@ -154,23 +157,45 @@ def read_notebook(text: str) -> Notebook:
     return Notebook(_language(document.get("metadata")), cells)
 
 
-def percent_script(notebook: Notebook) -> tuple[str, list[int]]:
-    """The notebook in percent format and, per line of it, the 1-based number of its cell."""
+def _python_cell(source: str) -> list[str]:
+    """A Python cell's lines as code Python parses: IPython's own syntax commented out (magics,
+    shell escapes, ``x = !ls``, ``obj?``), and the whole cell commented when it still does not
+    parse (a ``%%bash`` cell, a syntax error), so one cell never costs the others their
+    symbols."""
+    lines = [f"# {line}" if _IPYTHON_LINE.search(line) else line for line in source.split("\n")]
+    try:
+        ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):  # ValueError: a NUL byte
+        return [f"# {line}".rstrip() for line in source.split("\n")]
+    return lines
+
+
+def notebook_script(notebook: Notebook) -> tuple[str, list[int]]:
+    """The notebook as one script of its kernel's language and, per line of it, the 1-based
+    number of its cell (0: the blank line between two cells).
+
+    Code cells are the code (Python cells as :func:`_python_cell` makes them); Markdown and
+    raw cells are comments of the language. No cell markers: a marker line belongs to no
+    code, and the chunker would have put it at the end of the previous cell's chunk.
+    """
     comment = _LINE_COMMENT.get(notebook.language, "#")
     lines: list[str] = []
     cell_of_line: list[int] = []
     for number, cell in enumerate(notebook.cells, start=1):
-        body = cell.source.split("\n")
-        if cell.kind == "code":
-            header = f"{comment} %%"
-            if notebook.language == "python":
-                body = [f"# {line}" if _MAGIC.match(line) else line for line in body]
+        if not cell.source.strip():
+            continue
+        source = cell.source.strip("\n")
+        if cell.kind != "code":
+            body = [f"{comment} {line}".rstrip() for line in source.split("\n")]
+        elif notebook.language == "python":
+            body = _python_cell(source)
         else:
-            header = f"{comment} %% [{cell.kind}]"
-            body = [f"{comment} {line}".rstrip() for line in body]
-        block = ([""] if lines else []) + [header] + body
-        lines += block
-        cell_of_line += [number] * len(block)
+            body = source.split("\n")
+        if lines:
+            lines.append("")
+            cell_of_line.append(0)
+        lines += body
+        cell_of_line += [number] * len(body)
     return "\n".join(lines), cell_of_line
 
 
