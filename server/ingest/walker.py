@@ -134,8 +134,16 @@ CODE_LANGUAGES: dict[str, str] = {
 }
 """Code-domain languages by file extension."""
 
-TEXT_FILENAMES = {"LICENSE", "LICENCE", "COPYING", "NOTICE", "PATENTS", "README", "AUTHORS"}
-"""Extension-less text files (licence texts above all) taken by the docs and legal domains."""
+_DOC_NAME = re.compile(
+    r"^(?:README|READ\.ME|CHANGELOG|CHANGES|NEWS|HISTORY|INSTALL|UPGRADING|CONTRIBUTING|"
+    r"AUTHORS|THANKS|CREDITS|MAINTAINERS|TODO|BUGS|FAQ|USAGE|NOTICE|PATENTS|SECURITY|SUPPORT|"
+    r"CODE_OF_CONDUCT|RELEASE[-_]?NOTES)(?:[-._][\w.-]*)?$",
+    re.IGNORECASE,
+)
+"""A project's plain-text document by its name, whatever follows it (``README``,
+``README.Debian``, ``NEWS.api``, ``changelog.Debian``, ``INSTALL-unix``), in the docs and legal
+domains: text unless its extension names a document format (``README.md``, ``HISTORY.rst``)
+or a code or data language (``readme.py`` stays code's)."""
 _LICENCE_NAME = re.compile(
     r"^(?:LICEN[CS]E|COPYING|COPYRIGHT|NOTICE|PATENTS)(?:[-._][\w.-]*)?$", re.IGNORECASE
 )
@@ -223,12 +231,17 @@ class Discovery:
 SHEBANG_LANGUAGES = ("python", "javascript", "ruby", "php", "perl", "shell")
 """Languages a shebang can name (``identify``'s interpreter tags), in the order tags are tried."""
 _SHEBANG_PROBE = 1024
+TYPESCRIPT_RUNNERS = frozenset({"deno", "ts-node", "tsx", "bun"})
+"""Interpreters of TypeScript scripts (``#!/usr/bin/env -S deno run``), not in ``identify``'s
+table."""
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
 def shebang_language(path: Path) -> str | None:
     """The language a script's shebang names (``#!/usr/bin/env python3``, ``#!/bin/bash``,
-    ``#!/usr/bin/env -S node --flag``), or None: no shebang, or an interpreter of no language
-    in :data:`SHEBANG_LANGUAGES`. Reads at most the first 1 KiB.
+    ``#!/usr/bin/env -S node --flag``, ``#!/usr/bin/env PYTHONPATH=. python3``, ``deno``: the
+    :data:`TYPESCRIPT_RUNNERS`), or None: no shebang, or an interpreter of no language in
+    :data:`SHEBANG_LANGUAGES`. Reads at most the first 1 KiB.
 
     Parsing and the interpreter table are pre-commit's ``identify`` (versioned names such as
     ``python3.12`` included). Raises :class:`UnreadableSource` when the file cannot be read
@@ -237,10 +250,18 @@ def shebang_language(path: Path) -> str | None:
     head = read_head(path, _SHEBANG_PROBE)
     if not head.startswith(b"#!"):
         return None
-    command = parse_shebang(io.BytesIO(head))
+    command = list(parse_shebang(io.BytesIO(head)))
+    if command and command[0].rpartition("/")[2] == "env":  # an env identify does not know
+        command = command[1:]
+    # env's options and assignments before the interpreter (env -S PYTHONPATH=. python3)
+    while command and (command[0].startswith("-") or _ASSIGNMENT.match(command[0])):
+        command = command[1:]
     if not command:
         return None
-    tags = tags_from_interpreter(command[0])
+    interpreter = command[0].rpartition("/")[2]
+    if interpreter in TYPESCRIPT_RUNNERS:
+        return "typescript"
+    tags = tags_from_interpreter(interpreter)
     return next((name for name in SHEBANG_LANGUAGES if name in tags), None)
 
 
@@ -267,8 +288,8 @@ def detect_format(
                     raise
         return ("code", language) if language else None
     fmt = DOC_FORMATS.get(suffix)
-    if fmt is None and path.stem.upper() in TEXT_FILENAMES and suffix in ("", ".md", ".txt"):
-        fmt = "text" if suffix != ".md" else "markdown"
+    if fmt is None and _DOC_NAME.match(path.name) and suffix not in CODE_LANGUAGES:
+        fmt = "text"
     if fmt is None and _LICENCE_NAME.match(path.name):
         fmt = "text"
     if fmt is None and domain is Domain.LEGAL and (not suffix or _VERSION_SUFFIX.match(suffix)):

@@ -1,4 +1,5 @@
-"""A code file whose name gives no language is a script when its shebang names one.
+"""File types the walk decides by more than an extension: scripts by their shebang, project
+documents by their name.
 
 Invariant: in the code domain a file of no known name or extension is taken exactly when its
 first line is a shebang naming an interpreter of a supported language (directly, through
@@ -41,7 +42,20 @@ INTERPRETERS = {
     "tclsh": None,
     "osascript": None,
     "make": None,
+    "deno": "typescript",
+    "ts-node": "typescript",
 }
+
+SHEBANG_FORMS = [
+    "/usr/bin/{}",
+    "/usr/local/bin/{}",
+    "/usr/bin/env {}",
+    "/usr/bin/env -S {}",
+    " /bin/{}",
+    "/bin/env {}",
+    "/usr/bin/env PYTHONPATH=. {}",
+    "/usr/bin/env -S A=1 B=2 {}",
+]
 
 
 @st.composite
@@ -49,8 +63,7 @@ def scripts(draw: st.DrawFn) -> tuple[bytes, str | None]:
     """A script's bytes and the language it should be taken as (None: skipped)."""
     name = draw(st.sampled_from(sorted(INTERPRETERS)))
     flags = draw(st.sampled_from(["", " -u", " -e", " --harmony -x"]))
-    form = draw(st.sampled_from(["/usr/bin/{}", "/usr/local/bin/{}", "/usr/bin/env {}",
-                                 "/usr/bin/env -S {}", " /bin/{}"]))  # fmt: skip
+    form = draw(st.sampled_from(SHEBANG_FORMS))
     body = draw(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     line = "#!" + form.format(name) + flags
@@ -140,3 +153,35 @@ def test_a_fifo_in_place_of_a_script_is_refused_without_blocking(tmp_path: Path)
             return f"{error.kind}: {error}"
 
     assert as_unprivileged(probe, drop=False) == "error: replaced by a FIFO after it was listed"
+
+
+@pytest.mark.parametrize(
+    ("name", "taken"),
+    [
+        ("README", "text"),
+        ("README.Debian", "text"),
+        ("README.api", "text"),
+        ("NEWS.Debian", "text"),
+        ("changelog.Debian", "text"),
+        ("INSTALL-unix", "text"),
+        ("CONTRIBUTING", "text"),
+        ("RELEASE-NOTES.2", "text"),
+        ("README.md", "markdown"),
+        ("HISTORY.rst", "rst"),
+        ("readme.py", None),  # code's, not a document
+        ("CHANGELOG.json", None),
+        ("READMEFIRST", None),  # not the name followed by a separator
+        ("notes", None),
+    ],
+)
+def test_project_documents_are_docs_by_their_name(
+    tmp_path: Path, name: str, taken: str | None
+) -> None:
+    """Fresh-user report: README.Debian, README.api, NEWS.Debian (13 files of /usr/share/doc)
+    were skipped as unsupported by docs, which took only README, README.md and README.txt."""
+    (tmp_path / name).write_text("Plain words about the package.\n")
+    found = discover([tmp_path], Domain.DOCS, 1_000_000)
+    assert [f.format for f in found.files] == ([taken] if taken else [])
+    if taken:  # legal also takes any file of no type as text
+        found = discover([tmp_path], Domain.LEGAL, 1_000_000)
+        assert [f.format for f in found.files] == [taken]
