@@ -22,7 +22,8 @@ from typing import Literal
 
 from retrieval_eval.beir import BeirDataset, BeirDocument, load_beir, load_corpus
 from server.errors import InvalidRequestError, RetrievalError
-from server.settings import Domain
+from server.retrieval.sparse import SparseEncoder
+from server.settings import Bm25Settings, Domain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVAL_SETS = REPO_ROOT / "datasets" / "eval"
@@ -48,9 +49,9 @@ class TuningSet:
     queries_file: str | None = None
     qrels_file: str | None = None
     """Relative to ``directory``; None: the BEIR defaults (queries.jsonl, qrels/test.tsv)."""
-    derive: Literal["rare-words"] | None = None
+    derive: Literal["rare-words", "rare-common"] | None = None
     """Queries and qrels derived from the corpus by rule at load time instead of read
-    (:func:`rare_word_queries`); nothing derived is stored."""
+    (:func:`rare_word_queries`, :func:`rare_common_queries`); nothing derived is stored."""
 
     @property
     def corpus(self) -> Path:
@@ -61,9 +62,10 @@ class TuningSet:
         """The dataset (all queries), its corpus built first when it is missing."""
         if self.build is not None:
             build_corpus(self.build, self.corpus)
-        if self.derive == "rare-words":
+        if self.derive is not None:
             corpus = load_corpus(self.corpus)
-            queries, qrels = rare_word_queries(corpus)
+            derive = rare_word_queries if self.derive == "rare-words" else rare_common_queries
+            queries, qrels = derive(corpus)
             return BeirDataset(self.name, corpus, queries, qrels)
         dataset = load_beir(
             self.directory,
@@ -73,6 +75,17 @@ class TuningSet:
         dataset.name = self.name
         return dataset
 
+
+_DERIVED_FROM: tuple[tuple[str, Domain, Path, str | None], ...] = (
+    ("licences", Domain.LEGAL, LEGAL_SET, "legal"),
+    ("debian-policy", Domain.LEGAL, EVAL_SETS / "legal-policy", "legal-policy"),
+    ("python-code", Domain.CODE, EVAL_SETS / "code", None),
+    ("go-code", Domain.CODE, EVAL_SETS / "code-go", "code-go"),
+    ("scifact", Domain.DOCS, SCIFACT, None),
+    ("debian-faq", Domain.DOCS, EVAL_SETS / "docs-faq", "docs-faq"),
+    ("python-index", Domain.DOCS, EVAL_SETS / "docs-pyindex", "docs-pyindex"),
+)
+"""The corpora the derived sets (rare words; a rare and a common word) are derived from."""
 
 TUNING_SETS: tuple[TuningSet, ...] = (
     TuningSet("licences", Domain.LEGAL, LEGAL_SET, "clause headings and citations", build="legal"),
@@ -127,15 +140,18 @@ TUNING_SETS: tuple[TuningSet, ...] = (
             build=build,
             derive="rare-words",
         )
-        for name, domain, directory, build in (
-            ("licences", Domain.LEGAL, LEGAL_SET, "legal"),
-            ("debian-policy", Domain.LEGAL, EVAL_SETS / "legal-policy", "legal-policy"),
-            ("python-code", Domain.CODE, EVAL_SETS / "code", None),
-            ("go-code", Domain.CODE, EVAL_SETS / "code-go", "code-go"),
-            ("scifact", Domain.DOCS, SCIFACT, None),
-            ("debian-faq", Domain.DOCS, EVAL_SETS / "docs-faq", "docs-faq"),
-            ("python-index", Domain.DOCS, EVAL_SETS / "docs-pyindex", "docs-pyindex"),
+        for name, domain, directory, build in _DERIVED_FROM
+    ),
+    *(
+        TuningSet(
+            f"{name}-rare-common",
+            domain,
+            directory,
+            "a rare word and a common one (the rare word found in one document; derived)",
+            build=build,
+            derive="rare-common",
         )
+        for name, domain, directory, build in _DERIVED_FROM
     ),
 )
 
@@ -180,6 +196,54 @@ def rare_word_queries(
         used.add(doc_id)
         queries[f"rare:{key}"] = word
         qrels[f"rare:{key}"] = {doc_id: 1}
+        if len(queries) == count:
+            break
+    return queries, qrels
+
+
+COMMON_SHARE = (0.05, 0.5)
+"""A rare-common query's common word: in at least 5 % and at most half of the documents."""
+
+
+def rare_common_queries(
+    corpus: list[BeirDocument], count: int = 200
+) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """Up to ``count`` two-word queries, each a rare word (as :func:`rare_word_queries` picks
+    it) followed by a common word of the same document (one found in 5-50 % of the documents,
+    :data:`COMMON_SHARE`, and in two at least, and no English stopword of the BM25 analyzer;
+    the first in SHA-256 order of the pair), that document the one relevant answer. A document
+    without such a word gives no query.
+
+    The style of a user who remembers one distinctive word and the topic (``postscript
+    documentation``): the common word fills the BM25 list, so a zero-filled DBSF no longer
+    sees it short, and the dense model ranks the one document holding the rare word low.
+    """
+    words: dict[str, set[str]] = {}
+    documents: Counter[str] = Counter()
+    for doc in corpus:
+        seen = {m.group().casefold() for m in RARE_WORD.finditer(f"{doc.title}\n{doc.text}")}
+        words[doc.doc_id] = seen
+        documents.update(seen)
+    low, high = max(2.0, COMMON_SHARE[0] * len(corpus)), COMMON_SHARE[1] * len(corpus)
+    # English stopwords are no topic word ('these', 'which'): the BM25 analyzer drops them
+    keyword = SparseEncoder(Bm25Settings())
+    topical = {
+        w for w, n in documents.items() if low <= n <= high and keyword.encode_query(w).indices
+    }
+    rare, rare_qrels = rare_word_queries(corpus, count=len(corpus))
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for query_id, word in rare.items():
+        [doc_id] = rare_qrels[query_id]
+        key = word.casefold()
+        common = sorted(
+            words[doc_id] & topical,
+            key=lambda w: hashlib.sha256(f"{key} {w}".encode()).hexdigest(),
+        )
+        if not common:
+            continue
+        queries[f"rare-common:{key}"] = f"{word} {common[0]}"
+        qrels[f"rare-common:{key}"] = {doc_id: 1}
         if len(queries) == count:
             break
     return queries, qrels

@@ -1,8 +1,10 @@
-"""Rare-word lookup sets, derived from a tuning corpus by rule (eval_sets.rare_word_queries).
+"""Rare-word lookup sets, derived from a tuning corpus by rule (eval_sets.rare_word_queries,
+rare_common_queries).
 
-Invariant: every query is a word found in exactly one document of the corpus (compared
-case-folded, as a whole word), that document is its only relevant one, no document answers two
-queries, and the choice depends on the corpus alone.
+Invariant: every rare-word query is a word found in exactly one document of the corpus
+(compared case-folded, as a whole word), that document is its only relevant one, no document
+answers two queries, and the choice depends on the corpus alone. A rare-common query is such a
+word followed by a word of the same document found in 5-50 % of the documents.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval_eval.beir import BeirDocument
-from retrieval_eval.eval_sets import RARE_WORD, TUNING_SETS, rare_word_queries
+from retrieval_eval.eval_sets import (
+    COMMON_SHARE,
+    RARE_WORD,
+    TUNING_SETS,
+    rare_common_queries,
+    rare_word_queries,
+)
 
+COMMON = st.sampled_from(["server", "these", "documentation", "network"])
 WORDS = st.sampled_from(
     ["pickle", "Pickle", "loads", "ANP32E", "zeta_fn", "alpha", "betamax", "x1", "gammas", "p53"]
 )
@@ -51,8 +60,37 @@ def test_words_in_two_documents_or_too_short_are_never_asked() -> None:
     assert qrels["rare:pickle"] == {"d0": 1} and qrels["rare:loads"] == {"d1": 1}
 
 
-def test_every_corpus_of_a_domain_has_its_rare_word_set() -> None:
-    derived = {(s.domain, s.directory) for s in TUNING_SETS if s.derive == "rare-words"}
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.lists(WORDS | COMMON, max_size=8), max_size=24))
+def test_a_rare_common_query_is_a_rare_word_and_a_common_word_of_its_document(
+    texts: list[list[str]],
+) -> None:
+    corpus = _corpus(texts)
+    queries, qrels = rare_common_queries(corpus)
+    _, rare_qrels = rare_word_queries(corpus, count=len(corpus))
+    low, high = max(2.0, COMMON_SHARE[0] * len(corpus)), COMMON_SHARE[1] * len(corpus)
+    for qid, query in queries.items():
+        word, common = query.split(" ")
+        assert qid == f"rare-common:{word.casefold()}"
+        assert qrels[qid] == rare_qrels[f"rare:{word.casefold()}"]  # a rare-word query's answer
+        [doc_id] = qrels[qid]
+        doc = next(d for d in corpus if d.doc_id == doc_id)
+        assert common in {w.casefold() for w in RARE_WORD.findall(doc.text)}
+        share = sum(common in {w.casefold() for w in RARE_WORD.findall(d.text)} for d in corpus)
+        assert low <= share <= high and common != "these"  # a stopword is no topic
+    assert rare_common_queries(list(reversed(corpus))) == (queries, qrels)  # order-free
+
+
+def test_rare_common_example() -> None:
+    texts = [["pickle", "server"], ["network", "server"], ["network", "alpha"], ["plain"]]
+    queries, qrels = rare_common_queries(_corpus(texts))
+    assert queries == {"rare-common:pickle": "pickle server", "rare-common:alpha": "alpha network"}
+    assert qrels == {"rare-common:pickle": {"d0": 1}, "rare-common:alpha": {"d2": 1}}
+
+
+def test_every_corpus_of_a_domain_has_its_derived_sets() -> None:
     corpora = {(s.domain, s.directory) for s in TUNING_SETS if s.derive is None}
-    assert derived == corpora
-    assert all(re.fullmatch(r"[a-z-]+-rare", s.name) for s in TUNING_SETS if s.derive)
+    for derive, suffix in (("rare-words", "-rare"), ("rare-common", "-rare-common")):
+        derived = [s for s in TUNING_SETS if s.derive == derive]
+        assert {(s.domain, s.directory) for s in derived} == corpora
+        assert all(re.fullmatch(rf"[a-z-]+{suffix}", s.name) for s in derived)
