@@ -86,6 +86,11 @@ _DERIVED_FROM: tuple[tuple[str, Domain, Path, str | None], ...] = (
     ("python-index", Domain.DOCS, EVAL_SETS / "docs-pyindex", "docs-pyindex"),
 )
 """The corpora the derived sets (rare words; a rare and a common word) are derived from."""
+_DERIVATIONS: tuple[tuple[Literal["rare-words", "rare-common"], str, str], ...] = (
+    ("rare-words", "-rare", "rare-word lookups (one word found in one document; derived)"),
+    ("rare-common", "-rare-common", "a rare word and a common one of its document (derived)"),
+)
+"""How each derived set is made: (rule, name suffix, query style)."""
 
 TUNING_SETS: tuple[TuningSet, ...] = (
     TuningSet("licences", Domain.LEGAL, LEGAL_SET, "clause headings and citations", build="legal"),
@@ -132,25 +137,8 @@ TUNING_SETS: tuple[TuningSet, ...] = (
         build="docs-pyindex",
     ),
     *(
-        TuningSet(
-            f"{name}-rare",
-            domain,
-            directory,
-            "rare-word lookups (one word found in one document; derived from the corpus)",
-            build=build,
-            derive="rare-words",
-        )
-        for name, domain, directory, build in _DERIVED_FROM
-    ),
-    *(
-        TuningSet(
-            f"{name}-rare-common",
-            domain,
-            directory,
-            "a rare word and a common one (the rare word found in one document; derived)",
-            build=build,
-            derive="rare-common",
-        )
+        TuningSet(f"{name}{suffix}", domain, directory, style, build=build, derive=derive)
+        for derive, suffix, style in _DERIVATIONS
         for name, domain, directory, build in _DERIVED_FROM
     ),
 )

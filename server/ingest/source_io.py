@@ -103,22 +103,7 @@ def read_source(path: Path, max_bytes: int) -> bytes:
         raise UnreadableSource(cannot_read(exc)) from None
     if not stat.S_ISREG(before.st_mode):
         raise UnreadableSource(f"replaced by a {kind_name(before.st_mode)} after it was listed")
-    try:
-        fd = os.open(path, _READ_FLAGS)
-    except OSError as exc:
-        raise UnreadableSource(cannot_read(exc)) from None
-    with open(fd, "rb", closefd=True) as handle:
-        try:
-            now = os.fstat(fd)
-            if not stat.S_ISREG(now.st_mode):
-                raise UnreadableSource(
-                    f"replaced by a {kind_name(now.st_mode)} after it was listed"
-                )
-            if now.st_size > max_bytes:
-                raise UnreadableSource(too_large(now.st_size, max_bytes), kind="file")
-            data = handle.read(max_bytes + 1)
-        except OSError as exc:
-            raise UnreadableSource(cannot_read(exc)) from None
+    data = _read_regular(path, max_bytes + 1, max_bytes)
     if len(data) > max_bytes:
         limit = human_size(max_bytes)
         raise UnreadableSource(f"too large (grew past the {limit} limit while read)", kind="file")
@@ -132,6 +117,12 @@ def read_head(path: Path, size: int) -> bytes:
     Raises :class:`UnreadableSource` with the reason when it cannot be read or is no longer a
     regular file.
     """
+    return _read_regular(path, size)
+
+
+def _read_regular(path: Path, size: int, max_bytes: int | None = None) -> bytes:
+    """Up to ``size`` bytes of ``path``, opened without following a link or blocking on a FIFO,
+    refused unless it is still a regular file (or, with ``max_bytes``, larger than that)."""
     try:
         fd = os.open(path, _READ_FLAGS)
     except OSError as exc:
@@ -143,6 +134,8 @@ def read_head(path: Path, size: int) -> bytes:
                 raise UnreadableSource(
                     f"replaced by a {kind_name(now.st_mode)} after it was listed"
                 )
+            if max_bytes is not None and now.st_size > max_bytes:
+                raise UnreadableSource(too_large(now.st_size, max_bytes), kind="file")
             return handle.read(size)
         except OSError as exc:
             raise UnreadableSource(cannot_read(exc)) from None
