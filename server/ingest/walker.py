@@ -247,7 +247,7 @@ def shebang_language(path: Path) -> str | None:
     ``python3.12`` included). Raises :class:`UnreadableSource` when the file cannot be read
     or is no longer a regular file (opened as the ingest opens it: a FIFO never blocks).
     """
-    head = read_head(path, _SHEBANG_PROBE)
+    head = read_head(path, _SHEBANG_PROBE).removeprefix(b"\xef\xbb\xbf")  # an editor's BOM
     if not head.startswith(b"#!"):
         return None
     command = list(parse_shebang(io.BytesIO(head)))

@@ -456,8 +456,11 @@ def root_freshness(
 
 
 def render_freshness(root: RootFreshness) -> str:
-    """One line: ``root (domain): status, synced .., N pending, commit .. (moved)``."""
+    """One line: ``root (domain): status, synced .., N pending, commit .. (moved)``; an
+    ``unknown`` status says why (the folder is neither watched nor in a git work tree)."""
     parts: list[str] = [root.status]
+    if root.status == "unknown":
+        parts = ["unknown (not watched, not in a git work tree: edits since the sync are not seen)"]
     if root.synced_at:
         parts.append(f"synced {root.synced_at}")
     if root.pending:

@@ -100,7 +100,6 @@ def test_a_shebang_decides_the_language_of_a_file_without_a_known_type(
         b"",
         b"echo no shebang\n",
         b"# !/bin/bash\n",
-        b"\xef\xbb\xbf#!/bin/bash\n",  # a BOM before it: the kernel would not run it either
         b"#!\n",
         b"#!/usr/bin/env\n",
         b"#!/bin/b\xe9sh\n",  # not UTF-8
@@ -115,6 +114,12 @@ def test_no_shebang_or_an_unusable_one_is_unsupported(tmp_path: Path, content: b
     assert found.files == [] and [s.reason for s in found.skipped] == [
         "unsupported file type for code"
     ]
+
+
+def test_a_byte_order_mark_before_the_shebang_is_skipped(tmp_path: Path) -> None:
+    """Fresh-user report: a UTF-8 BOM (some Windows editors write one) hid the shebang."""
+    (tmp_path / "tool").write_bytes(b"\xef\xbb\xbf#!/usr/bin/env python3\nprint(1)\n")
+    assert detect_format(tmp_path / "tool", Domain.CODE) == ("code", "python")
 
 
 def test_names_and_extensions_come_before_the_shebang(tmp_path: Path) -> None:

@@ -103,4 +103,5 @@ def test_the_text_view_says_when_an_index_may_be_stale(
     assert main(["search", "otters sleep", "--tenant", "t1", "--store", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     real = folder.resolve()
-    assert f"  note: index of {real} (docs): unknown, synced" in "\n".join(out), out
+    unknown = "unknown (not watched, not in a git work tree: edits since the sync are not seen)"
+    assert f"  note: index of {real} (docs): {unknown}, synced" in "\n".join(out), out
