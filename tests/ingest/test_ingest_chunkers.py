@@ -157,6 +157,26 @@ def test_asterisk_box_frames_are_not_headings(budget: TokenBudget) -> None:
     assert "*" not in pieces[1].text and "provided as is" in pieces[1].text
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x = " + "-" * 100_000 + "1",
+        "y = " + "+".join(["1"] * 200_000),
+        "z = " + "[" * 500 + "]" * 500,
+    ],
+)
+def test_python_the_parser_cannot_hold_is_windows_not_a_skip(
+    budget: TokenBudget, line: str
+) -> None:
+    """A nesting CPython's parser overflows on (MemoryError) or builds too deep a tree for
+    (RecursionError) chunked as line windows, like any file that does not parse; the first
+    made the file a 'cannot chunk: MemoryError' skip."""
+    source = "def kept():\n    return 1\n\n" + line + "\n"
+    pieces = chunk_python(source, rel_path="deep.py", budget=budget, overlap_lines=1)
+    assert pieces and {p.metadata["symbol_kind"] for p in pieces} == {"window"}
+    assert "def kept" in pieces[0].text
+
+
 def test_python_symbols_with_real_line_numbers(budget: TokenBudget) -> None:
     pieces = chunk_python(PYTHON_MODULE, rel_path="cache.py", budget=budget, overlap_lines=2)
     lines = PYTHON_MODULE.split("\n")

@@ -185,6 +185,8 @@ def test_a_cell_python_cannot_parse_costs_no_other_cell_its_symbols(
         "import pandas as pd\n\nRATE = 0.2",
         "class RevenueModel:\n    def fit_seasonal_component(self, weeks):\n        return weeks",
         "def estimate_holiday_uplift(sales):\n    return sales * 1.1",
+        "x = " + "-" * 100_000 + "1",  # the parser's stack overflows (MemoryError)
+        "y = " + "+".join(["1"] * 200_000),  # RecursionError building the tree
     ]
     notebook = {
         "cells": [{"cell_type": "code", "source": c} for c in cells],

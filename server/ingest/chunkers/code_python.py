@@ -69,7 +69,8 @@ def chunk_python(
     """Symbol chunks plus module chunks (docstring, imports); line windows if it won't parse."""
     try:
         symbols = python_symbols(text)
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # MemoryError: the
+        # parser's own stack overflow on deep nesting ("-" * 100_000 + "1"), not the process's
         return line_window_pieces(
             text, language="python", rel_path=rel_path, budget=budget, overlap_lines=overlap_lines
         )

@@ -165,7 +165,7 @@ def _python_cell(source: str) -> list[str]:
     lines = [f"# {line}" if _IPYTHON_LINE.search(line) else line for line in source.split("\n")]
     try:
         ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError):  # ValueError: a NUL byte
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # a NUL byte; deep nesting
         return [f"# {line}".rstrip() for line in source.split("\n")]
     return lines
 
