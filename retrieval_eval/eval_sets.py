@@ -22,7 +22,6 @@ from typing import Literal
 
 from retrieval_eval.beir import BeirDataset, BeirDocument, load_beir, load_corpus
 from server.errors import InvalidRequestError, RetrievalError
-from server.retrieval.sparse import SparseEncoder
 from server.settings import Bm25Settings, Domain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -213,6 +212,8 @@ def rare_common_queries(
         words[doc.doc_id] = seen
         documents.update(seen)
     low, high = max(2.0, COMMON_SHARE[0] * len(corpus)), COMMON_SHARE[1] * len(corpus)
+    from retrieval_eval.product import SparseEncoder  # the product, through its adapter
+
     # English stopwords are no topic word ('these', 'which'): the BM25 analyzer drops them
     keyword = SparseEncoder(Bm25Settings())
     topical = {

@@ -231,17 +231,22 @@ class Discovery:
 SHEBANG_LANGUAGES = ("python", "javascript", "ruby", "php", "perl", "shell")
 """Languages a shebang can name (``identify``'s interpreter tags), in the order tags are tried."""
 _SHEBANG_PROBE = 1024
-TYPESCRIPT_RUNNERS = frozenset({"deno", "ts-node", "tsx", "bun"})
-"""Interpreters of TypeScript scripts (``#!/usr/bin/env -S deno run``), not in ``identify``'s
-table."""
+MORE_INTERPRETERS = {
+    **dict.fromkeys(("deno", "ts-node", "tsx", "bun"), "typescript"),
+    **dict.fromkeys(("pypy", "pypy3", "uv"), "python"),  # uv: ``uv run --script`` (PEP 723)
+}
+"""Interpreters ``identify``'s table lacks, by the language of the scripts they run."""
+LAUNCHERS = frozenset({"npx", "pnpx", "bunx"})
+"""Commands that run the program named after them (``#!/usr/bin/env -S npx tsx``)."""
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
 def shebang_language(path: Path) -> str | None:
     """The language a script's shebang names (``#!/usr/bin/env python3``, ``#!/bin/bash``,
-    ``#!/usr/bin/env -S node --flag``, ``#!/usr/bin/env PYTHONPATH=. python3``, ``deno``: the
-    :data:`TYPESCRIPT_RUNNERS`), or None: no shebang, or an interpreter of no language in
-    :data:`SHEBANG_LANGUAGES`. Reads at most the first 1 KiB.
+    ``#!/usr/bin/env -S node --flag``, ``#!/usr/bin/env PYTHONPATH=. python3``, ``deno``,
+    ``uv run --script``, ``npx tsx``: :data:`MORE_INTERPRETERS`, :data:`LAUNCHERS`), or None:
+    no shebang, or an interpreter of no language in :data:`SHEBANG_LANGUAGES`. Reads at most
+    the first 1 KiB.
 
     Parsing and the interpreter table are pre-commit's ``identify`` (versioned names such as
     ``python3.12`` included). Raises :class:`UnreadableSource` when the file cannot be read
@@ -253,16 +258,21 @@ def shebang_language(path: Path) -> str | None:
     command = list(parse_shebang(io.BytesIO(head)))
     if command and command[0].rpartition("/")[2] == "env":  # an env identify does not know
         command = command[1:]
-    # env's options and assignments before the interpreter (env -S PYTHONPATH=. python3)
-    while command and (command[0].startswith("-") or _ASSIGNMENT.match(command[0])):
-        command = command[1:]
-    if not command:
-        return None
-    interpreter = command[0].rpartition("/")[2]
-    if interpreter in TYPESCRIPT_RUNNERS:
-        return "typescript"
-    tags = tags_from_interpreter(interpreter)
-    return next((name for name in SHEBANG_LANGUAGES if name in tags), None)
+    interpreter = ""
+    while command:
+        word = command.pop(0)
+        # env's options and assignments (env -S PYTHONPATH=. python3), a launcher and its own
+        if word.startswith("-") or _ASSIGNMENT.match(word) or word.rpartition("/")[2] in LAUNCHERS:
+            continue
+        interpreter = word.rpartition("/")[2]
+        break
+    name = interpreter
+    while name:  # pypy3.10 -> pypy3, as identify tries versioned names
+        if name in MORE_INTERPRETERS:
+            return MORE_INTERPRETERS[name]
+        name = name.rpartition(".")[0]
+    tags = tags_from_interpreter(interpreter) if interpreter else set()
+    return next((lang for lang in SHEBANG_LANGUAGES if lang in tags), None)
 
 
 def detect_format(

@@ -44,6 +44,10 @@ INTERPRETERS = {
     "make": None,
     "deno": "typescript",
     "ts-node": "typescript",
+    "npx tsx": "typescript",
+    "uv run --script": "python",
+    "pypy3": "python",
+    "pypy3.10": "python",
 }
 
 SHEBANG_FORMS = [

@@ -204,6 +204,32 @@ def test_a_cell_python_cannot_parse_costs_no_other_cell_its_symbols(
     assert all(p.text.strip() not in ("# %%", "") for p in pieces)
 
 
+def test_a_cell_that_parses_is_kept_exactly_as_written(
+    embedder: DenseEmbedder, tmp_path: Path
+) -> None:
+    """Second fresh-user report: lines that only look like IPython (a docstring line or a
+    comment ending in '?', a '% (a, b)' continuation) were commented, and with them the whole
+    cell: its symbols were lost and its code changed."""
+    cells = [
+        'def should_retry(status):\n    """Should we retry?\n\n    Yes on 503."""\n'
+        "    return status == 503",
+        'def format_progress(done, total):\n    return ("%d of %d"\n            % (done, total))',
+        "def double_amount(x):\n    return x * 2  # should this round?",
+        "%matplotlib inline\ndef plotted():\n    return 1",
+    ]
+    notebook = {"cells": [{"cell_type": "code", "source": c} for c in cells]}
+    budget = TokenBudget(embedder.count_tokens, 254)
+    pieces = chunk_file(nb_file(tmp_path), json.dumps(notebook).encode(), Domain.CODE, budget, 2)
+    by_symbol = {p.metadata["symbol"]: p for p in pieces}
+    for number, (name, cell) in enumerate(
+        zip(("should_retry", "format_progress", "double_amount"), cells, strict=False), start=1
+    ):
+        assert by_symbol[name].text == cell, name  # kept as written
+        assert by_symbol[name].metadata["cell_start"] == number
+    assert "plotted" in by_symbol  # the magic line escaped, the rest of that cell kept as code
+    assert "# %matplotlib inline" in "\n".join(p.text for p in pieces)
+
+
 def test_kernels_name_the_language_and_comment_markdown_in_it(tmp_path: Path) -> None:
     def script(metadata: dict[str, Any], nbformat: int = 4) -> tuple[str, str]:
         cells = [{"cell_type": "markdown", "source": "Note"}, {"cell_type": "code", "source": "x"}]

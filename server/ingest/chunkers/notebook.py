@@ -4,10 +4,11 @@ A notebook is JSON: its text is in the cells' sources; outputs (images as base64
 logs) are results, not text anyone wrote, and are left out. Two renderings, one per domain:
 
 * code: one script of the kernel's language, cells in order with a blank line between:
-  code cells as code, Markdown and raw cells as comments of the language, and in Python
-  IPython's own syntax commented out (``%matplotlib``, ``!pip``, ``files = !ls``, ``df?``; a
-  cell that still does not parse is commented whole), as jupytext's percent format escapes
-  magics, so each cell that is Python is chunked by symbol. Each chunk records the cells its
+  code cells as code, Markdown and raw cells as comments of the language, and in a Python
+  cell that does not parse as it is, IPython's own syntax commented out (``%matplotlib``,
+  ``!pip``, ``files = !ls``, ``df?``; a cell that still does not parse is commented whole),
+  as jupytext's percent format escapes magics, so each cell that is Python is chunked by
+  symbol and a cell that parses is kept exactly as written. Each chunk records the cells its
   text comes from (``cell_start``, ``cell_end``, 1-based); its ``start_line``/``end_line``
   are lines of this script (``get_chunk`` shows it).
 * docs: Markdown: Markdown cells as written, code cells as fenced blocks in the kernel's
@@ -157,17 +158,27 @@ def read_notebook(text: str) -> Notebook:
     return Notebook(_language(document.get("metadata")), cells)
 
 
-def _python_cell(source: str) -> list[str]:
-    """A Python cell's lines as code Python parses: IPython's own syntax commented out (magics,
-    shell escapes, ``x = !ls``, ``obj?``), and the whole cell commented when it still does not
-    parse (a ``%%bash`` cell, a syntax error), so one cell never costs the others their
-    symbols."""
-    lines = [f"# {line}" if _IPYTHON_LINE.search(line) else line for line in source.split("\n")]
+def _parses(lines: list[str]) -> bool:
     try:
         ast.parse("\n".join(lines))
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # a NUL byte; deep nesting
-        return [f"# {line}".rstrip() for line in source.split("\n")]
-    return lines
+        return False
+    return True
+
+
+def _python_cell(source: str) -> list[str]:
+    """A Python cell's lines as code Python parses: as written when they parse; else with
+    IPython's own syntax commented out (magics, shell escapes, ``x = !ls``, ``obj?``); else,
+    when they still do not parse (a ``%%bash`` cell, a syntax error), all commented, so one
+    cell never costs the others their symbols. A cell that parses is never touched: a
+    docstring line ending in ``?`` or a ``% (a, b)`` continuation is Python, not IPython."""
+    lines = source.split("\n")
+    if _parses(lines):
+        return lines
+    escaped = [f"# {line}" if _IPYTHON_LINE.search(line) else line for line in lines]
+    if _parses(escaped):
+        return escaped
+    return [f"# {line}".rstrip() for line in lines]
 
 
 def notebook_script(notebook: Notebook) -> tuple[str, list[int]]:
