@@ -91,6 +91,9 @@ def script_bigrams(text: str, *, unigrams: bool = False) -> str:
     tokenizer splits a word at each mark and drops it, so ``ค้นหา`` was ``ค`` and ``นหา``),
     digits and punctuation in a run splitting it."""
 
+    if text.isascii():  # O(1), as in normalize_text: most queries and chunks have no such run
+        return text
+
     def cjk(match: re.Match[str]) -> str:
         return " " + " ".join(_grams(match.group(0), unigrams)) + " "
 
