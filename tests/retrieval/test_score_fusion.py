@@ -7,6 +7,7 @@ bit for bit, and the ranking is Qdrant's up to the order of equal scores.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,8 +215,18 @@ def test_a_bm25_list_as_long_as_the_dense_one_fuses_as_dbsf(
     plain = fuse(dense_list, sparse_list, PLAIN, 100)
     if len(sparse_list) >= len(dense_list):
         assert filled == plain
-    else:  # the dense terms never change; listed BM25 scores keep their order
-        assert len(filled) == len(plain)
+        return
+    assert {p.id for p in filled} == {p.id for p in plain}
+    in_sparse = {p.id for p in sparse_list}
+    was = {p.id: p.score for p in plain}
+    for point in filled:  # the dense terms never change
+        if point.id not in in_sparse:
+            assert point.score == was[point.id]
+    # a point BM25 alone lists keeps its BM25 order: higher BM25, higher fused score
+    bm25 = {p.id: p.score for p in sparse_list if p.id not in {d.id for d in dense_list}}
+    fused = {p.id: p.score for p in filled if p.id in bm25}
+    ranked = sorted(bm25, key=lambda i: bm25[i])
+    assert all(fused[a] <= fused[b] + 1e-6 for a, b in itertools.pairwise(ranked))
 
 
 def test_zero_fill_statistics_are_those_of_the_padded_list() -> None:
