@@ -148,6 +148,35 @@ def test_legal_front_matter_declares_filterable_fields(
     assert all(p.metadata["front_matter"]["jurisdiction"] == "Delaware" for p in docs)
 
 
+@pytest.mark.parametrize(
+    ("block", "title", "fields"),
+    [
+        ("title: Runbook: failover\nowner: ops", "Runbook: failover", {"owner": "ops"}),
+        ("title: Release\nauthor: @alice", "Release", {"author": "@alice"}),
+        ("title: 'Quoted: yes'\ntags:\n\t- infra\n\t- oncall", "Quoted: yes", {}),
+        ("title: `code` notes\n# a comment\n\nstatus: draft", "`code` notes", {"status": "draft"}),
+    ],
+)
+def test_front_matter_strict_yaml_refuses_is_still_metadata(
+    block: str, title: str, fields: dict[str, str]
+) -> None:
+    """Field case front-matter, other inputs of its kind: an unquoted colon, a value opening
+    with '@' or a backquote, tab-indented lists. Strict YAML refuses them; the block was kept
+    as text, and Markdown read 'title: ...' over '---' as a heading."""
+    text = f"---\n{block}\n---\n\n# Body\n\nPromote the replica.\n"
+    front, rest = read_front_matter(text)
+    assert front is not None and front.title == title
+    assert rest == "\n# Body\n\nPromote the replica.\n"
+    assert fields.items() <= front.fields.items()
+    if "tags" in block:
+        assert front.tags == ["infra", "oncall"]
+
+
+def test_front_matter_that_is_no_mapping_at_all_stays_text() -> None:
+    text = "---\njust a sentence: with a colon\nand another line\n---\nbody\n"
+    assert read_front_matter(text) == (None, text)
+
+
 def test_toml_front_matter_and_comma_tags() -> None:
     front, rest = read_front_matter(
         '+++\ntitle = "Runbook"\ntags = "db, backup ,"\nowner = { team = "ops" }\n+++\nBody.\n'

@@ -102,12 +102,51 @@ def _parse(kind: str, body: str) -> dict[str, Any]:
     try:
         data = yaml.load(body, Loader=_NoAliasLoader)  # a SafeLoader: no arbitrary objects
     except (yaml.YAMLError, RecursionError) as exc:
-        raise ValueError(f"invalid YAML: {' '.join(str(exc).split())}") from None
+        reason = f"invalid YAML: {' '.join(str(exc).split())}"
+        if "alias" in reason:  # never expanded by hand either
+            raise ValueError(reason) from None
+        return _plain_mapping(body, reason)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ValueError(f"YAML is a {type(data).__name__}, not a mapping")
     return data
+
+
+_PLAIN_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(?P<value>.*?))?[ \t]*$")
+_PLAIN_ITEM = re.compile(r"^[ \t]+-[ \t]+(?P<item>.*?)[ \t]*$|^-[ \t]+(?P<top>.*?)[ \t]*$")
+
+
+def _plain_mapping(body: str, reason: str) -> dict[str, Any]:
+    """A block strict YAML refuses, read as the flat ``key: value`` lines (and ``- item`` lists
+    under a key) it was written as: the slips hand-written front matter makes, an unquoted
+    colon (``title: Runbook: failover``), a value opening with ``@`` or a backquote, a list
+    indented with tabs. Values are text, quotes around them dropped. ValueError (``reason``)
+    when any line is something else, or opens a ``[`` / ``{`` collection YAML could not close:
+    then the block stays text."""
+    data: dict[str, Any] = {}
+    key: str | None = None
+    for line in body.split("\n"):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        item = _PLAIN_ITEM.match(line)
+        if item and key is not None and (data[key] == "" or isinstance(data[key], list)):
+            values = data[key] if isinstance(data[key], list) else []
+            values.append(_unquote(item["item"] or item["top"] or ""))
+            data[key] = values
+            continue
+        match = _PLAIN_KEY.match(line)
+        if match is None or (match["value"] or "")[:1] in ("[", "{"):  # a broken collection
+            raise ValueError(reason)
+        key = match["key"]
+        data[key] = _unquote(match["value"] or "")
+    return data
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 class _NoAliasLoader(yaml.SafeLoader):  # type: ignore[misc]  # no stubs
