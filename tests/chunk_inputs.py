@@ -2,7 +2,8 @@
 
 Texts mix short generated words with fixed hard fragments: no newlines at all, a 50 KB line of
 minified JavaScript, long tokens (base64, a URL, 5,000 characters without a space), CJK without
-spaces, Arabic, emoji, combining marks, and empty or whitespace-only input.
+spaces, Thai (phrases MiniLM's tokenizer reads as one unknown word each), Arabic, emoji,
+combining marks, and empty or whitespace-only input.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ BASE64 = base64.b64encode(bytes(_rng.randrange(256) for _ in range(3000))).decod
 URL = "https://example.com/" + "/".join(f"seg{i}-{_rng.randrange(10**6)}" for i in range(300))
 NO_SPACE = "".join(_rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(5000))
 CJK = "混合检索很好用。数据检索需要分词！日本語の文章もあります？한국어 문장도 있습니다。" * 6
+THAI = (
+    "ระบบค้นหาเอกสารแบบผสมผสานช่วยให้ผู้ใช้สามารถค้นหาข้อมูลที่ต้องการได้อย่างรวดเร็ว "
+    "และแม่นยำมากขึ้นโดยใช้ทั้งการค้นหาด้วยคำสำคัญและความหมาย "
+) * 5
 ARABIC = "هذا نص عربي طويل للاختبار. يحتوي على جمل متعددة! " * 4
 EMOJI = "🚀✨🧪 deploy 🎉👩‍💻 done 🏁" * 5
 COMBINING = "e\u0301te\u0301 cafe\u0301 n\u0303o Z\u0327\u030c " * 6
@@ -31,7 +36,7 @@ PROSE = (
     "The cache keeps recent entries in memory. See Art. 5 and e.g. clause 3 for details. "
     "Dr. Smith wrote it; the rest follows! Does it work? 1. It does."
 )
-HARD_FRAGMENTS = [MINIFIED_50K, BASE64, URL, NO_SPACE, CJK, ARABIC, EMOJI, COMBINING, PROSE]
+HARD_FRAGMENTS = [MINIFIED_50K, BASE64, URL, NO_SPACE, CJK, THAI, ARABIC, EMOJI, COMBINING, PROSE]
 SMALL_FRAGMENTS = [
     f for f in HARD_FRAGMENTS if len(f) < 6000 and f is not NO_SPACE and f is not BASE64
 ]

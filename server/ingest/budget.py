@@ -9,12 +9,24 @@ Text is never cut off: a unit too long for one chunk is split into consecutive w
 (:meth:`TokenBudget.windows`) that together hold every non-whitespace character, in order.
 With a fast (Rust) Hugging Face tokenizer the windows come from one tokenization of the unit
 and its character offsets; with any other counter they are found by exponential search.
+
+Budget tokens are word-pieces, each charged one token per ``piece_chars`` characters it covers
+(rounded up), where ``piece_chars`` is the longest piece of the tokenizer's vocabulary. So no
+piece the vocabulary holds costs more than one token, and only an unknown-word piece standing
+for a longer run is charged by its length: BERT's WordPiece (MiniLM) reads a word it cannot
+split, such as a Thai phrase, or any word over 100 characters (a hex blob, a key, a long
+concatenation), as one ``[UNK]``. Counted as one token, a 40 KB run fitted one chunk, so a
+chunk held kilobytes the model never saw and an agent received them whole; counted by length,
+the run is split into windows like any long text.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from server.retrieval.boundaries import last_cut, split_sentences
@@ -31,7 +43,55 @@ large unit is tokenized once for counting and splitting."""
 _PROBE_CHARS = 256
 """First step of the exponential search for a window's end when there are no offsets."""
 
-__all__ = ["TokenBudget", "TokenCounter", "TokenOffsets", "Window", "split_sentences"]
+DEFAULT_PIECE_CHARS = 18
+"""``piece_chars`` when the tokenizer's vocabulary cannot be read: MiniLM's (its longest piece
+is ``telecommunications``)."""
+
+__all__ = [
+    "DEFAULT_PIECE_CHARS",
+    "TokenBudget",
+    "TokenCounter",
+    "TokenOffsets",
+    "Window",
+    "budget_spans",
+    "piece_tokens",
+    "split_sentences",
+]
+
+
+def piece_tokens(chars: int, piece_chars: int) -> int:
+    """Budget tokens of one word-piece covering ``chars`` characters: at least 1, one per
+    ``piece_chars`` characters."""
+    return max(1, -(-chars // piece_chars))
+
+
+def budget_spans(spans: list[tuple[int, int]], piece_chars: int) -> list[tuple[int, int]]:
+    """Word-piece spans with each piece longer than ``piece_chars`` cut into its
+    :func:`piece_tokens` consecutive character ranges: one span is one budget token."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        n = piece_tokens(end - start, piece_chars)
+        if n == 1:
+            out.append((start, end))
+            continue
+        edges = [start + (end - start) * i // n for i in range(n + 1)]
+        out.extend(pairwise(edges))
+    return out
+
+
+def tokenizer_piece_chars(count: TokenCounter) -> int | None:
+    """Characters of the longest piece in the vocabulary of the tokenizer behind ``count``
+    (WordPiece ``##``, SentencePiece ``▁`` and byte-level ``Ġ`` markers not counted), or None
+    when there is no readable vocabulary."""
+    owner = getattr(count, "__self__", None)
+    if owner is None:
+        return None
+    try:
+        vocab = owner._tokenizer.get_vocab()
+    except Exception:  # no tokenizer, or one without a vocabulary: the default applies
+        return None
+    longest = max((len(piece.removeprefix("##").lstrip("▁Ġ")) for piece in vocab), default=0)
+    return longest or None
 
 
 class Window(NamedTuple):
@@ -82,7 +142,10 @@ def tokenizer_offsets(count: TokenCounter) -> TokenOffsets | None:
 class TokenBudget:
     """Packs text units into chunks that fit the model window (title included).
 
-    ``offsets`` defaults to :func:`tokenizer_offsets` of ``count``.
+    ``count`` is the model's word-piece counter; :meth:`count` is the budget's, which charges
+    a piece longer than ``piece_chars`` by its length (module docstring). ``offsets`` defaults
+    to :func:`tokenizer_offsets` of ``count``, ``piece_chars`` to
+    :func:`tokenizer_piece_chars` of it, else ``DEFAULT_PIECE_CHARS``.
     """
 
     def __init__(
@@ -92,16 +155,44 @@ class TokenBudget:
         overlap_tokens: int = 0,
         *,
         offsets: TokenOffsets | None = None,
+        piece_chars: int | None = None,
     ) -> None:
         if max_tokens < 16:
             raise ValueError(f"a chunk budget of {max_tokens} tokens is too small")
-        self.count = count
+        self.model_count = count
         self.max_tokens = max_tokens
         self.overlap_tokens = min(overlap_tokens, max_tokens // 4)
         self.offsets = offsets if offsets is not None else tokenizer_offsets(count)
+        if piece_chars is None:
+            piece_chars = tokenizer_piece_chars(count) or DEFAULT_PIECE_CHARS
+        self.piece_chars = piece_chars
+        # Word-pieces never hold whitespace: a text without a longer run of other characters
+        # has no piece to charge by length, and is counted by the model's counter alone.
+        self._long_run = re.compile(rf"\S{{{piece_chars + 1},}}")
         self._cached: tuple[str, list[tuple[int, int]], list[int]] | None = None
 
     # -- measuring -----------------------------------------------------------------------------
+
+    def count(self, text: str) -> int:
+        """Budget tokens of ``text``: its word-pieces, a long piece charged by its length."""
+        if self._long_run.search(text) is None:
+            return self.model_count(text)
+        if self.offsets is not None:
+            k = self.piece_chars
+            return sum(
+                1 if end - start <= k else -(-(end - start) // k)
+                for start, end in self.offsets(text)
+            )
+        # Without offsets the pieces are unknown: a word (split as BERT's pre-tokenizer splits,
+        # at whitespace and punctuation) that the counter charges less than one token per
+        # piece_chars was read as one unknown piece, and is charged by its length instead.
+        extra = 0
+        for run in self._long_run.findall(text):
+            for word in _words(run):
+                if len(word) > self.piece_chars:
+                    charged = piece_tokens(len(word), self.piece_chars)
+                    extra += max(0, charged - self.model_count(word))
+        return self.model_count(text) + extra
 
     def embedded_tokens(self, title: str, text: str) -> int:
         """Word-pieces of what the pipeline embeds for (title, text)."""
@@ -157,10 +248,18 @@ class TokenBudget:
         if cached is not None and (cached[0] is text or cached[0] == text):
             return cached[1], cached[2]
         assert self.offsets is not None
-        spans = self.offsets(text)
+        spans = self._spans(text)
         ends = [end for _, end in spans]
         self._cached = (text, spans, ends)
         return spans, ends
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Budget-token spans of ``text`` (requires offsets)."""
+        assert self.offsets is not None
+        spans = self.offsets(text)
+        if self._long_run.search(text) is None:
+            return spans
+        return budget_spans(spans, self.piece_chars)
 
     # -- splitting -----------------------------------------------------------------------------
 
@@ -327,7 +426,7 @@ class TokenBudget:
         """Longest prefix of ``text`` with at most ``limit`` tokens (at least one character)."""
         if self.offsets is not None:
             # Short texts (titles) are not cached: the cache holds the unit being split.
-            spans = self._token_spans(text)[0] if len(text) > _LONG_TEXT else self.offsets(text)
+            spans = self._token_spans(text)[0] if len(text) > _LONG_TEXT else self._spans(text)
             if len(spans) <= limit:
                 return text
             cut = max(1, spans[limit - 1][1])
@@ -382,6 +481,41 @@ class TokenBudget:
                 back -= 1
             start = end - back
         return windows
+
+
+def _is_punctuation(ch: str) -> bool:
+    """BERT's punctuation: every non-alphanumeric ASCII character and Unicode category P*."""
+    code = ord(ch)
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+_CJK = (
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2CEAF),
+    (0x2F800, 0x2FA1F),
+)
+"""The CJK ideograph blocks BERT's pre-tokenizer makes one word of each character."""
+
+
+def _words(run: str) -> list[str]:
+    """A run without whitespace split at punctuation and CJK ideographs, as BERT's
+    pre-tokenizer splits it (the separators, one character each, are left out)."""
+    words: list[str] = []
+    start = 0
+    for at, ch in enumerate(run):
+        code = ord(ch)
+        if _is_punctuation(ch) or any(lo <= code <= hi for lo, hi in _CJK):
+            if at > start:
+                words.append(run[start:at])
+            start = at + 1
+    if start < len(run):
+        words.append(run[start:])
+    return words
 
 
 def _skip_space(text: str, pos: int, end: int) -> int:

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from chunk_inputs import FIELD, MINIFIED_JS
+from chunk_inputs import CJK, EMOJI, FIELD, MINIFIED_JS, PROSE, THAI, URL, words
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.ingest.budget import TokenBudget, split_sentences
 from server.ingest.chunkers.base import SkipFile, decode_text
@@ -426,6 +428,48 @@ def test_empty_and_whitespace_files_have_no_chunks(
 ) -> None:
     # No text, nothing to index: the runner reports the file as "no text to index".
     assert chunk_file(source(tmp_path, name, fmt, language), data, domain, budget, 1) == []
+
+
+def test_the_budget_charges_a_piece_by_its_length_with_or_without_offsets(
+    embedder: DenseEmbedder,
+) -> None:
+    """A word MiniLM's tokenizer cannot split (any word over 100 characters, a Thai phrase) is
+    one [UNK]; the budget charges every word-piece one token per 18 characters it covers, the
+    longest piece of the vocabulary, so ordinary text counts exactly as the model counts it.
+    The two ways of counting agree on any text: the tokenizer's offsets, and (for counters
+    without them) the words split as BERT splits them."""
+    with_offsets = TokenBudget(embedder.count_tokens, 256)
+    without = TokenBudget(lambda t: embedder.count_tokens(t), 256)
+    assert with_offsets.piece_chars == without.piece_chars == 18
+    assert with_offsets.offsets is not None and without.offsets is None
+    opaque = st.text(alphabet="0123456789abcdefghij", min_size=19, max_size=400)
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        parts=st.lists(
+            st.one_of(words, opaque, st.sampled_from([THAI, CJK, PROSE, URL[:300], EMOJI])),
+            max_size=6,
+        ),
+        glue=st.sampled_from(["", " ", "=", "\n", "壱", "、"]),
+    )
+    def run(parts: list[str], glue: str) -> None:
+        text = glue.join(parts)
+        counted = with_offsets.count(text)
+        assert counted == without.count(text)
+        spans = embedder._tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )["offset_mapping"]
+        assert counted == sum(max(1, -(-(b - a) // 18)) for a, b in spans)
+        if all(b - a <= 18 for a, b in spans):
+            assert counted == embedder.count_tokens(text)  # no piece charged by length
+
+    run()
+    run_40k = "f" * 40_000
+    assert embedder.count_tokens(run_40k) == 1
+    assert with_offsets.count(run_40k) == without.count(run_40k) == 40_000 // 18 + 1
+    windows = with_offsets.windows(run_40k, 250)
+    assert "".join(run_40k[w.start : w.end] for w in windows) == run_40k
+    assert all(w.end - w.start <= 250 * 18 and w.tokens <= 250 for w in windows)
 
 
 @pytest.mark.parametrize("offsets", [True, False])

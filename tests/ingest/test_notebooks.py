@@ -101,7 +101,7 @@ def test_code_chunks_hold_every_cell_and_cite_its_cells(
             assert pieces == []
             return
         script, cell_of_line = notebook_script(read_notebook(data.decode()))
-        check(script, pieces, budget, embedder.count_tokens)
+        check(script, pieces, budget, embedder)
         lines = script.split("\n")
         for piece in pieces:
             meta = piece.metadata
@@ -137,7 +137,7 @@ def test_docs_chunks_hold_every_cell_in_order(embedder: DenseEmbedder, tmp_path:
         pieces = chunk_file(
             nb_file(tmp_path), json.dumps(notebook).encode(), Domain.DOCS, budget, 0
         )
-        check("\n".join(cell_texts(notebook)), pieces, budget, embedder.count_tokens)
+        check("\n".join(cell_texts(notebook)), pieces, budget, embedder)
         assert {p.metadata["doc_type"] for p in pieces} <= {"notebook"}
 
     run()

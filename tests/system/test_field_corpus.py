@@ -162,6 +162,34 @@ def test_minified_line_is_searchable_to_its_end(retrieval: Retrieval) -> None:
         assert result.hits[0].metadata["start_line"] == 1 and result.hits[0].metadata["parts"] > 50
 
 
+def test_a_run_the_tokenizer_cannot_split_is_windowed_by_its_length(retrieval: Retrieval) -> None:
+    """icons.min.js inlines 24 KB of hex: one word MiniLM's tokenizer reads as one [UNK].
+    Charged as one token, it fitted one 25 KB chunk the model never saw, and an agent asking for
+    the function after it received all of it. Charged one token per 18 characters (the longest
+    piece of the vocabulary), it is windowed like any long text."""
+    _ingest(retrieval, "long-lines", "code")
+    points, _ = retrieval.store.scroll("code", "acme", limit=1000)
+    icons = [p.payload for p in points if p.payload["source"].endswith("icons.min.js")]
+    budget = retrieval.settings.ingest.chunk_tokens
+    assert len(icons) >= 24_000 // (budget * 18)
+    assert max(len(p["text"]) for p in icons) <= budget * 18
+    assert "".join(p["text"] for p in sorted(icons, key=lambda p: p["chunk_index"])).replace(
+        " ", ""
+    ) == (FIELD / "long-lines" / "icons.min.js").read_text().strip().replace(" ", "")
+    for mode in ("bm25", "hybrid"):
+        result = retrieval.searcher.search(
+            SearchRequest(
+                "decodeIconFontGlyphTable",
+                domain="code",
+                tenant="acme",
+                mode=mode,  # type: ignore[arg-type]
+            )
+        )
+        top = result.hits[0]
+        assert "function decodeIconFontGlyphTable(" in top.text
+        assert len(top.text) <= budget * 18
+
+
 # -- front-matter: metadata, never text -----------------------------------------------------------
 
 
