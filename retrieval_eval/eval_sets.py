@@ -48,7 +48,7 @@ class TuningSet:
     queries_file: str | None = None
     qrels_file: str | None = None
     """Relative to ``directory``; None: the BEIR defaults (queries.jsonl, qrels/test.tsv)."""
-    derive: Literal["rare-words", "rare-common"] | None = None
+    derive: Literal["rare-words", "rare-common", "definitions"] | None = None
     """Queries and qrels derived from the corpus by rule at load time instead of read
     (:func:`rare_word_queries`, :func:`rare_common_queries`); nothing derived is stored."""
 
@@ -63,8 +63,7 @@ class TuningSet:
             build_corpus(self.build, self.corpus)
         if self.derive is not None:
             corpus = load_corpus(self.corpus)
-            derive = rare_word_queries if self.derive == "rare-words" else rare_common_queries
-            queries, qrels = derive(corpus)
+            queries, qrels = _DERIVE[self.derive](corpus)
             return BeirDataset(self.name, corpus, queries, qrels)
         dataset = load_beir(
             self.directory,
@@ -85,11 +84,19 @@ _DERIVED_FROM: tuple[tuple[str, Domain, Path, str | None], ...] = (
     ("python-index", Domain.DOCS, EVAL_SETS / "docs-pyindex", "docs-pyindex"),
 )
 """The corpora the derived sets (rare words; a rare and a common word) are derived from."""
-_DERIVATIONS: tuple[tuple[Literal["rare-words", "rare-common"], str, str], ...] = (
+_DERIVATIONS: tuple[tuple[Literal["rare-words", "rare-common", "definitions"], str, str], ...] = (
     ("rare-words", "-rare", "rare-word lookups (one word found in one document; derived)"),
     ("rare-common", "-rare-common", "a rare word and a common one of its document (derived)"),
 )
 """How each derived set is made: (rule, name suffix, query style)."""
+_CODE_DERIVATIONS: tuple[tuple[Literal["definitions"], str, str], ...] = (
+    (
+        "definitions",
+        "-definitions",
+        "a function's name, where other functions call it (derived)",
+    ),
+)
+"""Derived from the code corpora only (their documents are named definitions)."""
 
 TUNING_SETS: tuple[TuningSet, ...] = (
     TuningSet("licences", Domain.LEGAL, LEGAL_SET, "clause headings and citations", build="legal"),
@@ -139,6 +146,12 @@ TUNING_SETS: tuple[TuningSet, ...] = (
         TuningSet(f"{name}{suffix}", domain, directory, style, build=build, derive=derive)
         for derive, suffix, style in _DERIVATIONS
         for name, domain, directory, build in _DERIVED_FROM
+    ),
+    *(
+        TuningSet(f"{name}{suffix}", domain, directory, style, build=build, derive=derive)
+        for derive, suffix, style in _CODE_DERIVATIONS
+        for name, domain, directory, build in _DERIVED_FROM
+        if domain is Domain.CODE
     ),
 )
 
@@ -236,6 +249,49 @@ def rare_common_queries(
         if len(queries) == count:
             break
     return queries, qrels
+
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def definition_queries(
+    corpus: list[BeirDocument], count: int = 200
+) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """Up to ``count`` one-identifier queries, each the name of a function or method that one
+    document of ``corpus`` defines (the last dotted part of its title after ``:``, e.g.
+    ``bufio/bufio.go:NewReaderSize``; five characters or more, defined by no other document)
+    and that the text of at least one other document uses, the defining document the one
+    relevant answer. Names are taken in SHA-256 order, so the choice depends on the corpus
+    alone, never on results.
+
+    The style of a developer who types a function's name to read its definition: every caller
+    holds the name too, often more times and in a shorter text, so BM25 alone may rank a caller
+    first.
+    """
+    defined: dict[str, list[str]] = {}
+    for doc in corpus:
+        _, sep, symbol = doc.title.rpartition(":")
+        name = symbol.rsplit(".", 1)[-1]
+        if sep and len(name) >= 5 and IDENTIFIER.fullmatch(name):
+            defined.setdefault(name, []).append(doc.doc_id)
+    unique = {name: ids[0] for name, ids in defined.items() if len(ids) == 1}
+    used: Counter[str] = Counter()
+    for doc in corpus:
+        for word in set(IDENTIFIER.findall(doc.text)) & unique.keys():
+            if unique[word] != doc.doc_id:
+                used[word] += 1
+    names = sorted(used, key=lambda n: hashlib.sha256(n.encode()).hexdigest())[:count]
+    queries = {f"def:{name}": name for name in names}
+    qrels = {f"def:{name}": {unique[name]: 1} for name in names}
+    return queries, qrels
+
+
+_DERIVE = {
+    "rare-words": rare_word_queries,
+    "rare-common": rare_common_queries,
+    "definitions": definition_queries,
+}
+"""The rule behind each ``TuningSet.derive``."""
 
 
 def tuning_sets(domain: str | Domain, names: list[str] | None = None) -> list[TuningSet]:

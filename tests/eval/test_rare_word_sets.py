@@ -1,5 +1,5 @@
-"""Rare-word lookup sets, derived from a tuning corpus by rule (eval_sets.rare_word_queries,
-rare_common_queries).
+"""Rare-word lookup and definition lookup sets, derived from a tuning corpus by rule
+(eval_sets.rare_word_queries, rare_common_queries, definition_queries).
 
 Invariant: every rare-word query is a word found in exactly one document of the corpus
 (compared case-folded, as a whole word), that document is its only relevant one, no document
@@ -19,6 +19,7 @@ from retrieval_eval.eval_sets import (
     COMMON_SHARE,
     RARE_WORD,
     TUNING_SETS,
+    definition_queries,
     rare_common_queries,
     rare_word_queries,
 )
@@ -94,3 +95,45 @@ def test_every_corpus_of_a_domain_has_its_derived_sets() -> None:
         derived = [s for s in TUNING_SETS if s.derive == derive]
         assert {(s.domain, s.directory) for s in derived} == corpora
         assert all(re.fullmatch(rf"[a-z-]+{suffix}", s.name) for s in derived)
+
+
+NAMES = st.sampled_from(["NewReader", "raw_decode", "flush", "Reset", "parse_args", "Walk"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    docs=st.lists(
+        st.tuples(NAMES, st.sampled_from(["pkg/a.go:", "m.py:Cls.", ""]), st.lists(NAMES)),
+        max_size=10,
+    ),
+    count=st.integers(1, 20),
+)
+def test_each_definition_query_names_the_one_function_defining_it(
+    docs: list[tuple[str, str, list[str]]], count: int
+) -> None:
+    """A definition query is a name of five characters or more that exactly one document
+    defines (its title after ':') and another document's text uses; that document is its only
+    relevant one; the choice depends on the corpus alone."""
+    corpus = [
+        BeirDocument(f"d{i}", f"{prefix}{name}" if prefix else name, " ".join(uses))
+        for i, (name, prefix, uses) in enumerate(docs)
+    ]
+    queries, qrels = definition_queries(corpus, count)
+    assert len(queries) <= count and queries.keys() == qrels.keys()
+    for query_id, name in queries.items():
+        definers = [
+            d.doc_id
+            for d in corpus
+            if ":" in d.title and d.title.rpartition(":")[2].rsplit(".", 1)[-1] == name
+        ]
+        assert len(name) >= 5 and qrels[query_id] == {definers[0]: 1} and len(definers) == 1
+        users = [d for d in corpus if d.doc_id != definers[0] and name in d.text.split()]
+        assert users
+    assert definition_queries(list(reversed(corpus)), count)[0].keys() == queries.keys()
+
+
+def test_each_code_corpus_has_its_definition_set() -> None:
+    code = {s.directory for s in TUNING_SETS if s.domain.value == "code" and s.derive is None}
+    derived = [s for s in TUNING_SETS if s.derive == "definitions"]
+    assert {s.directory for s in derived} == code
+    assert all(s.name.endswith("-definitions") for s in derived)
