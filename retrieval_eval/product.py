@@ -8,7 +8,8 @@ follows them. Only public names of the product are used (a test checks that no m
 
 The groups, in the order the rest of ``retrieval_eval`` depends on them:
 
-- pipeline: build or assemble one, index chunks, rank a query, search as a user;
+- pipeline: build or assemble one, index chunks, rank a query, search as a user, place the
+  definitions of a name first;
 - models: the configured bi-encoder, the cross-encoder class (the bench loads its own);
 - text: passage packing, the part texts and the keyword text the pipeline indexes;
 - store layer: what the bench needs to write a store in the product's layout without
@@ -41,6 +42,7 @@ from server.retrieval.analysis import (
 from server.retrieval.boundaries import split_sentences
 from server.retrieval.chunk_record import payload_indexes
 from server.retrieval.chunk_record import to_payload as point_payload
+from server.retrieval.definitions import asked_name, definitions_first
 from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder, resolve_model_location
 from server.retrieval.factory import (
@@ -76,11 +78,13 @@ __all__ = [
     "SparseVector",
     "StoredPoint",
     "TokenFile",
+    "asked_name",
     "assemble_pipeline",
     "build_pipeline",
     "chosen_library",
     "chunk_file",
     "chunk_keyword_text",
+    "definitions_first",
     "delete",
     "discover",
     "domain_settings",

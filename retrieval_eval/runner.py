@@ -66,10 +66,21 @@ def parse_modes(spec: str) -> list[str]:
 
 
 def document_chunks(
-    doc: BeirDocument, tenant: str, budget: int, count: Callable[[str], int]
+    doc: BeirDocument,
+    tenant: str,
+    budget: int,
+    count: Callable[[str], int],
+    *,
+    code: bool = False,
 ) -> list[Chunk]:
-    """One chunk per passage that fits the model window together with the title."""
+    """One chunk per passage that fits the model window together with the title. A code
+    document titled ``path:Qualified.name`` (one function of the code corpora) carries that
+    name as its ``symbol``, as the product's code chunkers record it."""
     passages = pack_passages(doc.text, budget, count, title=doc.title) or [doc.text]
+    metadata: dict[str, Any] = {}
+    _, sep, symbol = doc.title.rpartition(":")
+    if code and sep and symbol:
+        metadata = {"symbol": symbol, "symbol_kind": "function"}
     return [
         Chunk(
             tenant=tenant,
@@ -78,6 +89,7 @@ def document_chunks(
             chunk_index=i,
             text=p,
             title=doc.title,
+            metadata=dict(metadata),
         )
         for i, p in enumerate(passages)
     ]
@@ -94,7 +106,9 @@ def index_documents(
     chunks = [
         chunk
         for doc in tqdm(docs, desc="chunking", unit="doc", leave=False, file=sys.stderr)
-        for chunk in document_chunks(doc, tenant, budget, embedder.count_tokens)
+        for chunk in document_chunks(
+            doc, tenant, budget, embedder.count_tokens, code=domain == Domain.CODE.value
+        )
     ]
     with tqdm(total=len(chunks), desc=f"indexing {domain}", unit="chunk", file=sys.stderr) as bar:
         return index_chunks(pipeline, domain, chunks, bar.update)
@@ -103,7 +117,9 @@ def index_documents(
 def _index_signature(dataset: BeirDataset, settings: Settings, domain: str) -> str:
     fields = {"bm25", "title_in_dense", "part_sentences"}
     config = settings.domains[Domain(domain)].model_dump_json(include=fields)
-    raw = f"{dataset.fingerprint()}|{settings.embedding_model}|{config}"
+    # code documents carry their symbol (document_chunks): stores indexed without it re-index
+    symbols = "|symbols" if domain == Domain.CODE.value else ""
+    raw = f"{dataset.fingerprint()}|{settings.embedding_model}|{config}{symbols}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

@@ -128,6 +128,11 @@ class DomainSettings(BaseModel):
     for exact search (about 6,500 chunks) ignores it."""
     rerank_depth: int = Field(default=20, ge=0, le=200)
     """How many fused candidates the cross-encoder rescores (0 disables reranking)."""
+    definition_depth: int = Field(default=0, ge=0, le=200)
+    """For a query that is one name: how many of the first hits are searched for chunks that
+    define it, which then lead (server/retrieval/definitions.py; 0 turns it off). Only code
+    chunks carry the symbols it reads: code defaults to 50, the smallest depth with the best
+    tune score on the definition lookup sets (README, "Definition lookups")."""
     title_in_dense: bool = True
     """Prepend the chunk title (document title, heading path, symbol) for dense embedding."""
     part_sentences: int = Field(default=0, ge=0, le=16)
@@ -213,6 +218,7 @@ def _default_domains() -> dict[Domain, DomainSettings]:
             collection="code",
             bm25=Bm25Settings(tokenizer="code"),
             fusion=FusionSettings(method="dbsf_zero_fill"),
+            definition_depth=50,
         ),
     }
 

@@ -12,7 +12,8 @@ name, mode). :meth:`Searcher.search` owns everything between it and the
    runs the plan (query_plan.py: dense searches under the tenant filter, the blend, and the
    fusion of the dense and BM25 lists, score_fusion.py);
 5. stored points decoded into hits with citations (chunk_record.py), copies collapsed
-   (duplicates.py), and the head reranked by the cross-encoder when one is loaded;
+   (duplicates.py), and the head reranked by the cross-encoder when one is loaded; for a query
+   that is one name, the chunks defining it placed first (definitions.py);
 6. with an output budget, the hits' texts trimmed around their best-matching sentences
    (trimming.py).
 """
@@ -30,6 +31,7 @@ from typing import Any
 from server.errors import InvalidRequestError
 from server.retrieval import chunk_record
 from server.retrieval.analysis import DomainAnalysis, dense_text, resolve_domain
+from server.retrieval.definitions import asked_name, definitions_first
 from server.retrieval.duplicates import collapsed_head, passage_key
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.freshness import root_freshness
@@ -61,6 +63,9 @@ NO_KEYWORD_MATCH = (
 )
 NO_KEYWORD_MATCH_BM25 = "no indexed passage contains any of the query's keywords"
 FILTERED = " among those the filters select"
+DEFINITIONS_FIRST = (
+    "definitions of {name} placed first ({n} moved ahead of hits that only use the name)"
+)
 """Added to the keyword notes of a filtered search: the filter, not the index, may be why
 nothing matched (the filter note, when it is the cause, says so)."""
 NOTHING_INDEXED = (
@@ -393,7 +398,12 @@ class Searcher:
         # top_k search does (hits and also_in are the same either way: the list goes deeper
         # wherever its cut could hide copies, _query)
         reranks = want_rerank and self.reranker is not None and self.reranker.available
-        depth = max(limit, settings.rerank_depth if reranks else 0)
+        name = asked_name(response.query) if settings.definition_depth else None
+        depth = max(
+            limit,
+            settings.rerank_depth if reranks else 0,
+            settings.definition_depth if name else 0,
+        )
         encoded = self._encode(response, scope, depth)
         if encoded is None:
             return
@@ -415,6 +425,10 @@ class Searcher:
             t = time.perf_counter()
             hits = self._rerank(response, settings, hits)
             response.timings.rerank_ms = _elapsed_ms(t)
+        if name:
+            hits, moved = definitions_first(hits, name, settings.definition_depth)
+            if moved:
+                response.notes.append(DEFINITIONS_FIRST.format(name=".".join(name), n=moved))
         response.hits = hits[:limit]
 
     def _query(
