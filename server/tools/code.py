@@ -40,7 +40,9 @@ def code_search(
     variable names, error messages, API calls). Use it to find where something is
     implemented, defined or used; use doc_search for prose documentation. Each hit cites
     'path:start-end (symbol)' and carries the code, its language, symbol and signature in
-    metadata; call get_chunk with a hit's id to see the neighbouring code.
+    metadata; call get_chunk with a hit's id to see the neighbouring code. A query that is
+    just a name ('parseConfig', 'Cache.load', 'def raw_decode') lists the definitions of
+    that name first, then imports, exports and calls.
     """
     with tool_errors("code_search"):
         given = {"language": language, "path_glob": path_glob, "symbol_kind": symbol_kind}
