@@ -22,11 +22,17 @@ from pathlib import Path
 
 from retrieval_eval.eval_sets import tuning_sets
 from retrieval_eval.metrics import ndcg_at_k
-from retrieval_eval.product import Pipeline, asked_name, build_pipeline, definitions_first, rank
+from retrieval_eval.product import (
+    Pipeline,
+    SearchHit,
+    asked_name,
+    build_pipeline,
+    definitions_first,
+    rank,
+)
 from retrieval_eval.runner import EVAL_TENANT, RECALL_DEPTH, ensure_indexed
 from retrieval_eval.splits import split_of
 from retrieval_eval.sweep import DEFAULT_STORE_ROOT
-from server.retrieval.results import SearchHit
 from server.settings import Domain, Settings
 
 DEPTHS = (0, 5, 10, 20, 50, 100)

@@ -57,7 +57,7 @@ from server.retrieval.inference import InferenceBackend
 from server.retrieval.length_stats import TENANTS_KEY
 from server.retrieval.query_routing import QueryFeatures, query_features
 from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.results import SearchResponse
+from server.retrieval.results import SearchHit, SearchResponse
 from server.retrieval.sparse import SparseEncoder, SparseVector, normalize_text
 from server.retrieval.store import HybridQuery, ScoredPoint, StoredPoint, point_id
 from server.retrieval.types import Chunk, IndexReport, SearchMode, SearchRequest
@@ -74,6 +74,7 @@ __all__ = [
     "Pipeline",
     "QueryFeatures",
     "ScoredPoint",
+    "SearchHit",
     "SparseEncoder",
     "SparseVector",
     "StoredPoint",
