@@ -178,10 +178,8 @@ class TokenBudget:
         if self._long_run.search(text) is None:
             return self.model_count(text)
         if self.offsets is not None:
-            k = self.piece_chars
             return sum(
-                1 if end - start <= k else -(-(end - start) // k)
-                for start, end in self.offsets(text)
+                piece_tokens(end - start, self.piece_chars) for start, end in self.offsets(text)
             )
         # Without offsets the pieces are unknown: a word (split as BERT's pre-tokenizer splits,
         # at whitespace and punctuation) that the counter charges less than one token per

@@ -63,11 +63,12 @@ NO_KEYWORD_MATCH = (
 )
 NO_KEYWORD_MATCH_BM25 = "no indexed passage contains any of the query's keywords"
 FILTERED = " among those the filters select"
+"""Added to the keyword notes of a filtered search: the filter, not the index, may be why
+nothing matched (the filter note, when it is the cause, says so)."""
 DEFINITIONS_FIRST = (
     "definitions of {name} placed first ({n} moved ahead of hits that only use the name)"
 )
-"""Added to the keyword notes of a filtered search: the filter, not the index, may be why
-nothing matched (the filter note, when it is the cause, says so)."""
+"""The note of a one-name query whose definitions were moved ahead (definitions.py)."""
 NOTHING_INDEXED = (
     "nothing is indexed for this tenant in the {domain} domain yet: ingest files first "
     "(retrieval-mcp ingest, or index_path where writes are enabled)"

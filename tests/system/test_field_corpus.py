@@ -146,18 +146,17 @@ def test_copies_collapse_into_one_hit(retrieval: Retrieval) -> None:
 # -- long-lines: a minified file is windowed, every part searchable -----------------------------
 
 
+def _code_search(retrieval: Retrieval, query: str, mode: str) -> Any:
+    return retrieval.searcher.search(
+        SearchRequest(query, domain="code", tenant="acme", mode=mode)  # type: ignore[arg-type]
+    )
+
+
 def test_minified_line_is_searchable_to_its_end(retrieval: Retrieval) -> None:
     report = _ingest(retrieval, "long-lines", "code")
     assert report.chunks_written > 50  # 40 KB on one line: windows, not one cut chunk
     for mode in ("bm25", "hybrid"):
-        result = retrieval.searcher.search(
-            SearchRequest(
-                "computeGiftWrapInsuranceSurcharge",
-                domain="code",
-                tenant="acme",
-                mode=mode,  # type: ignore[arg-type]
-            )
-        )
+        result = _code_search(retrieval, "computeGiftWrapInsuranceSurcharge", mode)
         assert "function computeGiftWrapInsuranceSurcharge(" in result.hits[0].text
         assert result.hits[0].metadata["start_line"] == 1 and result.hits[0].metadata["parts"] > 50
 
@@ -177,14 +176,7 @@ def test_a_run_the_tokenizer_cannot_split_is_windowed_by_its_length(retrieval: R
         " ", ""
     ) == (FIELD / "long-lines" / "icons.min.js").read_text().strip().replace(" ", "")
     for mode in ("bm25", "hybrid"):
-        result = retrieval.searcher.search(
-            SearchRequest(
-                "decodeIconFontGlyphTable",
-                domain="code",
-                tenant="acme",
-                mode=mode,  # type: ignore[arg-type]
-            )
-        )
+        result = _code_search(retrieval, "decodeIconFontGlyphTable", mode)
         top = result.hits[0]
         assert "function decodeIconFontGlyphTable(" in top.text
         assert len(top.text) <= budget * 18
