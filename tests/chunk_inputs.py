@@ -75,9 +75,10 @@ def markdown_texts(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(0, 6))):
         kind = draw(st.sampled_from(["h1", "h2", "setext", "fence", "list", "para", "ref", "h3"]))
         body = draw(texts(big=draw(st.booleans())))
-        line = " ".join(body.split())[:200] or "x"
+        whole = " ".join(body.split()) or "x"  # up to 50 KB: a heading holding a blob
+        line = whole[:200]
         if kind == "h1":
-            blocks.append(f"# {line}")
+            blocks.append(f"# {whole}")
         elif kind == "h2":
             blocks.append(f"## {line}")
         elif kind == "h3":
@@ -101,9 +102,12 @@ def rst_texts(draw: st.DrawFn) -> str:
     blocks: list[str] = []
     for _ in range(draw(st.integers(0, 5))):
         body = draw(texts(big=draw(st.booleans())))
-        title = " ".join(body.split())[:30] or "Title"
-        style = draw(st.sampled_from(["under", "over", "none"]))
-        if style == "under":
+        whole = " ".join(body.split()) or "Title"  # up to 50 KB: a title holding a blob
+        title = whole[:30]
+        style = draw(st.sampled_from(["under", "over", "none", "long"]))
+        if style == "long":
+            blocks.append(f"{whole}\n{'=' * len(whole)}")
+        elif style == "under":
             blocks.append(f"{title}\n{'=' * (len(title) + 2)}")
         elif style == "over":
             blocks.append(f"{'-' * (len(title) + 2)}\n{title}\n{'-' * (len(title) + 2)}")
@@ -154,10 +158,14 @@ def legal_texts(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         blocks.append("MASTER SERVICES AGREEMENT")
     for _ in range(draw(st.integers(0, 7))):
-        kind = draw(st.sampled_from(["heading", "heading", "body", "underlined", "box", "rule"]))
+        kind = draw(
+            st.sampled_from(["heading", "heading", "body", "underlined", "box", "rule", "long"])
+        )
         body = draw(texts(big=draw(st.booleans())))
         if kind == "heading":
             blocks.append(draw(st.sampled_from(CLAUSE_HEADINGS)))
+        elif kind == "long":  # a heading line holding a blob
+            blocks.append(f"{draw(st.sampled_from(CLAUSE_HEADINGS))} {' '.join(body.split())}")
         elif kind == "underlined":
             blocks.append("Schedule of Fees\n================")
         elif kind == "box":

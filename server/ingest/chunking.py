@@ -37,6 +37,7 @@ from server.ingest.chunkers.base import (
     Piece,
     SkipFile,
     bom_encoding,
+    bound_labels,
     declared_charset,
     decode_text,
     utf16_without_bom,
@@ -183,7 +184,7 @@ def chunk_file(
     elif is_binary(data):
         raise SkipFile(binary_reason(data))
     if domain is Domain.CODE:
-        return _chunk_code(file, data, budget, overlap_lines)
+        return bound_labels(_chunk_code(file, data, budget, overlap_lines))
     title = _doc_title(file.rel_path)
     extra: dict[str, Any] = {}
     given: str | None = None
@@ -216,7 +217,7 @@ def chunk_file(
         pieces = chunk_html(text, budget, title)
     else:
         pieces = chunk_plain_text(text, budget, given or title, title_given=given is not None)
-    for piece in pieces:
+    for piece in bound_labels(pieces):
         piece.metadata.update(extra)
         if domain is not Domain.LEGAL:
             piece.metadata.setdefault("doc_type", file.format)

@@ -3,8 +3,10 @@
 For every chunker and domain, the chunk texts concatenated in order contain every
 non-whitespace character of the extracted text, in order; every chunk fits the budget (checked
 with an independent full count of ``title + "\\n" + text``, each word-piece charged one token
-per 18 characters it covers, so that no chunk hides a long run behind one ``[UNK]``); code
-chunks keep real line numbers.
+per 18 characters it covers, so that no chunk hides a long run behind one ``[UNK]``); a chunk's
+title and the labels its chunker derives (signature, symbol, heading path) hold at most
+MAX_LABEL_CHARS characters, whatever the headings and signatures hold; code chunks keep real
+line numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from chunk_inputs import (
+    NO_SPACE,
+    THAI,
     code_body,
     html_pages,
     legal_texts,
@@ -25,7 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ingest_samples import make_pdf
 
-from server.ingest.budget import TokenBudget
+from server.ingest.budget import MAX_LABEL_CHARS, TokenBudget
 from server.ingest.chunkers.base import Piece
 from server.ingest.chunkers.front_matter import read_front_matter
 from server.ingest.chunkers.legal import strip_layout
@@ -74,10 +78,28 @@ def charged_tokens(embedder: DenseEmbedder, text: str) -> int:
     return sum(max(1, -(-(end - start) // PIECE_CHARS)) for start, end in encoded["offset_mapping"])
 
 
+DECLARED = frozenset({"front_matter", "tags"})
+"""Metadata an author declares (bounded where front matter is read), not derived labels."""
+
+
+def labels(piece: Piece) -> list[str]:
+    """The chunk's title and every string its chunker derived into metadata."""
+    out = [piece.title]
+    for key, value in piece.metadata.items():
+        if key in DECLARED:
+            continue
+        values = value if isinstance(value, list) else [value]
+        out.extend(item for item in values if isinstance(item, str))
+    return out
+
+
 def check(expected: str, pieces: list[Piece], budget: TokenBudget, embedder: DenseEmbedder):
     problem = missing_from(expected, [p.text for p in pieces])
     assert problem is None, problem
     for piece in pieces:
+        # Labels travel with every hit outside the output budget: bounded whatever the text.
+        long = [label[:80] for label in labels(piece) if len(label) > MAX_LABEL_CHARS]
+        assert not long, long
         embedded = f"{piece.title}\n{piece.text}" if piece.title else piece.text
         assert charged_tokens(embedder, embedded) <= budget.max_tokens, (
             piece.title,
@@ -183,7 +205,7 @@ def python_module(body: str) -> str:
     line = code_body(body)
     return (
         '"""Generated module."""\n\nimport os\n\n\n'
-        f'def first(x):\n    value = "{line}"\n    return value\n\n\n'
+        f'def first(x, default="{line[:3000]}"):\n    value = "{line}"\n    return value\n\n\n'
         f'class Holder:\n    def method(self):\n        return "{line[:2000]}"\n\n'
         f"TAIL = 1  # {line[:300]}\n"
     )
@@ -192,7 +214,7 @@ def python_module(body: str) -> str:
 def javascript_module(body: str) -> str:
     line = code_body(body)
     return (
-        f'function first(a, b) {{ return "{line}"; }}\n'
+        f'function first(a, b = "{line[:3000]}") {{ return "{line}"; }}\n'
         f"class Holder {{\n  method() {{\n    return 1; // {line[:500]}\n  }}\n}}\n"
         f"const g = () => {{ /* {line[:200]} */ }};\n"
     )
@@ -314,3 +336,45 @@ def test_sentence_packing_keeps_every_character_within_budget(embedder: DenseEmb
         assert all(charged_tokens(embedder, p) <= limit for p in passages)
 
     run()
+
+
+BLOB = NO_SPACE * 8  # 40 KB the tokenizer reads as unknown words: each costs its length
+LABEL_CASES: list[tuple[Domain, str, str | None, str]] = [
+    (Domain.DOCS, "markdown", None, f"# Keys {BLOB}\n\nThe body.\n\n## Next {THAI}\n\nMore.\n"),
+    (Domain.DOCS, "rst", None, f"Keys {BLOB}\n{'=' * (len(BLOB) + 5)}\n\nThe body.\n"),
+    (Domain.DOCS, "html", None, f"<title>{BLOB}</title><h1>{BLOB}</h1><p>The body.</p>"),
+    (Domain.DOCS, "text", None, f"Keys {BLOB}\n{'=' * (len(BLOB) + 5)}\n\nThe body.\n"),
+    (Domain.LEGAL, "text", None, f"1. DEFINITIONS {BLOB}\n\nThe parties agree.\n"),
+    (Domain.LEGAL, "markdown", None, f"# Agreement {BLOB}\n\n## 1. Term {BLOB}\n\nOne year.\n"),
+    (Domain.CODE, "code", "python", f'def first(x="{BLOB}"):\n    return x\n'),
+    (Domain.CODE, "code", "javascript", f'function first(a = "{BLOB}") {{ return a; }}\n'),
+    (Domain.CODE, "code", "go", f"package m\n\nfunc First(a [{len(BLOB)}]byte, {BLOB} int) {{}}\n"),
+]
+
+
+@pytest.mark.parametrize(
+    ("domain", "fmt", "language", "text"),
+    LABEL_CASES,
+    ids=[f"{c[0].value}-{c[2] or c[1]}" for c in LABEL_CASES],
+)
+def test_titles_and_labels_stay_small_when_the_source_holds_a_blob(
+    embedder: DenseEmbedder,
+    tmp_path: Path,
+    domain: Domain,
+    fmt: str,
+    language: str | None,
+    text: str,
+) -> None:
+    """A heading, title or signature holding a 40 KB run: the run stays in the text; the title
+    and labels every hit carries outside the output budget are cut (field case long-lines)."""
+    budget = make_budget(embedder, 254, True)
+    pieces = chunk_file(
+        source(tmp_path, f"f.{fmt}", fmt, language), text.encode(), domain, budget, 2
+    )
+    expected = text
+    if fmt == "html":
+        expected = BLOB + "The body."  # <title> is the document title, not text
+    elif domain is Domain.LEGAL:
+        expected = strip_layout(text)
+    check(expected, pieces, budget, embedder)
+    assert any(label.endswith(" …") for piece in pieces for label in labels(piece))

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.ingest.budget import MAX_LABEL_CHARS, cut_label
+
 
 class SkipFile(Exception):
     """The file cannot be ingested; the message is the skip reason shown to the user."""
@@ -19,6 +21,25 @@ class Piece:
     title: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def bound_labels(pieces: list[Piece]) -> list[Piece]:
+    """``pieces`` with every string of their metadata, and every string in a list there, cut to
+    :data:`MAX_LABEL_CHARS` characters (budget.cut_label).
+
+    For what a chunker derives from the text (signature, symbol, heading and section paths):
+    the text holds it whole, and a hit carries its metadata outside the output budget. Fields an
+    author declares (front matter) are added after this and bounded where they are read.
+    """
+    for piece in pieces:
+        for key, value in piece.metadata.items():
+            if isinstance(value, str) and len(value) > MAX_LABEL_CHARS:
+                piece.metadata[key] = cut_label(value)
+            elif isinstance(value, list):
+                piece.metadata[key] = [
+                    cut_label(item) if isinstance(item, str) else item for item in value
+                ]
+    return pieces
 
 
 # UTF-32 first: the UTF-32-LE mark starts with the UTF-16-LE one.
