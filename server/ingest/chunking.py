@@ -45,9 +45,13 @@ from server.ingest.chunkers.base import (
 from server.ingest.chunkers.code_common import line_window_pieces
 from server.ingest.chunkers.code_python import chunk_python
 from server.ingest.chunkers.code_treesitter import LANGUAGES, chunk_treesitter
-from server.ingest.chunkers.front_matter import FRONT_MATTER_FORMATS, read_front_matter
+from server.ingest.chunkers.front_matter import (
+    FRONT_MATTER_FORMATS,
+    read_front_matter,
+    unread_front_matter,
+)
 from server.ingest.chunkers.html import chunk_html, html_to_text
-from server.ingest.chunkers.legal import chunk_legal, legal_doc_type
+from server.ingest.chunkers.legal import chunk_legal, legal_doc_type, strip_layout
 from server.ingest.chunkers.markdown import chunk_markdown
 from server.ingest.chunkers.notebook import notebook_markdown, notebook_script, read_notebook
 from server.ingest.chunkers.pdf import chunk_pdf, pdf_pages
@@ -169,6 +173,26 @@ def chunking_key(domain: Domain, fmt: str, budget: TokenBudget, overlap_lines: i
     return f"{key}/{overlap_lines}l" if domain is Domain.CODE else key
 
 
+def _unread_front_matter_pieces(
+    block: str, pieces: list[Piece], domain: Domain, budget: TokenBudget, title: str
+) -> list[Piece]:
+    """Pieces of a block that was meant as front matter but not read as such, as plain
+    paragraphs under the file's title, ahead of the document's ``pieces``: in no section
+    (``heading_path`` empty; legal: ``section_path`` and ``section`` empty, the layout stripped,
+    the document's ``doc_type`` and ``jurisdiction``)."""
+    if domain is not Domain.LEGAL:
+        return chunk_plain_text(block, budget, title, title_given=True)
+    lead = chunk_plain_text(strip_layout(block), budget, title, title_given=True)
+    document = {k: v for k, v in (pieces[0].metadata if pieces else {}).items() if k in _PER_DOC}
+    for piece in lead:
+        piece.metadata = {"doc_type": "other", **document, "section_path": "", "section": ""}
+    return lead
+
+
+_PER_DOC = ("doc_type", "jurisdiction")
+"""What a legal chunk says about its whole document (chunkers/legal.py)."""
+
+
 def chunk_file(
     file: SourceFile, data: bytes, domain: Domain, budget: TokenBudget, overlap_lines: int
 ) -> list[Piece]:
@@ -195,11 +219,14 @@ def chunk_file(
     if file.format == "notebook":  # docs only (the walk gives legal no notebooks)
         notebook = read_notebook(text)
         text = notebook_markdown(notebook)
+    unread = ""  # a block meant as front matter but not read as such: kept as plain text
     if file.format in FRONT_MATTER_FORMATS:
         front, text = read_front_matter(text)
         if front is not None:
             extra = front.metadata(declarable=DECLARABLE[domain])
             given = front.title
+        elif end := unread_front_matter(text):
+            unread, text = text[:end], text[end:]
     if domain is Domain.LEGAL:
         if file.format == "pdf":
             _, pages = pdf_pages(data)
@@ -217,6 +244,8 @@ def chunk_file(
         pieces = chunk_html(text, budget, title)
     else:
         pieces = chunk_plain_text(text, budget, given or title, title_given=given is not None)
+    if unread:
+        pieces = _unread_front_matter_pieces(unread, pieces, domain, budget, title) + pieces
     for piece in bound_labels(pieces):
         piece.metadata.update(extra)
         if domain is not Domain.LEGAL:

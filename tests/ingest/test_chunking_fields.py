@@ -244,6 +244,74 @@ def test_malformed_front_matter_stays_text(budget: TokenBudget, block: str) -> N
     assert "".join(block.split()).replace("#", "") in "".join(joined.split()).replace("#", "")
 
 
+_KEY = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)
+_VALUE = st.one_of(words.map(lambda w: " ".join(w.split())), st.sampled_from([URL[:80], CJK[:30]]))
+_BREAKS = [
+    "\tauthor: {v}",  # a tab-indented key
+    "tags: [{v}",  # an unclosed collection
+    "a: &a [x]\nb: *a",  # an alias
+    "just a sentence: {v}\nand another line",  # no mapping
+    "summary: " + "word " * (MAX_FRONT_MATTER_CHARS // 5),  # over the metadata cap
+]
+_REST = [
+    "# Failover\n\nSwitch the primary to the replica.\n\n## Checks\n\nWatch the lag.\n",
+    "Intro paragraph.\n\n1. Definitions\n\nWords mean things.\n\n2. Term\n\nOne year.\n",
+    "Runbook\n=======\n\nPlain text under an underlined title.\n",
+    "",
+]
+
+
+@st.composite
+def unread_blocks(draw: st.DrawFn) -> str:
+    """Front matter as hand-written: ``key: value`` lines, one of them broken so the block is not
+    read as front matter."""
+    lines = [f"{draw(_KEY)}: {draw(_VALUE)}" for _ in range(draw(st.integers(1, 6)))]
+    lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(_BREAKS)).format(v="x y"))
+    return "---\n" + "\n".join(lines) + "\n---\n"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    block=unread_blocks(),
+    rest=st.sampled_from(_REST),
+    fmt=st.sampled_from(["markdown", "text"]),
+    domain=st.sampled_from([Domain.DOCS, Domain.LEGAL]),
+)
+def test_front_matter_not_read_is_plain_text_ahead_of_the_document(
+    budget: TokenBudget, block: str, rest: str, fmt: str, domain: Domain
+) -> None:
+    """Field case front-matter, the kind: a block meant as front matter but not read (a tab-
+    indented key, an unclosed '[', an alias, over the metadata cap) stayed text, and Markdown
+    read its last lines over the closing '---' as a heading every chunk after it carried, while
+    the legal chunker took '---' for the document's title and a YAML line for a citation.
+    Invariant: such a block is chunks of its own, in no section, under the file's title, with
+    every character kept; the document after it is chunked exactly as without it."""
+    assert read_front_matter(block + rest)[0] is None
+    tmp = Path("/nonexistent")
+    pieces = chunk_file(source(tmp, "run.md", fmt), (block + rest).encode(), domain, budget, 0)
+    alone = chunk_file(source(tmp, "run.md", fmt), rest.encode(), domain, budget, 0)
+    lead = pieces[: len(pieces) - len(alone)]
+    assert lead and pieces[len(lead) :] == alone
+    kept = "".join("".join(p.text for p in lead).split())
+    body = block if domain is Domain.DOCS else block.replace("---", "")
+    assert kept == "".join(body.split())
+    for piece in lead:
+        assert piece.title == "run"
+        paths = ("heading_path",) if domain is Domain.DOCS else ("section_path", "section")
+        assert all(not piece.metadata[key] for key in paths)
+        if domain is Domain.LEGAL and alone:
+            assert piece.metadata["doc_type"] == alone[0].metadata["doc_type"]
+
+
+def test_a_document_opening_with_a_rule_is_not_front_matter(budget: TokenBudget) -> None:
+    """'---' then Markdown is a rule, not front matter meant and broken: headings stay."""
+    text = "---\n# Guide\n\nIntro.\n\n---\n\n## Install\n\nRun it.\n"
+    pieces = chunk_file(
+        source(Path("/x"), "g.md", "markdown"), text.encode(), Domain.DOCS, budget, 0
+    )
+    assert ["Guide", "Install"] in [p.metadata["heading_path"] for p in pieces]
+
+
 def test_headings_without_body_open_the_next_chunk(budget: TokenBudget) -> None:
     pieces = chunk_markdown("# Guide\n\n## Install\n\nRun it.\n\n## Empty end\n", budget, "g")
     assert [(p.metadata["heading_path"], p.text) for p in pieces] == [

@@ -7,7 +7,8 @@ list of strings; keys the domain lets the author declare (legal ``jurisdiction``
 under ``front_matter`` when it is JSON-safe (dates and times as ISO strings). A block that
 does not parse into a mapping, uses YAML aliases, or holds more than
 :data:`MAX_FRONT_MATTER_CHARS` of metadata is not front matter: it stays in the text (so
-nothing is lost), and a debug line says why.
+nothing is lost), and a debug line says why; when its first line is a key, chunking keeps it
+as plain paragraphs ahead of the document (:func:`unread_front_matter`).
 """
 
 from __future__ import annotations
@@ -187,6 +188,29 @@ def read_front_matter(text: str) -> tuple[FrontMatter | None, str]:
             return None, text
         return found, text[match.end() :]
     return None, text
+
+
+_INTENDED = re.compile(r"\A[ \t]*(?:[\w\"'-]+[ \t]*[:=]|\[[\w.\"' -]+\][ \t]*$)", re.M)
+"""A block's first non-blank line reads as a key (``title:``, ``title =``, a TOML ``[table]``)."""
+
+
+def unread_front_matter(text: str) -> int:
+    """Characters of a block opening ``text`` that was meant as front matter but is not read as
+    such (malformed, aliased, or over :data:`MAX_FRONT_MATTER_CHARS`); 0 when there is none.
+
+    Call it when :func:`read_front_matter` returned None. The block is delimited as front matter
+    is and its first non-blank line is a key, so a document that merely opens with a ``---``
+    rule is not one. Chunkers keep such a block as plain text: as Markdown, its closing ``---``
+    would make its last lines a heading (setext), and a legal chunker would read its opening
+    ``---`` as the document title.
+    """
+    for pattern in (_YAML, _TOML):
+        match = pattern.match(text)
+        if match is None:
+            continue
+        body = match["body"].lstrip("\n")
+        return match.end() if _INTENDED.match(body) else 0
+    return 0
 
 
 def _front_matter(data: dict[Any, Any]) -> FrontMatter:
