@@ -263,10 +263,10 @@ _REST = [
 
 @st.composite
 def unread_blocks(draw: st.DrawFn) -> str:
-    """Front matter as hand-written: ``key: value`` lines, one of them broken so the block is not
-    read as front matter."""
+    """Front matter as hand-written: ``key: value`` lines, the first a key (what says the block
+    was meant as front matter), then one broken line so the block is not read as such."""
     lines = [f"{draw(_KEY)}: {draw(_VALUE)}" for _ in range(draw(st.integers(1, 6)))]
-    lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(_BREAKS)).format(v="x y"))
+    lines.insert(draw(st.integers(1, len(lines))), draw(st.sampled_from(_BREAKS)).format(v="x y"))
     return "---\n" + "\n".join(lines) + "\n---\n"
 
 

@@ -11,6 +11,7 @@ line numbers.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -378,3 +379,43 @@ def test_titles_and_labels_stay_small_when_the_source_holds_a_blob(
         expected = strip_layout(text)
     check(expected, pieces, budget, embedder)
     assert any(label.endswith(" …") for piece in pieces for label in labels(piece))
+
+
+SHARED_LINES: dict[str, str] = {
+    "javascript": 'export const k = "{a}"; export function first(x) {{ return x; }} var l = "{b}";',
+    "typescript": 'const k: string = "{a}"; function first(x: number) {{ return x }} var l = "{b}"',
+    "c": 'static const char *k = "{a}"; int first(int x) {{ return x; }} char *l = "{b}";',
+    "go": 'package m; var k = "{a}"; func first(x int) int {{ return x }}; var l = "{b}"',
+    "rust": 'const K: &str = "{a}"; fn first(x: u8) -> u8 {{ x }} const L: &str = "{b}";',
+}
+
+
+@pytest.mark.parametrize("language", sorted(SHARED_LINES))
+def test_windows_of_a_shared_line_name_the_symbol_only_where_it_is(
+    embedder: DenseEmbedder, tmp_path: Path, language: str
+) -> None:
+    """One line holding a 20 KB literal, a function, and another literal (a bundler's output):
+    every window of the line was labelled with the function, so a search for its name ranked a
+    window of the literal (a fresh user's export const CERT = "<40 KB>"; export function f).
+    Invariant: a window labelled with a symbol overlaps its definition; the others are module."""
+    rng = random.Random(language)
+    a = "".join(rng.choice("0123456789abcdef") for _ in range(20_000))
+    b = "".join(rng.choice("ghijklmnopqrstuv") for _ in range(20_000))
+    text = SHARED_LINES[language].format(a=a, b=b) + "\n"
+    start = text.index(a) + len(a)
+    end = text.index(b)  # the definition lies in [start, end), quotes and other statements aside
+    budget = make_budget(embedder, 254, True)
+    file = source(tmp_path, "bundle.src", "code", language)
+    pieces = chunk_file(file, text.encode(), Domain.CODE, budget, 2)
+    check(text, pieces, budget, embedder)
+    at = 0
+    labelled = []
+    for piece in pieces:
+        at = text.index(piece.text, at)
+        if piece.metadata["symbol"] == "first":
+            assert at < end and at + len(piece.text) > start, (at, piece.text[:80])
+            labelled.append(piece)
+        else:
+            assert piece.metadata["symbol_kind"] == "module"
+            assert piece.title == "bundle.src (module)"
+    assert labelled and any("first(" in p.text for p in labelled)

@@ -4,7 +4,9 @@ Each symbol (function, method, class header) becomes a chunk; lines outside ever
 (module docstring, imports, top-level statements) become ``module`` chunks; anything too long
 for the budget is split into line windows that keep the symbol, signature and true line range.
 A single line longer than the budget (minified code) becomes several windows of that line, cut
-at whitespace or ``; , { } )``; they share its line number and carry ``part``/``parts``.
+at whitespace or ``; , { } )``; they share its line number and carry ``part``/``parts``. A window
+of a symbol's line that lies wholly before the definition starts or after it ends (a 40 KB
+literal on the line before ``export function f``) is labelled ``module``, not ``f``.
 Lines holding only braces (a class's closing ``}``) join the chunk before them, or else the one
 after them; no source line is ever dropped.
 """
@@ -25,6 +27,10 @@ _MEANINGFUL = re.compile(r"[^\s{}()\[\];,]")
 chunk of its own: it is attached to a neighbour instead."""
 
 
+Point = tuple[int, int]
+"""A place in the source: 1-based line, UTF-8 byte column (as parsers report it)."""
+
+
 @dataclass(frozen=True)
 class Symbol:
     """A definition found by a parser; lines are 1-based and inclusive."""
@@ -34,6 +40,10 @@ class Symbol:
     signature: str
     start_line: int
     end_line: int
+    head: Point | None = None
+    """Where the definition itself starts, when other code may share its first line."""
+    tail: Point | None = None
+    """Where the definition ends, when other code may share its last line."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,9 @@ class _Label:
     symbol: str
     kind: str
     signature: str
+    bounds: tuple[int, int] | None = None
+    """Character offsets [start, end) of the definition in the text, when known: windows of a
+    line wholly outside them are not about the symbol."""
 
 
 class _Source:
@@ -58,6 +71,11 @@ class _Source:
             self.starts.append(at)
             at += len(line) + 1
         self.counts = budget.line_token_counts(self.lines)
+
+    def offset(self, point: Point) -> int:
+        """Character offset of ``point`` (1-based line, UTF-8 byte column) in the text."""
+        line = self.lines[point[0] - 1]
+        return self.starts[point[0] - 1] + len(line.encode()[: point[1]].decode(errors="ignore"))
 
     def line_of(self, offset: int) -> int:
         """0-based line holding character ``offset``."""
@@ -87,12 +105,14 @@ def _window_pieces(
     end: int,
     label: _Label,
     *,
+    module: _Label,
     language: str,
     budget: TokenBudget,
     overlap_lines: int,
 ) -> list[Piece]:
     """Lines [start, end) (0-based) as one piece, or as overlapping windows when over budget;
-    a line that alone exceeds the budget is split into parts of that line."""
+    a line that alone exceeds the budget is split into parts of that line, a part wholly
+    outside the label's bounds labelled ``module``."""
     title = label.title
     room = budget.room(title)
     if src.tokens(start, end) <= room:
@@ -108,13 +128,20 @@ def _window_pieces(
             pieces.append(Piece(title, src.joined(a, b), _metadata(language, label, a + 1, b)))
             continue
         stop = src.starts[b - 1] + len(src.lines[b - 1])
-        parts = budget.windows(src.text, room, code=True, start=src.starts[a], end=stop)
+        # a part may be labelled module instead: it must fit under either title
+        part_room = room if label.bounds is None else min(room, budget.room(module.title))
+        parts = budget.windows(src.text, part_room, code=True, start=src.starts[a], end=stop)
         for number, part in enumerate(parts, start=1):
+            own = label
+            if label.bounds is not None and (
+                part.end <= label.bounds[0] or part.start >= label.bounds[1]
+            ):
+                own = module
             metadata = _metadata(
-                language, label, src.line_of(part.start) + 1, src.line_of(part.end - 1) + 1
+                language, own, src.line_of(part.start) + 1, src.line_of(part.end - 1) + 1
             )
             metadata.update(part=number, parts=len(parts))
-            pieces.append(Piece(title, src.text[part.start : part.end], metadata))
+            pieces.append(Piece(own.title, src.text[part.start : part.end], metadata))
     return pieces
 
 
@@ -144,14 +171,26 @@ def _attach_after(
     return True
 
 
+def _module_label(rel_path: str, budget: TokenBudget) -> _Label:
+    return _Label(budget.fit_title(f"{rel_path} (module)"), rel_path, "module", "")
+
+
+def _bounds(src: _Source, found: Symbol) -> tuple[int, int] | None:
+    """The definition's character offsets, when the parser said where it starts or ends."""
+    if found.head is None and found.tail is None:
+        return None
+    start = src.offset(found.head) if found.head else src.starts[found.start_line - 1]
+    end = src.offset(found.tail) if found.tail else len(src.text)
+    return start, end
+
+
 def _spans(
-    src: _Source, symbols: list[Symbol], rel_path: str, budget: TokenBudget
+    src: _Source, symbols: list[Symbol], module: _Label, budget: TokenBudget, rel_path: str
 ) -> list[tuple[int, int, _Label]]:
     """Line spans [start, end) in file order: one per kept symbol, one per gap between them."""
     lines = src.lines
     covered = [False] * len(lines)
     per_line = Counter(s.start_line for s in symbols)
-    module = _Label(budget.fit_title(f"{rel_path} (module)"), rel_path, "module", "")
     spans: list[tuple[int, int, _Label]] = []
     for found in sorted(symbols, key=lambda s: (s.start_line, -s.end_line)):
         start, end = found.start_line - 1, min(found.end_line, len(lines))
@@ -164,7 +203,9 @@ def _spans(
             spans.append((start, end, module))
             continue
         title = f"{rel_path}: {found.signature}" if found.signature else rel_path
-        label = _Label(budget.fit_title(title), found.name, found.kind, found.signature)
+        label = _Label(
+            budget.fit_title(title), found.name, found.kind, found.signature, _bounds(src, found)
+        )
         spans.append((start, end, label))
     i = 0
     while i < len(lines):
@@ -184,11 +225,25 @@ def _pieces(
     src: _Source,
     spans: list[tuple[int, int, _Label]],
     *,
+    module: _Label,
     language: str,
     budget: TokenBudget,
     overlap_lines: int,
 ) -> list[Piece]:
     """Pieces of every span in order; brace-only spans join a neighbour."""
+
+    def windows(start: int, end: int, label: _Label) -> list[Piece]:
+        return _window_pieces(
+            src,
+            start,
+            end,
+            label,
+            module=module,
+            language=language,
+            budget=budget,
+            overlap_lines=overlap_lines,
+        )
+
     pieces: list[Piece] = []
     pending: int | None = None  # first line of brace-only lines waiting for the next span
     last_label: _Label | None = None
@@ -204,30 +259,10 @@ def _pieces(
             continue
         if pending is not None:
             start, pending = pending, None
-        pieces.extend(
-            _window_pieces(
-                src,
-                start,
-                end,
-                label,
-                language=language,
-                budget=budget,
-                overlap_lines=overlap_lines,
-            )
-        )
+        pieces.extend(windows(start, end, label))
     if pending is not None and last_label is not None:
         _, end = _trim_blank(src.lines, pending, len(src.lines))
-        pieces.extend(
-            _window_pieces(
-                src,
-                pending,
-                end,
-                last_label,
-                language=language,
-                budget=budget,
-                overlap_lines=overlap_lines,
-            )
-        )
+        pieces.extend(windows(pending, end, last_label))
     return pieces
 
 
@@ -246,8 +281,16 @@ def symbol_pieces(
     inclusive) are the lines the chunk's text comes from.
     """
     src = _Source(text, budget)
-    spans = _spans(src, symbols, rel_path, budget)
-    return _pieces(src, spans, language=language, budget=budget, overlap_lines=overlap_lines)
+    module = _module_label(rel_path, budget)
+    spans = _spans(src, symbols, module, budget, rel_path)
+    return _pieces(
+        src,
+        spans,
+        module=module,
+        language=language,
+        budget=budget,
+        overlap_lines=overlap_lines,
+    )
 
 
 def line_window_pieces(
@@ -260,5 +303,12 @@ def line_window_pieces(
     if start >= end:
         return []
     return _window_pieces(
-        src, start, end, label, language=language, budget=budget, overlap_lines=overlap_lines
+        src,
+        start,
+        end,
+        label,
+        module=label,
+        language=language,
+        budget=budget,
+        overlap_lines=overlap_lines,
     )

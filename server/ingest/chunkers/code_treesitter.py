@@ -23,7 +23,7 @@ from typing import Any
 
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
-from server.ingest.chunkers.code_common import Symbol, line_window_pieces, symbol_pieces
+from server.ingest.chunkers.code_common import Point, Symbol, line_window_pieces, symbol_pieces
 from server.ingest.chunkers.code_languages import (
     LANGUAGES,
     LanguageSpec,
@@ -92,6 +92,16 @@ class _Walker:
         while row - 1 in self.comment_above:
             row = self.comment_above[row - 1]
         return row
+
+    def _points(self, node: Node) -> tuple[Point, Point | None]:
+        """Where ``node`` starts and ends, as Symbol.head and Symbol.tail (1-based line, UTF-8
+        byte column); no tail when its last line ends at a trailing comment (_end_row)."""
+        row, column = node.start_point
+        end_row, end_column = node.end_point
+        head = (int(row) + 1, int(column))
+        if self._end_row(node) != end_row:
+            return head, None
+        return head, (int(end_row) + 1, int(end_column))
 
     def _end_row(self, node: Node) -> int:
         """Row of the last token of ``node`` that is neither a comment nor empty.
@@ -262,6 +272,7 @@ class _Walker:
             self.signature(node),
             self._leading_row(outer) + 1,
             self._end_row(outer) + 1,
+            *self._points(outer),
         )
         body = self._body(node) if node.type in self.spec.containers else None
         members: list[Symbol] = []
@@ -350,6 +361,7 @@ class _Walker:
                         " ".join(first_line.split())[:200],
                         self._leading_row(outer) + 1,
                         self._end_row(outer) + 1,
+                        *self._points(outer),
                     )
                 )
                 return
