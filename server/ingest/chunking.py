@@ -36,11 +36,11 @@ from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import (
     Piece,
     SkipFile,
-    bom_encoding,
+    binary_reason,
     bound_labels,
     declared_charset,
     decode_text,
-    utf16_without_bom,
+    is_binary,
 )
 from server.ingest.chunkers.code_common import line_window_pieces
 from server.ingest.chunkers.code_python import chunk_python
@@ -59,8 +59,6 @@ from server.ingest.chunkers.text import chunk_plain_text, chunk_rst
 from server.ingest.walker import SourceFile
 from server.settings import Domain
 
-_BINARY_SNIFF = 8192
-
 DECLARABLE: dict[Domain, dict[str, Callable[[str], str | None]]] = {
     Domain.DOCS: {},  # doc_type is the file format: front matter cannot change it
     Domain.LEGAL: {"doc_type": legal_doc_type, "jurisdiction": lambda value: value.strip()},
@@ -70,28 +68,6 @@ DECLARABLE: dict[Domain, dict[str, Callable[[str], str | None]]] = {
 the reading of a declared value (None: not a value of that field, so it stays under
 ``front_matter``): the author's word beats what the chunker detects and becomes filterable
 (``doc_type: Agreement`` is the filter's ``contract``)."""
-
-
-def binary_reason(data: bytes) -> str:
-    """Why a file :func:`is_binary` is skipped: NUL bytes at one byte parity only may be UTF-16
-    text without a byte-order mark whose characters are mostly outside ASCII (CJK), which has
-    too few NULs to be told from binary data; the reason says how to make it readable."""
-    sample = data[:_BINARY_SNIFF]
-    even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    if bool(even) != bool(odd) and len(data) % 2 == 0:
-        return (
-            "binary file, or UTF-16 text without a byte-order mark (not recognised without "
-            "one when most characters are outside ASCII): save it as UTF-8 or UTF-16 with a BOM"
-        )
-    return "binary file"
-
-
-def is_binary(data: bytes) -> bool:
-    """NUL bytes in the first 8 KB mean binary, unless the data opens with a UTF-8/16/32
-    byte-order mark or is BOM-less UTF-16 text (PDFs are recognised before this check)."""
-    if bom_encoding(data) is not None or b"\x00" not in data[:_BINARY_SNIFF]:
-        return False
-    return utf16_without_bom(data) is None
 
 
 def _doc_title(rel_path: str) -> str:

@@ -48,6 +48,7 @@ from pathlib import Path
 import pathspec
 from identify.identify import parse_shebang, tags_from_interpreter
 
+from server.ingest.chunkers.base import binary_reason, is_binary
 from server.ingest.source_io import (
     SkipKind,
     UnreadableSource,
@@ -231,6 +232,8 @@ class Discovery:
 SHEBANG_LANGUAGES = ("python", "javascript", "ruby", "php", "perl", "shell")
 """Languages a shebang can name (``identify``'s interpreter tags), in the order tags are tried."""
 _SHEBANG_PROBE = 1024
+_BINARY_PROBE = 8192
+"""Bytes read to tell a skipped file's binary content (chunkers.base.is_binary sniffs as many)."""
 MORE_INTERPRETERS = {
     **dict.fromkeys(("deno", "ts-node", "tsx", "bun"), "typescript"),
     **dict.fromkeys(("pypy", "pypy3", "uv"), "python"),  # uv: ``uv run --script`` (PEP 723)
@@ -252,20 +255,7 @@ def shebang_language(path: Path) -> str | None:
     ``python3.12`` included). Raises :class:`UnreadableSource` when the file cannot be read
     or is no longer a regular file (opened as the ingest opens it: a FIFO never blocks).
     """
-    head = read_head(path, _SHEBANG_PROBE).removeprefix(b"\xef\xbb\xbf")  # an editor's BOM
-    if not head.startswith(b"#!"):
-        return None
-    command = list(parse_shebang(io.BytesIO(head)))
-    if command and command[0].rpartition("/")[2] == "env":  # an env identify does not know
-        command = command[1:]
-    interpreter = ""
-    while command:
-        word = command.pop(0)
-        # env's options and assignments (env -S PYTHONPATH=. python3), a launcher and its own
-        if word.startswith("-") or _ASSIGNMENT.match(word) or word.rpartition("/")[2] in LAUNCHERS:
-            continue
-        interpreter = word.rpartition("/")[2]
-        break
+    interpreter = shebang_interpreter(read_head(path, _SHEBANG_PROBE))
     name = interpreter
     while name:  # pypy3.10 -> pypy3, as identify tries versioned names
         if name in MORE_INTERPRETERS:
@@ -273,6 +263,44 @@ def shebang_language(path: Path) -> str | None:
         name = name.rpartition(".")[0]
     tags = tags_from_interpreter(interpreter) if interpreter else set()
     return next((lang for lang in SHEBANG_LANGUAGES if lang in tags), None)
+
+
+def shebang_interpreter(head: bytes) -> str:
+    """The interpreter a file's first bytes name in a shebang (``python3`` for
+    ``#!/usr/bin/env -S PYTHONPATH=. python3``), or "" when they hold none."""
+    head = head.removeprefix(b"\xef\xbb\xbf")  # an editor's BOM
+    if not head.startswith(b"#!") or (len(head) >= _SHEBANG_PROBE and b"\n" not in head):
+        return ""  # none, or a first line longer than any shebang
+    command = list(parse_shebang(io.BytesIO(head)))
+    if command and command[0].rpartition("/")[2] == "env":  # an env identify does not know
+        command = command[1:]
+    while command:
+        word = command.pop(0)
+        # env's options and assignments (env -S PYTHONPATH=. python3), a launcher and its own
+        if word.startswith("-") or _ASSIGNMENT.match(word) or word.rpartition("/")[2] in LAUNCHERS:
+            continue
+        return str(word.rpartition("/")[2])
+    return ""
+
+
+def unsupported_reason(path: Path, domain: Domain) -> str:
+    """Why a file :func:`detect_format` gives no format is skipped: binary content
+    (chunkers.base.binary_reason), a shebang naming an interpreter of no language the code
+    domain parses, or its extension (or its having none). Reads at most 8 KiB."""
+    suffix = path.suffix.lower()
+    reason = f"unsupported file type for {domain.value}"
+    named = f"extension {suffix}" if suffix else "no extension"
+    try:
+        head = read_head(path, _BINARY_PROBE)
+    except UnreadableSource:
+        return f"{reason} ({named})"
+    if is_binary(head):
+        return binary_reason(head)
+    interpreter = shebang_interpreter(head[:_SHEBANG_PROBE])  # as detect_format reads it
+    if domain is Domain.CODE and interpreter:
+        known = ", ".join(dict.fromkeys([*SHEBANG_LANGUAGES, *MORE_INTERPRETERS.values()]))
+        return f"{reason}: its shebang runs {interpreter!r}, which runs none of {known}"
+    return f"{reason} ({named})"
 
 
 def detect_format(
@@ -617,7 +645,7 @@ class _Walk:
             self.skip(path, str(error), error.kind)
             return
         if detected is None:
-            self.skip(path, f"unsupported file type for {self.domain.value}", "file")
+            self.skip(path, unsupported_reason(path, self.domain), "file")
             return
         if info.st_size > self.max_file_bytes:
             self.skip(path, too_large(info.st_size, self.max_file_bytes), "file")

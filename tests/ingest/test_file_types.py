@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from walk_support import as_unprivileged, open_tempdir, permissions_bite
 
 from server.ingest.source_io import UnreadableSource
-from server.ingest.walker import detect_format, discover, shebang_language
+from server.ingest.walker import detect_format, discover, shebang_interpreter, shebang_language
 from server.settings import Domain
 
 INTERPRETERS = {
@@ -87,7 +87,9 @@ def test_a_shebang_decides_the_language_of_a_file_without_a_known_type(
     if language is None:
         assert [f.rel_path for f in found.files] == []
         [skip] = found.skipped
-        assert skip.reason == "unsupported file type for code" and skip.kind == "file"
+        assert skip.reason.startswith("unsupported file type for code") and skip.kind == "file"
+        # the reason names what the shebang runs, so a user sees why it was not recognised
+        assert f"its shebang runs {shebang_interpreter(content)!r}" in skip.reason
     else:
         [taken] = found.files
         assert (taken.rel_path, taken.format, taken.language) == (
@@ -115,9 +117,46 @@ def test_no_shebang_or_an_unusable_one_is_unsupported(tmp_path: Path, content: b
     (tmp_path / "tool").write_bytes(content)
     assert detect_format(tmp_path / "tool", Domain.CODE) is None
     found = discover([tmp_path], Domain.CODE, 1_000_000)
-    assert found.files == [] and [s.reason for s in found.skipped] == [
-        "unsupported file type for code"
-    ]
+    reason = (
+        "binary file" if b"\x00" in content else "unsupported file type for code (no extension)"
+    )
+    assert found.files == [] and [s.reason for s in found.skipped] == [reason]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "domain", "reason"),
+    [
+        ("blob", b"\x00\x00\x7fELF" * 300, Domain.CODE, "binary file"),
+        ("blob", b"\x00\x00\x7fELF" * 300, Domain.DOCS, "binary file"),
+        ("data.bin", b"\x00\x00\x01" * 500, Domain.LEGAL, "binary file"),
+        (
+            "notes.xyz",
+            b"plain words\n",
+            Domain.CODE,
+            "unsupported file type for code (extension .xyz)",
+        ),
+        (
+            "tool",
+            b"#!/usr/bin/env lua\nprint(1)\n",
+            Domain.DOCS,
+            "unsupported file type for docs (no extension)",
+        ),
+        (
+            "image.png",
+            b"\x89PNG\r\n\x1a\n",
+            Domain.DOCS,
+            "unsupported file type for docs (extension .png)",
+        ),
+    ],
+)
+def test_a_skipped_file_says_what_it_is(
+    tmp_path: Path, name: str, content: bytes, domain: Domain, reason: str
+) -> None:
+    """Fresh-user report: a binary file without an extension was 'unsupported file type',
+    and a script for an interpreter we do not parse did not say which."""
+    (tmp_path / name).write_bytes(content)
+    found = discover([tmp_path], domain, 1_000_000)
+    assert found.files == [] and [s.reason for s in found.skipped] == [reason]
 
 
 def test_a_byte_order_mark_before_the_shebang_is_skipped(tmp_path: Path) -> None:

@@ -300,7 +300,7 @@ def test_scripts_without_an_extension_are_code_by_their_shebang(
     report = _ingest(retrieval, repo, domain="code")
     assert sorted(Path(s).name for s in report.added) == ["deploy", "rotate"]
     assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
-        ("NOTES", "unsupported file type for code")
+        ("NOTES", "unsupported file type for code (no extension)")
     ]
     by_symbol = {p["symbol"]: p for p in _points(retrieval, "code", "acme")}
     assert by_symbol["rollout_canary"]["language"] == "python"

@@ -183,3 +183,28 @@ def _decode_declared(data: bytes, codec: str) -> str:
         raise SkipFile(
             f"invalid {codec} at byte {exc.start}: the file declares {codec} and is not UTF-8"
         ) from None
+
+
+_BINARY_SNIFF = 8192
+
+
+def binary_reason(data: bytes) -> str:
+    """Why a file :func:`is_binary` is skipped: NUL bytes at one byte parity only may be UTF-16
+    text without a byte-order mark whose characters are mostly outside ASCII (CJK), which has
+    too few NULs to be told from binary data; the reason says how to make it readable."""
+    sample = data[:_BINARY_SNIFF]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if bool(even) != bool(odd) and len(data) % 2 == 0:
+        return (
+            "binary file, or UTF-16 text without a byte-order mark (not recognised without "
+            "one when most characters are outside ASCII): save it as UTF-8 or UTF-16 with a BOM"
+        )
+    return "binary file"
+
+
+def is_binary(data: bytes) -> bool:
+    """NUL bytes in the first 8 KB mean binary, unless the data opens with a UTF-8/16/32
+    byte-order mark or is BOM-less UTF-16 text (PDFs are recognised before this check)."""
+    if bom_encoding(data) is not None or b"\x00" not in data[:_BINARY_SNIFF]:
+        return False
+    return utf16_without_bom(data) is None
