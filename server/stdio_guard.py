@@ -4,9 +4,11 @@ The SDK's stdio transport parses each line with pydantic's JSON parser, which re
 holding an unpaired surrogate escape (``"\\ud83d"``: a client cut an emoji in two; valid JSON,
 not valid Unicode), and drops the line: the call it carried was never answered, and a client
 without a timeout waited forever. It drops a line that is not JSON, or not a JSON-RPC
-message, the same way, where JSON-RPC asks for an error with ``"id": null``.
-:func:`run_stdio` serves as ``MCPServer.run_stdio_async`` does, and answers such lines itself
-(:func:`unparsable_answer`); everything else passes through to the SDK unchanged.
+message, the same way, where JSON-RPC asks for an error with ``"id": null``; and it reads a
+request whose id is an object, an array, a boolean or a fraction as a notification, never
+answered. :func:`run_stdio` serves as ``MCPServer.run_stdio_async`` does, and answers such
+lines itself (:func:`unparsable_answer`, :func:`idless_request_answer`); everything else passes
+through to the SDK unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ async def run_stdio(server: MCPServer) -> None:
         async def pump() -> None:
             async with send:
                 async for item in read_stream:
-                    answer = unparsable_answer(item) if isinstance(item, Exception) else None
+                    if isinstance(item, Exception):
+                        answer = unparsable_answer(item)
+                    else:
+                        answer = idless_request_answer(item.message)
                     if answer is None:
                         await send.send(item)
                     else:
@@ -62,6 +67,31 @@ def unparsable_answer(error: Exception) -> types.JSONRPCError | None:
         return _answer(error)
     except RecursionError:  # JSON nested deeper than Python's stack (json.loads, walks)
         return _error(None, types.INVALID_REQUEST, "the message nests too deep to be read")
+
+
+NO_ID = (
+    'a request needs an integer or string "id"; without one (or with a null, boolean, '
+    "fractional, array or object id) it was read as a notification, which is never run or "
+    "answered"
+)
+
+
+def idless_request_answer(message: types.JSONRPCMessage) -> types.JSONRPCError | None:
+    """The answer to a message the SDK read as a notification although its method is a
+    request's (``tools/call`` without a usable ``id``), else None.
+
+    The SDK reads a request whose id is not an integer or a string (``{"id": {"n": 1}}``) as a
+    notification: it drops the id, never runs it and never answers, so the client waits
+    forever. MCP's notifications all start with ``notifications/``; any other method asks for
+    an answer, so it gets an invalid request (-32600) with ``"id": null``, as JSON-RPC 2.0
+    answers a request whose id cannot be read (the SDK has dropped it, so a request sent with
+    no id at all gets the same answer).
+    """
+    if isinstance(message, types.JSONRPCNotification) and not message.method.startswith(
+        "notifications/"
+    ):
+        return _error(None, types.INVALID_REQUEST, f"{message.method!r}: {NO_ID}")
+    return None
 
 
 def _answer(error: ValidationError) -> types.JSONRPCError | None:

@@ -70,6 +70,13 @@ def test_a_stdio_call_with_an_unpaired_surrogate_is_answered(tmp_path: Path) -> 
         answers = [json.loads(replies.get(timeout=60)) for _ in range(3)]
         codes = [(a["id"], a["error"]["code"]) for a in answers]
         assert codes == [(None, -32700), (None, -32600), (None, -32600)]
+        # ids the SDK cannot read make it see a notification: answered, not left waiting
+        for ident in ({"n": 1}, True):
+            request = {"jsonrpc": "2.0", "id": ident, "method": "tools/list"}
+            process.stdin.write(json.dumps(request) + "\n")
+        process.stdin.flush()
+        answers = [json.loads(replies.get(timeout=60)) for _ in range(2)]
+        assert [(a["id"], a["error"]["code"]) for a in answers] == [(None, -32600)] * 2
         process.stdin.write(json.dumps(_call(4, "release")) + "\n")
         process.stdin.flush()
         assert json.loads(replies.get(timeout=120))["id"] == 4  # still serving

@@ -4,7 +4,8 @@ The SDK's stdio transport drops a line it cannot read as a JSON-RPC message (it 
 so a client that sent a garbled or malformed request waited forever. Invariant (JSON-RPC 2.0,
 section 5.1): a line that is not JSON is answered with a parse error (-32700) and JSON that is
 not a request object with an invalid request (-32600), ``"id": null`` unless the request's id
-can be read; notifications, clients' responses and blank lines are not answered.
+can be read; notifications, clients' responses and blank lines are not answered. A request the
+SDK reads as a notification (its id is no integer or string) is answered with a null id.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import mcp_types as types
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.stdio_guard import unparsable_answer
+from server.stdio_guard import idless_request_answer, unparsable_answer
 
 
 def _answer(line: str) -> types.JSONRPCError | None:
@@ -109,3 +110,38 @@ def test_a_batch_is_refused_as_a_batch() -> None:
         answer = _answer(json.dumps(value))
         assert answer is not None and answer.id is None
         assert answer.error.code == types.INVALID_REQUEST and "batches" in answer.error.message
+
+
+UNREADABLE_IDS = (
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False).filter(lambda x: not x.is_integer())
+    | st.lists(st.integers(), max_size=2)
+    | st.dictionaries(st.text(max_size=3), st.integers())
+)
+
+
+@given(
+    ident=UNREADABLE_IDS,
+    method=st.sampled_from(["tools/call", "tools/list", "ping", "resources/read", "initialize"]),
+)
+def test_a_request_whose_id_the_sdk_cannot_read_is_answered(ident: Any, method: str) -> None:
+    """Fresh-user report: ``"id": {"n": 1}`` made the SDK read a tools/list as a notification,
+    never run nor answered. A request method asks for an answer: invalid request, null id."""
+    line = json.dumps({"jsonrpc": "2.0", "id": ident, "method": method})
+    message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+    answer = idless_request_answer(message)
+    assert answer is not None and answer.id is None
+    assert answer.error.code == types.INVALID_REQUEST and method in answer.error.message
+
+
+def test_notifications_and_readable_requests_pass_through() -> None:
+    for value in (
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": "x", "method": "ping"},
+        {"jsonrpc": "2.0", "id": 3, "result": {}},
+    ):
+        message = types.jsonrpc_message_adapter.validate_json(json.dumps(value), by_name=False)
+        assert idless_request_answer(message) is None, value
