@@ -109,12 +109,33 @@ _KEYWORD_LABEL = re.compile(
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
 
+_CJK_CITED = re.compile(
+    r"第[0-9〇一二三四五六七八九十百千]+[編编章節节条條項号](?:の[0-9一二三四五六七八九十]+)?"
+    r"|제[0-9]+[편장절조항호](?:의[0-9]+)?"
+)
+"""One label of a CJK citation written run together (第3条第2項第一号, 제2조제1항제3호)."""
+
+
+def _cjk_labels(part: str) -> list[str]:
+    """A run-together CJK citation as the labels the chunker records (제3호 is item ``3``,
+    as Korean items are numbered ``3.``); ``[part]`` when it is not one."""
+    compact = "".join(part.split())
+    labels = [m.group() for m in _CJK_CITED.finditer(compact)]
+    if len(labels) < 2 or "".join(labels) != compact:
+        return [part]
+    return [
+        label[1:-1] if label.startswith("제") and label.endswith("호") else label
+        for label in labels
+    ]
+
+
 def normalize_section(section: str) -> str:
     """``12>12.3 >(b)`` -> ``12 > 12.3 > (b)`` (whitespace around separators collapsed), in
     Unicode NFKC: ``第２条`` (full-width digits, as a Japanese text may write them) is
-    ``第2条``, the label the chunker records."""
+    ``第2条``, the label the chunker records; a CJK citation written run together is split
+    into its labels (``第2条第2項`` -> ``第2条 > 第2項``)."""
     parts = [" ".join(p.split()) for p in unicodedata.normalize("NFKC", section).split(">")]
-    return SECTION_SEPARATOR.join(p for p in parts if p)
+    return SECTION_SEPARATOR.join(label for p in parts if p for label in _cjk_labels(p))
 
 
 def section_label(label: str) -> str:

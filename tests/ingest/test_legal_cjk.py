@@ -10,6 +10,7 @@ ASCII), and a section filter written either way finds each article's chunk.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -91,3 +92,100 @@ def test_chapters_and_articles_are_sections(
         for value in (article, as_typed, f"{chapter} > {article}"):
             (wanted,) = section_filter(value).values()
             assert any(wanted in pre for pre in prefixes), (value, prefixes)
+
+
+CIRCLED = "①②③④⑤⑥⑦⑧⑨"
+ITEM_BODY = {
+    "ja": "未成年者",
+    "zh": "重要数据目录；",
+    "ko": '"개인정보"란 개인에 관한 정보를 말한다.',
+}
+
+
+def render_article(lang: str, article: int, paragraphs: list[int]) -> tuple[list[str], Any]:
+    """Lines of one article with ``len(paragraphs)`` paragraphs holding that many items each,
+    numbered as each language's statutes number them, and the clause tree the chunker should
+    read: (label, [children]). Japanese: the first paragraph unnumbered, then ２, ３ (項),
+    items 一, 二 (号); Korean: ①, ② (항) with the first on the article's line, items 1., 2.
+    (호); Chinese: paragraphs unnumbered (款), items （一） (项)."""
+    body, item_body = BODY[lang], ITEM_BODY[lang]
+    label = f"제{article}조" if lang == "ko" else f"第{kanji(article)}条"
+    lines, children = [], []
+    for p, items in enumerate(paragraphs, start=1):
+        if lang == "ko":
+            mark = f"{CIRCLED[p - 1]} {body}"
+            lines.append(f"{label}(목적) {mark}" if p == 1 else mark)
+        elif p == 1:
+            lines.append(f"{label}（目的）{body}" if lang == "ja" else f"{label} {body}")
+        else:
+            lines.append(f"{str(p).translate(WIDE)}\u3000{body}" if lang == "ja" else body)
+        written = []
+        for q in range(1, items + 1):
+            if lang == "ja":
+                lines.append(f"{kanji(q)}\u3000{item_body}")
+                written.append((f"第{kanji(q)}号", []))
+            elif lang == "ko":
+                lines.append(f"{q}. {item_body}")
+                written.append((str(q), []))
+            else:
+                lines.append(f"（{kanji(q)}）{item_body}")
+                written.append((f"({kanji(q)})", []))
+        if lang == "ko":
+            children.append((f"제{p}항", written))
+        elif lang == "ja" and p > 1:
+            children.append((f"第{p}項", written))
+        else:  # the unnumbered paragraph: its items are the article's own
+            children.extend(written)
+    return lines, (label, children)
+
+
+def tree_of(clause: Any) -> list[Any]:
+    return [(c.label, tree_of(c)) for c in clause.children]
+
+
+@given(
+    lang=st.sampled_from(["ja", "zh", "ko"]),
+    articles=st.lists(
+        st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=3),
+        min_size=1,
+        max_size=3,
+    ),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_paragraphs_and_items_of_an_article_are_its_sub_clauses(
+    lang: str, articles: list[list[int]], budget: TokenBudget
+) -> None:
+    """Field report: Japanese statutes' full-width paragraph numbers (２　...) and items
+    (一　...) were text of the article, so no chunk could be cited as 第2条第2項.
+    Invariant: article > paragraph > item as each language writes them; every chunk's
+    section path is a path of that tree."""
+    lines, expected = ["規程", ""], []
+    for number, paragraphs in enumerate(articles, start=1):
+        article_lines, tree = render_article(lang, number, paragraphs)
+        lines += [*article_lines, ""]
+        expected.append(tree)
+    text = "\n".join(lines)
+    assert tree_of(parse_clauses(text)) == expected
+    paths = set()
+
+    def walk(nodes: list[Any], prefix: tuple[str, ...]) -> None:
+        for label, children in nodes:
+            paths.add(" > ".join((*prefix, label)))
+            walk(children, (*prefix, label))
+
+    walk(expected, ())
+    pieces = chunk_legal(text, budget, "規程")
+    for piece in pieces:
+        assert piece.metadata["section_path"] in paths | {""}, piece.metadata
+    # cited as the language writes a citation, run together (第2条第2項第一号, 제2조제1항제1호)
+    prefixes = [
+        derived_filter_fields("/r/a.txt", p.metadata).get(SECTION_PREFIXES_FIELD, [])
+        for p in pieces
+    ]
+    for path in paths:
+        labels = path.split(" > ")
+        cited = "".join(f"제{x}호" if x.isdigit() else x for x in labels)
+        (wanted,) = section_filter(cited).values()
+        assert any(wanted in pre for pre in prefixes), (cited, prefixes)

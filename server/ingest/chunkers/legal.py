@@ -51,6 +51,22 @@ _CJK = re.compile(
 第十二条の二, 第五条 ..., 제1조(목적). The written label is kept (kanji numerals as written)."""
 _CJK_RANKS = {"編": 0, "编": 0, "편": 0, "章": 0.25, "장": 0.25, "節": 0.5, "节": 0.5, "절": 0.5}
 """Part > chapter > section above the article (条/條/조, ranked as ``Section``)."""
+_CJK_ARTICLE = frozenset("条條조")
+_CJK_PARAGRAPH = re.compile(r"^(?P<num>[０-９]{1,3}|[①-⑳])[ \u3000]*(?P<rest>\S.*)?$")
+"""A paragraph of an article, numbered as statutes number them: full-width digits (Japanese
+２, ３; the first paragraph is unnumbered) or circled ones (Korean ①, ②)."""
+_CJK_ITEM = re.compile(
+    r"^(?:(?P<num>[一二三四五六七八九十]{1,4})[ \u3000]+"
+    r"|(?P<paren>[（(][一二三四五六七八九十]{1,4}[）)]))(?P<rest>\S.*)$"
+)
+"""An item of an article or paragraph: a kanji numeral and a space (Japanese 一　..., 号) or in
+brackets (Chinese （一）..., 项)."""
+_KO_FIRST_PARAGRAPH = re.compile(
+    r"^제\s*[0-9]+\s*조(?:\s*의\s*[0-9]+)?\s*(?:\([^)]*\))?\s*(?P<num>[①-⑳])"
+)
+"""A Korean article whose first paragraph starts on its heading line (제2조(정의) ① ...)."""
+_RANK_CJK_PARAGRAPH = 1.5
+"""Between the article (``_RANK_SECTION``) and its items (``_RANK_NUMBERED``: Korean ``1.``)."""
 _PAREN = re.compile(r"^\((?P<lab>[a-z]{1,2}|[ivxlc]{1,6}|\d{1,3}|[A-Z])\)\s*(?P<rest>.*)$")
 _DEFINITION = re.compile(
     r"^[\"“](?P<term>[^\"”]{1,60})[\"”]\s+(?:shall\s+mean|means|has\s+the\s+meaning|"
@@ -216,6 +232,31 @@ def _paren_style(label: str, stack: list[Clause]) -> str:
     return "letter"
 
 
+def _circled(number: str) -> str:
+    """A full-width or circled number as ASCII digits (２ -> 2, ⑫ -> 12)."""
+    return unicodedata.normalize("NFKC", number)
+
+
+def _is_cjk_article(label: str) -> bool:
+    m = _CJK.match(label)
+    return m is not None and (m["kw"] or m["ko"] or "") in _CJK_ARTICLE
+
+
+def _cjk_subclause(line: str, *, korean: bool) -> tuple[float, str, str] | None:
+    """A paragraph (第2項, 제2항) or an item (第一号, (一)) opening ``line`` within a CJK
+    article, labelled as the language cites it: Japanese 第3条第2項第一号, Korean 제3조제2항."""
+    m = _CJK_PARAGRAPH.match(line)
+    if m:
+        number = _circled(m["num"])
+        label = f"제{number}항" if korean else f"第{number}項"
+        return (_RANK_CJK_PARAGRAPH, label, label)
+    m = _CJK_ITEM.match(line)
+    if m and not korean:
+        label = f"第{m['num']}号" if m["num"] else unicodedata.normalize("NFKC", m["paren"])
+        return (_RANK_NUMBERED, label, label)
+    return None
+
+
 def _match_heading(
     line: str, stack: list[Clause], wraps: bool = False
 ) -> list[tuple[float, str, str]]:
@@ -228,7 +269,17 @@ def _match_heading(
     if m:
         label = "".join(m["label"].split())
         rank = _CJK_RANKS.get(m["kw"] or m["ko"], _RANK_SECTION)
-        return [(rank, label, _cjk_title(label, m["rest"]))]
+        headings = [(rank, label, _cjk_title(label, m["rest"]))]
+        inline = _KO_FIRST_PARAGRAPH.match(stripped)
+        if inline:  # 제2조(정의) ① ...: the article's first paragraph starts on its line
+            first = f"제{_circled(inline['num'])}항"
+            headings.append((_RANK_CJK_PARAGRAPH, first, first))
+        return headings
+    article = next((c.label for c in reversed(stack) if _is_cjk_article(c.label)), None)
+    if article is not None:
+        sub = _cjk_subclause(stripped, korean=article.startswith("제"))
+        if sub is not None:
+            return [sub]
     m = _ANNEX.match(stripped)
     if m and (not m["rest"].strip() or m["rest"].strip()[0].isupper()):
         kw = SECTION_KEYWORDS[m["kw"].lower()]
