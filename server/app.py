@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import TokenFile, TokenFileVerifier
+from server.http_guard import UnreadableIdResponder
 from server.jobs import JobManager
 from server.oauth import JwtVerifier
 from server.oauth_http import publish_oauth
@@ -292,5 +293,7 @@ def http_app(
         # token is answered 401 by the route, never 503, so the busy answer says nothing to
         # a caller that is not allowed in (and the refusal costs an attacker a valid token)
         app.user_middleware.append(Middleware(BusyResponder, gate=gate))
+    # inside authentication too: a caller without a valid token learns nothing from it
+    app.user_middleware.append(Middleware(UnreadableIdResponder))
     app.add_middleware(HostOriginGuard, security=security)  # outermost: checked first
     return app

@@ -185,16 +185,16 @@ class BusyResponder:
             scope["type"] != "http"
             or scope["method"] != "POST"
             or not self.gate.saturated
-            or not _authenticated(scope)
+            or not authenticated(scope)
         ):
             await self.app(scope, receive, send)
             return
-        body, complete = await _read_body(receive, self.max_inspected_bytes)
+        body, complete = await read_body(receive, self.max_inspected_bytes)
         call_id = _tool_call_id(body) if complete else None
         if call_id is not None and self.gate.saturated:
             await self._refuse(call_id, send)
             return
-        await self.app(scope, _replay(body, complete, receive), send)
+        await self.app(scope, replay(body, complete, receive), send)
 
     async def _refuse(self, call_id: object, send: Send) -> None:
         message = self.gate.busy_message()
@@ -210,14 +210,14 @@ class BusyResponder:
         await send({"type": "http.response.body", "body": payload})
 
 
-def _authenticated(scope: Scope) -> bool:
+def authenticated(scope: Scope) -> bool:
     """False only when the SDK's authentication ran and found no valid token (its
     ``UnauthenticatedUser``); without authentication configured there is no ``user``."""
     user = scope.get("user")
     return user is None or bool(getattr(user, "is_authenticated", False))
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The request body up to ``limit`` bytes; True when that is all of it."""
     chunks: list[bytes] = []
     size = 0
@@ -246,7 +246,7 @@ def _tool_call_id(body: bytes) -> object | None:
     return None
 
 
-def _replay(body: bytes, complete: bool, receive: Receive) -> Callable[[], Awaitable[Message]]:
+def replay(body: bytes, complete: bool, receive: Receive) -> Callable[[], Awaitable[Message]]:
     """A receive that hands back the body already read, then reads on."""
     sent = False
 

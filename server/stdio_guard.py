@@ -133,7 +133,7 @@ def _request_answer(message: Any, *, parsed_by_sdk: bool) -> types.JSONRPCError 
         return None  # JSON-RPC answers neither
     if "id" not in message:
         return _error(None, types.INVALID_REQUEST, NOT_A_REQUEST)
-    ident = _request_id(message)
+    ident = request_id(message)
     if ident is None:  # an id that cannot be echoed back: JSON-RPC's "id": null
         bad_id = not_unicode(message["id"])
         text = (
@@ -160,7 +160,9 @@ def _is_response(message: dict[str, Any]) -> bool:
     return "method" not in message and ("result" in message or "error" in message)
 
 
-def _request_id(message: dict[str, Any]) -> int | str | None:
+def request_id(message: dict[str, Any]) -> int | str | None:
+    """The id of a JSON-RPC request as an answer can echo it: an integer or a string of valid
+    Unicode; None otherwise (absent, null, a boolean, a fraction, an array, an object)."""
     ident = message.get("id")
     if isinstance(ident, bool) or not isinstance(ident, int | str) or not_unicode(ident):
         return None
