@@ -86,6 +86,8 @@ def format_report(report: Any, verbose: bool = False) -> str:
         lines.extend(f"    gone: {g}" for g in report.gone[:cap])
     chunks = "chunks would be written" if report.dry_run else "chunks written"
     removed = "would be removed" if report.dry_run else "removed"
+    if report.chunks_reused:
+        chunks += f" ({report.chunks_reused} unchanged, their vectors kept)"
     lines.append(
         f"  {report.chunks_written} {chunks}, {report.stale_chunks_removed} stale chunks "
         f"{removed}, "

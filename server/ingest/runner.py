@@ -93,6 +93,11 @@ class IngestReport(BaseModel):
     skipped: list[SkippedFile] = Field(default_factory=list)
     ignored: int = Field(default=0, description="Hidden or .gitignore'd entries not walked.")
     chunks_written: int = 0
+    chunks_reused: int = Field(
+        default=0,
+        description="Chunks written with their stored vectors: an updated file's chunks whose "
+        "text did not change are not embedded again.",
+    )
     stale_chunks_removed: int = Field(
         default=0, description="Stored chunks deleted (with dry_run: that would be deleted)."
     )
@@ -407,10 +412,20 @@ class IngestJob:
         if not self._pending:
             return
         progress = self._progress.chunks_done if self._progress else None
+        stored = {
+            written.source: sorted(written.previous.indexes)
+            for written in self._pending_sources
+            if written.previous is not None
+        }
         report = self.indexer.index(
-            self.domain, self._pending, batch_size=self.settings.batch_chunks, progress=progress
+            self.domain,
+            self._pending,
+            batch_size=self.settings.batch_chunks,
+            progress=progress,
+            previous=stored,
         )
         self.report.chunks_written += report.chunks
+        self.report.chunks_reused += report.reused
         for written in self._pending_sources:
             previous = written.previous
             if previous is None:

@@ -41,8 +41,10 @@ from server.retrieval.store import (
     QueryResponse,
     ScoredPoint,
     StoredPoint,
+    StoredVectors,
     changed_meta,
     filter_conditions,
+    stored_vectors,
 )
 from server.retrieval.store_identity import StoreIdentity, process_alive, process_start_time
 from server.retrieval.store_tuning import StoreTuning
@@ -374,6 +376,15 @@ class EdgeStore:
         records = self._shard(name).retrieve(list(ids), with_payload=True, with_vector=False)
         found = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
         return [p for p in found if p.payload.get("tenant") == tenant]
+
+    @engine_errors
+    def vectors(self, name: str, tenant: str, ids: Sequence[str]) -> list[StoredVectors]:
+        records = self._shard(name).retrieve(list(ids), with_payload=True, with_vector=True)
+        return [
+            stored_vectors(str(r.id), dict(r.payload or {}), r.vector)
+            for r in records
+            if (r.payload or {}).get("tenant") == tenant
+        ]
 
     @engine_errors
     def scroll(

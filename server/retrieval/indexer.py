@@ -16,6 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from server.errors import StoreError
 from server.retrieval import chunk_record
 from server.retrieval.analysis import (
     DEFAULT_PART_SENTENCES,
@@ -33,7 +36,7 @@ from server.retrieval.length_stats import (
     tenant_lengths,
 )
 from server.retrieval.sparse import SparseEncoder, normalize_text
-from server.retrieval.store import StoredPoint, VectorStore, point_id
+from server.retrieval.store import StoredPoint, StoredVectors, VectorStore, point_id
 from server.retrieval.types import Chunk, FilterValue, IndexReport
 from server.settings import Domain, Settings
 from server.tenants import validate_tenant
@@ -94,23 +97,39 @@ class Indexer:
         return texts, [part_texts(normalize_text(c.text), size) for c in chunks]
 
     def _embed_batch(
-        self, domain: Domain, batch: Sequence[Chunk], with_parts: bool
-    ) -> tuple[list[list[float]], list[list[list[float]] | None]]:
-        """Chunk vectors and, with parts, each chunk's part vectors: one encode call for all."""
+        self,
+        domain: Domain,
+        batch: Sequence[Chunk],
+        with_parts: bool,
+        stored: Mapping[str, StoredVectors] | None = None,
+    ) -> tuple[list[list[float]], list[list[list[float]] | None], int]:
+        """Chunk vectors and, with parts, each chunk's part vectors: one encode call for all
+        the chunks whose embedded text ``stored`` (by that text) holds no vectors for; the
+        others take the stored ones. Also how many did."""
         texts, groups = self.texts_to_embed(domain, batch, with_parts=with_parts)
-        vectors = self.embedder.embed_documents(texts + [t for g in groups for t in g])
-        dense = [v.tolist() for v in vectors[: len(batch)]]
-        if not with_parts:
-            return dense, [None] * len(batch)
-        parts: list[list[list[float]] | None] = []
-        offset = len(batch)
-        for i, group in enumerate(groups):
-            if group:
-                parts.append([v.tolist() for v in vectors[offset : offset + len(group)]])
-            else:  # a chunk of one sentence group is its own part
-                parts.append([dense[i]])
-            offset += len(group)
-        return dense, parts
+        found = [
+            _reusable(stored, text, group, with_parts)
+            for text, group in zip(texts, groups, strict=True)
+        ]
+        fresh = [i for i, hit in enumerate(found) if hit is None]
+        encode = [texts[i] for i in fresh] + [t for i in fresh for t in groups[i]]
+        vectors = self.embedder.embed_documents(encode) if encode else np.empty((0, 0))
+        dense: list[list[float]] = [[] for _ in batch]
+        parts: list[list[list[float]] | None] = [None] * len(batch)
+        offset = len(fresh)
+        for k, i in enumerate(fresh):
+            dense[i] = vectors[k].tolist()
+            if with_parts:
+                group = groups[i]
+                # a chunk of one sentence group is its own part
+                own = [v.tolist() for v in vectors[offset : offset + len(group)]] or [dense[i]]
+                parts[i] = own
+                offset += len(group)
+        for i, hit in enumerate(found):
+            if hit is not None:
+                dense[i] = hit.dense
+                parts[i] = hit.parts if with_parts else None
+        return dense, parts, len(batch) - len(fresh)
 
     def index(
         self,
@@ -119,10 +138,14 @@ class Indexer:
         *,
         batch_size: int = 256,
         progress: ProgressCallback | None = None,
+        previous: Mapping[str, Sequence[int]] | None = None,
     ) -> IndexReport:
         """Embed and upsert chunks (dense + BM25 + payload), tenant by tenant.
 
-        ``progress`` is called with the number of chunks of each batch written. Raises
+        ``progress`` is called with the number of chunks of each batch written. ``previous``:
+        the chunk indexes each source being rewritten has in the store; a new chunk whose
+        embedded text (title and text) one of them holds takes its stored vectors instead of
+        being embedded again (an edit to a long file re-embeds the chunks it changed). Raises
         InvalidRequestError for an unknown domain or a tenant name that breaks the tenant rule.
         """
         started = time.perf_counter()
@@ -139,13 +162,17 @@ class Indexer:
             by_tenant[chunk.tenant].append(chunk)
         for tenant in by_tenant:
             validate_tenant(tenant)
-        done = reencoded = 0
+        done = reencoded = reused = 0
         avg_len = 1.0
         for tenant, tenant_chunks in by_tenant.items():
             batch = self._tenant_batch(name, collection, tenant, tenant_chunks)
-            avg_len, tenant_reencoded = self._index_tenant(batch, batch_size, progress)
+            stored = self._stored_vectors(batch, previous or {})
+            avg_len, tenant_reencoded, tenant_reused = self._index_tenant(
+                batch, batch_size, progress, stored
+            )
             done += len(tenant_chunks)
             reencoded += tenant_reencoded
+            reused += tenant_reused
         self.store.finish_writes(collection)
         return IndexReport(
             collection=collection,
@@ -153,6 +180,7 @@ class Indexer:
             seconds=round(time.perf_counter() - started, 3),
             avg_len=round(avg_len, 3),
             reencoded=reencoded,
+            reused=reused,
         )
 
     def _tenant_batch(
@@ -192,24 +220,61 @@ class Indexer:
             self.store.adjust_meta(batch.collection, {}, deltas)
         return encoded_avg, reencoded
 
+    def _stored_vectors(
+        self, batch: _TenantBatch, previous: Mapping[str, Sequence[int]]
+    ) -> dict[str, StoredVectors]:
+        """The stored vectors of the previous chunks of the batch's sources, by the text they
+        were embedded from; {} when the store cannot say (an owner process of an older
+        version)."""
+        _, settings = resolve_domain(self.settings, batch.domain)
+        sources = dict.fromkeys(c.source for c in batch.chunks if c.source in previous)
+        ids = [
+            point_id(batch.tenant, batch.domain.value, source, index)
+            for source in sources
+            for index in previous[source]
+        ]
+        found: dict[str, StoredVectors] = {}
+        for start in range(0, len(ids), RETRIEVE_BATCH):
+            try:
+                page = self.store.vectors(
+                    batch.collection, batch.tenant, ids[start : start + RETRIEVE_BATCH]
+                )
+            except StoreError as exc:
+                logger.debug("stored vectors not read, every chunk is embedded: %s", exc)
+                return {}
+            for point in page:
+                title = str(point.payload.get(chunk_record.TITLE) or "")
+                text = str(point.payload.get(chunk_record.TEXT) or "")
+                found[dense_text(settings, title, text)] = point
+        return found
+
     def _index_tenant(
-        self, batch: _TenantBatch, batch_size: int, progress: ProgressCallback | None
-    ) -> tuple[float, int]:
-        """Index one tenant's chunks; (the average length they were encoded with, re-encoded)."""
+        self,
+        batch: _TenantBatch,
+        batch_size: int,
+        progress: ProgressCallback | None,
+        stored_vectors: Mapping[str, StoredVectors],
+    ) -> tuple[float, int, int]:
+        """Index one tenant's chunks; (the average length they were encoded with, re-encoded,
+        how many took stored vectors)."""
         with_parts = self.analysis.has_parts(batch.collection)
         encoder = self.analysis.sparse_encoder(batch.domain)
         replaced = self._existing_lengths(batch.collection, batch.tenant, batch.ids)
         encoded_avg, reencoded = self._encoding_length(batch, replaced)
+        reused = 0
         for offset in range(0, len(batch.chunks), batch_size):
             chunks = batch.chunks[offset : offset + batch_size]
-            stored = self._points(batch, offset, chunks, encoder, encoded_avg, with_parts)
+            stored, taken = self._points(
+                batch, offset, chunks, encoder, encoded_avg, with_parts, stored_vectors
+            )
+            reused += taken
             gone = [replaced[p.id] for p in stored if p.id in replaced]
             added_len = float(sum(batch.lengths[offset : offset + len(chunks)]) - sum(gone))
             deltas = length_deltas(batch.tenant, len(stored) - len(gone), added_len)
             self.store.upsert(batch.collection, stored, meta_deltas=deltas)
             if progress is not None:
                 progress(len(chunks))
-        return encoded_avg, reencoded
+        return encoded_avg, reencoded, reused
 
     def _points(
         self,
@@ -219,10 +284,12 @@ class Indexer:
         encoder: SparseEncoder,
         avg_len: float,
         with_parts: bool,
-    ) -> list[StoredPoint]:
-        """The points of ``chunks`` (starting at ``offset`` in the tenant batch)."""
-        dense, parts = self._embed_batch(batch.domain, chunks, with_parts)
-        return [
+        stored: Mapping[str, StoredVectors],
+    ) -> tuple[list[StoredPoint], int]:
+        """The points of ``chunks`` (starting at ``offset`` in the tenant batch), and how many
+        took ``stored`` vectors."""
+        dense, parts, reused = self._embed_batch(batch.domain, chunks, with_parts, stored)
+        points = [
             StoredPoint(
                 id=batch.ids[offset + i],
                 dense=dense[i],
@@ -234,6 +301,7 @@ class Indexer:
             )
             for i, c in enumerate(chunks)
         ]
+        return points, reused
 
     def _existing_lengths(
         self, collection: str, tenant: str, ids: Sequence[str]
@@ -336,6 +404,20 @@ class Indexer:
             self.store.adjust_meta(collection, {}, encoded_avg_value(tenant, after.avg_len))
         self.store.finish_writes(collection)
         return removed
+
+
+def _reusable(
+    stored: Mapping[str, StoredVectors] | None, text: str, group: Sequence[str], with_parts: bool
+) -> StoredVectors | None:
+    """The stored vectors of a chunk whose embedded text is ``text``, when they are complete:
+    a chunk vector, and with parts one part vector per sentence group (one when the chunk is a
+    single group), as this indexing would make them."""
+    hit = stored.get(text) if stored else None
+    if hit is None or not hit.dense:
+        return None
+    if with_parts and (hit.parts is None or len(hit.parts) != max(1, len(group))):
+        return None
+    return hit
 
 
 def _drifted(avg_len: float, encoded_avg: float) -> bool:

@@ -29,8 +29,10 @@ from server.retrieval.store import (
     QueryResponse,
     ScoredPoint,
     StoredPoint,
+    StoredVectors,
     changed_meta,
     filter_conditions,
+    stored_vectors,
 )
 from server.retrieval.store_tuning import StoreTuning
 from server.retrieval.term_space import TERM_SPACE_KEY
@@ -259,6 +261,14 @@ class QdrantStore:
         records = self.client.retrieve(name, ids=list(ids), with_payload=True, with_vectors=False)
         found = [ScoredPoint(str(r.id), 0.0, dict(r.payload or {})) for r in records]
         return [p for p in found if p.payload.get("tenant") == tenant]
+
+    def vectors(self, name: str, tenant: str, ids: Sequence[str]) -> list[StoredVectors]:
+        records = self.client.retrieve(name, ids=list(ids), with_payload=True, with_vectors=True)
+        return [
+            stored_vectors(str(r.id), dict(r.payload or {}), r.vector)
+            for r in records
+            if (r.payload or {}).get("tenant") == tenant
+        ]
 
     def scroll(
         self,

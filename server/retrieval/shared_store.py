@@ -57,6 +57,7 @@ from server.retrieval.store import (
     QueryResponse,
     ScoredPoint,
     StoredPoint,
+    StoredVectors,
     VectorStore,
 )
 from server.retrieval.store_identity import StoreIdentity
@@ -166,6 +167,7 @@ READ_METHODS = frozenset(
         "has_part_vectors",
         "query",
         "retrieve",
+        "vectors",
         "scroll",
         "count",
         "values",
@@ -529,6 +531,10 @@ class SharedStore:
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
         """See :meth:`VectorStore.retrieve`."""
         return cast(list[ScoredPoint], self._forward("retrieve", name, tenant, ids))
+
+    def vectors(self, name: str, tenant: str, ids: Sequence[str]) -> list[StoredVectors]:
+        """See :meth:`VectorStore.vectors`."""
+        return cast(list[StoredVectors], self._forward("vectors", name, tenant, ids))
 
     def scroll(
         self,

@@ -46,6 +46,17 @@ class StoredPoint:
 
 
 @dataclass(frozen=True)
+class StoredVectors:
+    """A stored point's chunk vector and part vectors, with the payload they were embedded
+    from (part vectors come back as stored: float16)."""
+
+    id: str
+    payload: dict[str, Any]
+    dense: list[float]
+    parts: list[list[float]] | None
+
+
+@dataclass(frozen=True)
 class ScoredPoint:
     """A point returned by a query stage (payload only on the final stage)."""
 
@@ -160,6 +171,19 @@ def changed_meta(
     return changed
 
 
+def stored_vectors(point_id: str, payload: dict[str, Any], vector: Any) -> StoredVectors:
+    """A retrieved record's vectors (a mapping of vector name to vector, as both stores give
+    named vectors) as :class:`StoredVectors`."""
+    named = vector if isinstance(vector, Mapping) else {}
+    parts = named.get(PARTS_VECTOR)
+    return StoredVectors(
+        point_id,
+        payload,
+        list(named.get(DENSE_VECTOR) or []),
+        [list(p) for p in parts] if parts else None,
+    )
+
+
 VALUES_LIMIT = 1000
 """Distinct values :meth:`VectorStore.values` reads by default: filters match tags,
 jurisdictions and symbol kinds in any case by looking up the tenant's recorded spellings."""
@@ -216,6 +240,10 @@ class VectorStore(Protocol):
 
     def retrieve(self, name: str, tenant: str, ids: Sequence[str]) -> list[ScoredPoint]:
         """Points by id, only those that belong to ``tenant``."""
+
+    def vectors(self, name: str, tenant: str, ids: Sequence[str]) -> list[StoredVectors]:
+        """The dense and part vectors of points by id, only those that belong to ``tenant``
+        (re-ingesting a changed file reuses those of its unchanged chunks)."""
 
     def scroll(
         self,

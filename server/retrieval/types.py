@@ -36,6 +36,9 @@ class IndexReport(BaseModel):
     seconds: float
     avg_len: float = Field(description="BM25 average document length used for encoding.")
     reencoded: int = Field(default=0, description="Sparse vectors re-encoded after avg drift.")
+    reused: int = Field(
+        default=0, description="Chunks that took their source's stored vectors (text unchanged)."
+    )
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,30 @@ def test_retrieve_hides_other_tenants(filled: VectorStore) -> None:
     assert [p.payload["tenant"] for p in filled.retrieve(COLLECTION, "a", ids)] == ["a"]
 
 
+def test_vectors_are_read_back_as_written_and_stay_in_tenant(store: VectorStore) -> None:
+    """What re-ingesting a changed file reuses: each point's chunk vector (cosine-normalised,
+    as the stores keep it) and part vectors (float16), only the asking tenant's."""
+    store.ensure_collection(COLLECTION, DIM, BASE_PAYLOAD_INDEXES, part_vectors=True)
+    points = [
+        replace(_point(i, "a" if i % 2 else "b", term=i), parts=[_vec(100 + i), _vec(200 + i)])
+        for i in range(6)
+    ]
+    store.upsert(COLLECTION, points)
+    store.finish_writes(COLLECTION)
+    ids = [p.id for p in points] + ["00000000-0000-0000-0000-000000000000"]
+    got = {v.id: v for v in store.vectors(COLLECTION, "a", ids)}
+    assert sorted(got) == sorted(p.id for p in points if p.payload["tenant"] == "a")
+    for point in points:
+        if point.id not in got:
+            continue
+        read = got[point.id]
+        assert read.payload["doc_id"] == point.payload["doc_id"]
+        assert read.dense == pytest.approx(_unit(*point.dense), abs=1e-6)
+        assert read.parts is not None and len(read.parts) == 2
+        for stored, written in zip(read.parts, point.parts or [], strict=True):
+            assert stored == pytest.approx(_unit(*written), abs=2.0**-9)
+
+
 def test_delete_by_filter_and_tenant(filled: VectorStore) -> None:
     filled.delete(COLLECTION, "a", {"source": "s0"})
     assert filled.count(COLLECTION, "a") == 7
