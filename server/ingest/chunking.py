@@ -153,9 +153,12 @@ def _unread_front_matter_pieces(
     block: str, pieces: list[Piece], domain: Domain, budget: TokenBudget, title: str
 ) -> list[Piece]:
     """Pieces of a block that was meant as front matter but not read as such, as plain
-    paragraphs under the file's title, ahead of the document's ``pieces``: in no section
+    paragraphs under the document's title (what its first chunk names first, as listings read
+    it; else the file's ``title``), ahead of the document's ``pieces``: in no section
     (``heading_path`` empty; legal: ``section_path`` and ``section`` empty, the layout stripped,
     the document's ``doc_type`` and ``jurisdiction``)."""
+    if pieces and pieces[0].title:
+        title = pieces[0].title.split(" > ", 1)[0]
     if domain is not Domain.LEGAL:
         return chunk_plain_text(block, budget, title, title_given=True)
     lead = chunk_plain_text(strip_layout(block), budget, title, title_given=True)
