@@ -305,6 +305,50 @@ def test_front_matter_not_read_is_plain_text_ahead_of_the_document(
             assert piece.metadata["doc_type"] == alone[0].metadata["doc_type"]
 
 
+RULED_DOCUMENTS = [
+    (
+        "markdown",
+        Domain.LEGAL,
+        "# Hosting Agreement\n\n## 1. Services\n\nHost it.\n\n## 2. Fees\n\nPay.\n",
+    ),
+    (
+        "text",
+        Domain.LEGAL,
+        "SERVICES AGREEMENT\n\n1. Definitions\n\nTerms apply.\n\n2. Term\n\nA year.\n",
+    ),
+    (
+        "text",
+        Domain.DOCS,
+        "Incident runbook\n================\n\nPage on-call.\n\n"
+        "Escalation\n----------\n\nAfter 30 minutes.\n",
+    ),
+    ("markdown", Domain.DOCS, "# Runbook\n\nPage on-call.\n\n## Escalation\n\nAfter 30 minutes.\n"),
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    case=st.sampled_from(RULED_DOCUMENTS),
+    rule=st.sampled_from(["---", "***", "___", "- - -", "* * *", "=====", "-----------"]),
+    gap=st.sampled_from(["\n", "\n\n"]),
+)
+def test_a_rule_opening_a_document_changes_no_title_or_section(
+    budget: TokenBudget, case: tuple[str, Domain, str], rule: str, gap: str
+) -> None:
+    """Fresh user: a legal file opening with '---' was titled '---' (and in Markdown lost its
+    clauses to one chunk); a plain-text manual with '---' straight above its underlined title
+    lost the title. A rule above a document is layout: titles and sections are as without it."""
+    fmt, domain, text = case
+    tmp = Path("/nonexistent")
+
+    def outline(data: str) -> list[tuple[str, object]]:
+        pieces = chunk_file(source(tmp, "doc.md", fmt), data.encode(), domain, budget, 0)
+        key = "heading_path" if domain is Domain.DOCS else "section_path"
+        return [(p.title, p.metadata[key]) for p in pieces]
+
+    assert outline(rule + gap + text) == outline(text)
+
+
 def test_a_document_opening_with_a_rule_is_not_front_matter(budget: TokenBudget) -> None:
     """'---' then Markdown is a rule, not front matter meant and broken: headings stay."""
     text = "---\n# Guide\n\nIntro.\n\n---\n\n## Install\n\nRun it.\n"

@@ -21,7 +21,7 @@ from typing import Any
 
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
-from server.ingest.chunkers.text import paragraphs
+from server.ingest.chunkers.text import RULE, paragraphs
 from server.retrieval.filter_fields import SECTION_KEYWORDS, SECTIONS_WITHIN_FIELD
 
 _KEYWORD_TOP = re.compile(
@@ -318,7 +318,7 @@ def _match_heading(
     return []
 
 
-_UNDERLINE = re.compile(r"^\s*([=\-~*_#])\1{2,}\s*$")
+_UNDERLINE = RULE
 _BOX_SIDE = re.compile(r"^\s*\*(?:\s(?P<inner>.*?))?\s*\*\s*$")
 
 
@@ -333,7 +333,8 @@ def _unbox(line: str) -> str:
 def layout_lines(text: str) -> list[str]:
     """The lines of a legal text without its layout, which is not text.
 
-    Layout is: rule lines (three or more of one of ``= - ~ * _ #`` alone on a line, such as
+    Layout is: rule lines (three or more of one of ``= - ~ * _ #`` alone on a line, spaced or
+    not, such as
     heading underlines and asterisk box tops), which become empty lines, and the ``*`` frame of
     a boxed line (``*  text  *`` keeps ``text``). Everything else is kept as it is.
     """
@@ -565,7 +566,7 @@ def chunk_legal(
 def _title_line(text: str) -> str | None:
     """The first non-blank line when it reads as the document's title: short, and not a clause
     heading, a copyright notice or a numbered item."""
-    lines = [line for line in text.split("\n") if line.strip()]
+    lines = [line for line in layout_lines(text) if line.strip()]  # a rule above is layout
     first = " ".join(markdown_plain(lines[0])[1].split()) if lines else ""
     if (
         first

@@ -9,6 +9,9 @@ from server.ingest.chunkers.base import Piece
 from server.ingest.chunkers.sections import SectionBuilder, pack_sections
 
 _ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}\s*$")
+RULE = re.compile(r"^\s*([=\-~*_#])(?:[ \t]*\1){2,}\s*$")
+"""A rule line: three or more of one of ``= - ~ * _ #``, spaced or not (``---``, ``* * *``):
+layout, never a title or text of its own."""
 
 
 def paragraphs(text: str) -> list[str]:
@@ -33,7 +36,7 @@ def chunk_plain_text(
 
 def _underlined(lines: list[str], i: int) -> bool:
     """Whether line ``i`` is a title underlined by the next line (an adornment at least as long,
-    after a blank line or at the start)."""
+    after a blank line, a rule or at the start)."""
     line = lines[i]
     return bool(
         line.strip()
@@ -41,7 +44,9 @@ def _underlined(lines: list[str], i: int) -> bool:
         and i + 1 < len(lines)
         and _ADORNMENT.match(lines[i + 1])
         and len(lines[i + 1].rstrip()) >= len(line.rstrip())
-        and (i == 0 or not lines[i - 1].strip())
+        # after a blank line, at the start, or under a rule that is not its overline (a file
+        # opening with `---` straight above its title)
+        and (i == 0 or not lines[i - 1].strip() or RULE.match(lines[i - 1]) is not None)
     )
 
 
