@@ -334,9 +334,9 @@ def layout_lines(text: str) -> list[str]:
     """The lines of a legal text without its layout, which is not text.
 
     Layout is: rule lines (three or more of one of ``= - ~ * _ #`` alone on a line, spaced or
-    not, such as
-    heading underlines and asterisk box tops), which become empty lines, and the ``*`` frame of
-    a boxed line (``*  text  *`` keeps ``text``). Everything else is kept as it is.
+    not, such as heading underlines and asterisk box tops), which become empty lines, and the
+    ``*`` frame of a boxed line (``*  text  *`` keeps ``text``). Everything else is kept as it
+    is.
     """
     out: list[str] = []
     for line in text.split("\n"):
