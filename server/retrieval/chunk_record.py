@@ -62,6 +62,7 @@ PER_CHUNK_FIELDS = frozenset(
         "symbol",
         "symbol_kind",
         "signature",
+        "defines",
         "start_line",
         "end_line",
         "cell_start",

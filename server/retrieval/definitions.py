@@ -7,7 +7,8 @@ export list and call site holds the name too, often in a much shorter chunk, whi
 length normalisation ranks higher: in a fresh user's trial the ``import { ... }`` line and the
 ``export { ... }`` line both ranked above the function. Among the first ``depth`` hits of such a
 search, those whose ``symbol`` is the name asked for (its last parts, compared exactly, then
-ignoring case) move ahead of the others, each group in the order it had; nothing is added or
+ignoring case), or whose ``defines`` holds it (a window of a line several definitions
+share), move ahead of the others, each group in the order it had; nothing is added or
 dropped. The depth and what the rule gains and costs on the code tuning sets: README,
 "Definition lookups".
 """
@@ -61,11 +62,19 @@ def asked_name(query: str) -> tuple[str, ...] | None:
 
 
 def _match(hit: SearchHit, name: tuple[str, ...]) -> int:
-    """0: the hit defines ``name`` as written; 1: ignoring case; 2: it does not define it."""
+    """0: the hit defines ``name`` as written; 1: ignoring case; 2: it does not define it.
+
+    A hit defines its ``symbol`` (unless it is a module or line window) and every name of its
+    ``defines`` (definitions starting inside it: a window of a line several share)."""
     metadata = hit.metadata or {}
     symbol = metadata.get("symbol")
-    if not isinstance(symbol, str) or metadata.get("symbol_kind") in _NOT_DEFINITIONS:
-        return 2
+    names = [symbol] if metadata.get("symbol_kind") not in _NOT_DEFINITIONS else []
+    defines = metadata.get("defines")
+    names += defines if isinstance(defines, list) else []
+    return min((_match_name(n, name) for n in names if isinstance(n, str)), default=2)
+
+
+def _match_name(symbol: str, name: tuple[str, ...]) -> int:
     parts = tuple(_SEPARATOR.split(symbol))[-len(name) :]
     if parts == name:
         return 0

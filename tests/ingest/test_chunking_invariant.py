@@ -12,6 +12,7 @@ line numbers.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -419,3 +420,41 @@ def test_windows_of_a_shared_line_name_the_symbol_only_where_it_is(
             assert piece.metadata["symbol_kind"] == "module"
             assert piece.title == "bundle.src (module)"
     assert labelled and any("first(" in p.text for p in labelled)
+
+
+SHARED_BY_TWO: dict[str, str] = {
+    "javascript": 'export const k = "{a}"; export function first(x) {{ return x; }} '
+    "export function second(y) {{ return y; }}",
+    "go": 'package m; var k = "{a}"; func first(x int) int {{ return x }}; '
+    "func second(y int) int {{ return y }}",
+    "typescript": 'export const k = "{a}"; '
+    "export class First {{ second(y: number) {{ return y }} }}",
+}
+
+
+@pytest.mark.parametrize("language", sorted(SHARED_BY_TWO))
+def test_a_window_lists_the_definitions_that_start_in_it(
+    embedder: DenseEmbedder, tmp_path: Path, language: str
+) -> None:
+    """Fresh user: a literal and two functions on one line labelled every window `module`, so
+    a search for either name ranked slices of the literal first. Every definition is named by
+    the window it starts in (its symbol, or its ``defines``); a window where none starts
+    names none."""
+    a = "".join(random.Random(language).choice("0123456789abcdef") for _ in range(20_000))
+    text = SHARED_BY_TWO[language].format(a=a) + "\n"
+    budget = make_budget(embedder, 254, True)
+    pieces = chunk_file(
+        source(tmp_path, "b.src", "code", language), text.encode(), Domain.CODE, budget, 2
+    )
+    check(text, pieces, budget, embedder)
+    names = {"javascript": ["first", "second"], "go": ["first", "second"]}.get(
+        language, ["First", "First.second"]
+    )
+    for name in names:
+        keyword = name.rpartition(".")[2]
+        holders = [p for p in pieces if re.search(rf"\b{keyword}\s*\(|class {keyword}\b", p.text)]
+        assert holders and all(
+            p.metadata["symbol"] == name or name in p.metadata.get("defines", []) for p in holders
+        ), (name, [p.metadata for p in holders])
+    blob_only = [p for p in pieces if set(p.text) <= set("0123456789abcdef")]
+    assert blob_only and all("defines" not in p.metadata for p in blob_only)

@@ -8,6 +8,8 @@ as fused.
 
 from __future__ import annotations
 
+import base64
+import random
 from pathlib import Path
 
 import pytest
@@ -45,8 +47,12 @@ def test_a_query_that_is_one_name_asks_for_it(query: str, name: tuple[str, ...] 
     assert asked_name(query) == name
 
 
-def _hit(i: int, symbol: str | None, kind: str = "function") -> SearchHit:
-    metadata = {} if symbol is None else {"symbol": symbol, "symbol_kind": kind}
+def _hit(
+    i: int, symbol: str | None, kind: str = "function", defines: list[str] | None = None
+) -> SearchHit:
+    metadata: dict[str, object] = {} if symbol is None else {"symbol": symbol, "symbol_kind": kind}
+    if defines:
+        metadata["defines"] = defines
     return SearchHit(
         id=str(i),
         score=1.0 - i / 100,
@@ -67,26 +73,28 @@ SYMBOLS = st.one_of(
 KINDS = st.sampled_from(["function", "method", "module", "window"])
 
 
+NAMES = st.sampled_from(["load", "Load", "Cache.load", "Cache.Load", "loader", "Other.load2", "x"])
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    symbols=st.lists(st.tuples(SYMBOLS, KINDS), max_size=30),
+    symbols=st.lists(st.tuples(SYMBOLS, KINDS, st.lists(NAMES, max_size=3)), max_size=30),
     depth=st.integers(1, 40),
     query=st.sampled_from(["load", "Cache.load", "LOAD", "def load"]),
 )
 def test_definitions_lead_within_the_depth_each_group_in_its_order(
-    symbols: list[tuple[str | None, str]], depth: int, query: str
+    symbols: list[tuple[str | None, str, list[str]]], depth: int, query: str
 ) -> None:
-    hits = [_hit(i, s, k) for i, (s, k) in enumerate(symbols)]
+    """A hit defines its symbol (not a module or line window) and each name of its
+    ``defines`` (definitions starting in a window of a shared line)."""
+    hits = [_hit(i, s, k, d) for i, (s, k, d) in enumerate(symbols)]
     name = asked_name(query)
     assert name is not None
     placed, moved = definitions_first(hits, name, depth)
     assert sorted(h.id for h in placed) == sorted(h.id for h in hits)
     assert [h.id for h in placed[depth:]] == [h.id for h in hits[depth:]]
 
-    def group(hit: SearchHit) -> int:
-        symbol, kind = hit.metadata.get("symbol"), hit.metadata.get("symbol_kind")
-        if symbol is None or kind in ("module", "window"):
-            return 2
+    def group_of(symbol: str) -> int:
         parts = tuple(symbol.replace("::", ".").split("."))[-len(name) :]
         if parts == name:
             return 0
@@ -94,6 +102,13 @@ def test_definitions_lead_within_the_depth_each_group_in_its_order(
             a.lower() == b.lower() for a, b in zip(parts, name, strict=True)
         )
         return 1 if same else 2
+
+    def group(hit: SearchHit) -> int:
+        symbol, kind = hit.metadata.get("symbol"), hit.metadata.get("symbol_kind")
+        defined = list(hit.metadata.get("defines", []))  # type: ignore[call-overload]
+        if symbol is not None and kind not in ("module", "window"):
+            defined.append(symbol)
+        return min((group_of(s) for s in defined), default=2)
 
     head = placed[:depth]
     assert [group(h) for h in head] == sorted(group(h) for h in head)
@@ -154,3 +169,21 @@ def test_a_name_finds_its_definition_before_imports_exports_and_calls(
         SearchRequest("checkoutTotal", domain="code", tenant="acme", top_k=3)
     )
     assert asked.hits[0].metadata["symbol"] == "checkoutTotal"
+
+
+def test_a_name_defined_on_a_line_it_shares_finds_its_window(
+    retrieval: Retrieval, tmp_path: Path
+) -> None:
+    """Fresh user: a 40 KB literal and two functions on one line; a search for either name
+    ranked slices of the literal (BM25 matched the name's letters in it) above the window
+    defining it."""
+    blob = base64.b64encode(random.Random(5).randbytes(30_000)).decode()
+    line = (
+        f'export const CERT = "{blob}"; export function f(a) {{ return a; }} '
+        "export function g(b) { return b; }\n"
+    )
+    (tmp_path / "cert.js").write_text(line)
+    run_ingest(retrieval.indexer, [tmp_path], domain="code", tenant="acme", progress=False)
+    for name in ("f", "g"):
+        result = retrieval.searcher.search(SearchRequest(name, domain="code", tenant="acme"))
+        assert f"function {name}(" in result.hits[0].text, (name, result.hits[0].metadata)

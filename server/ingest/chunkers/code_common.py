@@ -14,7 +14,7 @@ after them; no source line is ever dropped.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -71,11 +71,33 @@ class _Source:
             self.starts.append(at)
             at += len(line) + 1
         self.counts = budget.line_token_counts(self.lines)
+        self._columns: dict[int, list[int]] = {}
+        self.heads: list[tuple[int, str]] = []
+        """(character offset, name) of every definition, in offset order (set by the caller)."""
 
     def offset(self, point: Point) -> int:
         """Character offset of ``point`` (1-based line, UTF-8 byte column) in the text."""
-        line = self.lines[point[0] - 1]
-        return self.starts[point[0] - 1] + len(line.encode()[: point[1]].decode(errors="ignore"))
+        row, column = point[0] - 1, point[1]
+        line = self.lines[row]
+        if line.isascii():
+            return self.starts[row] + column
+        chars = self._columns.get(row)
+        if chars is None:  # once per line: a minified line holds thousands of definitions
+            chars = [0]
+            for count, ch in enumerate(line, start=1):
+                chars.extend([count] * len(ch.encode()))
+            self._columns[row] = chars
+        return self.starts[row] + chars[min(column, len(chars) - 1)]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Character offsets [lo, hi) of lines [start, end) (0-based)."""
+        return self.starts[start], self.starts[end - 1] + len(self.lines[end - 1])
+
+    def defines(self, lo: int, hi: int, own: str) -> list[str]:
+        """Names of the definitions starting in characters [lo, hi), but ``own``."""
+        first = bisect_left(self.heads, (lo, ""))
+        last = bisect_left(self.heads, (hi, ""))
+        return list(dict.fromkeys(n for _, n in self.heads[first:last] if n != own))
 
     def line_of(self, offset: int) -> int:
         """0-based line holding character ``offset``."""
@@ -88,8 +110,12 @@ class _Source:
         return sum(self.counts[start:end])
 
 
-def _metadata(language: str, label: _Label, start: int, end: int) -> dict[str, Any]:
-    return {
+def _metadata(
+    src: _Source, language: str, label: _Label, start: int, end: int, chars: tuple[int, int]
+) -> dict[str, Any]:
+    """A chunk's metadata: ``start``..``end`` its 1-based lines, ``chars`` its character span
+    (``defines``: the other definitions starting in it, as on a line a bundler filled)."""
+    metadata: dict[str, Any] = {
         "language": language,
         "symbol": label.symbol,
         "symbol_kind": label.kind,
@@ -97,6 +123,10 @@ def _metadata(language: str, label: _Label, start: int, end: int) -> dict[str, A
         "start_line": start,
         "end_line": end,
     }
+    defines = src.defines(*chars, label.symbol)
+    if defines:
+        metadata["defines"] = defines
+    return metadata
 
 
 def _window_pieces(
@@ -117,7 +147,8 @@ def _window_pieces(
     room = budget.room(title)
     if src.tokens(start, end) <= room:
         text = src.joined(start, end)
-        return [Piece(title, text, _metadata(language, label, start + 1, end))]
+        metadata = _metadata(src, language, label, start + 1, end, src.span(start, end))
+        return [Piece(title, text, metadata)]
     pieces: list[Piece] = []
     ranges = budget.line_windows(src.lines[start:end], title, overlap_lines, src.counts[start:end])
     for a, b in ranges:
@@ -125,7 +156,8 @@ def _window_pieces(
         if a >= b:
             continue  # only blank lines (between two over-long ones)
         if src.tokens(a, b) <= room:
-            pieces.append(Piece(title, src.joined(a, b), _metadata(language, label, a + 1, b)))
+            metadata = _metadata(src, language, label, a + 1, b, src.span(a, b))
+            pieces.append(Piece(title, src.joined(a, b), metadata))
             continue
         stop = src.starts[b - 1] + len(src.lines[b - 1])
         # a part may be labelled module instead: it must fit under either title
@@ -137,9 +169,8 @@ def _window_pieces(
                 part.end <= label.bounds[0] or part.start >= label.bounds[1]
             ):
                 own = module
-            metadata = _metadata(
-                language, own, src.line_of(part.start) + 1, src.line_of(part.end - 1) + 1
-            )
+            first, last = src.line_of(part.start) + 1, src.line_of(part.end - 1) + 1
+            metadata = _metadata(src, language, own, first, last, (part.start, part.end))
             metadata.update(part=number, parts=len(parts))
             pieces.append(Piece(own.title, src.text[part.start : part.end], metadata))
     return pieces
@@ -281,6 +312,9 @@ def symbol_pieces(
     inclusive) are the lines the chunk's text comes from.
     """
     src = _Source(text, budget)
+    src.heads = sorted(
+        (src.offset(s.head) if s.head else src.starts[s.start_line - 1], s.name) for s in symbols
+    )
     module = _module_label(rel_path, budget)
     spans = _spans(src, symbols, module, budget, rel_path)
     return _pieces(
