@@ -197,6 +197,49 @@ def test_python_symbols_with_real_line_numbers(budget: TokenBudget) -> None:
     assert "Cache.fetch" in symbols["Cache.fetch"].title or "fetch" in symbols["Cache.fetch"].title
 
 
+COMMENTED = """import os
+
+# Reissue the invoice for a customer whose
+# payment bounced.
+def reissue_invoice(customer):
+    return customer
+
+TEXT = '''
+# not a comment above anything: inside a string
+'''
+def after_string():
+    return TEXT
+
+
+class Ledger:
+    # Post one entry.
+    def post(self, entry):
+        return entry
+
+    # A static helper, decorated.
+    @staticmethod
+    def total():
+        return 0
+"""
+
+
+def test_python_comments_straight_above_a_definition_are_its_chunk(budget: TokenBudget) -> None:
+    """Fresh user: '# Reissue the invoice...' above a def went to the module chunk (JavaScript
+    gives the function its comment). Comment lines straight above a definition are its first
+    lines; a blank line, code or a string's last line stops them."""
+    pieces = chunk_python(COMMENTED, rel_path="billing.py", budget=budget, overlap_lines=2)
+    by_symbol = {p.metadata["symbol"]: p for p in pieces}
+    assert by_symbol["reissue_invoice"].text.startswith("# Reissue the invoice for a customer")
+    assert by_symbol["after_string"].text.startswith("def after_string")
+    assert by_symbol["Ledger.post"].text.startswith("    # Post one entry.")
+    assert by_symbol["Ledger.total"].text.startswith("    # A static helper")
+    assert by_symbol["Ledger"].text == "class Ledger:"
+    lines = COMMENTED.split("\n")
+    for piece in pieces:
+        start, end = piece.metadata["start_line"], piece.metadata["end_line"]
+        assert piece.text == "\n".join(lines[start - 1 : end])
+
+
 def test_typescript_symbols(budget: TokenBudget) -> None:
     pieces = chunk_treesitter(
         TYPESCRIPT, language="typescript", rel_path="retry.ts", budget=budget, overlap_lines=2

@@ -16,6 +16,15 @@ def _start_line(node: _Def) -> int:
     return min([node.lineno, *(d.lineno for d in node.decorator_list)])
 
 
+def _lead(lines: list[str], start: int, after: int) -> int:
+    """``start`` moved up over the comment lines straight above it (no blank line between),
+    none at or before line ``after`` (1-based): a comment above a definition describes it, as
+    the tree-sitter languages attach theirs."""
+    while start - 1 > after and lines[start - 2].lstrip().startswith("#"):
+        start -= 1
+    return start
+
+
 def _signature(lines: list[str], node: _Def) -> str:
     """The ``def``/``class`` header as written (multi-line headers joined)."""
     first = node.lineno - 1
@@ -42,24 +51,36 @@ def python_symbols(text: str) -> list[Symbol]:
     lines = text.split("\n")
     symbols: list[Symbol] = []
 
-    def visit(body: list[ast.stmt], prefix: str, in_class: bool) -> None:
+    def leads(body: list[ast.stmt], after: int) -> dict[int, int]:
+        """First line of each definition in ``body``, the comment lines straight above it
+        included (none before line ``after``: they follow the statement before it)."""
+        found: dict[int, int] = {}
+        for stmt in body:
+            if isinstance(stmt, _Def):
+                found[id(stmt)] = _lead(lines, _start_line(stmt), after)
+            after = stmt.end_lineno or stmt.lineno
+        return found
+
+    def visit(body: list[ast.stmt], prefix: str, in_class: bool, after: int) -> None:
+        starts = leads(body, after)
         for node in body:
             if not isinstance(node, _Def):
                 continue
             name = f"{prefix}{node.name}"
-            start = _start_line(node)
+            start = starts[id(node)]
             end = node.end_lineno or node.lineno
             signature = _signature(lines, node)
             if isinstance(node, ast.ClassDef):
                 members = [n for n in node.body if isinstance(n, _Def)]
-                header_end = _start_line(members[0]) - 1 if members else end
+                inner = leads(node.body, node.lineno)
+                header_end = inner[id(members[0])] - 1 if members else end
                 symbols.append(Symbol(name, "class", signature, start, header_end))
-                visit(node.body, f"{name}.", in_class=True)
+                visit(node.body, f"{name}.", in_class=True, after=node.lineno)
             else:
                 kind = "method" if in_class else "function"
                 symbols.append(Symbol(name, kind, signature, start, end))
 
-    visit(tree.body, "", in_class=False)
+    visit(tree.body, "", in_class=False, after=0)
     return symbols
 
 
