@@ -74,6 +74,15 @@ def _match(hit: SearchHit, name: tuple[str, ...]) -> int:
     return min((_match_name(n, name) for n in names if isinstance(n, str)), default=2)
 
 
+def _place(hit: SearchHit, name: tuple[str, ...]) -> tuple[int, bool]:
+    """(how the hit defines ``name``: :func:`_match`; True for a definition's continuation
+    window, part 2 or later of one long line, which follows the window where it starts: a
+    40 KB literal in a function's body is not what a search for its name wants first)."""
+    match = _match(hit, name)
+    part = (hit.metadata or {}).get("part")
+    return match, match < 2 and isinstance(part, int) and part > 1
+
+
 def _match_name(symbol: str, name: tuple[str, ...]) -> int:
     parts = tuple(_SEPARATOR.split(symbol))[-len(name) :]
     if parts == name:
@@ -89,9 +98,10 @@ def definitions_first(
     hits: Sequence[SearchHit], name: tuple[str, ...], depth: int
 ) -> tuple[list[SearchHit], int]:
     """``hits`` with those of the first ``depth`` that define ``name`` moved to the front
-    (exact matches, then matches ignoring case; each group keeps its order), and how many
-    moved ahead of a hit that ranked above them. Hits past ``depth`` keep their places."""
+    (exact matches, then matches ignoring case; in each, continuation windows after the
+    others; each group keeps its order), and how many moved ahead of a hit that ranked above
+    them. Hits past ``depth`` keep their places."""
     head, tail = list(hits[:depth]), list(hits[depth:])
-    ranked = sorted(range(len(head)), key=lambda i: (_match(head[i], name), i))
+    ranked = sorted(range(len(head)), key=lambda i: (*_place(head[i], name), i))
     moved = sum(1 for place, i in enumerate(ranked) if i > place)
     return [head[i] for i in ranked] + tail, moved

@@ -48,11 +48,17 @@ def test_a_query_that_is_one_name_asks_for_it(query: str, name: tuple[str, ...] 
 
 
 def _hit(
-    i: int, symbol: str | None, kind: str = "function", defines: list[str] | None = None
+    i: int,
+    symbol: str | None,
+    kind: str = "function",
+    defines: list[str] | None = None,
+    part: int | None = None,
 ) -> SearchHit:
     metadata: dict[str, object] = {} if symbol is None else {"symbol": symbol, "symbol_kind": kind}
     if defines:
         metadata["defines"] = defines
+    if part is not None:
+        metadata.update(part=part, parts=max(part, 3))
     return SearchHit(
         id=str(i),
         score=1.0 - i / 100,
@@ -78,16 +84,20 @@ NAMES = st.sampled_from(["load", "Load", "Cache.load", "Cache.Load", "loader", "
 
 @settings(max_examples=300, deadline=None)
 @given(
-    symbols=st.lists(st.tuples(SYMBOLS, KINDS, st.lists(NAMES, max_size=3)), max_size=30),
+    symbols=st.lists(
+        st.tuples(SYMBOLS, KINDS, st.lists(NAMES, max_size=3), st.none() | st.integers(1, 3)),
+        max_size=30,
+    ),
     depth=st.integers(1, 40),
     query=st.sampled_from(["load", "Cache.load", "LOAD", "def load"]),
 )
 def test_definitions_lead_within_the_depth_each_group_in_its_order(
-    symbols: list[tuple[str | None, str, list[str]]], depth: int, query: str
+    symbols: list[tuple[str | None, str, list[str], int | None]], depth: int, query: str
 ) -> None:
     """A hit defines its symbol (not a module or line window) and each name of its
-    ``defines`` (definitions starting in a window of a shared line)."""
-    hits = [_hit(i, s, k, d) for i, (s, k, d) in enumerate(symbols)]
+    ``defines`` (definitions starting in a window of a shared line); a definition's
+    continuation windows (part 2 on) follow the others of its group."""
+    hits = [_hit(i, s, k, d, p) for i, (s, k, d, p) in enumerate(symbols)]
     name = asked_name(query)
     assert name is not None
     placed, moved = definitions_first(hits, name, depth)
@@ -110,10 +120,14 @@ def test_definitions_lead_within_the_depth_each_group_in_its_order(
             defined.append(symbol)
         return min((group_of(s) for s in defined), default=2)
 
+    def place(hit: SearchHit) -> tuple[int, bool]:
+        g = group(hit)
+        return g, g < 2 and int(hit.metadata.get("part", 1)) > 1  # type: ignore[call-overload]
+
     head = placed[:depth]
-    assert [group(h) for h in head] == sorted(group(h) for h in head)
-    for g in (0, 1, 2):
-        ids = [int(h.id) for h in head if group(h) == g]
+    assert [place(h) for h in head] == sorted(place(h) for h in head)
+    for key in {place(h) for h in head}:
+        ids = [int(h.id) for h in head if place(h) == key]
         assert ids == sorted(ids)
     assert moved == sum(1 for place, h in enumerate(placed) if int(h.id) > place)
 
@@ -187,3 +201,15 @@ def test_a_name_defined_on_a_line_it_shares_finds_its_window(
     for name in ("f", "g"):
         result = retrieval.searcher.search(SearchRequest(name, domain="code", tenant="acme"))
         assert f"function {name}(" in result.hits[0].text, (name, result.hits[0].metadata)
+
+
+def test_the_window_where_a_definition_starts_comes_before_its_continuation(
+    retrieval: Retrieval, tmp_path: Path
+) -> None:
+    """Fresh user: `function f(a) { const k = "<40 KB>"; return a; }`: every window is f's,
+    and a slice of the literal ranked above the window holding `function f(a)`."""
+    blob = base64.b64encode(random.Random(6).randbytes(30_000)).decode()
+    (tmp_path / "key.js").write_text(f'function f(a) {{ const k = "{blob}"; return a; }}\n')
+    run_ingest(retrieval.indexer, [tmp_path], domain="code", tenant="acme", progress=False)
+    top = retrieval.searcher.search(SearchRequest("f", domain="code", tenant="acme")).hits[0]
+    assert top.text.startswith("function f(a)") and top.metadata["part"] == 1
