@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.ingest.budget import TokenBudget
+from server.ingest.budget import TokenBudget, cut_label
 from server.ingest.chunkers.base import Piece
 
 _MAX_PATH_LABEL = 200
@@ -30,10 +30,7 @@ class Section:
 
 
 def _label(text: str) -> str:
-    label = " ".join(text.split())
-    if len(label) > _MAX_PATH_LABEL:
-        return label[: _MAX_PATH_LABEL - 1].rstrip() + "…"
-    return label
+    return cut_label(" ".join(text.split()), _MAX_PATH_LABEL)
 
 
 class SectionBuilder:
