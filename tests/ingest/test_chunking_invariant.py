@@ -458,3 +458,14 @@ def test_a_window_lists_the_definitions_that_start_in_it(
         ), (name, [p.metadata for p in holders])
     blob_only = [p for p in pieces if set(p.text) <= set("0123456789abcdef")]
     assert blob_only and all("defines" not in p.metadata for p in blob_only)
+
+
+def test_a_document_title_holding_a_blob_leaves_the_headings_their_place(
+    embedder: DenseEmbedder, tmp_path: Path
+) -> None:
+    """Fresh user: a <title> holding a hex run filled all of each chunk's title, so no chunk's
+    title named its section. The document title is cut as a heading is (200 characters)."""
+    page = f"<title>{BLOB}</title><h1>Page</h1><p>Intro.</p><h2>Second</h2><p>More text.</p>"
+    budget = make_budget(embedder, 254, True)
+    pieces = chunk_file(source(tmp_path, "p.html", "html"), page.encode(), Domain.DOCS, budget, 0)
+    assert [p.title.rpartition(" … > ")[2] for p in pieces] == ["Page", "Page > Second"]

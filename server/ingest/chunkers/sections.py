@@ -60,6 +60,9 @@ def _has_word(text: str) -> bool:
 
 
 def _title(section: Section, doc_title: str) -> str:
+    # the document title is cut as a heading is, so a <title> holding a blob leaves the
+    # section's own headings room in the embedded title
+    doc_title = _label(doc_title)
     path = section.heading_path or [doc_title]
     if path[0] != doc_title and doc_title and section.heading_path:
         # Nested headings without an H1: keep the document title as context.
