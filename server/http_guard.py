@@ -30,7 +30,7 @@ def unreadable_id_error(body: bytes) -> dict[str, Any] | None:
     """The JSON-RPC error answering ``body`` when it is a request (a method not under
     ``notifications/``) carrying an ``id`` that is no integer or string; None otherwise (not
     JSON, a batch, a notification, a response, a readable id: the SDK answers those)."""
-    if _SUSPECT.search(body) is None:
+    if _SUSPECT.search(body) is None and b"\\u" not in body:  # "\u0069d" is "id" too
         return None
     try:
         message = json.loads(body)

@@ -24,7 +24,10 @@ _LATIN_ENDS = ".!?;"
 _CJK_ENDS = "。！？"
 _CJK_CLOSERS = "」』）”’〕】"
 _END_MARK = re.compile(r"[.!?;。！？][」』）”’〕】]*")
-_CODE_SOFT = frozenset(";,{})")
+_CODE_SOFT = frozenset(";,{})(=")
+"""Code is cut after these when a line has no space to cut at: never inside an identifier,
+and after ``(`` and ``=`` a header keeps its name when an argument's default is a long
+literal (``def warm_cache(key="<40 KB>")`` had a window holding only ``def``)."""
 _LOOKBACK = 24
 
 

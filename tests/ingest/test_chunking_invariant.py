@@ -11,6 +11,7 @@ line numbers.
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 from collections.abc import Callable
@@ -469,3 +470,26 @@ def test_a_document_title_holding_a_blob_leaves_the_headings_their_place(
     budget = make_budget(embedder, 254, True)
     pieces = chunk_file(source(tmp_path, "p.html", "html"), page.encode(), Domain.DOCS, budget, 0)
     assert [p.title.rpartition(" … > ")[2] for p in pieces] == ["Page", "Page > Second"]
+
+
+@pytest.mark.parametrize(
+    ("language", "template"),
+    [
+        ("python", 'def warm_cache(key="{a}"):\n    return key\n'),
+        ("javascript", 'function configureRouter(opts="{a}", mode) {{ return opts; }}\n'),
+    ],
+)
+def test_a_header_with_a_long_default_keeps_its_name_in_its_first_window(
+    embedder: DenseEmbedder, tmp_path: Path, language: str, template: str
+) -> None:
+    """Fresh user: `def warm_cache(key="<40 KB>")` had no space to cut at but the one after
+    `def`, so its first window held only `def` (and ranked first for `warm_cache`). Code is cut
+    after `(` and `=` too: the first window holds the name."""
+    a = base64.b64encode(random.Random(language).randbytes(30_000)).decode()
+    text = template.format(a=a)
+    budget = make_budget(embedder, 254, True)
+    file = source(tmp_path, "m.src", "code", language)
+    pieces = chunk_file(file, text.encode(), Domain.CODE, budget, 2)
+    check(text, pieces, budget, embedder)
+    name = "warm_cache" if language == "python" else "configureRouter"
+    assert name in pieces[0].text and pieces[0].metadata["part"] == 1

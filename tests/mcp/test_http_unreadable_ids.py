@@ -40,6 +40,10 @@ def test_a_request_with_an_unreadable_id_is_answered(ident: Any, method: str) ->
     body = json.dumps({"jsonrpc": "2.0", "id": ident, "method": method}).encode()
     error = unreadable_id_error(body)
     assert error is not None and error["id"] is None and error["error"]["code"] == -32600
+    # the key written as JSON escapes is the same key (fresh user: it slipped past)
+    escaped = body.replace(b'"id"', b'"\\u0069\\u0064"')
+    assert json.loads(escaped) == json.loads(body)
+    assert unreadable_id_error(escaped) == error
 
 
 @given(ident=st.integers() | st.text(max_size=8), method=REQUEST_METHODS)

@@ -190,8 +190,12 @@ def read_front_matter(text: str) -> tuple[FrontMatter | None, str]:
     return None, text
 
 
-_INTENDED = re.compile(r"\A[ \t]*(?:[\w\"'-]+[ \t]*[:=]|\[[\w.\"' -]+\][ \t]*$)", re.M)
-"""A block's first non-blank line reads as a key (``title:``, ``title =``, a TOML ``[table]``)."""
+_KEY_LINE = re.compile(r"[ \t]*(?:[\w\"'-]+[ \t]*[:=]|\[[\w.\"' -]+\][ \t]*$)", re.M)
+"""A key (``title:``, ``title =``) or a TOML ``[table]``."""
+_LIST_LINE = re.compile(r"-[ \t]+\S")
+"""A YAML list item (``- one``)."""
+_BLANK = re.compile(r"(?:[ \t]*\n)*")
+_COMMENTS = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\n)*")
 
 
 def unread_front_matter(text: str) -> int:
@@ -199,17 +203,25 @@ def unread_front_matter(text: str) -> int:
     such (malformed, aliased, or over :data:`MAX_FRONT_MATTER_CHARS`); 0 when there is none.
 
     Call it when :func:`read_front_matter` returned None. The block is delimited as front matter
-    is and its first non-blank line is a key, so a document that merely opens with a ``---``
-    rule is not one. Chunkers keep such a block as plain text: as Markdown, its closing ``---``
-    would make its last lines a heading (setext), and a legal chunker would read its opening
-    ``---`` as the document title.
+    is and its first line is data (a key, a TOML table, a YAML list item; a key may follow
+    ``#`` comments), so a document that merely opens with a ``---`` rule is not one.
+    Chunkers keep such a block as plain text: as Markdown, its closing ``---`` would make its
+    last lines a heading (setext), and a legal chunker would read its opening ``---`` as the
+    document title.
     """
     for pattern in (_YAML, _TOML):
         match = pattern.match(text)
         if match is None:
             continue
-        body = match["body"].lstrip("\n")
-        return match.end() if _INTENDED.match(body) else 0
+        body = match["body"]
+        first = _BLANK.match(body)
+        at = first.end() if first else 0
+        data = _KEY_LINE.match(body, at) or _LIST_LINE.match(body, at)
+        if data is None:  # YAML comments before a key (not before a list: `# Title` may be
+            # a Markdown heading over a list, between two rules)
+            comments = _COMMENTS.match(body, at)
+            data = _KEY_LINE.match(body, comments.end() if comments else at)
+        return match.end() if data else 0
     return 0
 
 
