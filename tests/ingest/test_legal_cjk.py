@@ -98,7 +98,7 @@ CIRCLED = "①②③④⑤⑥⑦⑧⑨"
 ITEM_BODY = {
     "ja": "未成年者",
     "zh": "重要数据目录；",
-    "ko": '"개인정보"란 개인에 관한 정보를 말한다.',
+    "ko": "안전 교육의 실시",  # opens with Hangul (fresh user: such items were not read)
 }
 
 

@@ -65,6 +65,8 @@ _KO_FIRST_PARAGRAPH = re.compile(
     r"^제\s*[0-9]+\s*조(?:\s*의\s*[0-9]+)?\s*(?:\([^)]*\))?\s*(?P<num>[①-⑳])"
 )
 """A Korean article whose first paragraph starts on its heading line (제2조(정의) ① ...)."""
+_KO_ITEM = re.compile(r"^(?P<num>[0-9]{1,3})\.[ \t]*\S")
+"""A Korean item (호) of an article or paragraph: ``1. 안전 교육의 실시``."""
 _RANK_CJK_PARAGRAPH = 1.5
 """Between the article (``_RANK_SECTION``) and its items (``_RANK_NUMBERED``: Korean ``1.``)."""
 _PAREN = re.compile(r"^\((?P<lab>[a-z]{1,2}|[ivxlc]{1,6}|\d{1,3}|[A-Z])\)\s*(?P<rest>.*)$")
@@ -250,8 +252,11 @@ def _cjk_subclause(line: str, *, korean: bool) -> tuple[float, str, str] | None:
         number = _circled(m["num"])
         label = f"제{number}항" if korean else f"第{number}項"
         return (_RANK_CJK_PARAGRAPH, label, label)
+    if korean:  # items 1., 2. (호) whatever their text opens with: Hangul is no capital
+        m = _KO_ITEM.match(line)
+        return (_RANK_NUMBERED, m["num"], m["num"]) if m else None
     m = _CJK_ITEM.match(line)
-    if m and not korean:
+    if m:
         label = f"第{m['num']}号" if m["num"] else unicodedata.normalize("NFKC", m["paren"])
         return (_RANK_NUMBERED, label, label)
     return None
