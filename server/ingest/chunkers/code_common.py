@@ -4,9 +4,10 @@ Each symbol (function, method, class header) becomes a chunk; lines outside ever
 (module docstring, imports, top-level statements) become ``module`` chunks; anything too long
 for the budget is split into line windows that keep the symbol, signature and true line range.
 A single line longer than the budget (minified code) becomes several windows of that line, cut
-at whitespace or ``; , { } )``; they share its line number and carry ``part``/``parts``. A window
-of a symbol's line that lies wholly before the definition starts or after it ends (a 40 KB
-literal on the line before ``export function f``) is labelled ``module``, not ``f``.
+at whitespace or after ``; , { } ) ( =``; they share its line number and carry ``part``/``parts``.
+A window of a symbol's line that lies wholly before the definition starts or after it ends (a
+40 KB literal on the line before ``export function f``) is labelled ``module``, not ``f``; a
+window lists the other definitions starting in it as ``defines``.
 Lines holding only braces (a class's closing ``}``) join the chunk before them, or else the one
 after them; no source line is ever dropped.
 """
