@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +62,10 @@ class _Label:
 
 
 class _Source:
-    """A file's text, its lines, where each line starts and each line's token count."""
+    """A file's text, its lines, where each line starts, each line's token count, and where
+    each of its definitions starts."""
 
-    def __init__(self, text: str, budget: TokenBudget) -> None:
+    def __init__(self, text: str, budget: TokenBudget, symbols: Sequence[Symbol] = ()) -> None:
         self.text = text
         self.lines = text.split("\n")
         self.starts: list[int] = []
@@ -73,8 +75,11 @@ class _Source:
             at += len(line) + 1
         self.counts = budget.line_token_counts(self.lines)
         self._columns: dict[int, list[int]] = {}
-        self.heads: list[tuple[int, str]] = []
-        """(character offset, name) of every definition, in offset order (set by the caller)."""
+        self.heads = sorted(
+            (self.offset(s.head) if s.head else self.starts[s.start_line - 1], s.name)
+            for s in symbols
+        )
+        """(character offset, name) of every definition, in offset order."""
 
     def offset(self, point: Point) -> int:
         """Character offset of ``point`` (1-based line, UTF-8 byte column) in the text."""
@@ -312,10 +317,7 @@ def symbol_pieces(
     Every non-blank line of ``text`` is in some chunk; ``start_line``/``end_line`` (1-based,
     inclusive) are the lines the chunk's text comes from.
     """
-    src = _Source(text, budget)
-    src.heads = sorted(
-        (src.offset(s.head) if s.head else src.starts[s.start_line - 1], s.name) for s in symbols
-    )
+    src = _Source(text, budget, symbols)
     module = _module_label(rel_path, budget)
     spans = _spans(src, symbols, module, budget, rel_path)
     return _pieces(

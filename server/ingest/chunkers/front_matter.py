@@ -7,8 +7,9 @@ list of strings; keys the domain lets the author declare (legal ``jurisdiction``
 under ``front_matter`` when it is JSON-safe (dates and times as ISO strings). A block that
 does not parse into a mapping, uses YAML aliases, or holds more than
 :data:`MAX_FRONT_MATTER_CHARS` of metadata is not front matter: it stays in the text (so
-nothing is lost), and a debug line says why; when its first line is a key, chunking keeps it
-as plain paragraphs ahead of the document (:func:`unread_front_matter`).
+nothing is lost), and a debug line says why; when its first line is data (a key, a table, a
+list item), chunking keeps it as plain paragraphs ahead of the document
+(:func:`unread_front_matter`).
 """
 
 from __future__ import annotations
