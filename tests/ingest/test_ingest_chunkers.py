@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ingest_samples import CONTRACT, MARKDOWN, PYTHON_MODULE, TYPESCRIPT, make_pdf
 
 from server.ingest.budget import TokenBudget, split_sentences
@@ -395,3 +397,53 @@ def test_a_plain_text_file_is_sectioned_by_its_underlined_titles(
     assert all(p.title.startswith("Rootless builds") for p in pieces)
     plain = "A note.\n\nAnother paragraph, with -- dashes.\n\n-----\n\nAfter a rule.\n"
     assert all(p.metadata["heading_path"] == [] for p in chunk_plain_text(plain, budget, "n"))
+
+
+_CLASS_ITEMS = {
+    "method": ["    def {name}(self):", "        return {n}"],
+    "attribute": ["    {name} = {n}"],
+    "comment": ["    # note {n}"],
+    "deep comment": ["        # more on the line above {n}"],
+    "blank": [""],
+}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    items=st.lists(st.sampled_from(sorted(_CLASS_ITEMS)), min_size=1, max_size=12).filter(
+        lambda items: "method" in items
+    ),
+    after=st.booleans(),
+)
+def test_python_class_lines_are_chunks_of_the_class(
+    budget: TokenBudget, items: list[str], after: bool
+) -> None:
+    """Invariant: every line of a class lands in a chunk of the class or of one of its members,
+    never in a ``module`` chunk (fresh user: attributes between two methods were cited as the
+    module, while the tree-sitter languages give them to the class). Property over class
+    bodies mixing methods, attributes, comments (at the class's depth and deeper) and blank
+    lines, with and without module code after the class."""
+    lines = ["import os", "", "", "class Config:", '    """Settings."""']
+    for n, item in enumerate(items):
+        lines += [line.format(name=f"{item[0]}{n}", n=n) for line in _CLASS_ITEMS[item]]
+    class_end = max(i for i, line in enumerate(lines, 1) if line.strip())
+    if after:
+        lines += ["", "", "TIMEOUT = 3"]
+    source = "\n".join(lines) + "\n"
+    pieces = chunk_python(source, rel_path="config.py", budget=budget, overlap_lines=1)
+    owner: dict[int, set[str]] = {}
+    for piece in pieces:
+        start, end = piece.metadata["start_line"], piece.metadata["end_line"]
+        assert piece.text == "\n".join(lines[start - 1 : end])
+        for line in range(start, end + 1):
+            owner.setdefault(line, set()).add(piece.metadata["symbol"])
+    for line in range(4, class_end + 1):
+        if not lines[line - 1].strip():
+            continue
+        assert len(owner.get(line, ())) == 1, (line, owner.get(line))
+        (symbol,) = owner[line]
+        assert symbol == "Config" or symbol.startswith("Config."), (line, lines[line - 1], symbol)
+    if after:
+        assert owner[len(lines)] == {"config.py"}

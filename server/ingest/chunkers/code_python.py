@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import warnings
+from dataclasses import replace
 
 from server.ingest.budget import TokenBudget
 from server.ingest.chunkers.base import Piece
@@ -51,31 +52,77 @@ def python_symbols(text: str) -> list[Symbol]:
     lines = text.split("\n")
     symbols: list[Symbol] = []
 
-    def leads(body: list[ast.stmt], after: int) -> dict[int, int]:
+    def end_of(stmt: ast.stmt) -> int:
+        """Last line of ``stmt``; for a definition, with the comment lines after its last
+        statement that are indented deeper than its header (blank lines between them): its
+        trailing notes, which ``ast`` leaves out."""
+        end = stmt.end_lineno or stmt.lineno
+        if not isinstance(stmt, _Def):
+            return end
+        last, row = end, end
+        while row < len(lines):
+            line = lines[row]
+            stripped = line.lstrip()
+            if stripped.startswith("#") and len(line) - len(stripped) > stmt.col_offset:
+                last = row + 1
+            elif stripped:
+                break
+            row += 1
+        return last
+
+    def leads(body: list[ast.stmt], after: int, in_class: bool) -> dict[int, int]:
         """First line of each definition in ``body``, the comment lines straight above it
-        included (none before line ``after``: they follow the statement before it)."""
+        included (none before line ``after``: they follow the statement before it). In a
+        class, a member straight after another member (nothing but comments and blank lines
+        between them) starts right after it, as the tree-sitter languages join such a stretch
+        to the member below: no class line is left to a ``module`` chunk."""
         found: dict[int, int] = {}
+        follows_member = False
         for stmt in body:
             if isinstance(stmt, _Def):
-                found[id(stmt)] = _lead(lines, _start_line(stmt), after)
-            after = stmt.end_lineno or stmt.lineno
+                start = _lead(lines, _start_line(stmt), after)
+                found[id(stmt)] = after + 1 if in_class and follows_member else start
+            follows_member = isinstance(stmt, _Def)
+            after = end_of(stmt)
         return found
 
+    def stretches(node: ast.ClassDef, name: str, signature: str, starts: dict[int, int]) -> None:
+        """The class's own code between and after its members (attributes, assignments,
+        nested statements) as chunks of the class, not of the module; comment lines after
+        its last member and nothing else join that member."""
+        opened: int | None = None  # first line of a stretch of class code after a member
+        member_end: int | None = None
+        for stmt in node.body:
+            if isinstance(stmt, _Def):
+                if opened is not None:
+                    symbols.append(Symbol(name, "class", signature, opened, starts[id(stmt)] - 1))
+                    opened = None
+                member_end = end_of(stmt)
+            elif member_end is not None and opened is None:
+                opened = member_end + 1
+        end = end_of(node)
+        if opened is not None:
+            symbols.append(Symbol(name, "class", signature, opened, end))
+        elif member_end is not None and end > member_end:
+            last = max(i for i, s in enumerate(symbols) if s.end_line == member_end)
+            symbols[last] = replace(symbols[last], end_line=end)
+
     def visit(body: list[ast.stmt], prefix: str, in_class: bool, after: int) -> None:
-        starts = leads(body, after)
+        starts = leads(body, after, in_class)
         for node in body:
             if not isinstance(node, _Def):
                 continue
             name = f"{prefix}{node.name}"
             start = starts[id(node)]
-            end = node.end_lineno or node.lineno
+            end = end_of(node)
             signature = _signature(lines, node)
             if isinstance(node, ast.ClassDef):
                 members = [n for n in node.body if isinstance(n, _Def)]
-                inner = leads(node.body, node.lineno)
+                inner = leads(node.body, node.lineno, in_class=True)
                 header_end = inner[id(members[0])] - 1 if members else end
                 symbols.append(Symbol(name, "class", signature, start, header_end))
                 visit(node.body, f"{name}.", in_class=True, after=node.lineno)
+                stretches(node, name, signature, inner)
             else:
                 kind = "method" if in_class else "function"
                 symbols.append(Symbol(name, kind, signature, start, end))
