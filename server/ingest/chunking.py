@@ -55,7 +55,7 @@ from server.ingest.chunkers.legal import chunk_legal, legal_doc_type, strip_layo
 from server.ingest.chunkers.markdown import chunk_markdown
 from server.ingest.chunkers.notebook import notebook_markdown, notebook_script, read_notebook
 from server.ingest.chunkers.pdf import chunk_pdf, pdf_pages
-from server.ingest.chunkers.text import chunk_plain_text, chunk_rst
+from server.ingest.chunkers.text import chunk_paragraphs, chunk_plain_text, chunk_rst
 from server.ingest.walker import SourceFile
 from server.settings import Domain
 
@@ -159,9 +159,10 @@ def _unread_front_matter_pieces(
     the document's ``doc_type`` and ``jurisdiction``)."""
     if pieces and pieces[0].title:
         title = pieces[0].title.split(" > ", 1)[0]
+    # paragraphs only: a short last line over the closing `---` is no underlined title
     if domain is not Domain.LEGAL:
-        return chunk_plain_text(block, budget, title, title_given=True)
-    lead = chunk_plain_text(strip_layout(block), budget, title, title_given=True)
+        return chunk_paragraphs(block, budget, title)
+    lead = chunk_paragraphs(strip_layout(block), budget, title)
     document = {k: v for k, v in (pieces[0].metadata if pieces else {}).items() if k in _PER_DOC}
     for piece in lead:
         piece.metadata = {"doc_type": "other", **document, "section_path": "", "section": ""}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from chunk_inputs import CJK, EMOJI, FIELD, MINIFIED_JS, PROSE, THAI, URL, words
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from test_chunking_invariant import missing_from
 
@@ -246,7 +246,11 @@ def test_malformed_front_matter_stays_text(budget: TokenBudget, block: str) -> N
 
 
 _KEY = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)
-_VALUE = st.one_of(words.map(lambda w: " ".join(w.split())), st.sampled_from([URL[:80], CJK[:30]]))
+_VALUE = st.one_of(
+    words.map(lambda w: " ".join(w.split())),
+    st.sampled_from([URL[:80], CJK[:30]]),
+    st.sampled_from(["0", "ok", "a"]),  # `- 0` over the closing `---` read as a title
+)
 _BREAKS = [
     "\tauthor: {v}",  # a tab-indented key
     "tags: [{v}",  # an unclosed collection
@@ -277,6 +281,7 @@ def unread_blocks(draw: st.DrawFn) -> str:
 
 
 @settings(max_examples=40, deadline=None)
+@example(block="---\n- 0\n---\n", rest=_REST[0], fmt="markdown", domain=Domain.DOCS)
 @given(
     block=unread_blocks(),
     rest=st.sampled_from(_REST),

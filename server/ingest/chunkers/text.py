@@ -28,6 +28,11 @@ def chunk_plain_text(
     lines = text.split("\n")
     if any(_underlined(lines, i) for i in range(len(lines))):
         return chunk_rst(text, budget, doc_title, title_given=title_given)
+    return chunk_paragraphs(text, budget, doc_title)
+
+
+def chunk_paragraphs(text: str, budget: TokenBudget, doc_title: str) -> list[Piece]:
+    """Paragraph-aware chunks under the document title, with no heading read in the text."""
     builder = SectionBuilder()
     for paragraph in paragraphs(text):
         builder.block(paragraph)
