@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from itertools import product
 from typing import Any
 
 from server.retrieval.types import FilterValue
@@ -37,6 +38,9 @@ SECTIONS_WITHIN_FIELD = "sections_within"
 """Chunk metadata from the legal chunker: section paths of the sub-clauses the chunk holds
 whole. Read into ``section_prefixes`` here, not stored on its own."""
 SECTION_SEPARATOR = " > "
+MAX_SECTION_KEYS = 64
+"""At most this many values one section filter matches (a path of six numbered CJK labels has
+3^6 spellings; the first ones are the path as written, then the labels respelled in turn)."""
 _WILDCARDS = set("*?[")
 
 
@@ -109,9 +113,11 @@ _KEYWORD_LABEL = re.compile(
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
 
+_KANJI_DIGITS = {ch: n for n, ch in enumerate("〇一二三四五六七八九")} | {"零": 0}
+_KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}
+_NUMERAL = r"[0-9〇零一二三四五六七八九十百千]+"
 _CJK_CITED = re.compile(
-    r"第[0-9〇一二三四五六七八九十百千]+[編编章節节条條項号](?:の[0-9一二三四五六七八九十]+)?"
-    r"|제[0-9]+[편장절조항호](?:의[0-9]+)?"
+    rf"第{_NUMERAL}[編编章節节条條項项款号號](?:[の之]{_NUMERAL})?|제[0-9]+[편장절조항호](?:의[0-9]+)?"
 )
 """One label of a CJK citation written run together (第3条第2項第一号, 제2조제1항제3호)."""
 
@@ -127,6 +133,76 @@ def _cjk_labels(part: str) -> list[str]:
         label[1:-1] if label.startswith("제") and label.endswith("호") else label
         for label in labels
     ]
+
+
+_CJK_NUMBERED = re.compile(
+    rf"第(?P<num>{_NUMERAL})(?P<kind>[編编章節节条條項项款号號])"
+    rf"(?:(?P<link>[の之])(?P<sub>{_NUMERAL}))?"
+)
+"""A Japanese or Chinese label with a number: 第二条, 第12条の2, 第二十三条之一, 第一号."""
+
+
+def _numeral_value(numeral: str) -> int | None:
+    """``12``, ``十二``, ``百二``, ``千二百三十四`` or positional ``二〇二`` as a number; None
+    when it is none of these (``十十``)."""
+    if numeral.isascii():
+        return int(numeral)
+    if not any(ch in _KANJI_UNITS for ch in numeral):
+        return int("".join(str(_KANJI_DIGITS[ch]) for ch in numeral if ch in _KANJI_DIGITS))
+    total, digit, last_unit = 0, None, 10_000
+    for ch in numeral:
+        if ch in _KANJI_DIGITS:
+            if digit is not None:
+                return None
+            digit = _KANJI_DIGITS[ch]
+            continue
+        unit = _KANJI_UNITS.get(ch)
+        if unit is None or unit >= last_unit:
+            return None
+        total += (1 if digit is None else digit) * unit
+        digit, last_unit = None, unit
+    return total + (digit or 0)
+
+
+def _kanji(number: int) -> str:
+    """``number`` (0-9999) in kanji as statutes number their articles: 十, 十二, 二十三, 百二."""
+    if number == 0:
+        return "〇"
+    digits = "〇一二三四五六七八九"
+    out = []
+    for unit, mark in ((1000, "千"), (100, "百"), (10, "十")):
+        count, number = divmod(number, unit)
+        if count:
+            out.append(("" if count == 1 else digits[count]) + mark)
+    if number:
+        out.append(digits[number])
+    return "".join(out)
+
+
+def _respell(numeral: str | None, spell: Callable[[int], str]) -> str | None:
+    value = _numeral_value(numeral) if numeral else None
+    return None if value is None or value > 9999 else spell(value)
+
+
+def _numeral_forms(label: str) -> list[str]:
+    """``label`` and the same label with its Japanese or Chinese numbered parts numbered the
+    other way: ``第二条`` <-> ``第2条``, ``第十二条の二`` <-> ``第12条の2``, ``第1条(一)`` ->
+    ``第一条(一)``. Statutes write kanji numerals and contracts Arabic ones, a Japanese statute
+    numbers its paragraphs ``２`` (第2項) and its items ``一`` (第一号), and a reader cites
+    either way."""
+    if "第" not in label:
+        return [label]
+    forms = [label]
+    for spell in (str, _kanji):
+
+        def respell(m: re.Match[str], spell: Callable[[int], str] = spell) -> str:
+            number, sub = _respell(m["num"], spell), _respell(m["sub"], spell)
+            if number is None or (m["sub"] and sub is None):
+                return m.group()
+            return f"第{number}{m['kind']}{m['link'] or ''}{sub or ''}"
+
+        forms.append(_CJK_NUMBERED.sub(respell, label))
+    return list(dict.fromkeys(forms))
 
 
 def normalize_section(section: str) -> str:
@@ -201,7 +277,13 @@ def section_keys(section: str) -> list[str]:
     keys = [value, keyword["num"]] if keyword else [value]
     # every term unquoted: '1 > "Personal Data" > Personal Data' finds the path whose terms
     # are all quoted (stored unquoted too, by _aliases)
-    return list(dict.fromkeys(keys + [_unquoted(k) for k in keys]))
+    keys = list(dict.fromkeys(keys + [_unquoted(k) for k in keys]))
+    # each CJK label numbered either way (第2条 finds 第二条 as stored, and the reverse)
+    numbered: list[str] = []
+    for key in keys:
+        forms = [_numeral_forms(label) for label in key.split(SECTION_SEPARATOR)]
+        numbered.extend(SECTION_SEPARATOR.join(path) for path in product(*forms))
+    return list(dict.fromkeys(numbered))[:MAX_SECTION_KEYS]
 
 
 def derived_filter_fields(source: str, metadata: Mapping[str, Any]) -> dict[str, list[str]]:
