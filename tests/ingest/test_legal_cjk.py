@@ -85,6 +85,8 @@ def test_chapters_and_articles_are_sections(
     found = [(ch.label, art.label) for ch in tree.children for art in ch.children]
     assert found == written
     pieces = chunk_legal(text, budget, "規程")
+    # a regulation in articles is a statute, as the legal_search doc_type filter names it
+    assert {p.metadata["doc_type"] for p in pieces} == {"statute"}
     prefixes = [
         derived_filter_fields("/r/a.txt", p.metadata).get(SECTION_PREFIXES_FIELD, [])
         for p in pieces
@@ -213,3 +215,24 @@ def test_paragraphs_and_items_of_an_article_are_its_sub_clauses(
         cited = "".join(f"제{x}호" if x.isdigit() else x for x in labels)
         for value in (cited, arabic(cited)):  # 第二条第2項第一号 also cited 第2条第2項第1号
             assert any(matches(section_filter(value), pre) for pre in prefixes), (value, prefixes)
+
+
+CONTRACTS = [
+    "業務委託契約書\n\n第1条（目的）甲は乙に業務を委託する。\n\n第2条（期間）一年とする。",
+    "株式会社A（以下「甲」という）と株式会社B（以下「乙」という）は次のとおり合意する。\n\n"
+    "第一条 甲は乙に業務を委託する。\n\n第二条 期間は一年とする。",
+    "技术服务合同\n\n第一条 服务内容\n\n第二条 费用",
+    "甲方：某某科技有限公司\n乙方：某某咨询有限公司\n\n第一条 服务内容\n\n第二条 费用",
+    "용역계약서\n\n제1조(목적) 이 계약은 용역에 관하여 정한다.\n\n제2조(기간) 1년으로 한다.",
+    '주식회사 A(이하 "갑"이라 한다)와 주식회사 B(이하 "을"이라 한다)는 다음과 같이 '
+    "합의한다.\n\n제1조(목적) 갑은 을에게 위탁한다.\n\n제2조(기간) 1년으로 한다.",
+    "# 業務委託契約書\n\n## 第1条（目的）\n\n委託する。\n\n## 第2条（期間）\n\n一年。",
+]
+
+
+@pytest.mark.parametrize("text", CONTRACTS)
+def test_a_cjk_contract_in_articles_is_a_contract(text: str, budget: TokenBudget) -> None:
+    """Field report: CJK statutes and contracts alike were doc_type ``other``, so the
+    legal_search ``doc_type`` filter could not pick either. A text in articles whose title
+    names a contract, or which names its parties 甲 / 乙 (갑 / 을), is a contract."""
+    assert {p.metadata["doc_type"] for p in chunk_legal(text, budget, "doc")} == {"contract"}

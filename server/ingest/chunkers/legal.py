@@ -495,7 +495,9 @@ AGREEMENT``): what the parties are called does not matter then."""
 
 def detect_doc_type(text: str) -> str:
     """contract | statute | licence | other, from the title line and the wording of the first
-    few pages."""
+    few pages. A Japanese, Chinese or Korean text in articles (第一条, 제1조) is a statute or,
+    when its title names a contract or it names its parties 甲 and 乙 (갑, 을), a contract:
+    statutes and company regulations (規程) alike are cited by article."""
     head = text[:6000]
     lower = head.lower()
     title = _title_line(head)
@@ -518,7 +520,21 @@ def detect_doc_type(text: str) -> str:
         r"§|\barticle\s+\d|\bsection\s+\d|\benacted\b|\bshall enter into force\b", lower
     ):
         return "statute"
+    if _CJK_ARTICLE_LINE.search(head):  # a CJK text in articles: 第一条, 第2条, 제1조
+        contract = (title and _CJK_CONTRACT_TITLE.search(title)) or _CJK_PARTIES.search(head)
+        return "contract" if contract else "statute"
     return "other"
+
+
+_CJK_ARTICLE_LINE = re.compile(
+    r"^[ \t\u3000#*]*(?:第[ \t]*[0-9０-９〇一二三四五六七八九十百千]+[ \t]*[条條]"
+    r"|제[ \t]*[0-9]+[ \t]*조)",
+    re.M,
+)
+_CJK_CONTRACT_TITLE = re.compile(r"契約|合同|协议|協議|계약|협약|약정서")
+"""A CJK title naming a contract (業務委託契約書, 技术服务合同, 용역계약서)."""
+_CJK_PARTIES = re.compile(r"以下[「『\"“]?[甲乙]|[甲乙]方[:：]|이하\s*[\"“'‘「]?[갑을]")
+"""The parties named as contracts name them: 以下「甲」という, 甲方：, 이하 "갑"이라 한다."""
 
 
 LEGAL_DOC_TYPE_NAMES = {
