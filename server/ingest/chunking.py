@@ -47,6 +47,7 @@ from server.ingest.chunkers.code_python import chunk_python
 from server.ingest.chunkers.code_treesitter import LANGUAGES, chunk_treesitter
 from server.ingest.chunkers.front_matter import (
     FRONT_MATTER_FORMATS,
+    FrontMatter,
     read_front_matter,
     unread_front_matter,
 )
@@ -200,6 +201,7 @@ def chunk_file(
         notebook = read_notebook(text)
         text = notebook_markdown(notebook)
     unread = ""  # a block meant as front matter but not read as such: kept as plain text
+    front: FrontMatter | None = None
     if file.format in FRONT_MATTER_FORMATS:
         front, text = read_front_matter(text)
         if front is not None:
@@ -226,6 +228,8 @@ def chunk_file(
         pieces = chunk_plain_text(text, budget, given or title, title_given=given is not None)
     if unread:
         pieces = _unread_front_matter_pieces(unread, pieces, domain, budget, title) + pieces
+    if front is not None and not pieces:  # a page of front matter only (Hugo's _index.md)
+        pieces = chunk_paragraphs(front.summary(), budget, given or title)
     for piece in bound_labels(pieces):
         piece.metadata.update(extra)
         if domain is not Domain.LEGAL:

@@ -4,6 +4,7 @@ heading-only clauses, brace-only lines, CJK sentences and over-long words."""
 from __future__ import annotations
 
 import codecs
+import json
 import re
 from pathlib import Path
 
@@ -116,6 +117,112 @@ def test_front_matter_is_metadata_not_text(budget: TokenBudget) -> None:
     legal = chunk_file(md, data, Domain.LEGAL, budget, 0)
     assert legal[0].title.startswith("Release checklist")
     assert all("tags:" not in p.text and p.metadata["tags"] == ["release", "ops"] for p in legal)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    title=st.one_of(st.none(), words.map(lambda w: " ".join(w.split())).filter(str.strip)),
+    described=st.dictionaries(
+        st.sampled_from(["description", "summary", "Abstract"]),
+        words.map(lambda w: " ".join(w.split())).filter(str.strip),
+        max_size=2,
+    ),
+    body=st.sampled_from(["", "\n", "\n\n  \n"]),
+    fmt=st.sampled_from(["markdown", "text"]),
+    domain=st.sampled_from([Domain.DOCS, Domain.LEGAL]),
+)
+def test_a_page_of_front_matter_only_is_its_title_and_description(
+    budget: TokenBudget,
+    title: str | None,
+    described: dict[str, str],
+    body: str,
+    fmt: str,
+    domain: Domain,
+) -> None:
+    """A page that is front matter only (Hugo's ``_index.md``: a title and a description) was
+    skipped with 'no text to index', so nothing found it. Invariant: its title and each
+    descriptive field are its text, one chunk, under its title, with its metadata; a page
+    with neither is still skipped (no pieces)."""
+    fields = {"weight": 3, **described}
+    if title is not None:
+        fields["title"] = title
+    block = "---\n" + "".join(f"{k}: {json.dumps(v)}\n" for k, v in fields.items()) + "---\n"
+    pieces = chunk_file(
+        source(Path("/r"), "_index.md", fmt), (block + body).encode(), domain, budget, 0
+    )
+    words_in = [title] if title else []
+    words_in += list(described.values())
+    if not words_in:
+        assert pieces == []
+        return
+    assert missing_from("\n\n".join(words_in), [p.text for p in pieces]) is None
+    prose = ("A paragraph too long to be read as a title line. " * 3).encode()
+    with_body = chunk_file(source(Path("/r"), "_index.md", fmt), prose, domain, budget, 0)
+    assert {p.title.split(" > ")[0] for p in pieces} == {title or with_body[0].title}
+    assert all(p.metadata["front_matter"] == {"weight": 3, **described} for p in pieces)
+
+
+_ESCAPES = ["\\ud83d\\ude00", "\\ud83d", "\\ude00", "\\udc80"]
+"""A surrogate pair and unpaired surrogates, as YAML and JSON strings escape them."""
+_escaped = st.lists(
+    st.one_of(st.sampled_from(_ESCAPES), st.sampled_from(["Smile", "guide", "cut here", " "])),
+    min_size=1,
+    max_size=6,
+).map("".join)
+
+
+def _all_strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [*_all_strings(k), *_all_strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in _all_strings(v)]
+    return []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    escaped=_escaped,
+    where=st.sampled_from(["title", "description", "tags", "key", "notebook", "code notebook"]),
+    domain=st.sampled_from([Domain.DOCS, Domain.LEGAL]),
+)
+def test_escaped_surrogates_are_characters(
+    budget: TokenBudget, escaped: str, where: str, domain: Domain
+) -> None:
+    """Front matter's YAML reads "\\ud83d\\ude00" as two unpaired surrogates and a notebook's
+    JSON keeps an unpaired "\\ud83d"; the tokenizer refused them and the file was skipped
+    ('cannot chunk: TypeError'). Invariant: every string a chunk carries is valid Unicode (a
+    pair joined, an unpaired one U+FFFD), and the words around the escapes are kept."""
+    quoted = f'"{escaped}"'
+    if where.endswith("notebook"):
+        if domain is Domain.LEGAL:
+            domain = Domain.DOCS  # the walk gives legal no notebooks
+        cell = {"cell_type": "markdown", "metadata": {}, "source": [f"# Notes {escaped}"]}
+        if where == "code notebook":
+            cell = {"cell_type": "code", "metadata": {}, "source": [f"x = {quoted}"]}
+            domain = Domain.CODE
+        document = json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+        data = document.replace(json.dumps(escaped)[1:-1], escaped).encode()
+        file = source(Path("/r"), "n.ipynb", "notebook", "python")
+    else:
+        line = {
+            "title": f"title: {quoted}",
+            "description": f"description: {quoted}",
+            "tags": f"tags: [{quoted}]",
+            "key": f"{quoted}: value",
+        }[where]
+        data = f"---\n{line}\n---\nBody text about smiles.\n".encode()
+        file = source(Path("/r"), "page.md", "markdown")
+    pieces = chunk_file(file, data, domain, budget, 0)
+    assert pieces
+    for piece in pieces:
+        for text in [piece.title, piece.text, *_all_strings(piece.metadata)]:
+            text.encode("utf-8")  # strict: no surrogate left
+    words_kept = re.sub(r"\\u[0-9a-f]{4}", " ", escaped).split()
+    if where in ("title", "notebook", "code notebook") and words_kept:
+        held = " ".join(p.title + " " + p.text for p in pieces)
+        assert all(word in held for word in words_kept), (words_kept, held)
 
 
 LEGAL_BODY = (

@@ -124,8 +124,11 @@ def source(tmp: Path, name: str, fmt: str, language: str | None = None) -> Sourc
 
 
 def docs_expected(text: str, fmt: str) -> str:
+    """The text a document's chunks hold: after its front matter, or what the front matter
+    says in words when nothing follows it (a page of front matter only)."""
     if fmt in ("markdown", "text"):
-        return read_front_matter(text)[1]
+        front, body = read_front_matter(text)
+        return front.summary() if front is not None and not body.strip() else body
     return text
 
 

@@ -118,6 +118,35 @@ def declared_charset(data: bytes) -> str | None:
         return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with its surrogate code points made characters: a pair joined (``\\ud83d\\ude00``
+    as YAML, which does not join them, reads it -> 😀), an unpaired one replaced by U+FFFD.
+
+    Decoding a file's bytes never yields them, but the escapes of the formats parsed after it
+    do (YAML and JSON strings: front matter, notebooks; a PDF's text map), and the tokenizer,
+    the store and the protocol all refuse them: the file was skipped with a TypeError."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def valid_unicode_in(value: Any) -> Any:
+    """:func:`valid_unicode` on every string in ``value`` (dict keys, list items)."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, dict):
+        return {
+            valid_unicode(k) if isinstance(k, str) else k: valid_unicode_in(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [valid_unicode_in(v) for v in value]
+    return value
+
+
 def decode_text(data: bytes, declared: str | None = None) -> str:
     """The text of a file's bytes, with ``\\r\\n`` and ``\\r`` line ends turned into ``\\n``.
 

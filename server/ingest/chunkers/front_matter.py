@@ -25,12 +25,21 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # no stubs in the runtime deps
 
+from server.ingest.chunkers.base import valid_unicode_in
+
 logger = logging.getLogger(__name__)
 
 _YAML = re.compile(r"\A---[ \t]*\n(?P<body>.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
 _TOML = re.compile(r"\A\+\+\+[ \t]*\n(?P<body>.*?)^\+\+\+[ \t]*$\n?", re.S | re.M)
 FRONT_MATTER_FORMATS = frozenset({"markdown", "text"})
 """File formats whose leading ``---``/``+++`` block is front matter (docs and legal domains)."""
+
+
+DESCRIPTIVE_KEYS = frozenset(
+    {"description", "summary", "abstract", "excerpt", "subtitle", "lead", "teaser", "synopsis"}
+)
+"""Front matter keys whose value describes the page in words (Hugo, Jekyll, Docusaurus and
+MkDocs name them so); the text of a page that has no other."""
 
 
 @dataclass
@@ -41,6 +50,16 @@ class FrontMatter:
     tags: list[str] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
     """The other keys, JSON-safe."""
+
+    def summary(self) -> str:
+        """What the block says in words, for a document with no text after it: the title and
+        each descriptive field (:data:`DESCRIPTIVE_KEYS`) as paragraphs; '' when it has none."""
+        described = [
+            " ".join(value.split())
+            for key, value in self.fields.items()
+            if key.casefold() in DESCRIPTIVE_KEYS and isinstance(value, str) and value.strip()
+        ]
+        return "\n\n".join([self.title, *described] if self.title else described)
 
     def metadata(
         self, declarable: Mapping[str, Callable[[str], str | None]] | None = None
@@ -228,6 +247,7 @@ def unread_front_matter(text: str) -> int:
 
 def _front_matter(data: dict[Any, Any]) -> FrontMatter:
     found = FrontMatter()
+    data = valid_unicode_in(data)  # YAML reads "\ud83d\ude00" as two lone surrogates
     for raw_key, value in data.items():
         key = str(raw_key)
         if key == "title" and isinstance(value, str | int | float) and str(value).strip():

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from server.ingest.chunkers.base import SkipFile
+from server.ingest.chunkers.base import SkipFile, valid_unicode_in
 
 KERNEL_LANGUAGES = {
     "python": "python",
@@ -129,6 +129,7 @@ def read_notebook(text: str) -> Notebook:
         raise SkipFile(f"not a Jupyter notebook: invalid JSON ({detail})") from None
     if not isinstance(document, dict):
         raise SkipFile("not a Jupyter notebook: no cells")
+    document = valid_unicode_in(document)  # JSON keeps an unpaired "\ud83d" as it is
     raw_cells = document.get("cells")
     if raw_cells is None and isinstance(document.get("worksheets"), list):  # nbformat 3
         raw_cells = [

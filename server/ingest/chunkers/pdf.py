@@ -6,7 +6,7 @@ import io
 import logging
 
 from server.ingest.budget import TokenBudget
-from server.ingest.chunkers.base import Piece, SkipFile
+from server.ingest.chunkers.base import Piece, SkipFile, valid_unicode
 from server.ingest.chunkers.text import paragraphs
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -36,7 +36,8 @@ def pdf_pages(data: bytes) -> tuple[str, list[str]]:
         raise SkipFile(f"corrupt PDF: {type(exc).__name__}: {exc}") from None
     if not any(p.strip() for p in pages):
         raise SkipFile("PDF has no extractable text (scanned images?)")
-    return " ".join(title.split()), pages
+    # a font's text map may name surrogate code points
+    return " ".join(valid_unicode(title).split()), [valid_unicode(page) for page in pages]
 
 
 def chunk_pdf(data: bytes, budget: TokenBudget, doc_title: str) -> list[Piece]:
