@@ -28,7 +28,9 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from itertools import product
-from typing import Any
+from typing import Any, Protocol, cast
+
+import re2  # type: ignore[import-untyped]  # no stubs
 
 from server.retrieval.types import FilterValue
 
@@ -357,14 +359,24 @@ def _glob_regex(norm: str, pattern: str, classes: bool) -> str:
     return "".join(out)
 
 
+class Glob(Protocol):
+    """A compiled glob (an RE2 regular expression)."""
+
+    def fullmatch(self, text: str) -> object | None: ...
+
+
 @lru_cache(maxsize=256)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """Regex for a path glob: ``*`` and ``?`` stay within a segment, ``**`` spans segments.
+def compile_glob(pattern: str) -> Glob:
+    """The glob as a regular expression: ``*`` and ``?`` stay within a segment, ``**`` spans
+    segments.
 
     ``[...]`` matches both ways: as a character class (``[ab].md``) and as written, because
     folder names with brackets are common (Next.js routes ``app/[id]/page.tsx``,
     ``[...slug]``) and a class reading of them never means what the user typed. A pattern
-    without ``/`` matches the file name in any directory. Raises ValueError for an empty glob.
+    without ``/`` matches the file name in any directory. Compiled by RE2, whose matching is
+    linear in the path's length whatever the glob: Python's backtracking ``re`` took
+    exponential time on ``**/*a*a*a*a*a*a*a*a*b`` against a long name, and one such filter
+    held the server for every tenant. Raises ValueError for an empty or invalid glob.
     """
     norm = normalize_path(unescape_glob(pattern))
     if not norm:
@@ -375,14 +387,14 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     if "[" in norm:
         try:
             classes = _glob_regex(norm, pattern, classes=True)
-            re.compile(classes)
+            re2.compile(classes)
             readings.append(classes)
-        except (ValueError, re.error):
+        except (ValueError, re2.error):
             pass  # not a valid class: the brackets are only literal
     source = readings[0] if len(readings) == 1 else "|".join(f"(?:{r})" for r in readings)
     try:
-        return re.compile(f"(?:{source})\\Z")
-    except re.error as exc:
+        return cast(Glob, re2.compile(source))
+    except re2.error as exc:
         raise ValueError(f"invalid glob {pattern!r}: {exc}") from None
 
 
@@ -390,6 +402,10 @@ def glob_matches(pattern: str, source: str, rel_path: str | None) -> bool:
     """Whether a file matches: an absolute glob against the source path, a relative one
     against the path relative to the ingest root (``rel_path``; no match without one)."""
     regex = compile_glob(pattern)
-    if normalize_path(unescape_glob(pattern)).startswith("/"):
-        return regex.match(normalize_path(source)) is not None
-    return bool(rel_path) and regex.match(normalize_path(rel_path or "")) is not None
+    path = source if normalize_path(unescape_glob(pattern)).startswith("/") else rel_path
+    if not path:
+        return False
+    try:
+        return regex.fullmatch(normalize_path(path)) is not None
+    except UnicodeEncodeError:  # a name Python read as undecodable bytes: no glob names it
+        return False

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.retrieval.filter_fields import (
+    _glob_regex,
     compile_glob,
     derived_filter_fields,
     glob_literal_prefix,
     glob_matches,
+    normalize_path,
     normalize_section,
     path_forms,
     path_prefixes,
     section_keys,
     section_prefixes,
+    unescape_glob,
 )
 
 
@@ -131,6 +136,65 @@ def test_malformed_glob() -> None:
     # an unclosed bracket is no class: it matches itself
     assert glob_matches("src/[a", "/r/src/[a", "src/[a")
     assert not glob_matches("src/[a", "/r/src/a", "src/a")
+
+
+def _backtracking_reading(pattern: str, path: str) -> bool:
+    """What the glob matched when Python's ``re`` ran it (before RE2): the reference."""
+    norm = normalize_path(unescape_glob(pattern))
+    if not norm:
+        raise ValueError("empty")
+    norm = norm if "/" in norm else "**/" + norm
+    readings = [_glob_regex(norm, pattern, classes=False)]
+    if "[" in norm:
+        try:
+            classes = _glob_regex(norm, pattern, classes=True)
+            re.compile(classes)
+            readings.append(classes)
+        except (ValueError, re.error):
+            pass
+    return any(re.fullmatch(r, normalize_path(path)) for r in readings)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pattern=st.lists(
+        st.sampled_from(["a", "b", "/", "*", "**", "**/", "?", "[ab]", "[!a]", "[", "]", "-", "."]),
+        min_size=1,
+        max_size=8,
+    ).map("".join),
+    path=st.text("ab/.-[]", min_size=1, max_size=14),
+)
+def test_globs_match_as_before_in_linear_time(pattern: str, path: str) -> None:
+    """Invariant: RE2 matches every glob exactly as the backtracking ``re`` reading did (on
+    globs and paths small enough for ``re`` to finish)."""
+    absolute = normalize_path(unescape_glob(pattern)).startswith("/")
+    try:
+        expected = _backtracking_reading(pattern, "/r/" + path if absolute else path)
+    except ValueError:
+        with pytest.raises(ValueError):
+            compile_glob(pattern)
+        return
+    assert glob_matches(pattern, "/r/" + path, path) is expected
+
+
+def test_a_glob_of_many_wildcards_against_a_long_name_returns() -> None:
+    """Fresh user: ``**/*a*a*a*a*a*a*a*a*a*b`` against a 100-character name of ``a`` took
+    minutes in ``re`` (exponential backtracking; 48 s for six ``*a``) and held the server for
+    every tenant. RE2 answers at once. Run in a child process: ``re`` holds the interpreter
+    lock while it backtracks, so only a process deadline turns a regression into a failure
+    instead of a hung suite."""
+    script = (
+        "from server.retrieval.filter_fields import glob_matches\n"
+        "name = 'x/' * 8 + 'a' * 100\n"
+        "print([glob_matches('**/' + '*a' * n + '*b', '/r/' + name, name) for n in (9, 20, 60)])"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("a glob of many wildcards did not return within 60 s")
+    assert done.stdout.strip() == "[False, False, False]", done.stderr
 
 
 def test_brackets_match_as_written_and_as_classes() -> None:
