@@ -6,6 +6,7 @@ the retrieval layer, the tools, the CLI and the evaluation: no mirrored copies f
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -134,7 +135,12 @@ class SearchHit(BaseModel):
     doc_id: str = Field(
         default="", description="The document id; left out when it is the source itself."
     )
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the ingestion recorded about the chunk (see the domain's fields). "
+        "What its document declares (front matter: 'tags', 'front_matter') comes with the "
+        "first hit of each source only, within 1,000 characters; get_chunk shows it whole.",
+    )
     also_in: list[Copy] = Field(
         default_factory=list,
         description=(
@@ -159,6 +165,64 @@ class SearchHit(BaseModel):
         if data.get("doc_id") == self.source:
             del data["doc_id"]
         return data
+
+
+DECLARED_FIELDS = ("tags", "front_matter")
+"""Hit metadata a document declares for itself (front matter): the same on each of its chunks,
+up to 8 KB (chunkers/front_matter.py MAX_FRONT_MATTER_CHARS)."""
+MAX_DECLARED_CHARS = 1000
+"""Characters (as JSON) of declared metadata one hit carries; ``max_chars`` bounds the texts."""
+MAX_DECLARED_VALUE_CHARS = 200
+"""A declared value longer than this (as JSON) is named by its length instead."""
+
+
+def declare_once(hits: list[SearchHit]) -> None:
+    """What each source declares (:data:`DECLARED_FIELDS`) kept on its first hit only and
+    bounded there to :data:`MAX_DECLARED_CHARS`: a value longer than
+    :data:`MAX_DECLARED_VALUE_CHARS` is replaced by its length, and the keys that do not fit by
+    a count. A file with 7.5 KB of front matter and 60 sections had put it on every hit: 440 KB
+    of structured content for 50 hits whose texts the 12,000-character budget held."""
+    seen: set[tuple[str, str]] = set()
+    for hit in hits:
+        declared = {k: hit.metadata[k] for k in DECLARED_FIELDS if k in hit.metadata}
+        if not declared:
+            continue
+        for key in declared:
+            del hit.metadata[key]
+        place = (hit.source, hit.doc_id)
+        if place in seen:
+            continue
+        seen.add(place)
+        hit.metadata.update(_bounded(declared, MAX_DECLARED_CHARS))
+
+
+def _json_chars(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False))
+
+
+def _bounded(declared: dict[str, Any], room: int) -> dict[str, Any]:
+    """``declared`` within ``room`` characters of JSON (see :func:`declare_once`)."""
+    if _json_chars(declared) <= room:
+        return declared
+    fields = declared.get("front_matter")
+    entries: list[tuple[str | None, str, Any]] = [
+        (None, k, v) for k, v in declared.items() if k != "front_matter"
+    ]
+    entries += [("front_matter", k, v) for k, v in (fields or {}).items()]
+    out: dict[str, Any] = {}
+    used = 2
+    for n, (parent, key, value) in enumerate(entries):
+        if _json_chars(value) > MAX_DECLARED_VALUE_CHARS:
+            value = f"({_json_chars(value)} characters: get_chunk shows it)"
+        cost = _json_chars({key: value})
+        if used + cost > room - 60:  # what is left of the room names what did not fit
+            out.setdefault("front_matter", {})["…"] = (
+                f"{len(entries) - n} more: get_chunk shows them"
+            )
+            break
+        used += cost
+        (out if parent is None else out.setdefault(parent, {}))[key] = value
+    return out
 
 
 FreshnessStatus = Literal["fresh", "stale", "never synced", "unknown"]

@@ -40,7 +40,7 @@ from server.retrieval.query_batcher import QueryBatcher
 from server.retrieval.query_routing import fusion_for
 from server.retrieval.request_filters import resolve_filters, why_nothing_matches
 from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.results import SearchHit, SearchResponse, StageScores
+from server.retrieval.results import SearchHit, SearchResponse, StageScores, declare_once
 from server.retrieval.run_ahead import Ahead, RunAhead
 from server.retrieval.sparse import SparseVector, normalize_text
 from server.retrieval.store import HybridQuery, QueryResponse, ScoredPoint, VectorStore
@@ -260,8 +260,9 @@ class Searcher:
             response.notes.append(_nothing_indexed(domain))
         if response.mode == "hybrid+rerank" and not response.rerank_applied:
             response.mode = "hybrid"  # the stages that ranked; rerank_note says why not
-        if request.max_chars is not None:
+        if request.max_chars is not None:  # an answer to read: bounded
             self._trim(response, request.max_chars)
+            declare_once(response.hits)
         response.timings.total_ms = _elapsed_ms(started)
         return response
 

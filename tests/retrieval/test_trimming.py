@@ -11,9 +11,11 @@ Then the same through the real Searcher over a real store, for random budgets.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +25,12 @@ from server.retrieval.edge_store import EdgeStore
 from server.retrieval.embedder import DenseEmbedder
 from server.retrieval.factory import Retrieval, assemble
 from server.retrieval.limits import MIN_OUTPUT_CHARS
+from server.retrieval.results import (
+    DECLARED_FIELDS,
+    MAX_DECLARED_CHARS,
+    SearchHit,
+    declare_once,
+)
 from server.retrieval.trimming import (
     CODE_GAP,
     MIN_SHARE,
@@ -311,3 +319,107 @@ def test_a_budget_over_the_limit_is_refused(retrieval: Retrieval) -> None:
         retrieval.searcher.search(
             SearchRequest(query="backup", domain="docs", tenant="acme", max_chars=5)
         )
+
+
+# -- declared metadata ---------------------------------------------------------------------------
+
+_scalar = st.one_of(st.integers(), st.booleans(), st.text(max_size=400))
+_front_matter = st.dictionaries(
+    st.text("abcdefghij_", min_size=1, max_size=12),
+    st.one_of(_scalar, st.lists(st.text(max_size=30), max_size=40)),
+    max_size=60,
+)
+
+
+def _hit(source: str, index: int, declared: dict[str, Any]) -> SearchHit:
+    return SearchHit(
+        id=f"{source}#{index}",
+        source=source,
+        citation=source,
+        text="text",
+        score=1.0,
+        chunk_index=index,
+        metadata={"heading_path": ["A"], **declared},
+    )
+
+
+@given(
+    declared=st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "tags": st.lists(st.text(max_size=20), max_size=60),
+                "front_matter": _front_matter,
+            },
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    order=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=30),
+)
+def test_what_a_document_declares_comes_once_and_bounded(
+    declared: list[dict[str, Any]], order: list[int]
+) -> None:
+    """Fresh user: a file with 7.5 KB of front matter and 60 sections put it on every hit
+    (440 KB of structured content for 50 hits, the texts within 12,000 characters).
+    Invariant: a source's declared metadata comes with its first hit only, as stored when it
+    fits 1,000 characters of JSON, else within them (a long value named by its length, the
+    keys that do not fit counted); the rest of every hit's metadata is untouched."""
+    sources = [f"/docs/{i}.md" for i in range(len(declared))]
+    hits = [
+        _hit(sources[i % len(sources)], n, declared[i % len(sources)]) for n, i in enumerate(order)
+    ]
+    declare_once(hits)
+    seen: set[str] = set()
+    for hit in hits:
+        assert hit.metadata["heading_path"] == ["A"]
+        shown = {k: hit.metadata[k] for k in DECLARED_FIELDS if k in hit.metadata}
+        stored = declared[sources.index(hit.source)]
+        if hit.source in seen:
+            assert shown == {}
+            continue
+        seen.add(hit.source)
+        assert len(json.dumps(shown, ensure_ascii=False)) <= MAX_DECLARED_CHARS
+        if len(json.dumps(stored, ensure_ascii=False)) <= MAX_DECLARED_CHARS:
+            assert shown == stored
+        else:
+            assert shown  # something of it, and a pointer to the rest
+            for key, value in shown.get("front_matter", {}).items():
+                if key != "…" and value != stored["front_matter"][key]:
+                    assert "characters: get_chunk shows it" in value
+
+
+def test_a_search_shows_front_matter_on_the_first_hit_of_its_source(
+    tmp_path: Path, embedder: DenseEmbedder
+) -> None:
+    """The search path end to end: 60 sections of one file with 7.5 KB of front matter, top 50
+    in 12,000 characters: the structured content stays near the budget."""
+    store = EdgeStore(tmp_path / "store")
+    retrieval = assemble(
+        Settings(store_path=tmp_path / "store", reranker_model="none"), store, embedder
+    )
+    front = {f"key_{k}": "value " * 25 for k in range(50)}
+    chunks = [
+        Chunk(
+            tenant="acme",
+            doc_id="/docs/big.md",
+            source="/docs/big.md",
+            chunk_index=i,
+            text=f"{_document(i)}\n\nSection {i} of the big runbook.",
+            title=f"Big > Section {i}",
+            metadata={"rel_path": "big.md", "front_matter": front, "tags": ["ops"]},
+        )
+        for i in range(60)
+    ]
+    retrieval.indexer.index("docs", chunks)
+    response = retrieval.searcher.search(
+        SearchRequest(
+            query="restore a backup", domain="docs", tenant="acme", top_k=50, max_chars=12_000
+        )
+    )
+    store.close()
+    assert len(response.hits) == 50
+    assert [("front_matter" in h.metadata) for h in response.hits] == [True] + [False] * 49
+    assert response.hits[0].metadata["tags"] == ["ops"]
+    size = len(response.model_dump_json())
+    assert size < 12_000 + 50 * 700, size  # was 12,000 + 50 x 7.5 KB
