@@ -447,3 +447,50 @@ def test_python_class_lines_are_chunks_of_the_class(
         assert symbol == "Config" or symbol.startswith("Config."), (line, lines[line - 1], symbol)
     if after:
         assert owner[len(lines)] == {"config.py"}
+
+
+_DEFINITIONS = [
+    "def load(path):\n    return open(path).read()\n",
+    "@cache\ndef area(r):\n    return 3.14 * r * r\n",
+    "class Store:\n    def get(self, key):\n        return key\n\n"
+    "    def put(self, key):\n        pass\n",
+    "async def fetch(url):\n    return url\n",
+    "LIMIT = 3\n\ndef clamp(x):\n    return min(x, LIMIT)\n",
+]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    order=st.permutations(range(len(_DEFINITIONS))),
+    broken=st.integers(min_value=0, max_value=len(_DEFINITIONS) - 1),
+    inside=st.booleans(),
+)
+def test_a_python_syntax_error_costs_only_its_definition(
+    budget: TokenBudget, order: list[int], broken: int, inside: bool
+) -> None:
+    """Fresh user: one half-typed line ('def half_typed(x:') in textwrap.py made the whole file
+    line windows, so no definition could be found by name, and under watch every mid-edit save
+    did that. Invariant: the definitions away from the error keep their symbols and lines; the
+    one holding it (when it is inside one) becomes module lines."""
+    blocks = [_DEFINITIONS[i] for i in order]
+    intact = "import os\n\n\n" + "\n\n".join(blocks)
+    damaged_blocks = list(blocks)
+    if inside:  # in the body of definition `broken`
+        damaged_blocks[broken] = damaged_blocks[broken].rstrip("\n") + "\n    x = half(\n"
+    else:  # a line of its own ahead of it
+        damaged_blocks[broken] = "def half_typed(x:\n" + damaged_blocks[broken]
+    damaged = "import os\n\n\n" + "\n\n".join(damaged_blocks)
+    want = {
+        (p.metadata["symbol"], p.text)
+        for p in chunk_python(intact, rel_path="m.py", budget=budget, overlap_lines=1)
+        if p.metadata["symbol_kind"] != "module"
+    }
+    got = {
+        (p.metadata["symbol"], p.text)
+        for p in chunk_python(damaged, rel_path="m.py", budget=budget, overlap_lines=1)
+        if p.metadata["symbol_kind"] != "module"
+    }
+    lost = {(symbol, text) for symbol, text in want if text in blocks[broken]} if inside else set()
+    assert got == want - lost

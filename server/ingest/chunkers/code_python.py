@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from dataclasses import replace
 
@@ -44,11 +45,44 @@ def _signature(lines: list[str], node: _Def) -> str:
     return header.rstrip(":").strip()
 
 
-def python_symbols(text: str) -> list[Symbol]:
-    """Top-level functions and classes, methods, and nested classes (qualified names)."""
+_TOP_DEFINITION = re.compile(r"(?:async[ \t]+def|def|class)[ \t]|@")
+"""A line opening a top-level definition (or its first decorator), at column 0."""
+
+
+def _parse(text: str) -> ast.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
-        tree = ast.parse(text)
+        return ast.parse(text)
+
+
+def _statements(text: str) -> list[ast.stmt]:
+    """The module's top-level statements; for a file that does not parse (a save mid-edit),
+    those of each top-level definition that parses alone, with its real line numbers: the
+    definitions away from the error keep their symbols. Raises SyntaxError when none parses."""
+    try:
+        return _parse(text).body
+    except SyntaxError:
+        pass
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if _TOP_DEFINITION.match(line)]
+    # a decorator's definition starts at the first decorator above it
+    starts = [i for i in starts if i == 0 or not lines[i - 1].startswith("@")]
+    body: list[ast.stmt] = []
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        try:  # blank lines ahead keep the line numbers of the whole file
+            body.extend(_parse("\n" * start + "\n".join(lines[start:end])).body)
+        except SyntaxError:
+            continue
+    if not any(isinstance(stmt, _Def) for stmt in body):
+        raise SyntaxError("no definition parses")
+    return body
+
+
+def python_symbols(text: str) -> list[Symbol]:
+    """Top-level functions and classes, methods, and nested classes (qualified names); in a
+    file with a syntax error, those of the definitions that parse (:func:`_statements`).
+    Raises SyntaxError when none does."""
+    statements = _statements(text)
     lines = text.split("\n")
     symbols: list[Symbol] = []
 
@@ -127,7 +161,7 @@ def python_symbols(text: str) -> list[Symbol]:
                 kind = "method" if in_class else "function"
                 symbols.append(Symbol(name, kind, signature, start, end))
 
-    visit(tree.body, "", in_class=False, after=0)
+    visit(statements, "", in_class=False, after=0)
     return symbols
 
 
