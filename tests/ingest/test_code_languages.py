@@ -912,6 +912,30 @@ public enum Colour {
 """
 
 
+_TS_NAMESPACES = """namespace Legacy.Billing {
+  export function computeOldTotal(items: number[]): number {
+    return items.reduce((a, b) => a + b, 0);
+  }
+
+  export class Invoice {
+    render(): string { return "invoice"; }
+  }
+}
+
+export namespace Shapes {
+  export function areaOfCircle(r: number): number { return Math.PI * r * r; }
+
+  export const UNIT = 1;
+}
+
+declare module "legacy-lib" {
+  export function parseLegacyDate(s: string): Date;
+}
+
+declare function parseIso(s: string): Date;
+"""
+
+
 @pytest.mark.parametrize(
     ("language", "source", "expected"),
     [
@@ -952,6 +976,37 @@ public enum Colour {
             [
                 ("Svc", "class", "class Svc", 1, 4),
                 ("Svc.run", "method", "run(): void", 6, 9),  # its decorator and doc comment
+            ],
+        ),
+        (  # fresh user: namespaces and ambient modules had no symbols (one chunk, no name)
+            "typescript",
+            _TS_NAMESPACES,
+            [
+                (
+                    "Legacy.Billing.computeOldTotal",
+                    "function",
+                    "function computeOldTotal(items: number[]): number",
+                    1,
+                    4,
+                ),
+                ("Legacy.Billing.Invoice", "class", "class Invoice", 6, 6),
+                ("Legacy.Billing.Invoice.render", "method", "render(): string", 7, 9),
+                (
+                    "Shapes.areaOfCircle",
+                    "function",
+                    "function areaOfCircle(r: number): number",
+                    11,
+                    12,
+                ),
+                ("Shapes", "class", "namespace Shapes", 14, 15),  # its own code
+                (
+                    "legacy-lib.parseLegacyDate",
+                    "function",
+                    "function parseLegacyDate(s: string): Date",
+                    17,
+                    19,
+                ),
+                ("parseIso", "function", "function parseIso(s: string): Date", 21, 21),
             ],
         ),
         (

@@ -301,22 +301,36 @@ _TS_DEFINITIONS = {
     "type_alias_declaration": "class",
     "function_signature": "function",
     "abstract_method_signature": "method",
+    "internal_module": "class",  # namespace Legacy.Billing { ... }
+    "module": "class",  # declare module "legacy-lib" { ... }
 }
 _JS_CONTAINERS = frozenset({"class_declaration", "abstract_class_declaration", "class"})
+_TS_NAMESPACES = frozenset({"internal_module", "module"})
 _JS_SKIP = frozenset({"decorator"})
 _JAVA_COMMENTS = frozenset({"line_comment", "block_comment"})
 
 
+def _ts_name(node: Node, source: bytes) -> str | None:
+    """A declaration's name; an ambient module's without its quotes (``"legacy-lib"``)."""
+    name = _name_or_anonymous(node, source)
+    return name.strip("\"'`") if name and node.type == "module" else name
+
+
 def _js_like(loader: str, module: str, definitions: dict[str, str]) -> LanguageSpec:
+    typescript = "internal_module" in definitions
     return LanguageSpec(
         module,
         loader,
         definitions,
-        _JS_CONTAINERS,
-        wrappers=frozenset({"export_statement"}),
+        _JS_CONTAINERS | _TS_NAMESPACES if typescript else _JS_CONTAINERS,
+        # TypeScript: a top-level `namespace` is an expression statement, `declare ...` an
+        # ambient declaration
+        wrappers=frozenset({"export_statement"})
+        | (frozenset({"expression_statement", "ambient_declaration"}) if typescript else set()),
         leading_types=_JS_SKIP,
+        namespaces=_TS_NAMESPACES if typescript else frozenset(),
         signature_skip=_JS_SKIP,
-        namer=_name_or_anonymous,
+        namer=_ts_name if typescript else _name_or_anonymous,
     )
 
 
