@@ -236,15 +236,28 @@ def _unquoted(value: str) -> str:
     return value.replace('"', "")
 
 
+_CLAUSE_WORDS = frozenset({"Art.", "Section", "Clause", "§"})
+"""Keywords (:func:`section_label` form) naming a clause by its number, so ``Section 4.2`` is
+the clause numbered ``4.2``. Not ``Schedule 1``, ``Exhibit 2``, ``Part 4`` or ``Chapter 3``:
+those are divisions of their own, and the body's clause 2 is no Exhibit 2."""
+
+
+def _clause_number(value: str) -> str | None:
+    """``value`` without its first label's keyword, when that keyword names a clause."""
+    m = _KEYWORD_LABEL.match(value)
+    return m["num"] if m is not None and value.split(" ", 1)[0] in _CLAUSE_WORDS else None
+
+
 def _aliases(value: str) -> list[str]:
     """``value`` and the forms a reader may cite it by: without the first label's keyword
-    (``Section 4.2`` for a clause numbered ``4.2``; ``Art. 4 > 4.2`` as ``4 > 4.2``) and each
-    of those with its defined terms' quotes dropped (``Personal Data``). A filter's
-    :func:`section_keys` drops them too, so quoting some terms and not others still matches."""
+    when it names a clause (``Section 4.2`` for a clause numbered ``4.2``; ``Art. 4 > 4.2`` as
+    ``4 > 4.2``: :data:`_CLAUSE_WORDS`) and each of those with its defined terms' quotes
+    dropped (``Personal Data``). A filter's :func:`section_keys` drops them too, so quoting
+    some terms and not others still matches."""
     out = [value]
-    m = _KEYWORD_LABEL.match(value)
-    if m is not None:
-        out.append(m["num"])
+    number = _clause_number(value)
+    if number is not None:
+        out.append(number)
     return list(dict.fromkeys(out + [_unquoted(v) for v in out]))
 
 
@@ -269,14 +282,15 @@ def section_prefixes(section_path: str, section: str | None = None) -> list[str]
 
 def section_keys(section: str) -> list[str]:
     """The values a section filter ``section`` matches (see :func:`section_prefixes`): the
-    section in citation form, and without its first keyword (``Section 4.2`` also finds a
-    clause numbered ``4.2``), each also with its defined terms unquoted."""
+    section in citation form, and without its first keyword when it names a clause
+    (``Section 4.2`` also finds a clause numbered ``4.2``; ``Exhibit 2`` never finds clause
+    2), each also with its defined terms unquoted."""
     norm = normalize_section(section)
     if not norm:
         return []
     value = SECTION_SEPARATOR.join(section_label(p) for p in norm.split(SECTION_SEPARATOR))
-    keyword = _KEYWORD_LABEL.match(value)
-    keys = [value, keyword["num"]] if keyword else [value]
+    number = _clause_number(value)
+    keys = [value] if number is None else [value, number]
     # every term unquoted: '1 > "Personal Data" > Personal Data' finds the path whose terms
     # are all quoted (stored unquoted too, by _aliases)
     keys = list(dict.fromkeys(keys + [_unquoted(k) for k in keys]))

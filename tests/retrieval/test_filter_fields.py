@@ -290,3 +290,38 @@ def test_terms_quoted_in_some_labels_and_not_others_still_match() -> None:
         assert set(section_keys(typed)) & stored, typed
     keyword_path = set(section_prefixes("Art. 4 > “License”"))
     assert set(section_keys("4 > License")) & keyword_path  # no keyword, no quotes
+
+
+@given(
+    word=st.sampled_from(
+        [
+            "Schedule",
+            "schedule",
+            "Annex",
+            "Appendix",
+            "Exhibit",
+            "EXHIBIT",
+            "Attachment",
+            "Part",
+            "Chapter",
+            "Title",
+        ]
+    ),
+    clause=st.sampled_from(["Section", "section", "Art.", "Article", "ARTICLE", "Clause", "§"]),
+    number=st.sampled_from(["1", "2", "4.2", "IV", "B"]),
+    below=st.sampled_from(["", " > (a)", " > 4.2.1"]),
+)
+def test_an_attachment_is_no_clause_of_its_number(
+    word: str, clause: str, number: str, below: str
+) -> None:
+    """Fresh user: section=Exhibit 2 returned the body's clause 2 (there was no Exhibit 2), and
+    section=Schedule 1 clause 1 beside the schedule. Invariant: a filter naming a division by
+    its keyword (schedule, annex, appendix, exhibit, attachment, part, chapter, title) never
+    matches a clause of the bare number, nor the reverse; one naming a clause (section,
+    article, clause, §) still finds the clause of that number."""
+    bare = section_prefixes(number + below)
+    attached = section_prefixes(f"{word} {number}{below}")
+    assert not set(section_keys(f"{word} {number}")) & set(bare)
+    assert not set(section_keys(number)) & set(attached) - set(bare)
+    assert set(section_keys(f"{clause} {number}")) & set(bare)
+    assert set(section_keys(f"{word} {number}")) & set(attached)
