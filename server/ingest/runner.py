@@ -75,7 +75,12 @@ class IngestReport(BaseModel):
     added: list[str] = Field(default_factory=list)
     updated: list[str] = Field(default_factory=list)
     unchanged: int = 0
-    deleted: list[str] = Field(default_factory=list, description="Sources pruned (--prune).")
+    deleted: list[str] = Field(
+        default_factory=list,
+        description="Sources whose chunks were removed: pruned (--prune), or found but now "
+        "skipped for what they hold (re-saved in another encoding, too large, emptied: their "
+        "skip says so), whose chunks held an older version.",
+    )
     gone: list[str] = Field(
         default_factory=list, description="Sources no longer on disk, kept (no --prune)."
     )
@@ -250,11 +255,23 @@ class IngestJob:
             why = "; ".join(f"{s.path}: {s.reason}" for s in found.skipped)
             raise InvalidRequestError(f"nothing to ingest: {why}")
         self.report.ignored = found.ignored
+        # a stored file now refused for what it is: its chunks are an older version's
+        withdrawn = {
+            id(skip): source
+            for source, skip in found.refused.items()
+            if source in manifest and in_scope(source)
+        }
         self.report.skipped.extend(
-            SkippedFile(path=s.path, reason=s.reason, kind=s.kind)
+            SkippedFile(
+                path=s.path,
+                reason=s.reason + (_WITHDRAWN if id(s) in withdrawn else ""),
+                kind=s.kind,
+            )
             for s in found.skipped
             if in_scope(s.path)
         )
+        for source in sorted(withdrawn.values()):
+            self._withdraw(source, manifest[source])
         files = [f for f in found.files if in_scope(f.source)]
         self._ingest_all(files, manifest, started)
         if not self.report.cancelled:  # a stopped run has not seen every file: no prune, no sync
@@ -330,7 +347,9 @@ class IngestJob:
         try:
             data = read_source(file.path, self.settings.max_file_bytes)
         except UnreadableSource as exc:  # it changed since the walk; it stays "present"
-            self._skip(file, str(exc), exc.kind)
+            # a file grown past the limit is refused for what it is; one the file system
+            # refused may be back next run, and keeps its chunks
+            self._skip(file, str(exc), exc.kind, previous if exc.kind == "file" else None)
             return False
         digest = content_hash(data)
         chunking = self._chunking(file)
@@ -344,16 +363,14 @@ class IngestJob:
                 file, data, self.domain, self.budget, self.settings.code_overlap_lines
             )
         except SkipFile as exc:
-            self._skip(file, str(exc))
+            self._skip(file, str(exc), previous=previous)
             return False
         except Exception as exc:  # a parser bug on one odd file must not stop the run
             logger.debug("chunking %s failed", file.source, exc_info=True)
-            self._skip(file, f"cannot chunk: {type(exc).__name__}: {exc}")
+            self._skip(file, f"cannot chunk: {type(exc).__name__}: {exc}", previous=previous)
             return False
         if not pieces:
-            self._skip(file, "no text to index")
-            if previous is not None:
-                self._remove({SOURCE: file.source}, previous.points)
+            self._skip(file, "no text to index", previous=previous)
             return False
         (self.report.added if previous is None else self.report.updated).append(file.source)
         chunks = self._chunks(file, digest, pieces)
@@ -376,8 +393,25 @@ class IngestJob:
         overlap = self.settings.code_overlap_lines
         return chunking_key(self.domain, self._format(file), self.budget, overlap)
 
-    def _skip(self, file: SourceFile, reason: str, kind: SkipKind = "file") -> None:
+    def _skip(
+        self,
+        file: SourceFile,
+        reason: str,
+        kind: SkipKind = "file",
+        previous: SourceState | None = None,
+    ) -> None:
+        """Report ``file`` skipped; with ``previous`` (its stored state), withdraw its chunks:
+        they hold a version of the file the index no longer has (a file re-saved in another
+        encoding, grown past the size limit, emptied, become binary), and searches must not
+        keep finding text the file no longer holds."""
+        if previous is not None:
+            reason += _WITHDRAWN
+            self._withdraw(file.source, previous)
         self.report.skipped.append(SkippedFile(path=file.source, reason=reason, kind=kind))
+
+    def _withdraw(self, source: str, previous: SourceState) -> None:
+        self._remove({SOURCE: source}, previous.points)
+        self.report.deleted.append(source)
 
     def _chunks(self, file: SourceFile, digest: str, pieces: list[Piece]) -> list[Chunk]:
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -470,6 +504,9 @@ class IngestJob:
             self.report.stale_chunks_removed += self.indexer.delete(
                 self.domain, self.tenant, filters
             )
+
+
+_WITHDRAWN = "; its earlier version's chunks were removed"
 
 
 def run_ingest(

@@ -204,6 +204,9 @@ class Discovery:
     """Symlinks met in the walk (never followed): a stored source at or under one may still be
     on disk behind it (a file moved away and linked back, a folder moved to another disk), so
     the walk cannot prove it gone: kept, never pruned."""
+    refused: dict[str, Skip] = field(default_factory=dict)
+    """Files found and read as they are, not taken for what they are (an unsupported type, over
+    the size limit): source -> its skip. A stored one's chunks are an older version's."""
     linked: dict[str, str] = field(default_factory=dict)
     """Names skipped because the same file is taken or stored under another path (hard links,
     and symlinks to a file taken under its own path): name -> that path. On disk, so never
@@ -522,6 +525,11 @@ class _Walk:
         shown = _display(path) if isinstance(path, Path) else path
         self.found.skipped.append(Skip(shown, reason, kind))
 
+    def refuse(self, source: str, path: Path, reason: str) -> None:
+        """Skip a readable file for what it is (``Discovery.refused``)."""
+        self.skip(path, reason, "file")
+        self.found.refused[source] = self.found.skipped[-1]
+
     def add_root(self, raw: Path | str) -> None:
         path = Path(raw).expanduser()
         try:
@@ -645,10 +653,10 @@ class _Walk:
             self.skip(path, str(error), error.kind)
             return
         if detected is None:
-            self.skip(path, unsupported_reason(path, self.domain), "file")
+            self.refuse(source, path, unsupported_reason(path, self.domain))
             return
         if info.st_size > self.max_file_bytes:
-            self.skip(path, too_large(info.st_size, self.max_file_bytes), "file")
+            self.refuse(source, path, too_large(info.st_size, self.max_file_bytes))
             return
         self.taken[identity] = path
         fmt, language = detected

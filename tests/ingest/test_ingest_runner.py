@@ -383,3 +383,44 @@ def test_sources_gone_but_kept_leave_the_folder_stale(tmp_path: Path, retrieval:
         retrieval.indexer, [folder], domain="docs", tenant="acme", prune=True, progress=False
     )
     assert record() == ("unknown", 0)
+
+
+UNINDEXABLE = {
+    "re-saved in cp1252": lambda p: p.write_bytes(
+        "# Menu\n\nCaf\u00e9 cr\u00e8me br\u00fbl\u00e9e.\n".encode("cp1252")
+    ),
+    "grown past the size limit": lambda p: p.write_text("# Menu\n\n" + "lemon tart " * 20_000),
+    "become binary": lambda p: p.write_bytes(b"\x00\x01\x02PK\x03\x04" * 100),
+    "emptied": lambda p: p.write_text("   \n"),
+    "front matter left alone": lambda p: p.write_text("---\nweight: 3\n---\n"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(UNINDEXABLE))
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_stored_file_that_can_no_longer_be_indexed_leaves_the_index(
+    tmp_path: Path, retrieval: Retrieval, how: str, dry_run: bool
+) -> None:
+    """Fresh user: a file re-saved as cp1252 (or grown past the size limit) was skipped, and
+    searches kept finding its old text, --prune or not; emptying it already removed it.
+    Invariant: a stored file found again but refused for what it now holds (encoding, size,
+    binary, no text) has no chunks left, the run lists it deleted and its skip says why; a
+    dry run says the same and removes nothing. (A file the file system refuses keeps its
+    chunks: tests/ingest/test_ingest_walk.py, unreadable folders.)"""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "keep.md").write_text("# Keep\n\nThe kept note about apples.\n")
+    menu = folder / "menu.md"
+    menu.write_text("# Menu\n\nThe cafe serves lemon tart on Mondays.\n")
+    _ingest(retrieval, folder)
+    UNINDEXABLE[how](menu)
+    report = _ingest(retrieval, folder, dry_run=dry_run)
+    assert report.deleted == [menu.as_posix()]
+    [skip] = [s for s in report.skipped if s.path.endswith("menu.md")]
+    assert "earlier version's chunks were removed" in skip.reason
+    assert report.stale_chunks_removed >= 1
+    stored = {p["rel_path"] for p in _points(retrieval, "docs", "acme")}
+    assert stored == ({"keep.md", "menu.md"} if dry_run else {"keep.md"})
+    if not dry_run:  # nothing stored now: a plain skip
+        again = _ingest(retrieval, folder)
+        assert not again.deleted and all("earlier" not in s.reason for s in again.skipped)
