@@ -146,7 +146,15 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from server.ingest.runner import delete_sources
 
     domains = [Domain(args.domain)] if args.domain else list(Domain)
-    indexer = _open_indexer(Settings.from_cli(args))
+    from server.retrieval.edge_store import holds_store
+
+    settings = Settings.from_cli(args)
+    store = Path(settings.store_path).expanduser()
+    if settings.qdrant_url is None and not holds_store(store):
+        # opening it would create an empty store at a mistyped --store and report success
+        what = "the folder holds no store" if store.exists() else "no such folder"
+        raise NotFoundError(f"no store at {store} ({what}): nothing to delete (check --store)")
+    indexer = _open_indexer(settings)
     try:
         removed = delete_sources(
             indexer, tenant=args.tenant, domains=domains, source=None if args.all else args.source
@@ -155,7 +163,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         indexer.store.close()
     total = sum(removed.values())
     what = "all sources" if args.all else args.source
-    if total == 0 and not args.all:
+    if total == 0:  # a mistyped tenant or source must not read as done
         scope = args.domain or "any domain"
         raise NotFoundError(f"no chunks of {what} for tenant {args.tenant!r} in {scope}")
     detail = ", ".join(f"{d}: {n}" for d, n in removed.items())

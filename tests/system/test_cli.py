@@ -144,6 +144,31 @@ def test_a_store_path_at_or_through_a_file_names_the_file(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_a_delete_that_deletes_nothing_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fresh user: ``delete --tenant alicee --all`` (a typo) printed "deleted 0 chunks" and
+    exited 0, and a mistyped --store was created, empty, and reported done. A user purging a
+    tenant's data must not believe it gone: both are one-line errors (exit 2), and nothing is
+    left at the mistyped path."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nNotes about the vpn client.\n")
+    store = ["--store", str(tmp_path / "store")]
+    assert main(["ingest", str(docs), "--domain", "docs", "--tenant", "alice", *store]) == 0
+    capsys.readouterr()
+    assert main(["delete", "--tenant", "alicee", "--all", *store]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: no chunks of all sources for tenant 'alicee' in any domain"
+    missing = tmp_path / "typo" / "store"
+    assert main(["delete", "--tenant", "alice", "--all", "--store", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: no store at {missing} (no such folder): nothing to delete")
+    assert not (tmp_path / "typo").exists()
+    assert main(["delete", "--tenant", "alice", "--all", *store]) == 0  # the real one
+    assert "deleted 1 chunks" in capsys.readouterr().out
+
+
 def test_search_never_creates_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A mistyped --store is an error naming the path, and nothing is left behind there."""
     missing = tmp_path / "typo" / "store"
