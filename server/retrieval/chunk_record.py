@@ -104,6 +104,10 @@ class FilterField:
     choices: tuple[str, ...] = ()
     """The only values ingestion records (any case), when it records a closed set: another
     value is refused, as the MCP tool's schema (built from the same Literal) refuses it."""
+    place: bool = False
+    """A place as the text names it (``State of Delaware``, ``England and Wales``): a filter
+    value also matches it by the place's own name (``Delaware``) or one of a pair
+    (``England``): request_filters.place_keys."""
 
 
 FILTER_FIELDS: dict[Domain, tuple[FilterField, ...]] = {
@@ -113,7 +117,7 @@ FILTER_FIELDS: dict[Domain, tuple[FilterField, ...]] = {
     Domain.LEGAL: (
         FilterField(DOC_TYPE, casefold=True, choices=get_args(LegalDocType)),
         FilterField("tags"),
-        FilterField("jurisdiction"),
+        FilterField("jurisdiction", place=True),
     ),
     Domain.CODE: (
         FilterField("language", casefold=True),

@@ -10,6 +10,7 @@ matching files (browse.matching_sources), read before the search.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,15 +63,43 @@ def _casefold(value: FilterValue) -> FilterValue:
     return [str(v).lower() for v in value] if isinstance(value, list) else str(value).lower()
 
 
+_POLITY = re.compile(
+    r"^(?:the\s+)?(?:(?:state|commonwealth|province|canton|kingdom|republic|federal republic|"
+    r"people's republic)\s+of\s+(?:the\s+)?)?",
+    re.IGNORECASE,
+)
+
+
+def place_keys(place: str) -> set[str]:
+    """What a place is matched by: its name in any case without a leading ``the`` or polity
+    word (``the State of New York`` -> ``new york``), and each part of a pair (``England and
+    Wales`` -> ``england``, ``wales`` too). Contracts name the governing law's place these
+    ways, and a reader filters by the place's own name."""
+    name = " ".join(_POLITY.sub("", " ".join(place.split())).split()).casefold()
+    return {name, *(part.strip() for part in name.split(" and ") if part.strip())} - {""}
+
+
 def _as_recorded(
-    store: VectorStore, collection: str, tenant: str, name: str, value: FilterValue
+    store: VectorStore,
+    collection: str,
+    tenant: str,
+    name: str,
+    value: FilterValue,
+    place: bool = False,
 ) -> FilterValue:
     """``value`` and every spelling of it the tenant's points record for ``name`` in another
     case (``tags=ops`` matches ``Ops``, ``jurisdiction=eu`` matches ``EU``): such fields are
-    stored as written or detected. One facet read of the field's payload index."""
+    stored as written or detected; for a ``place``, also every recorded name of that place
+    (:func:`place_keys`: ``Delaware`` matches ``State of Delaware``). One facet read of the
+    field's payload index."""
     wanted = value if isinstance(value, list) else [value]
     folded = {str(v).casefold() for v in wanted}
-    recorded = [v for v in store.values(collection, tenant, name) if v.casefold() in folded]
+    keys = set().union(*(place_keys(str(v)) for v in wanted)) if place else set()
+    recorded = [
+        v
+        for v in store.values(collection, tenant, name)
+        if v.casefold() in folded or (place and place_keys(v) & keys)
+    ]
     spellings = list(dict.fromkeys([*map(str, wanted), *recorded]))
     return spellings if len(spellings) > 1 else spellings[0]
 
@@ -132,7 +161,7 @@ def resolve_filters(
             conditions[spec.name] = (
                 _casefold(value)
                 if spec.casefold
-                else _as_recorded(store, collection, tenant, spec.name, value)
+                else _as_recorded(store, collection, tenant, spec.name, value, spec.place)
             )
     prefix = given.get(PATH_PREFIX)
     if prefix is not None:

@@ -233,3 +233,39 @@ def test_recorded_fields_match_in_any_case(edge_store: EdgeStore, embedder: Dens
     settings = retrieval.settings
     resolved = resolve_filters(edge_store, settings, TENANT, Domain.LEGAL, {"jurisdiction": "eu"})
     assert resolved.conditions["jurisdiction"] == ["eu", "EU"]  # not the other tenant's "Eu"
+
+
+PLACES = ["State of Delaware", "the State of New York", "England and Wales", "Ontario"]
+
+
+@given(
+    place=st.sampled_from(PLACES),
+    spelling=st.sampled_from(["own", "as written", "upper", "part"]),
+)
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_place_is_found_by_its_own_name(
+    edge_store: EdgeStore, embedder: DenseEmbedder, place: str, spelling: str
+) -> None:
+    """Fresh user: jurisdictions are recorded as the contract names them (``State of
+    Delaware``, ``England and Wales``), and jurisdiction=Delaware (or New York, or england)
+    found nothing, with a note saying no passage had it. Invariant: a place is found by its
+    own name in any case, without the polity words, and by each of a pair; another place's
+    name finds nothing of it."""
+    retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
+    chunks = [
+        Chunk(tenant=TENANT, doc_id=p, source=f"/w/{i}.txt", text=f"{TEXT} ({p})",
+              metadata={"doc_type": "contract", "jurisdiction": p})
+        for i, p in enumerate(PLACES)
+    ]  # fmt: skip
+    retrieval.indexer.index("legal", chunks)
+    own = place.removeprefix("the ").removeprefix("State of ").split(" and ")[0]
+    value = {
+        "own": own,
+        "as written": place,
+        "upper": own.upper(),
+        "part": place.split(" and ")[-1],
+    }[spelling]
+    request = SearchRequest("VPN", domain="legal", tenant=TENANT, filters={"jurisdiction": value})
+    assert [h.doc_id for h in retrieval.searcher.search(request).hits] == [place]
