@@ -32,10 +32,11 @@ def copy_places(hit: SearchHit) -> str:
     citations = Counter([hit.citation, *(copy.citation for copy in hit.also_in)])
     labels = [c.citation if citations[c.citation] == 1 else c.source for c in hit.also_in]
     taken = Counter([hit.citation, *labels])
-    return ", ".join(
+    places = ", ".join(
         label if taken[label] == 1 else f"{copy.source} (id {copy.id})"
         for label, copy in zip(labels, hit.also_in, strict=True)
     )
+    return places + (f" and {hit.more_copies} more" if hit.more_copies else "")
 
 
 def hit_place(hit: SearchHit) -> str:

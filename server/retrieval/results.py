@@ -145,8 +145,14 @@ class SearchHit(BaseModel):
         default_factory=list,
         description=(
             "Other files or places with the identical passage, collapsed into this hit, which "
-            "shows the copy nearest the root of its folder (whatever the copies' scores)."
+            "shows the copy nearest the root of its folder (whatever the copies' scores); at "
+            "most 20, best ranked first, the rest counted in 'more_copies'."
         ),
+    )
+    more_copies: int = Field(
+        default=0,
+        exclude_if=lambda n: n == 0,
+        description="Copies of the passage found beyond those listed in also_in.",
     )
 
     @model_validator(mode="after")
@@ -194,6 +200,19 @@ def declare_once(hits: list[SearchHit]) -> None:
             continue
         seen.add(place)
         hit.metadata.update(_bounded(declared, MAX_DECLARED_CHARS))
+
+
+MAX_COPIES_SHOWN = 20
+"""Copies a hit lists in ``also_in``; the rest are counted (``more_copies``)."""
+
+
+def bound_copies(hits: list[SearchHit]) -> None:
+    """Each hit's ``also_in`` cut to :data:`MAX_COPIES_SHOWN`, the rest counted: a passage in
+    300 files listed 299 copies (~45 KB of structured content for one hit)."""
+    for hit in hits:
+        if len(hit.also_in) > MAX_COPIES_SHOWN:
+            hit.more_copies += len(hit.also_in) - MAX_COPIES_SHOWN
+            hit.also_in = hit.also_in[:MAX_COPIES_SHOWN]
 
 
 def _json_chars(value: Any) -> int:

@@ -40,7 +40,13 @@ from server.retrieval.query_batcher import QueryBatcher
 from server.retrieval.query_routing import fusion_for
 from server.retrieval.request_filters import resolve_filters, why_nothing_matches
 from server.retrieval.reranker import CrossEncoderReranker
-from server.retrieval.results import SearchHit, SearchResponse, StageScores, declare_once
+from server.retrieval.results import (
+    SearchHit,
+    SearchResponse,
+    StageScores,
+    bound_copies,
+    declare_once,
+)
 from server.retrieval.run_ahead import Ahead, RunAhead
 from server.retrieval.sparse import SparseVector, normalize_text
 from server.retrieval.store import HybridQuery, QueryResponse, ScoredPoint, VectorStore
@@ -108,6 +114,16 @@ SCORE_TIE = 6
 """Decimals to which scores are compared for ties, and shown in hits: copies of one text
 embedded in different batches differ in the last float bits, not in anything a ranking can
 mean."""
+
+
+MAX_CANDIDATES = 1000
+"""Deepest stage lists a search widens to when copies of one passage fill them (the
+``candidates`` setting's own upper bound)."""
+
+
+def _stages_full(stored: QueryResponse, candidates: int) -> bool:
+    """Whether a stage returned as many candidates as asked: more may lie below them."""
+    return len(stored.dense) >= candidates or len(stored.sparse) >= candidates
 
 
 def trimmed_note(cut: int, total: int, budget: int) -> str:
@@ -263,6 +279,7 @@ class Searcher:
         if request.max_chars is not None:  # an answer to read: bounded
             self._trim(response, request.max_chars)
             declare_once(response.hits)
+            bound_copies(response.hits)
         response.timings.total_ms = _elapsed_ms(started)
         return response
 
@@ -457,6 +474,17 @@ class Searcher:
             or _copy_of_kept(stored.final[-1], hits)
         ):
             stored = self.store.query(collection, deeper())
+            hits = self._hits(stored, response, collapse_to=depth)
+        # copies can fill both stages' lists (one passage in 300 files): the other passages
+        # are further down, so widen the stages, up to MAX_CANDIDATES, until they show
+        candidates = request.candidates
+        while (
+            len(hits) < depth and _stages_full(stored, candidates) and candidates < MAX_CANDIDATES
+        ):
+            candidates = min(MAX_CANDIDATES, candidates * 4)
+            # (the BM25 list searched ahead is as deep as the old stages: searched again)
+            wider = replace(request, candidates=candidates, limit=2 * candidates, sparse_found=None)
+            stored = self.store.query(collection, wider)
             hits = self._hits(stored, response, collapse_to=depth)
         return stored, hits
 

@@ -317,3 +317,42 @@ def test_copies_that_score_apart_still_show_the_one_nearest_the_root(
     _nearest_shown(
         retrieval.searcher.search(replace(request, mode="hybrid")).hits[0], code, sources
     )
+
+
+TOOLS = ["BitLocker", "FileVault", "LUKS", "VeraCrypt", "dm-crypt", "eCryptfs", "TPM keys"]
+
+
+@pytest.mark.parametrize("copies", [150, 400])
+def test_copies_filling_the_stages_do_not_starve_the_other_passages(
+    edge_store: EdgeStore, embedder: DenseEmbedder, copies: int
+) -> None:
+    """Fresh user: 300 copies of one laptop policy and 12 other notes on laptop encryption:
+    top_k 8 returned 1 hit, its also_in listing 99 copies (the stages' lists held nothing
+    else). Invariant: a search returns top_k distinct passages while the tenant holds that
+    many, whatever the copies, and a hit names every copy found (at most 20 in also_in, the
+    rest counted in more_copies)."""
+    policy = "Laptops must use full disk encryption; IT checks encryption every quarter."
+    notes = [
+        f"Note {i}: laptop disk encryption with {tool} keeps data safe if a laptop is lost."
+        for i, tool in enumerate(TOOLS)
+    ]
+    chunks = [
+        Chunk(tenant="t", doc_id=f"svc{i}/laptop.md", source=f"svc{i}/laptop.md", text=policy)
+        for i in range(copies)
+    ]
+    chunks += [
+        Chunk(tenant="t", doc_id=f"note{i}.md", source=f"note{i}.md", text=text)
+        for i, text in enumerate(notes)
+    ]
+    retrieval = assemble(Settings(reranker_model="none"), edge_store, embedder)
+    retrieval.indexer.index("docs", chunks)
+    request = SearchRequest(
+        "laptop disk encryption", domain="docs", tenant="t", top_k=8, mode="hybrid"
+    )
+    result = retrieval.searcher.search(replace(request, max_chars=12_000))
+    assert len({h.text for h in result.hits}) == 8
+    [shown] = [h for h in result.hits if h.text == policy]
+    assert len(shown.also_in) <= 20
+    assert len(shown.also_in) + shown.more_copies + 1 <= copies
+    assert len(shown.also_in) + shown.more_copies + 1 >= min(copies, 500)  # the stages' depth
+    assert f"and {shown.more_copies} more" in render_search(result)
