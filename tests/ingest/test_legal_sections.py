@@ -8,11 +8,14 @@ a property over generated contracts: for every clause of the tree, a chunk whose
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.ingest.budget import TokenBudget
+from server.ingest.chunkers.html import html_to_text
 from server.ingest.chunkers.legal import Clause, chunk_legal, parse_clauses
 from server.retrieval.chunk_record import to_payload
 from server.retrieval.embedder import DenseEmbedder
@@ -164,3 +167,32 @@ def test_schedules_and_appendices_are_parts_of_their_own(
         if "GBP 1.20" in p.text
     }
     assert cited == {label for label, _ in expected[clauses:]}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    items=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=5),
+    start=st.integers(min_value=1, max_value=9),
+    inner=st.sampled_from(["a", "i", "A"]),
+)
+def test_html_ordered_lists_number_their_clauses(items: list[int], start: int, inner: str) -> None:
+    """Fresh user: a contract numbering its clauses with nested <ol> lost every number with the
+    markup, so it was one unsectioned chunk and section=2(a) found nothing. Invariant: an
+    ordered list's items carry the numbers a browser shows them with (``start``, ``type``;
+    letters and roman numerals as ``(a)``, ``(iv)``), and the legal chunker reads them as
+    clauses and sub-clauses."""
+    letters = {"a": "abcdefghij", "A": "ABCDEFGHIJ", "i": ["i", "ii", "iii", "iv", "v"]}[inner]
+    body, expected = [], []
+    for n, subs in enumerate(items, start=start):
+        inner_items = "".join(f"<li>The party shall do thing {k}.</li>" for k in range(subs))
+        nested = f'<ol type="{inner}">{inner_items}</ol>' if subs else ""
+        body.append(f"<li><strong>Heading {n}.</strong> Clause {n} text.{nested}</li>")
+        expected.append((str(n), [(f"({letters[k]})", []) for k in range(subs)]))
+    page = f'<html><body><h1>Agreement</h1><ol start="{start}">{"".join(body)}</ol></body></html>'
+    text = html_to_text(page)
+    tree = parse_clauses(text, "Agreement", titles=["Agreement"])
+
+    def shape(clause: Any) -> list[Any]:
+        return [(c.label, shape(c)) for c in clause.children]
+
+    assert shape(tree) == expected, text

@@ -30,6 +30,56 @@ def _is_boilerplate(attrs: list[tuple[str, str | None]]) -> bool:
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
 
+class _List:
+    """An open ``ol`` or ``ul``: what its items are numbered by, and the next number."""
+
+    def __init__(self, ordered: bool, style: str, start: int) -> None:
+        self.ordered, self.style, self.next = ordered, style, start
+
+    @classmethod
+    def of(cls, tag: str, attrs: dict[str, str | None]) -> _List:
+        start = attrs.get("start") or "1"
+        return cls(tag == "ol", attrs.get("type") or "1", int(start) if start.isdigit() else 1)
+
+    def marker(self, attrs: dict[str, str | None]) -> str:
+        """The number an item of an ordered list shows, as its text's first word ('' in a
+        ``ul``): ``3.``, or ``(c)`` / ``(iii)`` for letters and roman numerals, as contracts
+        cite them. A page numbering its clauses with ``<ol>`` shows them, and the legal
+        chunker reads them as clauses (they were dropped with the markup)."""
+        if not self.ordered:
+            return ""
+        value = attrs.get("value") or ""
+        number = int(value) if value.isdigit() else self.next
+        self.next = number + 1
+        if self.style in ("a", "A"):
+            label = _letters(number)
+            return f"({label if self.style == 'a' else label.upper()}) "
+        if self.style in ("i", "I"):
+            label = _roman(number)
+            return f"({label if self.style == 'i' else label.upper()}) "
+        return f"{number}. "
+
+
+def _letters(number: int) -> str:
+    """1 -> a, 26 -> z, 27 -> aa (as browsers count lower-alpha)."""
+    out = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        out = chr(ord("a") + rest) + out
+    return out or "a"
+
+
+def _roman(number: int) -> str:
+    out = ""
+    for value, numeral in (
+        (1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"),
+        (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"),
+    ):  # fmt: skip
+        count, number = divmod(number, value)
+        out += numeral * count
+    return out or "i"
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -40,6 +90,7 @@ class _TextExtractor(HTMLParser):
         self._in_pre = 0
         self._heading: int | None = None
         self._buffer: list[str] = []
+        self._lists: list[_List] = []
 
     def _flush(self) -> None:
         text = "".join(self._buffer)
@@ -73,6 +124,10 @@ class _TextExtractor(HTMLParser):
             self._flush()
             if tag == "pre":
                 self._in_pre += 1
+        if tag in ("ol", "ul"):
+            self._lists.append(_List.of(tag, dict(attrs)))
+        elif tag == "li" and self._lists:
+            self._buffer.append(self._lists[-1].marker(dict(attrs)))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
@@ -89,6 +144,8 @@ class _TextExtractor(HTMLParser):
             self._flush()
             if tag == "pre":
                 self._in_pre = max(0, self._in_pre - 1)
+        if tag in ("ol", "ul") and self._lists:
+            self._lists.pop()
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
