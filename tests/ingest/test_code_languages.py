@@ -933,6 +933,11 @@ declare module "legacy-lib" {
 }
 
 declare function parseIso(s: string): Date;
+
+export declare abstract class BaseRunner {
+    run(): void;
+}
+export declare function exportedDeclared(x: number): number;
 """
 
 
@@ -1007,6 +1012,16 @@ declare function parseIso(s: string): Date;
                     19,
                 ),
                 ("parseIso", "function", "function parseIso(s: string): Date", 21, 21),
+                # `export declare`, as tsc writes every .d.ts (fresh user's second trial)
+                ("BaseRunner", "class", "abstract class BaseRunner", 23, 23),
+                ("BaseRunner.run", "method", "run(): void", 24, 25),
+                (
+                    "exportedDeclared",
+                    "function",
+                    "function exportedDeclared(x: number): number",
+                    26,
+                    26,
+                ),
             ],
         ),
         (

@@ -301,6 +301,7 @@ _TS_DEFINITIONS = {
     "type_alias_declaration": "class",
     "function_signature": "function",
     "abstract_method_signature": "method",
+    "method_signature": "method",  # a declared class's `run(): void;`
     "internal_module": "class",  # namespace Legacy.Billing { ... }
     "module": "class",  # declare module "legacy-lib" { ... }
 }

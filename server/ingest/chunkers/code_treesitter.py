@@ -235,13 +235,20 @@ class _Walker:
                 self.visit(self._inner(child).named_children, scope, in_type, out)
                 continue
             target = child
-            if child.type in self.spec.wrappers:
-                inner = child.child_by_field_name("declaration") or next(
-                    (c for c in child.named_children if c.type in self.spec.definitions), None
+            while target.type in self.spec.wrappers:  # `export declare class` wraps twice
+                inner = target.child_by_field_name("declaration") or next(
+                    (
+                        c
+                        for c in target.named_children
+                        if c.type in self.spec.definitions or c.type in self.spec.wrappers
+                    ),
+                    None,
                 )
                 if inner is None:
-                    continue
+                    break
                 target = inner
+            if target.type in self.spec.wrappers:
+                continue
             if target.type in ("lexical_declaration", "variable_declaration"):
                 self._variable_function(target, child, scope, out)
                 continue
