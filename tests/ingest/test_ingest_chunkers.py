@@ -456,6 +456,8 @@ _DEFINITIONS = [
     "    def put(self, key):\n        pass\n",
     "async def fetch(url):\n    return url\n",
     "LIMIT = 3\n\ndef clamp(x):\n    return min(x, LIMIT)\n",
+    "@lru_cache(\n    maxsize=128,\n)\ndef cached(k):\n    return k\n",
+    'if __name__ == "__main__":\n    clamp(1)\nelse:\n    pass\n',
 ]
 
 
@@ -465,10 +467,10 @@ _DEFINITIONS = [
 @given(
     order=st.permutations(range(len(_DEFINITIONS))),
     broken=st.integers(min_value=0, max_value=len(_DEFINITIONS) - 1),
-    inside=st.booleans(),
+    where=st.sampled_from(["inside", "ahead", "after"]),
 )
 def test_a_python_syntax_error_costs_only_its_definition(
-    budget: TokenBudget, order: list[int], broken: int, inside: bool
+    budget: TokenBudget, order: list[int], broken: int, where: str
 ) -> None:
     """Fresh user: one half-typed line ('def half_typed(x:') in textwrap.py made the whole file
     line windows, so no definition could be found by name, and under watch every mid-edit save
@@ -477,8 +479,11 @@ def test_a_python_syntax_error_costs_only_its_definition(
     blocks = [_DEFINITIONS[i] for i in order]
     intact = "import os\n\n\n" + "\n\n".join(blocks)
     damaged_blocks = list(blocks)
+    inside = where == "inside" and blocks[broken].lstrip("@").startswith(("def", "class", "async"))
     if inside:  # in the body of definition `broken`
         damaged_blocks[broken] = damaged_blocks[broken].rstrip("\n") + "\n    x = half(\n"
+    elif where == "after":  # top-level code after it (second trial: it took the def down)
+        damaged_blocks[broken] = damaged_blocks[broken] + "\nx = = 5\n"
     else:  # a line of its own ahead of it
         damaged_blocks[broken] = "def half_typed(x:\n" + damaged_blocks[broken]
     damaged = "import os\n\n\n" + "\n\n".join(damaged_blocks)

@@ -45,8 +45,33 @@ def _signature(lines: list[str], node: _Def) -> str:
     return header.rstrip(":").strip()
 
 
-_TOP_DEFINITION = re.compile(r"(?:async[ \t]+def|def|class)[ \t]|@")
-"""A line opening a top-level definition (or its first decorator), at column 0."""
+_TOP_DEFINITION = re.compile(r"(?:async[ \t]+def|def|class)[ \t]")
+_TOP_STATEMENT = re.compile(r"[^\s#)\]}'\"]")
+"""A line at column 0 that may open a top-level statement (not a comment, nor the closing
+bracket or string end of the statement above)."""
+_CONTINUATION = re.compile(r"(?:else|elif|except|finally)\b")
+"""Column-0 keywords that continue the statement above (``if``/``try`` at the top level)."""
+
+
+def _block_starts(lines: list[str]) -> list[int]:
+    """Lines where a top-level statement may start: a definition with the decorators above it,
+    or other code at column 0 (a half-typed line after a definition is a block of its own,
+    not the definition's)."""
+    starts: list[int] = []
+    decorating = False  # inside the decorators of a definition still to come
+    for i, line in enumerate(lines):
+        if not _TOP_STATEMENT.match(line) or _CONTINUATION.match(line):
+            continue
+        if line.startswith("@"):
+            if not decorating:
+                starts.append(i)
+            decorating = True
+        elif _TOP_DEFINITION.match(line) and decorating:
+            decorating = False  # the definition its decorators started
+        else:
+            starts.append(i)
+            decorating = False
+    return starts
 
 
 def _parse(text: str) -> ast.Module:
@@ -57,16 +82,15 @@ def _parse(text: str) -> ast.Module:
 
 def _statements(text: str) -> list[ast.stmt]:
     """The module's top-level statements; for a file that does not parse (a save mid-edit),
-    those of each top-level definition that parses alone, with its real line numbers: the
-    definitions away from the error keep their symbols. Raises SyntaxError when none parses."""
+    those of each top-level statement that parses alone (:func:`_block_starts`), with its real
+    line numbers: the definitions away from the error keep their symbols. Raises SyntaxError
+    when no definition parses."""
     try:
         return _parse(text).body
     except SyntaxError:
         pass
     lines = text.split("\n")
-    starts = [i for i, line in enumerate(lines) if _TOP_DEFINITION.match(line)]
-    # a decorator's definition starts at the first decorator above it
-    starts = [i for i in starts if i == 0 or not lines[i - 1].startswith("@")]
+    starts = _block_starts(lines)
     body: list[ast.stmt] = []
     for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
         try:  # blank lines ahead keep the line numbers of the whole file
