@@ -337,8 +337,31 @@ def glob_literal_prefix(pattern: str) -> str:
     return ("/" if absolute else "") + "/".join(literal)
 
 
-def _glob_regex(norm: str, pattern: str, classes: bool) -> str:
-    """Regex source for a normalised glob; ``classes=False`` reads ``[`` and ``]`` literally."""
+MAX_BRACKET_READINGS = 64
+"""Readings of a glob's brackets tried at most (each ``[...]`` as a class or as written)."""
+
+
+def _brackets(norm: str) -> list[tuple[int, int]]:
+    """Spans ``[start, end]`` of the bracket groups of a normalised glob that read as a class."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(norm):
+        if norm.startswith("**", i):
+            i += 2
+        elif norm[i] == "[":
+            end = norm.find("]", i + 2)
+            if end == -1:
+                break
+            spans.append((i, end))
+            i = end + 1
+        else:
+            i += 1
+    return spans
+
+
+def _glob_regex(norm: str, classes: frozenset[int] = frozenset()) -> str:
+    """Regex source for a normalised glob; the bracket groups starting at ``classes`` are
+    character classes (``[!...]`` and ``[^...]`` negated), the others literal."""
     out: list[str] = []
     i = 0
     while i < len(norm):
@@ -355,12 +378,10 @@ def _glob_regex(norm: str, pattern: str, classes: bool) -> str:
         elif c == "?":
             out.append("[^/]")
             i += 1
-        elif c == "[" and classes:
+        elif c == "[" and i in classes:
             end = norm.find("]", i + 2)
-            if end == -1:
-                raise ValueError(f"unclosed '[' in glob {pattern!r}")
             body = norm[i + 1 : end]
-            negate = body.startswith("!")
+            negate = body[:1] in ("!", "^")
             body = body[1:] if negate else body
             # each member literal except a single '-' (ranges): '[', '&', '~', '|' and '--' are
             # set operators to come in Python's re and warn today
@@ -397,14 +418,23 @@ def compile_glob(pattern: str) -> Glob:
         raise ValueError("the glob is empty")
     if "/" not in norm:
         norm = "**/" + norm
-    readings = [_glob_regex(norm, pattern, classes=False)]
-    if "[" in norm:
+    # each bracket group both ways: a Next.js folder `[id]` beside a class `[ik]*.py`
+    groups = [start for start, _ in _brackets(norm)]
+    if len(groups) > 6:  # 2^6 readings at most: all literal, or all classes
+        choices: list[frozenset[int]] = [frozenset(), frozenset(groups)]
+    else:
+        choices = [
+            frozenset(g for g, on in zip(groups, picks, strict=True) if on)
+            for picks in product((False, True), repeat=len(groups))
+        ]
+    readings = []
+    for classes in choices:
+        reading = _glob_regex(norm, classes)
         try:
-            classes = _glob_regex(norm, pattern, classes=True)
-            re2.compile(classes)
-            readings.append(classes)
-        except (ValueError, re2.error):
-            pass  # not a valid class: the brackets are only literal
+            re2.compile(reading)
+        except re2.error:
+            continue  # not a valid class (`[z-a]`): that group only reads as written
+        readings.append(reading)
     source = readings[0] if len(readings) == 1 else "|".join(f"(?:{r})" for r in readings)
     try:
         return cast(Glob, re2.compile(source))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.retrieval.filter_fields import (
+    _brackets,
     _glob_regex,
     compile_glob,
     derived_filter_fields,
@@ -139,34 +142,35 @@ def test_malformed_glob() -> None:
 
 
 def _backtracking_reading(pattern: str, path: str) -> bool:
-    """What the glob matched when Python's ``re`` ran it (before RE2): the reference."""
+    """The same readings of the glob run by Python's backtracking ``re`` (the reference)."""
     norm = normalize_path(unescape_glob(pattern))
     if not norm:
         raise ValueError("empty")
     norm = norm if "/" in norm else "**/" + norm
-    readings = [_glob_regex(norm, pattern, classes=False)]
-    if "[" in norm:
-        try:
-            classes = _glob_regex(norm, pattern, classes=True)
-            re.compile(classes)
-            readings.append(classes)
-        except (ValueError, re.error):
-            pass
-    return any(re.fullmatch(r, normalize_path(path)) for r in readings)
+    groups = [start for start, _ in _brackets(norm)]
+    readings = []
+    picked = itertools.product((False, True), repeat=len(groups)) if len(groups) <= 6 else []
+    choices = [frozenset(g for g, on in zip(groups, p, strict=True) if on) for p in picked]
+    for classes in choices or [frozenset(), frozenset(groups)]:
+        with contextlib.suppress(re.error):
+            readings.append(re.compile(_glob_regex(norm, classes)))
+    return any(r.fullmatch(normalize_path(path)) for r in readings)
 
 
 @settings(max_examples=400, deadline=None)
 @given(
     pattern=st.lists(
-        st.sampled_from(["a", "b", "/", "*", "**", "**/", "?", "[ab]", "[!a]", "[", "]", "-", "."]),
+        st.sampled_from(
+            ["a", "b", "/", "*", "**", "**/", "?", "[ab]", "[!a]", "[^b]", "[", "]", "-", "."]
+        ),
         min_size=1,
         max_size=8,
     ).map("".join),
     path=st.text("ab/.-[]", min_size=1, max_size=14),
 )
 def test_globs_match_as_before_in_linear_time(pattern: str, path: str) -> None:
-    """Invariant: RE2 matches every glob exactly as the backtracking ``re`` reading did (on
-    globs and paths small enough for ``re`` to finish)."""
+    """Invariant: RE2 matches every glob exactly as Python's backtracking ``re`` matches the
+    same readings (on globs and paths small enough for ``re`` to finish)."""
     absolute = normalize_path(unescape_glob(pattern)).startswith("/")
     try:
         expected = _backtracking_reading(pattern, "/r/" + path if absolute else path)
@@ -195,6 +199,25 @@ def test_a_glob_of_many_wildcards_against_a_long_name_returns() -> None:
     except subprocess.TimeoutExpired:
         pytest.fail("a glob of many wildcards did not return within 60 s")
     assert done.stdout.strip() == "[False, False, False]", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("br[ack]et/[ik]*.py", "br[ack]et/inner.py", True),  # one group as written, one a class
+        ("br[ack]et/[k].py", "br[ack]et/k.py", True),
+        ("app/api/product/[id]/[a-z]*.ts", "app/api/product/[id]/route.ts", True),
+        ("[^s]*.py", "star.py", False),  # negated, as bash and git read it
+        ("[^s]*.py", "tar.py", True),
+        ("[!s]*.py", "tar.py", True),
+    ],
+)
+def test_each_bracket_group_reads_as_a_class_or_as_written(
+    pattern: str, path: str, expected: bool
+) -> None:
+    """Second trial: a literal bracket folder and a class in one glob matched nothing (the
+    brackets were read all as written or all as classes), and ``[^s]`` was '^ or s'."""
+    assert glob_matches(pattern, "/r/" + path, path) is expected
 
 
 def test_brackets_match_as_written_and_as_classes() -> None:
