@@ -242,6 +242,10 @@ the clause numbered ``4.2``. Not ``Schedule 1``, ``Exhibit 2``, ``Part 4`` or ``
 those are divisions of their own, and the body's clause 2 is no Exhibit 2."""
 
 
+_ATTACHMENT_WORDS = frozenset({"Schedule", "Annex", "Appendix", "Exhibit", "Attachment"})
+"""Divisions attached to a document that number their items afresh (``Schedule 1 > 2``)."""
+
+
 def _clause_number(value: str) -> str | None:
     """``value`` without its first label's keyword, when that keyword names a clause."""
     m = _KEYWORD_LABEL.match(value)
@@ -265,17 +269,21 @@ def section_prefixes(section_path: str, section: str | None = None) -> list[str]
     """The values a section filter matches a chunk at ``section_path`` by: every run of
     consecutive labels of the path (``12``, ``12 > 12.3``, ``12.3 > (b)``, ``(b)``, ...), a run
     whose later labels are parenthesised also written as one (``12.3(b)``), each with its
-    :func:`_aliases`; labels in :func:`section_label` form. De-duplicated."""
+    :func:`_aliases`; labels in :func:`section_label` form. De-duplicated. Under an attachment
+    (``Schedule 1 > 2``: :data:`_ATTACHMENT_WORDS`) only the runs from its own label: its items
+    are numbered afresh, so ``section=2`` means the body's clause 2, not the schedule's item."""
     norm = normalize_section(section_path)
     labels = [section_label(label) for label in norm.split(SECTION_SEPARATOR)] if norm else []
     values: list[str] = []
-    for start in range(len(labels)):
+    # an attachment numbers its items afresh: its item 2 is cited with it, never as clause 2
+    attached = bool(labels) and labels[0].split(" ", 1)[0] in _ATTACHMENT_WORDS
+    for start in range(1 if attached else len(labels)):
         for end in range(start + 1, len(labels) + 1):
             run = labels[start:end]
             values.append(SECTION_SEPARATOR.join(run))
             if len(run) > 1 and all(label.startswith("(") for label in run[1:]):
                 values.append("".join(run))
-    if section:
+    if section and not attached:
         values.append(section_label(section))
     return list(dict.fromkeys(alias for v in values for alias in _aliases(v) if alias))
 

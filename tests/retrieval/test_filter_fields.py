@@ -84,11 +84,13 @@ def test_a_section_is_found_however_it_is_cited(data: st.DataObject) -> None:
     """Field report: ``section=4.2(a)``, ``4.2 > (a)``, ``Article 4``, ``Section 4.2`` (for a
     clause numbered 4.2), ``§3`` and ``"Personal Data"`` (straight quotes) found nothing; only
     the stored path, as the chunker wrote it, did. Any run of the path's labels, cited in any
-    of those forms, finds the chunk; a sibling's label does not."""
+    of those forms, finds the chunk (under a schedule, a run from the schedule); a sibling's
+    label does not."""
     kinds = data.draw(st.lists(st.sampled_from(sorted(LABELS)), min_size=1, max_size=4))
     path = [data.draw(LABELS[kind]) for kind in kinds]
     stored = set(section_prefixes(" > ".join(path)))
-    start = data.draw(st.integers(0, len(path) - 1))
+    # a schedule's items are cited with it (test_an_attachments_items_are_cited_with_it)
+    start = 0 if path[0].startswith("Schedule") else data.draw(st.integers(0, len(path) - 1))
     end = data.draw(st.integers(start + 1, len(path)))
     run = [_typed(label, data.draw) for label in path[start:end]]
     compact = len(run) > 1 and all(label.startswith("(") for label in run[1:])
@@ -348,3 +350,24 @@ def test_an_attachment_is_no_clause_of_its_number(
     assert not set(section_keys(number)) & set(attached) - set(bare)
     assert set(section_keys(f"{clause} {number}")) & set(bare)
     assert set(section_keys(f"{word} {number}")) & set(attached)
+
+
+@given(
+    word=st.sampled_from(["Schedule", "ANNEX", "Appendix", "Exhibit", "Attachment"]),
+    number=st.sampled_from(["1", "2", "B"]),
+    item=st.sampled_from(["1", "2", "4.2"]),
+    below=st.sampled_from(["", " > (a)"]),
+)
+def test_an_attachments_items_are_cited_with_it(
+    word: str, number: str, item: str, below: str
+) -> None:
+    """Second trial: section=2 (or Section 2) also returned item 2 of Schedule 1 and of
+    Exhibit 2, ranking them above the body's clause 2. Invariant: an attachment's items are
+    found under it (``Schedule 1 > 2``) and never by the bare number; a statute's Part keeps
+    its sections found by theirs (they are numbered through the whole act)."""
+    attached = section_prefixes(f"{word} {number} > {item}{below}", item)
+    for cited in (item, f"Section {item}", f"{item}{below.replace(' > ', '')}"):
+        assert not set(section_keys(cited)) & set(attached), cited
+    assert set(section_keys(f"{word} {number} > {item}")) & set(attached)
+    in_part = section_prefixes(f"Part {number} > Section {item}{below}", f"Section {item}")
+    assert set(section_keys(f"Section {item}")) & set(in_part)
