@@ -152,7 +152,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
     store = Path(settings.store_path).expanduser()
     if settings.qdrant_url is None and not holds_store(store):
         # opening it would create an empty store at a mistyped --store and report success
-        what = "the folder holds no store" if store.exists() else "no such folder"
+        what = (
+            ("the folder holds no store" if store.is_dir() else "not a folder")
+            if store.exists()
+            else "no such folder"
+        )
         raise NotFoundError(f"no store at {store} ({what}): nothing to delete (check --store)")
     indexer = _open_indexer(settings)
     try:
@@ -165,6 +169,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     what = "all sources" if args.all else args.source
     if total == 0:  # a mistyped tenant or source must not read as done
         scope = args.domain or "any domain"
+        if args.all:
+            raise NotFoundError(f"nothing stored for tenant {args.tenant!r} in {scope}")
         raise NotFoundError(f"no chunks of {what} for tenant {args.tenant!r} in {scope}")
     detail = ", ".join(f"{d}: {n}" for d, n in removed.items())
     print(f"deleted {total} chunks of {what} for tenant {args.tenant!r} ({detail})")

@@ -205,8 +205,9 @@ class Discovery:
     on disk behind it (a file moved away and linked back, a folder moved to another disk), so
     the walk cannot prove it gone: kept, never pruned."""
     refused: dict[str, Skip] = field(default_factory=dict)
-    """Files found and read as they are, not taken for what they are (an unsupported type, over
-    the size limit): source -> its skip. A stored one's chunks are an older version's."""
+    """Entries found and not taken for what they are (an unsupported type, over the size
+    limit, a pipe or socket): source -> its skip. A stored one's chunks are an older
+    version's."""
     linked: dict[str, str] = field(default_factory=dict)
     """Names skipped because the same file is taken or stored under another path (hard links,
     and symlinks to a file taken under its own path): name -> that path. On disk, so never
@@ -622,7 +623,8 @@ class _Walk:
                 self.found.present.add(child.as_posix())
             else:
                 what = kind_name(entry.stat.st_mode) if entry.stat else "special file"
-                self.skip(child, f"not a regular file ({what})", "file")
+                # a stored file replaced by a pipe or socket holds no version of its text
+                self.refuse(child.as_posix(), child, f"not a regular file ({what})")
                 self.found.present.add(child.as_posix())
         return folders
 

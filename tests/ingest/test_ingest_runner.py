@@ -393,6 +393,7 @@ UNINDEXABLE = {
     "become binary": lambda p: p.write_bytes(b"\x00\x01\x02PK\x03\x04" * 100),
     "emptied": lambda p: p.write_text("   \n"),
     "front matter left alone": lambda p: p.write_text("---\nweight: 3\n---\n"),
+    "replaced by a pipe": lambda p: (p.unlink(), os.mkfifo(p)),
 }
 
 

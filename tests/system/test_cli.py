@@ -159,7 +159,7 @@ def test_a_delete_that_deletes_nothing_says_so(
     capsys.readouterr()
     assert main(["delete", "--tenant", "alicee", "--all", *store]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: no chunks of all sources for tenant 'alicee' in any domain"
+    assert err == "error: nothing stored for tenant 'alicee' in any domain"
     missing = tmp_path / "typo" / "store"
     assert main(["delete", "--tenant", "alice", "--all", "--store", str(missing)]) == 2
     err = capsys.readouterr().err.strip()
