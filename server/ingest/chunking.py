@@ -28,6 +28,7 @@ own opens the next chunk instead of standing alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
@@ -150,6 +151,15 @@ def chunking_key(domain: Domain, fmt: str, budget: TokenBudget, overlap_lines: i
     return f"{key}/{overlap_lines}l" if domain is Domain.CODE else key
 
 
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_WORD = re.compile(r"\w")
+
+
+def _has_words(text: str) -> bool:
+    """Whether ``text`` holds a word outside HTML comments."""
+    return _WORD.search(_HTML_COMMENT.sub("", text)) is not None
+
+
 def _unread_front_matter_pieces(
     block: str, pieces: list[Piece], domain: Domain, budget: TokenBudget, title: str
 ) -> list[Piece]:
@@ -228,7 +238,8 @@ def chunk_file(
         pieces = chunk_plain_text(text, budget, given or title, title_given=given is not None)
     if unread:
         pieces = _unread_front_matter_pieces(unread, pieces, domain, budget, title) + pieces
-    if front is not None and not pieces:  # a page of front matter only (Hugo's _index.md)
+    if front is not None and not _has_words(text):  # a page of front matter only (Hugo's
+        # _index.md; a body of markup alone, `<!--more-->` or a bare `#`, says nothing)
         pieces = chunk_paragraphs(front.summary(), budget, given or title)
     for piece in bound_labels(pieces):
         piece.metadata.update(extra)

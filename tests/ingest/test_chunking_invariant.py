@@ -125,10 +125,11 @@ def source(tmp: Path, name: str, fmt: str, language: str | None = None) -> Sourc
 
 def docs_expected(text: str, fmt: str) -> str:
     """The text a document's chunks hold: after its front matter, or what the front matter
-    says in words when nothing follows it (a page of front matter only)."""
+    says in words when no word follows it (a page of front matter only)."""
     if fmt in ("markdown", "text"):
         front, body = read_front_matter(text)
-        return front.summary() if front is not None and not body.strip() else body
+        wordless = not re.search(r"\w", re.sub(r"<!--.*?-->", "", body, flags=re.DOTALL))
+        return front.summary() if front is not None and wordless else body
     return text
 
 
