@@ -204,7 +204,21 @@ def _numeral_forms(label: str) -> list[str]:
             return f"第{number}{m['kind']}{m['link'] or ''}{sub or ''}"
 
         forms.append(_CJK_NUMBERED.sub(respell, label))
+    # a Chinese item cited by its number (第一项 is the item written （一）, recorded as (一))
+    item = _CJK_NUMBERED.fullmatch(label)
+    if item is not None and item["kind"] == "项" and not item["sub"]:
+        number = _respell(item["num"], _kanji)
+        if number is not None:
+            forms.append(f"({number})")
     return list(dict.fromkeys(forms))
+
+
+_SCRIPTS = (
+    str.maketrans("條項號節編", "条项号节编"),  # simplified Chinese
+    str.maketrans("条项号节编", "條項號節編"),  # traditional Chinese
+    str.maketrans("條项號节编", "条項号節編"),  # Japanese
+)
+"""The words CJK labels end in as each script writes them (第一条 / 第一條, 第2項 / 第2项)."""
 
 
 def normalize_section(section: str) -> str:
@@ -307,6 +321,8 @@ def section_keys(section: str) -> list[str]:
     for key in keys:
         forms = [_numeral_forms(label) for label in key.split(SECTION_SEPARATOR)]
         numbered.extend(SECTION_SEPARATOR.join(path) for path in product(*forms))
+    # and in each script, the whole path at once (第一條 is 第一条: one text, one script)
+    numbered += [key.translate(script) for script in _SCRIPTS for key in numbered]
     return list(dict.fromkeys(numbered))[:MAX_SECTION_KEYS]
 
 

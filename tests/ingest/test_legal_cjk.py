@@ -96,11 +96,14 @@ def test_chapters_and_articles_are_sections(
         values = [article, as_typed, f"{chapter} > {article}"]
         # numbered the other way: a reader cites 第2条 for a statute's 第二条, and the reverse
         values += [arabic(article), respelled(article), f"{respelled(chapter)} > {arabic(article)}"]
+        # in the other script: Taiwan's statutes write 條 for the mainland's and Japan's 条
+        values += [article.translate(TO_TRADITIONAL), arabic(article).translate(TO_TRADITIONAL)]
         for value in values:
             assert any(matches(section_filter(value), pre) for pre in prefixes), (value, prefixes)
 
 
 KANJI_VALUE = {kanji(n): n for n in range(1, 100)}
+TO_TRADITIONAL = str.maketrans("条", "條")
 
 
 def arabic(label: str) -> str:
@@ -213,7 +216,11 @@ def test_paragraphs_and_items_of_an_article_are_its_sub_clauses(
     for path in paths:
         labels = path.split(" > ")
         cited = "".join(f"제{x}호" if x.isdigit() else x for x in labels)
-        for value in (cited, arabic(cited)):  # 第二条第2項第一号 also cited 第2条第2項第1号
+        values = [cited, arabic(cited)]  # 第二条第2項第一号 also cited 第2条第2項第1号
+        if lang == "zh" and len(labels) == 2:  # an item （一） cited by number: 第一条第一项
+            number = KANJI_VALUE[labels[1].strip("()")]
+            values += [f"{labels[0]}第{kanji(number)}项", f"{arabic(labels[0])}第{number}项"]
+        for value in values:
             assert any(matches(section_filter(value), pre) for pre in prefixes), (value, prefixes)
 
 
