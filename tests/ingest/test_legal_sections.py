@@ -173,21 +173,24 @@ def test_schedules_and_appendices_are_parts_of_their_own(
 @given(
     items=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=5),
     start=st.integers(min_value=1, max_value=9),
-    inner=st.sampled_from(["a", "i", "A"]),
+    inner=st.sampled_from(["a", "i", "A", "1"]),
 )
 def test_html_ordered_lists_number_their_clauses(items: list[int], start: int, inner: str) -> None:
     """Fresh user: a contract numbering its clauses with nested <ol> lost every number with the
     markup, so it was one unsectioned chunk and section=2(a) found nothing. Invariant: an
     ordered list's items carry the numbers a browser shows them with (``start``, ``type``;
-    letters and roman numerals as ``(a)``, ``(iv)``), and the legal chunker reads them as
-    clauses and sub-clauses."""
-    letters = {"a": "abcdefghij", "A": "ABCDEFGHIJ", "i": ["i", "ii", "iii", "iv", "v"]}[inner]
+    letters and roman numerals as ``(a)``, ``(iv)``; a numbered list in a numbered item as
+    ``4.1``), and the legal chunker reads them as clauses and sub-clauses."""
+    letters = {"a": "abcdefghij", "A": "ABCDEFGHIJ", "i": ["i", "ii", "iii", "iv", "v"]}.get(inner)
     body, expected = [], []
     for n, subs in enumerate(items, start=start):
         inner_items = "".join(f"<li>The party shall do thing {k}.</li>" for k in range(subs))
         nested = f'<ol type="{inner}">{inner_items}</ol>' if subs else ""
         body.append(f"<li><strong>Heading {n}.</strong> Clause {n} text.{nested}</li>")
-        expected.append((str(n), [(f"({letters[k]})", []) for k in range(subs)]))
+        # a numbered list in a numbered item: its items are n.1, n.2 (third trial: read
+        # alone, they were clauses 1 and 2 of the document)
+        labels = [f"({letters[k]})" if letters else f"{n}.{k + 1}" for k in range(subs)]
+        expected.append((str(n), [(label, []) for label in labels]))
     page = f'<html><body><h1>Agreement</h1><ol start="{start}">{"".join(body)}</ol></body></html>'
     text = html_to_text(page)
     tree = parse_clauses(text, "Agreement", titles=["Agreement"])

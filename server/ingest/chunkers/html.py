@@ -33,13 +33,19 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 class _List:
     """An open ``ol`` or ``ul``: what its items are numbered by, and the next number."""
 
-    def __init__(self, ordered: bool, style: str, start: int) -> None:
-        self.ordered, self.style, self.next = ordered, style, start
+    def __init__(self, ordered: bool, style: str, start: int, outer: str = "") -> None:
+        self.ordered, self.style, self.next, self.outer = ordered, style, start, outer
+        self.current = ""  # the number of the item open now, as its marker shows it
 
     @classmethod
-    def of(cls, tag: str, attrs: dict[str, str | None]) -> _List:
+    def of(cls, tag: str, attrs: dict[str, str | None], parent: _List | None) -> _List:
         start = attrs.get("start") or "1"
-        return cls(tag == "ol", attrs.get("type") or "1", int(start) if start.isdigit() else 1)
+        style = attrs.get("type") or "1"
+        # a numbered list in a numbered item numbers its items under it (4.1, 4.2), as
+        # contracts number sub-clauses; read alone, its 1. and 2. were clauses 1 and 2
+        nested = parent is not None and parent.ordered and parent.style == "1" and style == "1"
+        outer = parent.current if nested and parent is not None else ""
+        return cls(tag == "ol", style, int(start) if start.isdigit() else 1, outer)
 
     def marker(self, attrs: dict[str, str | None]) -> str:
         """The number an item of an ordered list shows, as its text's first word ('' in a
@@ -57,7 +63,8 @@ class _List:
         if self.style in ("i", "I"):
             label = _roman(number)
             return f"({label if self.style == 'i' else label.upper()}) "
-        return f"{number}. "
+        self.current = f"{self.outer}.{number}" if self.outer else str(number)
+        return f"{self.current} " if self.outer else f"{number}. "
 
 
 def _letters(number: int) -> str:
@@ -125,7 +132,7 @@ class _TextExtractor(HTMLParser):
             if tag == "pre":
                 self._in_pre += 1
         if tag in ("ol", "ul"):
-            self._lists.append(_List.of(tag, dict(attrs)))
+            self._lists.append(_List.of(tag, dict(attrs), self._lists[-1] if self._lists else None))
         elif tag == "li" and self._lists:
             self._buffer.append(self._lists[-1].marker(dict(attrs)))
 
