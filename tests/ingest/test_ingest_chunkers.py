@@ -171,11 +171,13 @@ def test_python_the_parser_cannot_hold_is_windows_not_a_skip(
     budget: TokenBudget, line: str
 ) -> None:
     """A nesting CPython's parser overflows on (MemoryError) or builds too deep a tree for
-    (RecursionError) chunked as line windows, like any file that does not parse; the first
-    made the file a 'cannot chunk: MemoryError' skip."""
+    (RecursionError) is chunked, never skipped (the first made the file a 'cannot chunk:
+    MemoryError' skip): as line windows, or, where the parser reports it as a syntax error,
+    as the other files that do not parse are (the definition beside it keeps its symbol)."""
     source = "def kept():\n    return 1\n\n" + line + "\n"
     pieces = chunk_python(source, rel_path="deep.py", budget=budget, overlap_lines=1)
-    assert pieces and {p.metadata["symbol_kind"] for p in pieces} == {"window"}
+    kinds = {p.metadata["symbol_kind"] for p in pieces}
+    assert pieces and (kinds == {"window"} or kinds == {"function", "module"}), kinds
     assert "def kept" in pieces[0].text
 
 
@@ -474,14 +476,16 @@ def test_a_python_syntax_error_costs_only_its_definition(
 ) -> None:
     """Fresh user: one half-typed line ('def half_typed(x:') in textwrap.py made the whole file
     line windows, so no definition could be found by name, and under watch every mid-edit save
-    did that. Invariant: the definitions away from the error keep their symbols and lines; the
-    one holding it (when it is inside one) becomes module lines."""
+    did that. Invariant: every definition keeps its symbol, and those away from the error
+    their lines, whether the error is in a body, a line of its own ahead of a definition, or
+    top-level code after one."""
     blocks = [_DEFINITIONS[i] for i in order]
     intact = "import os\n\n\n" + "\n\n".join(blocks)
     damaged_blocks = list(blocks)
     inside = where == "inside" and blocks[broken].lstrip("@").startswith(("def", "class", "async"))
     if inside:  # in the body of definition `broken`
-        damaged_blocks[broken] = damaged_blocks[broken].rstrip("\n") + "\n    x = half(\n"
+        depth = " " * (8 if blocks[broken].startswith("class") else 4)  # in its last def
+        damaged_blocks[broken] = damaged_blocks[broken].rstrip("\n") + f"\n{depth}x = half(\n"
     elif where == "after":  # top-level code after it (second trial: it took the def down)
         damaged_blocks[broken] = damaged_blocks[broken] + "\nx = = 5\n"
     else:  # a line of its own ahead of it
@@ -497,5 +501,8 @@ def test_a_python_syntax_error_costs_only_its_definition(
         for p in chunk_python(damaged, rel_path="m.py", budget=budget, overlap_lines=1)
         if p.metadata["symbol_kind"] != "module"
     }
-    lost = {(symbol, text) for symbol, text in want if text in blocks[broken]} if inside else set()
-    assert got == want - lost
+    # a line of a definition's body holding the error is left out of the parse: the
+    # definition keeps its symbol (third trial: one half-typed method had cost its class
+    # every symbol); a header of its own ahead of a definition takes nothing with it
+    assert {symbol for symbol, _ in want} <= {symbol for symbol, _ in got}
+    assert {(s, t) for s, t in want if t not in blocks[broken]} <= got

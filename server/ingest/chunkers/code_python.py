@@ -74,6 +74,33 @@ def _block_starts(lines: list[str]) -> list[int]:
     return starts
 
 
+_MAX_MEMBERS_LEFT_OUT = 8
+"""Members of one top-level block left out, one per failed parse, before the block is given up."""
+_MEMBER = re.compile(r"[ \t]+(?:async[ \t]+def|def|class)[ \t]")
+
+
+def _without_member(block: list[str], row: int) -> list[str] | None:
+    """``block`` with the line the parser stopped at (``row``) left out: a definition's header
+    with the definition's body, any other indented line alone, each replaced by ``pass`` and
+    blank lines (line numbers kept); None for the block's own first line or a line at column 0
+    (nothing to leave out)."""
+    if not 0 < row < len(block):
+        return None
+    line = block[row]
+    indent = len(line) - len(line.lstrip())
+    if not indent:
+        return None
+    end = row + 1
+    if _MEMBER.match(line):  # a broken header: the whole definition goes
+        while end < len(block):
+            below = block[end]
+            stripped = below.lstrip()
+            if stripped and not stripped.startswith("#") and len(below) - len(stripped) <= indent:
+                break
+            end += 1
+    return [*block[:row], " " * indent + "pass", *[""] * (end - row - 1), *block[end:]]
+
+
 def _parse(text: str) -> ast.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
@@ -93,10 +120,17 @@ def _statements(text: str) -> list[ast.stmt]:
     starts = _block_starts(lines)
     body: list[ast.stmt] = []
     for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
-        try:  # blank lines ahead keep the line numbers of the whole file
-            body.extend(_parse("\n" * start + "\n".join(lines[start:end])).body)
-        except SyntaxError:
-            continue
+        block: list[str] | None = lines[start:end]
+        for _ in range(_MAX_MEMBERS_LEFT_OUT + 1):
+            if block is None:
+                break
+            try:  # blank lines ahead keep the line numbers of the whole file
+                body.extend(_parse("\n" * start + "\n".join(block)).body)
+                break
+            except SyntaxError as exc:
+                # the line holding the error left out: the definitions around it, in a
+                # class its other methods, keep their symbols
+                block = _without_member(block, (exc.lineno or 0) - start - 1)
     if not any(isinstance(stmt, _Def) for stmt in body):
         raise SyntaxError("no definition parses")
     return body
