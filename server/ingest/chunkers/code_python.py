@@ -74,12 +74,13 @@ def _block_starts(lines: list[str]) -> list[int]:
     return starts
 
 
-_MAX_MEMBERS_LEFT_OUT = 8
-"""Members of one top-level block left out, one per failed parse, before the block is given up."""
+_MAX_LEFT_OUT = 8
+"""Lines (or broken definitions) of one top-level block left out, one per failed parse, before
+the block is given up."""
 _MEMBER = re.compile(r"[ \t]+(?:async[ \t]+def|def|class)[ \t]")
 
 
-def _without_member(block: list[str], row: int) -> list[str] | None:
+def _without_error_line(block: list[str], row: int) -> list[str] | None:
     """``block`` with the line the parser stopped at (``row``) left out: a definition's header
     with the definition's body, any other indented line alone, each replaced by ``pass`` and
     blank lines (line numbers kept); None for the block's own first line or a line at column 0
@@ -121,7 +122,7 @@ def _statements(text: str) -> list[ast.stmt]:
     body: list[ast.stmt] = []
     for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
         block: list[str] | None = lines[start:end]
-        for _ in range(_MAX_MEMBERS_LEFT_OUT + 1):
+        for _ in range(_MAX_LEFT_OUT + 1):
             if block is None:
                 break
             try:  # blank lines ahead keep the line numbers of the whole file
@@ -130,7 +131,7 @@ def _statements(text: str) -> list[ast.stmt]:
             except SyntaxError as exc:
                 # the line holding the error left out: the definitions around it, in a
                 # class its other methods, keep their symbols
-                block = _without_member(block, (exc.lineno or 0) - start - 1)
+                block = _without_error_line(block, (exc.lineno or 0) - start - 1)
     if not any(isinstance(stmt, _Def) for stmt in body):
         raise SyntaxError("no definition parses")
     return body
